@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import { DEMO_KEYS } from './keys.ts';
+import { DEFAULT_SIMULATOR, FAULT_MODES, startSimulator, type FaultMode, type SimulatorOptions } from './server.ts';
+
+const USAGE = `npm run simulator -- --port N [--host H] [--seed S] [--rooms R] [--participants-per-room P]
+  [--events-per-participant E] [--latency-ms L] [--fault-rate F] [--fault-modes ${FAULT_MODES.join(',')}]
+  [--stall-ms MS] [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N]`;
+
+function number(name: string, text: string | undefined, fallback: number, min: number, max: number, integer = true): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got '${text}'`);
+  }
+  return n;
+}
+
+/** Turns command-line flags into simulator options; throws with a clear message on bad input. */
+export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      seed: { type: 'string' },
+      rooms: { type: 'string' },
+      'participants-per-room': { type: 'string' },
+      'events-per-participant': { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'fault-rate': { type: 'string' },
+      'fault-modes': { type: 'string' },
+      'stall-ms': { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'rate-limit-hour': { type: 'string' },
+      'rate-limit-minute': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) throw new Error(USAGE);
+  const d = DEFAULT_SIMULATOR;
+  const modes = (values['fault-modes'] ?? FAULT_MODES.join(',')).split(',').map((m) => m.trim());
+  for (const m of modes) {
+    if (!(FAULT_MODES as readonly string[]).includes(m)) throw new Error(`--fault-modes takes ${FAULT_MODES.join(', ')}; got '${m}'`);
+  }
+  const rateLimit = values['rate-limit'] ?? 'on';
+  if (rateLimit !== 'on' && rateLimit !== 'off') throw new Error(`--rate-limit takes on or off, got '${rateLimit}'`);
+  return {
+    ...d,
+    port: number('port', values.port, 4010, 0, 65_535),
+    host: values.host ?? d.host,
+    seed: number('seed', values.seed, d.seed, 0, 2 ** 32 - 1),
+    rooms: number('rooms', values.rooms, d.rooms, 1, 5_000),
+    participantsPerRoom: number('participants-per-room', values['participants-per-room'], d.participantsPerRoom, 1, 100),
+    eventsPerParticipant: number('events-per-participant', values['events-per-participant'], d.eventsPerParticipant, 1, 100_000),
+    latencyMs: number('latency-ms', values['latency-ms'], d.latencyMs, 0, 60_000),
+    faults: {
+      rate: number('fault-rate', values['fault-rate'], d.faults.rate, 0, 1, false),
+      modes: modes as FaultMode[],
+      stallMs: number('stall-ms', values['stall-ms'], d.faults.stallMs, 1, 600_000),
+    },
+    rateLimit: {
+      enabled: rateLimit === 'on',
+      perHour: number('rate-limit-hour', values['rate-limit-hour'], d.rateLimit.perHour, 1, 1_000_000),
+      perMinute: number('rate-limit-minute', values['rate-limit-minute'], d.rateLimit.perMinute, 1, 1_000_000),
+    },
+  };
+}
+
+/** Prints the URL and the demo keys, as `npm run simulator` and `npm run demo` both do. */
+export function describeSimulator(url: string, options: SimulatorOptions): string {
+  const lines = [
+    `HyperStudy API simulator on ${url}`,
+    `  data: seed ${options.seed}, ${options.rooms} rooms x ${options.participantsPerRoom} participants x ${options.eventsPerParticipant} events (primary experiment exp_movie01)`,
+    `  rate limits: ${options.rateLimit.enabled ? `${options.rateLimit.perHour}/hour per key, ${options.rateLimit.perMinute}/minute per endpoint` : 'off'}` +
+      `; latency ${options.latencyMs} ms; fault rate ${options.faults.rate}`,
+    '  demo keys (X-API-Key):',
+    ...DEMO_KEYS.map((k) => `    ${k.key.padEnd(24)} scopes ${k.scopes.join(' ')}${k.userId === 'user_other' ? ' (another user)' : ''}`),
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  let options: SimulatorOptions;
+  try {
+    options = parseSimulatorArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(2);
+  }
+  const sim = await startSimulator(options);
+  console.log(describeSimulator(sim.url, options));
+  const stop = (): void => void sim.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();

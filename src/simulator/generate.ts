@@ -1,0 +1,411 @@
+import { DEMO_USER, OTHER_USER } from './keys.ts';
+import {
+  COMPLETION_CODES,
+  COMPONENT_TYPES,
+  EVENT_CATEGORIES,
+  type DataType,
+  type JsonObject,
+  type Stored,
+} from './model.ts';
+import { Random } from './random.ts';
+import { DataStore } from './store.ts';
+
+export interface GenerateOptions {
+  seed: number;
+  /** Rooms of the primary experiment; the two smaller experiments get a quarter of that (at least 1). */
+  rooms: number;
+  participantsPerRoom: number;
+  eventsPerParticipant: number;
+}
+
+export const DEFAULT_GENERATE: GenerateOptions = { seed: 42, rooms: 4, participantsPerRoom: 3, eventsPerParticipant: 30 };
+
+/** The fixed experiment ids: stable across seeds so that examples and tests can name them. */
+export const EXPERIMENT_IDS = { primary: 'exp_movie01', secondary: 'exp_joint02', other: 'exp_other01' } as const;
+
+const MINUTE = 60_000;
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+const EVENT_TYPES: Record<(typeof EVENT_CATEGORIES)[number], readonly string[]> = {
+  component: ['component.show', 'component.response', 'component.complete'],
+  state: ['state.enter', 'state.exit'],
+  media: ['media.play', 'media.pause', 'media.ended'],
+  pre_experiment: ['consent.shown', 'consent.accepted', 'instructions.start', 'instructions.complete'],
+  questionnaire: ['questionnaire.answer', 'questionnaire.submit'],
+  system: ['system.connect', 'system.heartbeat', 'system.disconnect'],
+};
+const NAMES = ['Ada', 'Ben', 'Chloe', 'Dev', 'Elif', 'Femi', 'Greta', 'Hiro', 'Ines', 'Jon', 'Kemal', 'Lena', 'Mo', 'Nia'];
+const CHAT_LINES = ['hello!', 'can you hear me?', 'I liked that scene', 'ready when you are', 'ok', 'that was intense', 'next one?'];
+
+interface ExperimentPlan {
+  id: string;
+  name: string;
+  description: string;
+  owner: typeof DEMO_USER;
+  rooms: number;
+  start: number;
+}
+
+function experimentStates(rng: Random): JsonObject[] {
+  const states: JsonObject[] = [];
+  const names = ['Welcome', 'Consent', 'Instructions', 'Movie', 'Rating', 'Questionnaire', 'Debrief'];
+  names.forEach((name, i) => {
+    const components: JsonObject[] = [];
+    const count = rng.int(1, 2);
+    for (let c = 0; c < count; c++) {
+      components.push({ id: `cmp_${name.toLowerCase()}_${c + 1}`, type: COMPONENT_TYPES[(i + c) % COMPONENT_TYPES.length] ?? 'ShowVideo' });
+    }
+    states.push({ id: `state_${name.toLowerCase()}`, name, order: i, components });
+  });
+  return states;
+}
+
+/** Builds the seeded data set: three experiments, two users, rooms, participants and all their data. */
+export function generate(options: GenerateOptions): DataStore {
+  const rng = new Random(options.seed);
+  const store = new DataStore();
+  const small = Math.max(1, Math.ceil(options.rooms / 4));
+  const plans: ExperimentPlan[] = [
+    { id: EXPERIMENT_IDS.primary, name: 'Movie Watching Study', description: 'Dyads watch short films and rate their engagement continuously.', owner: DEMO_USER, rooms: options.rooms, start: Date.UTC(2024, 9, 1, 9) },
+    { id: EXPERIMENT_IDS.secondary, name: 'Joint Attention Pilot', description: 'A pilot of a joint attention task with video chat.', owner: DEMO_USER, rooms: small, start: Date.UTC(2024, 10, 4, 13) },
+    { id: EXPERIMENT_IDS.other, name: 'Private Replication', description: "Another lab's experiment, not visible to the demo user.", owner: OTHER_USER, rooms: small, start: Date.UTC(2024, 8, 16, 10) },
+  ];
+  const pending = new Map<DataType, Stored[]>();
+  const add = (type: DataType, item: Omit<Stored, 'seq'>): void => {
+    const list = pending.get(type) ?? [];
+    list.push({ ...item, seq: store.nextSeq() });
+    pending.set(type, list);
+  };
+  let participantNumber = 0;
+
+  for (const plan of plans) {
+    const states = experimentStates(rng);
+    const roles = { speaker: { label: 'Speaker', max: 1 }, listener: { label: 'Listener' } };
+    const deployments = [
+      { id: `dep_${plan.id.slice(4)}_a`, name: 'Lab pilot' },
+      { id: `dep_${plan.id.slice(4)}_b`, name: 'Online wave 1' },
+    ];
+    store.experiments.set(plan.id, {
+      id: plan.id,
+      ownerId: plan.owner.id,
+      deleted: false,
+      record: {
+        id: plan.id,
+        name: plan.name,
+        description: plan.description,
+        ownerId: plan.owner.id,
+        ownerEmail: plan.owner.email,
+        createdAt: iso(plan.start - 14 * 24 * 60 * MINUTE),
+        updatedAt: iso(plan.start - 2 * 24 * 60 * MINUTE),
+        requiredParticipants: options.participantsPerRoom,
+        states,
+        roles,
+        settings: { language: 'en', recording: { video: true, audio: true } },
+      },
+    });
+
+    for (let r = 0; r < plan.rooms; r++) {
+      const roomId = `room_${plan.id.slice(4)}_${String(r + 1).padStart(3, '0')}`;
+      const deployment = deployments[r % deployments.length] ?? deployments[0];
+      if (!deployment) throw new Error('no deployment');
+      const createdAt = plan.start + r * 2 * 60 * MINUTE + rng.int(0, 30 * MINUTE);
+      const startedAt = createdAt + rng.int(1, 10) * MINUTE;
+      const sessionMs = rng.int(18, 26) * MINUTE;
+      const base = { experimentId: plan.id, roomId, deploymentId: deployment.id };
+      store.rooms.set(roomId, { id: roomId, experimentId: plan.id, deploymentId: deployment.id, startedAt });
+
+      const people: { id: string; name: string; role: string; joinedAt: number }[] = [];
+      let anyInProgress = false;
+      for (let p = 0; p < options.participantsPerRoom; p++) {
+        const code = COMPLETION_CODES[participantNumber % COMPLETION_CODES.length] ?? 'SUCCESS';
+        participantNumber++;
+        const id = `ppt_${rng.id(10)}`;
+        const name = `${rng.pick(NAMES)} ${String.fromCharCode(65 + rng.int(0, 25))}.`;
+        const role = p === 0 ? 'speaker' : 'listener';
+        const joinedAt = createdAt + rng.int(5, 120) * 1000;
+        const inProgress = code === 'IN_PROGRESS';
+        anyInProgress ||= inProgress;
+        people.push({ id, name, role, joinedAt });
+        store.participants.set(`${roomId}\u0000${id}`, { id, roomId, experimentId: plan.id });
+        add('participants', {
+          ...base,
+          participantId: id,
+          time: joinedAt,
+          record: {
+            id,
+            email: `${name.split(' ')[0]?.toLowerCase()}.${participantNumber}@example.org`,
+            name,
+            role,
+            status: inProgress ? 'active' : code === 'SUCCESS' || code === 'COMPLETED_NO_CODE' ? 'completed' : 'dropped',
+            completionCode: code,
+            joinedAt: iso(joinedAt),
+            completedAt: inProgress ? null : iso(startedAt + sessionMs - rng.int(0, 60) * 1000),
+            roomId,
+            experimentId: plan.id,
+            deploymentId: deployment.id,
+          },
+        });
+      }
+      add('rooms', {
+        ...base,
+        participantId: null,
+        time: createdAt,
+        record: {
+          id: roomId,
+          experimentId: plan.id,
+          deploymentId: deployment.id,
+          deploymentName: deployment.name,
+          status: anyInProgress ? 'active' : 'completed',
+          participantCount: people.length,
+          createdAt: iso(createdAt),
+          startedAt: iso(startedAt),
+          endedAt: anyInProgress ? null : iso(startedAt + sessionMs),
+        },
+      });
+
+      for (const person of people) {
+        generateParticipantData({ rng, add, plan, roomId, base, person, people, states, startedAt, sessionMs, options });
+      }
+    }
+  }
+  for (const [type, items] of pending) store.index(type).load(items);
+  return store;
+}
+
+interface ParticipantContext {
+  rng: Random;
+  add: (type: DataType, item: Omit<Stored, 'seq'>) => void;
+  plan: ExperimentPlan;
+  roomId: string;
+  base: { experimentId: string; roomId: string; deploymentId: string };
+  person: { id: string; name: string; role: string };
+  people: readonly { id: string; name: string }[];
+  states: JsonObject[];
+  startedAt: number;
+  sessionMs: number;
+  options: GenerateOptions;
+}
+
+function generateParticipantData(ctx: ParticipantContext): void {
+  const { rng, add, plan, roomId, base, person, people, states, startedAt, sessionMs, options } = ctx;
+  const E = options.eventsPerParticipant;
+  const participantId = person.id;
+  const item = { ...base, participantId };
+  // About one record in seven of the older types comes in the legacy shape, with `sessionId`.
+  const roomField = (): JsonObject => (rng.chance(0.15) ? { sessionId: roomId } : { roomId });
+  const state = (): { id: string; name: string; components: JsonObject[] } => {
+    const s = rng.pick(states);
+    return { id: String(s.id), name: String(s.name), components: (s.components as JsonObject[] | undefined) ?? [] };
+  };
+
+  for (let i = 0; i < E; i++) {
+    const category = i < EVENT_CATEGORIES.length ? EVENT_CATEGORIES[i] : rng.pick(EVENT_CATEGORIES);
+    if (!category) continue;
+    const onset = category === 'pre_experiment' ? -rng.int(1_000, 120_000) : rng.int(0, sessionMs);
+    const time = startedAt + onset;
+    const s = state();
+    const component = s.components[0];
+    const eventType = rng.pick(EVENT_TYPES[category]);
+    const withResponse = category === 'questionnaire' || eventType === 'component.response';
+    add('events', {
+      ...item,
+      time,
+      record: {
+        id: `evt_${rng.id(14)}`,
+        timestamp: iso(time),
+        onset,
+        experimentId: plan.id,
+        ...roomField(),
+        participantId,
+        eventType,
+        category,
+        componentType: category === 'component' ? String(component?.type ?? 'ShowVideo') : null,
+        componentId: category === 'component' ? String(component?.id ?? 'cmp_unknown') : null,
+        content: category === 'media' ? `stimulus_${rng.int(1, 6)}.mp4` : `${eventType} (${s.name})`,
+        stateName: s.name,
+        stateId: s.id,
+        participantRole: person.role,
+        duration: category === 'media' || category === 'state' ? rng.int(500, 90_000) : null,
+        response: withResponse ? { value: rng.int(1, 7), responseTime: rng.int(300, 8_000) } : null,
+      },
+    });
+  }
+
+  let t = rng.int(60, 120) * 1000;
+  let value = rng.next();
+  for (let i = 0; i < E; i++) {
+    t += rng.int(100, 500);
+    value = Math.min(1, Math.max(0, value + (rng.next() - 0.5) * 0.1));
+    add('ratings/continuous', {
+      ...item,
+      time: startedAt + t,
+      record: {
+        participantId,
+        experimentId: plan.id,
+        roomId,
+        timestamp: iso(startedAt + t),
+        onset: t,
+        value: Math.round(value * 1000) / 1000,
+        componentId: 'cmp_rating_1',
+        stateId: 'state_rating',
+        stimulusId: `stimulus_${1 + (i % 3)}`,
+      },
+    });
+  }
+
+  const sparse = Math.max(2, Math.round(E / 10));
+  for (let i = 0; i < sparse; i++) {
+    const onset = rng.int(0, sessionMs);
+    const likert = i % 2 === 1;
+    const scale = likert ? { min: 1, max: 7 } : { min: 0, max: 100 };
+    const raw = rng.int(scale.min, scale.max);
+    add('ratings/sparse', {
+      ...item,
+      time: startedAt + onset,
+      record: {
+        ratingId: `rat_${rng.id(12)}`,
+        participantId,
+        experimentId: plan.id,
+        ...roomField(),
+        timestamp: iso(startedAt + onset),
+        onset,
+        value: (raw - scale.min) / (scale.max - scale.min),
+        rawValue: raw,
+        scale,
+        labels: likert ? ['Not at all', 'Extremely'] : ['Low', 'High'],
+        responseTime: rng.int(400, 9_000),
+        stateId: 'state_rating',
+        stimulusId: `stimulus_${1 + (i % 3)}`,
+        componentId: likert ? 'cmp_likert_1' : 'cmp_vas_1',
+        confidence: rng.chance(0.5) ? Math.round(rng.next() * 100) / 100 : null,
+        metadata: { question: likert ? 'How engaged were you?' : 'How intense was this clip?', dimension: likert ? 'engagement' : 'intensity', componentType: likert ? 'LikertScale' : 'VASRating' },
+      },
+    });
+  }
+
+  for (const type of ['video', 'audio'] as const) {
+    const recordingId = `rec_${rng.id(12)}`;
+    const start = startedAt + rng.int(0, 20) * 1000;
+    const duration = sessionMs - rng.int(0, 60) * 1000;
+    const ext = type === 'video' ? 'mp4' : 'ogg';
+    const path = `recordings/${plan.id}/${roomId}/${recordingId}.${ext}`;
+    add('recordings', {
+      ...item,
+      time: start,
+      record: {
+        recordingId,
+        egressId: `EG_${rng.id(12).toUpperCase()}`,
+        participantId,
+        participantName: person.name,
+        experimentId: plan.id,
+        roomId,
+        startTime: iso(start),
+        endTime: iso(start + duration),
+        duration,
+        videoOffset: start - startedAt,
+        url: `https://storage.hyperstudy.io/${path}`,
+        downloadUrl: `https://storage.googleapis.com/hyperstudy-recordings/${path}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Expires=3600&X-Goog-Signature=${rng.id(32)}`,
+        downloadPath: path,
+        fileSize: type === 'video' ? rng.int(80, 400) * 1_048_576 : rng.int(5, 30) * 1_048_576,
+        format: ext,
+        resolution: type === 'video' ? '1280x720' : null,
+        status: 'completed',
+        metadata: { type, recordingType: 'participant', roomName: roomId, experimentId: plan.id },
+      },
+    });
+  }
+
+  const chats = Math.max(1, Math.round(E / 8));
+  for (let i = 0; i < chats; i++) {
+    const onset = rng.int(0, sessionMs);
+    add('chat', {
+      ...item,
+      time: startedAt + onset,
+      record: {
+        messageId: `msg_${rng.id(12)}`,
+        senderId: participantId,
+        senderName: person.name,
+        participantId,
+        experimentId: plan.id,
+        ...roomField(),
+        content: rng.pick(CHAT_LINES),
+        timestamp: iso(startedAt + onset),
+        recipientIds: people.filter((p) => p.id !== participantId).map((p) => p.id),
+        onset,
+      },
+    });
+  }
+
+  const videochat = Math.max(2, Math.round(E / 8));
+  const vcKinds = ['participant_connected', 'track_published', 'connection_quality_changed', 'track_unpublished', 'participant_disconnected'];
+  for (let i = 0; i < videochat; i++) {
+    const onset = Math.round(((i + rng.next()) / videochat) * sessionMs);
+    const eventType = i === 0 ? 'participant_connected' : i === videochat - 1 ? 'participant_disconnected' : rng.pick(vcKinds.slice(1, 4));
+    add('videochat', {
+      ...item,
+      time: startedAt + onset,
+      record: {
+        id: `vc_${rng.id(12)}`,
+        participantId,
+        experimentId: plan.id,
+        roomId,
+        timestamp: iso(startedAt + onset),
+        onset,
+        eventType,
+        trackKind: eventType.startsWith('track_') ? rng.pick(['video', 'audio']) : null,
+        quality: rng.pick(['excellent', 'good', 'poor']),
+        metrics: { bitrateKbps: rng.int(300, 2_500), packetLoss: Math.round(rng.next() * 50) / 1000, jitterMs: rng.int(1, 40) },
+      },
+    });
+  }
+
+  const syncs = Math.max(2, Math.round(E / 5));
+  for (let i = 0; i < syncs; i++) {
+    const onset = Math.round(((i + rng.next()) / syncs) * sessionMs);
+    add('sync', {
+      ...item,
+      time: startedAt + onset,
+      record: {
+        participantId,
+        experimentId: plan.id,
+        roomId,
+        timestamp: iso(startedAt + onset),
+        onset,
+        timeDrift: rng.int(-120, 120),
+        playbackRate: rng.pick([1, 1, 1, 0.98, 1.02]),
+        syncQuality: Math.round(rng.next() * 1000) / 1000,
+        latency: rng.int(10, 250),
+        isHost: person.role === 'speaker',
+      },
+    });
+  }
+
+  const components = Math.max(2, Math.round(E / 8));
+  for (let i = 0; i < components; i++) {
+    const s = states[i % states.length];
+    const stateComponents = (s?.components as JsonObject[] | undefined) ?? [];
+    const component = stateComponents[0] ?? { id: 'cmp_unknown', type: 'ShowVideo' };
+    const componentType = String(component.type);
+    const onset = rng.int(0, sessionMs);
+    const completed = rng.chance(0.8);
+    add('components', {
+      ...item,
+      time: startedAt + onset,
+      record: {
+        id: `cre_${rng.id(12)}`,
+        componentId: String(component.id),
+        componentType,
+        stateId: String(s?.id ?? 'state_unknown'),
+        participantId,
+        experimentId: plan.id,
+        roomId,
+        timestamp: iso(startedAt + onset),
+        onset,
+        config: componentType === 'ShowVideo' ? { src: `stimulus_${1 + (i % 3)}.mp4`, autoplay: true } : { prompt: 'Please respond', required: true },
+        variables: { condition: rng.pick(['A', 'B']), trial: i + 1 },
+        response: completed && componentType !== 'ShowVideo' && componentType !== 'ShowImage' ? { value: rng.int(1, 7) } : null,
+        completed,
+      },
+    });
+  }
+}

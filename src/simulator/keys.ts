@@ -1,0 +1,30 @@
+import type { ApiKey, User } from './model.ts';
+
+export const DEMO_USER: User = { id: 'user_demo', email: 'demo.researcher@hyperstudy.test' };
+export const OTHER_USER: User = { id: 'user_other', email: 'other.researcher@hyperstudy.test' };
+
+/** The demo keys of DESIGN.md, with exactly the scopes listed there. */
+export const DEMO_KEYS: readonly ApiKey[] = [
+  { key: 'hst_test_demo_full', name: 'demo_full', userId: DEMO_USER.id, scopes: ['*'] },
+  { key: 'hst_test_demo_readonly', name: 'demo_readonly', userId: DEMO_USER.id, scopes: ['read:*'] },
+  { key: 'hst_test_demo_events', name: 'demo_events', userId: DEMO_USER.id, scopes: ['read:events', 'read:experiments'] },
+  { key: 'hst_test_demo_other', name: 'demo_other', userId: OTHER_USER.id, scopes: ['*'] },
+];
+
+export const READ_SCOPES = [
+  'read:events',
+  'read:recordings',
+  'read:chat',
+  'read:videochat',
+  'read:ratings',
+  'read:sync',
+  'read:participants',
+  'read:components',
+  'read:experiments',
+] as const;
+
+/** Whether a key's scopes grant `required`, honouring the `read:*` and `*` wildcards. */
+export function hasScope(scopes: readonly string[], required: string): boolean {
+  if (scopes.includes('*') || scopes.includes(required)) return true;
+  return required.startsWith('read:') && scopes.includes('read:*');
+}

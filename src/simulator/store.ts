@@ -1,0 +1,119 @@
+import type { DataType, Experiment, Stored } from './model.ts';
+
+const byTimeThenSeq = (a: Stored, b: Stored): number => a.time - b.time || a.seq - b.seq;
+
+/** Inserts into a list kept in (time, seq) order. */
+function insertSorted(list: Stored[], item: Stored): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const probe = list[mid];
+    if (probe !== undefined && byTimeThenSeq(probe, item) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, item);
+}
+
+function push(map: Map<string, Stored[]>, key: string, item: Stored): void {
+  const list = map.get(key);
+  if (list) insertSorted(list, item);
+  else map.set(key, [item]);
+}
+
+export const participantKey = (roomId: string, participantId: string): string => `${roomId}\u0000${participantId}`;
+
+/**
+ * One data type's records, indexed by experiment, room and participant so that a scoped query reads
+ * only its own records. Every list is kept in (time, seq) order, the default sort.
+ */
+export class TypeIndex {
+  readonly byExperiment = new Map<string, Stored[]>();
+  readonly byRoom = new Map<string, Stored[]>();
+  readonly byParticipant = new Map<string, Stored[]>();
+
+  insert(item: Stored): void {
+    push(this.byExperiment, item.experimentId, item);
+    push(this.byRoom, item.roomId, item);
+    if (item.participantId !== null) push(this.byParticipant, participantKey(item.roomId, item.participantId), item);
+  }
+
+  /** Bulk load: append unsorted, then sort each list once. */
+  load(items: Stored[]): void {
+    for (const item of items) {
+      const lists = [
+        [this.byExperiment, item.experimentId],
+        [this.byRoom, item.roomId],
+        ...(item.participantId === null ? [] : [[this.byParticipant, participantKey(item.roomId, item.participantId)] as const]),
+      ] as const;
+      for (const [map, key] of lists) {
+        const list = map.get(key);
+        if (list) list.push(item);
+        else map.set(key, [item]);
+      }
+    }
+    for (const map of [this.byExperiment, this.byRoom, this.byParticipant]) {
+      for (const list of map.values()) list.sort(byTimeThenSeq);
+    }
+  }
+
+  count(): number {
+    let n = 0;
+    for (const list of this.byExperiment.values()) n += list.length;
+    return n;
+  }
+}
+
+export interface RoomInfo {
+  id: string;
+  experimentId: string;
+  deploymentId: string;
+  startedAt: number;
+}
+
+export interface ParticipantInfo {
+  id: string;
+  roomId: string;
+  experimentId: string;
+}
+
+/** Everything the simulator serves, with the indexes its queries use. */
+export class DataStore {
+  readonly experiments = new Map<string, Experiment>();
+  readonly rooms = new Map<string, RoomInfo>();
+  /** Keyed by `participantKey(roomId, participantId)`. */
+  readonly participants = new Map<string, ParticipantInfo>();
+  readonly types = new Map<DataType, TypeIndex>();
+  #seq = 0;
+
+  nextSeq(): number {
+    return this.#seq++;
+  }
+
+  index(type: DataType): TypeIndex {
+    let index = this.types.get(type);
+    if (!index) {
+      index = new TypeIndex();
+      this.types.set(type, index);
+    }
+    return index;
+  }
+
+  /** The number of live (not deleted) rooms and participants of an experiment. */
+  countsOf(experimentId: string): { roomCount: number; participantCount: number } {
+    return {
+      roomCount: this.index('rooms').byExperiment.get(experimentId)?.length ?? 0,
+      participantCount: this.index('participants').byExperiment.get(experimentId)?.length ?? 0,
+    };
+  }
+
+  /** The earliest room start of an experiment, as the envelope's `processing.experimentStartedAt`. */
+  experimentStartedAt(experimentId: string): number | null {
+    let first: number | null = null;
+    for (const room of this.index('rooms').byExperiment.get(experimentId) ?? []) {
+      const info = this.rooms.get(room.roomId);
+      if (info && (first === null || info.startedAt < first)) first = info.startedAt;
+    }
+    return first;
+  }
+}
