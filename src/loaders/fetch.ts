@@ -1,0 +1,109 @@
+import type { Envelope } from '../upstream/client.ts';
+import { dataQuery, routes, type DataTypePath, type Scope } from '../upstream/routes.ts';
+import type { UpstreamSession } from '../upstream/session.ts';
+
+export type Rec = Record<string, unknown>;
+
+/** A slice of an upstream listing, and how many records the whole listing has. */
+export interface Page {
+  records: Rec[];
+  total: number;
+  offset: number;
+}
+
+/** The upstream's largest page for data listings and for the experiments list. */
+export const DATA_PAGE_LIMIT = 1000;
+export const EXPERIMENTS_PAGE_LIMIT = 100;
+
+export function recordsOf(envelope: Envelope): Rec[] {
+  const { data } = envelope;
+  const list = Array.isArray(data) ? data : data === null || data === undefined ? [] : [data];
+  return list.filter((r): r is Rec => r !== null && typeof r === 'object' && !Array.isArray(r));
+}
+
+/** The single object of an object endpoint (which may wrap it in a one-element array). */
+export function objectOf(envelope: Envelope): Rec | null {
+  return recordsOf(envelope)[0] ?? null;
+}
+
+function totalOf(envelope: Envelope, offset: number, returned: number): number {
+  const pagination = envelope.metadata.pagination as Record<string, unknown> | undefined;
+  const total = pagination?.total;
+  if (typeof total === 'number' && Number.isFinite(total)) return total;
+  return offset + returned + (pagination?.hasMore === true ? 1 : 0);
+}
+
+/** Runs tasks with at most `limit` in flight, keeping their order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await task(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export interface ListingSource {
+  path: string;
+  params: Record<string, string | undefined>;
+  scope?: Scope;
+  pageLimit: number;
+}
+
+export const dataSource = (type: DataTypePath, scope: Scope, params: Record<string, string | undefined>): ListingSource => ({
+  path: routes.data(type, scope),
+  params,
+  scope,
+  pageLimit: DATA_PAGE_LIMIT,
+});
+
+function listingQuery(source: ListingSource, offset: number, limit: number): URLSearchParams {
+  const params = { ...source.params, limit: String(limit), offset: String(offset) };
+  if (source.scope) return dataQuery(source.scope, params);
+  const query = new URLSearchParams();
+  for (const name of Object.keys(params).sort()) {
+    const value = params[name as keyof typeof params];
+    if (value !== undefined) query.set(name, value);
+  }
+  return query;
+}
+
+/**
+ * Reads listings through the operation's session: a window of any size as parallel pages of the
+ * upstream's largest size, or the whole listing (first page, then the rest in parallel).
+ */
+export class ListingFetcher {
+  constructor(
+    private readonly session: UpstreamSession,
+    private readonly concurrency: number,
+  ) {}
+
+  async window(source: ListingSource, offset: number, limit: number): Promise<Page> {
+    if (limit <= 0) return { records: [], total: await this.total(source), offset };
+    const starts: number[] = [];
+    for (let at = offset; at < offset + limit; at += source.pageLimit) starts.push(at);
+    const envelopes = await mapBounded(starts, this.concurrency, (at) =>
+      this.session.get(source.path, listingQuery(source, at, Math.min(source.pageLimit, offset + limit - at)), 'page'),
+    );
+    const records = envelopes.flatMap(recordsOf);
+    const first = envelopes[0];
+    return { records, total: first ? totalOf(first, offset, recordsOf(first).length) : records.length, offset };
+  }
+
+  /** The listing's total, from the smallest request (shared with any identical one of this operation). */
+  async total(source: ListingSource): Promise<number> {
+    const envelope = await this.session.get(source.path, listingQuery(source, 0, 1), 'page');
+    return totalOf(envelope, 0, recordsOf(envelope).length);
+  }
+
+  async all(source: ListingSource): Promise<Rec[]> {
+    const first = await this.window(source, 0, source.pageLimit);
+    if (first.total <= first.records.length) return first.records;
+    const rest = await this.window(source, source.pageLimit, first.total - source.pageLimit);
+    return [...first.records, ...rest.records];
+  }
+}

@@ -1,0 +1,58 @@
+import DataLoader from 'dataloader';
+import { UpstreamError } from '../upstream/errors.ts';
+import { routes } from '../upstream/routes.ts';
+import type { UpstreamSession } from '../upstream/session.ts';
+import { dataSource, ListingFetcher, objectOf, type Rec } from './fetch.ts';
+
+export type { Page, Rec } from './fetch.ts';
+
+const participantKey = (roomId: string, id: string): string => `${roomId}\u0000${id}`;
+
+/** The per-operation loaders: every back-link and by-id lookup goes through one of these. */
+export function createLoaders(session: UpstreamSession, concurrency: number) {
+  const listings = new ListingFetcher(session, concurrency);
+  const notFound = (what: string, id: string): UpstreamError =>
+    new UpstreamError(`${what} not found: ${id}`, { code: 'NOT_FOUND', status: 404, details: { id } });
+
+  const one = (path: string, what: string, id: string): Promise<Rec> =>
+    session.get(path).then((envelope) => objectOf(envelope) ?? Promise.reject(notFound(what, id)));
+
+  const experiment = new DataLoader<string, Rec>((ids) => Promise.all(ids.map((id) => one(routes.experiment(id), 'Experiment', id).catch((e: unknown) => e as Error))));
+
+  const room = new DataLoader<string, Rec>((ids) =>
+    Promise.all(
+      ids.map(async (id) => {
+        try {
+          const page = await listings.window(dataSource('rooms', { kind: 'room', id }, {}), 0, 1);
+          return page.records[0] ?? notFound('Room', id);
+        } catch (error) {
+          return error as Error;
+        }
+      }),
+    ),
+  );
+
+  /** All participants of a room: one listing per room, shared by every participant looked up in it. */
+  const roomParticipants = new DataLoader<string, Rec[]>((roomIds) =>
+    Promise.all(roomIds.map((id) => listings.all(dataSource('participants', { kind: 'room', id }, {})).catch((e: unknown) => e as Error))),
+  );
+
+  const participant = new DataLoader<{ roomId: string; id: string }, Rec, string>(
+    (keys) =>
+      Promise.all(
+        keys.map(async ({ roomId, id }) => {
+          try {
+            const all = await roomParticipants.load(roomId);
+            return all.find((p) => p.id === id) ?? notFound('Participant', `${id} in room ${roomId}`);
+          } catch (error) {
+            return error as Error;
+          }
+        }),
+      ),
+    { cacheKeyFn: ({ roomId, id }) => participantKey(roomId, id) },
+  );
+
+  return { listings, experiment, room, roomParticipants, participant };
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;

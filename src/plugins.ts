@@ -1,0 +1,70 @@
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import { isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
+import type { GatewayContext } from './schema/builder.ts';
+import { isMappedUpstreamError, toGraphQLError } from './schema/errors.ts';
+import { UpstreamError } from './upstream/errors.ts';
+import { MISSING_KEY_MESSAGE } from './upstream/session.ts';
+
+/** Whether a root selection asks for anything besides introspection (`__typename`, `__schema`, `__type`). */
+function needsData(selection: SelectionSetNode, fragments: Map<string, FragmentDefinitionNode>, seen = new Set<string>()): boolean {
+  return selection.selections.some((s) => {
+    if (s.kind === Kind.FIELD) return !s.name.value.startsWith('__');
+    if (s.kind === Kind.INLINE_FRAGMENT) return needsData(s.selectionSet, fragments, seen);
+    const name = s.name.value;
+    if (seen.has(name)) return false;
+    seen.add(name);
+    const fragment = fragments.get(name);
+    return fragment ? needsData(fragment.selectionSet, fragments, seen) : true;
+  });
+}
+
+export function operationNeedsKey(document: DocumentNode, operationName?: string | null): boolean {
+  const operation = getOperationAST(document, operationName ?? undefined);
+  if (!operation) return false;
+  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  return needsData(operation.selectionSet, fragments);
+}
+
+/** Refuses an operation that needs data when the caller sent no key, before any upstream call. */
+export function useRequireApiKey(): Plugin<GatewayContext> {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      if (args.contextValue.authenticated || !operationNeedsKey(args.document, args.operationName)) return;
+      setResultAndStopExecution({
+        errors: [new GraphQLError(MISSING_KEY_MESSAGE, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } })],
+      });
+    },
+  };
+}
+
+const mapUpstream = (error: GraphQLError): GraphQLError =>
+  error.originalError instanceof UpstreamError && !isMappedUpstreamError(error) ? toGraphQLError(error.originalError, error) : error;
+
+/**
+ * Maps upstream errors to their codes (expected outcomes, not faults to log) and reports what each
+ * operation cost upstream in `extensions.upstream`.
+ */
+export function useUpstreamResult(): Plugin<GatewayContext> {
+  return {
+    onExecute({ args }) {
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (isAsyncIterable(result)) return;
+          setResult({
+            ...result,
+            ...(result.errors ? { errors: result.errors.map(mapUpstream) } : {}),
+            extensions: { ...result.extensions, upstream: args.contextValue.session.cost },
+          });
+        },
+      };
+    },
+  };
+}
+
+/** Upstream errors keep their code, message and details; anything unexpected is masked. */
+export function maskError(error: unknown, message: string, isDev?: boolean): Error {
+  if (isMappedUpstreamError(error)) return error as GraphQLError;
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (original instanceof UpstreamError) return toGraphQLError(original, error instanceof GraphQLError ? error : undefined);
+  return defaultMaskError(error, message, isDev);
+}

@@ -1,0 +1,82 @@
+import type { GatewayContext } from './builder.ts';
+import { badInput } from './errors.ts';
+import type { ListingSource } from '../loaders/fetch.ts';
+import type { Rec } from './values.ts';
+
+export const MAX_FIRST = 1000;
+
+export interface ConnectionArgs {
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+export interface ConnectionResult {
+  edges: { cursor: string; node: Rec }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+  totalCount: number;
+}
+
+const PREFIX = 'offset:';
+
+/** Cursors are opaque to callers: the record's position in the upstream's order for these filters. */
+export const encodeCursor = (offset: number): string => Buffer.from(`${PREFIX}${offset}`, 'utf8').toString('base64url');
+
+export function decodeCursor(cursor: string, argument: 'after' | 'before'): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const offset = text.startsWith(PREFIX) ? Number(text.slice(PREFIX.length)) : Number.NaN;
+  if (!Number.isSafeInteger(offset) || offset < 0 || encodeCursor(offset) !== cursor) {
+    throw badInput(`'${argument}' is not a cursor this connection gave out`, argument, { value: cursor });
+  }
+  return offset;
+}
+
+function checkCount(value: number | null | undefined, argument: 'first' | 'last'): number | null {
+  if (value === null || value === undefined) return null;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_FIRST) {
+    throw badInput(`'${argument}' must be between 0 and ${MAX_FIRST}, got ${value}`, argument, { value, max: MAX_FIRST });
+  }
+  return value;
+}
+
+/** The window [start, end) that Relay arguments select; `end` is null when it needs the total. */
+export function selectWindow(args: ConnectionArgs, defaultSize: number): { start: number; end: number | null; last: number | null } {
+  const first = checkCount(args.first, 'first');
+  const last = checkCount(args.last, 'last');
+  const after = args.after ? decodeCursor(args.after, 'after') + 1 : 0;
+  const before = args.before ? decodeCursor(args.before, 'before') : null;
+  if (before !== null && before < after) return { start: after, end: after, last: null };
+  if (first !== null) {
+    const end = Math.min(after + first, before ?? Number.POSITIVE_INFINITY);
+    return { start: last === null ? after : Math.max(after, end - last), end, last: null };
+  }
+  if (last !== null) {
+    if (before !== null) return { start: Math.max(after, before - last), end: before, last: null };
+    return { start: after, end: null, last };
+  }
+  return { start: after, end: Math.min(after + defaultSize, before ?? Number.POSITIVE_INFINITY), last: null };
+}
+
+/** Resolves a Relay connection over an upstream listing, mapped onto limit/offset. */
+export async function resolveConnection(ctx: GatewayContext, source: ListingSource, args: ConnectionArgs): Promise<ConnectionResult> {
+  const window = selectWindow(args, ctx.defaultPageSize);
+  let { start, end } = window;
+  if (end === null) {
+    const total = await ctx.loaders.listings.total(source);
+    end = Math.max(start, total);
+    start = Math.max(start, end - (window.last ?? 0));
+  }
+  const page = await ctx.loaders.listings.window(source, start, end - start);
+  const edges = page.records.map((node, i) => ({ cursor: encodeCursor(start + i), node }));
+  return {
+    edges,
+    totalCount: page.total,
+    pageInfo: {
+      hasPreviousPage: start > 0 && page.total > 0,
+      hasNextPage: start + edges.length < page.total,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import { objectOf } from '../loaders/fetch.ts';
+import { routes } from '../upstream/routes.ts';
+import { builder } from './builder.ts';
+import { dataConnections, participantsConnection, roomsConnection } from './data.ts';
+import { Experiment } from './refs.ts';
+import { bool, date, int, json, str, type Rec } from './values.ts';
+
+const Access = builder.objectRef<Rec>('ExperimentAccess').implement({
+  description: "What the caller's key may do with the experiment (upstream check-access).",
+  fields: (t) => ({
+    canView: t.boolean({ resolve: (a) => bool(a.canView) ?? false }),
+    canExport: t.boolean({ resolve: (a) => bool(a.canExport) ?? false }),
+  }),
+});
+
+builder.node(Experiment, {
+  description: 'A HyperStudy experiment.',
+  id: { resolve: (e) => str(e.id) ?? '' },
+  loadOne: (id, ctx) => ctx.loaders.experiment.load(id),
+  fields: (t) => ({
+    experimentId: t.string({ description: 'The upstream experiment id.', resolve: (e) => str(e.id) ?? '' }),
+    name: t.string({ nullable: true, resolve: (e) => str(e.name) }),
+    description: t.string({ nullable: true, resolve: (e) => str(e.description) }),
+    ownerId: t.string({ nullable: true, resolve: (e) => str(e.ownerId) }),
+    ownerEmail: t.string({ nullable: true, resolve: (e) => str(e.ownerEmail) }),
+    roomCount: t.int({ nullable: true, resolve: (e) => int(e.roomCount) }),
+    participantCount: t.int({ nullable: true, resolve: (e) => int(e.participantCount) }),
+    requiredParticipants: t.int({ nullable: true, resolve: (e) => int(e.requiredParticipants) }),
+    createdAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => date(e.createdAt) }),
+    updatedAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => date(e.updatedAt) }),
+    states: t.field({ type: 'JSON', nullable: true, description: 'The experiment states, as the upstream holds them.', resolve: (e) => json(e.states) }),
+    roles: t.field({ type: 'JSON', nullable: true, resolve: (e) => json(e.roles) }),
+    raw: t.field({ type: 'JSON', description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
+    access: t.field({
+      type: Access,
+      nullable: true,
+      resolve: async (e, _args, ctx) => objectOf(await ctx.session.get(routes.checkAccess(str(e.id) ?? ''))),
+    }),
+    config: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The raw experiment configuration (upstream /config).',
+      resolve: async (e, _args, ctx) => objectOf(await ctx.session.get(routes.experimentConfig(str(e.id) ?? ''))),
+    }),
+    export: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The portable export (upstream /export).',
+      resolve: async (e, _args, ctx) => objectOf(await ctx.session.get(routes.experimentExport(str(e.id) ?? ''))),
+    }),
+    rooms: roomsConnection(t, (e) => ({ kind: 'experiment', id: str(e.id) ?? '' })),
+    participants: participantsConnection(t, (e) => ({ kind: 'experiment', id: str(e.id) ?? '' })),
+    ...dataConnections(t, (e) => ({ kind: 'experiment', id: str(e.id) ?? '' })),
+  }),
+});

@@ -1,0 +1,11 @@
+import { builder } from './builder.ts';
+import './scalars.ts';
+import './records.ts';
+import './data.ts';
+import './experiment.ts';
+import './room.ts';
+import './participant.ts';
+import './query.ts';
+import './mutations.ts';
+
+export const schema = builder.toSchema({ sortSchema: false });

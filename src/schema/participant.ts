@@ -1,0 +1,60 @@
+import type { Scope } from '../upstream/routes.ts';
+import { builder } from './builder.ts';
+import { dataConnections } from './data.ts';
+import { badInput } from './errors.ts';
+import { Experiment, Participant, Room } from './refs.ts';
+import { date, roomOf, str, type Rec } from './values.ts';
+
+/** A participant is only addressable within its room, so its node id carries both. */
+const localId = (p: Rec): string => JSON.stringify([roomOf(p) ?? '', str(p.id) ?? '']);
+
+function parseLocalId(id: string): { roomId: string; id: string } {
+  try {
+    const parsed: unknown = JSON.parse(id);
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+      return { roomId: parsed[0], id: parsed[1] };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw badInput('Not a Participant node id', 'id', { value: id });
+}
+
+const scopeOf = (p: Rec): Scope => ({ kind: 'participant', id: str(p.id) ?? '', roomId: roomOf(p) ?? '' });
+
+builder.node(Participant, {
+  description: 'A participant of a room.',
+  id: { resolve: localId },
+  loadOne: (id, ctx) => ctx.loaders.participant.load(parseLocalId(id)),
+  fields: (t) => ({
+    participantId: t.string({ description: 'The upstream participant id.', resolve: (p) => str(p.id) ?? '' }),
+    email: t.string({ nullable: true, resolve: (p) => str(p.email) }),
+    name: t.string({ nullable: true, resolve: (p) => str(p.name) }),
+    role: t.string({ nullable: true, resolve: (p) => str(p.role) }),
+    status: t.string({ nullable: true, resolve: (p) => str(p.status) }),
+    completionCode: t.string({ nullable: true, description: 'SUCCESS, TIMEOUT, TECHNICAL, NOCONSENT, ABANDONED, IN_PROGRESS, COMPLETED_NO_CODE, …', resolve: (p) => str(p.completionCode) }),
+    joinedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => date(p.joinedAt) }),
+    completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => date(p.completedAt) }),
+    roomId: t.string({ nullable: true, resolve: roomOf }),
+    experimentId: t.string({ nullable: true, resolve: (p) => str(p.experimentId) }),
+    deploymentId: t.string({ nullable: true, resolve: (p) => str(p.deploymentId) }),
+    raw: t.field({ type: 'JSON', description: 'The participant exactly as the upstream sent it.', resolve: (p) => p }),
+    room: t.field({
+      type: Room,
+      nullable: true,
+      resolve: (p, _args, ctx) => {
+        const id = roomOf(p);
+        return id === null ? null : ctx.loaders.room.load(id);
+      },
+    }),
+    experiment: t.field({
+      type: Experiment,
+      nullable: true,
+      resolve: (p, _args, ctx) => {
+        const id = str(p.experimentId);
+        return id === null ? null : ctx.loaders.experiment.load(id);
+      },
+    }),
+    ...dataConnections(t, scopeOf),
+  }),
+});

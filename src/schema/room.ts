@@ -1,0 +1,32 @@
+import { builder } from './builder.ts';
+import { dataConnections, participantsConnection } from './data.ts';
+import { Experiment, Room } from './refs.ts';
+import { date, int, str } from './values.ts';
+
+builder.node(Room, {
+  description: 'A room: one session of an experiment.',
+  id: { resolve: (r) => str(r.id) ?? '' },
+  loadOne: (id, ctx) => ctx.loaders.room.load(id),
+  fields: (t) => ({
+    roomId: t.string({ description: 'The upstream room id.', resolve: (r) => str(r.id) ?? '' }),
+    experimentId: t.string({ nullable: true, resolve: (r) => str(r.experimentId) }),
+    deploymentId: t.string({ nullable: true, resolve: (r) => str(r.deploymentId) }),
+    deploymentName: t.string({ nullable: true, resolve: (r) => str(r.deploymentName) }),
+    status: t.string({ nullable: true, resolve: (r) => str(r.status) }),
+    participantCount: t.int({ nullable: true, resolve: (r) => int(r.participantCount) }),
+    createdAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.createdAt) }),
+    startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.startedAt) }),
+    endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.endedAt) }),
+    raw: t.field({ type: 'JSON', description: 'The room exactly as the upstream sent it.', resolve: (r) => r }),
+    experiment: t.field({
+      type: Experiment,
+      nullable: true,
+      resolve: (r, _args, ctx) => {
+        const id = str(r.experimentId);
+        return id === null ? null : ctx.loaders.experiment.load(id);
+      },
+    }),
+    participants: participantsConnection(t, (r) => ({ kind: 'room', id: str(r.id) ?? '' })),
+    ...dataConnections(t, (r) => ({ kind: 'room', id: str(r.id) ?? '' })),
+  }),
+});

@@ -1,0 +1,34 @@
+/** Lenient readers of upstream values: a missing or mistyped field is null, never a crash. */
+
+export type Rec = Record<string, unknown>;
+
+export const str = (v: unknown): string | null =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+
+export function float(v: unknown): number | null {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return null;
+}
+
+export function int(v: unknown): number | null {
+  const n = float(v);
+  return n !== null && Number.isSafeInteger(Math.round(n)) ? Math.round(n) : null;
+}
+
+export const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : null);
+
+export function date(v: unknown): Date | null {
+  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export const strList = (v: unknown): string[] | null => (Array.isArray(v) ? v.map(str).filter((s): s is string => s !== null) : null);
+
+export const json = (v: unknown): unknown => (v === undefined ? null : v);
+
+export const obj = (v: unknown): Rec | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Rec) : null);
+
+/** The room of a record: `roomId`, or `sessionId` on older payloads. */
+export const roomOf = (r: Rec): string | null => str(r.roomId) ?? str(r.sessionId);

@@ -1,0 +1,138 @@
+import { Pool, type Dispatcher } from 'undici';
+import { codeForStatus, UpstreamError } from './errors.ts';
+
+/** A parsed success envelope. `data` is the records (or a single object); `metadata` may be absent. */
+export interface Envelope {
+  data: unknown;
+  metadata: Record<string, unknown>;
+  /** Rate-limit headers, when the upstream sent them. */
+  rateLimit: { limit: number; remaining: number; reset: number } | null;
+}
+
+export interface UpstreamRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Below the base URL, starting with `/` (built by `routes.ts`). */
+  path: string;
+  query?: URLSearchParams;
+  body?: unknown;
+  /** The caller's key, forwarded as X-API-Key; null only for the keyless `/health`. */
+  key: string | null;
+  requestId?: string;
+}
+
+export interface UpstreamClientOptions {
+  /** The upstream base including `/api/v3`. */
+  baseUrl: string;
+  timeoutMs: number;
+  connections: number;
+  /** Replaces the keep-alive pool (tests pass undici's MockAgent). */
+  dispatcher?: Dispatcher;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Reads `Retry-After` as seconds (either a number or an HTTP date). */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | null {
+  if (value === undefined) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/**
+ * The REST client: one keep-alive undici pool for every upstream call, envelope parsing, and errors
+ * with stable codes. It knows HTTP and the envelope; it knows nothing of GraphQL.
+ */
+export class UpstreamClient {
+  readonly #dispatcher: Dispatcher;
+  readonly #origin: string;
+  readonly #basePath: string;
+  readonly #ownsDispatcher: boolean;
+
+  constructor(options: UpstreamClientOptions) {
+    const url = new URL(options.baseUrl);
+    this.#origin = url.origin;
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher =
+      options.dispatcher ??
+      new Pool(this.#origin, {
+        connections: options.connections,
+        connectTimeout: options.timeoutMs,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        keepAliveTimeout: 4_000,
+      });
+  }
+
+  /** Sends one request and parses the envelope; throws UpstreamError for every failure. */
+  async send(req: UpstreamRequest): Promise<Envelope> {
+    const query = req.query && [...req.query.keys()].length > 0 ? `?${req.query.toString()}` : '';
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (req.key !== null) headers['x-api-key'] = req.key;
+    if (req.requestId) headers['x-request-id'] = req.requestId;
+    let body: string | undefined;
+    if (req.body !== undefined) {
+      body = JSON.stringify(req.body);
+      headers['content-type'] = 'application/json';
+    }
+    let response: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      response = await this.#dispatcher.request({ origin: this.#origin, path: `${this.#basePath}${req.path}${query}`, method: req.method, headers, body });
+      text = await response.body.text();
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      if (TIMEOUT_CODES.has(code)) {
+        throw new UpstreamError('The HyperStudy API did not answer in time', { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
+      }
+      throw new UpstreamError('The HyperStudy API could not be reached', { code: 'UPSTREAM_ERROR', status: null, details: { reason: code || 'network error' }, cause: error });
+    }
+    return this.#parse(response.statusCode, response.headers, text);
+  }
+
+  #parse(status: number, headers: Record<string, string | string[] | undefined>, text: string): Envelope {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (status >= 200 && status < 300) {
+      if (!isRecord(json) || (!('data' in json) && json.status !== 'healthy')) {
+        throw new UpstreamError('The HyperStudy API answered with a body that is not a success envelope', { code: 'UPSTREAM_ERROR', status });
+      }
+      const limit = Number(header(headers, 'x-ratelimit-limit'));
+      const remaining = Number(header(headers, 'x-ratelimit-remaining'));
+      const reset = Number(header(headers, 'x-ratelimit-reset'));
+      return {
+        data: json.data,
+        metadata: isRecord(json.metadata) ? json.metadata : {},
+        rateLimit: Number.isFinite(limit) && Number.isFinite(remaining) && header(headers, 'x-ratelimit-limit') !== undefined ? { limit, remaining, reset } : null,
+      };
+    }
+    const error = isRecord(json) && isRecord(json.error) ? json.error : null;
+    const retryAfter = parseRetryAfter(header(headers, 'retry-after'));
+    const message = typeof error?.message === 'string' && error.message !== '' ? error.message : `The HyperStudy API answered HTTP ${status}`;
+    throw new UpstreamError(message, {
+      code: codeForStatus(status),
+      status,
+      upstreamCode: typeof error?.code === 'string' ? error.code : null,
+      details: isRecord(error?.details) ? error.details : {},
+      retryAfter: status === 429 ? (retryAfter ?? (typeof error?.details === 'object' ? Number((error.details as Record<string, unknown>).retryAfter) || null : null)) : retryAfter,
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+}

@@ -1,0 +1,51 @@
+/** The stable error codes the gateway reports in `extensions.code`. */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'BAD_USER_INPUT'
+  | 'RATE_LIMITED'
+  | 'UPSTREAM_ERROR'
+  | 'UPSTREAM_TIMEOUT';
+
+export interface UpstreamErrorOptions {
+  code: ErrorCode;
+  /** The HTTP status the upstream answered, or null when no answer arrived. */
+  status: number | null;
+  /** The upstream's own error code (`INVALID_PARAMETER`, `RATE_LIMIT_EXCEEDED` …), when it sent one. */
+  upstreamCode?: string | null;
+  details?: Record<string, unknown>;
+  /** Seconds to wait, from a 429's `Retry-After`. */
+  retryAfter?: number | null;
+  cause?: unknown;
+}
+
+/** A failed upstream call, with a stable code; `toGraphQLError` maps it for callers. */
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  readonly code: ErrorCode;
+  readonly status: number | null;
+  readonly upstreamCode: string | null;
+  readonly details: Record<string, unknown>;
+  readonly retryAfter: number | null;
+
+  constructor(message: string, options: UpstreamErrorOptions) {
+    super(message, { cause: options.cause });
+    this.code = options.code;
+    this.status = options.status;
+    this.upstreamCode = options.upstreamCode ?? null;
+    this.details = options.details ?? {};
+    this.retryAfter = options.retryAfter ?? null;
+  }
+}
+
+/** The gateway code for an upstream HTTP status. */
+export function codeForStatus(status: number): ErrorCode {
+  if (status === 400 || status === 422) return 'BAD_USER_INPUT';
+  if (status === 401) return 'UNAUTHENTICATED';
+  if (status === 403) return 'FORBIDDEN';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 429) return 'RATE_LIMITED';
+  if (status === 408 || status === 504) return 'UPSTREAM_TIMEOUT';
+  return 'UPSTREAM_ERROR';
+}
