@@ -1,0 +1,58 @@
+import { loadConfig } from '../../src/config.ts';
+import { createGateway, type Gateway } from '../../src/server.ts';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server.ts';
+
+export const FULL = 'hst_test_demo_full';
+export const READONLY = 'hst_test_demo_readonly';
+export const EVENTS_ONLY = 'hst_test_demo_events';
+export const OTHER = 'hst_test_demo_other';
+
+export interface GqlReply<D = Record<string, unknown>> {
+  status: number;
+  body: {
+    data?: D | null;
+    errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+    extensions?: { upstream?: { requests: number; pages: number; cacheHits: number; failed: number } };
+  };
+}
+
+export interface Stack {
+  sim: Simulator;
+  gateway: Gateway;
+  url: string;
+  gql<D = Record<string, unknown>>(query: string, options?: { key?: string | null; variables?: Record<string, unknown>; headers?: Record<string, string> }): Promise<GqlReply<D>>;
+  /** A direct REST call to the simulator, for comparing answers (not counted by tests that reset stats after). */
+  rest(path: string, key?: string): Promise<{ data: Record<string, unknown>[]; metadata: { pagination: { total: number } } }>;
+  close(): Promise<void>;
+}
+
+/** The real gateway over HTTP in front of the real simulator over HTTP, both on free ports. */
+export async function startStack(sim: Partial<SimulatorOptions> = {}, env: Record<string, string> = {}): Promise<Stack> {
+  const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
+  const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: simulator.url, ...env }));
+  const url = await gateway.listen(0, '127.0.0.1');
+  return {
+    sim: simulator,
+    gateway,
+    url,
+    async gql(query, options = {}) {
+      const key = options.key === undefined ? FULL : options.key;
+      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...options.headers };
+      if (key !== null) headers['x-api-key'] = key;
+      const res = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables: options.variables }) });
+      return { status: res.status, body: (await res.json()) as GqlReply['body'] } as never;
+    },
+    async rest(path, key = FULL) {
+      const res = await fetch(`${simulator.url}${path}`, { headers: { 'x-api-key': key } });
+      return (await res.json()) as never;
+    },
+    async close() {
+      await gateway.close();
+      await simulator.close();
+    },
+  };
+}
+
+/** Edges' nodes of a connection in a GraphQL answer. */
+export const nodes = <T = Record<string, unknown>>(connection: unknown): T[] =>
+  ((connection as { edges: { node: T }[] } | null)?.edges ?? []).map((e) => e.node);
