@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema, loadConfig } from '../src/config.ts';
+import { createGateway } from '../src/server.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack.close());
+
+describe('HTTP endpoints', () => {
+  it('/health answers without touching the upstream', async () => {
+    stack.sim.stats.reset();
+    const res = await fetch(`${stack.url}/health`);
+    expect(res.status).toBe(200);
+    expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('/ready checks the upstream /health', async () => {
+    stack.sim.stats.reset();
+    const res = await fetch(`${stack.url}/ready`);
+    expect(res.status).toBe(200);
+    expect(stack.sim.stats.byPath()).toEqual({ '/api/v3/health': 1 });
+    expect(stack.sim.stats.requests[0]?.key).toBe('none');
+  });
+
+  it('/ready answers 503 when the upstream is unreachable', async () => {
+    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3', UPSTREAM_TIMEOUT_MS: '500' }));
+    const url = await gateway.listen(0, '127.0.0.1');
+    try {
+      const res = await fetch(`${url}/ready`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ ready: false, reason: 'The HyperStudy API is not reachable' });
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('serves GraphiQL to browsers with an example query and an X-API-Key header hint', async () => {
+    const res = await fetch(`${stack.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('HyperStudy GraphQL');
+    expect(html).toContain('query Dashboard');
+    expect(html).toContain('X-API-Key');
+  });
+
+  it('answers GET /graphql queries', async () => {
+    const res = await fetch(`${stack.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'application/json' } });
+    expect(await res.json()).toMatchObject({ data: { __typename: 'Query' } });
+  });
+
+  it('reports what each operation cost upstream', async () => {
+    const res = await stack.gql('{ experiment(id: "exp_movie01") { name again: name } a: experiment(id: "exp_movie01") { roomCount } }');
+    expect(res.body.extensions?.upstream).toEqual({ requests: 1, pages: 0, cacheHits: 0, failed: 0, rateLimit: null });
+  });
+});
+
+describe('configuration', () => {
+  it('has documented defaults', () => {
+    expect(loadConfig({})).toEqual({
+      apiUrl: 'https://api.hyperstudy.io/api/v3',
+      port: 4000,
+      host: '0.0.0.0',
+      upstreamTimeoutMs: 10_000,
+      upstreamConnections: 32,
+      pageConcurrency: 6,
+      defaultPageSize: 100,
+      graphiql: true,
+    });
+    for (const [name, field] of Object.entries(configSchema.shape)) expect(field.description, name).toBeTruthy();
+  });
+
+  it('reads the environment and refuses bad values with the variable name and meaning', () => {
+    expect(loadConfig({ PORT: '8080', HYPERSTUDY_API_URL: 'http://localhost:4010/api/v3/', GRAPHIQL: 'false' })).toMatchObject({ port: 8080, apiUrl: 'http://localhost:4010/api/v3', graphiql: false });
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT: .*\(Port the gateway listens on\)/);
+    expect(() => loadConfig({ HYPERSTUDY_API_URL: 'not a url' })).toThrow(/HYPERSTUDY_API_URL: .*\(Upstream base URL, including \/api\/v3\)/);
+    expect(() => loadConfig({ GRAPHIQL: 'maybe' })).toThrow(/GRAPHIQL/);
+  });
+});
