@@ -1,0 +1,28 @@
+/**
+ * `npm run demo`: the simulator with seeded data and the gateway in front of it, in one process.
+ * Simulator flags pass through (`npm run demo -- --rooms 20 --latency-ms 20`); the gateway honours
+ * PORT and the other variables of the README, except HYPERSTUDY_API_URL, which points at the simulator.
+ */
+import { ConfigError, loadConfig } from './config.ts';
+import { createGateway } from './server.ts';
+import { describeSimulator, parseSimulatorArgs } from './simulator/cli.ts';
+import { startSimulator } from './simulator/server.ts';
+
+try {
+  const simOptions = parseSimulatorArgs(['--port', process.env.SIMULATOR_PORT ?? '4010', ...process.argv.slice(2)]);
+  const sim = await startSimulator(simOptions);
+  const config = loadConfig({ ...process.env, HYPERSTUDY_API_URL: sim.url });
+  const gateway = createGateway(config);
+  const url = await gateway.listen();
+  console.log(describeSimulator(sim.url, simOptions));
+  console.log('');
+  console.log(`GraphiQL: ${url}/graphql  (open it in a browser; put a demo key in the Headers tab as {"X-API-Key": "hst_test_demo_full"})`);
+  console.log(`Try:      curl -s ${url}/graphql -H 'content-type: application/json' -H 'X-API-Key: hst_test_demo_full' \\`);
+  console.log(`            -d '{"query":"{ experiments { edges { node { experimentId name roomCount } } } }"}'`);
+  const stop = (): void => void Promise.all([gateway.close(), sim.close()]).then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (error) {
+  console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
+  process.exit(1);
+}
