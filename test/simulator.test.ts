@@ -446,3 +446,30 @@ describe('observability', () => {
     expect(sim.stats.total).toBe(0);
   });
 });
+
+describe('the public guides client examples', () => {
+  it('quick start, participant download and paging by nextOffset work as the guides expect', async () => {
+    // JavaScript guide, quick start: GET /data/events/room/{id}?limit=10 with X-API-Key.
+    const quick = await fetch(`${sim.url}/data/events/room/${ROOM}?limit=10`, { headers: { 'X-API-Key': FULL } });
+    expect(quick.ok).toBe(true);
+    const events = ((await quick.json()) as Envelope).data;
+    expect(events).toHaveLength(10);
+    expect(events.every((e) => typeof e.onset === 'number')).toBe(true);
+
+    // "Download events for one participant": URL searchParams roomId + limit, following hasMore/nextOffset.
+    const p = await firstParticipant();
+    const collected: Record<string, unknown>[] = [];
+    let offset: number | undefined = 0;
+    while (offset !== undefined) {
+      const url = new URL(`${sim.url}/data/events/participant/${p.id}`);
+      url.searchParams.set('roomId', p.roomId);
+      url.searchParams.set('limit', '7');
+      url.searchParams.set('offset', String(offset));
+      const page = (await (await fetch(url, { headers: { 'X-API-Key': FULL } })).json()) as Envelope;
+      collected.push(...page.data);
+      offset = page.metadata.pagination.hasMore ? page.metadata.pagination.nextOffset : undefined;
+    }
+    const whole = await get(`/data/events/participant/${p.id}?roomId=${p.roomId}`);
+    expect(collected).toEqual(whole.body.data);
+  });
+});
