@@ -12,6 +12,14 @@ export const configSchema = z.object({
   UPSTREAM_PAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6).describe('Pages of one listing fetched from the upstream at once'),
   DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100).describe('Edges a connection returns when neither first nor last is given'),
   GRAPHIQL: bool.default(true).describe('Serve GraphiQL at /graphql to browsers'),
+  PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
+  UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
+  CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000).describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
+  CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(5_000).describe('Answers the shared cache holds at most'),
+  SCOPE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000).describe('How long a scope the upstream said a key lacks is answered FORBIDDEN without asking, in ms (0: never)'),
+  UPSTREAM_QUOTA_GUARD: z.enum(['on', 'off']).default('on').describe("Refuse requests that would exceed a key's upstream limits before sending them"),
+  UPSTREAM_HOURLY_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(1000).describe('Upstream requests per hour per key (documented: 1000)'),
+  UPSTREAM_MINUTE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(100).describe('Upstream requests per minute per endpoint per key (documented: 100)'),
 });
 
 export type GatewayConfig = {
@@ -23,6 +31,12 @@ export type GatewayConfig = {
   pageConcurrency: number;
   defaultPageSize: number;
   graphiql: boolean;
+  planner: boolean;
+  budget: number;
+  cacheTtlMs: number;
+  cacheMaxEntries: number;
+  scopeCacheTtlMs: number;
+  quota: { perHour: number; perMinutePerEndpoint: number } | null;
 };
 
 export class ConfigError extends Error {
@@ -51,5 +65,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pageConcurrency: c.UPSTREAM_PAGE_CONCURRENCY,
     defaultPageSize: c.DEFAULT_PAGE_SIZE,
     graphiql: c.GRAPHIQL,
+    planner: c.PLANNER === 'on',
+    budget: c.UPSTREAM_BUDGET,
+    cacheTtlMs: c.CACHE_TTL_MS,
+    cacheMaxEntries: c.CACHE_MAX_ENTRIES,
+    scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
+    quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,
   };
 }

@@ -10,7 +10,8 @@ import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
-import { UpstreamSession } from './upstream/session.ts';
+import { QuotaTracker, ScopeMirror, SharedReads } from './upstream/shared.ts';
+import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
 # The demo keys are printed by \`npm run demo\`; try hst_test_demo_full.
@@ -65,6 +66,13 @@ export interface Gateway {
 /** Builds the gateway: the Yoga app, its HTTP server, and the long-lived upstream client. */
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const upstream = new UpstreamClient({ baseUrl: config.apiUrl, timeoutMs: config.upstreamTimeoutMs, connections: config.upstreamConnections, dispatcher: deps.dispatcher });
+  const sessionDeps: SessionDeps = {
+    client: upstream,
+    shared: new SharedReads(config.cacheTtlMs, config.cacheMaxEntries),
+    scopes: new ScopeMirror(config.scopeCacheTtlMs),
+    quota: new QuotaTracker(config.quota),
+    budget: config.budget,
+  };
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
@@ -78,8 +86,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
       const requestId = request.headers.get('x-request-id')?.slice(0, 128) || randomUUID();
-      const session = new UpstreamSession(upstream, key, requestId);
-      return { authenticated: key !== null, session, loaders: createLoaders(session, config.pageConcurrency), defaultPageSize: config.defaultPageSize };
+      const session = new UpstreamSession(sessionDeps, key, requestId);
+      return { authenticated: key !== null, session, loaders: createLoaders(session, config.pageConcurrency, config.planner), defaultPageSize: config.defaultPageSize };
     },
     plugins: [
       useRequireApiKey(),

@@ -53,7 +53,15 @@ describe('HTTP endpoints', () => {
 
   it('reports what each operation cost upstream', async () => {
     const res = await stack.gql('{ experiment(id: "exp_movie01") { name again: name } a: experiment(id: "exp_movie01") { roomCount } }');
-    expect(res.body.extensions?.upstream).toEqual({ requests: 1, pages: 0, cacheHits: 0, failed: 0, rateLimit: null });
+    expect(res.body.extensions?.upstream).toEqual({
+      requests: 1,
+      pages: 0,
+      cacheHits: 0,
+      coalesced: 0,
+      failed: 0,
+      budgetLeft: 299,
+      rateLimit: { usedLastHour: expect.any(Number), limitPerHour: 1000, upstreamRemaining: null, retryAfter: null },
+    });
   });
 });
 
@@ -68,6 +76,12 @@ describe('configuration', () => {
       pageConcurrency: 6,
       defaultPageSize: 100,
       graphiql: true,
+      planner: true,
+      budget: 300,
+      cacheTtlMs: 5000,
+      cacheMaxEntries: 5000,
+      scopeCacheTtlMs: 60_000,
+      quota: { perHour: 1000, perMinutePerEndpoint: 100 },
     });
     for (const [name, field] of Object.entries(configSchema.shape)) expect(field.description, name).toBeTruthy();
   });

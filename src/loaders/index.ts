@@ -3,14 +3,16 @@ import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { dataSource, ListingFetcher, objectOf, type Rec } from './fetch.ts';
+import { Planner } from './planner.ts';
 
 export type { Page, Rec } from './fetch.ts';
 
 const participantKey = (roomId: string, id: string): string => `${roomId}\u0000${id}`;
 
 /** The per-operation loaders: every back-link and by-id lookup goes through one of these. */
-export function createLoaders(session: UpstreamSession, concurrency: number) {
+export function createLoaders(session: UpstreamSession, concurrency: number, planned: boolean) {
   const listings = new ListingFetcher(session, concurrency);
+  const planner = new Planner(listings, planned);
   const notFound = (what: string, id: string): UpstreamError =>
     new UpstreamError(`${what} not found: ${id}`, { code: 'NOT_FOUND', status: 404, details: { id } });
 
@@ -23,6 +25,8 @@ export function createLoaders(session: UpstreamSession, concurrency: number) {
     Promise.all(
       ids.map(async (id) => {
         try {
+          const known = await planner.find('rooms', (r) => r.id === id);
+          if (known) return known;
           const page = await listings.window(dataSource('rooms', { kind: 'room', id }, {}), 0, 1);
           return page.records[0] ?? notFound('Room', id);
         } catch (error) {
@@ -42,6 +46,8 @@ export function createLoaders(session: UpstreamSession, concurrency: number) {
       Promise.all(
         keys.map(async ({ roomId, id }) => {
           try {
+            const known = await planner.find('participants', (p) => p.id === id && (p.roomId ?? p.sessionId) === roomId);
+            if (known) return known;
             const all = await roomParticipants.load(roomId);
             return all.find((p) => p.id === id) ?? notFound('Participant', `${id} in room ${roomId}`);
           } catch (error) {
@@ -52,7 +58,7 @@ export function createLoaders(session: UpstreamSession, concurrency: number) {
     { cacheKeyFn: ({ roomId, id }) => participantKey(roomId, id) },
   );
 
-  return { listings, experiment, room, roomParticipants, participant };
+  return { listings, planner, experiment, room, roomParticipants, participant };
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;

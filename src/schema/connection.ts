@@ -1,6 +1,7 @@
 import type { GatewayContext } from './builder.ts';
 import { badInput } from './errors.ts';
-import type { ListingSource } from '../loaders/fetch.ts';
+import { dataSource, type ListingSource, type Page } from '../loaders/fetch.ts';
+import type { DataRequest } from '../loaders/planner.ts';
 import type { Rec } from './values.ts';
 
 export const MAX_FIRST = 1000;
@@ -58,16 +59,20 @@ export function selectWindow(args: ConnectionArgs, defaultSize: number): { start
   return { start: after, end: Math.min(after + defaultSize, before ?? Number.POSITIVE_INFINITY), last: null };
 }
 
-/** Resolves a Relay connection over an upstream listing, mapped onto limit/offset. */
-export async function resolveConnection(ctx: GatewayContext, source: ListingSource, args: ConnectionArgs): Promise<ConnectionResult> {
+interface Slicer {
+  window(start: number, limit: number): Promise<Page>;
+  total(): Promise<number>;
+}
+
+/** Resolves Relay arguments over any source of windows: the upstream listing, or a planned list. */
+async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, slicer: Slicer): Promise<ConnectionResult> {
   const window = selectWindow(args, ctx.defaultPageSize);
   let { start, end } = window;
   if (end === null) {
-    const total = await ctx.loaders.listings.total(source);
-    end = Math.max(start, total);
+    end = Math.max(start, await slicer.total());
     start = Math.max(start, end - (window.last ?? 0));
   }
-  const page = await ctx.loaders.listings.window(source, start, end - start);
+  const page = await slicer.window(start, end - start);
   const edges = page.records.map((node, i) => ({ cursor: encodeCursor(start + i), node }));
   return {
     edges,
@@ -79,4 +84,39 @@ export async function resolveConnection(ctx: GatewayContext, source: ListingSour
       endCursor: edges.at(-1)?.cursor ?? null,
     },
   };
+}
+
+const listSlicer = (list: Rec[]): Slicer => ({
+  window: async (start, limit) => ({ records: list.slice(start, start + limit), total: list.length, offset: start }),
+  total: async () => list.length,
+});
+
+/** Resolves a Relay connection over an upstream listing, mapped onto limit/offset. */
+export function resolveConnection(ctx: GatewayContext, source: ListingSource, args: ConnectionArgs): Promise<ConnectionResult> {
+  return connectionOver(ctx, args, {
+    window: (start, limit) => ctx.loaders.listings.window(source, start, limit),
+    total: () => ctx.loaders.listings.total(source),
+  });
+}
+
+/**
+ * Resolves a data connection through the planner: from a listing it planned (this scope's or a wider
+ * one, split), from a first page it already fetched when the window fits inside it, or else from the
+ * parent's own window.
+ */
+export async function resolveDataConnection(ctx: GatewayContext, req: DataRequest, args: ConnectionArgs): Promise<ConnectionResult> {
+  selectWindow(args, ctx.defaultPageSize);
+  const { planner } = ctx.loaders;
+  const planned = await planner.records(req);
+  if (planned) return connectionOver(ctx, args, listSlicer(planned));
+  const source = dataSource(req.type, req.scope, req.params);
+  const probe = planner.startedProbe(req.type, req.params, req.scope);
+  return connectionOver(ctx, args, {
+    window: async (start, limit) => {
+      const first = probe ? await probe : null;
+      if (first && start + limit <= first.records.length) return { records: first.records.slice(start, start + limit), total: first.total, offset: start };
+      return ctx.loaders.listings.window(source, start, limit);
+    },
+    total: async () => (probe ? (await probe).total : ctx.loaders.listings.total(source)),
+  });
 }

@@ -1,7 +1,7 @@
-import { dataSource } from '../loaders/fetch.ts';
 import { DATA_TYPES, type DataTypePath, type Scope } from '../upstream/routes.ts';
-import { builder, type FieldBuilder } from './builder.ts';
-import { resolveConnection } from './connection.ts';
+import type { ObjectRef } from '@pothos/core';
+import { builder, type FieldBuilder, type GatewayContext, type Types } from './builder.ts';
+import { resolveDataConnection } from './connection.ts';
 import { badInput } from './errors.ts';
 import { ChatMessage, ComponentResponse, ContinuousRating, Event, Recording, SparseRating, SyncMetric, VideoChatEvent } from './records.ts';
 import { SortOrder } from './scalars.ts';
@@ -76,34 +76,85 @@ function commonArgs<P>(t: FieldBuilder<P>, sort: (typeof SORTS)[keyof typeof SOR
 
 const text = (v: string | null | undefined): string | undefined => (v === null || v === undefined ? undefined : v);
 
+/** Every argument a data connection may take (each field declares its own subset). */
+export interface DataArgs extends CommonArgs {
+  category?: string | null;
+  aggregationWindow?: number | null;
+  componentType?: string | null;
+  completed?: boolean | null;
+  stateId?: string | null;
+  completionCode?: string | null;
+}
+
+function syncParams(args: DataArgs): Record<string, string | undefined> {
+  const w = args.aggregationWindow;
+  if (w !== null && w !== undefined && (w < 100 || w > 3_600_000)) {
+    throw badInput(`'aggregationWindow' must be between 100 and 3600000 ms, got ${w}`, 'aggregationWindow', { value: w });
+  }
+  return { ...commonParams(args), aggregationWindow: w === null || w === undefined ? undefined : String(w) };
+}
+
+/**
+ * Each list field: its upstream data type and its arguments as upstream parameters (checked, so bad
+ * arguments never leave the gateway). Resolvers and the lookahead both read this table.
+ */
+export const DATA_FIELDS: Record<string, { type: DataTypePath; params: (args: DataArgs) => Record<string, string | undefined> }> = {
+  events: { type: DATA_TYPES.events, params: (a) => ({ ...commonParams(a), category: text(a.category) }) },
+  recordings: { type: DATA_TYPES.recordings, params: commonParams },
+  videoChat: { type: DATA_TYPES.videoChat, params: commonParams },
+  chatMessages: { type: DATA_TYPES.chatMessages, params: commonParams },
+  continuousRatings: { type: DATA_TYPES.continuousRatings, params: commonParams },
+  sparseRatings: { type: DATA_TYPES.sparseRatings, params: commonParams },
+  syncMetrics: { type: DATA_TYPES.syncMetrics, params: syncParams },
+  components: {
+    type: DATA_TYPES.components,
+    params: (a) => ({
+      ...commonParams(a),
+      componentType: text(a.componentType),
+      completed: a.completed === null || a.completed === undefined ? undefined : String(a.completed),
+      stateId: text(a.stateId),
+    }),
+  },
+  participants: { type: DATA_TYPES.participants, params: (a) => ({ ...commonParams(a), completionCode: text(a.completionCode) }) },
+  rooms: { type: DATA_TYPES.rooms, params: commonParams },
+};
+
+/** Where a parent's lists are read, and the experiment it belongs to. */
+export interface ParentScope {
+  scope: Scope;
+  experimentId: string | null;
+}
+
+function resolver<P>(field: keyof typeof DATA_FIELDS, scopeOf: (parent: P) => ParentScope) {
+  const spec = DATA_FIELDS[field];
+  if (!spec) throw new Error(`no data field ${String(field)}`);
+  return (parent: P, args: DataArgs, ctx: GatewayContext) => {
+    const { scope, experimentId } = scopeOf(parent);
+    return resolveDataConnection(ctx, { type: spec.type, params: spec.params(args), scope, experimentId }, args);
+  };
+}
+
 /** The eight data connections, on any parent whose scope is known. */
-export function dataConnections<P>(t: FieldBuilder<P>, scopeOf: (parent: P) => Scope) {
-  const source = (type: DataTypePath, parent: P, params: Record<string, string | undefined>) => dataSource(type, scopeOf(parent), params);
-  const plain = <A extends CommonArgs>(type: DataTypePath) => (parent: P, args: A, ctx: Parameters<typeof resolveConnection>[0]) =>
-    resolveConnection(ctx, source(type, parent, commonParams(args)), args);
+export function dataConnections<P>(t: FieldBuilder<P>, scopeOf: (parent: P) => ParentScope) {
+  const plain = (field: string, type: ObjectRef<Types, Rec>, description: string, sort: (typeof SORTS)[keyof typeof SORTS]) =>
+    t.connection({ type, description, args: commonArgs(t, sort), resolve: resolver(field, scopeOf) });
   return {
     events: t.connection({
       type: Event,
       description: 'Events (upstream `events`).',
       args: { ...commonArgs(t, SORTS.events), category: t.arg({ type: EventCategory }) },
-      resolve: (parent, args, ctx) => resolveConnection(ctx, source(DATA_TYPES.events, parent, { ...commonParams(args), category: text(args.category) }), args),
+      resolve: resolver('events', scopeOf),
     }),
-    recordings: t.connection({ type: Recording, description: 'Recordings (upstream `recordings`).', args: commonArgs(t, SORTS.recordings), resolve: plain(DATA_TYPES.recordings) }),
-    videoChat: t.connection({ type: VideoChatEvent, description: 'Video-chat connection data (upstream `videochat`).', args: commonArgs(t, SORTS.videoChat), resolve: plain(DATA_TYPES.videoChat) }),
-    chatMessages: t.connection({ type: ChatMessage, description: 'Text chat (upstream `chat`).', args: commonArgs(t, SORTS.chatMessages), resolve: plain(DATA_TYPES.chatMessages) }),
-    continuousRatings: t.connection({ type: ContinuousRating, description: 'Continuous ratings (upstream `ratings/continuous`).', args: commonArgs(t, SORTS.continuousRatings), resolve: plain(DATA_TYPES.continuousRatings) }),
-    sparseRatings: t.connection({ type: SparseRating, description: 'Sparse ratings (upstream `ratings/sparse`).', args: commonArgs(t, SORTS.sparseRatings), resolve: plain(DATA_TYPES.sparseRatings) }),
+    recordings: plain('recordings', Recording, 'Recordings (upstream `recordings`).', SORTS.recordings),
+    videoChat: plain('videoChat', VideoChatEvent, 'Video-chat connection data (upstream `videochat`).', SORTS.videoChat),
+    chatMessages: plain('chatMessages', ChatMessage, 'Text chat (upstream `chat`).', SORTS.chatMessages),
+    continuousRatings: plain('continuousRatings', ContinuousRating, 'Continuous ratings (upstream `ratings/continuous`).', SORTS.continuousRatings),
+    sparseRatings: plain('sparseRatings', SparseRating, 'Sparse ratings (upstream `ratings/sparse`).', SORTS.sparseRatings),
     syncMetrics: t.connection({
       type: SyncMetric,
       description: 'Sync metrics (upstream `sync`).',
       args: { ...commonArgs(t, SORTS.syncMetrics), aggregationWindow: t.arg.int({ description: 'Aggregate into windows of this many milliseconds (100 to 3600000).' }) },
-      resolve: (parent, args, ctx) => {
-        const w = args.aggregationWindow;
-        if (w !== null && w !== undefined && (w < 100 || w > 3_600_000)) {
-          throw badInput(`'aggregationWindow' must be between 100 and 3600000 ms, got ${w}`, 'aggregationWindow', { value: w });
-        }
-        return resolveConnection(ctx, source(DATA_TYPES.syncMetrics, parent, { ...commonParams(args), aggregationWindow: w === null || w === undefined ? undefined : String(w) }), args);
-      },
+      resolve: resolver('syncMetrics', scopeOf),
     }),
     components: t.connection({
       type: ComponentResponse,
@@ -114,34 +165,27 @@ export function dataConnections<P>(t: FieldBuilder<P>, scopeOf: (parent: P) => S
         completed: t.arg.boolean(),
         stateId: t.arg.string(),
       },
-      resolve: (parent, args, ctx) =>
-        resolveConnection(ctx, source(DATA_TYPES.components, parent, {
-          ...commonParams(args),
-          componentType: text(args.componentType),
-          completed: args.completed === null || args.completed === undefined ? undefined : String(args.completed),
-          stateId: text(args.stateId),
-        }), args),
+      resolve: resolver('components', scopeOf),
     }),
   };
 }
 
 /** A participants connection at experiment or room scope. */
-export function participantsConnection<P>(t: FieldBuilder<P>, scopeOf: (parent: P) => Scope) {
+export function participantsConnection<P>(t: FieldBuilder<P>, scopeOf: (parent: P) => ParentScope) {
   return t.connection({
     type: Participant,
     description: 'Participants (upstream `participants`).',
     args: { ...commonArgs(t, SORTS.participants), completionCode: t.arg({ type: CompletionCode }) },
-    resolve: (parent, args, ctx) =>
-      resolveConnection(ctx, dataSource(DATA_TYPES.participants, scopeOf(parent), { ...commonParams(args), completionCode: text(args.completionCode) }), args),
+    resolve: resolver('participants', scopeOf),
   });
 }
 
 /** The rooms (sessions) of an experiment. */
-export function roomsConnection(t: FieldBuilder<Rec>, scopeOf: (parent: Rec) => Scope) {
+export function roomsConnection(t: FieldBuilder<Rec>, scopeOf: (parent: Rec) => ParentScope) {
   return t.connection({
     type: Room,
     description: 'Rooms (sessions), upstream `rooms`.',
     args: commonArgs(t, SORTS.rooms),
-    resolve: (parent, args, ctx) => resolveConnection(ctx, dataSource(DATA_TYPES.rooms, scopeOf(parent), commonParams(args)), args),
+    resolve: resolver('rooms', scopeOf),
   });
 }

@@ -1,9 +1,11 @@
 import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
-import { dataConnections, participantsConnection, roomsConnection } from './data.ts';
+import { dataConnections, participantsConnection, roomsConnection, type ParentScope } from './data.ts';
 import { Experiment } from './refs.ts';
 import { bool, date, int, json, str, type Rec } from './values.ts';
+
+const experimentScope = (e: Rec): ParentScope => ({ scope: { kind: 'experiment', id: str(e.id) ?? '' }, experimentId: str(e.id) });
 
 const Access = builder.objectRef<Rec>('ExperimentAccess').implement({
   description: "What the caller's key may do with the experiment (upstream check-access).",
@@ -48,8 +50,8 @@ builder.node(Experiment, {
       description: 'The portable export (upstream /export).',
       resolve: async (e, _args, ctx) => objectOf(await ctx.session.get(routes.experimentExport(str(e.id) ?? ''))),
     }),
-    rooms: roomsConnection(t, (e) => ({ kind: 'experiment', id: str(e.id) ?? '' })),
-    participants: participantsConnection(t, (e) => ({ kind: 'experiment', id: str(e.id) ?? '' })),
-    ...dataConnections(t, (e) => ({ kind: 'experiment', id: str(e.id) ?? '' })),
+    rooms: roomsConnection(t, experimentScope),
+    participants: participantsConnection(t, experimentScope),
+    ...dataConnections(t, experimentScope),
   }),
 });

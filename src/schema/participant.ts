@@ -1,6 +1,5 @@
-import type { Scope } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
-import { dataConnections } from './data.ts';
+import { dataConnections, type ParentScope } from './data.ts';
 import { badInput } from './errors.ts';
 import { Experiment, Participant, Room } from './refs.ts';
 import { date, roomOf, str, type Rec } from './values.ts';
@@ -20,7 +19,7 @@ function parseLocalId(id: string): { roomId: string; id: string } {
   throw badInput('Not a Participant node id', 'id', { value: id });
 }
 
-const scopeOf = (p: Rec): Scope => ({ kind: 'participant', id: str(p.id) ?? '', roomId: roomOf(p) ?? '' });
+const scopeOf = (p: Rec): ParentScope => ({ scope: { kind: 'participant', id: str(p.id) ?? '', roomId: roomOf(p) ?? '' }, experimentId: str(p.experimentId) });
 
 builder.node(Participant, {
   description: 'A participant of a room.',

@@ -1,7 +1,9 @@
 import { builder } from './builder.ts';
-import { dataConnections, participantsConnection } from './data.ts';
+import { dataConnections, participantsConnection, type ParentScope } from './data.ts';
 import { Experiment, Room } from './refs.ts';
-import { date, int, str } from './values.ts';
+import { date, int, str, type Rec } from './values.ts';
+
+const roomScope = (r: Rec): ParentScope => ({ scope: { kind: 'room', id: str(r.id) ?? '' }, experimentId: str(r.experimentId) });
 
 builder.node(Room, {
   description: 'A room: one session of an experiment.',
@@ -26,7 +28,7 @@ builder.node(Room, {
         return id === null ? null : ctx.loaders.experiment.load(id);
       },
     }),
-    participants: participantsConnection(t, (r) => ({ kind: 'room', id: str(r.id) ?? '' })),
-    ...dataConnections(t, (r) => ({ kind: 'room', id: str(r.id) ?? '' })),
+    participants: participantsConnection(t, roomScope),
+    ...dataConnections(t, roomScope),
   }),
 });

@@ -6,7 +6,8 @@ export type ErrorCode =
   | 'BAD_USER_INPUT'
   | 'RATE_LIMITED'
   | 'UPSTREAM_ERROR'
-  | 'UPSTREAM_TIMEOUT';
+  | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_BUDGET_EXCEEDED';
 
 export interface UpstreamErrorOptions {
   code: ErrorCode;

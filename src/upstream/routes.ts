@@ -44,3 +44,29 @@ export function dataQuery(scope: Scope, params: Record<string, string | undefine
   }
   return query;
 }
+
+const DATA_SCOPES: Record<DataTypePath, string> = {
+  events: 'read:events',
+  recordings: 'read:recordings',
+  videochat: 'read:videochat',
+  chat: 'read:chat',
+  'ratings/continuous': 'read:ratings',
+  'ratings/sparse': 'read:ratings',
+  sync: 'read:sync',
+  components: 'read:components',
+  participants: 'read:events',
+  rooms: 'read:events',
+};
+
+/** The scope a GET needs, as the upstream documents it (null when only authentication is needed). */
+export function requiredScope(path: string): string | null {
+  const data = /^\/data\/(ratings\/[a-z]+|[a-z]+)\/(experiment|room|participant)\//.exec(path);
+  if (data) return DATA_SCOPES[data[1] as DataTypePath] ?? null;
+  if (path.startsWith('/experiments')) return 'read:experiments';
+  return null;
+}
+
+/** The endpoint a request counts against for the upstream's per-endpoint limit: method and route template. */
+export function endpointOf(method: string, path: string): string {
+  return `${method} ${path.replace(/^(\/data\/(?:ratings\/[a-z]+|[a-z-]+)\/[a-z]+)\/[^/]+$/, '$1/:id').replace(/^\/experiments\/(?!validate)[^/]+/, '/experiments/:id')}`;
+}

@@ -26,10 +26,14 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** The real gateway over HTTP in front of the real simulator over HTTP, both on free ports. */
+/**
+ * The real gateway over HTTP in front of the real simulator over HTTP, both on free ports. The shared
+ * cache and the quota guard are off unless `env` turns them on, so that each test counts its own
+ * requests (their own tests turn them on).
+ */
 export async function startStack(sim: Partial<SimulatorOptions> = {}, env: Record<string, string> = {}): Promise<Stack> {
   const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
-  const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: simulator.url, ...env }));
+  const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', ...env }));
   const url = await gateway.listen(0, '127.0.0.1');
   return {
     sim: simulator,
