@@ -52,7 +52,16 @@ describe('keys', () => {
       expect(key).toBeDefined();
       expect(r.key).toBe(names[key ?? '']);
     }
-    expect(stack.sim.stats.byKey()).toEqual({ demo_full: 12, demo_readonly: 12, demo_events: 12, demo_other: 12 });
+    // Identical GETs of one key in flight at once go upstream once (coalesced); never across keys.
+    const sent: Record<string, number> = {};
+    results.forEach((res, i) => {
+      const name = names[keys[i % keys.length] ?? ''] ?? '';
+      const cost = res.body.extensions?.upstream;
+      sent[name] = (sent[name] ?? 0) + (cost?.requests ?? 0);
+      expect((cost?.requests ?? 0) + (cost?.coalesced ?? 0) + (cost?.cacheHits ?? 0)).toBe(2);
+    });
+    expect(stack.sim.stats.byKey()).toEqual(sent);
+    expect(Object.keys(sent).sort()).toEqual(['demo_events', 'demo_full', 'demo_other', 'demo_readonly']);
   });
 
   it('maps an unknown key to UNAUTHENTICATED and never echoes it', async () => {

@@ -2,6 +2,7 @@ import { EXPERIMENTS_PAGE_LIMIT } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { resolveConnection } from './connection.ts';
+import { lookahead } from './lookahead.ts';
 import { Experiment, Participant, Room } from './refs.ts';
 
 builder.globalConnectionField('totalCount', (t) =>
@@ -24,13 +25,19 @@ builder.queryType({
       type: Experiment,
       nullable: true,
       args: { id: t.arg.id({ required: true, description: 'The upstream experiment id (exp_…).' }) },
-      resolve: (_root, args, ctx) => ctx.loaders.experiment.load(String(args.id)),
+      resolve: (_root, args, ctx, info) => {
+        lookahead(ctx, info, { kind: 'experiment', id: String(args.id) });
+        return ctx.loaders.experiment.load(String(args.id));
+      },
     }),
     room: t.field({
       type: Room,
       nullable: true,
       args: { id: t.arg.id({ required: true, description: 'The upstream room id.' }) },
-      resolve: (_root, args, ctx) => ctx.loaders.room.load(String(args.id)),
+      resolve: (_root, args, ctx, info) => {
+        lookahead(ctx, info, { kind: 'room', id: String(args.id) });
+        return ctx.loaders.room.load(String(args.id));
+      },
     }),
     participant: t.field({
       type: Participant,

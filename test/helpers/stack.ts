@@ -12,7 +12,7 @@ export interface GqlReply<D = Record<string, unknown>> {
   body: {
     data?: D | null;
     errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
-    extensions?: { upstream?: { requests: number; pages: number; cacheHits: number; failed: number } };
+    extensions?: { upstream?: { requests: number; pages: number; cacheHits: number; coalesced: number; failed: number; budgetLeft: number } };
   };
 }
 
