@@ -9,7 +9,7 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0').describe('Interface the gateway listens on'),
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Connect, header and body timeout of one upstream request, in ms'),
   UPSTREAM_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(32).describe('Keep-alive connections the gateway opens to the upstream'),
-  UPSTREAM_PAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6).describe('Pages of one listing fetched from the upstream at once'),
+  UPSTREAM_PAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(16).describe('Pages of one listing fetched from the upstream at once'),
   DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100).describe('Edges a connection returns when neither first nor last is given'),
   GRAPHIQL: bool.default(true).describe('Serve GraphiQL at /graphql to browsers'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),

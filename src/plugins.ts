@@ -1,6 +1,7 @@
-import { getOperationAST, GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import { getOperationAST, GraphQLError, Kind, print, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import { isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
 import type { GatewayContext } from './schema/builder.ts';
+import { DATA_FIELDS } from './schema/data.ts';
 import { isMappedUpstreamError, toGraphQLError } from './schema/errors.ts';
 import { UpstreamError } from './upstream/errors.ts';
 import { MISSING_KEY_MESSAGE } from './upstream/session.ts';
@@ -67,4 +68,49 @@ export function maskError(error: unknown, message: string, isDev?: boolean): Err
   const original = error instanceof GraphQLError ? error.originalError : error;
   if (original instanceof UpstreamError) return toGraphQLError(original, error instanceof GraphQLError ? error : undefined);
   return defaultMaskError(error, message, isDev);
+}
+
+/**
+ * The fewest upstream requests an operation can cost, however well planned: one per root lookup and
+ * one per distinct list (field and arguments) it selects.
+ */
+export function minimumUpstreamRequests(document: DocumentNode, operationName?: string | null): number {
+  const operation = getOperationAST(document, operationName ?? undefined);
+  if (!operation) return 0;
+  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  const lists = new Set<string>();
+  let roots = 0;
+  const walk = (selection: SelectionSetNode, atRoot: boolean, seen: Set<string>): void => {
+    for (const s of selection.selections) {
+      if (s.kind === Kind.FIELD) {
+        if (s.name.value.startsWith('__')) continue;
+        if (atRoot && operation.operation === 'query') roots++;
+        if (!atRoot && s.name.value in DATA_FIELDS) lists.add(`${s.name.value}(${(s.arguments ?? []).map((a) => print(a)).sort().join(',')})`);
+        if (s.selectionSet) walk(s.selectionSet, false, seen);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet, atRoot, seen);
+      else if (!seen.has(s.name.value)) {
+        const fragment = fragments.get(s.name.value);
+        if (fragment) walk(fragment.selectionSet, atRoot, new Set([...seen, s.name.value]));
+      }
+    }
+  };
+  walk(operation.selectionSet, true, new Set());
+  return roots + lists.size;
+}
+
+/** Refuses, before any upstream call, an operation that could never fit the per-operation budget. */
+export function useUpstreamBudget(budget: number): Plugin<GatewayContext> {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const needed = minimumUpstreamRequests(args.document, args.operationName);
+      if (needed <= budget) return;
+      setResultAndStopExecution({
+        errors: [
+          new GraphQLError(`This operation needs at least ${needed} upstream requests; the budget of one operation is ${budget}`, {
+            extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed, budget },
+          }),
+        ],
+      });
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
 import { createLoaders } from './loaders/index.ts';
-import { maskError, useRequireApiKey, useUpstreamResult } from './plugins.ts';
+import { maskError, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamClient } from './upstream/client.ts';
@@ -91,6 +91,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     },
     plugins: [
       useRequireApiKey(),
+      useUpstreamBudget(config.budget),
       useUpstreamResult(),
       useReadinessCheck({
         endpoint: '/ready',

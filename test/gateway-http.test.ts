@@ -73,7 +73,7 @@ describe('configuration', () => {
       host: '0.0.0.0',
       upstreamTimeoutMs: 10_000,
       upstreamConnections: 32,
-      pageConcurrency: 6,
+      pageConcurrency: 16,
       defaultPageSize: 100,
       graphiql: true,
       planner: true,
