@@ -26,11 +26,26 @@ const scopeKey = (scope: Scope): string => `${scope.kind}:${scope.id}${scope.kin
 export const sourceKey = (type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): string =>
   `${type} ${scopeKey(scope)} ${paramsKey(params)}`;
 
-/** Whether a record of a wider listing belongs to a scope. */
-function belongsTo(scope: Scope): (r: Rec) => boolean {
-  if (scope.kind === 'experiment') return () => true;
-  if (scope.kind === 'room') return (r) => roomOf(r) === scope.id;
-  return (r) => roomOf(r) === scope.roomId && r.participantId === scope.id;
+/** A listing grouped by room and by participant once, so that each parent's slice is a lookup. */
+const splits = new WeakMap<Rec[], Map<string, Rec[]>>();
+
+/** The records of a wider listing that belong to a scope, in the listing's order. */
+function sliceFor(list: Rec[], scope: Scope): Rec[] {
+  if (scope.kind === 'experiment') return list;
+  let groups = splits.get(list);
+  if (!groups) {
+    groups = new Map();
+    for (const r of list) {
+      const room = roomOf(r) ?? '';
+      for (const key of [`room:${room}`, `participant:${String(r.participantId)}@${room}`]) {
+        const group = groups.get(key);
+        if (group) group.push(r);
+        else groups.set(key, [r]);
+      }
+    }
+    splits.set(list, groups);
+  }
+  return groups.get(scopeKey(scope)) ?? [];
 }
 
 /** The scopes whose listings contain a scope's records, narrowest first. */
@@ -118,11 +133,11 @@ export class Planner {
     for (const scope of [req.scope, ...widerScopes(req)]) {
       const key = sourceKey(req.type, req.params, scope);
       const all = this.#all.get(key);
-      if (all) return (await all).filter(belongsTo(req.scope));
+      if (all) return sliceFor(await all, req.scope);
       const probe = this.#probes.get(key);
       if (probe) {
         const page = await probe;
-        if (page.total <= page.records.length) return page.records.filter(belongsTo(req.scope));
+        if (page.total <= page.records.length) return sliceFor(page.records, req.scope);
       }
     }
     return null;
@@ -164,7 +179,7 @@ export class Planner {
           }
           this.decisions.set(decisionKey, 'lifted');
           const all = await this.#allData(first.type, first.params, target);
-          for (const req of group) answers.set(req, all.filter(belongsTo(req.scope)));
+          for (const req of group) answers.set(req, sliceFor(all, req.scope));
         } catch (error) {
           for (const req of group) answers.set(req, error instanceof Error ? error : new Error(String(error)));
         }
