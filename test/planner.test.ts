@@ -152,6 +152,19 @@ describe('shared reads, scopes, quota and budget', () => {
     await stack.close();
   });
 
+  it('sends identical GETs of concurrent operations of one key once, never joining another key', async () => {
+    stack = await startStack({ latencyMs: 100 });
+    const query = `{ experiment(id: "${EXP}") { name events(first: 2) { totalCount } } }`;
+    const replies = await Promise.all([...Array.from({ length: 5 }, () => stack.gql(query)), stack.gql(query, { key: READONLY })]);
+    for (const r of replies) expect(r.body.data).toEqual(replies[0]?.body.data);
+    const full = replies.slice(0, 5).map((r) => r.body.extensions?.upstream);
+    expect(full.reduce((n, c) => n + (c?.requests ?? 0), 0)).toBe(2);
+    expect(full.reduce((n, c) => n + (c?.coalesced ?? 0), 0)).toBe(8);
+    expect(replies[5]?.body.extensions?.upstream).toMatchObject({ requests: 2, coalesced: 0 });
+    expect(stack.sim.stats.byKey()).toEqual({ demo_full: 2, demo_readonly: 2 });
+    await stack.close();
+  });
+
   it('mirrors a missing scope: the next request needing it is FORBIDDEN without asking', async () => {
     stack = await startStack();
     const query = `{ room(id: "room_movie01_001") { recordings(first: 1) { totalCount } } }`;
