@@ -1,18 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DATA_TYPES } from '../src/upstream/routes.ts';
 import { nodes, READONLY, startStack, type Stack } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_002';
-const DATA_FIELDS = {
-  events: 'events',
-  recordings: 'recordings',
-  videoChat: 'videochat',
-  chatMessages: 'chat',
-  continuousRatings: 'ratings/continuous',
-  sparseRatings: 'ratings/sparse',
-  syncMetrics: 'sync',
-  components: 'components',
-} as const;
+const { participants: _p, rooms: _r, ...DATA_FIELDS } = DATA_TYPES;
 
 let stack: Stack;
 let participant: { id: string; roomId: string };

@@ -1,7 +1,8 @@
 import { builder } from './builder.ts';
 import { dataConnections, type ParentScope } from './data.ts';
 import { badInput } from './errors.ts';
-import { Experiment, Participant, Room } from './refs.ts';
+import { experimentLink, roomLink } from './links.ts';
+import { Participant } from './refs.ts';
 import { date, roomOf, str, type Rec } from './values.ts';
 
 /** A participant is only addressable within its room, so its node id carries both. */
@@ -38,22 +39,8 @@ builder.node(Participant, {
     experimentId: t.string({ nullable: true, resolve: (p) => str(p.experimentId) }),
     deploymentId: t.string({ nullable: true, resolve: (p) => str(p.deploymentId) }),
     raw: t.field({ type: 'JSON', description: 'The participant exactly as the upstream sent it.', resolve: (p) => p }),
-    room: t.field({
-      type: Room,
-      nullable: true,
-      resolve: (p, _args, ctx) => {
-        const id = roomOf(p);
-        return id === null ? null : ctx.loaders.room.load(id);
-      },
-    }),
-    experiment: t.field({
-      type: Experiment,
-      nullable: true,
-      resolve: (p, _args, ctx) => {
-        const id = str(p.experimentId);
-        return id === null ? null : ctx.loaders.experiment.load(id);
-      },
-    }),
+    room: roomLink(t, roomOf),
+    experiment: experimentLink(t, (p) => str(p.experimentId)),
     ...dataConnections(t, scopeOf),
   }),
 });

@@ -1,6 +1,7 @@
 import { builder, type FieldBuilder } from './builder.ts';
 import { bool, date, float, int, json, roomOf, str, strList, type Rec } from './values.ts';
-import { Experiment, Participant, Room } from './refs.ts';
+import { experimentLink, roomLink } from './links.ts';
+import { Participant } from './refs.ts';
 
 type Kind = 'String' | 'Int' | 'Float' | 'Boolean' | 'DateTime' | 'JSON' | 'StringList';
 
@@ -37,24 +38,8 @@ function ownership(t: FieldBuilder<Rec>) {
   return {
     ...Object.fromEntries(OWNERSHIP.map((spec) => [spec[0], field(t, spec)])),
     roomId: t.string({ nullable: true, description: 'The room (session) of the record; older records call it sessionId.', resolve: roomOf }),
-    experiment: t.field({
-      type: Experiment,
-      nullable: true,
-      description: 'The experiment, through a loader.',
-      resolve: (r, _args, ctx) => {
-        const id = str(r.experimentId);
-        return id === null ? null : ctx.loaders.experiment.load(id);
-      },
-    }),
-    room: t.field({
-      type: Room,
-      nullable: true,
-      description: 'The room, through a loader.',
-      resolve: (r, _args, ctx) => {
-        const id = roomOf(r);
-        return id === null ? null : ctx.loaders.room.load(id);
-      },
-    }),
+    experiment: experimentLink(t, (r) => str(r.experimentId), 'The experiment, through a loader.'),
+    room: roomLink(t, roomOf, 'The room, through a loader.'),
     participant: t.field({
       type: Participant,
       nullable: true,

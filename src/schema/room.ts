@@ -1,6 +1,7 @@
 import { builder } from './builder.ts';
 import { dataConnections, participantsConnection, type ParentScope } from './data.ts';
-import { Experiment, Room } from './refs.ts';
+import { experimentLink } from './links.ts';
+import { Room } from './refs.ts';
 import { date, int, str, type Rec } from './values.ts';
 
 const roomScope = (r: Rec): ParentScope => ({ scope: { kind: 'room', id: str(r.id) ?? '' }, experimentId: str(r.experimentId) });
@@ -20,14 +21,7 @@ builder.node(Room, {
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.startedAt) }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.endedAt) }),
     raw: t.field({ type: 'JSON', description: 'The room exactly as the upstream sent it.', resolve: (r) => r }),
-    experiment: t.field({
-      type: Experiment,
-      nullable: true,
-      resolve: (r, _args, ctx) => {
-        const id = str(r.experimentId);
-        return id === null ? null : ctx.loaders.experiment.load(id);
-      },
-    }),
+    experiment: experimentLink(t, (r) => str(r.experimentId)),
     participants: participantsConnection(t, roomScope),
     ...dataConnections(t, roomScope),
   }),
