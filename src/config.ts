@@ -19,6 +19,13 @@ export const configSchema = z.object({
   SCOPE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000).describe('How long a scope the upstream said a key lacks is answered FORBIDDEN without asking, in ms (0: never)'),
   UPSTREAM_QUOTA_GUARD: z.enum(['on', 'off']).default('on').describe("Refuse requests that would exceed a key's upstream limits before sending them"),
   UPSTREAM_HOURLY_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(1000).describe('Upstream requests per hour per key (documented: 1000)'),
+  OPERATION_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(30_000).describe('How long one GraphQL operation may wait for the upstream in all, in ms'),
+  UPSTREAM_RETRIES: z.coerce.number().int().min(0).max(10).default(3).describe('Retries of an idempotent upstream request after a 5xx, network error or timeout'),
+  UPSTREAM_RETRY_BASE_MS: z.coerce.number().int().min(1).max(60_000).default(100).describe('First retry delay ceiling (exponential backoff with full jitter), in ms'),
+  UPSTREAM_RETRY_MAX_MS: z.coerce.number().int().min(1).max(60_000).default(2_000).describe('Largest retry delay, in ms'),
+  RETRY_AFTER_MAX_MS: z.coerce.number().int().min(0).max(600_000).default(5_000).describe("Longest 429 Retry-After a request waits out (with every operation of the key) before failing RATE_LIMITED, in ms"),
+  BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(10_000).default(10).describe('Consecutive upstream outages (5xx, network, timeout) that open the circuit'),
+  BREAKER_HALF_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000).describe('How long the open circuit fails fast before trying the upstream again, in ms'),
   UPSTREAM_MINUTE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(100).describe('Upstream requests per minute per endpoint per key (documented: 100)'),
 });
 
@@ -37,6 +44,9 @@ export type GatewayConfig = {
   cacheMaxEntries: number;
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
+  deadlineMs: number;
+  retryAfterMaxMs: number;
+  resilience: { retries: number; retryBaseMs: number; retryMaxMs: number; breakerThreshold: number; breakerHalfOpenMs: number };
 };
 
 export class ConfigError extends Error {
@@ -71,5 +81,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,
+    deadlineMs: c.OPERATION_DEADLINE_MS,
+    retryAfterMaxMs: c.RETRY_AFTER_MAX_MS,
+    resilience: {
+      retries: c.UPSTREAM_RETRIES,
+      retryBaseMs: c.UPSTREAM_RETRY_BASE_MS,
+      retryMaxMs: c.UPSTREAM_RETRY_MAX_MS,
+      breakerThreshold: c.BREAKER_THRESHOLD,
+      breakerHalfOpenMs: c.BREAKER_HALF_OPEN_MS,
+    },
   };
 }

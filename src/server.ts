@@ -65,13 +65,14 @@ export interface Gateway {
 
 /** Builds the gateway: the Yoga app, its HTTP server, and the long-lived upstream client. */
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
-  const upstream = new UpstreamClient({ baseUrl: config.apiUrl, timeoutMs: config.upstreamTimeoutMs, connections: config.upstreamConnections, dispatcher: deps.dispatcher });
+  const upstream = new UpstreamClient({ baseUrl: config.apiUrl, timeoutMs: config.upstreamTimeoutMs, connections: config.upstreamConnections, dispatcher: deps.dispatcher, resilience: config.resilience });
   const sessionDeps: SessionDeps = {
     client: upstream,
     shared: new SharedReads(config.cacheTtlMs, config.cacheMaxEntries),
     scopes: new ScopeMirror(config.scopeCacheTtlMs),
-    quota: new QuotaTracker(config.quota),
+    quota: new QuotaTracker(config.quota, config.retryAfterMaxMs),
     budget: config.budget,
+    deadlineMs: config.deadlineMs,
   };
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
@@ -97,6 +98,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         endpoint: '/ready',
         check: async () => {
           try {
+            if (upstream.circuit === 'open') throw new Error('circuit open');
             await upstream.send({ method: 'GET', path: routes.health(), key: null });
             return true;
           } catch {

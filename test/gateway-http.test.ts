@@ -58,6 +58,7 @@ describe('HTTP endpoints', () => {
       pages: 0,
       cacheHits: 0,
       coalesced: 0,
+      retries: 0,
       failed: 0,
       budgetLeft: 299,
       rateLimit: { usedLastHour: expect.any(Number), limitPerHour: 1000, upstreamRemaining: null, retryAfter: null },
@@ -82,6 +83,9 @@ describe('configuration', () => {
       cacheMaxEntries: 5000,
       scopeCacheTtlMs: 60_000,
       quota: { perHour: 1000, perMinutePerEndpoint: 100 },
+      deadlineMs: 30_000,
+      retryAfterMaxMs: 5_000,
+      resilience: { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000 },
     });
     for (const [name, field] of Object.entries(configSchema.shape)) expect(field.description, name).toBeTruthy();
   });

@@ -1,15 +1,15 @@
 import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseRetryAfter, UpstreamClient } from '../src/upstream/client.ts';
+import { DEFAULT_RESILIENCE, parseRetryAfter, UpstreamClient } from '../src/upstream/client.ts';
 import { UpstreamError } from '../src/upstream/errors.ts';
 
 const BASE = 'http://upstream.test/api/v3';
 let agent: MockAgent | undefined;
-const client = () => {
+const client = (resilience = { ...DEFAULT_RESILIENCE, retries: 0 }) => {
   const mock = new MockAgent();
   mock.disableNetConnect();
   agent = mock;
-  return { c: new UpstreamClient({ baseUrl: BASE, timeoutMs: 1000, connections: 1, dispatcher: mock }), pool: mock.get('http://upstream.test') };
+  return { c: new UpstreamClient({ baseUrl: BASE, timeoutMs: 1000, connections: 1, dispatcher: mock, resilience }), pool: mock.get('http://upstream.test') };
 };
 afterEach(async () => {
   await agent?.close();
@@ -78,5 +78,47 @@ describe('UpstreamClient', () => {
     expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(10);
     expect(parseRetryAfter('soon')).toBeNull();
     expect(parseRetryAfter(undefined)).toBeNull();
+  });
+});
+
+describe('resilience', () => {
+  const fast = { retries: 3, retryBaseMs: 1, retryMaxMs: 5, breakerThreshold: 3, breakerHalfOpenMs: 60_000 };
+  const ok = { status: 'success', data: [{ id: 'x' }], metadata: {} };
+
+  it('retries an idempotent request on 5xx and network errors, then succeeds', async () => {
+    const { c, pool } = client(fast);
+    pool.intercept({ path: '/api/v3/r', method: 'GET' }).reply(503, { status: 'error', error: { code: 'INTERNAL_SERVER_ERROR', message: 'down' } });
+    pool.intercept({ path: '/api/v3/r', method: 'GET' }).replyWithError(new Error('reset'));
+    pool.intercept({ path: '/api/v3/r', method: 'GET' }).reply(200, ok);
+    const retried: string[] = [];
+    const envelope = await c.send({ method: 'GET', path: '/r', key: 'k', onRetry: (e) => retried.push(e.code) });
+    expect(envelope.data).toEqual([{ id: 'x' }]);
+    expect(retried).toEqual(['UPSTREAM_ERROR', 'UPSTREAM_ERROR']);
+  });
+
+  it('does not retry answers about the request (4xx) nor a POST', async () => {
+    const { c, pool } = client(fast);
+    pool.intercept({ path: '/api/v3/bad', method: 'GET' }).reply(400, { status: 'error', error: { code: 'INVALID_PARAMETER', message: 'no' } });
+    pool.intercept({ path: '/api/v3/data/events/batch', method: 'POST' }).reply(503, { status: 'error', error: { code: 'INTERNAL_SERVER_ERROR', message: 'down' } });
+    const retried: string[] = [];
+    expect((await failure(c.send({ method: 'GET', path: '/bad', key: 'k', onRetry: (e) => retried.push(e.code) }))).code).toBe('BAD_USER_INPUT');
+    expect((await failure(c.send({ method: 'POST', path: '/data/events/batch', key: 'k', body: { events: [] }, onRetry: (e) => retried.push(e.code) }))).status).toBe(503);
+    expect(retried).toEqual([]);
+  });
+
+  it('opens the shared circuit after consecutive outages and then fails fast', async () => {
+    const { c, pool } = client({ ...fast, retries: 0 });
+    pool.intercept({ path: '/api/v3/r', method: 'GET' }).reply(500, 'oops').times(3);
+    for (let i = 0; i < 3; i++) expect((await failure(c.send({ method: 'GET', path: '/r', key: 'k' }))).status).toBe(500);
+    expect(c.circuit).toBe('open');
+    const fastFail = await failure(c.send({ method: 'GET', path: '/r', key: 'k' }));
+    expect([fastFail.code, fastFail.message, fastFail.details]).toEqual(['UPSTREAM_ERROR', 'The HyperStudy API is unavailable; requests fail fast until it recovers', { circuit: 'open' }]);
+  });
+
+  it("stops at the operation's deadline with UPSTREAM_TIMEOUT", async () => {
+    const { c, pool } = client(fast);
+    pool.intercept({ path: '/api/v3/slow', method: 'GET' }).reply(200, ok).delay(2_000);
+    const error = await failure(c.send({ method: 'GET', path: '/slow', key: 'k', signal: AbortSignal.timeout(100) }));
+    expect([error.code, error.message]).toEqual(['UPSTREAM_TIMEOUT', "The operation's deadline passed before the HyperStudy API answered"]);
   });
 });

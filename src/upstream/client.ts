@@ -1,3 +1,15 @@
+import {
+  BrokenCircuitError,
+  circuitBreaker,
+  CircuitState,
+  ConsecutiveBreaker,
+  handleWhen,
+  retry,
+  TaskCancelledError,
+  type IBackoff,
+  type IBackoffFactory,
+  type IRetryBackoffContext,
+} from 'cockatiel';
 import { Pool, type Dispatcher } from 'undici';
 import { codeForStatus, UpstreamError } from './errors.ts';
 
@@ -18,6 +30,40 @@ export interface UpstreamRequest {
   /** The caller's key, forwarded as X-API-Key; null only for the keyless `/health`. */
   key: string | null;
   requestId?: string;
+  /** Aborts the request and its retries (the operation's deadline). */
+  signal?: AbortSignal;
+  /** Told of each retry, for the operation's cost and the metrics. */
+  onRetry?: (reason: UpstreamError) => void;
+}
+
+export interface ResilienceOptions {
+  /** Attempts after the first for idempotent requests (GET, PUT) on 5xx, network errors and timeouts. */
+  retries: number;
+  /** Exponential backoff with full jitter: the first delay's ceiling and the largest delay, in ms. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Consecutive outage failures (5xx, network, timeout) that open the circuit. */
+  breakerThreshold: number;
+  /** How long the open circuit fails fast before letting a request try again, in ms. */
+  breakerHalfOpenMs: number;
+}
+
+export const DEFAULT_RESILIENCE: ResilienceOptions = { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000 };
+
+/** An outage of the upstream (not an answer about the request): what retries and the breaker act on. */
+export const isOutage = (error: unknown): boolean =>
+  error instanceof UpstreamError && (error.code === 'UPSTREAM_TIMEOUT' || (error.code === 'UPSTREAM_ERROR' && (error.status === null || error.status >= 500)));
+
+/** Exponential backoff with full jitter. */
+class JitterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
+  constructor(
+    private readonly baseMs: number,
+    private readonly maxMs: number,
+  ) {}
+
+  next(context: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
+    return { duration: Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** Math.max(0, context.attempt - 1)), next: (c) => this.next(c) };
+  }
 }
 
 export interface UpstreamClientOptions {
@@ -27,6 +73,7 @@ export interface UpstreamClientOptions {
   connections: number;
   /** Replaces the keep-alive pool (tests pass undici's MockAgent). */
   dispatcher?: Dispatcher;
+  resilience?: ResilienceOptions;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -57,8 +104,15 @@ export class UpstreamClient {
   readonly #origin: string;
   readonly #basePath: string;
   readonly #ownsDispatcher: boolean;
+  readonly #breaker;
+  readonly #resilience: ResilienceOptions;
 
   constructor(options: UpstreamClientOptions) {
+    this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
+    this.#breaker = circuitBreaker(handleWhen(isOutage), {
+      halfOpenAfter: this.#resilience.breakerHalfOpenMs,
+      breaker: new ConsecutiveBreaker(this.#resilience.breakerThreshold),
+    });
     const url = new URL(options.baseUrl);
     this.#origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
@@ -74,8 +128,43 @@ export class UpstreamClient {
       });
   }
 
-  /** Sends one request and parses the envelope; throws UpstreamError for every failure. */
+  /** The shared circuit: `open` while the upstream is down and requests fail fast. */
+  get circuit(): 'closed' | 'open' | 'half-open' {
+    const state = this.#breaker.state;
+    return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
+  }
+
+  /**
+   * Sends a request through the circuit breaker; idempotent requests (GET, PUT) are retried on
+   * outages with backoff. POST is never retried blindly: a batch that may have been recorded must be
+   * reported, not sent twice. Throws UpstreamError for every failure.
+   */
   async send(req: UpstreamRequest): Promise<Envelope> {
+    const once = (): Promise<Envelope> => this.#breaker.execute(() => this.#sendOnce(req));
+    const idempotent = req.method === 'GET' || req.method === 'PUT';
+    try {
+      if (!idempotent || this.#resilience.retries === 0) return await once();
+      const policy = retry(handleWhen(isOutage), { maxAttempts: this.#resilience.retries, backoff: new JitterBackoff(this.#resilience.retryBaseMs, this.#resilience.retryMaxMs) });
+      const listener = policy.onRetry((reason) => {
+        if ('error' in reason && reason.error instanceof UpstreamError) req.onRetry?.(reason.error);
+      });
+      try {
+        return await policy.execute(once, req.signal);
+      } finally {
+        listener.dispose();
+      }
+    } catch (error) {
+      if (error instanceof BrokenCircuitError) {
+        throw new UpstreamError('The HyperStudy API is unavailable; requests fail fast until it recovers', { code: 'UPSTREAM_ERROR', status: null, details: { circuit: 'open' }, cause: error });
+      }
+      if (error instanceof TaskCancelledError || req.signal?.aborted) {
+        throw new UpstreamError("The operation's deadline passed before the HyperStudy API answered", { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async #sendOnce(req: UpstreamRequest): Promise<Envelope> {
     const query = req.query && [...req.query.keys()].length > 0 ? `?${req.query.toString()}` : '';
     const headers: Record<string, string> = { accept: 'application/json' };
     if (req.key !== null) headers['x-api-key'] = req.key;
@@ -88,11 +177,11 @@ export class UpstreamClient {
     let response: Dispatcher.ResponseData;
     let text: string;
     try {
-      response = await this.#dispatcher.request({ origin: this.#origin, path: `${this.#basePath}${req.path}${query}`, method: req.method, headers, body });
+      response = await this.#dispatcher.request({ origin: this.#origin, path: `${this.#basePath}${req.path}${query}`, method: req.method, headers, body, signal: req.signal });
       text = await response.body.text();
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
-      if (TIMEOUT_CODES.has(code)) {
+      if (TIMEOUT_CODES.has(code) || req.signal?.aborted) {
         throw new UpstreamError('The HyperStudy API did not answer in time', { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
       }
       throw new UpstreamError('The HyperStudy API could not be reached', { code: 'UPSTREAM_ERROR', status: null, details: { reason: code || 'network error' }, cause: error });

@@ -13,6 +13,8 @@ export interface UpstreamCost {
   cacheHits: number;
   /** GETs that joined an identical request another operation of the same key had in flight. */
   coalesced: number;
+  /** Of the requests, repeats after an outage or a short Retry-After. */
+  retries: number;
   /** Requests that ended in an error. */
   failed: number;
   /** Requests this operation may still send before UPSTREAM_BUDGET_EXCEEDED. */
@@ -31,7 +33,15 @@ export interface SessionDeps {
   quota: QuotaTracker;
   /** Upstream requests one operation may send. */
   budget: number;
+  /** How long one operation may wait for the upstream in all, in ms. */
+  deadlineMs: number;
 }
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
 
 /**
  * The upstream as one GraphQL operation sees it: bound to the caller's key (and only theirs), it
@@ -40,8 +50,9 @@ export interface SessionDeps {
  */
 export class UpstreamSession {
   readonly #memo = new Map<string, Promise<Envelope>>();
-  readonly #cost = { requests: 0, pages: 0, cacheHits: 0, coalesced: 0, failed: 0 };
+  readonly #cost = { requests: 0, pages: 0, cacheHits: 0, coalesced: 0, retries: 0, failed: 0 };
   readonly #hash: string | null;
+  readonly #deadline: AbortSignal;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -49,6 +60,7 @@ export class UpstreamSession {
     readonly requestId: string,
   ) {
     this.#hash = key === null ? null : keyHash(key);
+    this.#deadline = AbortSignal.timeout(deps.deadlineMs);
   }
 
   get cost(): UpstreamCost {
@@ -100,20 +112,35 @@ export class UpstreamSession {
       });
     }
     if (req.method === 'GET') this.deps.scopes.check(hash, requiredScope(req.path));
-    this.deps.quota.take(hash, endpointOf(req.method, req.path));
-    this.#cost.requests++;
-    if (kind === 'page') this.#cost.pages++;
-    try {
-      const envelope = await this.deps.client.send({ ...req, key: this.key, requestId: this.requestId });
-      if (envelope.rateLimit) this.deps.quota.observe(hash, { remaining: envelope.rateLimit.remaining });
-      return envelope;
-    } catch (error) {
-      this.#cost.failed++;
-      if (error instanceof UpstreamError) {
-        this.deps.scopes.learn(hash, error);
-        if (error.code === 'RATE_LIMITED') this.deps.quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
+    const endpoint = endpointOf(req.method, req.path);
+    const onRetry = (): void => {
+      this.#cost.requests++;
+      this.#cost.retries++;
+      this.deps.quota.note(hash, endpoint);
+    };
+    for (let attempt = 0; ; attempt++) {
+      const wait = this.deps.quota.take(hash, endpoint);
+      if (wait > 0) await sleep(wait, this.#deadline);
+      if (attempt === 0) {
+        this.#cost.requests++;
+        if (kind === 'page') this.#cost.pages++;
+      } else onRetry();
+      try {
+        const envelope = await this.deps.client.send({ ...req, key: this.key, requestId: this.requestId, signal: this.#deadline, onRetry });
+        if (envelope.rateLimit) this.deps.quota.observe(hash, { remaining: envelope.rateLimit.remaining });
+        return envelope;
+      } catch (error) {
+        if (error instanceof UpstreamError) {
+          this.deps.scopes.learn(hash, error);
+          // A 429 makes every operation of the key wait; a short wait is waited out once, then retried.
+          if (error.code === 'RATE_LIMITED' && error.status === 429) {
+            this.deps.quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
+            if (attempt === 0 && req.method === 'GET' && this.deps.quota.waitable(error.retryAfter ?? 1)) continue;
+          }
+        }
+        this.#cost.failed++;
+        throw error;
       }
-      throw error;
     }
   }
 }

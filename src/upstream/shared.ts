@@ -127,6 +127,8 @@ export class QuotaTracker {
 
   constructor(
     private readonly limits: QuotaLimits | null,
+    /** The longest a request waits out a 429's Retry-After instead of failing RATE_LIMITED at once. */
+    private readonly maxWaitMs = 0,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -140,11 +142,18 @@ export class QuotaTracker {
     return entry;
   }
 
-  /** Reserves one request for the key and endpoint, or throws RATE_LIMITED without calling upstream. */
-  take(hash: string, endpoint: string): void {
+  /**
+   * Reserves one request for the key and endpoint. Returns how long to wait first (while the upstream
+   * asked the key to wait, if that is short), or throws RATE_LIMITED without calling upstream.
+   */
+  take(hash: string, endpoint: string): number {
     const now = this.now();
     const entry = this.#entry(hash);
-    if (entry.blockedUntil > now) throw this.#limited(Math.ceil((entry.blockedUntil - now) / 1000), 'The HyperStudy API asked this key to wait');
+    if (entry.blockedUntil > now) {
+      const wait = entry.blockedUntil - now;
+      if (wait <= this.maxWaitMs) return wait;
+      throw this.#limited(Math.ceil(wait / 1000), 'The HyperStudy API asked this key to wait');
+    }
     entry.sent = entry.sent.filter((t) => now - t < 3_600_000);
     const minute = (entry.endpoints.get(endpoint) ?? []).filter((t) => now - t < 60_000);
     if (this.limits && entry.sent.length >= this.limits.perHour) {
@@ -156,6 +165,20 @@ export class QuotaTracker {
     entry.sent.push(now);
     minute.push(now);
     entry.endpoints.set(endpoint, minute);
+    return 0;
+  }
+
+  /** Whether a Retry-After of this many seconds is short enough to wait out. */
+  waitable(retryAfterSeconds: number): boolean {
+    return retryAfterSeconds * 1000 <= this.maxWaitMs;
+  }
+
+  /** Counts a request sent without a reservation (a retry). */
+  note(hash: string, endpoint: string): void {
+    const now = this.now();
+    const entry = this.#entry(hash);
+    entry.sent.push(now);
+    entry.endpoints.set(endpoint, [...(entry.endpoints.get(endpoint) ?? []), now]);
   }
 
   /** Learns from an answer: the upstream's remaining budget, or a 429's Retry-After. */
