@@ -12,6 +12,13 @@ export const configSchema = z.object({
   UPSTREAM_PAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(16).describe('Pages of one listing fetched from the upstream at once'),
   DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100).describe('Edges a connection returns when neither first nor last is given'),
   GRAPHIQL: bool.default(true).describe('Serve GraphiQL at /graphql to browsers'),
+  MAX_DEPTH: z.coerce.number().int().min(1).max(1_000).default(16).describe('Deepest selection an operation may have (Relay connections take 3 levels each)'),
+  MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(15).describe('Aliases an operation may use'),
+  MAX_TOKENS: z.coerce.number().int().min(10).max(1_000_000).default(2_000).describe('Tokens an operation document may have'),
+  MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50).describe('Directives an operation may use'),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(100_000_000).default(4_194_304).describe('Largest request body accepted, in bytes (413 beyond)'),
+  BATCHING_LIMIT: z.coerce.number().int().min(0).max(100).default(0).describe('Operations one batched (array) request may hold; 0 turns batching off'),
+  INTROSPECTION: bool.default(true).describe('Answer introspection; when off, field suggestions are hidden too'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
   CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000).describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
@@ -38,6 +45,8 @@ export type GatewayConfig = {
   pageConcurrency: number;
   defaultPageSize: number;
   graphiql: boolean;
+  limits: { depth: number; aliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
+  introspection: boolean;
   planner: boolean;
   budget: number;
   cacheTtlMs: number;
@@ -75,6 +84,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pageConcurrency: c.UPSTREAM_PAGE_CONCURRENCY,
     defaultPageSize: c.DEFAULT_PAGE_SIZE,
     graphiql: c.GRAPHIQL,
+    limits: { depth: c.MAX_DEPTH, aliases: c.MAX_ALIASES, tokens: c.MAX_TOKENS, directives: c.MAX_DIRECTIVES, bodyBytes: c.MAX_BODY_BYTES, batching: c.BATCHING_LIMIT },
+    introspection: c.INTROSPECTION,
     planner: c.PLANNER === 'on',
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,

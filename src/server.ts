@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
 import { createLoaders } from './loaders/index.ts';
-import { maskError, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
+import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamClient } from './upstream/client.ts';
@@ -84,6 +85,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       ? { title: 'HyperStudy GraphQL', defaultQuery: EXAMPLE_QUERY, headers: JSON.stringify({ 'X-API-Key': 'paste your HyperStudy API key here' }, null, 2) }
       : false,
     maskedErrors: { maskError },
+    batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
       const requestId = request.headers.get('x-request-id')?.slice(0, 128) || randomUUID();
@@ -91,6 +93,18 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       return { authenticated: key !== null, session, loaders: createLoaders(session, config.pageConcurrency, config.planner), defaultPageSize: config.defaultPageSize };
     },
     plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: config.limits.depth },
+        maxAliases: { n: config.limits.aliases },
+        maxTokens: { n: config.limits.tokens },
+        maxDirectives: { n: config.limits.directives },
+        // graphql-armor's cost grows 1.5× a level, which no Relay graph fits; the cost limit here is the
+        // upstream-request estimate against UPSTREAM_BUDGET (useUpstreamBudget).
+        costLimit: { enabled: false },
+        blockFieldSuggestion: { enabled: !config.introspection },
+      }),
+      useLimitErrors(),
+      ...(config.introspection ? [] : [useNoIntrospection()]),
       useRequireApiKey(),
       useUpstreamBudget(config.budget),
       useUpstreamResult(),
@@ -109,7 +123,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     ],
   });
 
-  const server = createServer(yoga);
+  const server = createServer((req, res) => {
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > config.limits.bodyBytes) {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: `The request body exceeds ${config.limits.bodyBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }));
+      req.resume();
+      return;
+    }
+    void yoga(req, res);
+  });
   return {
     yoga,
     server,

@@ -77,6 +77,8 @@ describe('configuration', () => {
       pageConcurrency: 16,
       defaultPageSize: 100,
       graphiql: true,
+      limits: { depth: 16, aliases: 15, tokens: 2_000, directives: 50, bodyBytes: 4_194_304, batching: 0 },
+      introspection: true,
       planner: true,
       budget: 300,
       cacheTtlMs: 5000,

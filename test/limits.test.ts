@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './helpers/stack.ts';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({}, { MAX_DEPTH: '8', MAX_ALIASES: '3', MAX_TOKENS: '120', MAX_DIRECTIVES: '2', MAX_BODY_BYTES: '2048' });
+});
+afterAll(() => stack.close());
+beforeEach(() => stack.sim.stats.reset());
+
+const refused = async (query: string, message: string, limit: string) => {
+  const res = await stack.gql(query);
+  expect(res.status).toBe(400);
+  expect(res.body.errors?.[0]?.message).toBe(message);
+  expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'OPERATION_LIMIT_EXCEEDED', limit });
+  expect(res.body.data).toBeUndefined();
+  expect(stack.sim.stats.total).toBe(0);
+};
+
+describe('operation limits are refused before any upstream call', () => {
+  it('depth', async () => {
+    await stack.gql('{ experiment(id: "exp_movie01") { rooms { edges { node { roomId } } } } }').then((r) => expect(r.body.errors).toBeUndefined());
+    stack.sim.stats.reset();
+    await refused('{ experiment(id: "exp_movie01") { rooms { edges { node { participants { edges { node { room { roomId } } } } } } } } }', 'The operation exceeds the depth limit of 8 (found 9)', 'depth');
+  });
+
+  it('aliases', async () => {
+    await refused('{ a: experiment(id: "x") { name } b: experiment(id: "y") { name } c: experiment(id: "z") { name } d: experiment(id: "w") { name } }', 'The operation exceeds the aliases limit of 3 (found 4)', 'aliases');
+  });
+
+  it('tokens', async () => {
+    await refused(`{ experiment(id: "exp_movie01") { ${Array.from({ length: 150 }, () => 'name').join(' ')} } }`, 'The operation exceeds the tokens limit of 120', 'tokens');
+  });
+
+  it('directives', async () => {
+    await refused('{ experiment(id: "exp_movie01") { name @include(if: true) @include(if: true) @skip(if: false) } }', 'The operation exceeds the directives limit of 2 (found 3)', 'directives');
+  });
+
+  it('request body size', async () => {
+    const res = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      body: JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(4_000) } }),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ errors: [{ message: 'The request body exceeds 2048 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+  });
+
+  it('batched (array) operations are off by default', async () => {
+    const res = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
+    });
+    expect(res.status).toBe(400);
+    expect(stack.sim.stats.total).toBe(0);
+  });
+});
+
+describe('production settings', () => {
+  it('turns off introspection, GraphiQL and field suggestions; bounds batching when on', async () => {
+    const prod = await startStack({}, { INTROSPECTION: 'false', GRAPHIQL: 'false', BATCHING_LIMIT: '2', MAX_BODY_BYTES: '100000' });
+    try {
+      const intro = await prod.gql('{ __schema { queryType { name } } }');
+      expect(intro.body.errors?.[0]?.message).toMatch(/introspection/i);
+      const typo = await prod.gql('{ experimnt(id: "x") { name } }');
+      expect(typo.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+      const page = await fetch(`${prod.url}/graphql`, { headers: { accept: 'text/html' } });
+      expect(await page.text()).not.toContain('GraphiQL');
+      const batch = async (n: number) =>
+        fetch(`${prod.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+          body: JSON.stringify(Array.from({ length: n }, () => ({ query: '{ __typename }' }))),
+        });
+      expect(await (await batch(2)).json()).toEqual([{ data: { __typename: 'Query' }, extensions: expect.any(Object) }, { data: { __typename: 'Query' }, extensions: expect.any(Object) }]);
+      const over = await batch(3);
+      expect(over.status).toBe(413);
+      expect(await over.json()).toEqual({ errors: [{ message: 'Batching is limited to 2 operations per request.', extensions: { code: 'BAD_REQUEST' } }] });
+    } finally {
+      await prod.close();
+    }
+    const dev = await stack.gql('{ experimnt(id: "x") { name } }');
+    expect(dev.body.errors?.[0]?.message).toMatch(/Did you mean "experiment"/);
+  });
+});
