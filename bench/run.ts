@@ -15,7 +15,7 @@ const LATENCY_MS = 20;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function gateway(apiUrl: string, planner: boolean): Promise<{ gw: Gateway; url: string }> {
-  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: apiUrl, PLANNER: planner ? 'on' : 'off', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', UPSTREAM_BUDGET: '10000', PORT: '0', HOST: '127.0.0.1' }));
+  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: apiUrl, PLANNER: planner ? 'on' : 'off', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', UPSTREAM_BUDGET: '10000', LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1' }));
   return { gw, url: await gw.listen(0, '127.0.0.1') };
 }
 

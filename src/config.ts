@@ -19,6 +19,7 @@ export const configSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(100_000_000).default(4_194_304).describe('Largest request body accepted, in bytes (413 beyond)'),
   BATCHING_LIMIT: z.coerce.number().int().min(0).max(100).default(0).describe('Operations one batched (array) request may hold; 0 turns batching off'),
   INTROSPECTION: bool.default(true).describe('Answer introspection; when off, field suggestions are hidden too'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level of the JSON logs on stdout'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
   CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000).describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
@@ -47,6 +48,7 @@ export type GatewayConfig = {
   graphiql: boolean;
   limits: { depth: number; aliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
   introspection: boolean;
+  logLevel: string;
   planner: boolean;
   budget: number;
   cacheTtlMs: number;
@@ -86,6 +88,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     graphiql: c.GRAPHIQL,
     limits: { depth: c.MAX_DEPTH, aliases: c.MAX_ALIASES, tokens: c.MAX_TOKENS, directives: c.MAX_DIRECTIVES, bodyBytes: c.MAX_BODY_BYTES, batching: c.BATCHING_LIMIT },
     introspection: c.INTROSPECTION,
+    logLevel: c.LOG_LEVEL,
     planner: c.PLANNER === 'on',
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,

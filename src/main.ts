@@ -5,7 +5,7 @@ try {
   const config = loadConfig();
   const gateway = createGateway(config);
   const url = await gateway.listen();
-  console.log(`hyperstudy-graphql on ${url}/graphql (upstream ${config.apiUrl})`);
+  gateway.logger.info({ url: `${url}/graphql`, upstream: config.apiUrl, planner: config.planner }, 'listening');
   const stop = (): void => void gateway.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -99,11 +99,12 @@ export function minimumUpstreamRequests(document: DocumentNode, operationName?: 
 }
 
 /** Refuses, before any upstream call, an operation that could never fit the per-operation budget. */
-export function useUpstreamBudget(budget: number): Plugin<GatewayContext> {
+export function useUpstreamBudget(budget: number, onRefuse: () => void = () => undefined): Plugin<GatewayContext> {
   return {
     onExecute({ args, setResultAndStopExecution }) {
       const needed = minimumUpstreamRequests(args.document, args.operationName);
       if (needed <= budget) return;
+      onRefuse();
       setResultAndStopExecution({
         errors: [
           new GraphQLError(`This operation needs at least ${needed} upstream requests; the budget of one operation is ${budget}`, {

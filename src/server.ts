@@ -3,9 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
 import { createLoaders } from './loaders/index.ts';
+import { createLogger, createMetrics, useOperationReport, type Metrics } from './observability.ts';
 import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
@@ -53,12 +55,16 @@ export function apiKeyOf(headers: Headers): string | null {
 export interface GatewayDeps {
   /** Replaces the upstream keep-alive pool (tests). */
   dispatcher?: Dispatcher;
+  /** Replaces the JSON logger on stdout (tests capture it). */
+  logger?: Logger;
 }
 
 export interface Gateway {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   server: Server;
   upstream: UpstreamClient;
+  metrics: Metrics;
+  logger: Logger;
   /** Listens on the configured port (0 picks a free one) and returns the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -66,7 +72,18 @@ export interface Gateway {
 
 /** Builds the gateway: the Yoga app, its HTTP server, and the long-lived upstream client. */
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
-  const upstream = new UpstreamClient({ baseUrl: config.apiUrl, timeoutMs: config.upstreamTimeoutMs, connections: config.upstreamConnections, dispatcher: deps.dispatcher, resilience: config.resilience });
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  let circuit: () => 'closed' | 'open' | 'half-open' = () => 'closed';
+  const metrics = createMetrics(() => circuit());
+  const upstream = new UpstreamClient({
+    baseUrl: config.apiUrl,
+    timeoutMs: config.upstreamTimeoutMs,
+    connections: config.upstreamConnections,
+    dispatcher: deps.dispatcher,
+    resilience: config.resilience,
+    observer: metrics.upstream,
+  });
+  circuit = () => upstream.circuit;
   const sessionDeps: SessionDeps = {
     client: upstream,
     shared: new SharedReads(config.cacheTtlMs, config.cacheMaxEntries),
@@ -74,6 +91,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     quota: new QuotaTracker(config.quota, config.retryAfterMaxMs),
     budget: config.budget,
     deadlineMs: config.deadlineMs,
+    observer: metrics.upstream,
   };
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
@@ -85,10 +103,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       ? { title: 'HyperStudy GraphQL', defaultQuery: EXAMPLE_QUERY, headers: JSON.stringify({ 'X-API-Key': 'paste your HyperStudy API key here' }, null, 2) }
       : false,
     maskedErrors: { maskError },
+    logging: {
+      debug: (...args: unknown[]) => logger.debug({ detail: args.map(String) }, 'yoga'),
+      info: (...args: unknown[]) => logger.info({ detail: args.map(String) }, 'yoga'),
+      warn: (...args: unknown[]) => logger.warn({ detail: args.map(String) }, 'yoga'),
+      error: (...args: unknown[]) => logger.error({ err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) }, 'unexpected error'),
+    },
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
-      const requestId = request.headers.get('x-request-id')?.slice(0, 128) || randomUUID();
+      const requestId = request.headers.get('x-request-id') || randomUUID();
       const session = new UpstreamSession(sessionDeps, key, requestId);
       return { authenticated: key !== null, session, loaders: createLoaders(session, config.pageConcurrency, config.planner), defaultPageSize: config.defaultPageSize };
     },
@@ -106,7 +130,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       useLimitErrors(),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useRequireApiKey(),
-      useUpstreamBudget(config.budget),
+      useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
+      useOperationReport(metrics, logger),
       useUpstreamResult(),
       useReadinessCheck({
         endpoint: '/ready',
@@ -124,6 +149,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   });
 
   const server = createServer((req, res) => {
+    const requestId = (typeof req.headers['x-request-id'] === 'string' && /^[\w.:-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : '') || randomUUID();
+    req.headers['x-request-id'] = requestId;
+    res.setHeader('x-request-id', requestId);
+    if (req.url === '/metrics' && req.method === 'GET') {
+      void metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > config.limits.bodyBytes) {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
@@ -137,6 +172,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     yoga,
     server,
     upstream,
+    metrics,
+    logger,
     listen: (port = config.port, host = config.host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -79,6 +79,7 @@ describe('configuration', () => {
       graphiql: true,
       limits: { depth: 16, aliases: 15, tokens: 2_000, directives: 50, bodyBytes: 4_194_304, batching: 0 },
       introspection: true,
+      logLevel: 'info',
       planner: true,
       budget: 300,
       cacheTtlMs: 5000,

@@ -12,6 +12,7 @@ import {
 } from 'cockatiel';
 import { Pool, type Dispatcher } from 'undici';
 import { codeForStatus, UpstreamError } from './errors.ts';
+import { endpointOf } from './routes.ts';
 
 /** A parsed success envelope. `data` is the records (or a single object); `metadata` may be absent. */
 export interface Envelope {
@@ -74,6 +75,8 @@ export interface UpstreamClientOptions {
   /** Replaces the keep-alive pool (tests pass undici's MockAgent). */
   dispatcher?: Dispatcher;
   resilience?: ResilienceOptions;
+  /** Told of every attempt (route template, status or `network`/`timeout`, seconds) and retry, for metrics. */
+  observer?: { request(route: string, status: string, seconds: number): void; retry(route: string): void };
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -106,8 +109,10 @@ export class UpstreamClient {
   readonly #ownsDispatcher: boolean;
   readonly #breaker;
   readonly #resilience: ResilienceOptions;
+  readonly #observer: UpstreamClientOptions['observer'];
 
   constructor(options: UpstreamClientOptions) {
+    this.#observer = options.observer;
     this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
     this.#breaker = circuitBreaker(handleWhen(isOutage), {
       halfOpenAfter: this.#resilience.breakerHalfOpenMs,
@@ -146,6 +151,7 @@ export class UpstreamClient {
       if (!idempotent || this.#resilience.retries === 0) return await once();
       const policy = retry(handleWhen(isOutage), { maxAttempts: this.#resilience.retries, backoff: new JitterBackoff(this.#resilience.retryBaseMs, this.#resilience.retryMaxMs) });
       const listener = policy.onRetry((reason) => {
+        this.#observer?.retry(endpointOf(req.method, req.path));
         if ('error' in reason && reason.error instanceof UpstreamError) req.onRetry?.(reason.error);
       });
       try {
@@ -176,16 +182,21 @@ export class UpstreamClient {
     }
     let response: Dispatcher.ResponseData;
     let text: string;
+    const started = performance.now();
+    const observe = (status: string): void => this.#observer?.request(endpointOf(req.method, req.path), status, (performance.now() - started) / 1000);
     try {
       response = await this.#dispatcher.request({ origin: this.#origin, path: `${this.#basePath}${req.path}${query}`, method: req.method, headers, body, signal: req.signal });
       text = await response.body.text();
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
-      if (TIMEOUT_CODES.has(code) || req.signal?.aborted) {
+      const timedOut = TIMEOUT_CODES.has(code) || req.signal?.aborted === true;
+      observe(timedOut ? 'timeout' : 'network');
+      if (timedOut) {
         throw new UpstreamError('The HyperStudy API did not answer in time', { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
       }
       throw new UpstreamError('The HyperStudy API could not be reached', { code: 'UPSTREAM_ERROR', status: null, details: { reason: code || 'network error' }, cause: error });
     }
+    observe(String(response.statusCode));
     return this.#parse(response.statusCode, response.headers, text);
   }
 

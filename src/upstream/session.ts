@@ -35,6 +35,7 @@ export interface SessionDeps {
   budget: number;
   /** How long one operation may wait for the upstream in all, in ms. */
   deadlineMs: number;
+  observer?: { shared(how: 'cached' | 'coalesced'): void; budgetRefused(stage: 'during'): void };
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
@@ -86,6 +87,7 @@ export class UpstreamSession {
       const shared = this.deps.shared.get(this.#hash, url, () => this.#send({ method: 'GET', path, query }, kind));
       if (shared.how === 'coalesced') this.#cost.coalesced++;
       if (shared.how === 'cached') this.#cost.cacheHits++;
+      if (shared.how !== 'sent') this.deps.observer?.shared(shared.how);
       pending = shared.envelope;
     }
     this.#memo.set(url, pending);
@@ -105,6 +107,7 @@ export class UpstreamSession {
     const hash = this.#hash;
     if (this.key === null || hash === null) throw new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null });
     if (this.#cost.requests >= this.deps.budget) {
+      this.deps.observer?.budgetRefused('during');
       throw new UpstreamError(`This operation has spent its budget of ${this.deps.budget} upstream requests`, {
         code: 'UPSTREAM_BUDGET_EXCEEDED',
         status: null,

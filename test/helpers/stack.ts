@@ -33,7 +33,7 @@ export interface Stack {
  */
 export async function startStack(sim: Partial<SimulatorOptions> = {}, env: Record<string, string> = {}): Promise<Stack> {
   const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
-  const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', ...env }));
+  const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent', ...env }));
   const url = await gateway.listen(0, '127.0.0.1');
   return {
     sim: simulator,

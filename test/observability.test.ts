@@ -1,0 +1,84 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { createGateway, type Gateway } from '../src/server.ts';
+import { startSimulator, type Simulator } from '../src/simulator/server.ts';
+import { DASHBOARD } from './helpers/dashboard.ts';
+
+const SECRET = 'hst_live_do_not_log_me_1234';
+let sim: Simulator;
+let gateway: Gateway;
+let url: string;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0' }), { logger: pino({ level: 'info' }, sink) });
+  url = await gateway.listen(0, '127.0.0.1');
+});
+afterAll(async () => {
+  await gateway.close();
+  await sim.close();
+});
+
+const post = (body: unknown, headers: Record<string, string>) =>
+  fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+describe('logs', () => {
+  it('logs one JSON line per operation with the request id that is also sent upstream and returned', async () => {
+    sim.stats.reset();
+    const res = await post({ query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' }, { 'x-api-key': 'hst_test_demo_full', 'x-request-id': 'trace-abc-123' });
+    expect(res.headers.get('x-request-id')).toBe('trace-abc-123');
+    await res.json();
+    expect(new Set(sim.stats.requests.map((r) => r.requestId))).toEqual(new Set(['trace-abc-123']));
+    const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === 'trace-abc-123');
+    expect(line).toMatchObject({ msg: 'operation', operation: 'Dashboard', outcome: 'ok', upstream: { requests: 5 } });
+    const generated = await post({ query: '{ __typename }' }, {});
+    expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('never writes an API key to logs, errors or metrics', async () => {
+    for (const headers of [{ 'x-api-key': SECRET }, { authorization: `Bearer ${SECRET}` }]) {
+      const res = await post({ query: '{ experiment(id: "exp_movie01") { name } }' }, headers);
+      const text = await res.text();
+      expect(text).toContain('UNAUTHENTICATED');
+      expect(text).not.toContain(SECRET);
+    }
+    await post({ query: '{ experiment(id: "exp_movie01") { name } }' }, { 'x-api-key': 'hst_test_demo_full' });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const everything = `${lines.join('\n')}\n${metrics}`;
+    expect(everything).not.toContain(SECRET);
+    expect(everything).not.toContain('hst_test_demo_full');
+    expect(everything).not.toContain('do_not_log');
+  });
+
+  it('redacts key-shaped fields should anything try to log one', () => {
+    const captured: string[] = [];
+    const sink = new Writable({ write: (c: Buffer, _e, done) => (captured.push(c.toString()), done()) });
+    const logger = pino({ redact: { paths: ['key', 'headers["x-api-key"]', 'headers.authorization'], censor: '[redacted]' } }, sink);
+    logger.info({ key: SECRET, headers: { 'x-api-key': SECRET, authorization: `Bearer ${SECRET}` } }, 'oops');
+    expect(captured.join('')).not.toContain(SECRET);
+  });
+});
+
+describe('metrics', () => {
+  it('exposes operations, latency, upstream requests by route and status, retries, shared reads, circuit and budget refusals', async () => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toMatch(/hsgql_operations_total\{operation="Dashboard",outcome="ok"\} 1/);
+    expect(text).toMatch(/hsgql_operation_duration_seconds_bucket\{le="[^"]+",operation="Dashboard"\} 1/);
+    expect(text).toMatch(/hsgql_upstream_requests_total\{route="GET \/data\/events\/experiment\/:id",status="200"\} 1/);
+    expect(text).toMatch(/hsgql_upstream_requests_total\{route="GET \/experiments\/:id",status="401"\} 2/);
+    expect(text).toContain('hsgql_upstream_retries_total');
+    expect(text).toContain('hsgql_upstream_shared_reads_total');
+    expect(text).toMatch(/hsgql_upstream_circuit_open 0/);
+    expect(text).toContain('hsgql_budget_refusals_total');
+    expect(text).toContain('process_cpu_user_seconds_total');
+  });
+});
