@@ -45,7 +45,8 @@ describe('logs', () => {
   });
 
   it('never writes an API key to logs, errors or metrics', async () => {
-    for (const headers of [{ 'x-api-key': SECRET }, { authorization: `Bearer ${SECRET}` }]) {
+    const attempts: Record<string, string>[] = [{ 'x-api-key': SECRET }, { authorization: `Bearer ${SECRET}` }];
+    for (const headers of attempts) {
       const res = await post({ query: '{ experiment(id: "exp_movie01") { name } }' }, headers);
       const text = await res.text();
       expect(text).toContain('UNAUTHENTICATED');
