@@ -67,7 +67,11 @@ export interface Gateway {
   logger: Logger;
   /** Listens on the configured port (0 picks a free one) and returns the base URL. */
   listen(port?: number, host?: string): Promise<string>;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight operations finish for up to `graceMs` (SHUTDOWN_GRACE_MS), then
+   * closes the remaining connections and the upstream pool.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Builds the gateway: the Yoga app, its HTTP server, and the long-lived upstream client. */
@@ -110,6 +114,10 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       error: (...args: unknown[]) => logger.error({ err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) }, 'unexpected error'),
     },
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
+    cors:
+      config.corsOrigins === null
+        ? false
+        : { origin: config.corsOrigins === '*' ? '*' : config.corsOrigins, methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id'], exposedHeaders: ['x-request-id'] },
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
       const requestId = request.headers.get('x-request-id') || randomUUID();
@@ -148,7 +156,14 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     ],
   });
 
+  let active = 0;
+  let idle: (() => void) | null = null;
   const server = createServer((req, res) => {
+    active++;
+    res.once('close', () => {
+      active--;
+      if (active === 0) idle?.();
+    });
     const requestId = (typeof req.headers['x-request-id'] === 'string' && /^[\w.:-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : '') || randomUUID();
     req.headers['x-request-id'] = requestId;
     res.setHeader('x-request-id', requestId);
@@ -183,12 +198,22 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
           resolve(`http://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${address.port}`);
         });
       }),
-    close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      await upstream.close();
+    close: async (graceMs = config.shutdownGraceMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let drained = true;
+      if (active > 0) {
+        drained = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), graceMs);
+          idle = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+      }
+      server.closeAllConnections();
+      await closed;
+      await upstream.close(!drained);
     },
   };
 }

@@ -232,7 +232,10 @@ export class UpstreamClient {
     });
   }
 
-  async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  /** Closes the pool once its in-flight requests end; `force` aborts them. */
+  async close(force = false): Promise<void> {
+    if (!this.#ownsDispatcher) return;
+    if (force) await this.#dispatcher.destroy();
+    else await this.#dispatcher.close();
   }
 }

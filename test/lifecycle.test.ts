@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { startSimulator } from '../src/simulator/server.ts';
+import { startStack } from './helpers/stack.ts';
+
+const QUERY = '{ experiment(id: "exp_movie01") { name } }';
+
+describe('graceful shutdown', () => {
+  it('lets in-flight operations finish, then refuses new connections', async () => {
+    const stack = await startStack({ latencyMs: 400 });
+    const inFlight = stack.gql(QUERY);
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = stack.gateway.close(5_000);
+    const res = await inFlight;
+    expect(res.body.data).toEqual({ experiment: { name: 'Movie Watching Study' } });
+    await closing;
+    await expect(fetch(`${stack.url}/health`)).rejects.toThrow();
+    await stack.sim.close();
+  });
+
+  it('closes what is still running once the grace period ends', async () => {
+    const stack = await startStack({ latencyMs: 10_000 });
+    const inFlight = stack.gql(QUERY).then(() => 'answered', () => 'cut');
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await stack.gateway.close(200);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await inFlight).toBe('cut');
+    await stack.sim.close();
+  });
+
+  it('stops `npm start` cleanly on SIGTERM', async () => {
+    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, HYPERSTUDY_API_URL: sim.url, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      for (let i = 0; i < 100 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
+      const url = (JSON.parse(out.split('\n').find((l) => l.includes('listening')) ?? '{}') as { url?: string }).url ?? '';
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' }, body: JSON.stringify({ query: QUERY }) });
+      expect(((await res.json()) as { data: unknown }).data).toEqual({ experiment: { name: 'Movie Watching Study' } });
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(0);
+      expect(out).toContain('"msg":"shutting down"');
+      expect(out).not.toContain('hst_test_demo_full');
+    } finally {
+      child.kill('SIGKILL');
+      await sim.close();
+    }
+  }, 30_000);
+});
+
+describe('CORS', () => {
+  const preflight = (url: string, origin: string) =>
+    fetch(`${url}/graphql`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-api-key' } });
+
+  it('allows only the configured origins, with the key header', async () => {
+    const stack = await startStack({}, { CORS_ORIGINS: 'https://dash.example.org, https://lab.example.org' });
+    try {
+      const allowed = await preflight(stack.url, 'https://lab.example.org');
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://lab.example.org');
+      expect(allowed.headers.get('access-control-allow-headers')).toContain('x-api-key');
+      const denied = await preflight(stack.url, 'https://evil.example.com');
+      expect(denied.headers.get('access-control-allow-origin')).not.toBe('https://evil.example.com');
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('can be turned off', async () => {
+    const stack = await startStack({}, { CORS_ORIGINS: 'off' });
+    try {
+      expect((await preflight(stack.url, 'https://dash.example.org')).headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await stack.close();
+    }
+  });
+});
