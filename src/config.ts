@@ -21,6 +21,7 @@ export const configSchema = z.object({
   INTROSPECTION: bool.default(true).describe('Answer introspection; when off, field suggestions are hidden too'),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000).describe('On SIGTERM/SIGINT, how long in-flight operations may finish before connections are closed, in ms'),
   CORS_ORIGINS: z.string().default('*').describe("Origins allowed by CORS: '*' (any), a comma-separated list, or 'off'"),
+  TRUSTED_DOCUMENTS: z.string().optional().describe('Path of a JSON allow-list (id → document); when set, only those operations run'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level of the JSON logs on stdout'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
@@ -51,6 +52,7 @@ export type GatewayConfig = {
   limits: { depth: number; aliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
   introspection: boolean;
   logLevel: string;
+  trustedDocuments: string | null;
   shutdownGraceMs: number;
   /** null: CORS off; '*': any origin; else the allowed origins. */
   corsOrigins: '*' | string[] | null;
@@ -94,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: { depth: c.MAX_DEPTH, aliases: c.MAX_ALIASES, tokens: c.MAX_TOKENS, directives: c.MAX_DIRECTIVES, bodyBytes: c.MAX_BODY_BYTES, batching: c.BATCHING_LIMIT },
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,
+    trustedDocuments: c.TRUSTED_DOCUMENTS ?? null,
     shutdownGraceMs: c.SHUTDOWN_GRACE_MS,
     corsOrigins: c.CORS_ORIGINS.trim() === 'off' ? null : c.CORS_ORIGINS.trim() === '*' ? '*' : c.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     planner: c.PLANNER === 'on',

@@ -11,6 +11,7 @@ import { createLogger, createMetrics, useOperationReport, type Metrics } from '.
 import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
+import { loadTrustedDocuments, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
 import { QuotaTracker, ScopeMirror, SharedReads } from './upstream/shared.ts';
@@ -77,6 +78,7 @@ export interface Gateway {
 /** Builds the gateway: the Yoga app, its HTTP server, and the long-lived upstream client. */
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
+  const trusted = config.trustedDocuments === null ? null : loadTrustedDocuments(config.trustedDocuments);
   let circuit: () => 'closed' | 'open' | 'half-open' = () => 'closed';
   const metrics = createMetrics(() => circuit());
   const upstream = new UpstreamClient({
@@ -125,6 +127,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       return { authenticated: key !== null, session, loaders: createLoaders(session, config.pageConcurrency, config.planner), defaultPageSize: config.defaultPageSize };
     },
     plugins: [
+      ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
         maxAliases: { n: config.limits.aliases },

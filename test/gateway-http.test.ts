@@ -80,6 +80,7 @@ describe('configuration', () => {
       limits: { depth: 16, aliases: 15, tokens: 2_000, directives: 50, bodyBytes: 4_194_304, batching: 0 },
       introspection: true,
       logLevel: 'info',
+      trustedDocuments: null,
       shutdownGraceMs: 10_000,
       corsOrigins: '*',
       planner: true,

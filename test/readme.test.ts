@@ -10,7 +10,8 @@ describe('README', () => {
     for (const name of Object.keys(configSchema.shape)) {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\``));
       expect(row, name).toBeDefined();
-      expect(row, name).toContain(`\`${String(defaults[name as keyof typeof defaults])}\``);
+      const value = defaults[name as keyof typeof defaults];
+      expect(row, name).toContain(`\`${value === undefined ? '(unset)' : String(value)}\``);
     }
     expect(loadConfig({}).port).toBe(4000);
   });

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
+import { parse } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { ConfigError } from './config.ts';
+import type { GatewayContext } from './schema/builder.ts';
+
+/**
+ * Reads a trusted-documents allow-list: a JSON object from document id (for example a sha256 hash) to
+ * the GraphQL document. Every document must parse; a bad file stops the gateway at start.
+ */
+export function loadTrustedDocuments(path: string): Map<string, string> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`TRUSTED_DOCUMENTS: cannot read ${path} as JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`TRUSTED_DOCUMENTS: ${path} must hold a JSON object of id → document`);
+  const documents = new Map<string, string>();
+  for (const [id, document] of Object.entries(raw)) {
+    if (typeof document !== 'string') throw new ConfigError(`TRUSTED_DOCUMENTS: the document of '${id}' is not a string`);
+    try {
+      parse(document);
+    } catch (error) {
+      throw new ConfigError(`TRUSTED_DOCUMENTS: the document of '${id}' does not parse: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    documents.set(id, document);
+  }
+  return documents;
+}
+
+/** Only operations from the allow-list run (sent by id: `extensions.persistedQuery.sha256Hash` or `documentId`). */
+export function useTrustedDocuments(documents: Map<string, string>): Plugin<GatewayContext> {
+  return usePersistedOperations<GatewayContext>({
+    allowArbitraryOperations: false,
+    getPersistedOperation: (id) => documents.get(id) ?? null,
+    extractPersistedOperationId: (params) => {
+      const extensions = params.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined;
+      const hash = extensions?.persistedQuery?.sha256Hash;
+      if (typeof hash === 'string') return hash;
+      const documentId = (params as { documentId?: unknown }).documentId;
+      return typeof documentId === 'string' ? documentId : null;
+    },
+  }) as Plugin<GatewayContext>;
+}
