@@ -3,6 +3,9 @@
  *  1. The dashboard query (experiment → rooms → participants → events + sparse ratings) with the
  *     planner on and off at 2×2, 20×4 and 50×8: upstream requests and wall time, and their ratios.
  *  2. The gateway's overhead against a direct REST call for one small request.
+ *  3. Load: 50 concurrent clients for LOAD_SECONDS (default 30), mixed keys and queries, the default
+ *     configuration: errors, latency percentiles, heap at start and end.
+ *  4. Faults: dashboards against a 20% upstream fault rate: how many answer completely.
  * Runs alternate between the variants so that machine noise hits both alike; medians are reported.
  */
 import { loadConfig } from '../src/config.ts';
@@ -78,6 +81,80 @@ async function overhead(runs: number): Promise<string> {
   return `| one small request (experiment by id) | ${d.toFixed(1)} ms | ${g.toFixed(1)} ms | ${(g / d).toFixed(2)}× |`;
 }
 
+const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? Number.NaN;
+const heapMb = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / 1_048_576;
+};
+
+async function load(seconds: number, clients: number): Promise<string[]> {
+  const sim = await startSimulator({ rooms: 20, participantsPerRoom: 4, latencyMs: LATENCY_MS, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent' }));
+  const url = await gw.listen(0, '127.0.0.1');
+  const keys = ['hst_test_demo_full', 'hst_test_demo_readonly', 'hst_test_demo_events'];
+  const queries = [
+    { query: DASHBOARD, variables: { id: 'exp_movie01' } },
+    { query: '{ experiments { edges { node { experimentId name roomCount } } } }', variables: {} },
+    { query: '{ room(id: "room_movie01_007") { participants { edges { node { participantId events(first: 20, category: MEDIA) { totalCount edges { node { eventType onset } } } } } } } }', variables: {} },
+    { query: '{ experiment(id: "exp_movie01") { events(first: 100, sort: ONSET, order: DESC) { totalCount edges { node { id onset } } } } }', variables: {} },
+  ];
+  const latencies: number[] = [];
+  let errors = 0;
+  let requests = 0;
+  try {
+    for (const q of queries) await timed(url, q.query, q.variables);
+    const heapStart = heapMb();
+    const until = performance.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: clients }, async (_, c) => {
+        for (let i = 0; performance.now() < until; i++) {
+          const q = queries[(c + i) % queries.length] ?? queries[0];
+          const key = keys[(c * 7 + i) % keys.length] ?? keys[0];
+          const started = performance.now();
+          try {
+            const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key ?? '' }, body: JSON.stringify(q) });
+            const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+            // The events-only key is refused recordings-free queries' ratings by design: FORBIDDEN is its answer, not an error.
+            const unexpected = (body.errors ?? []).filter((e) => e.extensions?.code !== 'FORBIDDEN');
+            if (res.status !== 200 || unexpected.length > 0) errors++;
+          } catch {
+            errors++;
+          }
+          requests++;
+          latencies.push(performance.now() - started);
+        }
+      }),
+    );
+    const heapEnd = heapMb();
+    return [
+      `| ${clients} clients × ${seconds} s, mixed keys and queries | ${requests} | ${(requests / seconds).toFixed(0)}/s | ${errors} | ${percentile(latencies, 50).toFixed(0)} | ${percentile(latencies, 95).toFixed(0)} | ${percentile(latencies, 99).toFixed(0)} | ${heapStart.toFixed(0)} → ${heapEnd.toFixed(0)} MB |`,
+    ];
+  } finally {
+    await gw.close();
+    await sim.close();
+  }
+}
+
+async function faults(runs: number): Promise<string> {
+  const sim = await startSimulator({ rooms: 20, participantsPerRoom: 4, latencyMs: LATENCY_MS, faults: { rate: 0.2, modes: ['http500', 'http502', 'http503', 'html502', 'drop', 'stall'], stallMs: 5_000 }, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, UPSTREAM_QUOTA_GUARD: 'off', CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '1000', LOG_LEVEL: 'silent' }));
+  const url = await gw.listen(0, '127.0.0.1');
+  let complete = 0;
+  let wellFormed = 0;
+  try {
+    for (let i = 0; i < runs; i++) {
+      const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' } }) });
+      const body = (await res.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
+      if (body.data !== undefined && (body.errors ?? []).every((e) => typeof e.extensions?.code === 'string')) wellFormed++;
+      if (!body.errors) complete++;
+    }
+  } finally {
+    await gw.close();
+    await sim.close();
+  }
+  return `| 20×4 dashboards at a 20% fault rate | ${runs} | ${((100 * complete) / runs).toFixed(0)}% complete | ${((100 * wellFormed) / runs).toFixed(0)}% well-formed with error codes |`;
+}
+
 console.log(`Simulator latency ${LATENCY_MS} ms per request; medians of alternating runs.\n`);
 console.log('| dashboard | requests (planner on) | requests (off) | ratio | ms (on) | ms (off) | ratio |');
 console.log('|---|---|---|---|---|---|---|');
@@ -87,3 +164,11 @@ console.log(await dashboard(50, 8, 5));
 console.log('\n| gateway overhead | direct REST | through the gateway | ratio |');
 console.log('|---|---|---|---|');
 console.log(await overhead(30));
+
+const seconds = Number(process.env.LOAD_SECONDS ?? 30);
+console.log('\n| load | operations | rate | errors | p50 ms | p95 ms | p99 ms | heap (after GC) |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const line of await load(seconds, 50)) console.log(line);
+console.log('\n| faults | dashboards | answered completely | answers |');
+console.log('|---|---|---|---|');
+console.log(await faults(100));

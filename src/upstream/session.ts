@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
 import { UpstreamError } from './errors.ts';
 import { endpointOf, requiredScope } from './routes.ts';
@@ -40,8 +41,13 @@ export interface SessionDeps {
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 
 /**
@@ -62,6 +68,8 @@ export class UpstreamSession {
   ) {
     this.#hash = key === null ? null : keyHash(key);
     this.#deadline = AbortSignal.timeout(deps.deadlineMs);
+    // Every request of the operation (up to its budget, several at once) listens to this one signal.
+    setMaxListeners(Math.max(10, deps.budget * 2), this.#deadline);
   }
 
   get cost(): UpstreamCost {
