@@ -22,6 +22,8 @@ export const configSchema = z.object({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000).describe('On SIGTERM/SIGINT, how long in-flight operations may finish before connections are closed, in ms'),
   CORS_ORIGINS: z.string().default('*').describe("Origins allowed by CORS: '*' (any), a comma-separated list, or 'off'"),
   TRUSTED_DOCUMENTS: z.string().optional().describe('Path of a JSON allow-list (id → document); when set, only those operations run'),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional().describe('OTLP/HTTP traces endpoint (for example http://collector:4318/v1/traces); when set, operations and upstream requests are traced'),
+  OTEL_SERVICE_NAME: z.string().min(1).default('hyperstudy-graphql').describe('service.name of the traces'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level of the JSON logs on stdout'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
@@ -53,6 +55,7 @@ export type GatewayConfig = {
   introspection: boolean;
   logLevel: string;
   trustedDocuments: string | null;
+  tracing: { endpoint: string | null; serviceName: string };
   shutdownGraceMs: number;
   /** null: CORS off; '*': any origin; else the allowed origins. */
   corsOrigins: '*' | string[] | null;
@@ -97,6 +100,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,
     trustedDocuments: c.TRUSTED_DOCUMENTS ?? null,
+    tracing: { endpoint: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? null, serviceName: c.OTEL_SERVICE_NAME },
     shutdownGraceMs: c.SHUTDOWN_GRACE_MS,
     corsOrigins: c.CORS_ORIGINS.trim() === 'off' ? null : c.CORS_ORIGINS.trim() === '*' ? '*' : c.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     planner: c.PLANNER === 'on',

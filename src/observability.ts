@@ -1,3 +1,4 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { getOperationAST } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { pino, type Logger } from 'pino';
@@ -76,12 +77,18 @@ export function createLogger(level: string): Logger {
   });
 }
 
-/** Logs one line and counts each operation: name, outcome, duration, request id, upstream cost. */
-export function useOperationReport(metrics: Metrics, logger: Logger): Plugin<GatewayContext> {
+/** Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost. */
+export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer): Plugin<GatewayContext> {
   return {
     onExecute({ args }) {
       const started = performance.now();
-      const name = args.operationName ?? getOperationAST(args.document, args.operationName ?? undefined)?.name?.value ?? 'anonymous';
+      const operation = getOperationAST(args.document, args.operationName ?? undefined);
+      const name = args.operationName ?? operation?.name?.value ?? 'anonymous';
+      const span = tracer.startSpan(`graphql ${name}`, {
+        kind: SpanKind.SERVER,
+        attributes: { 'graphql.operation.name': name, 'graphql.operation.type': operation?.operation ?? 'query', 'hyperstudy.request_id': args.contextValue.session.requestId },
+      });
+      args.contextValue.session.trace = trace.setSpan(ROOT_CONTEXT, span);
       return {
         onExecuteDone({ result }) {
           if (isAsyncIterable(result)) return;
@@ -90,13 +97,17 @@ export function useOperationReport(metrics: Metrics, logger: Logger): Plugin<Gat
           const outcome = errors.length === 0 ? 'ok' : result.data ? 'partial' : 'error';
           metrics.operation(name, outcome, seconds);
           const { session } = args.contextValue;
+          const cost = session.cost;
+          span.setAttributes({ 'hyperstudy.upstream.requests': cost.requests, 'hyperstudy.upstream.cache_hits': cost.cacheHits, 'hyperstudy.outcome': outcome });
+          if (outcome !== 'ok') span.setStatus({ code: SpanStatusCode.ERROR, message: errors.map((e) => String(e.extensions?.code ?? 'ERROR')).join(',') });
+          span.end();
           logger.info(
             {
               requestId: session.requestId,
               operation: name,
               outcome,
               durationMs: Math.round(seconds * 1000),
-              upstream: session.cost,
+              upstream: cost,
               errors: errors.map((e) => ({ code: e.extensions?.code ?? 'INTERNAL_SERVER_ERROR', path: e.path?.join('.') })),
             },
             'operation',

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
@@ -11,6 +12,7 @@ import { createLogger, createMetrics, useOperationReport, type Metrics } from '.
 import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
+import { createTracing } from './tracing.ts';
 import { loadTrustedDocuments, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
@@ -58,6 +60,8 @@ export interface GatewayDeps {
   dispatcher?: Dispatcher;
   /** Replaces the JSON logger on stdout (tests capture it). */
   logger?: Logger;
+  /** Replaces the configured tracer (tests record spans in memory). */
+  tracer?: Tracer;
 }
 
 export interface Gateway {
@@ -79,6 +83,7 @@ export interface Gateway {
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const trusted = config.trustedDocuments === null ? null : loadTrustedDocuments(config.trustedDocuments);
+  const tracing = deps.tracer ? { tracer: deps.tracer, shutdown: async () => undefined } : createTracing(config.tracing.endpoint, config.tracing.serviceName);
   let circuit: () => 'closed' | 'open' | 'half-open' = () => 'closed';
   const metrics = createMetrics(() => circuit());
   const upstream = new UpstreamClient({
@@ -88,6 +93,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     dispatcher: deps.dispatcher,
     resilience: config.resilience,
     observer: metrics.upstream,
+    tracer: tracing.tracer,
   });
   circuit = () => upstream.circuit;
   const sessionDeps: SessionDeps = {
@@ -142,7 +148,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useRequireApiKey(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
-      useOperationReport(metrics, logger),
+      useOperationReport(metrics, logger, tracing.tracer),
       useUpstreamResult(),
       useReadinessCheck({
         endpoint: '/ready',
@@ -217,6 +223,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       server.closeAllConnections();
       await closed;
       await upstream.close(!drained);
+      await tracing.shutdown();
     },
   };
 }

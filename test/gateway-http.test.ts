@@ -81,6 +81,7 @@ describe('configuration', () => {
       introspection: true,
       logLevel: 'info',
       trustedDocuments: null,
+      tracing: { endpoint: null, serviceName: 'hyperstudy-graphql' },
       shutdownGraceMs: 10_000,
       corsOrigins: '*',
       planner: true,

@@ -10,6 +10,7 @@ import {
   type IBackoffFactory,
   type IRetryBackoffContext,
 } from 'cockatiel';
+import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 import { Pool, type Dispatcher } from 'undici';
 import { codeForStatus, UpstreamError } from './errors.ts';
 import { endpointOf } from './routes.ts';
@@ -35,6 +36,8 @@ export interface UpstreamRequest {
   signal?: AbortSignal;
   /** Told of each retry, for the operation's cost and the metrics. */
   onRetry?: (reason: UpstreamError) => void;
+  /** The operation's trace context: each attempt becomes a child span. */
+  trace?: Context;
 }
 
 export interface ResilienceOptions {
@@ -77,6 +80,8 @@ export interface UpstreamClientOptions {
   resilience?: ResilienceOptions;
   /** Told of every attempt (route template, status or `network`/`timeout`, seconds) and retry, for metrics. */
   observer?: { request(route: string, status: string, seconds: number): void; retry(route: string): void };
+  /** Traces each attempt (no-op unless tracing is configured). */
+  tracer?: Tracer;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -110,9 +115,11 @@ export class UpstreamClient {
   readonly #breaker;
   readonly #resilience: ResilienceOptions;
   readonly #observer: UpstreamClientOptions['observer'];
+  readonly #tracer: Tracer | undefined;
 
   constructor(options: UpstreamClientOptions) {
     this.#observer = options.observer;
+    this.#tracer = options.tracer;
     this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
     this.#breaker = circuitBreaker(handleWhen(isOutage), {
       halfOpenAfter: this.#resilience.breakerHalfOpenMs,
@@ -183,7 +190,18 @@ export class UpstreamClient {
     let response: Dispatcher.ResponseData;
     let text: string;
     const started = performance.now();
-    const observe = (status: string): void => this.#observer?.request(endpointOf(req.method, req.path), status, (performance.now() - started) / 1000);
+    const route = endpointOf(req.method, req.path);
+    const span = this.#tracer?.startSpan(
+      `HTTP ${route}`,
+      { kind: SpanKind.CLIENT, attributes: { 'http.request.method': req.method, 'url.template': route, 'server.address': new URL(this.#origin).hostname } },
+      req.trace,
+    );
+    const observe = (status: string): void => {
+      this.#observer?.request(route, status, (performance.now() - started) / 1000);
+      span?.setAttribute('http.response.status_code', status);
+      if (!/^2/.test(status)) span?.setStatus({ code: SpanStatusCode.ERROR, message: status });
+      span?.end();
+    };
     try {
       response = await this.#dispatcher.request({ origin: this.#origin, path: `${this.#basePath}${req.path}${query}`, method: req.method, headers, body, signal: req.signal });
       text = await response.body.text();

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import type { Context } from '@opentelemetry/api';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
 import { UpstreamError } from './errors.ts';
 import { endpointOf, requiredScope } from './routes.ts';
@@ -60,6 +61,8 @@ export class UpstreamSession {
   readonly #cost = { requests: 0, pages: 0, cacheHits: 0, coalesced: 0, retries: 0, failed: 0 };
   readonly #hash: string | null;
   readonly #deadline: AbortSignal;
+  /** The operation's trace context, set when its span starts. */
+  trace: Context | undefined;
 
   constructor(
     private readonly deps: SessionDeps,
@@ -137,7 +140,7 @@ export class UpstreamSession {
         if (kind === 'page') this.#cost.pages++;
       } else onRetry();
       try {
-        const envelope = await this.deps.client.send({ ...req, key: this.key, requestId: this.requestId, signal: this.#deadline, onRetry });
+        const envelope = await this.deps.client.send({ ...req, key: this.key, requestId: this.requestId, signal: this.#deadline, onRetry, trace: this.trace });
         if (envelope.rateLimit) this.deps.quota.observe(hash, { remaining: envelope.rateLimit.remaining });
         return envelope;
       } catch (error) {

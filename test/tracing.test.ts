@@ -1,0 +1,75 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { createGateway } from '../src/server.ts';
+import { startSimulator } from '../src/simulator/server.ts';
+import { DASHBOARD } from './helpers/dashboard.ts';
+
+const KEY = 'hst_test_demo_full';
+const ask = (url: string) =>
+  fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY, 'x-request-id': 'trace-me' }, body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' }) }).then((r) => r.json());
+
+describe('tracing', () => {
+  it('traces each operation with a child span per upstream request, never the key', async () => {
+    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const exporter = new InMemorySpanExporter();
+    const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('test');
+    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0' }), { tracer });
+    const url = await gateway.listen(0, '127.0.0.1');
+    try {
+      await ask(url);
+      const spans = exporter.getFinishedSpans();
+      const server = spans.filter((s) => s.name === 'graphql Dashboard');
+      expect(server).toHaveLength(1);
+      expect(server[0]?.attributes).toMatchObject({ 'graphql.operation.name': 'Dashboard', 'graphql.operation.type': 'query', 'hyperstudy.request_id': 'trace-me', 'hyperstudy.upstream.requests': 5, 'hyperstudy.outcome': 'ok' });
+      const clients = spans.filter((s) => s.name.startsWith('HTTP '));
+      expect(clients.map((s) => s.name).sort()).toEqual([
+        'HTTP GET /data/events/experiment/:id',
+        'HTTP GET /data/participants/experiment/:id',
+        'HTTP GET /data/ratings/sparse/experiment/:id',
+        'HTTP GET /data/rooms/experiment/:id',
+        'HTTP GET /experiments/:id',
+      ]);
+      for (const span of clients) {
+        expect(span.parentSpanContext?.spanId).toBe(server[0]?.spanContext().spanId);
+        expect(span.attributes['http.response.status_code']).toBe('200');
+      }
+      expect(JSON.stringify(spans.map((s) => ({ name: s.name, attributes: s.attributes })))).not.toContain(KEY);
+    } finally {
+      await gateway.close();
+      await sim.close();
+    }
+  });
+
+  it('exports to an OTLP/HTTP endpoint when one is configured', async () => {
+    const bodies: string[] = [];
+    const collector = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('latin1')));
+      req.on('end', () => {
+        bodies.push(`${req.url} ${body}`);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
+    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoint, OTEL_SERVICE_NAME: 'hsgql-test' }));
+    const url = await gateway.listen(0, '127.0.0.1');
+    try {
+      await ask(url);
+    } finally {
+      await gateway.close(); // flushes the exporter
+      await sim.close();
+      collector.close();
+    }
+    const all = bodies.join('\n');
+    expect(all).toContain('/v1/traces');
+    expect(all).toContain('graphql Dashboard');
+    expect(all).toContain('hsgql-test');
+    expect(all).not.toContain(KEY);
+  });
+});
