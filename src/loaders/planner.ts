@@ -82,7 +82,7 @@ export class Planner {
 
   /** Probes a data listing by its parts (lookahead). */
   prefetch(type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): void {
-    this.#probeData(type, params, scope);
+    if (this.enabled) void this.#probeData(type, params, scope);
   }
 
   #probeData(type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): Promise<Page> {
@@ -132,12 +132,14 @@ export class Planner {
   async #covered(req: DataRequest): Promise<Rec[] | null> {
     for (const scope of [req.scope, ...widerScopes(req)]) {
       const key = sourceKey(req.type, req.params, scope);
+      // The scope's own listing is its answer as is; a wider one is split.
+      const slice = (list: Rec[]): Rec[] => (scope === req.scope ? list : sliceFor(list, req.scope));
       const all = this.#all.get(key);
-      if (all) return sliceFor(await all, req.scope);
+      if (all) return slice(await all);
       const probe = this.#probes.get(key);
       if (probe) {
         const page = await probe;
-        if (page.total <= page.records.length) return sliceFor(page.records, req.scope);
+        if (page.total <= page.records.length) return slice(page.records);
       }
     }
     return null;

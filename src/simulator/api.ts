@@ -113,6 +113,7 @@ async function routeData(ctx: ApiContext, req: ApiRequest, rest: string[]): Prom
     throw invalidParameter('scope', scope, `experiment or room (${type} has no participant scope)`);
   }
   requireScope(req.key, TYPE_SPECS[type].scope);
+  const started = performance.now();
   const query = parseDataQuery(type, scope, req.params);
   const experimentId = locateScope(ctx, req.key, scope, scopeId, query.roomId);
   const { page, total } = runDataQuery(scopedRecords(ctx.store, type, scope, scopeId, query.roomId), query);
@@ -135,7 +136,7 @@ async function routeData(ctx: ApiContext, req: ApiRequest, rest: string[]): Prom
     },
     processing: {
       experimentStartedAt: startedAt === null ? null : iso(startedAt),
-      processingTimeMs: 0,
+      processingTimeMs: Math.round(performance.now() - started),
       enriched: true,
       version: '3.0.0',
     },

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import type { ListingFetcher, ListingSource, Page, Rec } from '../src/loaders/fetch.ts';
+import { Planner } from '../src/loaders/planner.ts';
+
+/** A listing fetcher over fixed records per path, counting the windows asked for. */
+function fakeFetcher(listings: Record<string, Rec[]>) {
+  const calls: string[] = [];
+  const fetcher = {
+    async window(source: ListingSource, offset: number, limit: number): Promise<Page> {
+      calls.push(`${source.path} ${offset}+${limit}`);
+      const all = listings[source.path] ?? [];
+      return { records: all.slice(offset, offset + limit), total: all.length, offset };
+    },
+  } as unknown as ListingFetcher;
+  return { fetcher, calls };
+}
+
+const events = (room: string, participant: string, n: number, legacy = false): Rec[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `${participant}-${i}`, participantId: participant, ...(legacy ? { sessionId: room } : { roomId: room }) }));
+
+describe('Planner', () => {
+  it("serves a scope from its own complete listing as is, even records that name no room", async () => {
+    const own = [{ id: 'a', participantId: 'p1' }, { id: 'b', participantId: 'p1' }];
+    const { fetcher, calls } = fakeFetcher({ '/data/events/participant/p1': own });
+    const planner = new Planner(fetcher, true);
+    planner.prefetch('events', {}, { kind: 'participant', id: 'p1', roomId: 'r1' });
+    expect(await planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: 'p1', roomId: 'r1' }, experimentId: 'e1' })).toEqual(own);
+    expect(calls).toEqual(['/data/events/participant/p1 0+1000']);
+  });
+
+  it('lifts siblings of one room to the room listing and splits it, legacy sessionId records included', async () => {
+    const room = [...events('r1', 'p1', 3), ...events('r1', 'p2', 2, true), ...events('r1', 'p3', 1)];
+    const { fetcher, calls } = fakeFetcher({ '/data/events/room/r1': room });
+    const planner = new Planner(fetcher, true);
+    const ask = (p: string) => planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
+    const [p1, p2] = await Promise.all([ask('p1'), ask('p2')]);
+    expect(p1?.map((r) => r.id)).toEqual(['p1-0', 'p1-1', 'p1-2']);
+    expect(p2?.map((r) => r.id)).toEqual(['p2-0', 'p2-1']);
+    expect(calls).toEqual(['/data/events/room/r1 0+1000']);
+    expect([...planner.decisions.values()]).toEqual(['lifted']);
+    // A later sibling is served from the same listing without asking again.
+    expect((await ask('p3'))?.map((r) => r.id)).toEqual(['p3-0']);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('keeps per-parent fetching when the wider listing needs more pages than there are parents', async () => {
+    const room = [...events('r1', 'p1', 1500), ...events('r1', 'p2', 1500)];
+    const { fetcher, calls } = fakeFetcher({ '/data/events/room/r1': room });
+    const planner = new Planner(fetcher, true);
+    const ask = (p: string) => planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
+    expect(await Promise.all([ask('p1'), ask('p2')])).toEqual([null, null]);
+    expect(calls).toEqual(['/data/events/room/r1 0+1000']);
+    expect([...planner.decisions.values()]).toEqual(['per-parent']);
+  });
+
+  it('does nothing when turned off', async () => {
+    const { fetcher, calls } = fakeFetcher({});
+    const planner = new Planner(fetcher, false);
+    planner.prefetch('events', {}, { kind: 'experiment', id: 'e1' });
+    expect(await planner.records({ type: 'events', params: {}, scope: { kind: 'room', id: 'r1' }, experimentId: 'e1' })).toBeNull();
+    expect(calls).toEqual([]);
+  });
+});
