@@ -183,14 +183,33 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       });
       return;
     }
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (length > config.limits.bodyBytes) {
+    const tooLarge = (): void => {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
       res.end(JSON.stringify({ errors: [{ message: `The request body exceeds ${config.limits.bodyBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }));
       req.resume();
-      return;
+    };
+    const length = req.headers['content-length'];
+    if (length !== undefined) {
+      if (Number(length) > config.limits.bodyBytes) return tooLarge();
+      return void yoga(req, res);
     }
-    void yoga(req, res);
+    if (req.headers['transfer-encoding'] === undefined) return void yoga(req, res);
+    // A body of unknown length (chunked) is read up to the limit before Yoga sees it.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= config.limits.bodyBytes) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > config.limits.bodyBytes) return tooLarge();
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string' && name !== 'transfer-encoding') headers.set(name, value);
+      void Promise.resolve(yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body: Buffer.concat(chunks) })).then(async (response) => {
+        res.writeHead(response.status, Object.fromEntries(response.headers));
+        res.end(Buffer.from(await response.arrayBuffer()));
+      });
+    });
   });
   return {
     yoga,

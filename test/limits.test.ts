@@ -46,6 +46,27 @@ describe('operation limits are refused before any upstream call', () => {
     expect(await res.json()).toEqual({ errors: [{ message: 'The request body exceeds 2048 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
   });
 
+  it('request body size, also for a chunked body of unknown length', async () => {
+    const { request } = await import('node:http');
+    const send = (body: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        // Two writes without a content-length: Node sends the body chunked.
+        req.write(body.slice(0, 10));
+        req.end(body.slice(10));
+      });
+    const small = await send(JSON.stringify({ query: '{ experiment(id: "exp_movie01") { name } }' }));
+    expect([small.status, JSON.parse(small.text).data]).toEqual([200, { experiment: { name: 'Movie Watching Study' } }]);
+    const big = await send(JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(4_000) } }));
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.text).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
   it('batched (array) operations are off by default', async () => {
     const res = await fetch(`${stack.url}/graphql`, {
       method: 'POST',

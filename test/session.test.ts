@@ -1,0 +1,60 @@
+import { MockAgent } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
+import { QuotaTracker, ScopeMirror, SharedReads } from '../src/upstream/shared.ts';
+import { UpstreamSession, type SessionDeps } from '../src/upstream/session.ts';
+
+let agent: MockAgent | undefined;
+afterEach(async () => {
+  await agent?.close();
+  agent = undefined;
+});
+
+function deps(retryAfterMaxMs: number): { deps: SessionDeps; pool: ReturnType<MockAgent['get']>; times: number[] } {
+  const mock = new MockAgent();
+  mock.disableNetConnect();
+  agent = mock;
+  const client = new UpstreamClient({ baseUrl: 'http://upstream.test/api/v3', timeoutMs: 5_000, connections: 4, dispatcher: mock, resilience: { ...DEFAULT_RESILIENCE, retries: 0 } });
+  const times: number[] = [];
+  return {
+    deps: { client, shared: new SharedReads(0, 100), scopes: new ScopeMirror(60_000), quota: new QuotaTracker(null, retryAfterMaxMs), budget: 50, deadlineMs: 10_000 },
+    pool: mock.get('http://upstream.test'),
+    times,
+  };
+}
+
+const ok = { status: 'success', data: [{ id: 'e1' }], metadata: {} };
+const limited = { status: 'error', error: { code: 'RATE_LIMIT_EXCEEDED', message: 'Slow down', details: {} } };
+
+describe('a 429 with a short Retry-After', () => {
+  it('is waited out by every operation of the key, then each is answered', async () => {
+    const { deps: d, pool } = deps(2_000);
+    const seen: number[] = [];
+    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(() => (seen.push(Date.now()), { statusCode: 429, data: limited, responseOptions: { headers: { 'retry-after': '1' } } }));
+    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(() => (seen.push(Date.now()), { statusCode: 200, data: ok }));
+    pool.intercept({ path: '/api/v3/experiments/e2', method: 'GET' }).reply(() => (seen.push(Date.now()), { statusCode: 200, data: ok }));
+    const first = new UpstreamSession(d, 'hst_test_k', 'r1');
+    const started = Date.now();
+    const firstAnswer = first.get('/experiments/e1');
+    await new Promise((r) => setTimeout(r, 100));
+    // Another operation of the same key, while the key is told to wait: it waits instead of asking.
+    const second = new UpstreamSession(d, 'hst_test_k', 'r2');
+    const answers = await Promise.all([firstAnswer, second.get('/experiments/e2')]);
+    expect(answers.map((a) => a.data)).toEqual([[{ id: 'e1' }], [{ id: 'e1' }]]);
+    expect(seen).toHaveLength(3);
+    expect((seen[1] ?? 0) - started).toBeGreaterThanOrEqual(900);
+    expect((seen[2] ?? 0) - started).toBeGreaterThanOrEqual(900);
+    expect(first.cost).toMatchObject({ requests: 2, retries: 1, failed: 0 });
+    expect(second.cost).toMatchObject({ requests: 1, retries: 0 });
+  });
+
+  it('fails RATE_LIMITED at once when the wait is longer than allowed', async () => {
+    const { deps: d, pool } = deps(500);
+    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(429, limited, { headers: { 'retry-after': '30' } });
+    const session = new UpstreamSession(d, 'hst_test_k', 'r1');
+    await expect(session.get('/experiments/e1')).rejects.toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfter: 30 });
+    const other = new UpstreamSession(d, 'hst_test_k', 'r2');
+    await expect(other.get('/experiments/e1')).rejects.toMatchObject({ code: 'RATE_LIMITED', status: null, details: { source: 'gateway' } });
+    expect(other.cost.requests).toBe(0);
+  });
+});
