@@ -156,6 +156,28 @@ describe('bad arguments never reach the upstream', () => {
     expect(stack.sim.stats.byPath()).toEqual({ [`/api/v3/data/rooms/room/${ROOM}`]: 1 });
   });
 
+  it.each([
+    ['{ experiment(id: "") { name } }', 'id'],
+    ['{ room(id: "  ") { roomId } }', 'id'],
+    ['{ participant(id: "", roomId: "room_movie01_001") { name } }', 'id'],
+    ['{ participant(id: "ppt_x", roomId: " room_movie01_001") { name } }', 'roomId'],
+    ['mutation { updateExperiment(id: "", input: { name: "x" }) { name } }', 'id'],
+    ['mutation { deleteExperiment(id: " ") { deleted } }', 'id'],
+    [`{ node(id: "${Buffer.from('Experiment:').toString('base64')}") { id } }`, 'id'],
+    [`{ node(id: "${Buffer.from('Participant:["room_movie01_001",""]').toString('base64')}") { id } }`, 'id'],
+  ])('refuses a blank id: %s', async (query, argument) => {
+    const res = await stack.gql(query);
+    expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument });
+    expect(res.body.errors?.[0]?.message).toBe(`'${argument}' must be a non-blank id without surrounding spaces`);
+    expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('refuses a node id it never gave out', async () => {
+    const res = await stack.gql('{ node(id: "bm90IGFuIGlk") { id } }');
+    expect(res.body.errors?.[0]).toMatchObject({ message: 'Not a node id this API gave out', extensions: { code: 'BAD_USER_INPUT', argument: 'id' } });
+    expect(stack.sim.stats.total).toBe(0);
+  });
+
   it('rejects values the schema does not allow (bad DateTime, unknown enum) before execution', async () => {
     for (const field of ['events(startTime: "yesterday")', 'events(category: DANCE)', 'participants(completionCode: WINNER)']) {
       const res = await stack.gql(`{ room(id: "${ROOM}") { ${field} { totalCount } } }`);

@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Loaders } from '../loaders/index.ts';
+import { badInput } from './errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 
 /** What every resolver sees: the caller's session with the upstream and this operation's loaders. */
@@ -22,7 +23,17 @@ export interface SchemaTypes {
 
 export const builder = new SchemaBuilder<SchemaTypes>({
   plugins: [RelayPlugin],
-  relay: { clientMutationId: 'omit', cursorType: 'String' },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    // Node ids are base64 of `Type:id`; anything else is the caller's mistake, said as such.
+    decodeGlobalID: (globalID: string) => {
+      const text = Buffer.from(globalID, 'base64').toString('utf8');
+      const colon = text.indexOf(':');
+      if (colon <= 0 || !/^[A-Za-z]+$/.test(text.slice(0, colon))) throw badInput('Not a node id this API gave out', 'id', { value: globalID });
+      return { typename: text.slice(0, colon), id: text.slice(colon + 1) };
+    },
+  },
 });
 
 export type Types = PothosSchemaTypes.ExtendDefaultTypes<SchemaTypes>;

@@ -6,6 +6,13 @@ export function badInput(message: string, argument: string, details: Record<stri
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', argument, ...details } });
 }
 
+/** An id argument as the upstream takes it: a blank one would address another route, so it is refused. */
+export function requireId(value: string | number, argument: string): string {
+  const id = String(value);
+  if (id.trim() === '' || id !== id.trim()) throw badInput(`'${argument}' must be a non-blank id without surrounding spaces`, argument, { value: id });
+  return id;
+}
+
 /** The one place an UpstreamError becomes what callers see. */
 export function upstreamExtensions(error: UpstreamError): Record<string, unknown> {
   return {

@@ -2,6 +2,7 @@ import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { dataConnections, participantsConnection, roomsConnection, type ParentScope } from './data.ts';
+import { requireId } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { bool, date, int, json, str, type Rec } from './values.ts';
 
@@ -18,7 +19,7 @@ const Access = builder.objectRef<Rec>('ExperimentAccess').implement({
 builder.node(Experiment, {
   description: 'A HyperStudy experiment.',
   id: { resolve: (e) => str(e.id) ?? '' },
-  loadOne: (id, ctx) => ctx.loaders.experiment.load(id),
+  loadOne: (id, ctx) => ctx.loaders.experiment.load(requireId(id, 'id')),
   fields: (t) => ({
     experimentId: t.string({ description: 'The upstream experiment id.', resolve: (e) => str(e.id) ?? '' }),
     name: t.string({ nullable: true, resolve: (e) => str(e.name) }),

@@ -3,7 +3,7 @@ import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { EventCategory } from './data.ts';
-import { badInput } from './errors.ts';
+import { badInput, requireId } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { bool, int, obj, str, type Rec } from './values.ts';
 
@@ -168,7 +168,7 @@ builder.mutationType({
       type: Experiment,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: ExperimentPatch, required: true }) },
       resolve: async (_root, { id, input }, ctx) => {
-        const envelope = await ctx.session.send({ method: 'PUT', path: routes.experiment(String(id)), body: experimentBody(input, 'input', true) });
+        const envelope = await ctx.session.send({ method: 'PUT', path: routes.experiment(requireId(id, 'id')), body: experimentBody(input, 'input', true) });
         return objectOf(envelope) ?? {};
       },
     }),
@@ -188,7 +188,7 @@ builder.mutationType({
       args: { id: t.arg.id({ required: true }), skipDataCheck: t.arg.boolean({ defaultValue: false }) },
       resolve: async (_root, { id, skipDataCheck }, ctx) => {
         const query = skipDataCheck ? new URLSearchParams({ skipDataCheck: 'true' }) : undefined;
-        return objectOf(await ctx.session.send({ method: 'DELETE', path: routes.experiment(String(id)), query })) ?? { id, deleted: true };
+        return objectOf(await ctx.session.send({ method: 'DELETE', path: routes.experiment(requireId(id, 'id')), query })) ?? { id, deleted: true };
       },
     }),
     recordEvents: t.field({

@@ -1,6 +1,7 @@
+import { GraphQLError } from 'graphql';
 import { builder } from './builder.ts';
 import { dataConnections, type ParentScope } from './data.ts';
-import { badInput } from './errors.ts';
+import { badInput, requireId } from './errors.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
 import { date, roomOf, str, type Rec } from './values.ts';
@@ -12,10 +13,10 @@ function parseLocalId(id: string): { roomId: string; id: string } {
   try {
     const parsed: unknown = JSON.parse(id);
     if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
-      return { roomId: parsed[0], id: parsed[1] };
+      return { roomId: requireId(parsed[0], 'id'), id: requireId(parsed[1], 'id') };
     }
-  } catch {
-    // fall through to the error below
+  } catch (error) {
+    if (error instanceof GraphQLError) throw error;
   }
   throw badInput('Not a Participant node id', 'id', { value: id });
 }

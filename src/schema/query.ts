@@ -2,6 +2,7 @@ import { EXPERIMENTS_PAGE_LIMIT } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { resolveConnection } from './connection.ts';
+import { requireId } from './errors.ts';
 import { lookahead } from './lookahead.ts';
 import { Experiment, Participant, Room } from './refs.ts';
 
@@ -26,8 +27,9 @@ builder.queryType({
       nullable: true,
       args: { id: t.arg.id({ required: true, description: 'The upstream experiment id (exp_…).' }) },
       resolve: (_root, args, ctx, info) => {
-        lookahead(ctx, info, { kind: 'experiment', id: String(args.id) });
-        return ctx.loaders.experiment.load(String(args.id));
+        const id = requireId(args.id, 'id');
+        lookahead(ctx, info, { kind: 'experiment', id });
+        return ctx.loaders.experiment.load(id);
       },
     }),
     room: t.field({
@@ -35,8 +37,9 @@ builder.queryType({
       nullable: true,
       args: { id: t.arg.id({ required: true, description: 'The upstream room id.' }) },
       resolve: (_root, args, ctx, info) => {
-        lookahead(ctx, info, { kind: 'room', id: String(args.id) });
-        return ctx.loaders.room.load(String(args.id));
+        const id = requireId(args.id, 'id');
+        lookahead(ctx, info, { kind: 'room', id });
+        return ctx.loaders.room.load(id);
       },
     }),
     participant: t.field({
@@ -46,7 +49,7 @@ builder.queryType({
         id: t.arg.id({ required: true, description: 'The upstream participant id.' }),
         roomId: t.arg.id({ required: true, description: 'The room the participant joined.' }),
       },
-      resolve: (_root, args, ctx) => ctx.loaders.participant.load({ roomId: String(args.roomId), id: String(args.id) }),
+      resolve: (_root, args, ctx) => ctx.loaders.participant.load({ roomId: requireId(args.roomId, 'roomId'), id: requireId(args.id, 'id') }),
     }),
   }),
 });

@@ -1,5 +1,6 @@
 import { builder } from './builder.ts';
 import { dataConnections, participantsConnection, type ParentScope } from './data.ts';
+import { requireId } from './errors.ts';
 import { experimentLink } from './links.ts';
 import { Room } from './refs.ts';
 import { date, int, str, type Rec } from './values.ts';
@@ -9,7 +10,7 @@ const roomScope = (r: Rec): ParentScope => ({ scope: { kind: 'room', id: str(r.i
 builder.node(Room, {
   description: 'A room: one session of an experiment.',
   id: { resolve: (r) => str(r.id) ?? '' },
-  loadOne: (id, ctx) => ctx.loaders.room.load(id),
+  loadOne: (id, ctx) => ctx.loaders.room.load(requireId(id, 'id')),
   fields: (t) => ({
     roomId: t.string({ description: 'The upstream room id.', resolve: (r) => str(r.id) ?? '' }),
     experimentId: t.string({ nullable: true, resolve: (r) => str(r.experimentId) }),

@@ -1,0 +1,13 @@
+import { loadConfig } from './src/config.ts';
+import { createGateway } from './src/server.ts';
+import { startSimulator } from './src/simulator/server.ts';
+import { DASHBOARD } from './test/helpers/dashboard.ts';
+const sim = await startSimulator({ rooms: 20, participantsPerRoom: 4, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', UPSTREAM_QUOTA_GUARD: 'off', CACHE_TTL_MS: '60000' }));
+const url = await gw.listen(0, '127.0.0.1');
+const run = async () => { const r = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' }, body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' } }) }); return r.text(); };
+for (let i = 0; i < 5; i++) await run();
+const t = performance.now();
+for (let i = 0; i < 40; i++) await run();
+console.log('ms per dashboard (cached upstream):', ((performance.now() - t) / 40).toFixed(1));
+await gw.close(); await sim.close();
