@@ -149,6 +149,9 @@ describe('bad arguments never reach the upstream', () => {
     ['events(before: "!!")', "'before' is not a cursor this connection gave out", 'before'],
     ['events(startTime: "2024-10-02T00:00:00Z", endTime: "2024-10-01T00:00:00Z")', "'startTime' must not be after 'endTime'", 'startTime'],
     ['syncMetrics(aggregationWindow: 5)', "'aggregationWindow' must be between 100 and 3600000 ms, got 5", 'aggregationWindow'],
+    ['components(componentType: "")', "'componentType' must not be blank", 'componentType'],
+    ['components(stateId: "  ")', "'stateId' must not be blank", 'stateId'],
+    ['events(deploymentId: "")', "'deploymentId' must not be blank", 'deploymentId'],
   ])('%s', async (field, message, argument) => {
     const res = await stack.gql(`{ room(id: "${ROOM}") { ${field} { totalCount } } }`);
     expect(res.body.errors).toEqual([expect.objectContaining({ message, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argument }) })]);

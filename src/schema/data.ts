@@ -50,6 +50,13 @@ interface CommonArgs {
   before?: string | null;
 }
 
+/** A string filter: absent, or non-blank (a blank one is the caller's mistake, not "no filter"). */
+function text(v: string | null | undefined, argument: string): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (v.trim() === '') throw badInput(`'${argument}' must not be blank`, argument);
+  return v;
+}
+
 /** Upstream parameters from the common arguments, checked before any upstream call. */
 function commonParams(args: CommonArgs): Record<string, string | undefined> {
   if (args.startTime && args.endTime && args.startTime > args.endTime) {
@@ -60,7 +67,7 @@ function commonParams(args: CommonArgs): Record<string, string | undefined> {
     endTime: args.endTime?.toISOString(),
     sort: args.sort ?? undefined,
     order: args.order ?? undefined,
-    deploymentId: args.deploymentId ?? undefined,
+    deploymentId: text(args.deploymentId, 'deploymentId'),
   };
 }
 
@@ -73,8 +80,6 @@ function commonArgs<P>(t: FieldBuilder<P>, sort: (typeof SORTS)[keyof typeof SOR
     deploymentId: t.arg.string({ description: 'Only records of this deployment.' }),
   };
 }
-
-const text = (v: string | null | undefined): string | undefined => (v === null || v === undefined ? undefined : v);
 
 /** Every argument a data connection may take (each field declares its own subset). */
 export interface DataArgs extends CommonArgs {
@@ -99,7 +104,7 @@ function syncParams(args: DataArgs): Record<string, string | undefined> {
  * arguments never leave the gateway). Resolvers and the lookahead both read this table.
  */
 export const DATA_FIELDS: Record<string, { type: DataTypePath; params: (args: DataArgs) => Record<string, string | undefined> }> = {
-  events: { type: DATA_TYPES.events, params: (a) => ({ ...commonParams(a), category: text(a.category) }) },
+  events: { type: DATA_TYPES.events, params: (a) => ({ ...commonParams(a), category: text(a.category, 'category') }) },
   recordings: { type: DATA_TYPES.recordings, params: commonParams },
   videoChat: { type: DATA_TYPES.videoChat, params: commonParams },
   chatMessages: { type: DATA_TYPES.chatMessages, params: commonParams },
@@ -110,12 +115,12 @@ export const DATA_FIELDS: Record<string, { type: DataTypePath; params: (args: Da
     type: DATA_TYPES.components,
     params: (a) => ({
       ...commonParams(a),
-      componentType: text(a.componentType),
+      componentType: text(a.componentType, 'componentType'),
       completed: a.completed === null || a.completed === undefined ? undefined : String(a.completed),
-      stateId: text(a.stateId),
+      stateId: text(a.stateId, 'stateId'),
     }),
   },
-  participants: { type: DATA_TYPES.participants, params: (a) => ({ ...commonParams(a), completionCode: text(a.completionCode) }) },
+  participants: { type: DATA_TYPES.participants, params: (a) => ({ ...commonParams(a), completionCode: text(a.completionCode, 'completionCode') }) },
   rooms: { type: DATA_TYPES.rooms, params: commonParams },
 };
 
