@@ -12,6 +12,7 @@ export const configSchema = z.object({
   UPSTREAM_PAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(16).describe('Pages of one listing fetched from the upstream at once'),
   DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100).describe('Edges a connection returns when neither first nor last is given'),
   GRAPHIQL: bool.default(true).describe('Serve GraphiQL at /graphql to browsers'),
+  GRAPHIQL_EXAMPLE_KEY: z.string().optional().describe("A key to prefill GraphiQL's X-API-Key header with (npm run demo sets the public demo key); never set it to a real key"),
   MAX_DEPTH: z.coerce.number().int().min(1).max(1_000).default(16).describe('Deepest selection an operation may have (Relay connections take 3 levels each)'),
   MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(15).describe('Aliases an operation may use'),
   MAX_TOKENS: z.coerce.number().int().min(10).max(1_000_000).default(2_000).describe('Tokens an operation document may have'),
@@ -51,6 +52,7 @@ export type GatewayConfig = {
   pageConcurrency: number;
   defaultPageSize: number;
   graphiql: boolean;
+  graphiqlExampleKey: string | null;
   limits: { depth: number; aliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
   introspection: boolean;
   logLevel: string;
@@ -96,6 +98,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pageConcurrency: c.UPSTREAM_PAGE_CONCURRENCY,
     defaultPageSize: c.DEFAULT_PAGE_SIZE,
     graphiql: c.GRAPHIQL,
+    graphiqlExampleKey: c.GRAPHIQL_EXAMPLE_KEY ?? null,
     limits: { depth: c.MAX_DEPTH, aliases: c.MAX_ALIASES, tokens: c.MAX_TOKENS, directives: c.MAX_DIRECTIVES, bodyBytes: c.MAX_BODY_BYTES, batching: c.BATCHING_LIMIT },
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,

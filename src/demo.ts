@@ -11,12 +11,12 @@ import { startSimulator } from './simulator/server.ts';
 try {
   const simOptions = parseSimulatorArgs(['--port', process.env.SIMULATOR_PORT ?? '4010', ...process.argv.slice(2)]);
   const sim = await startSimulator(simOptions);
-  const config = loadConfig({ ...process.env, HYPERSTUDY_API_URL: sim.url });
+  const config = loadConfig({ GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full', ...process.env, HYPERSTUDY_API_URL: sim.url });
   const gateway = createGateway(config);
   const url = await gateway.listen();
   console.log(describeSimulator(sim.url, simOptions));
   console.log('');
-  console.log(`GraphiQL: ${url}/graphql  (open it in a browser; put a demo key in the Headers tab as {"X-API-Key": "hst_test_demo_full"})`);
+  console.log(`GraphiQL: ${url}/graphql  (open it in a browser; the Headers tab holds {"X-API-Key": "${config.graphiqlExampleKey ?? 'hst_test_demo_full'}"})`);
   console.log(`Try:      curl -s ${url}/graphql -H 'content-type: application/json' -H 'X-API-Key: hst_test_demo_full' \\`);
   console.log(`            -d '{"query":"{ experiments { edges { node { experimentId name roomCount } } } }"}'`);
   const stop = (): void => void Promise.all([gateway.close(), sim.close()]).then(() => process.exit(0));

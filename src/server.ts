@@ -112,7 +112,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     healthCheckEndpoint: '/health',
     landingPage: false,
     graphiql: config.graphiql
-      ? { title: 'HyperStudy GraphQL', defaultQuery: EXAMPLE_QUERY, headers: JSON.stringify({ 'X-API-Key': 'paste your HyperStudy API key here' }, null, 2) }
+      ? { title: 'HyperStudy GraphQL', defaultQuery: EXAMPLE_QUERY, headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2) }
       : false,
     maskedErrors: { maskError },
     logging: {

@@ -44,6 +44,18 @@ describe('HTTP endpoints', () => {
     expect(html).toContain('HyperStudy GraphQL');
     expect(html).toContain('query Dashboard');
     expect(html).toContain('X-API-Key');
+    expect(html).toContain('paste your HyperStudy API key here');
+    expect(html).not.toContain('hst_test');
+  });
+
+  it('prefills the demo key in GraphiQL only when asked to', async () => {
+    const demo = await startStack({}, { GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full' });
+    try {
+      const html = await (await fetch(`${demo.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+      expect(html).toContain('hst_test_demo_full');
+    } finally {
+      await demo.close();
+    }
   });
 
   it('answers GET /graphql queries', async () => {
@@ -77,6 +89,7 @@ describe('configuration', () => {
       pageConcurrency: 16,
       defaultPageSize: 100,
       graphiql: true,
+      graphiqlExampleKey: null,
       limits: { depth: 16, aliases: 15, tokens: 2_000, directives: 50, bodyBytes: 4_194_304, batching: 0 },
       introspection: true,
       logLevel: 'info',
