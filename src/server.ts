@@ -20,7 +20,7 @@ import { QuotaTracker, ScopeMirror, SharedReads } from './upstream/shared.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
-# The demo keys are printed by \`npm run demo\`; try hst_test_demo_full.
+# With \`npm run demo\`, the Headers tab already holds a demo key; the others are in the README.
 query Dashboard {
   experiment(id: "exp_movie01") {
     name
