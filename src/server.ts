@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
@@ -111,6 +112,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
     landingPage: false,
+    // GraphiQL with its assets inlined: it works without reaching a CDN (firewalls, strict CSP).
+    renderGraphiQL,
     graphiql: config.graphiql
       ? { title: 'HyperStudy GraphQL', defaultQuery: EXAMPLE_QUERY, headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2) }
       : false,

@@ -45,6 +45,8 @@ describe('HTTP endpoints', () => {
     expect(html).toContain('query Dashboard');
     expect(html).toContain('X-API-Key');
     expect(html).toContain('paste your HyperStudy API key here');
+    // Self-contained: nothing is loaded from a CDN.
+    expect(html).not.toMatch(/unpkg\.com|cdn\.jsdelivr/);
     expect(html).not.toContain('hst_test');
   });
 
