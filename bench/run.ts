@@ -104,6 +104,9 @@ async function load(seconds: number, clients: number): Promise<string[]> {
   try {
     for (const q of queries) await timed(url, q.query, q.variables);
     const heapStart = heapMb();
+    sim.stats.reset();
+    const samples: number[] = [];
+    const sampler = setInterval(() => samples.push(heapMb()), 10_000);
     const until = performance.now() + seconds * 1000;
     await Promise.all(
       Array.from({ length: clients }, async (_, c) => {
@@ -125,9 +128,11 @@ async function load(seconds: number, clients: number): Promise<string[]> {
         }
       }),
     );
+    clearInterval(sampler);
     const heapEnd = heapMb();
+    const trail = [heapStart, ...samples, heapEnd].map((h) => h.toFixed(0)).join(' → ');
     return [
-      `| ${clients} clients × ${seconds} s, mixed keys and queries | ${requests} | ${(requests / seconds).toFixed(0)}/s | ${errors} | ${percentile(latencies, 50).toFixed(0)} | ${percentile(latencies, 95).toFixed(0)} | ${percentile(latencies, 99).toFixed(0)} | ${heapStart.toFixed(0)} → ${heapEnd.toFixed(0)} MB |`,
+      `| ${clients} clients × ${seconds} s, mixed keys and queries | ${requests} | ${(requests / seconds).toFixed(0)}/s | ${errors} | ${percentile(latencies, 50).toFixed(0)} | ${percentile(latencies, 95).toFixed(0)} | ${percentile(latencies, 99).toFixed(0)} | ${sim.stats.total} | ${trail} MB |`,
     ];
   } finally {
     await gw.close();
@@ -166,8 +171,8 @@ console.log('|---|---|---|---|');
 console.log(await overhead(30));
 
 const seconds = Number(process.env.LOAD_SECONDS ?? 30);
-console.log('\n| load | operations | rate | errors | p50 ms | p95 ms | p99 ms | heap (after GC) |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('\n| load | operations | rate | errors | p50 ms | p95 ms | p99 ms | upstream requests | heap after GC, every 10 s |');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const line of await load(seconds, 50)) console.log(line);
 console.log('\n| faults | dashboards | answered completely | answers |');
 console.log('|---|---|---|---|');
