@@ -66,7 +66,7 @@ export class Planner {
   readonly #probes = new Map<string, Promise<Page>>();
   readonly #all = new Map<string, Promise<Rec[]>>();
   readonly #batch: DataLoader<DataRequest, Rec[] | null, string>;
-  /** Listings' decisions, for extensions and tests: source key → 'lifted' | 'per-parent'. */
+  /** What was decided per wider listing (tests and debugging): source key → 'lifted' or 'per-parent'. */
   readonly decisions = new Map<string, 'lifted' | 'per-parent'>();
 
   constructor(
