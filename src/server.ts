@@ -179,11 +179,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     const requestId = (typeof req.headers['x-request-id'] === 'string' && /^[\w.:-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : '') || randomUUID();
     req.headers['x-request-id'] = requestId;
     res.setHeader('x-request-id', requestId);
+    const fail = (error: unknown): void => {
+      logger.error({ err: error, requestId }, 'unexpected error');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ message: 'Unexpected error.' }] }));
+    };
     if (req.url === '/metrics' && req.method === 'GET') {
-      void metrics.registry.metrics().then((text) => {
+      metrics.registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(text);
-      });
+      }, fail);
       return;
     }
     const tooLarge = (): void => {
@@ -197,22 +202,30 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       return void yoga(req, res);
     }
     if (req.headers['transfer-encoding'] === undefined) return void yoga(req, res);
-    // A body of unknown length (chunked) is read up to the limit before Yoga sees it.
+    // A body of unknown length (chunked) is read up to the limit before Yoga sees it; past the limit
+    // the answer is 413 at once and the connection is closed, without reading the rest.
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size <= config.limits.bodyBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > config.limits.bodyBytes) return tooLarge();
+      if (size <= config.limits.bodyBytes) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      res.once('finish', () => req.destroy());
+      tooLarge();
+    };
+    const onEnd = (): void => {
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string' && name !== 'transfer-encoding') headers.set(name, value);
-      void Promise.resolve(yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body: Buffer.concat(chunks) })).then(async (response) => {
-        res.writeHead(response.status, Object.fromEntries(response.headers));
-        res.end(Buffer.from(await response.arrayBuffer()));
-      });
-    });
+      Promise.resolve(yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body: Buffer.concat(chunks) }))
+        .then(async (response) => {
+          res.writeHead(response.status, Object.fromEntries(response.headers));
+          res.end(Buffer.from(await response.arrayBuffer()));
+        })
+        .catch(fail);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
   });
   return {
     yoga,

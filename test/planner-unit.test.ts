@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ListingFetcher, ListingSource, Page, Rec } from '../src/loaders/fetch.ts';
+import { ListingFetcher, type ListingSource, type Page, type Rec } from '../src/loaders/fetch.ts';
 import { Planner } from '../src/loaders/planner.ts';
 
 /** A listing fetcher over fixed records per path, counting the windows asked for. */
@@ -11,6 +11,8 @@ function fakeFetcher(listings: Record<string, Rec[]>) {
       const all = listings[source.path] ?? [];
       return { records: all.slice(offset, offset + limit), total: all.length, offset };
     },
+    // The real `all`, over this fake's windows.
+    all: ListingFetcher.prototype.all,
   } as unknown as ListingFetcher;
   return { fetcher, calls };
 }

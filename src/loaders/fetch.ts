@@ -100,10 +100,11 @@ export class ListingFetcher {
     return totalOf(envelope, 0, recordsOf(envelope).length);
   }
 
-  async all(source: ListingSource): Promise<Rec[]> {
-    const first = await this.window(source, 0, source.pageLimit);
+  /** The whole listing: the first page (or one already started), then the rest in parallel. */
+  async all(source: ListingSource, firstPage: Promise<Page> = this.window(source, 0, source.pageLimit)): Promise<Rec[]> {
+    const first = await firstPage;
     if (first.total <= first.records.length) return first.records;
-    const rest = await this.window(source, source.pageLimit, first.total - source.pageLimit);
+    const rest = await this.window(source, first.records.length, first.total - first.records.length);
     return [...first.records, ...rest.records];
   }
 }

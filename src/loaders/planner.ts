@@ -100,12 +100,7 @@ export class Planner {
     const key = sourceKey(type, params, scope);
     let all = this.#all.get(key);
     if (!all) {
-      const source = dataSource(type, scope, params);
-      all = this.#probeData(type, params, scope).then(async (first) => {
-        if (first.total <= first.records.length) return first.records;
-        const rest = await this.listings.window(source, first.records.length, first.total - first.records.length);
-        return [...first.records, ...rest.records];
-      });
+      all = this.listings.all(dataSource(type, scope, params), this.#probeData(type, params, scope));
       this.#all.set(key, all);
     }
     return all;

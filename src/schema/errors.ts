@@ -37,4 +37,3 @@ export function toGraphQLError(error: UpstreamError, from?: GraphQLError): Graph
   });
 }
 
-export { UpstreamError };

@@ -32,21 +32,24 @@ export class TypeIndex {
   readonly byRoom = new Map<string, Stored[]>();
   readonly byParticipant = new Map<string, Stored[]>();
 
+  /** The three lists a record belongs to: its experiment's, its room's and (when it has one) its participant's. */
+  #lists(item: Stored): [Map<string, Stored[]>, string][] {
+    const lists: [Map<string, Stored[]>, string][] = [
+      [this.byExperiment, item.experimentId],
+      [this.byRoom, item.roomId],
+    ];
+    if (item.participantId !== null) lists.push([this.byParticipant, participantKey(item.roomId, item.participantId)]);
+    return lists;
+  }
+
   insert(item: Stored): void {
-    push(this.byExperiment, item.experimentId, item);
-    push(this.byRoom, item.roomId, item);
-    if (item.participantId !== null) push(this.byParticipant, participantKey(item.roomId, item.participantId), item);
+    for (const [map, key] of this.#lists(item)) push(map, key, item);
   }
 
   /** Bulk load: append unsorted, then sort each list once. */
   load(items: Stored[]): void {
     for (const item of items) {
-      const lists = [
-        [this.byExperiment, item.experimentId],
-        [this.byRoom, item.roomId],
-        ...(item.participantId === null ? [] : [[this.byParticipant, participantKey(item.roomId, item.participantId)] as const]),
-      ] as const;
-      for (const [map, key] of lists) {
+      for (const [map, key] of this.#lists(item)) {
         const list = map.get(key);
         if (list) list.push(item);
         else map.set(key, [item]);
@@ -55,12 +58,6 @@ export class TypeIndex {
     for (const map of [this.byExperiment, this.byRoom, this.byParticipant]) {
       for (const list of map.values()) list.sort(byTimeThenSeq);
     }
-  }
-
-  count(): number {
-    let n = 0;
-    for (const list of this.byExperiment.values()) n += list.length;
-    return n;
   }
 }
 
