@@ -1,4 +1,15 @@
-import { getOperationAST, GraphQLError, Kind, NoSchemaIntrospectionCustomRule, print, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import {
+  getOperationAST,
+  GraphQLError,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  print,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import { isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
 import type { GatewayContext } from './schema/builder.ts';
 import { DATA_FIELDS } from './schema/data.ts';
@@ -6,24 +17,37 @@ import { isMappedUpstreamError, toGraphQLError } from './schema/errors.ts';
 import { UpstreamError } from './upstream/errors.ts';
 import { MISSING_KEY_MESSAGE } from './upstream/session.ts';
 
-/** Whether a root selection asks for anything besides introspection (`__typename`, `__schema`, `__type`). */
-function needsData(selection: SelectionSetNode, fragments: Map<string, FragmentDefinitionNode>, seen = new Set<string>()): boolean {
-  return selection.selections.some((s) => {
-    if (s.kind === Kind.FIELD) return !s.name.value.startsWith('__');
-    if (s.kind === Kind.INLINE_FRAGMENT) return needsData(s.selectionSet, fragments, seen);
-    const name = s.name.value;
-    if (seen.has(name)) return false;
-    seen.add(name);
-    const fragment = fragments.get(name);
-    return fragment ? needsData(fragment.selectionSet, fragments, seen) : true;
-  });
+/**
+ * Visits every field an operation selects, fragments resolved (each once along a path), telling
+ * whether the field is at the root. Returns the operation, or null when the document has none.
+ */
+function visitFields(document: DocumentNode, operationName: string | null | undefined, visit: (field: FieldNode, atRoot: boolean) => void): OperationDefinitionNode | null {
+  const operation = getOperationAST(document, operationName ?? undefined);
+  if (!operation) return null;
+  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  const walk = (selection: SelectionSetNode, atRoot: boolean, seen: ReadonlySet<string>): void => {
+    for (const s of selection.selections) {
+      if (s.kind === Kind.FIELD) {
+        visit(s, atRoot);
+        if (s.selectionSet) walk(s.selectionSet, false, seen);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet, atRoot, seen);
+      else if (!seen.has(s.name.value)) {
+        const fragment = fragments.get(s.name.value);
+        if (fragment) walk(fragment.selectionSet, atRoot, new Set([...seen, s.name.value]));
+      }
+    }
+  };
+  walk(operation.selectionSet, true, new Set());
+  return operation;
 }
 
+/** Whether an operation asks for anything besides introspection (`__typename`, `__schema`, `__type`). */
 export function operationNeedsKey(document: DocumentNode, operationName?: string | null): boolean {
-  const operation = getOperationAST(document, operationName ?? undefined);
-  if (!operation) return false;
-  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
-  return needsData(operation.selectionSet, fragments);
+  let needs = false;
+  visitFields(document, operationName, (field, atRoot) => {
+    if (atRoot && !field.name.value.startsWith('__')) needs = true;
+  });
+  return needs;
 }
 
 /** Refuses an operation that needs data when the caller sent no key, before any upstream call. */
@@ -75,27 +99,14 @@ export function maskError(error: unknown, message: string, isDev?: boolean): Err
  * one per distinct list (field and arguments) it selects.
  */
 export function minimumUpstreamRequests(document: DocumentNode, operationName?: string | null): number {
-  const operation = getOperationAST(document, operationName ?? undefined);
-  if (!operation) return 0;
-  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
   const lists = new Set<string>();
-  let roots = 0;
-  const walk = (selection: SelectionSetNode, atRoot: boolean, seen: Set<string>): void => {
-    for (const s of selection.selections) {
-      if (s.kind === Kind.FIELD) {
-        if (s.name.value.startsWith('__')) continue;
-        if (atRoot && operation.operation === 'query') roots++;
-        if (!atRoot && s.name.value in DATA_FIELDS) lists.add(`${s.name.value}(${(s.arguments ?? []).map((a) => print(a)).sort().join(',')})`);
-        if (s.selectionSet) walk(s.selectionSet, false, seen);
-      } else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet, atRoot, seen);
-      else if (!seen.has(s.name.value)) {
-        const fragment = fragments.get(s.name.value);
-        if (fragment) walk(fragment.selectionSet, atRoot, new Set([...seen, s.name.value]));
-      }
-    }
-  };
-  walk(operation.selectionSet, true, new Set());
-  return roots + lists.size;
+  const roots: FieldNode[] = [];
+  const operation = visitFields(document, operationName, (field, atRoot) => {
+    if (field.name.value.startsWith('__')) return;
+    if (atRoot) roots.push(field);
+    else if (field.name.value in DATA_FIELDS) lists.add(`${field.name.value}(${(field.arguments ?? []).map((a) => print(a)).sort().join(',')})`);
+  });
+  return (operation?.operation === 'query' ? roots.length : 0) + lists.size;
 }
 
 /** Refuses, before any upstream call, an operation that could never fit the per-operation budget. */

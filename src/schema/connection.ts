@@ -105,7 +105,8 @@ export function resolveConnection(ctx: GatewayContext, source: ListingSource, ar
  * parent's own window.
  */
 export async function resolveDataConnection(ctx: GatewayContext, req: DataRequest, args: ConnectionArgs): Promise<ConnectionResult> {
-  selectWindow(args, ctx.defaultPageSize);
+  selectWindow(args, ctx.defaultPageSize); // bad arguments fail here, before the planner may fetch
+
   const { planner } = ctx.loaders;
   const planned = await planner.records(req);
   if (planned) return connectionOver(ctx, args, listSlicer(planned));

@@ -1,7 +1,7 @@
 import { objectOf } from '../loaders/fetch.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
-import { builder } from './builder.ts';
+import { builder, type Types } from './builder.ts';
 import { EventCategory } from './data.ts';
 import { badInput, requireId } from './errors.ts';
 import { Experiment } from './refs.ts';
@@ -12,28 +12,31 @@ export const EVENT_BATCH_SIZE = 100;
 /** The most events one recordEvents call takes. */
 export const MAX_EVENTS = 10_000;
 
-const ExperimentInput = builder.inputType('ExperimentInput', { fields: (t) => ({
-  name: t.string({ required: true }),
+/** The experiment fields both inputs share; only whether `name` is required differs. */
+const experimentFields = (t: PothosSchemaTypes.InputFieldBuilder<Types, 'InputObject'>) => ({
   description: t.string(),
   requiredParticipants: t.int(),
   states: t.field({ type: 'JSON', description: 'A list of states, each with a string id and name.' }),
   roles: t.field({ type: 'JSON', description: 'An object of roles.' }),
   settings: t.field({ type: 'JSON' }),
-}) });
+});
 
-const ExperimentPatch = builder.inputType('ExperimentPatch', { fields: (t) => ({
-  name: t.string(),
-  description: t.string(),
-  requiredParticipants: t.int(),
-  states: t.field({ type: 'JSON', description: 'A list of states, each with a string id and name.' }),
-  roles: t.field({ type: 'JSON', description: 'An object of roles.' }),
-  settings: t.field({ type: 'JSON' }),
-}) });
+const ExperimentInput = builder.inputType('ExperimentInput', { fields: (t) => ({ name: t.string({ required: true }), ...experimentFields(t) }) });
+const ExperimentPatch = builder.inputType('ExperimentPatch', { fields: (t) => ({ name: t.string(), ...experimentFields(t) }) });
+
+/** The fields a caller gave (GraphQL leaves the others undefined), as an upstream body. */
+function given(input: object, dropNull = false): Rec {
+  const body: Rec = {};
+  for (const [name, value] of Object.entries(input)) {
+    if (value === undefined || (dropNull && value === null)) continue;
+    body[name] = value instanceof Date ? value.toISOString() : value;
+  }
+  return body;
+}
 
 /** Checks an experiment body before it goes upstream; returns the fields to send. */
 function experimentBody(input: Record<string, unknown>, argument: string, requireSomething: boolean): Rec {
-  const body: Rec = {};
-  for (const [name, value] of Object.entries(input)) if (value !== undefined) body[name] = value;
+  const body = given(input);
   if (body.name !== undefined && (body.name === null || String(body.name).trim() === '')) throw badInput("'name' must not be empty", `${argument}.name`);
   if (body.requiredParticipants !== undefined && body.requiredParticipants !== null && Number(body.requiredParticipants) < 1) {
     throw badInput("'requiredParticipants' must be at least 1", `${argument}.requiredParticipants`);
@@ -177,8 +180,7 @@ builder.mutationType({
       description: 'Asks the upstream to validate an experiment without saving it.',
       args: { input: t.arg({ type: ExperimentPatch, required: true }) },
       resolve: async (_root, { input }, ctx) => {
-        const body: Rec = {};
-        for (const [name, value] of Object.entries(input)) if (value !== undefined) body[name] = value;
+        const body = given(input);
         return objectOf(await ctx.session.send({ method: 'POST', path: routes.validateExperiment(), body })) ?? { valid: false };
       },
     }),
@@ -201,11 +203,7 @@ builder.mutationType({
         events.forEach((e, i) => {
           if (e.eventType.trim() === '') throw badInput(`events[${i}].eventType must not be empty`, `events[${i}].eventType`);
         });
-        const bodies = events.map((e) => {
-          const body: Rec = {};
-          for (const [name, value] of Object.entries(e)) if (value !== undefined && value !== null) body[name] = value instanceof Date ? value.toISOString() : value;
-          return body;
-        });
+        const bodies = events.map((e) => given(e, true));
         const result: RecordResult = { requested: events.length, recorded: 0, batches: 0, eventIds: [], failures: [] };
         let stopped: UpstreamError | null = null;
         for (let start = 0, batch = 0; start < bodies.length; start += EVENT_BATCH_SIZE, batch++) {
