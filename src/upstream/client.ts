@@ -235,18 +235,21 @@ export class UpstreamClient {
       return {
         data: json.data,
         metadata: isRecord(json.metadata) ? json.metadata : {},
-        rateLimit: Number.isFinite(limit) && Number.isFinite(remaining) && header(headers, 'x-ratelimit-limit') !== undefined ? { limit, remaining, reset } : null,
+        rateLimit: Number.isFinite(limit) && Number.isFinite(remaining) ? { limit, remaining, reset } : null,
       };
     }
     const error = isRecord(json) && isRecord(json.error) ? json.error : null;
-    const retryAfter = parseRetryAfter(header(headers, 'retry-after'));
+    const details = isRecord(error?.details) ? error.details : {};
+    // Retry-After from the header; a 429 without one may still say it in its details.
+    const fromDetails = typeof details.retryAfter === 'number' && details.retryAfter > 0 ? details.retryAfter : null;
+    const retryAfter = parseRetryAfter(header(headers, 'retry-after')) ?? (status === 429 ? fromDetails : null);
     const message = typeof error?.message === 'string' && error.message !== '' ? error.message : `The HyperStudy API answered HTTP ${status}`;
     throw new UpstreamError(message, {
       code: codeForStatus(status),
       status,
       upstreamCode: typeof error?.code === 'string' ? error.code : null,
-      details: isRecord(error?.details) ? error.details : {},
-      retryAfter: status === 429 ? (retryAfter ?? (typeof error?.details === 'object' ? Number((error.details as Record<string, unknown>).retryAfter) || null : null)) : retryAfter,
+      details,
+      retryAfter,
     });
   }
 
