@@ -11,18 +11,6 @@ export const DEMO_KEYS: readonly ApiKey[] = [
   { key: 'hst_test_demo_other', name: 'demo_other', userId: OTHER_USER.id, scopes: ['*'] },
 ];
 
-export const READ_SCOPES = [
-  'read:events',
-  'read:recordings',
-  'read:chat',
-  'read:videochat',
-  'read:ratings',
-  'read:sync',
-  'read:participants',
-  'read:components',
-  'read:experiments',
-] as const;
-
 /** Whether a key's scopes grant `required`, honouring the `read:*` and `*` wildcards. */
 export function hasScope(scopes: readonly string[], required: string): boolean {
   if (scopes.includes('*') || scopes.includes(required)) return true;

@@ -134,7 +134,7 @@ export function parseDataQuery(type: DataType, scope: Scope, params: URLSearchPa
   return { startTime, endTime, limit, offset, sort, order, format, deploymentId, roomId, filters, byTime, echo };
 }
 
-/** The records of one scope, in (time, seq) order, or null when the scope id does not exist. */
+/** The records of one scope, in (time, seq) order (none for an unknown scope id; callers check ids first). */
 export function scopedRecords(store: DataStore, type: DataType, scope: Scope, scopeId: string, roomId: string | null): Stored[] {
   const index = store.index(type);
   if (scope === 'experiment') return index.byExperiment.get(scopeId) ?? [];
