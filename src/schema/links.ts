@@ -1,6 +1,6 @@
 import type { FieldBuilder } from './builder.ts';
 import { Experiment, Room } from './refs.ts';
-import type { Rec } from './values.ts';
+import { linkable, type Rec } from './values.ts';
 
 /** A back-link to the experiment whose id the parent carries, through the experiment loader. */
 export const experimentLink = <P>(t: FieldBuilder<P>, idOf: (parent: P) => string | null, description?: string) =>
@@ -9,7 +9,7 @@ export const experimentLink = <P>(t: FieldBuilder<P>, idOf: (parent: P) => strin
     nullable: true,
     description,
     resolve: (parent, _args, ctx): Promise<Rec> | null => {
-      const id = idOf(parent);
+      const id = linkable(idOf(parent));
       return id === null ? null : ctx.loaders.experiment.load(id);
     },
   });
@@ -21,7 +21,7 @@ export const roomLink = <P>(t: FieldBuilder<P>, idOf: (parent: P) => string | nu
     nullable: true,
     description,
     resolve: (parent, _args, ctx): Promise<Rec> | null => {
-      const id = idOf(parent);
+      const id = linkable(idOf(parent));
       return id === null ? null : ctx.loaders.room.load(id);
     },
   });

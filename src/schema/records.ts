@@ -1,5 +1,5 @@
 import { builder, type FieldBuilder } from './builder.ts';
-import { bool, date, float, int, json, roomOf, str, strList, type Rec } from './values.ts';
+import { bool, date, float, int, json, linkable, roomOf, str, strList, type Rec } from './values.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
 
@@ -45,8 +45,8 @@ function ownership(t: FieldBuilder<Rec>) {
       nullable: true,
       description: 'The participant, through a loader (one participants listing per room).',
       resolve: (r, _args, ctx) => {
-        const roomId = roomOf(r);
-        const id = str(r.participantId);
+        const roomId = linkable(roomOf(r));
+        const id = linkable(str(r.participantId));
         return roomId === null || id === null ? null : ctx.loaders.participant.load({ roomId, id });
       },
     }),

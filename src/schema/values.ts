@@ -32,3 +32,6 @@ export const obj = (v: unknown): Rec | null => (v !== null && typeof v === 'obje
 
 /** The room of a record: `roomId`, or `sessionId` on older payloads. */
 export const roomOf = (r: Rec): string | null => str(r.roomId) ?? str(r.sessionId);
+
+/** An id a back-link can follow: a blank one would address another route upstream, so it links nowhere. */
+export const linkable = (id: string | null): string | null => (id !== null && id.trim() !== '' ? id : null);
