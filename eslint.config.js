@@ -1,10 +1,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   { ignores: ['node_modules', 'dist', 'coverage'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  prettier,
   {
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
@@ -13,9 +15,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-properties': [
         'error',
-        { object: 'it', property: 'skip' }, { object: 'it', property: 'only' },
-        { object: 'describe', property: 'skip' }, { object: 'describe', property: 'only' },
-        { object: 'test', property: 'skip' }, { object: 'test', property: 'only' },
+        { object: 'it', property: 'skip' },
+        { object: 'it', property: 'only' },
+        { object: 'describe', property: 'skip' },
+        { object: 'describe', property: 'only' },
+        { object: 'test', property: 'skip' },
+        { object: 'test', property: 'only' },
       ],
     },
   },

@@ -18,13 +18,28 @@ const LATENCY_MS = 20;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function gateway(apiUrl: string, planner: boolean): Promise<{ gw: Gateway; url: string }> {
-  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: apiUrl, PLANNER: planner ? 'on' : 'off', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', UPSTREAM_BUDGET: '10000', LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1' }));
+  const gw = createGateway(
+    loadConfig({
+      HYPERSTUDY_API_URL: apiUrl,
+      PLANNER: planner ? 'on' : 'off',
+      CACHE_TTL_MS: '0',
+      UPSTREAM_QUOTA_GUARD: 'off',
+      UPSTREAM_BUDGET: '10000',
+      LOG_LEVEL: 'silent',
+      PORT: '0',
+      HOST: '127.0.0.1',
+    }),
+  );
   return { gw, url: await gw.listen(0, '127.0.0.1') };
 }
 
 async function timed(url: string, query: string, variables: Record<string, unknown>): Promise<{ ms: number; requests: number }> {
   const started = performance.now();
-  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+    body: JSON.stringify({ query, variables }),
+  });
   const body = (await res.json()) as { errors?: unknown[]; extensions?: { upstream?: { requests: number } } };
   const ms = performance.now() - started;
   if (body.errors) throw new Error(`bench query failed: ${JSON.stringify(body.errors).slice(0, 300)}`);
@@ -32,7 +47,12 @@ async function timed(url: string, query: string, variables: Record<string, unkno
 }
 
 async function dashboard(rooms: number, participants: number, runs: number): Promise<string> {
-  const sim = await startSimulator({ rooms, participantsPerRoom: participants, latencyMs: LATENCY_MS, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const sim = await startSimulator({
+    rooms,
+    participantsPerRoom: participants,
+    latencyMs: LATENCY_MS,
+    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+  });
   const on = await gateway(sim.url, true);
   const off = await gateway(sim.url, false);
   const results = { on: [] as { ms: number; requests: number }[], off: [] as { ms: number; requests: number }[] };
@@ -81,22 +101,36 @@ async function overhead(runs: number): Promise<string> {
   return `| one small request (experiment by id) | ${d.toFixed(1)} ms | ${g.toFixed(1)} ms | ${(g / d).toFixed(2)}× |`;
 }
 
-const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? Number.NaN;
+const percentile = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? Number.NaN;
 const heapMb = (): number => {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed / 1_048_576;
 };
 
 async function load(seconds: number, clients: number): Promise<string[]> {
-  const sim = await startSimulator({ rooms: 20, participantsPerRoom: 4, latencyMs: LATENCY_MS, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const sim = await startSimulator({
+    rooms: 20,
+    participantsPerRoom: 4,
+    latencyMs: LATENCY_MS,
+    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+  });
   const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent' }));
   const url = await gw.listen(0, '127.0.0.1');
   const keys = ['hst_test_demo_full', 'hst_test_demo_readonly', 'hst_test_demo_events'];
   const queries = [
     { query: DASHBOARD, variables: { id: 'exp_movie01' } },
     { query: '{ experiments { edges { node { experimentId name roomCount } } } }', variables: {} },
-    { query: '{ room(id: "room_movie01_007") { participants { edges { node { participantId events(first: 20, category: MEDIA) { totalCount edges { node { eventType onset } } } } } } } }', variables: {} },
-    { query: '{ experiment(id: "exp_movie01") { events(first: 100, sort: ONSET, order: DESC) { totalCount edges { node { id onset } } } } }', variables: {} },
+    {
+      query:
+        '{ room(id: "room_movie01_007") { participants { edges { node { participantId events(first: 20, category: MEDIA) { totalCount edges { node { eventType onset } } } } } } } }',
+      variables: {},
+    },
+    {
+      query:
+        '{ experiment(id: "exp_movie01") { events(first: 100, sort: ONSET, order: DESC) { totalCount edges { node { id onset } } } } }',
+      variables: {},
+    },
   ];
   const latencies: number[] = [];
   let errors = 0;
@@ -115,7 +149,11 @@ async function load(seconds: number, clients: number): Promise<string[]> {
           const key = keys[(c * 7 + i) % keys.length] ?? keys[0];
           const started = performance.now();
           try {
-            const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key ?? '' }, body: JSON.stringify(q) });
+            const res = await fetch(`${url}/graphql`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'x-api-key': key ?? '' },
+              body: JSON.stringify(q),
+            });
             const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
             // The events-only key is refused recordings-free queries' ratings by design: FORBIDDEN is its answer, not an error.
             const unexpected = (body.errors ?? []).filter((e) => e.extensions?.code !== 'FORBIDDEN');
@@ -141,14 +179,32 @@ async function load(seconds: number, clients: number): Promise<string[]> {
 }
 
 async function faults(runs: number): Promise<string> {
-  const sim = await startSimulator({ rooms: 20, participantsPerRoom: 4, latencyMs: LATENCY_MS, faults: { rate: 0.2, modes: ['http500', 'http502', 'http503', 'html502', 'drop', 'stall'], stallMs: 5_000 }, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, UPSTREAM_QUOTA_GUARD: 'off', CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '1000', LOG_LEVEL: 'silent' }));
+  const sim = await startSimulator({
+    rooms: 20,
+    participantsPerRoom: 4,
+    latencyMs: LATENCY_MS,
+    faults: { rate: 0.2, modes: ['http500', 'http502', 'http503', 'html502', 'drop', 'stall'], stallMs: 5_000 },
+    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+  });
+  const gw = createGateway(
+    loadConfig({
+      HYPERSTUDY_API_URL: sim.url,
+      UPSTREAM_QUOTA_GUARD: 'off',
+      CACHE_TTL_MS: '0',
+      UPSTREAM_TIMEOUT_MS: '1000',
+      LOG_LEVEL: 'silent',
+    }),
+  );
   const url = await gw.listen(0, '127.0.0.1');
   let complete = 0;
   let wellFormed = 0;
   try {
     for (let i = 0; i < runs; i++) {
-      const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' } }) });
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+        body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' } }),
+      });
       const body = (await res.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
       if (body.data !== undefined && (body.errors ?? []).every((e) => typeof e.extensions?.code === 'string')) wellFormed++;
       if (!body.errors) complete++;

@@ -7,40 +7,162 @@ export const configSchema = z.object({
   HYPERSTUDY_API_URL: z.url().default('https://api.hyperstudy.io/api/v3').describe('Upstream base URL, including /api/v3'),
   PORT: z.coerce.number().int().min(0).max(65_535).default(4000).describe('Port the gateway listens on'),
   HOST: z.string().min(1).default('0.0.0.0').describe('Interface the gateway listens on'),
-  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000).describe('Connect, header and body timeout of one upstream request, in ms'),
-  UPSTREAM_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(32).describe('Keep-alive connections the gateway opens to the upstream'),
-  UPSTREAM_PAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(16).describe('Pages of one listing fetched from the upstream at once'),
-  DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100).describe('Edges a connection returns when neither first nor last is given'),
+  UPSTREAM_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(120_000)
+    .default(10_000)
+    .describe('Connect, header and body timeout of one upstream request, in ms'),
+  UPSTREAM_CONNECTIONS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(32)
+    .describe('Keep-alive connections the gateway opens to the upstream'),
+  UPSTREAM_PAGE_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(16)
+    .describe('Pages of one listing fetched from the upstream at once'),
+  DEFAULT_PAGE_SIZE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(100)
+    .describe('Edges a connection returns when neither first nor last is given'),
   GRAPHIQL: bool.default(true).describe('Serve GraphiQL at /graphql to browsers'),
-  GRAPHIQL_EXAMPLE_KEY: z.string().optional().describe("A key to prefill GraphiQL's X-API-Key header with (npm run demo sets the public demo key); never set it to a real key"),
-  MAX_DEPTH: z.coerce.number().int().min(1).max(1_000).default(16).describe('Deepest selection an operation may have (Relay connections take 3 levels each)'),
+  GRAPHIQL_EXAMPLE_KEY: z
+    .string()
+    .optional()
+    .describe("A key to prefill GraphiQL's X-API-Key header with (npm run demo sets the public demo key); never set it to a real key"),
+  MAX_DEPTH: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(16)
+    .describe('Deepest selection an operation may have (Relay connections take 3 levels each)'),
   MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(15).describe('Aliases an operation may use'),
   MAX_TOKENS: z.coerce.number().int().min(10).max(1_000_000).default(2_000).describe('Tokens an operation document may have'),
   MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50).describe('Directives an operation may use'),
-  MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(100_000_000).default(4_194_304).describe('Largest request body accepted, in bytes (413 beyond)'),
-  BATCHING_LIMIT: z.coerce.number().int().min(0).max(100).default(0).describe('Operations one batched (array) request may hold; 0 turns batching off'),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .max(100_000_000)
+    .default(4_194_304)
+    .describe('Largest request body accepted, in bytes (413 beyond)'),
+  BATCHING_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .default(0)
+    .describe('Operations one batched (array) request may hold; 0 turns batching off'),
   INTROSPECTION: bool.default(true).describe('Answer introspection; when off, field suggestions are hidden too'),
-  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000).describe('On SIGTERM/SIGINT, how long in-flight operations may finish before connections are closed, in ms'),
+  SHUTDOWN_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(600_000)
+    .default(10_000)
+    .describe('On SIGTERM/SIGINT, how long in-flight operations may finish before connections are closed, in ms'),
   CORS_ORIGINS: z.string().default('*').describe("Origins allowed by CORS: '*' (any), a comma-separated list, or 'off'"),
   TRUSTED_DOCUMENTS: z.string().optional().describe('Path of a JSON allow-list (id → document); when set, only those operations run'),
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional().describe('OTLP/HTTP traces endpoint (for example http://collector:4318/v1/traces); when set, operations and upstream requests are traced'),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z
+    .url()
+    .optional()
+    .describe(
+      'OTLP/HTTP traces endpoint (for example http://collector:4318/v1/traces); when set, operations and upstream requests are traced',
+    ),
   OTEL_SERVICE_NAME: z.string().min(1).default('hyperstudy-graphql').describe('service.name of the traces'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level of the JSON logs on stdout'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level of the JSON logs on stdout'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
-  CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000).describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
+  CACHE_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(5_000)
+    .describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
   CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(5_000).describe('Answers the shared cache holds at most'),
-  SCOPE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000).describe('How long a scope the upstream said a key lacks is answered FORBIDDEN without asking, in ms (0: never)'),
-  UPSTREAM_QUOTA_GUARD: z.enum(['on', 'off']).default('on').describe("Refuse requests that would exceed a key's upstream limits before sending them"),
-  UPSTREAM_HOURLY_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(1000).describe('Upstream requests per hour per key (documented: 1000)'),
-  OPERATION_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(30_000).describe('How long one GraphQL operation may wait for the upstream in all, in ms'),
-  UPSTREAM_RETRIES: z.coerce.number().int().min(0).max(10).default(3).describe('Retries of an idempotent upstream request after a 5xx, network error or timeout'),
-  UPSTREAM_RETRY_BASE_MS: z.coerce.number().int().min(1).max(60_000).default(100).describe('First retry delay ceiling (exponential backoff with full jitter), in ms'),
+  SCOPE_CACHE_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_400_000)
+    .default(60_000)
+    .describe('How long a scope the upstream said a key lacks is answered FORBIDDEN without asking, in ms (0: never)'),
+  UPSTREAM_QUOTA_GUARD: z
+    .enum(['on', 'off'])
+    .default('on')
+    .describe("Refuse requests that would exceed a key's upstream limits before sending them"),
+  UPSTREAM_HOURLY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(1000)
+    .describe('Upstream requests per hour per key (documented: 1000)'),
+  OPERATION_DEADLINE_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(600_000)
+    .default(30_000)
+    .describe('How long one GraphQL operation may wait for the upstream in all, in ms'),
+  UPSTREAM_RETRIES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(3)
+    .describe('Retries of an idempotent upstream request after a 5xx, network error or timeout'),
+  UPSTREAM_RETRY_BASE_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(60_000)
+    .default(100)
+    .describe('First retry delay ceiling (exponential backoff with full jitter), in ms'),
   UPSTREAM_RETRY_MAX_MS: z.coerce.number().int().min(1).max(60_000).default(2_000).describe('Largest retry delay, in ms'),
-  RETRY_AFTER_MAX_MS: z.coerce.number().int().min(0).max(600_000).default(5_000).describe("Longest 429 Retry-After a request waits out (with every operation of the key) before failing RATE_LIMITED, in ms"),
-  BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(10_000).default(10).describe('Consecutive upstream outages (5xx, network, timeout) that open the circuit'),
-  BREAKER_HALF_OPEN_MS: z.coerce.number().int().min(100).max(600_000).default(10_000).describe('How long the open circuit fails fast before trying the upstream again, in ms'),
-  UPSTREAM_MINUTE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(100).describe('Upstream requests per minute per endpoint per key (documented: 100)'),
+  RETRY_AFTER_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(600_000)
+    .default(5_000)
+    .describe('Longest 429 Retry-After a request waits out (with every operation of the key) before failing RATE_LIMITED, in ms'),
+  BREAKER_THRESHOLD: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(10)
+    .describe('Consecutive upstream outages (5xx, network, timeout) that open the circuit'),
+  BREAKER_HALF_OPEN_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(600_000)
+    .default(10_000)
+    .describe('How long the open circuit fails fast before trying the upstream again, in ms'),
+  UPSTREAM_MINUTE_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(100)
+    .describe('Upstream requests per minute per endpoint per key (documented: 100)'),
 });
 
 export type GatewayConfig = {
@@ -99,13 +221,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultPageSize: c.DEFAULT_PAGE_SIZE,
     graphiql: c.GRAPHIQL,
     graphiqlExampleKey: c.GRAPHIQL_EXAMPLE_KEY ?? null,
-    limits: { depth: c.MAX_DEPTH, aliases: c.MAX_ALIASES, tokens: c.MAX_TOKENS, directives: c.MAX_DIRECTIVES, bodyBytes: c.MAX_BODY_BYTES, batching: c.BATCHING_LIMIT },
+    limits: {
+      depth: c.MAX_DEPTH,
+      aliases: c.MAX_ALIASES,
+      tokens: c.MAX_TOKENS,
+      directives: c.MAX_DIRECTIVES,
+      bodyBytes: c.MAX_BODY_BYTES,
+      batching: c.BATCHING_LIMIT,
+    },
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,
     trustedDocuments: c.TRUSTED_DOCUMENTS ?? null,
     tracing: { endpoint: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? null, serviceName: c.OTEL_SERVICE_NAME },
     shutdownGraceMs: c.SHUTDOWN_GRACE_MS,
-    corsOrigins: c.CORS_ORIGINS.trim() === 'off' ? null : c.CORS_ORIGINS.trim() === '*' ? '*' : c.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins:
+      c.CORS_ORIGINS.trim() === 'off'
+        ? null
+        : c.CORS_ORIGINS.trim() === '*'
+          ? '*'
+          : c.CORS_ORIGINS.split(',')
+              .map((o) => o.trim())
+              .filter(Boolean),
     planner: c.PLANNER === 'on',
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,

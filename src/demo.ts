@@ -16,7 +16,9 @@ try {
   const url = await gateway.listen();
   console.log(describeSimulator(sim.url, simOptions));
   console.log('');
-  console.log(`GraphiQL: ${url}/graphql  (open it in a browser; the Headers tab holds {"X-API-Key": "${config.graphiqlExampleKey ?? 'hst_test_demo_full'}"})`);
+  console.log(
+    `GraphiQL: ${url}/graphql  (open it in a browser; the Headers tab holds {"X-API-Key": "${config.graphiqlExampleKey ?? 'hst_test_demo_full'}"})`,
+  );
   console.log(`Try:      curl -s ${url}/graphql -H 'content-type: application/json' -H 'X-API-Key: hst_test_demo_full' \\`);
   console.log(`            -d '{"query":"{ experiments { edges { node { experimentId name roomCount } } } }"}'`);
   const stop = (): void => void Promise.all([gateway.close(), sim.close()]).then(() => process.exit(0));

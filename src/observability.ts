@@ -25,13 +25,50 @@ const MAX_OPERATION_NAMES = 200;
 export function createMetrics(circuit: () => 'closed' | 'open' | 'half-open'): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const operations = new Counter({ name: 'hsgql_operations_total', help: 'GraphQL operations by name and outcome', labelNames: ['operation', 'outcome'], registers: [registry] });
-  const duration = new Histogram({ name: 'hsgql_operation_duration_seconds', help: 'GraphQL operation latency', labelNames: ['operation'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
-  const upstream = new Counter({ name: 'hsgql_upstream_requests_total', help: 'Upstream requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
-  const upstreamDuration = new Histogram({ name: 'hsgql_upstream_request_duration_seconds', help: 'Upstream request latency by route', labelNames: ['route'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] });
-  const retries = new Counter({ name: 'hsgql_upstream_retries_total', help: 'Upstream requests retried, by route', labelNames: ['route'], registers: [registry] });
-  const shared = new Counter({ name: 'hsgql_upstream_shared_reads_total', help: 'Upstream GETs answered without a request: cached or coalesced', labelNames: ['how'], registers: [registry] });
-  const budget = new Counter({ name: 'hsgql_budget_refusals_total', help: 'Operations or fields refused for the upstream budget', labelNames: ['stage'], registers: [registry] });
+  const operations = new Counter({
+    name: 'hsgql_operations_total',
+    help: 'GraphQL operations by name and outcome',
+    labelNames: ['operation', 'outcome'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'hsgql_operation_duration_seconds',
+    help: 'GraphQL operation latency',
+    labelNames: ['operation'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const upstream = new Counter({
+    name: 'hsgql_upstream_requests_total',
+    help: 'Upstream requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const upstreamDuration = new Histogram({
+    name: 'hsgql_upstream_request_duration_seconds',
+    help: 'Upstream request latency by route',
+    labelNames: ['route'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'hsgql_upstream_retries_total',
+    help: 'Upstream requests retried, by route',
+    labelNames: ['route'],
+    registers: [registry],
+  });
+  const shared = new Counter({
+    name: 'hsgql_upstream_shared_reads_total',
+    help: 'Upstream GETs answered without a request: cached or coalesced',
+    labelNames: ['how'],
+    registers: [registry],
+  });
+  const budget = new Counter({
+    name: 'hsgql_budget_refusals_total',
+    help: 'Operations or fields refused for the upstream budget',
+    labelNames: ['stage'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'hsgql_upstream_circuit_open',
     help: 'The shared upstream circuit: 0 closed, 1 open, 0.5 half-open',
@@ -73,7 +110,19 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     base: { service: 'hyperstudy-graphql' },
-    redact: { paths: ['key', 'apiKey', '*.key', '*.apiKey', 'headers["x-api-key"]', 'headers.authorization', '*.headers["x-api-key"]', '*.headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'key',
+        'apiKey',
+        '*.key',
+        '*.apiKey',
+        'headers["x-api-key"]',
+        'headers.authorization',
+        '*.headers["x-api-key"]',
+        '*.headers.authorization',
+      ],
+      censor: '[redacted]',
+    },
   });
 }
 
@@ -86,7 +135,11 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
       const name = args.operationName ?? operation?.name?.value ?? 'anonymous';
       const span = tracer.startSpan(`graphql ${name}`, {
         kind: SpanKind.SERVER,
-        attributes: { 'graphql.operation.name': name, 'graphql.operation.type': operation?.operation ?? 'query', 'hyperstudy.request_id': args.contextValue.session.requestId },
+        attributes: {
+          'graphql.operation.name': name,
+          'graphql.operation.type': operation?.operation ?? 'query',
+          'hyperstudy.request_id': args.contextValue.session.requestId,
+        },
       });
       args.contextValue.session.trace = trace.setSpan(ROOT_CONTEXT, span);
       return {
@@ -98,8 +151,13 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
           metrics.operation(name, outcome, seconds);
           const { session } = args.contextValue;
           const cost = session.cost;
-          span.setAttributes({ 'hyperstudy.upstream.requests': cost.requests, 'hyperstudy.upstream.cache_hits': cost.cacheHits, 'hyperstudy.outcome': outcome });
-          if (outcome !== 'ok') span.setStatus({ code: SpanStatusCode.ERROR, message: errors.map((e) => String(e.extensions?.code ?? 'ERROR')).join(',') });
+          span.setAttributes({
+            'hyperstudy.upstream.requests': cost.requests,
+            'hyperstudy.upstream.cache_hits': cost.cacheHits,
+            'hyperstudy.outcome': outcome,
+          });
+          if (outcome !== 'ok')
+            span.setStatus({ code: SpanStatusCode.ERROR, message: errors.map((e) => String(e.extensions?.code ?? 'ERROR')).join(',') });
           span.end();
           logger.info(
             {

@@ -21,10 +21,16 @@ import { MISSING_KEY_MESSAGE } from './upstream/session.ts';
  * Visits every field an operation selects, fragments resolved (each once along a path), telling
  * whether the field is at the root. Returns the operation, or null when the document has none.
  */
-function visitFields(document: DocumentNode, operationName: string | null | undefined, visit: (field: FieldNode, atRoot: boolean) => void): OperationDefinitionNode | null {
+function visitFields(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  visit: (field: FieldNode, atRoot: boolean) => void,
+): OperationDefinitionNode | null {
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation) return null;
-  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+  const fragments = new Map(
+    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
+  );
   const walk = (selection: SelectionSetNode, atRoot: boolean, seen: ReadonlySet<string>): void => {
     for (const s of selection.selections) {
       if (s.kind === Kind.FIELD) {
@@ -104,7 +110,13 @@ export function minimumUpstreamRequests(document: DocumentNode, operationName?: 
   const operation = visitFields(document, operationName, (field, atRoot) => {
     if (field.name.value.startsWith('__')) return;
     if (atRoot) roots.push(field);
-    else if (field.name.value in DATA_FIELDS) lists.add(`${field.name.value}(${(field.arguments ?? []).map((a) => print(a)).sort().join(',')})`);
+    else if (field.name.value in DATA_FIELDS)
+      lists.add(
+        `${field.name.value}(${(field.arguments ?? [])
+          .map((a) => print(a))
+          .sort()
+          .join(',')})`,
+      );
   });
   return (operation?.operation === 'query' ? roots.length : 0) + lists.size;
 }
@@ -146,7 +158,13 @@ export function limitError(error: GraphQLError): GraphQLError {
   const [, what = '', max = '0', found] = match;
   const limit = LIMIT_NAMES[what] ?? what;
   return new GraphQLError(`The operation exceeds the ${limit} limit of ${max}${found ? ` (found ${found})` : ''}`, {
-    extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit, max: Number(max), ...(found ? { found: Number(found) } : {}), http: { status: 400 } },
+    extensions: {
+      code: 'OPERATION_LIMIT_EXCEEDED',
+      limit,
+      max: Number(max),
+      ...(found ? { found: Number(found) } : {}),
+      http: { status: 400 },
+    },
   });
 }
 

@@ -84,7 +84,9 @@ export interface Gateway {
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const trusted = config.trustedDocuments === null ? null : loadTrustedDocuments(config.trustedDocuments);
-  const tracing = deps.tracer ? { tracer: deps.tracer, shutdown: async () => undefined } : createTracing(config.tracing.endpoint, config.tracing.serviceName);
+  const tracing = deps.tracer
+    ? { tracer: deps.tracer, shutdown: async () => undefined }
+    : createTracing(config.tracing.endpoint, config.tracing.serviceName);
   let circuit: () => 'closed' | 'open' | 'half-open' = () => 'closed';
   const metrics = createMetrics(() => circuit());
   const upstream = new UpstreamClient({
@@ -115,25 +117,43 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     // GraphiQL with its assets inlined: it works without reaching a CDN (firewalls, strict CSP).
     renderGraphiQL,
     graphiql: config.graphiql
-      ? { title: 'HyperStudy GraphQL', defaultQuery: EXAMPLE_QUERY, headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2) }
+      ? {
+          title: 'HyperStudy GraphQL',
+          defaultQuery: EXAMPLE_QUERY,
+          headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2),
+        }
       : false,
     maskedErrors: { maskError },
     logging: {
       debug: (...args: unknown[]) => logger.debug({ detail: args.map(String) }, 'yoga'),
       info: (...args: unknown[]) => logger.info({ detail: args.map(String) }, 'yoga'),
       warn: (...args: unknown[]) => logger.warn({ detail: args.map(String) }, 'yoga'),
-      error: (...args: unknown[]) => logger.error({ err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) }, 'unexpected error'),
+      error: (...args: unknown[]) =>
+        logger.error(
+          { err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) },
+          'unexpected error',
+        ),
     },
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
     cors:
       config.corsOrigins === null
         ? false
-        : { origin: config.corsOrigins === '*' ? '*' : config.corsOrigins, methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id'], exposedHeaders: ['x-request-id'] },
+        : {
+            origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
+            methods: ['GET', 'POST', 'OPTIONS'],
+            allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id'],
+            exposedHeaders: ['x-request-id'],
+          },
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
       const requestId = request.headers.get('x-request-id') || randomUUID();
       const session = new UpstreamSession(sessionDeps, key, requestId);
-      return { authenticated: key !== null, session, loaders: createLoaders(session, config.pageConcurrency, config.planner), defaultPageSize: config.defaultPageSize };
+      return {
+        authenticated: key !== null,
+        session,
+        loaders: createLoaders(session, config.pageConcurrency, config.planner),
+        defaultPageSize: config.defaultPageSize,
+      };
     },
     plugins: [
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
@@ -161,7 +181,10 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
             await upstream.send({ method: 'GET', path: routes.health(), key: null });
             return true;
           } catch {
-            return new Response(JSON.stringify({ ready: false, reason: 'The HyperStudy API is not reachable' }), { status: 503, headers: { 'content-type': 'application/json' } });
+            return new Response(JSON.stringify({ ready: false, reason: 'The HyperStudy API is not reachable' }), {
+              status: 503,
+              headers: { 'content-type': 'application/json' },
+            });
           }
         },
       }),
@@ -176,7 +199,10 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       active--;
       if (active === 0) idle?.();
     });
-    const requestId = (typeof req.headers['x-request-id'] === 'string' && /^[\w.:-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : '') || randomUUID();
+    const requestId =
+      (typeof req.headers['x-request-id'] === 'string' && /^[\w.:-]{1,128}$/.test(req.headers['x-request-id'])
+        ? req.headers['x-request-id']
+        : '') || randomUUID();
     req.headers['x-request-id'] = requestId;
     res.setHeader('x-request-id', requestId);
     const fail = (error: unknown): void => {
@@ -193,7 +219,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     }
     const tooLarge = (): void => {
       res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify({ errors: [{ message: `The request body exceeds ${config.limits.bodyBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }));
+      res.end(
+        JSON.stringify({
+          errors: [{ message: `The request body exceeds ${config.limits.bodyBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+        }),
+      );
       req.resume();
     };
     const length = req.headers['content-length'];
@@ -216,8 +246,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     };
     const onEnd = (): void => {
       const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string' && name !== 'transfer-encoding') headers.set(name, value);
-      Promise.resolve(yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method, headers, body: Buffer.concat(chunks) }))
+      for (const [name, value] of Object.entries(req.headers))
+        if (typeof value === 'string' && name !== 'transfer-encoding') headers.set(name, value);
+      Promise.resolve(
+        yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
+          method: req.method,
+          headers,
+          body: Buffer.concat(chunks),
+        }),
+      )
         .then(async (response) => {
           res.writeHead(response.status, Object.fromEntries(response.headers));
           res.end(Buffer.from(await response.arrayBuffer()));

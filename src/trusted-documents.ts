@@ -16,14 +16,17 @@ export function loadTrustedDocuments(path: string): Map<string, string> {
   } catch (error) {
     throw new ConfigError(`TRUSTED_DOCUMENTS: cannot read ${path} as JSON (${error instanceof Error ? error.message : String(error)})`);
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`TRUSTED_DOCUMENTS: ${path} must hold a JSON object of id → document`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(`TRUSTED_DOCUMENTS: ${path} must hold a JSON object of id → document`);
   const documents = new Map<string, string>();
   for (const [id, document] of Object.entries(raw)) {
     if (typeof document !== 'string') throw new ConfigError(`TRUSTED_DOCUMENTS: the document of '${id}' is not a string`);
     try {
       parse(document);
     } catch (error) {
-      throw new ConfigError(`TRUSTED_DOCUMENTS: the document of '${id}' does not parse: ${error instanceof Error ? error.message : String(error)}`);
+      throw new ConfigError(
+        `TRUSTED_DOCUMENTS: the document of '${id}' does not parse: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     documents.set(id, document);
   }

@@ -14,7 +14,12 @@ describe('keys', () => {
   it('refuses an operation without a key with UNAUTHENTICATED before any upstream call', async () => {
     const res = await stack.gql(`{ experiment(id: "${EXP}") { name } }`, { key: null });
     expect(res.status).toBe(401);
-    expect(res.body.errors).toEqual([{ message: 'An API key is required: send it in the X-API-Key header (or Authorization: Bearer <key>)', extensions: { code: 'UNAUTHENTICATED' } }]);
+    expect(res.body.errors).toEqual([
+      {
+        message: 'An API key is required: send it in the X-API-Key header (or Authorization: Bearer <key>)',
+        extensions: { code: 'UNAUTHENTICATED' },
+      },
+    ]);
     expect(res.body.data).toBeUndefined();
     expect(stack.sim.stats.total).toBe(0);
   });
@@ -38,7 +43,10 @@ describe('keys', () => {
     const results = await Promise.all(
       Array.from({ length: 24 }, (_, i) => {
         const key = keys[i % keys.length] ?? FULL;
-        return stack.gql<{ experiment: { ownerId: string; events: { totalCount: number } } }>(`{ experiment(id: "${experimentOf(key)}") { ownerId events(first: 5) { totalCount } } }`, { key, headers: { 'x-request-id': `req-${i}-${key.slice(-6)}` } });
+        return stack.gql<{ experiment: { ownerId: string; events: { totalCount: number } } }>(
+          `{ experiment(id: "${experimentOf(key)}") { ownerId events(first: 5) { totalCount } } }`,
+          { key, headers: { 'x-request-id': `req-${i}-${key.slice(-6)}` } },
+        );
       }),
     );
     results.forEach((res, i) => {
@@ -46,7 +54,12 @@ describe('keys', () => {
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data?.experiment.ownerId).toBe(key === OTHER ? 'user_other' : 'user_demo');
     });
-    const names: Record<string, string> = { [FULL]: 'demo_full', [READONLY]: 'demo_readonly', [EVENTS_ONLY]: 'demo_events', [OTHER]: 'demo_other' };
+    const names: Record<string, string> = {
+      [FULL]: 'demo_full',
+      [READONLY]: 'demo_readonly',
+      [EVENTS_ONLY]: 'demo_events',
+      [OTHER]: 'demo_other',
+    };
     for (const r of stack.sim.stats.requests) {
       const key = keys.find((k) => r.requestId?.endsWith(k.slice(-6)));
       expect(key).toBeDefined();
@@ -66,7 +79,10 @@ describe('keys', () => {
 
   it('maps an unknown key to UNAUTHENTICATED and never echoes it', async () => {
     const res = await stack.gql(`{ experiment(id: "${EXP}") { name } }`, { key: 'hst_live_super_secret_value' });
-    expect(res.body.errors?.[0]?.extensions).toEqual({ code: 'UNAUTHENTICATED', upstream: { status: 401, code: 'UNAUTHORIZED', details: {} } });
+    expect(res.body.errors?.[0]?.extensions).toEqual({
+      code: 'UNAUTHENTICATED',
+      upstream: { status: 401, code: 'UNAUTHORIZED', details: {} },
+    });
     expect(JSON.stringify(res.body)).not.toContain('super_secret');
   });
 });
@@ -80,8 +96,26 @@ describe('upstream errors', () => {
     expect(res.status).toBe(200);
     expect(res.body.data).toEqual({ room: { events: { totalCount: 90 }, recordings: null, chatMessages: null } });
     expect(res.body.errors?.map((e) => ({ path: e.path, message: e.message, ext: e.extensions }))).toEqual([
-      { path: ['room', 'recordings'], message: 'Insufficient scopes. Required: read:recordings', ext: { code: 'FORBIDDEN', upstream: { status: 403, code: 'FORBIDDEN', details: { required: ['read:recordings'], provided: ['read:events', 'read:experiments'] } } } },
-      { path: ['room', 'chatMessages'], message: 'Insufficient scopes. Required: read:chat', ext: { code: 'FORBIDDEN', upstream: { status: 403, code: 'FORBIDDEN', details: { required: ['read:chat'], provided: ['read:events', 'read:experiments'] } } } },
+      {
+        path: ['room', 'recordings'],
+        message: 'Insufficient scopes. Required: read:recordings',
+        ext: {
+          code: 'FORBIDDEN',
+          upstream: {
+            status: 403,
+            code: 'FORBIDDEN',
+            details: { required: ['read:recordings'], provided: ['read:events', 'read:experiments'] },
+          },
+        },
+      },
+      {
+        path: ['room', 'chatMessages'],
+        message: 'Insufficient scopes. Required: read:chat',
+        ext: {
+          code: 'FORBIDDEN',
+          upstream: { status: 403, code: 'FORBIDDEN', details: { required: ['read:chat'], provided: ['read:events', 'read:experiments'] } },
+        },
+      },
     ]);
   });
 
@@ -95,7 +129,10 @@ describe('upstream errors', () => {
     const res = await stack.gql('mutation { deleteExperiment(id: "exp_movie01") { deleted } }');
     expect(res.body.errors?.[0]).toMatchObject({
       message: 'The experiment has collected data; pass skipDataCheck=true to delete it anyway',
-      extensions: { code: 'BAD_USER_INPUT', upstream: { status: 400, code: 'VALIDATION_ERROR', details: { roomCount: 4, participantCount: 12 } } },
+      extensions: {
+        code: 'BAD_USER_INPUT',
+        upstream: { status: 400, code: 'VALIDATION_ERROR', details: { roomCount: 4, participantCount: 12 } },
+      },
     });
   });
 });
@@ -129,14 +166,20 @@ describe('upstream faults', () => {
   it('maps a dropped connection to UPSTREAM_ERROR', async () => {
     faulty = await startStack({ faults: { rate: 1, modes: ['drop'], stallMs: 1000 } });
     const res = await faulty.gql(`{ experiment(id: "${EXP}") { name } }`);
-    expect(res.body.errors?.[0]).toMatchObject({ message: 'The HyperStudy API could not be reached', extensions: { code: 'UPSTREAM_ERROR', upstream: { status: null } } });
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: 'The HyperStudy API could not be reached',
+      extensions: { code: 'UPSTREAM_ERROR', upstream: { status: null } },
+    });
   });
 
   it('maps a stalled upstream to UPSTREAM_TIMEOUT within the configured timeout', async () => {
     faulty = await startStack({ faults: { rate: 1, modes: ['stall'], stallMs: 10_000 } }, { UPSTREAM_TIMEOUT_MS: '300' });
     const started = Date.now();
     const res = await faulty.gql(`{ experiment(id: "${EXP}") { name } }`);
-    expect(res.body.errors?.[0]).toMatchObject({ message: 'The HyperStudy API did not answer in time', extensions: { code: 'UPSTREAM_TIMEOUT' } });
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: 'The HyperStudy API did not answer in time',
+      extensions: { code: 'UPSTREAM_TIMEOUT' },
+    });
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
@@ -154,7 +197,9 @@ describe('bad arguments never reach the upstream', () => {
     ['events(deploymentId: "")', "'deploymentId' must not be blank", 'deploymentId'],
   ])('%s', async (field, message, argument) => {
     const res = await stack.gql(`{ room(id: "${ROOM}") { ${field} { totalCount } } }`);
-    expect(res.body.errors).toEqual([expect.objectContaining({ message, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argument }) })]);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ message, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argument }) }),
+    ]);
     // Only the room itself was fetched.
     expect(stack.sim.stats.byPath()).toEqual({ [`/api/v3/data/rooms/room/${ROOM}`]: 1 });
   });
@@ -177,7 +222,10 @@ describe('bad arguments never reach the upstream', () => {
 
   it('refuses a node id it never gave out', async () => {
     const res = await stack.gql('{ node(id: "bm90IGFuIGlk") { id } }');
-    expect(res.body.errors?.[0]).toMatchObject({ message: 'Not a node id this API gave out', extensions: { code: 'BAD_USER_INPUT', argument: 'id' } });
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: 'Not a node id this API gave out',
+      extensions: { code: 'BAD_USER_INPUT', argument: 'id' },
+    });
     expect(stack.sim.stats.total).toBe(0);
   });
 
@@ -191,7 +239,9 @@ describe('bad arguments never reach the upstream', () => {
   });
 
   it('answers an empty connection for a before cursor at or ahead of after', async () => {
-    const res = await stack.gql<{ room: { events: unknown } }>(`{ room(id: "${ROOM}") { events(after: "${Buffer.from('offset:5').toString('base64url')}", before: "${Buffer.from('offset:3').toString('base64url')}") { totalCount edges { cursor } } } }`);
+    const res = await stack.gql<{ room: { events: unknown } }>(
+      `{ room(id: "${ROOM}") { events(after: "${Buffer.from('offset:5').toString('base64url')}", before: "${Buffer.from('offset:3').toString('base64url')}") { totalCount edges { cursor } } } }`,
+    );
     expect(nodes(res.body.data?.room.events)).toEqual([]);
   });
 });

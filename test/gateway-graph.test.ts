@@ -33,7 +33,10 @@ describe('roots', () => {
       ],
     });
     expect(nodes(data.found)).toEqual([{ experimentId: 'exp_joint02' }]);
-    expect(data.page).toEqual({ pageInfo: { hasNextPage: true, hasPreviousPage: false }, edges: [{ node: { experimentId: 'exp_movie01' } }] });
+    expect(data.page).toEqual({
+      pageInfo: { hasNextPage: true, hasPreviousPage: false },
+      edges: [{ node: { experimentId: 'exp_movie01' } }],
+    });
   });
 
   it('answers experiment, room and participant by id, and node() for each', async () => {
@@ -49,14 +52,23 @@ describe('roots', () => {
     const { experiment, room, participant: p } = res.body.data ?? {};
     expect(experiment).toMatchObject({ experimentId: EXP, name: 'Movie Watching Study' });
     expect(Array.isArray(experiment?.states)).toBe(true);
-    expect(room).toMatchObject({ roomId: ROOM, experimentId: EXP, deploymentId: 'dep_movie01_b', deploymentName: 'Online wave 1', participantCount: 3 });
+    expect(room).toMatchObject({
+      roomId: ROOM,
+      experimentId: EXP,
+      deploymentId: 'dep_movie01_b',
+      deploymentName: 'Online wave 1',
+      participantCount: 3,
+    });
     expect(p).toMatchObject({ participantId: participant.id, roomId: ROOM, experimentId: EXP });
 
-    const again = await stack.gql<Record<string, Record<string, unknown>>>(`query($a: ID!, $b: ID!, $c: ID!) {
+    const again = await stack.gql<Record<string, Record<string, unknown>>>(
+      `query($a: ID!, $b: ID!, $c: ID!) {
       a: node(id: $a) { __typename ... on Experiment { experimentId } }
       b: node(id: $b) { __typename ... on Room { roomId } }
       c: node(id: $c) { __typename ... on Participant { participantId roomId } }
-    }`, { variables: { a: experiment?.id, b: room?.id, c: p?.id } });
+    }`,
+      { variables: { a: experiment?.id, b: room?.id, c: p?.id } },
+    );
     expect(again.body.data).toEqual({
       a: { __typename: 'Experiment', experimentId: EXP },
       b: { __typename: 'Room', roomId: ROOM },
@@ -86,7 +98,9 @@ describe('data connections at every level', () => {
   for (const [field, path] of Object.entries(DATA_FIELDS)) {
     it(`${field} matches the upstream ${path} records at experiment, room and participant level`, async () => {
       for (const [level, { query, rest }] of Object.entries(levels())) {
-        const res = await stack.gql<Record<string, Record<string, unknown>>>(`{ x: ${query} { ${field}(first: 1000) { totalCount edges { node { raw } } } } }`);
+        const res = await stack.gql<Record<string, Record<string, unknown>>>(
+          `{ x: ${query} { ${field}(first: 1000) { totalCount edges { node { raw } } } } }`,
+        );
         expect(res.body.errors, `${field} at ${level}`).toBeUndefined();
         const expected = await stack.rest(`/data/${path}/${rest}`);
         const connection = res.body.data?.x?.[field] as { totalCount: number };
@@ -122,11 +136,19 @@ describe('data connections at every level', () => {
     expect(res.body.errors).toBeUndefined();
     const room = res.body.data?.room ?? {};
     const event = nodes<Record<string, unknown>>(room.events)[0];
-    expect(event).toMatchObject({ category: 'questionnaire', experimentId: EXP, roomId: expect.any(String), participantId: expect.any(String) });
+    expect(event).toMatchObject({
+      category: 'questionnaire',
+      experimentId: EXP,
+      roomId: expect.any(String),
+      participantId: expect.any(String),
+    });
     expect(typeof event?.onset).toBe('number');
     expect(event?.response).toEqual({ value: expect.any(Number), responseTime: expect.any(Number) });
     expect(String(event?.timestamp)).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
-    expect(nodes<Record<string, unknown>>(room.recordings)[0]).toMatchObject({ downloadUrl: expect.stringContaining('X-Goog-Signature'), metadata: { type: expect.any(String) } });
+    expect(nodes<Record<string, unknown>>(room.recordings)[0]).toMatchObject({
+      downloadUrl: expect.stringContaining('X-Goog-Signature'),
+      metadata: { type: expect.any(String) },
+    });
     expect(nodes<Record<string, unknown>>(room.sparseRatings)[0]?.scale).toEqual({ min: expect.any(Number), max: expect.any(Number) });
     expect(Array.isArray(nodes<Record<string, unknown>>(room.chatMessages)[0]?.recipientIds)).toBe(true);
   });
@@ -136,10 +158,17 @@ describe('data connections at every level', () => {
     const legacyIndex = rest.data.findIndex((r) => !('roomId' in r) && 'sessionId' in r);
     expect(legacyIndex).toBeGreaterThanOrEqual(0);
     const legacy = rest.data[legacyIndex] ?? {};
-    const res = await stack.gql<Record<string, Record<string, unknown>>>(`{ experiment(id: "${EXP}") { events(first: 1, after: "${Buffer.from(`offset:${legacyIndex - 1}`).toString('base64url')}") { edges { node { id roomId room { roomId } participant { participantId roomId } } } } } }`);
+    const res = await stack.gql<Record<string, Record<string, unknown>>>(
+      `{ experiment(id: "${EXP}") { events(first: 1, after: "${Buffer.from(`offset:${legacyIndex - 1}`).toString('base64url')}") { edges { node { id roomId room { roomId } participant { participantId roomId } } } } } }`,
+    );
     expect(res.body.errors).toBeUndefined();
     expect(nodes(res.body.data?.experiment?.events)).toEqual([
-      { id: legacy.id, roomId: legacy.sessionId, room: { roomId: legacy.sessionId }, participant: { participantId: legacy.participantId, roomId: legacy.sessionId } },
+      {
+        id: legacy.id,
+        roomId: legacy.sessionId,
+        room: { roomId: legacy.sessionId },
+        participant: { participantId: legacy.participantId, roomId: legacy.sessionId },
+      },
     ]);
   });
 });
@@ -155,7 +184,7 @@ describe('filters', () => {
       recordings(first: 1000, sort: FILE_SIZE) { totalCount }
     } }`);
     expect(res.body.errors).toBeUndefined();
-    const queries = stack.sim.stats.requests.map((r) => `${r.path.replace("/api/v3", "")}${r.query ? `?${r.query}` : ""}`).sort();
+    const queries = stack.sim.stats.requests.map((r) => `${r.path.replace('/api/v3', '')}${r.query ? `?${r.query}` : ''}`).sort();
     expect(queries).toEqual([
       `/data/components/experiment/${EXP}?completed=true&componentType=ShowVideo&deploymentId=dep_movie01_a&limit=1000&offset=0&stateId=state_welcome`,
       `/data/events/experiment/${EXP}?category=media&endTime=2024-10-01T12%3A00%3A00.000Z&limit=1000&offset=0&order=desc&sort=onset&startTime=2024-10-01T09%3A00%3A00.000Z`,
@@ -166,21 +195,36 @@ describe('filters', () => {
       `/experiments/${EXP}`,
     ]);
     const exp = res.body.data?.experiment ?? {};
-    const events = await stack.rest(`/data/events/experiment/${EXP}?category=media&startTime=2024-10-01T09:00:00Z&endTime=2024-10-01T12:00:00.000Z&sort=onset&order=desc`);
+    const events = await stack.rest(
+      `/data/events/experiment/${EXP}?category=media&startTime=2024-10-01T09:00:00Z&endTime=2024-10-01T12:00:00.000Z&sort=onset&order=desc`,
+    );
     expect(nodes<{ raw: unknown }>(exp.events).map((n) => n.raw)).toEqual(events.data);
     expect(events.data.length).toBeGreaterThan(0);
-    const components = await stack.rest(`/data/components/experiment/${EXP}?componentType=ShowVideo&completed=true&stateId=state_welcome&deploymentId=dep_movie01_a`);
+    const components = await stack.rest(
+      `/data/components/experiment/${EXP}?componentType=ShowVideo&completed=true&stateId=state_welcome&deploymentId=dep_movie01_a`,
+    );
     expect(nodes<{ raw: unknown }>(exp.components).map((n) => n.raw)).toEqual(components.data);
     expect(nodes<{ aggregationWindow: number }>(exp.syncMetrics).every((n) => n.aggregationWindow === 60000)).toBe(true);
     expect(nodes(exp.participants)).toEqual([{ completionCode: 'SUCCESS' }, { completionCode: 'SUCCESS' }]);
-    expect(nodes(exp.rooms)).toEqual([{ roomId: 'room_movie01_004' }, { roomId: 'room_movie01_003' }, { roomId: 'room_movie01_002' }, { roomId: 'room_movie01_001' }]);
+    expect(nodes(exp.rooms)).toEqual([
+      { roomId: 'room_movie01_004' },
+      { roomId: 'room_movie01_003' },
+      { roomId: 'room_movie01_002' },
+      { roomId: 'room_movie01_001' },
+    ]);
   });
 });
 
 describe('pagination', () => {
-  type Conn = { totalCount: number; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null }; edges: { cursor: string; node: { id: string } }[] };
+  type Conn = {
+    totalCount: number;
+    pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+    edges: { cursor: string; node: { id: string } }[];
+  };
   const page = async (args: string): Promise<Conn> => {
-    const res = await stack.gql<{ room: { events: Conn } }>(`{ room(id: "${ROOM}") { events${args ? `(${args})` : ''} { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id } } } } }`);
+    const res = await stack.gql<{ room: { events: Conn } }>(
+      `{ room(id: "${ROOM}") { events${args ? `(${args})` : ''} { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id } } } } }`,
+    );
     expect(res.body.errors).toBeUndefined();
     return (res.body.data as { room: { events: Conn } }).room.events;
   };
@@ -222,7 +266,11 @@ describe('pagination', () => {
     const between = await page(`after: "${first.edges[1]?.cursor}", before: "${first.edges[6]?.cursor}"`);
     expect(between.edges.map((e) => e.node.id)).toEqual(all.slice(2, 6));
     const none = await page('first: 0');
-    expect(none).toEqual({ totalCount: 90, pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null }, edges: [] });
+    expect(none).toEqual({
+      totalCount: 90,
+      pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null },
+      edges: [],
+    });
     const defaults = await page('');
     expect(defaults.edges).toHaveLength(90);
   });
@@ -234,7 +282,11 @@ describe('back-links', () => {
       events(first: 90) { edges { node { participantId participant { participantId room { roomId experiment { experimentId } } } experiment { experimentId } } } }
     } }`);
     expect(res.body.errors).toBeUndefined();
-    const events = nodes<{ participantId: string; participant: { participantId: string; room: { roomId: string; experiment: { experimentId: string } } }; experiment: { experimentId: string } }>(res.body.data?.room?.events);
+    const events = nodes<{
+      participantId: string;
+      participant: { participantId: string; room: { roomId: string; experiment: { experimentId: string } } };
+      experiment: { experimentId: string };
+    }>(res.body.data?.room?.events);
     expect(events).toHaveLength(90);
     for (const e of events) {
       expect(e.participant).toEqual({ participantId: e.participantId, room: { roomId: ROOM, experiment: { experimentId: EXP } } });
@@ -251,15 +303,22 @@ describe('back-links', () => {
   });
 
   it('answers experiment access, config and export', async () => {
-    const res = await stack.gql<Record<string, Record<string, unknown>>>(`{ experiment(id: "${EXP}") { access { canView canExport } config export } }`);
+    const res = await stack.gql<Record<string, Record<string, unknown>>>(
+      `{ experiment(id: "${EXP}") { access { canView canExport } config export } }`,
+    );
     expect(res.body.errors).toBeUndefined();
     const exp = res.body.data?.experiment ?? {};
     expect(exp.access).toEqual({ canView: true, canExport: true });
     expect(Object.keys(exp.config as object)).toEqual(['experimentId', 'states', 'roles', 'settings', 'requiredParticipants']);
     expect(exp.export).toMatchObject({ formatVersion: '1.0', experiment: { name: 'Movie Watching Study' } });
-    const limited = await stack.gql<Record<string, Record<string, unknown>>>(`{ experiment(id: "${EXP}") { access { canView canExport } } }`, { key: 'hst_test_demo_events' });
+    const limited = await stack.gql<Record<string, Record<string, unknown>>>(
+      `{ experiment(id: "${EXP}") { access { canView canExport } } }`,
+      { key: 'hst_test_demo_events' },
+    );
     expect(limited.body.data?.experiment?.access).toEqual({ canView: true, canExport: false });
-    const readonly = await stack.gql<Record<string, Record<string, unknown>>>(`{ experiment(id: "${EXP}") { access { canExport } } }`, { key: READONLY });
+    const readonly = await stack.gql<Record<string, Record<string, unknown>>>(`{ experiment(id: "${EXP}") { access { canExport } } }`, {
+      key: READONLY,
+    });
     expect(readonly.body.data?.experiment?.access).toEqual({ canExport: true });
   });
 });

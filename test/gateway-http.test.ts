@@ -61,7 +61,9 @@ describe('HTTP endpoints', () => {
   });
 
   it('answers GET /graphql queries', async () => {
-    const res = await fetch(`${stack.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'application/json' } });
+    const res = await fetch(`${stack.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { accept: 'application/json' },
+    });
     expect(await res.json()).toMatchObject({ data: { __typename: 'Query' } });
   });
 
@@ -113,9 +115,15 @@ describe('configuration', () => {
   });
 
   it('reads the environment and refuses bad values with the variable name and meaning', () => {
-    expect(loadConfig({ PORT: '8080', HYPERSTUDY_API_URL: 'http://localhost:4010/api/v3/', GRAPHIQL: 'false' })).toMatchObject({ port: 8080, apiUrl: 'http://localhost:4010/api/v3', graphiql: false });
+    expect(loadConfig({ PORT: '8080', HYPERSTUDY_API_URL: 'http://localhost:4010/api/v3/', GRAPHIQL: 'false' })).toMatchObject({
+      port: 8080,
+      apiUrl: 'http://localhost:4010/api/v3',
+      graphiql: false,
+    });
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT: .*\(Port the gateway listens on\)/);
-    expect(() => loadConfig({ HYPERSTUDY_API_URL: 'not a url' })).toThrow(/HYPERSTUDY_API_URL: .*\(Upstream base URL, including \/api\/v3\)/);
+    expect(() => loadConfig({ HYPERSTUDY_API_URL: 'not a url' })).toThrow(
+      /HYPERSTUDY_API_URL: .*\(Upstream base URL, including \/api\/v3\)/,
+    );
     expect(() => loadConfig({ GRAPHIQL: 'maybe' })).toThrow(/GRAPHIQL/);
   });
 });

@@ -22,7 +22,15 @@ type RecordResult = {
     recorded: number;
     batches: number;
     eventIds: string[];
-    failures: { batch: number; indices: number[]; code: string; message: string; outcome: string; retryAfter: number | null; errors: { index: number; field: string; message: string }[] }[];
+    failures: {
+      batch: number;
+      indices: number[];
+      code: string;
+      message: string;
+      outcome: string;
+      retryAfter: number | null;
+      errors: { index: number; field: string; message: string }[];
+    }[];
   };
 };
 
@@ -47,12 +55,16 @@ describe('experiments', () => {
     expect(made).toMatchObject({ name: 'Gateway study', roomCount: 0, ownerId: 'user_demo' });
     const id = made?.experimentId ?? '';
 
-    const updated = await stack.gql<{ updateExperiment: unknown }>(`mutation { updateExperiment(id: "${id}", input: { description: "changed" }) { experimentId name description } }`);
+    const updated = await stack.gql<{ updateExperiment: unknown }>(
+      `mutation { updateExperiment(id: "${id}", input: { description: "changed" }) { experimentId name description } }`,
+    );
     expect(updated.body.data?.updateExperiment).toEqual({ experimentId: id, name: 'Gateway study', description: 'changed' });
 
     const valid = await stack.gql('mutation { validateExperiment(input: { name: "ok" }) { valid errors { field message } } }');
     expect(valid.body.data).toEqual({ validateExperiment: { valid: true, errors: [] } });
-    const invalid = await stack.gql('mutation { validateExperiment(input: { requiredParticipants: 0 }) { valid errors { field message } } }');
+    const invalid = await stack.gql(
+      'mutation { validateExperiment(input: { requiredParticipants: 0 }) { valid errors { field message } } }',
+    );
     expect(invalid.body.data).toEqual({
       validateExperiment: {
         valid: false,
@@ -63,7 +75,9 @@ describe('experiments', () => {
       },
     });
 
-    const deleted = await stack.gql<{ deleteExperiment: { experimentId: string; deleted: boolean; deletedAt: string } }>(`mutation { deleteExperiment(id: "${id}") { experimentId deleted deletedAt } }`);
+    const deleted = await stack.gql<{ deleteExperiment: { experimentId: string; deleted: boolean; deletedAt: string } }>(
+      `mutation { deleteExperiment(id: "${id}") { experimentId deleted deletedAt } }`,
+    );
     expect(deleted.body.data?.deleteExperiment).toMatchObject({ experimentId: id, deleted: true });
     const gone = await stack.gql(`{ experiment(id: "${id}") { name } }`);
     expect(gone.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
@@ -87,7 +101,10 @@ describe('experiments', () => {
     const cases = [
       ['mutation { createExperiment(input: { name: "  " }) { name } }', "'name' must not be empty"],
       ['mutation { createExperiment(input: { name: "x", states: { a: 1 } }) { name } }', "'states' must be a list"],
-      ['mutation { createExperiment(input: { name: "x", requiredParticipants: 0 }) { name } }', "'requiredParticipants' must be at least 1"],
+      [
+        'mutation { createExperiment(input: { name: "x", requiredParticipants: 0 }) { name } }',
+        "'requiredParticipants' must be at least 1",
+      ],
       ['mutation { updateExperiment(id: "exp_movie01", input: {}) { name } }', 'Give at least one field to change'],
     ];
     for (const [query, message] of cases) {
@@ -96,7 +113,10 @@ describe('experiments', () => {
     }
     expect(stack.sim.stats.total).toBe(0);
     const readonly = await stack.gql('mutation { createExperiment(input: { name: "x" }) { name } }', { key: READONLY });
-    expect(readonly.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', upstream: { details: { required: ['write:experiments'], provided: ['read:*'] } } });
+    expect(readonly.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'FORBIDDEN',
+      upstream: { details: { required: ['write:experiments'], provided: ['read:*'] } },
+    });
   });
 });
 
@@ -153,8 +173,24 @@ describe('recordEvents', () => {
       batches: 2,
       eventIds: [],
       failures: [
-        { batch: 0, indices: Array.from({ length: 100 }, (_, i) => i), code: 'FORBIDDEN', message: 'Insufficient scopes. Required: write:events', outcome: 'NOT_RECORDED', retryAfter: null, errors: [] },
-        { batch: 1, indices: Array.from({ length: 20 }, (_, i) => 100 + i), code: 'NOT_SENT', message: 'Not sent: an earlier batch failed with FORBIDDEN', outcome: 'NOT_RECORDED', retryAfter: null, errors: [] },
+        {
+          batch: 0,
+          indices: Array.from({ length: 100 }, (_, i) => i),
+          code: 'FORBIDDEN',
+          message: 'Insufficient scopes. Required: write:events',
+          outcome: 'NOT_RECORDED',
+          retryAfter: null,
+          errors: [],
+        },
+        {
+          batch: 1,
+          indices: Array.from({ length: 20 }, (_, i) => 100 + i),
+          code: 'NOT_SENT',
+          message: 'Not sent: an earlier batch failed with FORBIDDEN',
+          outcome: 'NOT_RECORDED',
+          retryAfter: null,
+          errors: [],
+        },
       ],
     });
     expect(stack.sim.stats.total).toBe(1);
@@ -162,7 +198,10 @@ describe('recordEvents', () => {
 
   it('rejects an empty list and empty event types before the upstream', async () => {
     const empty = await stack.gql(RECORD, { variables: { events: [] } });
-    expect(empty.body.errors?.[0]).toMatchObject({ message: "'events' must hold at least one event", extensions: { code: 'BAD_USER_INPUT' } });
+    expect(empty.body.errors?.[0]).toMatchObject({
+      message: "'events' must hold at least one event",
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
     const blank = await stack.gql(RECORD, { variables: { events: [{ ...markers(1, 0)[0], eventType: ' ' }] } });
     expect(blank.body.errors?.[0]?.message).toBe('events[0].eventType must not be empty');
     expect(stack.sim.stats.total).toBe(0);

@@ -12,15 +12,31 @@ const QUERIES = [
 ];
 
 /** What a caller can observe: the data and the error codes by path. */
-const observed = (body: GqlReply['body']) => ({ data: body.data ?? null, errors: (body.errors ?? []).map((e) => `${e.path?.join('.') ?? ''}:${String(e.extensions?.code)}`).sort() });
+const observed = (body: GqlReply['body']) => ({
+  data: body.data ?? null,
+  errors: (body.errors ?? []).map((e) => `${e.path?.join('.') ?? ''}:${String(e.extensions?.code)}`).sort(),
+});
 
 describe('isolation between keys', () => {
   it('with every cache on, concurrent mixed-key requests each see exactly what their own key may see', async () => {
     const stack = await startStack({ latencyMs: 25 }, { CACHE_TTL_MS: '60000', SCOPE_CACHE_TTL_MS: '60000' });
-    const truthGateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: stack.sim.url, CACHE_TTL_MS: '0', SCOPE_CACHE_TTL_MS: '0', PLANNER: 'off', UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent' }));
+    const truthGateway = createGateway(
+      loadConfig({
+        HYPERSTUDY_API_URL: stack.sim.url,
+        CACHE_TTL_MS: '0',
+        SCOPE_CACHE_TTL_MS: '0',
+        PLANNER: 'off',
+        UPSTREAM_QUOTA_GUARD: 'off',
+        LOG_LEVEL: 'silent',
+      }),
+    );
     const truthUrl = await truthGateway.listen(0, '127.0.0.1');
     const ask = async (url: string, key: string, query: string) => {
-      const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query }) });
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify({ query }),
+      });
       return observed((await res.json()) as GqlReply['body']);
     };
     try {
@@ -29,7 +45,10 @@ describe('isolation between keys', () => {
       // The keys really do see different things.
       expect(new Set([...truth.values()].map((t) => JSON.stringify(t))).size).toBeGreaterThanOrEqual(8);
 
-      const jobs = Array.from({ length: 320 }, (_, i) => ({ key: KEYS[(i * 7) % KEYS.length] ?? FULL, query: QUERIES[(i * 3 + Math.floor(i / 4)) % QUERIES.length] ?? '' }));
+      const jobs = Array.from({ length: 320 }, (_, i) => ({
+        key: KEYS[(i * 7) % KEYS.length] ?? FULL,
+        query: QUERIES[(i * 3 + Math.floor(i / 4)) % QUERIES.length] ?? '',
+      }));
       for (let at = 0; at < jobs.length; at += 40) {
         const wave = jobs.slice(at, at + 40);
         const answers = await Promise.all(wave.map((j) => ask(stack.url, j.key, j.query)));

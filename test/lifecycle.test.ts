@@ -21,7 +21,10 @@ describe('graceful shutdown', () => {
 
   it('closes what is still running once the grace period ends', async () => {
     const stack = await startStack({ latencyMs: 10_000 });
-    const inFlight = stack.gql(QUERY).then(() => 'answered', () => 'cut');
+    const inFlight = stack.gql(QUERY).then(
+      () => 'answered',
+      () => 'cut',
+    );
     await new Promise((r) => setTimeout(r, 100));
     const started = Date.now();
     await stack.gateway.close(200);
@@ -42,7 +45,11 @@ describe('graceful shutdown', () => {
       for (let i = 0; i < 100 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
       const url = (JSON.parse(out.split('\n').find((l) => l.includes('listening')) ?? '{}') as { url?: string }).url ?? '';
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' }, body: JSON.stringify({ query: QUERY }) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+        body: JSON.stringify({ query: QUERY }),
+      });
       expect(((await res.json()) as { data: unknown }).data).toEqual({ experiment: { name: 'Movie Watching Study' } });
       child.kill('SIGTERM');
       const [code] = await once(child, 'exit');
@@ -58,7 +65,10 @@ describe('graceful shutdown', () => {
 
 describe('CORS', () => {
   const preflight = (url: string, origin: string) =>
-    fetch(`${url}/graphql`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-api-key' } });
+    fetch(`${url}/graphql`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-api-key' },
+    });
 
   it('allows only the configured origins, with the key header', async () => {
     const stack = await startStack({}, { CORS_ORIGINS: 'https://dash.example.org, https://lab.example.org' });

@@ -19,21 +19,39 @@ const refused = async (query: string, message: string, limit: string) => {
 
 describe('operation limits are refused before any upstream call', () => {
   it('depth', async () => {
-    await stack.gql('{ experiment(id: "exp_movie01") { rooms { edges { node { roomId } } } } }').then((r) => expect(r.body.errors).toBeUndefined());
+    await stack
+      .gql('{ experiment(id: "exp_movie01") { rooms { edges { node { roomId } } } } }')
+      .then((r) => expect(r.body.errors).toBeUndefined());
     stack.sim.stats.reset();
-    await refused('{ experiment(id: "exp_movie01") { rooms { edges { node { participants { edges { node { room { roomId } } } } } } } } }', 'The operation exceeds the depth limit of 8 (found 9)', 'depth');
+    await refused(
+      '{ experiment(id: "exp_movie01") { rooms { edges { node { participants { edges { node { room { roomId } } } } } } } } }',
+      'The operation exceeds the depth limit of 8 (found 9)',
+      'depth',
+    );
   });
 
   it('aliases', async () => {
-    await refused('{ a: experiment(id: "x") { name } b: experiment(id: "y") { name } c: experiment(id: "z") { name } d: experiment(id: "w") { name } }', 'The operation exceeds the aliases limit of 3 (found 4)', 'aliases');
+    await refused(
+      '{ a: experiment(id: "x") { name } b: experiment(id: "y") { name } c: experiment(id: "z") { name } d: experiment(id: "w") { name } }',
+      'The operation exceeds the aliases limit of 3 (found 4)',
+      'aliases',
+    );
   });
 
   it('tokens', async () => {
-    await refused(`{ experiment(id: "exp_movie01") { ${Array.from({ length: 150 }, () => 'name').join(' ')} } }`, 'The operation exceeds the tokens limit of 120', 'tokens');
+    await refused(
+      `{ experiment(id: "exp_movie01") { ${Array.from({ length: 150 }, () => 'name').join(' ')} } }`,
+      'The operation exceeds the tokens limit of 120',
+      'tokens',
+    );
   });
 
   it('directives', async () => {
-    await refused('{ experiment(id: "exp_movie01") { name @include(if: true) @include(if: true) @skip(if: false) } }', 'The operation exceeds the directives limit of 2 (found 3)', 'directives');
+    await refused(
+      '{ experiment(id: "exp_movie01") { name @include(if: true) @include(if: true) @skip(if: false) } }',
+      'The operation exceeds the directives limit of 2 (found 3)',
+      'directives',
+    );
   });
 
   it('request body size', async () => {
@@ -43,18 +61,24 @@ describe('operation limits are refused before any upstream call', () => {
       body: JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(4_000) } }),
     });
     expect(res.status).toBe(413);
-    expect(await res.json()).toEqual({ errors: [{ message: 'The request body exceeds 2048 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+    expect(await res.json()).toEqual({
+      errors: [{ message: 'The request body exceeds 2048 bytes', extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+    });
   });
 
   it('request body size, also for a chunked body of unknown length', async () => {
     const { request } = await import('node:http');
     const send = (body: string) =>
       new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' } }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        });
+        const req = request(
+          `${stack.url}/graphql`,
+          { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
         req.on('error', reject);
         // Two writes without a content-length: Node sends the body chunked.
         req.write(body.slice(0, 10));
@@ -94,10 +118,15 @@ describe('production settings', () => {
           headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
           body: JSON.stringify(Array.from({ length: n }, () => ({ query: '{ __typename }' }))),
         });
-      expect(await (await batch(2)).json()).toEqual([{ data: { __typename: 'Query' }, extensions: expect.any(Object) }, { data: { __typename: 'Query' }, extensions: expect.any(Object) }]);
+      expect(await (await batch(2)).json()).toEqual([
+        { data: { __typename: 'Query' }, extensions: expect.any(Object) },
+        { data: { __typename: 'Query' }, extensions: expect.any(Object) },
+      ]);
       const over = await batch(3);
       expect(over.status).toBe(413);
-      expect(await over.json()).toEqual({ errors: [{ message: 'Batching is limited to 2 operations per request.', extensions: { code: 'BAD_REQUEST' } }] });
+      expect(await over.json()).toEqual({
+        errors: [{ message: 'Batching is limited to 2 operations per request.', extensions: { code: 'BAD_REQUEST' } }],
+      });
     } finally {
       await prod.close();
     }

@@ -34,7 +34,10 @@ const post = (body: unknown, headers: Record<string, string>) =>
 describe('logs', () => {
   it('logs one JSON line per operation with the request id that is also sent upstream and returned', async () => {
     sim.stats.reset();
-    const res = await post({ query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' }, { 'x-api-key': 'hst_test_demo_full', 'x-request-id': 'trace-abc-123' });
+    const res = await post(
+      { query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' },
+      { 'x-api-key': 'hst_test_demo_full', 'x-request-id': 'trace-abc-123' },
+    );
     expect(res.headers.get('x-request-id')).toBe('trace-abc-123');
     await res.json();
     expect(new Set(sim.stats.requests.map((r) => r.requestId))).toEqual(new Set(['trace-abc-123']));

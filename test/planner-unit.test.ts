@@ -18,15 +18,24 @@ function fakeFetcher(listings: Record<string, Rec[]>) {
 }
 
 const events = (room: string, participant: string, n: number, legacy = false): Rec[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `${participant}-${i}`, participantId: participant, ...(legacy ? { sessionId: room } : { roomId: room }) }));
+  Array.from({ length: n }, (_, i) => ({
+    id: `${participant}-${i}`,
+    participantId: participant,
+    ...(legacy ? { sessionId: room } : { roomId: room }),
+  }));
 
 describe('Planner', () => {
-  it("serves a scope from its own complete listing as is, even records that name no room", async () => {
-    const own = [{ id: 'a', participantId: 'p1' }, { id: 'b', participantId: 'p1' }];
+  it('serves a scope from its own complete listing as is, even records that name no room', async () => {
+    const own = [
+      { id: 'a', participantId: 'p1' },
+      { id: 'b', participantId: 'p1' },
+    ];
     const { fetcher, calls } = fakeFetcher({ '/data/events/participant/p1': own });
     const planner = new Planner(fetcher, true);
     planner.prefetch('events', {}, { kind: 'participant', id: 'p1', roomId: 'r1' });
-    expect(await planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: 'p1', roomId: 'r1' }, experimentId: 'e1' })).toEqual(own);
+    expect(
+      await planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: 'p1', roomId: 'r1' }, experimentId: 'e1' }),
+    ).toEqual(own);
     expect(calls).toEqual(['/data/events/participant/p1 0+1000']);
   });
 
@@ -34,7 +43,8 @@ describe('Planner', () => {
     const room = [...events('r1', 'p1', 3), ...events('r1', 'p2', 2, true), ...events('r1', 'p3', 1)];
     const { fetcher, calls } = fakeFetcher({ '/data/events/room/r1': room });
     const planner = new Planner(fetcher, true);
-    const ask = (p: string) => planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
+    const ask = (p: string) =>
+      planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
     const [p1, p2] = await Promise.all([ask('p1'), ask('p2')]);
     expect(p1?.map((r) => r.id)).toEqual(['p1-0', 'p1-1', 'p1-2']);
     expect(p2?.map((r) => r.id)).toEqual(['p2-0', 'p2-1']);
@@ -49,7 +59,8 @@ describe('Planner', () => {
     const room = [...events('r1', 'p1', 1500), ...events('r1', 'p2', 1500)];
     const { fetcher, calls } = fakeFetcher({ '/data/events/room/r1': room });
     const planner = new Planner(fetcher, true);
-    const ask = (p: string) => planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
+    const ask = (p: string) =>
+      planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
     expect(await Promise.all([ask('p1'), ask('p2')])).toEqual([null, null]);
     expect(calls).toEqual(['/data/events/room/r1 0+1000']);
     expect([...planner.decisions.values()]).toEqual(['per-parent']);

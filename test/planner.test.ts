@@ -25,7 +25,9 @@ describe('the dashboard costs 1 + 1 + 1 + Σ ⌈records ÷ 1000⌉ requests', ()
       expect(res.body.extensions?.upstream?.requests).toBe(expected);
       // One round when every listing fits its first page; the rest of the pages make the second.
       expect(sequentialRounds(stack.sim.stats.requests, 150)).toBe(events > 1000 || sparse > 1000 ? 2 : 1);
-      const roomsConn = (res.body.data as { experiment: { rooms: { totalCount: number; edges: { node: { participants: { edges: unknown[] } } }[] } } }).experiment.rooms;
+      const roomsConn = (
+        res.body.data as { experiment: { rooms: { totalCount: number; edges: { node: { participants: { edges: unknown[] } } }[] } } }
+      ).experiment.rooms;
       expect(roomsConn.totalCount).toBe(rooms);
       expect(roomsConn.edges.reduce((n, e) => n + e.node.participants.edges.length, 0)).toBe(rooms * participants);
     } finally {
@@ -40,7 +42,15 @@ describe('planned and unplanned answers are identical', () => {
   let unplannedUrl: string;
   beforeAll(async () => {
     stack = await startStack({ rooms: 6, participantsPerRoom: 3, eventsPerParticipant: 40 });
-    unplanned = createGateway(loadConfig({ HYPERSTUDY_API_URL: stack.sim.url, PLANNER: 'off', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', UPSTREAM_BUDGET: '5000' }));
+    unplanned = createGateway(
+      loadConfig({
+        HYPERSTUDY_API_URL: stack.sim.url,
+        PLANNER: 'off',
+        CACHE_TTL_MS: '0',
+        UPSTREAM_QUOTA_GUARD: 'off',
+        UPSTREAM_BUDGET: '5000',
+      }),
+    );
     unplannedUrl = await unplanned.listen(0, '127.0.0.1');
   });
   afterAll(async () => {
@@ -49,14 +59,20 @@ describe('planned and unplanned answers are identical', () => {
   });
 
   const ask = async (url: string, query: string, variables: Record<string, unknown> = {}): Promise<GqlReply['body']> => {
-    const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': FULL }, body: JSON.stringify({ query, variables }) });
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': FULL },
+      body: JSON.stringify({ query, variables }),
+    });
     return (await res.json()) as GqlReply['body'];
   };
 
   const cursor = (offset: number): string => Buffer.from(`offset:${offset}`).toString('base64url');
   const shapes: [string, string][] = [
     ['dashboard', DASHBOARD],
-    ['every data type per participant, small windows', `{ experiment(id: "${EXP}") { rooms { edges { node { participants { edges { node {
+    [
+      'every data type per participant, small windows',
+      `{ experiment(id: "${EXP}") { rooms { edges { node { participants { edges { node {
       events(first: 3) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { raw } } }
       recordings(first: 1) { totalCount edges { cursor node { raw } } }
       videoChat(last: 2) { totalCount pageInfo { hasNextPage hasPreviousPage } edges { cursor node { raw } } }
@@ -65,23 +81,36 @@ describe('planned and unplanned answers are identical', () => {
       sparseRatings(last: 1, before: "${cursor(2)}") { totalCount edges { cursor node { raw roomId } } }
       syncMetrics(aggregationWindow: 600000) { totalCount edges { cursor node { raw } } }
       components(completed: true) { totalCount edges { cursor node { raw } } }
-    } } } } } } } }`],
-    ['filters and sort per participant', `{ experiment(id: "${EXP}") { rooms(first: 4, after: "${cursor(0)}") { edges { node { participants(sort: EMAIL, order: DESC) { edges { node {
+    } } } } } } } }`,
+    ],
+    [
+      'filters and sort per participant',
+      `{ experiment(id: "${EXP}") { rooms(first: 4, after: "${cursor(0)}") { edges { node { participants(sort: EMAIL, order: DESC) { edges { node {
       media: events(category: MEDIA, sort: ONSET, order: DESC, first: 4) { totalCount edges { cursor node { id onset } } }
       later: events(startTime: "2024-10-01T09:40:00Z", first: 10) { totalCount edges { node { id timestamp } } }
       video: components(componentType: "ShowVideo", stateId: "state_welcome") { totalCount edges { node { raw } } }
       ratings: sparseRatings(sort: VALUE, order: DESC) { totalCount edges { node { ratingId value } } }
-    } } } } } } } }`],
-    ['room-level data and participants filters', `{ experiment(id: "${EXP}") { rooms(sort: STARTED_AT, order: DESC) { edges { node {
+    } } } } } } } }`,
+    ],
+    [
+      'room-level data and participants filters',
+      `{ experiment(id: "${EXP}") { rooms(sort: STARTED_AT, order: DESC) { edges { node {
       roomId events(first: 7, category: STATE) { totalCount edges { cursor node { id participant { participantId } } } }
       chatMessages(last: 3) { totalCount edges { cursor node { messageId roomId } } }
       participants(completionCode: SUCCESS) { totalCount edges { node { participantId } } }
-    } } } participants(first: 5) { edges { node { participantId sparseRatings { totalCount edges { node { ratingId } } } } } } } }`],
-    ['a room root', `{ room(id: "room_movie01_003") { participants { edges { node { participantId
+    } } } participants(first: 5) { edges { node { participantId sparseRatings { totalCount edges { node { ratingId } } } } } } } }`,
+    ],
+    [
+      'a room root',
+      `{ room(id: "room_movie01_003") { participants { edges { node { participantId
       events(first: 2, after: "${cursor(4)}") { totalCount edges { cursor node { id } } }
       continuousRatings(last: 4) { totalCount edges { node { value } } }
-    } } } events(first: 5) { totalCount edges { node { id } } } } }`],
-    ['one participant', `{ participant(id: "$P", roomId: "room_movie01_002") { events(first: 6) { totalCount edges { cursor node { id } } } room { roomId } } }`],
+    } } } events(first: 5) { totalCount edges { node { id } } } } }`,
+    ],
+    [
+      'one participant',
+      `{ participant(id: "$P", roomId: "room_movie01_002") { events(first: 6) { totalCount edges { cursor node { id } } } room { roomId } } }`,
+    ],
   ];
 
   it.each(shapes)('%s', async (_name, query) => {
@@ -123,8 +152,11 @@ describe('choosing the cheaper plan', () => {
       const windows = stack.sim.stats.requests.filter((r) => r.path.includes('/data/events/participant/'));
       expect(windows).toHaveLength(4);
       expect(windows.every((r) => r.query.includes('limit=10'))).toBe(true);
-      const counts = (res.body.data as { experiment: { rooms: { edges: { node: { participants: { edges: { node: { events: { totalCount: number } } }[] } } }[] } } }).experiment.rooms.edges
-        .flatMap((r) => r.node.participants.edges.map((p) => p.node.events.totalCount));
+      const counts = (
+        res.body.data as {
+          experiment: { rooms: { edges: { node: { participants: { edges: { node: { events: { totalCount: number } } }[] } } }[] } };
+        }
+      ).experiment.rooms.edges.flatMap((r) => r.node.participants.edges.map((p) => p.node.events.totalCount));
       expect(counts).toEqual([3000, 3000, 3000, 3000]);
     } finally {
       await stack.close();
@@ -172,8 +204,14 @@ describe('shared reads, scopes, quota and budget', () => {
     const first = await stack.gql(query, { key: EVENTS_ONLY });
     expect(first.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const second = await stack.gql(query, { key: EVENTS_ONLY });
-    expect(second.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', upstream: { details: { required: ['read:recordings'], mirrored: true } } });
-    expect(stack.sim.stats.byPath()).toEqual({ '/api/v3/data/rooms/room/room_movie01_001': 2, '/api/v3/data/recordings/room/room_movie01_001': 1 });
+    expect(second.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'FORBIDDEN',
+      upstream: { details: { required: ['read:recordings'], mirrored: true } },
+    });
+    expect(stack.sim.stats.byPath()).toEqual({
+      '/api/v3/data/rooms/room/room_movie01_001': 2,
+      '/api/v3/data/recordings/room/room_movie01_001': 1,
+    });
     const full = await stack.gql(query);
     expect(full.body.errors).toBeUndefined();
     await stack.close();
@@ -196,7 +234,12 @@ describe('shared reads, scopes, quota and budget', () => {
     const limited = await stack.gql(query);
     expect(limited.body.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', upstream: { status: 429 } });
     const others = await Promise.all([stack.gql(query), stack.gql(`{ experiments { totalCount } }`)]);
-    for (const res of others) expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfter: expect.any(Number), upstream: { status: null } });
+    for (const res of others)
+      expect(res.body.errors?.[0]?.extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        retryAfter: expect.any(Number),
+        upstream: { status: null },
+      });
     expect(stack.sim.stats.total).toBe(2);
     const otherKey = await stack.gql(query, { key: READONLY });
     expect(otherKey.body.errors).toBeUndefined();
@@ -215,8 +258,15 @@ describe('shared reads, scopes, quota and budget', () => {
 
   it('refuses before execution an operation that could never fit the budget', async () => {
     stack = await startStack({}, { UPSTREAM_BUDGET: '3' });
-    const res = await stack.gql(`{ experiment(id: "${EXP}") { a: events(category: MEDIA) { totalCount } b: events(category: STATE) { totalCount } c: chatMessages { totalCount } } }`);
-    expect(res.body.errors).toEqual([{ message: 'This operation needs at least 4 upstream requests; the budget of one operation is 3', extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed: 4, budget: 3 } }]);
+    const res = await stack.gql(
+      `{ experiment(id: "${EXP}") { a: events(category: MEDIA) { totalCount } b: events(category: STATE) { totalCount } c: chatMessages { totalCount } } }`,
+    );
+    expect(res.body.errors).toEqual([
+      {
+        message: 'This operation needs at least 4 upstream requests; the budget of one operation is 3',
+        extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed: 4, budget: 3 },
+      },
+    ]);
     expect(stack.sim.stats.total).toBe(0);
   });
 });

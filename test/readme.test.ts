@@ -17,6 +17,7 @@ describe('README', () => {
   });
 
   it('lists the demo keys of DESIGN.md', () => {
-    for (const key of ['hst_test_demo_full', 'hst_test_demo_readonly', 'hst_test_demo_events', 'hst_test_demo_other']) expect(readme).toContain(key);
+    for (const key of ['hst_test_demo_full', 'hst_test_demo_readonly', 'hst_test_demo_events', 'hst_test_demo_other'])
+      expect(readme).toContain(key);
   });
 });

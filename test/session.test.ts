@@ -14,10 +14,23 @@ function deps(retryAfterMaxMs: number): { deps: SessionDeps; pool: ReturnType<Mo
   const mock = new MockAgent();
   mock.disableNetConnect();
   agent = mock;
-  const client = new UpstreamClient({ baseUrl: 'http://upstream.test/api/v3', timeoutMs: 5_000, connections: 4, dispatcher: mock, resilience: { ...DEFAULT_RESILIENCE, retries: 0 } });
+  const client = new UpstreamClient({
+    baseUrl: 'http://upstream.test/api/v3',
+    timeoutMs: 5_000,
+    connections: 4,
+    dispatcher: mock,
+    resilience: { ...DEFAULT_RESILIENCE, retries: 0 },
+  });
   const times: number[] = [];
   return {
-    deps: { client, shared: new SharedReads(0, 100), scopes: new ScopeMirror(60_000), quota: new QuotaTracker(null, retryAfterMaxMs), budget: 50, deadlineMs: 10_000 },
+    deps: {
+      client,
+      shared: new SharedReads(0, 100),
+      scopes: new ScopeMirror(60_000),
+      quota: new QuotaTracker(null, retryAfterMaxMs),
+      budget: 50,
+      deadlineMs: 10_000,
+    },
     pool: mock.get('http://upstream.test'),
     times,
   };
@@ -30,7 +43,9 @@ describe('a 429 with a short Retry-After', () => {
   it('is waited out by every operation of the key, then each is answered', async () => {
     const { deps: d, pool } = deps(2_000);
     const seen: number[] = [];
-    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(() => (seen.push(Date.now()), { statusCode: 429, data: limited, responseOptions: { headers: { 'retry-after': '1' } } }));
+    pool
+      .intercept({ path: '/api/v3/experiments/e1', method: 'GET' })
+      .reply(() => (seen.push(Date.now()), { statusCode: 429, data: limited, responseOptions: { headers: { 'retry-after': '1' } } }));
     pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(() => (seen.push(Date.now()), { statusCode: 200, data: ok }));
     pool.intercept({ path: '/api/v3/experiments/e2', method: 'GET' }).reply(() => (seen.push(Date.now()), { statusCode: 200, data: ok }));
     const first = new UpstreamSession(d, 'hst_test_k', 'r1');
@@ -54,7 +69,11 @@ describe('a 429 with a short Retry-After', () => {
     const session = new UpstreamSession(d, 'hst_test_k', 'r1');
     await expect(session.get('/experiments/e1')).rejects.toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfter: 30 });
     const other = new UpstreamSession(d, 'hst_test_k', 'r2');
-    await expect(other.get('/experiments/e1')).rejects.toMatchObject({ code: 'RATE_LIMITED', status: null, details: { source: 'gateway' } });
+    await expect(other.get('/experiments/e1')).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      status: null,
+      details: { source: 'gateway' },
+    });
     expect(other.cost.requests).toBe(0);
   });
 });

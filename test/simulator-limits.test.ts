@@ -18,7 +18,9 @@ describe('rate limits', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await call(`${sim.url}/data/events/room/${ROOM}`, { key: FULL })).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
-    const limited = await call<{ error: { code: string; details: Record<string, unknown> } }>(`${sim.url}/data/events/room/${ROOM}`, { key: FULL });
+    const limited = await call<{ error: { code: string; details: Record<string, unknown> } }>(`${sim.url}/data/events/room/${ROOM}`, {
+      key: FULL,
+    });
     expect(limited.body.error.code).toBe('RATE_LIMIT_EXCEEDED');
     expect(limited.body.error.details).toMatchObject({ limit: 3, window: 'minute' });
     const retryAfter = Number(limited.headers.get('retry-after'));
@@ -87,7 +89,9 @@ describe('faults', () => {
   it('stall holds the request past a client timeout', async () => {
     sim = await startSimulator({ faults: { rate: 1, modes: ['stall'], stallMs: 5_000 } });
     const started = Date.now();
-    await expect(fetch(`${sim.url}/experiments`, { headers: { 'x-api-key': FULL }, signal: AbortSignal.timeout(300) })).rejects.toThrow(/aborted|timeout/i);
+    await expect(fetch(`${sim.url}/experiments`, { headers: { 'x-api-key': FULL }, signal: AbortSignal.timeout(300) })).rejects.toThrow(
+      /aborted|timeout/i,
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
   });
 
@@ -113,12 +117,36 @@ describe('faults', () => {
 describe('command line', () => {
   it('parses every flag', () => {
     const o = parseSimulatorArgs([
-      '--port', '4010', '--seed', '9', '--rooms', '20', '--participants-per-room', '4', '--events-per-participant', '50',
-      '--latency-ms', '20', '--fault-rate', '0.2', '--fault-modes', 'drop,stall', '--stall-ms', '100',
-      '--rate-limit-hour', '10', '--rate-limit-minute', '5',
+      '--port',
+      '4010',
+      '--seed',
+      '9',
+      '--rooms',
+      '20',
+      '--participants-per-room',
+      '4',
+      '--events-per-participant',
+      '50',
+      '--latency-ms',
+      '20',
+      '--fault-rate',
+      '0.2',
+      '--fault-modes',
+      'drop,stall',
+      '--stall-ms',
+      '100',
+      '--rate-limit-hour',
+      '10',
+      '--rate-limit-minute',
+      '5',
     ]);
     expect(o).toMatchObject({
-      port: 4010, seed: 9, rooms: 20, participantsPerRoom: 4, eventsPerParticipant: 50, latencyMs: 20,
+      port: 4010,
+      seed: 9,
+      rooms: 20,
+      participantsPerRoom: 4,
+      eventsPerParticipant: 50,
+      latencyMs: 20,
       faults: { rate: 0.2, modes: ['drop', 'stall'], stallMs: 100 },
       rateLimit: { enabled: true, perHour: 10, perMinute: 5 },
     });
@@ -138,10 +166,20 @@ describe('command line', () => {
 
 describe('scale', () => {
   it('serves 100,000+ events with scoped queries reading only their scope', async () => {
-    sim = await startSimulator({ rooms: 50, participantsPerRoom: 8, eventsPerParticipant: 250, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-    const exp = await call<{ metadata: { pagination: { total: number } } }>(`${sim.url}/data/events/experiment/exp_movie01?limit=1`, { key: FULL });
+    sim = await startSimulator({
+      rooms: 50,
+      participantsPerRoom: 8,
+      eventsPerParticipant: 250,
+      rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+    });
+    const exp = await call<{ metadata: { pagination: { total: number } } }>(`${sim.url}/data/events/experiment/exp_movie01?limit=1`, {
+      key: FULL,
+    });
     expect(exp.body.metadata.pagination.total).toBe(100_000);
-    const room = await call<{ metadata: { pagination: { total: number } } }>(`${sim.url}/data/events/room/room_movie01_050?category=media&limit=1`, { key: FULL });
+    const room = await call<{ metadata: { pagination: { total: number } } }>(
+      `${sim.url}/data/events/room/room_movie01_050?category=media&limit=1`,
+      { key: FULL },
+    );
     expect(room.body.metadata.pagination.total).toBeGreaterThan(0);
     expect(sim.store.index('events').byRoom.get('room_movie01_050')).toHaveLength(2_000);
   });

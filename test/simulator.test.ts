@@ -53,7 +53,15 @@ describe('envelope and data endpoints', () => {
     expect(res.body.data).toHaveLength(10);
     const { metadata } = res.body;
     expect(metadata).toMatchObject({ dataType: 'events', scope: 'room', scopeId: ROOM });
-    expect(metadata.query).toEqual({ startTime: null, endTime: null, category: null, limit: 10, offset: 5, sort: 'timestamp', order: 'asc' });
+    expect(metadata.query).toEqual({
+      startTime: null,
+      endTime: null,
+      category: null,
+      limit: 10,
+      offset: 5,
+      sort: 'timestamp',
+      order: 'asc',
+    });
     // 3 participants x 30 events in each room.
     expect(metadata.pagination).toEqual({ total: 90, returned: 10, hasMore: true, limit: 10, offset: 5, nextOffset: 15 });
     expect(metadata.processing).toMatchObject({ enriched: true, version: '3.0.0' });
@@ -159,7 +167,9 @@ describe('query parameters', () => {
 
     const all = await get(`/data/components/experiment/${EXP}`);
     const done = await get(`/data/components/experiment/${EXP}?completed=true&componentType=ShowVideo&stateId=state_welcome`);
-    expect(done.body.data).toEqual(all.body.data.filter((c) => c.completed === true && c.componentType === 'ShowVideo' && c.stateId === 'state_welcome'));
+    expect(done.body.data).toEqual(
+      all.body.data.filter((c) => c.completed === true && c.componentType === 'ShowVideo' && c.stateId === 'state_welcome'),
+    );
     expect(done.body.metadata.query).toMatchObject({ completed: true, componentType: 'ShowVideo', stateId: 'state_welcome' });
 
     const success = await get(`/data/participants/experiment/${EXP}?completionCode=SUCCESS`);
@@ -204,7 +214,12 @@ describe('query parameters', () => {
     expect(lines[1]).toContain(String(json.body.data[0]?.messageId));
     const nd = await call(`${sim.url}/data/chat/room/${ROOM}?limit=3&format=ndjson`, { key: FULL });
     expect(nd.headers.get('content-type')).toBe('application/x-ndjson');
-    expect(nd.text.trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual(json.body.data);
+    expect(
+      nd.text
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(json.body.data);
   });
 
   it.each([
@@ -223,13 +238,19 @@ describe('query parameters', () => {
     const res = await get(`/data/events/room/${ROOM}?${query}`);
     expect(res.status).toBe(400);
     expect(res.body.status).toBe('error');
-    expect(res.body.error).toEqual({ code: 'INVALID_PARAMETER', message: `Invalid value for parameter '${parameter}'`, details: { parameter, value, expected } });
+    expect(res.body.error).toEqual({
+      code: 'INVALID_PARAMETER',
+      message: `Invalid value for parameter '${parameter}'`,
+      details: { parameter, value, expected },
+    });
   });
 
   it('rejects a filter the data type does not have, bad booleans and windows', async () => {
     expect((await get(`/data/recordings/room/${ROOM}?category=media`)).body.error?.code).toBe('INVALID_PARAMETER');
     expect((await get(`/data/components/room/${ROOM}?completed=yes`)).body.error?.details).toMatchObject({ parameter: 'completed' });
-    expect((await get(`/data/sync/room/${ROOM}?aggregationWindow=5`)).body.error?.details).toMatchObject({ parameter: 'aggregationWindow' });
+    expect((await get(`/data/sync/room/${ROOM}?aggregationWindow=5`)).body.error?.details).toMatchObject({
+      parameter: 'aggregationWindow',
+    });
     expect((await get(`/data/participants/room/${ROOM}?completionCode=WINNER`)).status).toBe(400);
   });
 
@@ -332,7 +353,10 @@ describe('recording events', () => {
       timestamp: new Date(Date.UTC(2030, 0, 1, 0, 0, i)).toISOString(),
       content: `marker ${i}`,
     }));
-    const res = await call<{ data: { recorded: number; eventIds: string[] }[] }>(`${sim.url}/data/events/batch`, { key: FULL, body: { events } });
+    const res = await call<{ data: { recorded: number; eventIds: string[] }[] }>(`${sim.url}/data/events/batch`, {
+      key: FULL,
+      body: { events },
+    });
     expect(res.status).toBe(201);
     expect(res.body.data[0]?.recorded).toBe(100);
     expect(new Set(res.body.data[0]?.eventIds).size).toBe(100);
@@ -353,8 +377,13 @@ describe('recording events', () => {
     expect((await post({ events: [] })).body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { count: 0, max: 100 } });
     expect((await post({ events: Array(101).fill(ok) })).body.error?.details).toMatchObject({ count: 101 });
     expect((await post({ nope: 1 })).body.error?.code).toBe('VALIDATION_ERROR');
-    expect((await post(undefined, '{not json')).body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'The request body is not valid JSON' });
-    const mixed = await post({ events: [ok, { ...ok, participantId: 'ppt_ghost' }, { ...ok, eventType: 5 }, { ...ok, timestamp: 'yesterday' }] });
+    expect((await post(undefined, '{not json')).body.error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      message: 'The request body is not valid JSON',
+    });
+    const mixed = await post({
+      events: [ok, { ...ok, participantId: 'ppt_ghost' }, { ...ok, eventType: 5 }, { ...ok, timestamp: 'yesterday' }],
+    });
     expect(mixed.status).toBe(400);
     expect(mixed.body.error?.details).toEqual({
       errors: [
@@ -366,7 +395,11 @@ describe('recording events', () => {
     expect((await get(`/data/events/room/${ROOM}?limit=1`)).body.metadata.pagination.total).toBe(before);
     const readonly = await call<Envelope>(`${sim.url}/data/events/batch`, { key: READONLY, body: { events: [ok] } });
     expect(readonly.body.error?.details).toEqual({ required: ['write:events'], provided: ['read:*'] });
-    const big = await call<Envelope>(`${sim.url}/data/events/batch`, { key: FULL, rawBody: `{"events":"${'x'.repeat(1_100_000)}"}`, method: 'POST' });
+    const big = await call<Envelope>(`${sim.url}/data/events/batch`, {
+      key: FULL,
+      rawBody: `{"events":"${'x'.repeat(1_100_000)}"}`,
+      method: 'POST',
+    });
     expect(big.status).toBe(413);
   });
 });
@@ -378,7 +411,14 @@ describe('experiment management', () => {
     expect(res.body.data[0]).toMatchObject({ name: 'Movie Watching Study', roomCount: 4, participantCount: 12, ownerId: 'user_demo' });
     expect(res.body.metadata.pagination).toEqual({ total: 2, returned: 2, hasMore: false, limit: 50, offset: 0 });
     expect((await get('/experiments?search=joint')).body.data.map((e) => e.id)).toEqual(['exp_joint02']);
-    expect((await get('/experiments?limit=1')).body.metadata.pagination).toEqual({ total: 2, returned: 1, hasMore: true, limit: 1, offset: 0, nextOffset: 1 });
+    expect((await get('/experiments?limit=1')).body.metadata.pagination).toEqual({
+      total: 2,
+      returned: 1,
+      hasMore: true,
+      limit: 1,
+      offset: 0,
+      nextOffset: 1,
+    });
     expect((await get('/experiments', OTHER)).body.data.map((e) => e.id)).toEqual(['exp_other01']);
     expect((await get('/experiments?limit=-3')).status).toBe(400);
   });
@@ -397,18 +437,46 @@ describe('experiment management', () => {
   it('creates, validates, updates and soft-deletes', async () => {
     const bad = await call<Envelope>(`${sim.url}/experiments`, { key: FULL, body: { description: 'no name' } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toEqual({ code: 'VALIDATION_ERROR', message: 'The experiment is not valid', details: { errors: [{ field: 'name', message: 'name is required and must be a non-empty string' }] } });
-    const created = await call<Envelope>(`${sim.url}/experiments`, { key: FULL, body: { name: 'New study', states: [{ id: 's1', name: 'One' }] } });
+    expect(bad.body.error).toEqual({
+      code: 'VALIDATION_ERROR',
+      message: 'The experiment is not valid',
+      details: { errors: [{ field: 'name', message: 'name is required and must be a non-empty string' }] },
+    });
+    const created = await call<Envelope>(`${sim.url}/experiments`, {
+      key: FULL,
+      body: { name: 'New study', states: [{ id: 's1', name: 'One' }] },
+    });
     expect(created.status).toBe(201);
     const id = String(created.body.data[0]?.id);
     expect(created.body.data[0]).toMatchObject({ name: 'New study', roomCount: 0, participantCount: 0, ownerId: 'user_demo' });
 
     const valid = await call<{ data: unknown[] }>(`${sim.url}/experiments/validate`, { key: FULL, body: { name: 'ok' } });
     expect(valid.body.data).toEqual([{ valid: true }]);
-    const invalid = await call<{ data: unknown[] }>(`${sim.url}/experiments/validate`, { key: FULL, body: { name: '', states: [{ id: 'a', name: 'A' }, { id: 'a', name: 'B' }] } });
-    expect(invalid.body.data).toEqual([{ valid: false, errors: [{ field: 'name', message: 'name is required and must be a non-empty string' }, { field: 'states[1].id', message: 'duplicate state id a' }] }]);
+    const invalid = await call<{ data: unknown[] }>(`${sim.url}/experiments/validate`, {
+      key: FULL,
+      body: {
+        name: '',
+        states: [
+          { id: 'a', name: 'A' },
+          { id: 'a', name: 'B' },
+        ],
+      },
+    });
+    expect(invalid.body.data).toEqual([
+      {
+        valid: false,
+        errors: [
+          { field: 'name', message: 'name is required and must be a non-empty string' },
+          { field: 'states[1].id', message: 'duplicate state id a' },
+        ],
+      },
+    ]);
 
-    const updated = await call<Envelope>(`${sim.url}/experiments/${id}`, { key: FULL, method: 'PUT', body: { description: 'now described' } });
+    const updated = await call<Envelope>(`${sim.url}/experiments/${id}`, {
+      key: FULL,
+      method: 'PUT',
+      body: { description: 'now described' },
+    });
     expect(updated.body.data[0]).toMatchObject({ id, name: 'New study', description: 'now described' });
     const readOnly = await call<Envelope>(`${sim.url}/experiments/${id}`, { key: FULL, method: 'PUT', body: { ownerId: 'me' } });
     expect(readOnly.body.error?.details).toEqual({ errors: [{ field: 'ownerId', message: 'ownerId is read-only' }] });

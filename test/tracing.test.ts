@@ -9,7 +9,11 @@ import { DASHBOARD } from './helpers/dashboard.ts';
 
 const KEY = 'hst_test_demo_full';
 const ask = (url: string) =>
-  fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY, 'x-request-id': 'trace-me' }, body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' }) }).then((r) => r.json());
+  fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': KEY, 'x-request-id': 'trace-me' },
+    body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' }),
+  }).then((r) => r.json());
 
 describe('tracing', () => {
   it('traces each operation with a child span per upstream request, never the key', async () => {
@@ -23,7 +27,13 @@ describe('tracing', () => {
       const spans = exporter.getFinishedSpans();
       const server = spans.filter((s) => s.name === 'graphql Dashboard');
       expect(server).toHaveLength(1);
-      expect(server[0]?.attributes).toMatchObject({ 'graphql.operation.name': 'Dashboard', 'graphql.operation.type': 'query', 'hyperstudy.request_id': 'trace-me', 'hyperstudy.upstream.requests': 5, 'hyperstudy.outcome': 'ok' });
+      expect(server[0]?.attributes).toMatchObject({
+        'graphql.operation.name': 'Dashboard',
+        'graphql.operation.type': 'query',
+        'hyperstudy.request_id': 'trace-me',
+        'hyperstudy.upstream.requests': 5,
+        'hyperstudy.outcome': 'ok',
+      });
       const clients = spans.filter((s) => s.name.startsWith('HTTP '));
       expect(clients.map((s) => s.name).sort()).toEqual([
         'HTTP GET /data/events/experiment/:id',
@@ -57,7 +67,14 @@ describe('tracing', () => {
     await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
     const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
     const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
-    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoint, OTEL_SERVICE_NAME: 'hsgql-test' }));
+    const gateway = createGateway(
+      loadConfig({
+        HYPERSTUDY_API_URL: sim.url,
+        LOG_LEVEL: 'silent',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoint,
+        OTEL_SERVICE_NAME: 'hsgql-test',
+      }),
+    );
     const url = await gateway.listen(0, '127.0.0.1');
     try {
       await ask(url);

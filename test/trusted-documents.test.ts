@@ -17,9 +17,16 @@ describe('trusted documents', () => {
     const path = file('ok.json', JSON.stringify({ 'sha256:exp-name': 'query ExperimentName($id: ID!) { experiment(id: $id) { name } }' }));
     const stack = await startStack({}, { TRUSTED_DOCUMENTS: path });
     const post = (body: unknown) =>
-      fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': FULL }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { data?: unknown; errors?: { message: string }[] } }));
+      fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': FULL },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { data?: unknown; errors?: { message: string }[] } }));
     try {
-      const byHash = await post({ extensions: { persistedQuery: { version: 1, sha256Hash: 'sha256:exp-name' } }, variables: { id: 'exp_movie01' } });
+      const byHash = await post({
+        extensions: { persistedQuery: { version: 1, sha256Hash: 'sha256:exp-name' } },
+        variables: { id: 'exp_movie01' },
+      });
       expect(byHash.body.data).toEqual({ experiment: { name: 'Movie Watching Study' } });
       const byDocumentId = await post({ documentId: 'sha256:exp-name', variables: { id: 'exp_joint02' } });
       expect(byDocumentId.body.data).toEqual({ experiment: { name: 'Joint Attention Pilot' } });

@@ -9,7 +9,10 @@ const client = (resilience = { ...DEFAULT_RESILIENCE, retries: 0 }) => {
   const mock = new MockAgent();
   mock.disableNetConnect();
   agent = mock;
-  return { c: new UpstreamClient({ baseUrl: BASE, timeoutMs: 1000, connections: 1, dispatcher: mock, resilience }), pool: mock.get('http://upstream.test') };
+  return {
+    c: new UpstreamClient({ baseUrl: BASE, timeoutMs: 1000, connections: 1, dispatcher: mock, resilience }),
+    pool: mock.get('http://upstream.test'),
+  };
 };
 afterEach(async () => {
   await agent?.close();
@@ -31,8 +34,23 @@ describe('UpstreamClient', () => {
     const { c, pool } = client();
     pool
       .intercept({ path: '/api/v3/data/events/room/r1?limit=2', method: 'GET', headers: { 'x-api-key': 'k1', 'x-request-id': 'rid' } })
-      .reply(200, { status: 'success', data: [{ id: 'e1', brandNew: { x: 1 } }], metadata: { pagination: { total: 7 }, somethingElse: true }, extra: 1 }, { headers: { 'x-ratelimit-limit': '1000', 'x-ratelimit-remaining': '990', 'x-ratelimit-reset': '1700000000' } });
-    const envelope = await c.send({ method: 'GET', path: '/data/events/room/r1', query: new URLSearchParams({ limit: '2' }), key: 'k1', requestId: 'rid' });
+      .reply(
+        200,
+        {
+          status: 'success',
+          data: [{ id: 'e1', brandNew: { x: 1 } }],
+          metadata: { pagination: { total: 7 }, somethingElse: true },
+          extra: 1,
+        },
+        { headers: { 'x-ratelimit-limit': '1000', 'x-ratelimit-remaining': '990', 'x-ratelimit-reset': '1700000000' } },
+      );
+    const envelope = await c.send({
+      method: 'GET',
+      path: '/data/events/room/r1',
+      query: new URLSearchParams({ limit: '2' }),
+      key: 'k1',
+      requestId: 'rid',
+    });
     expect(envelope).toEqual({
       data: [{ id: 'e1', brandNew: { x: 1 } }],
       metadata: { pagination: { total: 7 }, somethingElse: true },
@@ -43,18 +61,39 @@ describe('UpstreamClient', () => {
   it('accepts a bare object as data and a missing metadata', async () => {
     const { c, pool } = client();
     pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(200, { status: 'success', data: { id: 'e1' } });
-    expect(await c.send({ method: 'GET', path: '/experiments/e1', key: 'k' })).toEqual({ data: { id: 'e1' }, metadata: {}, rateLimit: null });
+    expect(await c.send({ method: 'GET', path: '/experiments/e1', key: 'k' })).toEqual({
+      data: { id: 'e1' },
+      metadata: {},
+      rateLimit: null,
+    });
   });
 
   it('maps error envelopes to codes with message, details and Retry-After', async () => {
     const { c, pool } = client();
-    pool.intercept({ path: '/api/v3/a', method: 'GET' }).reply(429, { status: 'error', error: { code: 'RATE_LIMIT_EXCEEDED', message: 'Slow down', details: { limit: 100 } } }, { headers: { 'retry-after': '17' } });
-    pool.intercept({ path: '/api/v3/b', method: 'GET' }).reply(400, { status: 'error', error: { code: 'INVALID_PARAMETER', message: 'Bad', details: { parameter: 'startTime' } } });
-    pool.intercept({ path: '/api/v3/c', method: 'GET' }).reply(502, '<html>bad gateway</html>', { headers: { 'content-type': 'text/html' } });
+    pool
+      .intercept({ path: '/api/v3/a', method: 'GET' })
+      .reply(
+        429,
+        { status: 'error', error: { code: 'RATE_LIMIT_EXCEEDED', message: 'Slow down', details: { limit: 100 } } },
+        { headers: { 'retry-after': '17' } },
+      );
+    pool
+      .intercept({ path: '/api/v3/b', method: 'GET' })
+      .reply(400, { status: 'error', error: { code: 'INVALID_PARAMETER', message: 'Bad', details: { parameter: 'startTime' } } });
+    pool
+      .intercept({ path: '/api/v3/c', method: 'GET' })
+      .reply(502, '<html>bad gateway</html>', { headers: { 'content-type': 'text/html' } });
     pool.intercept({ path: '/api/v3/d', method: 'GET' }).reply(200, 'not json');
     pool.intercept({ path: '/api/v3/e', method: 'GET' }).reply(504, '');
     const a = await failure(c.send({ method: 'GET', path: '/a', key: 'k' }));
-    expect([a.code, a.message, a.status, a.upstreamCode, a.details, a.retryAfter]).toEqual(['RATE_LIMITED', 'Slow down', 429, 'RATE_LIMIT_EXCEEDED', { limit: 100 }, 17]);
+    expect([a.code, a.message, a.status, a.upstreamCode, a.details, a.retryAfter]).toEqual([
+      'RATE_LIMITED',
+      'Slow down',
+      429,
+      'RATE_LIMIT_EXCEEDED',
+      { limit: 100 },
+      17,
+    ]);
     const b = await failure(c.send({ method: 'GET', path: '/b', key: 'k' }));
     expect([b.code, b.upstreamCode, b.details]).toEqual(['BAD_USER_INPUT', 'INVALID_PARAMETER', { parameter: 'startTime' }]);
     const cc = await failure(c.send({ method: 'GET', path: '/c', key: 'k' }));
@@ -87,7 +126,9 @@ describe('resilience', () => {
 
   it('retries an idempotent request on 5xx and network errors, then succeeds', async () => {
     const { c, pool } = client(fast);
-    pool.intercept({ path: '/api/v3/r', method: 'GET' }).reply(503, { status: 'error', error: { code: 'INTERNAL_SERVER_ERROR', message: 'down' } });
+    pool
+      .intercept({ path: '/api/v3/r', method: 'GET' })
+      .reply(503, { status: 'error', error: { code: 'INTERNAL_SERVER_ERROR', message: 'down' } });
     pool.intercept({ path: '/api/v3/r', method: 'GET' }).replyWithError(new Error('reset'));
     pool.intercept({ path: '/api/v3/r', method: 'GET' }).reply(200, ok);
     const retried: string[] = [];
@@ -98,11 +139,23 @@ describe('resilience', () => {
 
   it('does not retry answers about the request (4xx) nor a POST', async () => {
     const { c, pool } = client(fast);
-    pool.intercept({ path: '/api/v3/bad', method: 'GET' }).reply(400, { status: 'error', error: { code: 'INVALID_PARAMETER', message: 'no' } });
-    pool.intercept({ path: '/api/v3/data/events/batch', method: 'POST' }).reply(503, { status: 'error', error: { code: 'INTERNAL_SERVER_ERROR', message: 'down' } });
+    pool
+      .intercept({ path: '/api/v3/bad', method: 'GET' })
+      .reply(400, { status: 'error', error: { code: 'INVALID_PARAMETER', message: 'no' } });
+    pool
+      .intercept({ path: '/api/v3/data/events/batch', method: 'POST' })
+      .reply(503, { status: 'error', error: { code: 'INTERNAL_SERVER_ERROR', message: 'down' } });
     const retried: string[] = [];
-    expect((await failure(c.send({ method: 'GET', path: '/bad', key: 'k', onRetry: (e) => retried.push(e.code) }))).code).toBe('BAD_USER_INPUT');
-    expect((await failure(c.send({ method: 'POST', path: '/data/events/batch', key: 'k', body: { events: [] }, onRetry: (e) => retried.push(e.code) }))).status).toBe(503);
+    expect((await failure(c.send({ method: 'GET', path: '/bad', key: 'k', onRetry: (e) => retried.push(e.code) }))).code).toBe(
+      'BAD_USER_INPUT',
+    );
+    expect(
+      (
+        await failure(
+          c.send({ method: 'POST', path: '/data/events/batch', key: 'k', body: { events: [] }, onRetry: (e) => retried.push(e.code) }),
+        )
+      ).status,
+    ).toBe(503);
     expect(retried).toEqual([]);
   });
 
@@ -112,7 +165,11 @@ describe('resilience', () => {
     for (let i = 0; i < 3; i++) expect((await failure(c.send({ method: 'GET', path: '/r', key: 'k' }))).status).toBe(500);
     expect(c.circuit).toBe('open');
     const fastFail = await failure(c.send({ method: 'GET', path: '/r', key: 'k' }));
-    expect([fastFail.code, fastFail.message, fastFail.details]).toEqual(['UPSTREAM_ERROR', 'The HyperStudy API is unavailable; requests fail fast until it recovers', { circuit: 'open' }]);
+    expect([fastFail.code, fastFail.message, fastFail.details]).toEqual([
+      'UPSTREAM_ERROR',
+      'The HyperStudy API is unavailable; requests fail fast until it recovers',
+      { circuit: 'open' },
+    ]);
   });
 
   it("stops at the operation's deadline with UPSTREAM_TIMEOUT", async () => {

@@ -19,7 +19,9 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
   const one = (path: string, what: string, id: string): Promise<Rec> =>
     session.get(path).then((envelope) => objectOf(envelope) ?? Promise.reject(notFound(what, id)));
 
-  const experiment = new DataLoader<string, Rec>((ids) => Promise.all(ids.map((id) => one(routes.experiment(id), 'Experiment', id).catch((e: unknown) => e as Error))));
+  const experiment = new DataLoader<string, Rec>((ids) =>
+    Promise.all(ids.map((id) => one(routes.experiment(id), 'Experiment', id).catch((e: unknown) => e as Error))),
+  );
 
   const room = new DataLoader<string, Rec>((ids) =>
     Promise.all(

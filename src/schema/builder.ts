@@ -30,7 +30,8 @@ export const builder = new SchemaBuilder<SchemaTypes>({
     decodeGlobalID: (globalID: string) => {
       const text = Buffer.from(globalID, 'base64').toString('utf8');
       const colon = text.indexOf(':');
-      if (colon <= 0 || !/^[A-Za-z]+$/.test(text.slice(0, colon))) throw badInput('Not a node id this API gave out', 'id', { value: globalID });
+      if (colon <= 0 || !/^[A-Za-z]+$/.test(text.slice(0, colon)))
+        throw badInput('Not a node id this API gave out', 'id', { value: globalID });
       return { typename: text.slice(0, colon), id: text.slice(colon + 1) };
     },
   },

@@ -115,7 +115,8 @@ export async function resolveDataConnection(ctx: GatewayContext, req: DataReques
   return connectionOver(ctx, args, {
     window: async (start, limit) => {
       const first = probe ? await probe : null;
-      if (first && start + limit <= first.records.length) return { records: first.records.slice(start, start + limit), total: first.total, offset: start };
+      if (first && start + limit <= first.records.length)
+        return { records: first.records.slice(start, start + limit), total: first.total, offset: start };
       return ctx.loaders.listings.window(source, start, limit);
     },
     total: async () => (probe ? (await probe).total : ctx.loaders.listings.total(source)),

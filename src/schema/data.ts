@@ -18,7 +18,14 @@ function sortEnum(name: string, fields: readonly string[]) {
 }
 
 export const EventCategory = builder.enumType('EventCategory', {
-  values: { COMPONENT: { value: 'component' }, STATE: { value: 'state' }, MEDIA: { value: 'media' }, PRE_EXPERIMENT: { value: 'pre_experiment' }, QUESTIONNAIRE: { value: 'questionnaire' }, SYSTEM: { value: 'system' } } as const,
+  values: {
+    COMPONENT: { value: 'component' },
+    STATE: { value: 'state' },
+    MEDIA: { value: 'media' },
+    PRE_EXPERIMENT: { value: 'pre_experiment' },
+    QUESTIONNAIRE: { value: 'questionnaire' },
+    SYSTEM: { value: 'system' },
+  } as const,
 });
 
 export const CompletionCode = builder.enumType('CompletionCode', {
@@ -60,7 +67,10 @@ function text(v: string | null | undefined, argument: string): string | undefine
 /** Upstream parameters from the common arguments, checked before any upstream call. */
 function commonParams(args: CommonArgs): Record<string, string | undefined> {
   if (args.startTime && args.endTime && args.startTime > args.endTime) {
-    throw badInput("'startTime' must not be after 'endTime'", 'startTime', { startTime: args.startTime.toISOString(), endTime: args.endTime.toISOString() });
+    throw badInput("'startTime' must not be after 'endTime'", 'startTime', {
+      startTime: args.startTime.toISOString(),
+      endTime: args.endTime.toISOString(),
+    });
   }
   return {
     startTime: args.startTime?.toISOString(),
@@ -120,7 +130,10 @@ export const DATA_FIELDS: Record<string, { type: DataTypePath; params: (args: Da
       stateId: text(a.stateId, 'stateId'),
     }),
   },
-  participants: { type: DATA_TYPES.participants, params: (a) => ({ ...commonParams(a), completionCode: text(a.completionCode, 'completionCode') }) },
+  participants: {
+    type: DATA_TYPES.participants,
+    params: (a) => ({ ...commonParams(a), completionCode: text(a.completionCode, 'completionCode') }),
+  },
   rooms: { type: DATA_TYPES.rooms, params: commonParams },
 };
 
@@ -153,12 +166,20 @@ export function dataConnections<P>(t: FieldBuilder<P>, scopeOf: (parent: P) => P
     recordings: plain('recordings', Recording, 'Recordings (upstream `recordings`).', SORTS.recordings),
     videoChat: plain('videoChat', VideoChatEvent, 'Video-chat connection data (upstream `videochat`).', SORTS.videoChat),
     chatMessages: plain('chatMessages', ChatMessage, 'Text chat (upstream `chat`).', SORTS.chatMessages),
-    continuousRatings: plain('continuousRatings', ContinuousRating, 'Continuous ratings (upstream `ratings/continuous`).', SORTS.continuousRatings),
+    continuousRatings: plain(
+      'continuousRatings',
+      ContinuousRating,
+      'Continuous ratings (upstream `ratings/continuous`).',
+      SORTS.continuousRatings,
+    ),
     sparseRatings: plain('sparseRatings', SparseRating, 'Sparse ratings (upstream `ratings/sparse`).', SORTS.sparseRatings),
     syncMetrics: t.connection({
       type: SyncMetric,
       description: 'Sync metrics (upstream `sync`).',
-      args: { ...commonArgs(t, SORTS.syncMetrics), aggregationWindow: t.arg.int({ description: 'Aggregate into windows of this many milliseconds (100 to 3600000).' }) },
+      args: {
+        ...commonArgs(t, SORTS.syncMetrics),
+        aggregationWindow: t.arg.int({ description: 'Aggregate into windows of this many milliseconds (100 to 3600000).' }),
+      },
       resolve: resolver('syncMetrics', scopeOf),
     }),
     components: t.connection({

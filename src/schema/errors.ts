@@ -9,7 +9,8 @@ export function badInput(message: string, argument: string, details: Record<stri
 /** An id argument as the upstream takes it: a blank one would address another route, so it is refused. */
 export function requireId(value: string | number, argument: string): string {
   const id = String(value);
-  if (id.trim() === '' || id !== id.trim()) throw badInput(`'${argument}' must be a non-blank id without surrounding spaces`, argument, { value: id });
+  if (id.trim() === '' || id !== id.trim())
+    throw badInput(`'${argument}' must be a non-blank id without surrounding spaces`, argument, { value: id });
   return id;
 }
 
@@ -36,4 +37,3 @@ export function toGraphQLError(error: UpstreamError, from?: GraphQLError): Graph
     extensions: upstreamExtensions(error),
   });
 }
-

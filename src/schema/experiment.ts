@@ -31,7 +31,12 @@ builder.node(Experiment, {
     requiredParticipants: t.int({ nullable: true, resolve: (e) => int(e.requiredParticipants) }),
     createdAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => date(e.createdAt) }),
     updatedAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => date(e.updatedAt) }),
-    states: t.field({ type: 'JSON', nullable: true, description: 'The experiment states, as the upstream holds them.', resolve: (e) => json(e.states) }),
+    states: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The experiment states, as the upstream holds them.',
+      resolve: (e) => json(e.states),
+    }),
     roles: t.field({ type: 'JSON', nullable: true, resolve: (e) => json(e.roles) }),
     raw: t.field({ type: 'JSON', description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
     access: t.field({

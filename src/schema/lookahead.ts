@@ -39,9 +39,11 @@ function collect(info: GraphQLResolveInfo, type: GraphQLObjectType, selection: S
     } catch {
       continue;
     }
-    if (RECORD_TYPES.has(type.name) && node.name.value in DATA_FIELDS) out.push({ parentType: type.name, field: node.name.value, args, depth });
+    if (RECORD_TYPES.has(type.name) && node.name.value in DATA_FIELDS)
+      out.push({ parentType: type.name, field: node.name.value, args, depth });
     const child = getNamedType(definition.type);
-    if (node.selectionSet && isObjectType(child)) collect(info, child, node.selectionSet, depth + (RECORD_TYPES.has(child.name) ? 1 : 0), out);
+    if (node.selectionSet && isObjectType(child))
+      collect(info, child, node.selectionSet, depth + (RECORD_TYPES.has(child.name) ? 1 : 0), out);
   }
 }
 

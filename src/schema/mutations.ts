@@ -21,7 +21,9 @@ const experimentFields = (t: PothosSchemaTypes.InputFieldBuilder<Types, 'InputOb
   settings: t.field({ type: 'JSON' }),
 });
 
-const ExperimentInput = builder.inputType('ExperimentInput', { fields: (t) => ({ name: t.string({ required: true }), ...experimentFields(t) }) });
+const ExperimentInput = builder.inputType('ExperimentInput', {
+  fields: (t) => ({ name: t.string({ required: true }), ...experimentFields(t) }),
+});
 const ExperimentPatch = builder.inputType('ExperimentPatch', { fields: (t) => ({ name: t.string(), ...experimentFields(t) }) });
 
 /** The fields a caller gave (GraphQL leaves the others undefined), as an upstream body. */
@@ -37,13 +39,17 @@ function given(input: object, dropNull = false): Rec {
 /** Checks an experiment body before it goes upstream; returns the fields to send. */
 function experimentBody(input: Record<string, unknown>, argument: string, requireSomething: boolean): Rec {
   const body = given(input);
-  if (body.name !== undefined && (body.name === null || String(body.name).trim() === '')) throw badInput("'name' must not be empty", `${argument}.name`);
+  if (body.name !== undefined && (body.name === null || String(body.name).trim() === ''))
+    throw badInput("'name' must not be empty", `${argument}.name`);
   if (body.requiredParticipants !== undefined && body.requiredParticipants !== null && Number(body.requiredParticipants) < 1) {
     throw badInput("'requiredParticipants' must be at least 1", `${argument}.requiredParticipants`);
   }
-  if (body.states !== undefined && body.states !== null && !Array.isArray(body.states)) throw badInput("'states' must be a list", `${argument}.states`);
-  if (body.roles !== undefined && body.roles !== null && obj(body.roles) === null) throw badInput("'roles' must be an object", `${argument}.roles`);
-  if (body.settings !== undefined && body.settings !== null && obj(body.settings) === null) throw badInput("'settings' must be an object", `${argument}.settings`);
+  if (body.states !== undefined && body.states !== null && !Array.isArray(body.states))
+    throw badInput("'states' must be a list", `${argument}.states`);
+  if (body.roles !== undefined && body.roles !== null && obj(body.roles) === null)
+    throw badInput("'roles' must be an object", `${argument}.roles`);
+  if (body.settings !== undefined && body.settings !== null && obj(body.settings) === null)
+    throw badInput("'settings' must be an object", `${argument}.settings`);
   if (requireSomething && Object.keys(body).length === 0) throw badInput('Give at least one field to change', argument);
   return body;
 }
@@ -59,7 +65,10 @@ const ExperimentValidation = builder.objectRef<Rec>('ExperimentValidation').impl
   description: 'The upstream dry-run validation of an experiment.',
   fields: (t) => ({
     valid: t.boolean({ resolve: (v) => bool(v.valid) ?? false }),
-    errors: t.field({ type: [ValidationIssue], resolve: (v) => (Array.isArray(v.errors) ? v.errors.map((e) => obj(e) ?? { message: String(e) }) : []) }),
+    errors: t.field({
+      type: [ValidationIssue],
+      resolve: (v) => (Array.isArray(v.errors) ? v.errors.map((e) => obj(e) ?? { message: String(e) }) : []),
+    }),
   }),
 });
 
@@ -67,7 +76,11 @@ const DeletedExperiment = builder.objectRef<Rec>('DeletedExperiment').implement(
   fields: (t) => ({
     experimentId: t.string({ resolve: (d) => str(d.id) ?? '' }),
     deleted: t.boolean({ resolve: (d) => bool(d.deleted) ?? false }),
-    deletedAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => (typeof d.deletedAt === 'string' ? new Date(d.deletedAt) : null) }),
+    deletedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: (d) => (typeof d.deletedAt === 'string' ? new Date(d.deletedAt) : null),
+    }),
   }),
 });
 
@@ -163,7 +176,11 @@ builder.mutationType({
       type: Experiment,
       args: { input: t.arg({ type: ExperimentInput, required: true }) },
       resolve: async (_root, { input }, ctx) => {
-        const envelope = await ctx.session.send({ method: 'POST', path: routes.experiments(), body: experimentBody(input, 'input', false) });
+        const envelope = await ctx.session.send({
+          method: 'POST',
+          path: routes.experiments(),
+          body: experimentBody(input, 'input', false),
+        });
         return objectOf(envelope) ?? {};
       },
     }),
@@ -171,7 +188,11 @@ builder.mutationType({
       type: Experiment,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: ExperimentPatch, required: true }) },
       resolve: async (_root, { id, input }, ctx) => {
-        const envelope = await ctx.session.send({ method: 'PUT', path: routes.experiment(requireId(id, 'id')), body: experimentBody(input, 'input', true) });
+        const envelope = await ctx.session.send({
+          method: 'PUT',
+          path: routes.experiment(requireId(id, 'id')),
+          body: experimentBody(input, 'input', true),
+        });
         return objectOf(envelope) ?? {};
       },
     }),
@@ -190,7 +211,12 @@ builder.mutationType({
       args: { id: t.arg.id({ required: true }), skipDataCheck: t.arg.boolean({ defaultValue: false }) },
       resolve: async (_root, { id, skipDataCheck }, ctx) => {
         const query = skipDataCheck ? new URLSearchParams({ skipDataCheck: 'true' }) : undefined;
-        return objectOf(await ctx.session.send({ method: 'DELETE', path: routes.experiment(requireId(id, 'id')), query })) ?? { id, deleted: true };
+        return (
+          objectOf(await ctx.session.send({ method: 'DELETE', path: routes.experiment(requireId(id, 'id')), query })) ?? {
+            id,
+            deleted: true,
+          }
+        );
       },
     }),
     recordEvents: t.field({
@@ -199,7 +225,8 @@ builder.mutationType({
       args: { events: t.arg({ type: [EventInput], required: true }) },
       resolve: async (_root, { events }, ctx) => {
         if (events.length === 0) throw badInput("'events' must hold at least one event", 'events');
-        if (events.length > MAX_EVENTS) throw badInput(`'events' holds ${events.length} events; the most is ${MAX_EVENTS}`, 'events', { max: MAX_EVENTS });
+        if (events.length > MAX_EVENTS)
+          throw badInput(`'events' holds ${events.length} events; the most is ${MAX_EVENTS}`, 'events', { max: MAX_EVENTS });
         events.forEach((e, i) => {
           if (e.eventType.trim() === '') throw badInput(`events[${i}].eventType must not be empty`, `events[${i}].eventType`);
         });
@@ -211,7 +238,15 @@ builder.mutationType({
           const indices = chunk.map((_, i) => start + i);
           result.batches++;
           if (stopped) {
-            result.failures.push({ batch, indices, code: 'NOT_SENT', message: `Not sent: an earlier batch failed with ${stopped.code}`, outcome: 'NOT_RECORDED', retryAfter: stopped.retryAfter, errors: [] });
+            result.failures.push({
+              batch,
+              indices,
+              code: 'NOT_SENT',
+              message: `Not sent: an earlier batch failed with ${stopped.code}`,
+              outcome: 'NOT_RECORDED',
+              retryAfter: stopped.retryAfter,
+              errors: [],
+            });
             continue;
           }
           try {

@@ -21,7 +21,10 @@ function parseLocalId(id: string): { roomId: string; id: string } {
   throw badInput('Not a Participant node id', 'id', { value: id });
 }
 
-const scopeOf = (p: Rec): ParentScope => ({ scope: { kind: 'participant', id: str(p.id) ?? '', roomId: roomOf(p) ?? '' }, experimentId: str(p.experimentId) });
+const scopeOf = (p: Rec): ParentScope => ({
+  scope: { kind: 'participant', id: str(p.id) ?? '', roomId: roomOf(p) ?? '' },
+  experimentId: str(p.experimentId),
+});
 
 builder.node(Participant, {
   description: 'A participant of a room.',
@@ -33,7 +36,11 @@ builder.node(Participant, {
     name: t.string({ nullable: true, resolve: (p) => str(p.name) }),
     role: t.string({ nullable: true, resolve: (p) => str(p.role) }),
     status: t.string({ nullable: true, resolve: (p) => str(p.status) }),
-    completionCode: t.string({ nullable: true, description: 'SUCCESS, TIMEOUT, TECHNICAL, NOCONSENT, ABANDONED, IN_PROGRESS, COMPLETED_NO_CODE, …', resolve: (p) => str(p.completionCode) }),
+    completionCode: t.string({
+      nullable: true,
+      description: 'SUCCESS, TIMEOUT, TECHNICAL, NOCONSENT, ABANDONED, IN_PROGRESS, COMPLETED_NO_CODE, …',
+      resolve: (p) => str(p.completionCode),
+    }),
     joinedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => date(p.joinedAt) }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => date(p.completedAt) }),
     roomId: t.string({ nullable: true, resolve: roomOf }),

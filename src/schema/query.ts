@@ -20,7 +20,11 @@ builder.queryType({
       description: "The experiments the caller's key may see.",
       args: { search: t.arg.string({ description: 'Matches name and description.' }) },
       resolve: (_root, args, ctx) =>
-        resolveConnection(ctx, { path: routes.experiments(), params: { search: args.search ?? undefined }, pageLimit: EXPERIMENTS_PAGE_LIMIT }, args),
+        resolveConnection(
+          ctx,
+          { path: routes.experiments(), params: { search: args.search ?? undefined }, pageLimit: EXPERIMENTS_PAGE_LIMIT },
+          args,
+        ),
     }),
     experiment: t.field({
       type: Experiment,
@@ -49,7 +53,8 @@ builder.queryType({
         id: t.arg.id({ required: true, description: 'The upstream participant id.' }),
         roomId: t.arg.id({ required: true, description: 'The room the participant joined.' }),
       },
-      resolve: (_root, args, ctx) => ctx.loaders.participant.load({ roomId: requireId(args.roomId, 'roomId'), id: requireId(args.id, 'id') }),
+      resolve: (_root, args, ctx) =>
+        ctx.loaders.participant.load({ roomId: requireId(args.roomId, 'roomId'), id: requireId(args.id, 'id') }),
     }),
   }),
 });

@@ -37,7 +37,11 @@ const OWNERSHIP: FieldSpec[] = [
 function ownership(t: FieldBuilder<Rec>) {
   return {
     ...Object.fromEntries(OWNERSHIP.map((spec) => [spec[0], field(t, spec)])),
-    roomId: t.string({ nullable: true, description: 'The room (session) of the record; older records call it sessionId.', resolve: roomOf }),
+    roomId: t.string({
+      nullable: true,
+      description: 'The room (session) of the record; older records call it sessionId.',
+      resolve: roomOf,
+    }),
     experiment: experimentLink(t, (r) => str(r.experimentId), 'The experiment, through a loader.'),
     room: roomLink(t, roomOf, 'The room, through a loader.'),
     participant: t.field({
@@ -59,7 +63,11 @@ function recordType(name: string, description: string, specs: FieldSpec[]) {
     fields: (t) => ({
       ...Object.fromEntries(specs.map((spec) => [spec[0], field(t, spec)])),
       ...ownership(t),
-      raw: t.field({ type: 'JSON', description: 'The record exactly as the upstream sent it, unknown fields included.', resolve: (r) => r }),
+      raw: t.field({
+        type: 'JSON',
+        description: 'The record exactly as the upstream sent it, unknown fields included.',
+        resolve: (r) => r,
+      }),
     }),
   });
 }
@@ -166,4 +174,3 @@ export const ComponentResponse = recordType('ComponentResponse', 'A component as
   ['response', 'JSON', 'What the participant answered.'],
   ['completed', 'Boolean', 'Whether it was completed.'],
 ]);
-

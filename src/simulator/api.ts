@@ -1,14 +1,22 @@
 import { ApiFailure, invalidParameter } from './errors.ts';
 import { hasScope } from './keys.ts';
-import { DATA_TYPES, EVENT_CATEGORIES, SCOPES, type ApiKey, type DataType, type Experiment, type Json, type JsonObject, type Scope } from './model.ts';
+import {
+  DATA_TYPES,
+  EVENT_CATEGORIES,
+  SCOPES,
+  type ApiKey,
+  type DataType,
+  type Experiment,
+  type Json,
+  type JsonObject,
+  type Scope,
+} from './model.ts';
 import { parseDataQuery, runDataQuery, scopedRecords, TYPE_SPECS, toCsv, toNdjson } from './query.ts';
 import type { Random } from './random.ts';
 import { participantKey, type DataStore } from './store.ts';
 
 /** What a route answers: a JSON envelope, or a raw body (CSV, NDJSON). */
-export type ApiResult =
-  | { status: number; envelope: JsonObject }
-  | { status: number; raw: string; contentType: string };
+export type ApiResult = { status: number; envelope: JsonObject } | { status: number; raw: string; contentType: string };
 
 export interface ApiRequest {
   method: string;
@@ -41,7 +49,8 @@ function success(ctx: ApiContext, data: Json, metadata: JsonObject = {}, status 
 /** The experiment if the key's user may see it: 404 when absent or deleted, 403 when another user's. */
 function visibleExperiment(ctx: ApiContext, key: ApiKey, id: string): Experiment {
   const experiment = ctx.store.experiments.get(id);
-  if (!experiment || experiment.deleted) throw new ApiFailure(404, 'NOT_FOUND', `Experiment not found: ${id}`, { resource: 'experiment', id });
+  if (!experiment || experiment.deleted)
+    throw new ApiFailure(404, 'NOT_FOUND', `Experiment not found: ${id}`, { resource: 'experiment', id });
   if (experiment.ownerId !== key.userId) {
     throw new ApiFailure(403, 'FORBIDDEN', 'You do not have access to this experiment', { resource: 'experiment', id });
   }
@@ -87,7 +96,8 @@ async function routeData(ctx: ApiContext, req: ApiRequest, rest: string[]): Prom
       throw new ApiFailure(404, 'NOT_FOUND', 'Use /data/check-access/experiment/{experimentId}');
     }
     const experiment = ctx.store.experiments.get(rest[2]);
-    if (!experiment || experiment.deleted) throw new ApiFailure(404, 'NOT_FOUND', `Experiment not found: ${rest[2]}`, { resource: 'experiment', id: rest[2] });
+    if (!experiment || experiment.deleted)
+      throw new ApiFailure(404, 'NOT_FOUND', `Experiment not found: ${rest[2]}`, { resource: 'experiment', id: rest[2] });
     const canView = experiment.ownerId === req.key.userId;
     const canExport = canView && hasScope(req.key.scopes, 'read:*');
     return success(ctx, { canView, canExport }, { experimentId: experiment.id });
@@ -99,7 +109,11 @@ async function routeData(ctx: ApiContext, req: ApiRequest, rest: string[]): Prom
   const typeLength = rest[0] === 'ratings' ? 2 : 1;
   const typeName = rest.slice(0, typeLength).join('/');
   if (!(DATA_TYPES as readonly string[]).includes(typeName)) {
-    throw new ApiFailure(400, 'INVALID_PARAMETER', `Unknown data type: ${typeName}`, { parameter: 'dataType', value: typeName, expected: `one of ${DATA_TYPES.join(', ')}` });
+    throw new ApiFailure(400, 'INVALID_PARAMETER', `Unknown data type: ${typeName}`, {
+      parameter: 'dataType',
+      value: typeName,
+      expected: `one of ${DATA_TYPES.join(', ')}`,
+    });
   }
   const type = typeName as DataType;
   const [scopeName, scopeId, ...extra] = rest.slice(typeLength);
@@ -147,10 +161,18 @@ async function routeData(ctx: ApiContext, req: ApiRequest, rest: string[]): Prom
 function locateScope(ctx: ApiContext, key: ApiKey, scope: Scope, scopeId: string, roomId: string | null): string {
   if (scope === 'experiment') return visibleExperiment(ctx, key, scopeId).id;
   const room = ctx.store.rooms.get(scope === 'room' ? scopeId : (roomId ?? ''));
-  if (!room) throw new ApiFailure(404, 'NOT_FOUND', `Room not found: ${scope === 'room' ? scopeId : roomId}`, { resource: 'room', id: scope === 'room' ? scopeId : roomId });
+  if (!room)
+    throw new ApiFailure(404, 'NOT_FOUND', `Room not found: ${scope === 'room' ? scopeId : roomId}`, {
+      resource: 'room',
+      id: scope === 'room' ? scopeId : roomId,
+    });
   visibleExperiment(ctx, key, room.experimentId);
   if (scope === 'participant' && !ctx.store.participants.has(participantKey(room.id, scopeId))) {
-    throw new ApiFailure(404, 'NOT_FOUND', `Participant not found: ${scopeId} in room ${room.id}`, { resource: 'participant', id: scopeId, roomId: room.id });
+    throw new ApiFailure(404, 'NOT_FOUND', `Participant not found: ${scopeId} in room ${room.id}`, {
+      resource: 'participant',
+      id: scopeId,
+      roomId: room.id,
+    });
   }
   return room.experimentId;
 }
@@ -166,13 +188,27 @@ async function recordBatch(ctx: ApiContext, req: ApiRequest): Promise<ApiResult>
   const body = await req.body();
   const events = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { events?: unknown }).events : undefined;
   if (!Array.isArray(events)) {
-    throw new ApiFailure(400, 'VALIDATION_ERROR', "Body must be an object with an 'events' array", { field: 'events', expected: 'array of 1 to 100 events' });
+    throw new ApiFailure(400, 'VALIDATION_ERROR', "Body must be an object with an 'events' array", {
+      field: 'events',
+      expected: 'array of 1 to 100 events',
+    });
   }
   if (events.length < 1 || events.length > MAX_BATCH) {
-    throw new ApiFailure(400, 'VALIDATION_ERROR', `A batch holds 1 to ${MAX_BATCH} events, got ${events.length}`, { field: 'events', count: events.length, max: MAX_BATCH });
+    throw new ApiFailure(400, 'VALIDATION_ERROR', `A batch holds 1 to ${MAX_BATCH} events, got ${events.length}`, {
+      field: 'events',
+      count: events.length,
+      max: MAX_BATCH,
+    });
   }
   const errors: FieldError[] = [];
-  const accepted: { record: JsonObject; roomId: string; participantId: string; experimentId: string; deploymentId: string; time: number }[] = [];
+  const accepted: {
+    record: JsonObject;
+    roomId: string;
+    participantId: string;
+    experimentId: string;
+    deploymentId: string;
+    time: number;
+  }[] = [];
   events.forEach((event: unknown, index) => {
     if (event === null || typeof event !== 'object' || Array.isArray(event)) {
       errors.push({ index, field: '', message: 'An event must be an object' });
@@ -214,7 +250,11 @@ async function recordBatch(ctx: ApiContext, req: ApiRequest): Promise<ApiResult>
       return;
     }
     if (experiment.ownerId !== req.key.userId) {
-      throw new ApiFailure(403, 'FORBIDDEN', 'You do not have access to this experiment', { resource: 'experiment', id: experimentId, index });
+      throw new ApiFailure(403, 'FORBIDDEN', 'You do not have access to this experiment', {
+        resource: 'experiment',
+        id: experimentId,
+        index,
+      });
     }
     if (!room || room.experimentId !== experimentId) {
       errors.push({ index, field: 'roomId', message: `Room ${roomId} is not a room of experiment ${experimentId}` });
@@ -249,7 +289,15 @@ async function recordBatch(ctx: ApiContext, req: ApiRequest): Promise<ApiResult>
   }
   const index = ctx.store.index('events');
   for (const a of accepted) {
-    index.insert({ seq: ctx.store.nextSeq(), experimentId: a.experimentId, roomId: a.roomId, participantId: a.participantId, deploymentId: a.deploymentId, time: a.time, record: a.record });
+    index.insert({
+      seq: ctx.store.nextSeq(),
+      experimentId: a.experimentId,
+      roomId: a.roomId,
+      participantId: a.participantId,
+      deploymentId: a.deploymentId,
+      time: a.time,
+      record: a.record,
+    });
   }
   return success(ctx, [{ recorded: accepted.length, eventIds: accepted.map((a) => String(a.record.id)) }], { dataType: 'events' }, 201);
 }
@@ -261,7 +309,8 @@ function validateExperiment(body: unknown, partial: boolean): { errors: JsonObje
   }
   const b = body as Record<string, unknown>;
   if (!partial || b.name !== undefined) {
-    if (typeof b.name !== 'string' || b.name.trim() === '') errors.push({ field: 'name', message: 'name is required and must be a non-empty string' });
+    if (typeof b.name !== 'string' || b.name.trim() === '')
+      errors.push({ field: 'name', message: 'name is required and must be a non-empty string' });
     else if (b.name.length > 200) errors.push({ field: 'name', message: 'name must be at most 200 characters' });
   }
   if (b.description !== undefined && b.description !== null && typeof b.description !== 'string') {
@@ -300,7 +349,8 @@ async function routeExperiments(ctx: ApiContext, req: ApiRequest, rest: string[]
       const search = req.params.get('search')?.toLowerCase() ?? null;
       const limit = Number(req.params.get('limit') ?? 50);
       const offset = Number(req.params.get('offset') ?? 0);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidParameter('limit', req.params.get('limit') ?? '', 'integer between 1 and 100');
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+        throw invalidParameter('limit', req.params.get('limit') ?? '', 'integer between 1 and 100');
       if (!Number.isInteger(offset) || offset < 0) throw invalidParameter('offset', req.params.get('offset') ?? '', 'integer >= 0');
       const mine = [...store.experiments.values()]
         .filter((e) => !e.deleted && e.ownerId === req.key.userId)
@@ -311,7 +361,14 @@ async function routeExperiments(ctx: ApiContext, req: ApiRequest, rest: string[]
       return success(ctx, page, {
         dataType: 'experiments',
         query: { search: req.params.get('search'), limit, offset },
-        pagination: { total: mine.length, returned: page.length, hasMore, limit, offset, ...(hasMore ? { nextOffset: offset + page.length } : {}) },
+        pagination: {
+          total: mine.length,
+          returned: page.length,
+          hasMore,
+          limit,
+          offset,
+          ...(hasMore ? { nextOffset: offset + page.length } : {}),
+        },
       });
     }
     if (req.method === 'POST') {
@@ -325,7 +382,18 @@ async function routeExperiments(ctx: ApiContext, req: ApiRequest, rest: string[]
         id,
         ownerId: owner,
         deleted: false,
-        record: { description: null, states: [], roles: {}, requiredParticipants: 1, ...fields, id, ownerId: owner, ownerEmail: `${owner}@hyperstudy.test`, createdAt: now, updatedAt: now },
+        record: {
+          description: null,
+          states: [],
+          roles: {},
+          requiredParticipants: 1,
+          ...fields,
+          id,
+          ownerId: owner,
+          ownerEmail: `${owner}@hyperstudy.test`,
+          createdAt: now,
+          updatedAt: now,
+        },
       };
       store.experiments.set(id, experiment);
       return success(ctx, [experimentView(ctx, experiment)], {}, 201);
@@ -346,9 +414,21 @@ async function routeExperiments(ctx: ApiContext, req: ApiRequest, rest: string[]
     if (req.method !== 'GET') throw methodNotAllowed(req, ['GET']);
     requireScope(req.key, 'read:experiments');
     const e = visibleExperiment(ctx, req.key, id).record;
-    const config = { states: e.states ?? [], roles: e.roles ?? {}, settings: e.settings ?? {}, requiredParticipants: e.requiredParticipants ?? null };
+    const config = {
+      states: e.states ?? [],
+      roles: e.roles ?? {},
+      settings: e.settings ?? {},
+      requiredParticipants: e.requiredParticipants ?? null,
+    };
     if (sub === 'config') return success(ctx, [{ experimentId: id, ...config }]);
-    return success(ctx, [{ formatVersion: '1.0', exportedAt: iso(ctx.now()), source: { experimentId: id }, experiment: { name: e.name ?? null, description: e.description ?? null, ...config } }]);
+    return success(ctx, [
+      {
+        formatVersion: '1.0',
+        exportedAt: iso(ctx.now()),
+        source: { experimentId: id },
+        experiment: { name: e.name ?? null, description: e.description ?? null, ...config },
+      },
+    ]);
   }
   if (req.method === 'GET') {
     requireScope(req.key, 'read:experiments');
@@ -369,7 +449,12 @@ async function routeExperiments(ctx: ApiContext, req: ApiRequest, rest: string[]
     if (skip !== null && skip !== 'true' && skip !== 'false') throw invalidParameter('skipDataCheck', skip, 'true or false');
     const counts = store.countsOf(id);
     if (skip !== 'true' && counts.roomCount > 0) {
-      throw new ApiFailure(400, 'VALIDATION_ERROR', 'The experiment has collected data; pass skipDataCheck=true to delete it anyway', counts);
+      throw new ApiFailure(
+        400,
+        'VALIDATION_ERROR',
+        'The experiment has collected data; pass skipDataCheck=true to delete it anyway',
+        counts,
+      );
     }
     experiment.deleted = true;
     return success(ctx, [{ id, deleted: true, deletedAt: iso(ctx.now()) }]);

@@ -1,12 +1,5 @@
 import { DEMO_USER, OTHER_USER } from './keys.ts';
-import {
-  COMPLETION_CODES,
-  COMPONENT_TYPES,
-  EVENT_CATEGORIES,
-  type DataType,
-  type JsonObject,
-  type Stored,
-} from './model.ts';
+import { COMPLETION_CODES, COMPONENT_TYPES, EVENT_CATEGORIES, type DataType, type JsonObject, type Stored } from './model.ts';
 import { Random } from './random.ts';
 import { DataStore } from './store.ts';
 
@@ -66,9 +59,30 @@ export function generate(options: GenerateOptions): DataStore {
   const store = new DataStore();
   const small = Math.max(1, Math.ceil(options.rooms / 4));
   const plans: ExperimentPlan[] = [
-    { id: EXPERIMENT_IDS.primary, name: 'Movie Watching Study', description: 'Dyads watch short films and rate their engagement continuously.', owner: DEMO_USER, rooms: options.rooms, start: Date.UTC(2024, 9, 1, 9) },
-    { id: EXPERIMENT_IDS.secondary, name: 'Joint Attention Pilot', description: 'A pilot of a joint attention task with video chat.', owner: DEMO_USER, rooms: small, start: Date.UTC(2024, 10, 4, 13) },
-    { id: EXPERIMENT_IDS.other, name: 'Private Replication', description: "Another lab's experiment, not visible to the demo user.", owner: OTHER_USER, rooms: small, start: Date.UTC(2024, 8, 16, 10) },
+    {
+      id: EXPERIMENT_IDS.primary,
+      name: 'Movie Watching Study',
+      description: 'Dyads watch short films and rate their engagement continuously.',
+      owner: DEMO_USER,
+      rooms: options.rooms,
+      start: Date.UTC(2024, 9, 1, 9),
+    },
+    {
+      id: EXPERIMENT_IDS.secondary,
+      name: 'Joint Attention Pilot',
+      description: 'A pilot of a joint attention task with video chat.',
+      owner: DEMO_USER,
+      rooms: small,
+      start: Date.UTC(2024, 10, 4, 13),
+    },
+    {
+      id: EXPERIMENT_IDS.other,
+      name: 'Private Replication',
+      description: "Another lab's experiment, not visible to the demo user.",
+      owner: OTHER_USER,
+      rooms: small,
+      start: Date.UTC(2024, 8, 16, 10),
+    },
   ];
   const pending = new Map<DataType, Stored[]>();
   const add = (type: DataType, item: Omit<Stored, 'seq'>): void => {
@@ -278,7 +292,11 @@ function generateParticipantData(ctx: ParticipantContext): void {
         stimulusId: `stimulus_${1 + (i % 3)}`,
         componentId: likert ? 'cmp_likert_1' : 'cmp_vas_1',
         confidence: rng.chance(0.5) ? Math.round(rng.next() * 100) / 100 : null,
-        metadata: { question: likert ? 'How engaged were you?' : 'How intense was this clip?', dimension: likert ? 'engagement' : 'intensity', componentType: likert ? 'LikertScale' : 'VASRating' },
+        metadata: {
+          question: likert ? 'How engaged were you?' : 'How intense was this clip?',
+          dimension: likert ? 'engagement' : 'intensity',
+          componentType: likert ? 'LikertScale' : 'VASRating',
+        },
       },
     });
   }
@@ -337,7 +355,13 @@ function generateParticipantData(ctx: ParticipantContext): void {
   }
 
   const videochat = Math.max(2, Math.round(E / 8));
-  const vcKinds = ['participant_connected', 'track_published', 'connection_quality_changed', 'track_unpublished', 'participant_disconnected'];
+  const vcKinds = [
+    'participant_connected',
+    'track_published',
+    'connection_quality_changed',
+    'track_unpublished',
+    'participant_disconnected',
+  ];
   for (let i = 0; i < videochat; i++) {
     const onset = Math.round(((i + rng.next()) / videochat) * sessionMs);
     const eventType = i === 0 ? 'participant_connected' : i === videochat - 1 ? 'participant_disconnected' : rng.pick(vcKinds.slice(1, 4));
@@ -401,7 +425,10 @@ function generateParticipantData(ctx: ParticipantContext): void {
         roomId,
         timestamp: iso(startedAt + onset),
         onset,
-        config: componentType === 'ShowVideo' ? { src: `stimulus_${1 + (i % 3)}.mp4`, autoplay: true } : { prompt: 'Please respond', required: true },
+        config:
+          componentType === 'ShowVideo'
+            ? { src: `stimulus_${1 + (i % 3)}.mp4`, autoplay: true }
+            : { prompt: 'Please respond', required: true },
         variables: { condition: rng.pick(['A', 'B']), trial: i + 1 },
         response: completed && componentType !== 'ShowVideo' && componentType !== 'ShowImage' ? { value: rng.int(1, 7) } : null,
         completed,

@@ -20,33 +20,11 @@ export type DataType = (typeof DATA_TYPES)[number];
 export const SCOPES = ['experiment', 'room', 'participant'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-export const EVENT_CATEGORIES = [
-  'component',
-  'state',
-  'media',
-  'pre_experiment',
-  'questionnaire',
-  'system',
-] as const;
+export const EVENT_CATEGORIES = ['component', 'state', 'media', 'pre_experiment', 'questionnaire', 'system'] as const;
 
-export const COMPLETION_CODES = [
-  'SUCCESS',
-  'TIMEOUT',
-  'TECHNICAL',
-  'NOCONSENT',
-  'ABANDONED',
-  'IN_PROGRESS',
-  'COMPLETED_NO_CODE',
-] as const;
+export const COMPLETION_CODES = ['SUCCESS', 'TIMEOUT', 'TECHNICAL', 'NOCONSENT', 'ABANDONED', 'IN_PROGRESS', 'COMPLETED_NO_CODE'] as const;
 
-export const COMPONENT_TYPES = [
-  'ShowVideo',
-  'ShowImage',
-  'TextInput',
-  'VASRating',
-  'LikertScale',
-  'MultipleChoice',
-] as const;
+export const COMPONENT_TYPES = ['ShowVideo', 'ShowImage', 'TextInput', 'VASRating', 'LikertScale', 'MultipleChoice'] as const;
 
 /**
  * A stored record and where it belongs. `record` is exactly what the API serves; the other fields are

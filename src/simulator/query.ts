@@ -19,16 +19,70 @@ interface TypeSpec {
 }
 
 export const TYPE_SPECS: Record<DataType, TypeSpec> = {
-  events: { scope: 'read:events', sorts: ['onset', 'eventType', 'category', 'participantId', 'id'], filters: ['category'], defaultSort: 'timestamp', timeField: 'timestamp' },
-  recordings: { scope: 'read:recordings', sorts: ['startTime', 'endTime', 'duration', 'fileSize', 'participantId'], filters: [], defaultSort: 'startTime', timeField: 'startTime' },
-  videochat: { scope: 'read:videochat', sorts: ['onset', 'eventType', 'participantId'], filters: [], defaultSort: 'timestamp', timeField: 'timestamp' },
+  events: {
+    scope: 'read:events',
+    sorts: ['onset', 'eventType', 'category', 'participantId', 'id'],
+    filters: ['category'],
+    defaultSort: 'timestamp',
+    timeField: 'timestamp',
+  },
+  recordings: {
+    scope: 'read:recordings',
+    sorts: ['startTime', 'endTime', 'duration', 'fileSize', 'participantId'],
+    filters: [],
+    defaultSort: 'startTime',
+    timeField: 'startTime',
+  },
+  videochat: {
+    scope: 'read:videochat',
+    sorts: ['onset', 'eventType', 'participantId'],
+    filters: [],
+    defaultSort: 'timestamp',
+    timeField: 'timestamp',
+  },
   chat: { scope: 'read:chat', sorts: ['onset', 'senderId'], filters: [], defaultSort: 'timestamp', timeField: 'timestamp' },
-  'ratings/continuous': { scope: 'read:ratings', sorts: ['onset', 'value', 'participantId'], filters: [], defaultSort: 'timestamp', timeField: 'timestamp' },
-  'ratings/sparse': { scope: 'read:ratings', sorts: ['onset', 'value', 'responseTime', 'participantId'], filters: [], defaultSort: 'timestamp', timeField: 'timestamp' },
-  sync: { scope: 'read:sync', sorts: ['onset', 'timeDrift', 'syncQuality', 'latency', 'participantId'], filters: ['aggregationWindow'], defaultSort: 'timestamp', timeField: 'timestamp' },
-  components: { scope: 'read:components', sorts: ['onset', 'componentType', 'stateId', 'participantId'], filters: ['componentType', 'completed', 'stateId'], defaultSort: 'timestamp', timeField: 'timestamp' },
-  participants: { scope: 'read:events', sorts: ['joinedAt', 'completedAt', 'id', 'email', 'role', 'status', 'completionCode'], filters: ['completionCode'], defaultSort: 'timestamp', timeField: 'joinedAt' },
-  rooms: { scope: 'read:events', sorts: ['createdAt', 'startedAt', 'endedAt', 'status', 'participantCount', 'id'], filters: [], defaultSort: 'timestamp', timeField: 'createdAt' },
+  'ratings/continuous': {
+    scope: 'read:ratings',
+    sorts: ['onset', 'value', 'participantId'],
+    filters: [],
+    defaultSort: 'timestamp',
+    timeField: 'timestamp',
+  },
+  'ratings/sparse': {
+    scope: 'read:ratings',
+    sorts: ['onset', 'value', 'responseTime', 'participantId'],
+    filters: [],
+    defaultSort: 'timestamp',
+    timeField: 'timestamp',
+  },
+  sync: {
+    scope: 'read:sync',
+    sorts: ['onset', 'timeDrift', 'syncQuality', 'latency', 'participantId'],
+    filters: ['aggregationWindow'],
+    defaultSort: 'timestamp',
+    timeField: 'timestamp',
+  },
+  components: {
+    scope: 'read:components',
+    sorts: ['onset', 'componentType', 'stateId', 'participantId'],
+    filters: ['componentType', 'completed', 'stateId'],
+    defaultSort: 'timestamp',
+    timeField: 'timestamp',
+  },
+  participants: {
+    scope: 'read:events',
+    sorts: ['joinedAt', 'completedAt', 'id', 'email', 'role', 'status', 'completionCode'],
+    filters: ['completionCode'],
+    defaultSort: 'timestamp',
+    timeField: 'joinedAt',
+  },
+  rooms: {
+    scope: 'read:events',
+    sorts: ['createdAt', 'startedAt', 'endedAt', 'status', 'participantCount', 'id'],
+    filters: [],
+    defaultSort: 'timestamp',
+    timeField: 'createdAt',
+  },
 };
 
 const COMMON = ['startTime', 'endTime', 'limit', 'offset', 'sort', 'order', 'format', 'deploymentId', 'roomId'];

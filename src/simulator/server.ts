@@ -60,7 +60,8 @@ export interface Simulator {
   close(): Promise<void>;
 }
 
-const HTML_502 = '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n';
+const HTML_502 =
+  '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n';
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -90,7 +91,8 @@ function readBody(req: IncomingMessage, max: number): () => Promise<unknown> {
       req.on('error', reject);
       req.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (text.trim() === '') return reject(new ApiFailure(400, 'VALIDATION_ERROR', 'The request body is empty; a JSON object is required'));
+        if (text.trim() === '')
+          return reject(new ApiFailure(400, 'VALIDATION_ERROR', 'The request body is empty; a JSON object is required'));
         try {
           resolve(JSON.parse(text));
         } catch {
@@ -127,7 +129,12 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
       timers.add(t);
     });
 
-  async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, record: (status: number, fault?: string) => void): Promise<void> {
+  async function handleApi(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    record: (status: number, fault?: string) => void,
+  ): Promise<void> {
     const segments = url.pathname.slice('/api/v3'.length).split('/').filter(Boolean);
     if (latencyMs > 0) await delay(latencyMs);
 
@@ -167,9 +174,12 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     const key = keyText === undefined ? undefined : keys.get(keyText);
     if (!key) {
       const bearer = keyText === undefined && /^bearer /i.test(req.headers.authorization ?? '');
-      const message = keyText === undefined
-        ? bearer ? 'Send the API key in the X-API-Key header, not Authorization' : 'API key required: send it in the X-API-Key header'
-        : 'Invalid or revoked API key';
+      const message =
+        keyText === undefined
+          ? bearer
+            ? 'Send the API key in the X-API-Key header, not Authorization'
+            : 'API key required: send it in the X-API-Key header'
+          : 'Invalid or revoked API key';
       sendJson(res, 401, errorEnvelope('UNAUTHORIZED', message));
       return record(401);
     }
@@ -180,17 +190,29 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
       if (options.rateLimit.enabled) {
         const decision = rateLimiter.take(key.name, endpointOf(req.method ?? 'GET', segments));
         if (!decision.ok) {
-          throw new ApiFailure(429, 'RATE_LIMIT_EXCEEDED', `Rate limit exceeded: ${decision.limit} requests per ${decision.window}`, {
-            limit: decision.limit,
-            window: decision.window,
-            retryAfter: decision.retryAfter,
-          }, { 'retry-after': String(decision.retryAfter) });
+          throw new ApiFailure(
+            429,
+            'RATE_LIMIT_EXCEEDED',
+            `Rate limit exceeded: ${decision.limit} requests per ${decision.window}`,
+            {
+              limit: decision.limit,
+              window: decision.window,
+              retryAfter: decision.retryAfter,
+            },
+            { 'retry-after': String(decision.retryAfter) },
+          );
         }
         headers['x-ratelimit-limit'] = String(decision.limit);
         headers['x-ratelimit-remaining'] = String(decision.remaining);
         headers['x-ratelimit-reset'] = String(decision.resetAt);
       }
-      result = await routeApi(ctx, { method: req.method ?? 'GET', segments, params: url.searchParams, body: readBody(req, options.maxBodyBytes), key });
+      result = await routeApi(ctx, {
+        method: req.method ?? 'GET',
+        segments,
+        params: url.searchParams,
+        body: readBody(req, options.maxBodyBytes),
+        key,
+      });
     } catch (error) {
       if (error instanceof ApiFailure) {
         sendJson(res, error.status, errorEnvelope(error.code, error.message, error.details), { ...headers, ...error.headers });

@@ -52,11 +52,18 @@ export interface ResilienceOptions {
   breakerHalfOpenMs: number;
 }
 
-export const DEFAULT_RESILIENCE: ResilienceOptions = { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000 };
+export const DEFAULT_RESILIENCE: ResilienceOptions = {
+  retries: 3,
+  retryBaseMs: 100,
+  retryMaxMs: 2_000,
+  breakerThreshold: 10,
+  breakerHalfOpenMs: 10_000,
+};
 
 /** An outage of the upstream (not an answer about the request): what retries and the breaker act on. */
 export const isOutage = (error: unknown): boolean =>
-  error instanceof UpstreamError && (error.code === 'UPSTREAM_TIMEOUT' || (error.code === 'UPSTREAM_ERROR' && (error.status === null || error.status >= 500)));
+  error instanceof UpstreamError &&
+  (error.code === 'UPSTREAM_TIMEOUT' || (error.code === 'UPSTREAM_ERROR' && (error.status === null || error.status >= 500)));
 
 /** Exponential backoff with full jitter. */
 class JitterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
@@ -66,7 +73,10 @@ class JitterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
   ) {}
 
   next(context: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
-    return { duration: Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** Math.max(0, context.attempt - 1)), next: (c) => this.next(c) };
+    return {
+      duration: Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** Math.max(0, context.attempt - 1)),
+      next: (c) => this.next(c),
+    };
   }
 }
 
@@ -156,7 +166,10 @@ export class UpstreamClient {
     const idempotent = req.method === 'GET' || req.method === 'PUT';
     try {
       if (!idempotent || this.#resilience.retries === 0) return await once();
-      const policy = retry(handleWhen(isOutage), { maxAttempts: this.#resilience.retries, backoff: new JitterBackoff(this.#resilience.retryBaseMs, this.#resilience.retryMaxMs) });
+      const policy = retry(handleWhen(isOutage), {
+        maxAttempts: this.#resilience.retries,
+        backoff: new JitterBackoff(this.#resilience.retryBaseMs, this.#resilience.retryMaxMs),
+      });
       const listener = policy.onRetry((reason) => {
         this.#observer?.retry(endpointOf(req.method, req.path));
         if ('error' in reason && reason.error instanceof UpstreamError) req.onRetry?.(reason.error);
@@ -168,10 +181,19 @@ export class UpstreamClient {
       }
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
-        throw new UpstreamError('The HyperStudy API is unavailable; requests fail fast until it recovers', { code: 'UPSTREAM_ERROR', status: null, details: { circuit: 'open' }, cause: error });
+        throw new UpstreamError('The HyperStudy API is unavailable; requests fail fast until it recovers', {
+          code: 'UPSTREAM_ERROR',
+          status: null,
+          details: { circuit: 'open' },
+          cause: error,
+        });
       }
       if (error instanceof TaskCancelledError || req.signal?.aborted) {
-        throw new UpstreamError("The operation's deadline passed before the HyperStudy API answered", { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
+        throw new UpstreamError("The operation's deadline passed before the HyperStudy API answered", {
+          code: 'UPSTREAM_TIMEOUT',
+          status: null,
+          cause: error,
+        });
       }
       throw error;
     }
@@ -193,7 +215,10 @@ export class UpstreamClient {
     const route = endpointOf(req.method, req.path);
     const span = this.#tracer?.startSpan(
       `HTTP ${route}`,
-      { kind: SpanKind.CLIENT, attributes: { 'http.request.method': req.method, 'url.template': route, 'server.address': new URL(this.#origin).hostname } },
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'http.request.method': req.method, 'url.template': route, 'server.address': new URL(this.#origin).hostname },
+      },
       req.trace,
     );
     const observe = (status: string): void => {
@@ -203,7 +228,14 @@ export class UpstreamClient {
       span?.end();
     };
     try {
-      response = await this.#dispatcher.request({ origin: this.#origin, path: `${this.#basePath}${req.path}${query}`, method: req.method, headers, body, signal: req.signal });
+      response = await this.#dispatcher.request({
+        origin: this.#origin,
+        path: `${this.#basePath}${req.path}${query}`,
+        method: req.method,
+        headers,
+        body,
+        signal: req.signal,
+      });
       text = await response.body.text();
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
@@ -212,7 +244,12 @@ export class UpstreamClient {
       if (timedOut) {
         throw new UpstreamError('The HyperStudy API did not answer in time', { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
       }
-      throw new UpstreamError('The HyperStudy API could not be reached', { code: 'UPSTREAM_ERROR', status: null, details: { reason: code || 'network error' }, cause: error });
+      throw new UpstreamError('The HyperStudy API could not be reached', {
+        code: 'UPSTREAM_ERROR',
+        status: null,
+        details: { reason: code || 'network error' },
+        cause: error,
+      });
     }
     observe(String(response.statusCode));
     return this.#parse(response.statusCode, response.headers, text);
@@ -227,7 +264,10 @@ export class UpstreamClient {
     }
     if (status >= 200 && status < 300) {
       if (!isRecord(json) || (!('data' in json) && json.status !== 'healthy')) {
-        throw new UpstreamError('The HyperStudy API answered with a body that is not a success envelope', { code: 'UPSTREAM_ERROR', status });
+        throw new UpstreamError('The HyperStudy API answered with a body that is not a success envelope', {
+          code: 'UPSTREAM_ERROR',
+          status,
+        });
       }
       const limit = Number(header(headers, 'x-ratelimit-limit'));
       const remaining = Number(header(headers, 'x-ratelimit-remaining'));
@@ -243,7 +283,8 @@ export class UpstreamClient {
     // Retry-After from the header; a 429 without one may still say it in its details.
     const fromDetails = typeof details.retryAfter === 'number' && details.retryAfter > 0 ? details.retryAfter : null;
     const retryAfter = parseRetryAfter(header(headers, 'retry-after')) ?? (status === 429 ? fromDetails : null);
-    const message = typeof error?.message === 'string' && error.message !== '' ? error.message : `The HyperStudy API answered HTTP ${status}`;
+    const message =
+      typeof error?.message === 'string' && error.message !== '' ? error.message : `The HyperStudy API answered HTTP ${status}`;
     throw new UpstreamError(message, {
       code: codeForStatus(status),
       status,

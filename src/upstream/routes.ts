@@ -15,10 +15,7 @@ export const DATA_TYPES = {
 export type DataTypePath = (typeof DATA_TYPES)[keyof typeof DATA_TYPES];
 
 /** Where data is read: a whole experiment, one room, or one participant of a room. */
-export type Scope =
-  | { kind: 'experiment'; id: string }
-  | { kind: 'room'; id: string }
-  | { kind: 'participant'; id: string; roomId: string };
+export type Scope = { kind: 'experiment'; id: string } | { kind: 'room'; id: string } | { kind: 'participant'; id: string; roomId: string };
 
 const seg = encodeURIComponent;
 

@@ -140,7 +140,14 @@ export class UpstreamSession {
         if (kind === 'page') this.#cost.pages++;
       } else onRetry();
       try {
-        const envelope = await this.deps.client.send({ ...req, key: this.key, requestId: this.requestId, signal: this.#deadline, onRetry, trace: this.trace });
+        const envelope = await this.deps.client.send({
+          ...req,
+          key: this.key,
+          requestId: this.requestId,
+          signal: this.#deadline,
+          onRetry,
+          trace: this.trace,
+        });
         if (envelope.rateLimit) this.deps.quota.observe(hash, { remaining: envelope.rateLimit.remaining });
         return envelope;
       } catch (error) {

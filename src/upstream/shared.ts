@@ -123,7 +123,10 @@ export interface QuotaState {
  * for every operation of that key, so that none of them hammers the upstream meanwhile.
  */
 export class QuotaTracker {
-  readonly #keys = new Map<string, { sent: number[]; endpoints: Map<string, number[]>; blockedUntil: number; upstreamRemaining: number | null }>();
+  readonly #keys = new Map<
+    string,
+    { sent: number[]; endpoints: Map<string, number[]>; blockedUntil: number; upstreamRemaining: number | null }
+  >();
 
   constructor(
     private readonly limits: QuotaLimits | null,
@@ -157,10 +160,16 @@ export class QuotaTracker {
     entry.sent = entry.sent.filter((t) => now - t < 3_600_000);
     const minute = (entry.endpoints.get(endpoint) ?? []).filter((t) => now - t < 60_000);
     if (this.limits && entry.sent.length >= this.limits.perHour) {
-      throw this.#limited(Math.ceil(((entry.sent[0] ?? now) + 3_600_000 - now) / 1000), `This key has used its ${this.limits.perHour} upstream requests of the last hour`);
+      throw this.#limited(
+        Math.ceil(((entry.sent[0] ?? now) + 3_600_000 - now) / 1000),
+        `This key has used its ${this.limits.perHour} upstream requests of the last hour`,
+      );
     }
     if (this.limits && minute.length >= this.limits.perMinutePerEndpoint) {
-      throw this.#limited(Math.ceil(((minute[0] ?? now) + 60_000 - now) / 1000), `This key has used its ${this.limits.perMinutePerEndpoint} requests of the last minute to ${endpoint}`);
+      throw this.#limited(
+        Math.ceil(((minute[0] ?? now) + 60_000 - now) / 1000),
+        `This key has used its ${this.limits.perMinutePerEndpoint} requests of the last minute to ${endpoint}`,
+      );
     }
     entry.sent.push(now);
     minute.push(now);
@@ -185,7 +194,8 @@ export class QuotaTracker {
   observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): void {
     const entry = this.#entry(hash);
     if (info.remaining !== undefined && info.remaining !== null) entry.upstreamRemaining = info.remaining;
-    if (info.retryAfter !== undefined && info.retryAfter !== null) entry.blockedUntil = Math.max(entry.blockedUntil, this.now() + info.retryAfter * 1000);
+    if (info.retryAfter !== undefined && info.retryAfter !== null)
+      entry.blockedUntil = Math.max(entry.blockedUntil, this.now() + info.retryAfter * 1000);
   }
 
   state(hash: string): QuotaState {
@@ -200,7 +210,12 @@ export class QuotaTracker {
   }
 
   #limited(retryAfter: number, message: string): UpstreamError {
-    return new UpstreamError(message, { code: 'RATE_LIMITED', status: null, retryAfter: Math.max(1, retryAfter), details: { source: 'gateway' } });
+    return new UpstreamError(message, {
+      code: 'RATE_LIMITED',
+      status: null,
+      retryAfter: Math.max(1, retryAfter),
+      details: { source: 'gateway' },
+    });
   }
 
   #prune(): void {

@@ -12,7 +12,9 @@ export interface GqlReply<D = Record<string, unknown>> {
   body: {
     data?: D | null;
     errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
-    extensions?: { upstream?: { requests: number; pages: number; cacheHits: number; coalesced: number; failed: number; budgetLeft: number } };
+    extensions?: {
+      upstream?: { requests: number; pages: number; cacheHits: number; coalesced: number; failed: number; budgetLeft: number };
+    };
   };
 }
 
@@ -20,7 +22,10 @@ export interface Stack {
   sim: Simulator;
   gateway: Gateway;
   url: string;
-  gql<D = Record<string, unknown>>(query: string, options?: { key?: string | null; variables?: Record<string, unknown>; headers?: Record<string, string> }): Promise<GqlReply<D>>;
+  gql<D = Record<string, unknown>>(
+    query: string,
+    options?: { key?: string | null; variables?: Record<string, unknown>; headers?: Record<string, string> },
+  ): Promise<GqlReply<D>>;
   /** A direct REST call to the simulator, for comparing answers (not counted by tests that reset stats after). */
   rest(path: string, key?: string): Promise<{ data: Record<string, unknown>[]; metadata: { pagination: { total: number } } }>;
   close(): Promise<void>;
@@ -33,7 +38,9 @@ export interface Stack {
  */
 export async function startStack(sim: Partial<SimulatorOptions> = {}, env: Record<string, string> = {}): Promise<Stack> {
   const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
-  const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent', ...env }));
+  const gateway = createGateway(
+    loadConfig({ HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent', ...env }),
+  );
   const url = await gateway.listen(0, '127.0.0.1');
   return {
     sim: simulator,
@@ -41,7 +48,11 @@ export async function startStack(sim: Partial<SimulatorOptions> = {}, env: Recor
     url,
     async gql(query, options = {}) {
       const key = options.key === undefined ? FULL : options.key;
-      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...options.headers };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json',
+        ...options.headers,
+      };
       if (key !== null) headers['x-api-key'] = key;
       const res = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables: options.variables }) });
       return { status: res.status, body: (await res.json()) as GqlReply['body'] } as never;
