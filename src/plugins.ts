@@ -12,7 +12,7 @@ import {
 } from 'graphql';
 import { isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
 import type { GatewayContext } from './schema/builder.ts';
-import { DATA_FIELDS } from './schema/data.ts';
+import { LISTING_BY_FIELD } from './spec/data-types.ts';
 import { isMappedUpstreamError, toGraphQLError } from './schema/errors.ts';
 import { UpstreamError } from './upstream/errors.ts';
 import { MISSING_KEY_MESSAGE } from './upstream/session.ts';
@@ -73,7 +73,8 @@ const mapUpstream = (error: GraphQLError): GraphQLError =>
 
 /**
  * Maps upstream errors to their codes (expected outcomes, not faults to log) and reports what each
- * operation cost upstream in `extensions.upstream`.
+ * operation cost upstream in `extensions.upstream` (with the upstream's warnings about listings it
+ * read), and, when asked with `X-Explain-Plan: 1`, the planner's decisions in `extensions.plan`.
  */
 export function useUpstreamResult(): Plugin<GatewayContext> {
   return {
@@ -81,10 +82,16 @@ export function useUpstreamResult(): Plugin<GatewayContext> {
       return {
         onExecuteDone({ result, setResult }) {
           if (isAsyncIterable(result)) return;
+          const ctx = args.contextValue;
+          const warnings = [...ctx.warnings];
           setResult({
             ...result,
             ...(result.errors ? { errors: result.errors.map(mapUpstream) } : {}),
-            extensions: { ...result.extensions, upstream: args.contextValue.session.cost },
+            extensions: {
+              ...result.extensions,
+              upstream: { ...ctx.session.cost, ...(warnings.length > 0 ? { warnings } : {}) },
+              ...(ctx.explain ? { plan: ctx.loaders.planner.explain() } : {}),
+            },
           });
         },
       };
@@ -110,7 +117,7 @@ export function minimumUpstreamRequests(document: DocumentNode, operationName?: 
   const operation = visitFields(document, operationName, (field, atRoot) => {
     if (field.name.value.startsWith('__')) return;
     if (atRoot) roots.push(field);
-    else if (field.name.value in DATA_FIELDS)
+    else if (LISTING_BY_FIELD.has(field.name.value))
       lists.add(
         `${field.name.value}(${(field.arguments ?? [])
           .map((a) => print(a))

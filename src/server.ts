@@ -153,6 +153,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         session,
         loaders: createLoaders(session, config.pageConcurrency, config.planner),
         defaultPageSize: config.defaultPageSize,
+        warnings: new Set<string>(),
+        explain: request.headers.get('x-explain-plan') === '1',
       };
     },
     plugins: [

@@ -229,8 +229,13 @@ describe('bad arguments never reach the upstream', () => {
     expect(stack.sim.stats.total).toBe(0);
   });
 
-  it('rejects values the schema does not allow (bad DateTime, unknown enum) before execution', async () => {
-    for (const field of ['events(startTime: "yesterday")', 'events(category: DANCE)', 'participants(completionCode: WINNER)']) {
+  it('rejects values the schema does not allow (bad DateTime, unknown enum, a category that is no name) before execution', async () => {
+    for (const field of [
+      'events(startTime: "yesterday")',
+      'events(category: 42)',
+      'events(category: " media")',
+      'participants(completionCode: WINNER)',
+    ]) {
       const res = await stack.gql(`{ room(id: "${ROOM}") { ${field} { totalCount } } }`);
       expect(res.status, field).toBe(400);
       expect(res.body.errors?.[0]?.extensions?.code, field).toBe('GRAPHQL_VALIDATION_FAILED');

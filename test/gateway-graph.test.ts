@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DATA_TYPES } from '../src/upstream/routes.ts';
+import { LISTINGS } from '../src/spec/data-types.ts';
 import { nodes, READONLY, startStack, type Stack } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_002';
-const { participants: _p, rooms: _r, ...DATA_FIELDS } = DATA_TYPES;
+const DATA_FIELDS = Object.fromEntries(LISTINGS.filter((s) => s.scopes.includes('participant')).map((s) => [s.field, s.path]));
 
 let stack: Stack;
 let participant: { id: string; roomId: string };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ListingFetcher, type ListingSource, type Page, type Rec } from '../src/loaders/fetch.ts';
+import { ListingFetcher, NO_META, type ListingSource, type Page, type Rec } from '../src/loaders/fetch.ts';
 import { Planner } from '../src/loaders/planner.ts';
 
 /** A listing fetcher over fixed records per path, counting the windows asked for. */
@@ -9,7 +9,7 @@ function fakeFetcher(listings: Record<string, Rec[]>) {
     async window(source: ListingSource, offset: number, limit: number): Promise<Page> {
       calls.push(`${source.path} ${offset}+${limit}`);
       const all = listings[source.path] ?? [];
-      return { records: all.slice(offset, offset + limit), total: all.length, offset };
+      return { records: all.slice(offset, offset + limit), total: all.length, offset, meta: NO_META };
     },
     // The real `all`, over this fake's windows.
     all: ListingFetcher.prototype.all,
@@ -32,9 +32,17 @@ describe('Planner', () => {
     ];
     const { fetcher, calls } = fakeFetcher({ '/data/events/participant/p1': own });
     const planner = new Planner(fetcher, true);
-    planner.prefetch('events', {}, { kind: 'participant', id: 'p1', roomId: 'r1' });
+    planner.prefetch({ type: 'events', params: {}, scope: { kind: 'participant', id: 'p1', roomId: 'r1' } }, 1000);
     expect(
-      await planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: 'p1', roomId: 'r1' }, experimentId: 'e1' }),
+      (
+        await planner.records({
+          type: 'events',
+          params: {},
+          scope: { kind: 'participant', id: 'p1', roomId: 'r1' },
+          experimentId: 'e1',
+          pageLimit: 1000,
+        })
+      )?.records,
     ).toEqual(own);
     expect(calls).toEqual(['/data/events/participant/p1 0+1000']);
   });
@@ -44,14 +52,22 @@ describe('Planner', () => {
     const { fetcher, calls } = fakeFetcher({ '/data/events/room/r1': room });
     const planner = new Planner(fetcher, true);
     const ask = (p: string) =>
-      planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
+      planner.records({
+        type: 'events',
+        params: {},
+        scope: { kind: 'participant', id: p, roomId: 'r1' },
+        experimentId: null,
+        pageLimit: 1000,
+      });
     const [p1, p2] = await Promise.all([ask('p1'), ask('p2')]);
-    expect(p1?.map((r) => r.id)).toEqual(['p1-0', 'p1-1', 'p1-2']);
-    expect(p2?.map((r) => r.id)).toEqual(['p2-0', 'p2-1']);
+    expect(p1?.records.map((r) => r.id)).toEqual(['p1-0', 'p1-1', 'p1-2']);
+    expect(p2?.records.map((r) => r.id)).toEqual(['p2-0', 'p2-1']);
     expect(calls).toEqual(['/data/events/room/r1 0+1000']);
-    expect([...planner.decisions.values()]).toEqual(['lifted']);
+    expect(planner.explain()).toEqual([
+      { listing: { type: 'events', params: {}, scope: { kind: 'room', id: 'r1' } }, decision: 'lifted', parents: 2, total: 6 },
+    ]);
     // A later sibling is served from the same listing without asking again.
-    expect((await ask('p3'))?.map((r) => r.id)).toEqual(['p3-0']);
+    expect((await ask('p3'))?.records.map((r) => r.id)).toEqual(['p3-0']);
     expect(calls).toHaveLength(1);
   });
 
@@ -60,17 +76,27 @@ describe('Planner', () => {
     const { fetcher, calls } = fakeFetcher({ '/data/events/room/r1': room });
     const planner = new Planner(fetcher, true);
     const ask = (p: string) =>
-      planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id: p, roomId: 'r1' }, experimentId: null });
+      planner.records({
+        type: 'events',
+        params: {},
+        scope: { kind: 'participant', id: p, roomId: 'r1' },
+        experimentId: null,
+        pageLimit: 1000,
+      });
     expect(await Promise.all([ask('p1'), ask('p2')])).toEqual([null, null]);
     expect(calls).toEqual(['/data/events/room/r1 0+1000']);
-    expect([...planner.decisions.values()]).toEqual(['per-parent']);
+    expect(planner.explain()).toEqual([
+      { listing: { type: 'events', params: {}, scope: { kind: 'room', id: 'r1' } }, decision: 'per-parent', parents: 2, total: 3000 },
+    ]);
   });
 
   it('does nothing when turned off', async () => {
     const { fetcher, calls } = fakeFetcher({});
     const planner = new Planner(fetcher, false);
-    planner.prefetch('events', {}, { kind: 'experiment', id: 'e1' });
-    expect(await planner.records({ type: 'events', params: {}, scope: { kind: 'room', id: 'r1' }, experimentId: 'e1' })).toBeNull();
+    planner.prefetch({ type: 'events', params: {}, scope: { kind: 'experiment', id: 'e1' } }, 1000);
+    expect(
+      await planner.records({ type: 'events', params: {}, scope: { kind: 'room', id: 'r1' }, experimentId: 'e1', pageLimit: 1000 }),
+    ).toBeNull();
     expect(calls).toEqual([]);
   });
 });

@@ -34,6 +34,20 @@ describe('the dashboard costs 1 + 1 + 1 + Σ ⌈records ÷ 1000⌉ requests', ()
       await stack.close();
     }
   });
+
+  it('explains its decisions on request (X-Explain-Plan: 1) and only then', async () => {
+    const stack = await startStack({ rooms: 20, participantsPerRoom: 4 });
+    try {
+      const plain = await stack.gql(DASHBOARD, { variables: { id: EXP } });
+      expect(plain.body.extensions).not.toHaveProperty('plan');
+      const res = await stack.gql(DASHBOARD, { variables: { id: EXP }, headers: { 'x-explain-plan': '1' } });
+      expect((res.body.extensions as { plan?: unknown }).plan).toEqual([
+        { listing: { type: 'events', params: {}, scope: { kind: 'experiment', id: EXP } }, decision: 'lifted', parents: 80, total: 2400 },
+      ]);
+    } finally {
+      await stack.close();
+    }
+  });
 });
 
 describe('planned and unplanned answers are identical', () => {

@@ -1,19 +1,53 @@
 import type { Envelope } from '../upstream/client.ts';
-import { dataQuery, routes, type DataTypePath, type Scope } from '../upstream/routes.ts';
+import type { Params } from '../spec/spec.ts';
+import { dataQuery, routes, type Scope } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 
 export type Rec = Record<string, unknown>;
 
-/** A slice of an upstream listing, and how many records the whole listing has. */
+/** What the upstream said about a listing besides its records: its metadata and any warnings. */
+export interface ListingMeta {
+  /** The first page's `metadata` (processing, query echo, type-specific flags such as `truncated`). */
+  metadata: Rec;
+  /** `metadata._warnings` of every page read, once each (e.g. "MISSING_INDEX: … may be incomplete"). */
+  warnings: string[];
+}
+
+/** A slice of an upstream listing, how many records the whole listing has, and what it said about it. */
 export interface Page {
   records: Rec[];
   total: number;
   offset: number;
+  meta: ListingMeta;
 }
+
+export const NO_META: ListingMeta = { metadata: {}, warnings: [] };
+
+/** The meta of a listing read in several envelopes: the first one's metadata, everyone's warnings. */
+export function metaOf(envelopes: readonly Envelope[]): ListingMeta {
+  const warnings = new Set<string>();
+  for (const envelope of envelopes) {
+    const list = envelope.metadata._warnings;
+    if (Array.isArray(list)) for (const w of list) if (typeof w === 'string') warnings.add(w);
+  }
+  return { metadata: envelopes[0]?.metadata ?? {}, warnings: [...warnings] };
+}
+
+/** Joins the meta of two parts of one listing. */
+export const joinMeta = (a: ListingMeta, b: ListingMeta): ListingMeta => ({
+  metadata: a.metadata,
+  warnings: [...new Set([...a.warnings, ...b.warnings])],
+});
 
 /** The upstream's largest page for data listings and for the experiments list. */
 export const DATA_PAGE_LIMIT = 1000;
 export const EXPERIMENTS_PAGE_LIMIT = 100;
+
+/** A whole listing, in the upstream's order. */
+export interface Listing {
+  records: Rec[];
+  meta: ListingMeta;
+}
 
 export function recordsOf(envelope: Envelope): Rec[] {
   const { data } = envelope;
@@ -49,16 +83,16 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, task:
 
 export interface ListingSource {
   path: string;
-  params: Record<string, string | undefined>;
+  params: Params;
   scope?: Scope;
   pageLimit: number;
 }
 
-export const dataSource = (type: DataTypePath, scope: Scope, params: Record<string, string | undefined>): ListingSource => ({
+export const dataSource = (type: string, scope: Scope, params: Params, pageLimit = DATA_PAGE_LIMIT): ListingSource => ({
   path: routes.data(type, scope),
   params,
   scope,
-  pageLimit: DATA_PAGE_LIMIT,
+  pageLimit,
 });
 
 function listingQuery(source: ListingSource, offset: number, limit: number): URLSearchParams {
@@ -83,7 +117,7 @@ export class ListingFetcher {
   ) {}
 
   async window(source: ListingSource, offset: number, limit: number): Promise<Page> {
-    if (limit <= 0) return { records: [], total: await this.total(source), offset };
+    if (limit <= 0) return { records: [], total: await this.total(source), offset, meta: NO_META };
     const starts: number[] = [];
     for (let at = offset; at < offset + limit; at += source.pageLimit) starts.push(at);
     const envelopes = await mapBounded(starts, this.concurrency, (at) =>
@@ -91,7 +125,7 @@ export class ListingFetcher {
     );
     const records = envelopes.flatMap(recordsOf);
     const first = envelopes[0];
-    return { records, total: first ? totalOf(first, offset, recordsOf(first).length) : records.length, offset };
+    return { records, total: first ? totalOf(first, offset, recordsOf(first).length) : records.length, offset, meta: metaOf(envelopes) };
   }
 
   /** The listing's total, from the smallest request (shared with any identical one of this operation). */
@@ -101,10 +135,10 @@ export class ListingFetcher {
   }
 
   /** The whole listing: the first page (or one already started), then the rest in parallel. */
-  async all(source: ListingSource, firstPage: Promise<Page> = this.window(source, 0, source.pageLimit)): Promise<Rec[]> {
+  async all(source: ListingSource, firstPage: Promise<Page> = this.window(source, 0, source.pageLimit)): Promise<Listing> {
     const first = await firstPage;
-    if (first.total <= first.records.length) return first.records;
+    if (first.total <= first.records.length) return { records: first.records, meta: first.meta };
     const rest = await this.window(source, first.records.length, first.total - first.records.length);
-    return [...first.records, ...rest.records];
+    return { records: [...first.records, ...rest.records], meta: joinMeta(first.meta, rest.meta) };
   }
 }

@@ -2,7 +2,8 @@ import DataLoader from 'dataloader';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
-import { dataSource, ListingFetcher, objectOf, type Rec } from './fetch.ts';
+import { dataSource, ListingFetcher, mapBounded, objectOf, type Rec } from './fetch.ts';
+import { str } from '../schema/values.ts';
 import { Planner } from './planner.ts';
 
 export type { Page, Rec } from './fetch.ts';
@@ -40,7 +41,14 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
 
   /** All participants of a room: one listing per room, shared by every participant looked up in it. */
   const roomParticipants = new DataLoader<string, Rec[]>((roomIds) =>
-    Promise.all(roomIds.map((id) => listings.all(dataSource('participants', { kind: 'room', id }, {})).catch((e: unknown) => e as Error))),
+    Promise.all(
+      roomIds.map((id) =>
+        listings
+          .all(dataSource('participants', { kind: 'room', id }, {}))
+          .then((l) => l.records)
+          .catch((e: unknown) => e as Error),
+      ),
+    ),
   );
 
   const participant = new DataLoader<{ roomId: string; id: string }, Rec, string>(
@@ -60,7 +68,19 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
     { cacheKeyFn: ({ roomId, id }) => participantKey(roomId, id) },
   );
 
-  return { listings, planner, experiment, room, roomParticipants, participant };
+  /** Download URLs of recordings whose rows do not carry one: one request per recording, bounded. */
+  const downloadUrl = new DataLoader<{ roomId: string; recordingId: string }, string | null, string>(
+    (keys) =>
+      mapBounded(keys, concurrency, ({ roomId, recordingId }) =>
+        session.get(routes.recordingDownload(roomId, recordingId)).then(
+          (envelope) => str(objectOf(envelope)?.url),
+          (error: unknown) => error as Error,
+        ),
+      ),
+    { cacheKeyFn: ({ roomId, recordingId }) => participantKey(roomId, recordingId) },
+  );
+
+  return { listings, planner, experiment, room, roomParticipants, participant, downloadUrl };
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;

@@ -1,51 +1,136 @@
+/**
+ * The query planner: it makes a nested operation cost a small, constant number of upstream requests.
+ *
+ * REST has no batch-by-id endpoints, but every record carries its experimentId, roomId (or the older
+ * sessionId) and participantId. So the same data wanted under many participants of a room, or many
+ * rooms of an experiment, is read once at the wider scope and split by id ("scope lifting"), and work
+ * known at the root starts at once ("lookahead"). Its parts, all in this module:
+ *
+ *   - `ListingKey`: a listing is a data type with filters at a scope; maps of listings are keyed by it.
+ *   - lookahead: `experiment(id:)` and `room(id:)` read the operation below them and start the first
+ *     page of every listing the nested fields will need, at the root's own scope (`prefetch`).
+ *   - probe reuse: a started first page serves any window inside it, and tells the listing's total.
+ *   - the cheaper plan: requests of one event-loop turn are grouped; a group is lifted to the wider
+ *     listing when its pages are no more than one request per parent; otherwise each parent fetches
+ *     its own window and the probe was the only extra request.
+ *   - splitting: a wider listing is grouped by room and participant once; each parent's slice keeps
+ *     the upstream's order, so Relay windows, cursors and totalCount apply after the split exactly as
+ *     on the parent's own listing.
+ *
+ * The 20 rooms × 4 participants dashboard (experiment → rooms → participants → events + sparse
+ * ratings, 30 events and 3 sparse ratings per participant), round by round:
+ *
+ *   Round 1, all at once when `experiment(id:)` resolves: the experiment itself (its loader), and the
+ *   lookahead's first pages at experiment scope of rooms, participants, events and sparse ratings —
+ *   5 requests. Rooms (20), participants (80) and sparse ratings (240) are complete in their first
+ *   page of 1000; events are not (2,400 in all).
+ *   Then, without a request: `rooms` is the experiment's complete rooms listing as is; each room's
+ *   `participants` is its slice of the experiment's participants.
+ *   Round 2: the 80 participants' `events` arrive in one turn; the group's wider listing needs
+ *   ⌈2400 ÷ 1000⌉ = 3 pages ≤ 80 parents, so it is lifted: pages 2 and 3 are fetched in parallel
+ *   (2 requests) and split. Each participant's `sparseRatings` is its slice of the complete probe.
+ *
+ * In all 7 requests in 2 sequential rounds, where asking per parent costs 1 + 1 + 20 + 160 = 182.
+ * With the planner off (PLANNER=off) every parent fetches its own window. Every decision is explained
+ * on request (`explain()`, surfaced as `extensions.plan`).
+ */
 import DataLoader from 'dataloader';
-import type { DataTypePath, Scope } from '../upstream/routes.ts';
-import { DATA_PAGE_LIMIT, dataSource, type ListingFetcher, type Page, type Rec } from './fetch.ts';
+import {
+  getArgumentValues,
+  getNamedType,
+  isObjectType,
+  Kind,
+  type GraphQLObjectType,
+  type GraphQLResolveInfo,
+  type SelectionSetNode,
+} from 'graphql';
+import { LISTING_BY_FIELD } from '../spec/data-types.ts';
+import { listingParams, type ListingArgs } from '../spec/params.ts';
+import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
+import { dataSource, type Listing, type ListingFetcher, type Page, type Rec } from './fetch.ts';
 
-/** One connection's need: a data type with filters, at a scope, and the experiment the scope lies in. */
-export interface DataRequest {
-  type: DataTypePath;
+/** A listing: a data type (its upstream path) with filters, at a scope. */
+export interface ListingKey {
+  type: string;
   /** Upstream filter parameters (never limit or offset). */
-  params: Record<string, string | undefined>;
+  params: Params;
   scope: Scope;
-  /** Known from the parent record; lets a room or participant be served from an experiment listing. */
-  experimentId: string | null;
 }
 
-const roomOf = (r: Rec): string | null => (typeof r.roomId === 'string' ? r.roomId : typeof r.sessionId === 'string' ? r.sessionId : null);
+/** One connection's need: a listing, and the experiment its scope lies in (from the parent record). */
+export interface DataRequest extends ListingKey {
+  experimentId: string | null;
+  /** The upstream's largest page for this type. */
+  pageLimit: number;
+}
 
-const paramsKey = (params: Record<string, string | undefined>): string =>
-  Object.keys(params)
+/** A planning decision, for `explain()`. */
+export interface PlanDecision {
+  listing: ListingKey;
+  decision: 'lifted' | 'per-parent';
+  parents: number;
+  total: number;
+}
+
+/** The canonical text of a key: maps compare keys by identity, so each key is interned by it once. */
+function keyText({ type, params, scope }: ListingKey): string {
+  const filters = Object.keys(params)
     .filter((k) => params[k] !== undefined)
     .sort()
     .map((k) => `${k}=${params[k]}`)
     .join('&');
+  return [type, scope.kind, scope.id, scope.kind === 'participant' ? scope.roomId : '', filters].join('\u0000');
+}
 
-const scopeKey = (scope: Scope): string => `${scope.kind}:${scope.id}${scope.kind === 'participant' ? `@${scope.roomId}` : ''}`;
+/** A map keyed by listings. */
+class ListingMap<V> {
+  readonly #entries = new Map<string, { key: ListingKey; value: V }>();
 
-export const sourceKey = (type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): string =>
-  `${type} ${scopeKey(scope)} ${paramsKey(params)}`;
-
-/** A listing grouped by room and by participant once, so that each parent's slice is a lookup. */
-const splits = new WeakMap<Rec[], Map<string, Rec[]>>();
-
-/** The records of a wider listing that belong to a scope, in the listing's order. */
-function sliceFor(list: Rec[], scope: Scope): Rec[] {
-  if (scope.kind === 'experiment') return list;
-  let groups = splits.get(list);
-  if (!groups) {
-    groups = new Map();
-    for (const r of list) {
-      const room = roomOf(r) ?? '';
-      for (const key of [`room:${room}`, `participant:${String(r.participantId)}@${room}`]) {
-        const group = groups.get(key);
-        if (group) group.push(r);
-        else groups.set(key, [r]);
-      }
-    }
-    splits.set(list, groups);
+  get(key: ListingKey): V | undefined {
+    return this.#entries.get(keyText(key))?.value;
   }
-  return groups.get(scopeKey(scope)) ?? [];
+
+  set(key: ListingKey, value: V): V {
+    this.#entries.set(keyText(key), { key, value });
+    return value;
+  }
+
+  entries(): IterableIterator<{ key: ListingKey; value: V }> {
+    return this.#entries.values();
+  }
+}
+
+const hasFilters = (params: Params): boolean => Object.values(params).some((v) => v !== undefined);
+
+const roomOf = (r: Rec): string | null => (typeof r.roomId === 'string' ? r.roomId : typeof r.sessionId === 'string' ? r.sessionId : null);
+
+/** A wider listing's records grouped once by room and by participant, so that each slice is a lookup. */
+class Split {
+  readonly #rooms = new Map<string, Rec[]>();
+  readonly #participants = new Map<string, Map<string, Rec[]>>();
+
+  constructor(records: readonly Rec[]) {
+    for (const r of records) {
+      const room = roomOf(r) ?? '';
+      const participant = typeof r.participantId === 'string' ? r.participantId : String(r.participantId);
+      push(this.#rooms, room, r);
+      let people = this.#participants.get(room);
+      if (!people) this.#participants.set(room, (people = new Map()));
+      push(people, participant, r);
+    }
+  }
+
+  slice(scope: Scope): Rec[] {
+    if (scope.kind === 'room') return this.#rooms.get(scope.id) ?? [];
+    if (scope.kind === 'participant') return this.#participants.get(scope.roomId)?.get(scope.id) ?? [];
+    return [];
+  }
+}
+
+function push(map: Map<string, Rec[]>, key: string, r: Rec): void {
+  const list = map.get(key);
+  if (list) list.push(r);
+  else map.set(key, [r]);
 }
 
 /** The scopes whose listings contain a scope's records, narrowest first. */
@@ -56,66 +141,108 @@ function widerScopes(req: DataRequest): Scope[] {
   return out;
 }
 
-/**
- * Plans one operation's listings. Requests for the same data (type and filters) under several
- * participants of a room, or several rooms of an experiment, are served from one listing at the wider
- * scope, split by room and participant, when that costs no more requests than asking per parent. The
- * split keeps the upstream's order, so each parent's slice is exactly what its own listing would be.
- */
+/** A source of windows over one connection's records, however they are planned. */
+export interface Slicer {
+  window(start: number, limit: number): Promise<Page>;
+  total(): Promise<number>;
+}
+
+/** Windows over records already in hand. */
+export const listSlicer = (list: Listing): Slicer => ({
+  window: async (start, limit) => ({
+    records: list.records.slice(start, start + limit),
+    total: list.records.length,
+    offset: start,
+    meta: list.meta,
+  }),
+  total: async () => list.records.length,
+});
+
+/** Plans one operation's listings (a new planner per operation, like its loaders). */
 export class Planner {
-  readonly #probes = new Map<string, Promise<Page>>();
-  readonly #all = new Map<string, Promise<Rec[]>>();
-  readonly #batch: DataLoader<DataRequest, Rec[] | null, string>;
-  /** What was decided per wider listing (tests and debugging): source key → 'lifted' or 'per-parent'. */
-  readonly decisions = new Map<string, 'lifted' | 'per-parent'>();
+  readonly #probes = new ListingMap<Promise<Page>>();
+  readonly #all = new ListingMap<Promise<Listing>>();
+  readonly #splits = new WeakMap<Listing, Split>();
+  readonly #batch: DataLoader<DataRequest, Listing | null, string>;
+  readonly #decisions: PlanDecision[] = [];
 
   constructor(
     private readonly listings: ListingFetcher,
     readonly enabled: boolean,
   ) {
-    this.#batch = new DataLoader((reqs) => this.#decide(reqs), {
-      cacheKeyFn: (req) => sourceKey(req.type, req.params, req.scope),
+    this.#batch = new DataLoader<DataRequest, Listing | null, string>((reqs) => this.#decide(reqs), {
+      cacheKeyFn: keyText,
       // Wait for sibling resolvers from every parent settled in this turn, not just this microtask.
       batchScheduleFn: (run) => setImmediate(run),
     });
   }
 
-  /** Probes a data listing by its parts (lookahead). */
-  prefetch(type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): void {
-    if (this.enabled) void this.#probeData(type, params, scope);
+  /** What the planner decided so far in this operation (the `extensions.plan` debug view). */
+  explain(): readonly PlanDecision[] {
+    return this.#decisions;
   }
 
-  #probeData(type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): Promise<Page> {
-    const key = sourceKey(type, params, scope);
-    let probe = this.#probes.get(key);
-    if (!probe) {
-      probe = this.listings.window(dataSource(type, scope, params), 0, DATA_PAGE_LIMIT);
-      probe.catch(() => undefined);
-      this.#probes.set(key, probe);
-    }
-    return probe;
+  /** Starts a listing's first page (lookahead), unless one is started already. */
+  prefetch(key: ListingKey, pageLimit: number): void {
+    if (this.enabled) void this.#probe(key, pageLimit);
   }
 
-  #allData(type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): Promise<Rec[]> {
-    const key = sourceKey(type, params, scope);
-    let all = this.#all.get(key);
-    if (!all) {
-      all = this.listings.all(dataSource(type, scope, params), this.#probeData(type, params, scope));
-      this.#all.set(key, all);
-    }
-    return all;
+  #probe(key: ListingKey, pageLimit: number): Promise<Page> {
+    const known = this.#probes.get(key);
+    if (known) return known;
+    const probe = this.listings.window(dataSource(key.type, key.scope, key.params, pageLimit), 0, pageLimit);
+    probe.catch(() => undefined);
+    return this.#probes.set(key, probe);
   }
 
-  /** The first page of a listing when a probe for it was started, for windows that fit inside it. */
-  startedProbe(type: DataTypePath, params: Record<string, string | undefined>, scope: Scope): Promise<Page> | null {
-    return this.enabled ? (this.#probes.get(sourceKey(type, params, scope)) ?? null) : null;
+  #whole(key: ListingKey, pageLimit: number): Promise<Listing> {
+    return (
+      this.#all.get(key) ??
+      this.#all.set(key, this.listings.all(dataSource(key.type, key.scope, key.params, pageLimit), this.#probe(key, pageLimit)))
+    );
+  }
+
+  /** A wider listing's records of one scope, in the listing's order. */
+  #slice(list: Listing, scope: Scope): Listing {
+    if (scope.kind === 'experiment') return list;
+    let split = this.#splits.get(list);
+    if (!split) this.#splits.set(list, (split = new Split(list.records)));
+    return { records: split.slice(scope), meta: list.meta };
+  }
+
+  /**
+   * The windows of one connection: from a listing the planner holds (this scope's or a wider one,
+   * split), from a first page already started when the window fits inside it, or else from the
+   * parent's own window.
+   */
+  slicer(req: DataRequest): Slicer {
+    const own = dataSource(req.type, req.scope, req.params, req.pageLimit);
+    const planned = this.records(req);
+    const probe = this.enabled ? (this.#probes.get(req) ?? null) : null;
+    const plannedSlicer = planned.then((list) => (list ? listSlicer(list) : null));
+    return {
+      window: async (start, limit) => {
+        const list = await plannedSlicer;
+        if (list) return list.window(start, limit);
+        const first = probe ? await probe : null;
+        if (first && start + limit <= first.records.length) {
+          return { ...first, records: first.records.slice(start, start + limit), offset: start };
+        }
+        return this.listings.window(own, start, limit);
+      },
+      total: async () => {
+        const list = await plannedSlicer;
+        if (list) return list.total();
+        return probe ? (await probe).total : this.listings.total(own);
+      },
+    };
   }
 
   /**
    * Every record of the request's scope, in the upstream's order, when a listing at this or a wider
    * scope serves it; null when the parent should fetch its own window.
    */
-  async records(req: DataRequest): Promise<Rec[] | null> {
+  async records(req: DataRequest): Promise<Listing | null> {
     if (!this.enabled) return null;
     const covered = await this.#covered(req);
     if (covered) return covered;
@@ -124,30 +251,30 @@ export class Planner {
   }
 
   /** A listing already complete (or in flight to be) at the request's scope or a wider one. */
-  async #covered(req: DataRequest): Promise<Rec[] | null> {
+  async #covered(req: DataRequest): Promise<Listing | null> {
     for (const scope of [req.scope, ...widerScopes(req)]) {
-      const key = sourceKey(req.type, req.params, scope);
+      const key: ListingKey = { type: req.type, params: req.params, scope };
       // The scope's own listing is its answer as is; a wider one is split.
-      const slice = (list: Rec[]): Rec[] => (scope === req.scope ? list : sliceFor(list, req.scope));
+      const slice = (list: Listing): Listing => (scope === req.scope ? list : this.#slice(list, req.scope));
       const all = this.#all.get(key);
       if (all) return slice(await all);
       const probe = this.#probes.get(key);
       if (probe) {
         const page = await probe;
-        if (page.total <= page.records.length) return slice(page.records);
+        if (page.total <= page.records.length) return slice({ records: page.records, meta: page.meta });
       }
     }
     return null;
   }
 
   /** Groups a turn's requests by data and experiment, and lifts each group when it is no dearer. */
-  async #decide(reqs: readonly DataRequest[]): Promise<(Rec[] | null | Error)[]> {
+  async #decide(reqs: readonly DataRequest[]): Promise<(Listing | null | Error)[]> {
     const groups = new Map<string, DataRequest[]>();
     for (const req of reqs) {
-      const key = `${req.type} ${paramsKey(req.params)} ${req.experimentId ?? ''}`;
-      groups.set(key, [...(groups.get(key) ?? []), req]);
+      const group = `${keyText({ type: req.type, params: req.params, scope: { kind: 'experiment', id: '' } })}\u0000${req.experimentId ?? ''}`;
+      groups.set(group, [...(groups.get(group) ?? []), req]);
     }
-    const answers = new Map<DataRequest, Rec[] | null | Error>();
+    const answers = new Map<DataRequest, Listing | null | Error>();
     await Promise.all(
       [...groups.values()].map(async (group) => {
         const first = group[0];
@@ -163,20 +290,20 @@ export class Planner {
           for (const req of group) answers.set(req, null);
           return;
         }
-        const decisionKey = sourceKey(first.type, first.params, target);
+        const listing: ListingKey = { type: first.type, params: first.params, scope: target };
         try {
           // The first page tells the total: lift when the wider listing needs no more requests than
           // one per parent; otherwise the probe is the only extra request.
-          const probe = await this.#probeData(first.type, first.params, target);
-          const pages = Math.max(1, Math.ceil(probe.total / DATA_PAGE_LIMIT));
-          if (pages > group.length) {
-            this.decisions.set(decisionKey, 'per-parent');
+          const probe = await this.#probe(listing, first.pageLimit);
+          const pages = Math.max(1, Math.ceil(probe.total / first.pageLimit));
+          const lifted = pages <= group.length;
+          this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: probe.total });
+          if (!lifted) {
             for (const req of group) answers.set(req, null);
             return;
           }
-          this.decisions.set(decisionKey, 'lifted');
-          const all = await this.#allData(first.type, first.params, target);
-          for (const req of group) answers.set(req, sliceFor(all, req.scope));
+          const all = await this.#whole(listing, first.pageLimit);
+          for (const req of group) answers.set(req, this.#slice(all, req.scope));
         } catch (error) {
           for (const req of group) answers.set(req, error instanceof Error ? error : new Error(String(error)));
         }
@@ -185,15 +312,14 @@ export class Planner {
     return reqs.map((req) => answers.get(req) ?? null);
   }
 
-  /** A record of a complete listing already fetched or in flight (back-links look here first). */
-  async find(type: DataTypePath, match: (r: Rec) => boolean): Promise<Rec | null> {
+  /** A record of a complete, unfiltered listing already fetched or in flight (back-links look here first). */
+  async find(type: string, match: (r: Rec) => boolean): Promise<Rec | null> {
     if (!this.enabled) return null;
-    const prefix = `${type} `;
-    for (const [key, probe] of this.#probes) {
-      if (!key.startsWith(prefix) || !key.endsWith(' ')) continue;
+    for (const { key, value: probe } of this.#probes.entries()) {
+      if (key.type !== type || hasFilters(key.params)) continue;
       try {
         const all = this.#all.get(key);
-        const records = all ? await all : await probe.then((p) => (p.total <= p.records.length ? p.records : []));
+        const records = all ? (await all).records : await probe.then((p) => (p.total <= p.records.length ? p.records : []));
         const hit = records.find(match);
         if (hit) return hit;
       } catch {
@@ -201,5 +327,78 @@ export class Planner {
       }
     }
     return null;
+  }
+}
+
+// --- Lookahead --------------------------------------------------------------------------------
+
+const RECORD_TYPES = new Set(['Experiment', 'Room', 'Participant']);
+
+interface Found {
+  parentType: string;
+  spec: ListingSpec;
+  args: ListingArgs;
+  /** How many Experiment/Room/Participant levels below the root the parent is (0: the root itself). */
+  depth: number;
+}
+
+function collect(info: GraphQLResolveInfo, type: GraphQLObjectType, selection: SelectionSetNode, depth: number, out: Found[]): void {
+  for (const node of selection.selections) {
+    if (node.kind === Kind.INLINE_FRAGMENT || node.kind === Kind.FRAGMENT_SPREAD) {
+      const fragment = node.kind === Kind.INLINE_FRAGMENT ? node : info.fragments[node.name.value];
+      if (!fragment) continue;
+      const condition = fragment.typeCondition ? info.schema.getType(fragment.typeCondition.name.value) : type;
+      if (condition && isObjectType(condition)) collect(info, condition, fragment.selectionSet, depth, out);
+      continue;
+    }
+    const definition = type.getFields()[node.name.value];
+    if (!definition) continue;
+    let args: ListingArgs;
+    try {
+      args = getArgumentValues(definition, node, info.variableValues);
+    } catch {
+      continue;
+    }
+    const spec = RECORD_TYPES.has(type.name) ? LISTING_BY_FIELD.get(node.name.value) : undefined;
+    if (spec) out.push({ parentType: type.name, spec, args, depth });
+    const child = getNamedType(definition.type);
+    if (node.selectionSet && isObjectType(child))
+      collect(info, child, node.selectionSet, depth + (RECORD_TYPES.has(child.name) ? 1 : 0), out);
+  }
+}
+
+/** Whether a connection's window lies inside the first upstream page, so a probe can serve it. */
+function fitsFirstPage(args: ListingArgs, defaultSize: number, pageLimit: number): boolean {
+  if (args.after || args.before || (args.last !== null && args.last !== undefined)) return false;
+  const first = typeof args.first === 'number' ? args.first : defaultSize;
+  return first >= 0 && first <= pageLimit;
+}
+
+/**
+ * Reads the operation below a root experiment or room and starts, at once and in parallel, the first
+ * page of every listing the nested fields will need — at the root's own scope, so that nested rooms
+ * and participants can later be served from them (scope lifting) without another round trip.
+ */
+export function lookahead(
+  planner: Planner,
+  info: GraphQLResolveInfo,
+  root: Scope & { kind: 'experiment' | 'room' },
+  defaultSize: number,
+): void {
+  if (!planner.enabled) return;
+  const rootType = getNamedType(info.returnType);
+  if (!isObjectType(rootType)) return;
+  const found: Found[] = [];
+  for (const node of info.fieldNodes) if (node.selectionSet) collect(info, rootType, node.selectionSet, 0, found);
+  for (const { parentType, spec, args, depth } of found) {
+    if (!spec.scopes.includes(root.kind)) continue;
+    const nested = depth > 0 && parentType !== 'Experiment';
+    const atRoot = depth === 0 && parentType === rootType.name && fitsFirstPage(args, defaultSize, spec.pageLimit);
+    if (!nested && !atRoot) continue;
+    try {
+      planner.prefetch({ type: spec.path, params: listingParams(spec, args), scope: root }, spec.pageLimit);
+    } catch {
+      // A bad argument is reported by the field's own resolver, before any upstream call.
+    }
   }
 }

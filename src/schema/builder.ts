@@ -11,6 +11,10 @@ export interface GatewayContext {
   session: UpstreamSession;
   loaders: Loaders;
   defaultPageSize: number;
+  /** Whether the caller asked for the planner's decisions (`X-Explain-Plan: 1`, shown in `extensions.plan`). */
+  explain: boolean;
+  /** Warnings the upstream attached to listings this operation read (`metadata._warnings`), once each. */
+  warnings: Set<string>;
 }
 
 export interface SchemaTypes {
@@ -18,6 +22,7 @@ export interface SchemaTypes {
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
+    EventCategory: { Input: string; Output: string };
   };
 }
 

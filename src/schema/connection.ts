@@ -1,7 +1,7 @@
 import type { GatewayContext } from './builder.ts';
 import { badInput } from './errors.ts';
-import { dataSource, type ListingSource, type Page } from '../loaders/fetch.ts';
-import type { DataRequest } from '../loaders/planner.ts';
+import type { ListingMeta, ListingSource } from '../loaders/fetch.ts';
+import type { DataRequest, Slicer } from '../loaders/planner.ts';
 import type { Rec } from './values.ts';
 
 export const MAX_FIRST = 1000;
@@ -17,6 +17,8 @@ export interface ConnectionResult {
   edges: { cursor: string; node: Rec }[];
   pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
   totalCount: number;
+  /** What the upstream said about the listing (processing, warnings), for connection-level fields. */
+  meta: ListingMeta;
 }
 
 const PREFIX = 'offset:';
@@ -59,13 +61,8 @@ export function selectWindow(args: ConnectionArgs, defaultSize: number): { start
   return { start: after, end: Math.min(after + defaultSize, before ?? Number.POSITIVE_INFINITY), last: null };
 }
 
-interface Slicer {
-  window(start: number, limit: number): Promise<Page>;
-  total(): Promise<number>;
-}
-
-/** Resolves Relay arguments over any source of windows: the upstream listing, or a planned list. */
-async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, slicer: Slicer): Promise<ConnectionResult> {
+/** Resolves Relay arguments over any source of windows: an upstream listing, a planned list, records in hand. */
+export async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, slicer: Slicer): Promise<ConnectionResult> {
   const window = selectWindow(args, ctx.defaultPageSize);
   let { start, end } = window;
   if (end === null) {
@@ -74,9 +71,11 @@ async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, slicer:
   }
   const page = await slicer.window(start, end - start);
   const edges = page.records.map((node, i) => ({ cursor: encodeCursor(start + i), node }));
+  for (const warning of page.meta.warnings) ctx.warnings.add(warning);
   return {
     edges,
     totalCount: page.total,
+    meta: page.meta,
     pageInfo: {
       hasPreviousPage: start > 0 && page.total > 0,
       hasNextPage: start + edges.length < page.total,
@@ -86,11 +85,6 @@ async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, slicer:
   };
 }
 
-const listSlicer = (list: Rec[]): Slicer => ({
-  window: async (start, limit) => ({ records: list.slice(start, start + limit), total: list.length, offset: start }),
-  total: async () => list.length,
-});
-
 /** Resolves a Relay connection over an upstream listing, mapped onto limit/offset. */
 export function resolveConnection(ctx: GatewayContext, source: ListingSource, args: ConnectionArgs): Promise<ConnectionResult> {
   return connectionOver(ctx, args, {
@@ -99,26 +93,8 @@ export function resolveConnection(ctx: GatewayContext, source: ListingSource, ar
   });
 }
 
-/**
- * Resolves a data connection through the planner: from a listing it planned (this scope's or a wider
- * one, split), from a first page it already fetched when the window fits inside it, or else from the
- * parent's own window.
- */
-export async function resolveDataConnection(ctx: GatewayContext, req: DataRequest, args: ConnectionArgs): Promise<ConnectionResult> {
+/** Resolves a data connection through the planner (see loaders/planner.ts). */
+export function resolveDataConnection(ctx: GatewayContext, req: DataRequest, args: ConnectionArgs): Promise<ConnectionResult> {
   selectWindow(args, ctx.defaultPageSize); // bad arguments fail here, before the planner may fetch
-
-  const { planner } = ctx.loaders;
-  const planned = await planner.records(req);
-  if (planned) return connectionOver(ctx, args, listSlicer(planned));
-  const source = dataSource(req.type, req.scope, req.params);
-  const probe = planner.startedProbe(req.type, req.params, req.scope);
-  return connectionOver(ctx, args, {
-    window: async (start, limit) => {
-      const first = probe ? await probe : null;
-      if (first && start + limit <= first.records.length)
-        return { records: first.records.slice(start, start + limit), total: first.total, offset: start };
-      return ctx.loaders.listings.window(source, start, limit);
-    },
-    total: async () => (probe ? (await probe).total : ctx.loaders.listings.total(source)),
-  });
+  return connectionOver(ctx, args, ctx.loaders.planner.slicer(req));
 }

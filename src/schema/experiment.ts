@@ -1,7 +1,7 @@
 import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
-import { dataConnections, participantsConnection, roomsConnection, type ParentScope } from './data.ts';
+import { listingConnections, type ParentScope } from './data.ts';
 import { requireId } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { bool, date, int, json, str, type Rec } from './values.ts';
@@ -56,8 +56,6 @@ builder.node(Experiment, {
       description: 'The portable export (upstream /export).',
       resolve: async (e, _args, ctx) => objectOf(await ctx.session.get(routes.experimentExport(str(e.id) ?? ''))),
     }),
-    rooms: roomsConnection(t, experimentScope),
-    participants: participantsConnection(t, experimentScope),
-    ...dataConnections(t, experimentScope),
+    ...listingConnections(t, 'experiment', experimentScope),
   }),
 });

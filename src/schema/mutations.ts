@@ -2,7 +2,6 @@ import { objectOf } from '../loaders/fetch.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder, type Types } from './builder.ts';
-import { EventCategory } from './data.ts';
 import { badInput, requireId } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { bool, int, obj, str, type Rec } from './values.ts';
@@ -91,7 +90,7 @@ const EventInput = builder.inputType('EventInput', {
     roomId: t.id({ required: true }),
     participantId: t.id({ required: true }),
     eventType: t.string({ required: true, description: 'For example custom.marker or component.response.' }),
-    category: t.field({ type: EventCategory }),
+    category: t.field({ type: 'EventCategory', description: 'A known category by name (SYSTEM) or any category as a string.' }),
     timestamp: t.field({ type: 'DateTime', description: 'Defaults to the time the upstream receives it.' }),
     onset: t.float(),
     componentType: t.string(),

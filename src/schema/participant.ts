@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { builder } from './builder.ts';
-import { dataConnections, type ParentScope } from './data.ts';
+import { listingConnections, type ParentScope } from './data.ts';
 import { badInput, requireId } from './errors.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
@@ -49,6 +49,6 @@ builder.node(Participant, {
     raw: t.field({ type: 'JSON', description: 'The participant exactly as the upstream sent it.', resolve: (p) => p }),
     room: roomLink(t, roomOf),
     experiment: experimentLink(t, (p) => str(p.experimentId)),
-    ...dataConnections(t, scopeOf),
+    ...listingConnections(t, 'participant', scopeOf),
   }),
 });

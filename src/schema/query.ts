@@ -3,8 +3,11 @@ import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { resolveConnection } from './connection.ts';
 import { requireId } from './errors.ts';
-import { lookahead } from './lookahead.ts';
+import { lookahead } from '../loaders/planner.ts';
+import { connectionOf } from './data.ts';
 import { Experiment, Participant, Room } from './refs.ts';
+import type { ConnectionResult } from './connection.ts';
+import { bool, date, float, obj, str, type Rec } from './values.ts';
 
 builder.globalConnectionField('totalCount', (t) =>
   t.int({
@@ -13,26 +16,63 @@ builder.globalConnectionField('totalCount', (t) =>
   }),
 );
 
+const Processing = builder.objectRef<Rec>('ListingProcessing').implement({
+  description: "How the upstream produced a listing (its `metadata.processing`); for a listing served from a wider one, the wider one's.",
+  fields: (t) => ({
+    firstStateStartedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the first state of the experiment started.',
+      resolve: (p) => date(p.firstStateStartedAt ?? p.experimentStartedAt),
+    }),
+    enriched: t.boolean({
+      nullable: true,
+      description: 'Whether records were enriched (names, back-links).',
+      resolve: (p) => bool(p.enriched),
+    }),
+    version: t.string({ nullable: true, resolve: (p) => str(p.version) }),
+    processingTimeMs: t.float({ nullable: true, resolve: (p) => float(p.processingTimeMs) }),
+  }),
+});
+
+builder.globalConnectionField('processing', (t) =>
+  t.field({
+    type: Processing,
+    nullable: true,
+    resolve: (parent) => obj((parent as Partial<ConnectionResult>).meta?.metadata.processing),
+  }),
+);
+
+builder.globalConnectionField('warnings', (t) =>
+  t.stringList({
+    description: 'What the upstream warned about this listing (`metadata._warnings`), e.g. "MISSING_INDEX: … Results may be incomplete."',
+    resolve: (parent) => (parent as Partial<ConnectionResult>).meta?.warnings ?? [],
+  }),
+);
+
 builder.queryType({
   fields: (t) => ({
-    experiments: t.connection({
-      type: Experiment,
-      description: "The experiments the caller's key may see.",
-      args: { search: t.arg.string({ description: 'Matches name and description.' }) },
-      resolve: (_root, args, ctx) =>
-        resolveConnection(
-          ctx,
-          { path: routes.experiments(), params: { search: args.search ?? undefined }, pageLimit: EXPERIMENTS_PAGE_LIMIT },
-          args,
-        ),
-    }),
+    experiments: t.connection(
+      {
+        type: Experiment,
+        description: "The experiments the caller's key may see.",
+        args: { search: t.arg.string({ description: 'Matches name and description.' }) },
+        resolve: (_root, args, ctx) =>
+          resolveConnection(
+            ctx,
+            { path: routes.experiments(), params: { search: args.search ?? undefined }, pageLimit: EXPERIMENTS_PAGE_LIMIT },
+            args,
+          ),
+      },
+      connectionOf(Experiment, 'Experiment'),
+    ),
     experiment: t.field({
       type: Experiment,
       nullable: true,
       args: { id: t.arg.id({ required: true, description: 'The upstream experiment id (exp_…).' }) },
       resolve: (_root, args, ctx, info) => {
         const id = requireId(args.id, 'id');
-        lookahead(ctx, info, { kind: 'experiment', id });
+        lookahead(ctx.loaders.planner, info, { kind: 'experiment', id }, ctx.defaultPageSize);
         return ctx.loaders.experiment.load(id);
       },
     }),
@@ -42,7 +82,7 @@ builder.queryType({
       args: { id: t.arg.id({ required: true, description: 'The upstream room id.' }) },
       resolve: (_root, args, ctx, info) => {
         const id = requireId(args.id, 'id');
-        lookahead(ctx, info, { kind: 'room', id });
+        lookahead(ctx.loaders.planner, info, { kind: 'room', id }, ctx.defaultPageSize);
         return ctx.loaders.room.load(id);
       },
     }),

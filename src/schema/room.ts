@@ -1,5 +1,5 @@
 import { builder } from './builder.ts';
-import { dataConnections, participantsConnection, type ParentScope } from './data.ts';
+import { listingConnections, type ParentScope } from './data.ts';
 import { requireId } from './errors.ts';
 import { experimentLink } from './links.ts';
 import { Room } from './refs.ts';
@@ -23,7 +23,6 @@ builder.node(Room, {
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.endedAt) }),
     raw: t.field({ type: 'JSON', description: 'The room exactly as the upstream sent it.', resolve: (r) => r }),
     experiment: experimentLink(t, (r) => str(r.experimentId)),
-    participants: participantsConnection(t, roomScope),
-    ...dataConnections(t, roomScope),
+    ...listingConnections(t, 'room', roomScope),
   }),
 });

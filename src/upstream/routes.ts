@@ -1,34 +1,43 @@
 /** Every upstream path the gateway calls, in one place: resolvers never build URLs. */
+import { LISTING_BY_PATH } from '../spec/data-types.ts';
+import type { Scope } from '../spec/spec.ts';
 
-export const DATA_TYPES = {
-  events: 'events',
-  recordings: 'recordings',
-  videoChat: 'videochat',
-  chatMessages: 'chat',
-  continuousRatings: 'ratings/continuous',
-  sparseRatings: 'ratings/sparse',
-  syncMetrics: 'sync',
-  components: 'components',
-  participants: 'participants',
-  rooms: 'rooms',
-} as const;
-export type DataTypePath = (typeof DATA_TYPES)[keyof typeof DATA_TYPES];
-
-/** Where data is read: a whole experiment, one room, or one participant of a room. */
-export type Scope = { kind: 'experiment'; id: string } | { kind: 'room'; id: string } | { kind: 'participant'; id: string; roomId: string };
+export type { Scope } from '../spec/spec.ts';
 
 const seg = encodeURIComponent;
 
+/** Data endpoints under `/data/{type}/{scope}/{id}` that are not listings, and the scope each needs. */
+const OTHER_DATA: Readonly<Record<string, string | null>> = {
+  variables: null,
+  counts: null,
+  'agent-decisions': 'read:events',
+  'agent-runs': 'read:events',
+};
+
 export const routes = {
   health: () => '/health',
-  data: (type: DataTypePath, scope: Scope) => `/data/${type}/${scope.kind}/${seg(scope.id)}`,
+  data: (type: string, scope: Scope) => `/data/${type}/${scope.kind}/${seg(scope.id)}`,
   checkAccess: (experimentId: string) => `/data/check-access/experiment/${seg(experimentId)}`,
   eventsBatch: () => '/data/events/batch',
+  recordingDownload: (roomId: string, recordingId: string) => `/data/recordings/download/${seg(roomId)}/${seg(recordingId)}`,
+  agentDecision: (roomId: string, decisionId: string) => `/data/agent-decisions/room/${seg(roomId)}/decision/${seg(decisionId)}`,
   experiments: () => '/experiments',
+  sharedExperiments: () => '/experiments/shared',
   experiment: (id: string) => `/experiments/${seg(id)}`,
   experimentConfig: (id: string) => `/experiments/${seg(id)}/config`,
   experimentExport: (id: string) => `/experiments/${seg(id)}/export`,
   validateExperiment: () => '/experiments/validate',
+  deployments: () => '/deployments',
+  deployment: (id: string) => `/deployments/${seg(id)}`,
+  deploymentSessions: (id: string) => `/deployments/${seg(id)}/sessions`,
+  deploymentAgentSpend: (id: string) => `/deployments/${seg(id)}/agent-spend`,
+  deploymentRunMore: (id: string) => `/deployments/${seg(id)}/run-more`,
+  deploymentRoomStop: (id: string, roomId: string) => `/deployments/${seg(id)}/rooms/${seg(roomId)}/stop`,
+  deploymentRoomRetry: (id: string, roomId: string) => `/deployments/${seg(id)}/rooms/${seg(roomId)}/retry`,
+  personas: () => '/personas',
+  persona: (id: string) => `/personas/${seg(id)}`,
+  personaDuplicate: (id: string) => `/personas/${seg(id)}/duplicate`,
+  cognitionCatalog: () => '/agent-cognition/catalog',
 };
 
 /** The query string of a data request: the scope's own parameters plus filters, sorted for stable keys. */
@@ -42,28 +51,71 @@ export function dataQuery(scope: Scope, params: Record<string, string | undefine
   return query;
 }
 
-const DATA_SCOPES: Record<DataTypePath, string> = {
-  events: 'read:events',
-  recordings: 'read:recordings',
-  videochat: 'read:videochat',
-  chat: 'read:chat',
-  'ratings/continuous': 'read:ratings',
-  'ratings/sparse': 'read:ratings',
-  sync: 'read:sync',
-  components: 'read:components',
-  participants: 'read:events',
-  rooms: 'read:events',
-};
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/** The scope a GET needs, as the upstream documents it (null when only authentication is needed). */
-export function requiredScope(path: string): string | null {
-  const data = /^\/data\/(ratings\/[a-z]+|[a-z]+)\/(experiment|room|participant)\//.exec(path);
-  if (data) return DATA_SCOPES[data[1] as DataTypePath] ?? null;
-  if (path.startsWith('/experiments')) return 'read:experiments';
+/**
+ * The route templates besides the data listings, literal segments before `:id` ones, and the key
+ * scope each method needs where the upstream documents it.
+ */
+const TEMPLATES: readonly (readonly [template: string, scopes: Partial<Record<Method, string>>])[] = [
+  ['/health', {}],
+  ['/data/check-access/experiment/:id', {}],
+  ['/data/events/batch', { POST: 'write:events' }],
+  ['/data/recordings/download/:id/:id', {}],
+  ['/data/agent-decisions/room/:id/decision/:id', { GET: 'read:events' }],
+  ['/experiments', { GET: 'read:experiments', POST: 'write:experiments' }],
+  ['/experiments/validate', { POST: 'write:experiments' }],
+  ['/experiments/shared', { GET: 'read:experiments' }],
+  ['/experiments/:id', { GET: 'read:experiments', PUT: 'write:experiments', DELETE: 'delete:experiments' }],
+  ['/experiments/:id/config', { GET: 'read:experiments' }],
+  ['/experiments/:id/export', { GET: 'read:experiments' }],
+  ['/deployments', { POST: 'write:deployments' }],
+  ['/deployments/:id', {}],
+  ['/deployments/:id/sessions', {}],
+  ['/deployments/:id/agent-spend', {}],
+  ['/deployments/:id/run-more', { POST: 'write:deployments' }],
+  ['/deployments/:id/rooms/:id/stop', { POST: 'write:deployments' }],
+  ['/deployments/:id/rooms/:id/retry', { POST: 'write:deployments' }],
+  ['/personas', { GET: 'read:personas', POST: 'write:personas' }],
+  ['/personas/:id', { GET: 'read:personas', PUT: 'write:personas', DELETE: 'write:personas' }],
+  ['/personas/:id/duplicate', { POST: 'write:personas' }],
+  ['/agent-cognition/catalog', { GET: 'read:personas' }],
+];
+
+const PATTERNS = TEMPLATES.map(([template, scopes]) => ({ template, parts: template.split('/').slice(1), scopes }));
+
+interface Matched {
+  template: string;
+  scope: string | null;
+}
+
+function match(method: string, path: string): Matched | null {
+  const parts = path.split('/').slice(1);
+  for (const pattern of PATTERNS) {
+    if (pattern.parts.length !== parts.length) continue;
+    if (pattern.parts.every((p, i) => p === ':id' || p === parts[i])) {
+      return { template: pattern.template, scope: pattern.scopes[method as Method] ?? null };
+    }
+  }
+  // A data endpoint: /data/{type}/{scope}/{id}, where the type may take two segments (ratings/…).
+  if (parts[0] === 'data') {
+    const typeLength = parts[1] === 'ratings' ? 2 : 1;
+    const type = parts.slice(1, 1 + typeLength).join('/');
+    if (parts.length === 3 + typeLength) {
+      const scope = LISTING_BY_PATH.get(type)?.requiredScope ?? OTHER_DATA[type] ?? null;
+      return { template: `/data/${type}/${parts[1 + typeLength] ?? ''}/:id`, scope: method === 'GET' ? scope : null };
+    }
+  }
   return null;
+}
+
+/** The scope a request needs, as the upstream documents it (null when undocumented or only authentication). */
+export function requiredScope(path: string, method = 'GET'): string | null {
+  return match(method, path)?.scope ?? null;
 }
 
 /** The endpoint a request counts against for the upstream's per-endpoint limit: method and route template. */
 export function endpointOf(method: string, path: string): string {
-  return `${method} ${path.replace(/^(\/data\/(?:ratings\/[a-z]+|[a-z-]+)\/[a-z]+)\/[^/]+$/, '$1/:id').replace(/^\/experiments\/(?!validate)[^/]+/, '/experiments/:id')}`;
+  // An unknown path keeps only its first segment, so that ids never become metric labels.
+  return `${method} ${match(method, path)?.template ?? `/${path.split('/')[1] ?? ''}/…`}`;
 }
