@@ -126,7 +126,7 @@ export const configSchema = z.object({
     .min(0)
     .max(10)
     .default(3)
-    .describe('Retries of an idempotent upstream request after a 5xx, network error or timeout'),
+    .describe('Retries of an upstream read (GET) after a 5xx, network error or timeout; writes are never retried'),
   UPSTREAM_RETRY_BASE_MS: z.coerce
     .number()
     .int()

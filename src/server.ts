@@ -10,7 +10,15 @@ import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
 import { createLoaders } from './loaders/index.ts';
 import { createLogger, createMetrics, useOperationReport, type Metrics } from './observability.ts';
-import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
+import {
+  maskError,
+  useOrganizationHeader,
+  useLimitErrors,
+  useNoIntrospection,
+  useRequireApiKey,
+  useUpstreamBudget,
+  useUpstreamResult,
+} from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { createTracing } from './tracing.ts';
@@ -54,6 +62,13 @@ export function apiKeyOf(headers: Headers): string | null {
   if (direct) return direct;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(headers.get('authorization') ?? '');
   return match?.[1] ?? null;
+}
+
+/** The caller's `X-Organization-Id`: a plain id, forwarded upstream; anything else is refused. */
+export function organizationOf(headers: Headers): { id: string | null; refused: boolean } {
+  const value = headers.get('x-organization-id');
+  if (value === null) return { id: null, refused: false };
+  return /^[A-Za-z0-9_.:-]{1,128}$/.test(value) ? { id: value, refused: false } : { id: null, refused: true };
 }
 
 export interface GatewayDeps {
@@ -141,15 +156,17 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         : {
             origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
             methods: ['GET', 'POST', 'OPTIONS'],
-            allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id'],
+            allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id', 'x-organization-id', 'x-explain-plan'],
             exposedHeaders: ['x-request-id'],
           },
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
       const requestId = request.headers.get('x-request-id') || randomUUID();
-      const session = new UpstreamSession(sessionDeps, key, requestId);
+      const organization = organizationOf(request.headers);
+      const session = new UpstreamSession(sessionDeps, key, requestId, organization.id);
       return {
         authenticated: key !== null,
+        organizationRefused: organization.refused,
         session,
         loaders: createLoaders(session, config.pageConcurrency, config.planner),
         defaultPageSize: config.defaultPageSize,
@@ -172,6 +189,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       useLimitErrors(),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useRequireApiKey(),
+      useOrganizationHeader(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
       useOperationReport(metrics, logger, tracing.tracer),
       useUpstreamResult(),

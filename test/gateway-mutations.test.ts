@@ -196,6 +196,22 @@ describe('recordEvents', () => {
     expect(stack.sim.stats.total).toBe(1);
   });
 
+  it('never retries a write: a 5xx is UNKNOWN after one request, a refusal is NOT_APPLIED', async () => {
+    stack.sim.configure({ faults: { rate: 1, modes: ['http503'] } });
+    try {
+      const update = await stack.gql(`mutation { updateExperiment(id: "${EXP}", input: { description: "x" }) { name } }`);
+      expect(update.body.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', outcome: 'UNKNOWN' });
+      expect(update.body.errors?.[0]?.message).toMatch(/the change may or may not have been applied$/);
+      const recorded = await stack.gql<RecordResult>(RECORD, { variables: { events: markers(2, 900) } });
+      expect(recorded.body.data?.recordEvents.failures.map((f) => [f.code, f.outcome])).toEqual([['UPSTREAM_ERROR', 'UNKNOWN']]);
+      expect(stack.sim.stats.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['PUT 503', 'POST 503']);
+    } finally {
+      stack.sim.configure({ faults: { rate: 0 } });
+    }
+    const refused = await stack.gql(`mutation { updateExperiment(id: "exp_other01", input: { description: "x" }) { name } }`);
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', outcome: 'NOT_APPLIED' });
+  });
+
   it('rejects an empty list and empty event types before the upstream', async () => {
     const empty = await stack.gql(RECORD, { variables: { events: [] } });
     expect(empty.body.errors?.[0]).toMatchObject({

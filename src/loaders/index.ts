@@ -80,7 +80,14 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
     { cacheKeyFn: ({ roomId, recordingId }) => participantKey(roomId, recordingId) },
   );
 
-  return { listings, planner, experiment, room, roomParticipants, participant, downloadUrl };
+  const deployment = new DataLoader<string, Rec>((ids) =>
+    Promise.all(ids.map((id) => one(routes.deployment(id), 'Deployment', id).catch((e: unknown) => e as Error))),
+  );
+  const persona = new DataLoader<string, Rec>((ids) =>
+    Promise.all(ids.map((id) => one(routes.persona(id), 'Persona', id).catch((e: unknown) => e as Error))),
+  );
+
+  return { listings, planner, experiment, room, roomParticipants, participant, downloadUrl, deployment, persona };
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;

@@ -8,6 +8,8 @@ import type { UpstreamSession } from '../upstream/session.ts';
 export interface GatewayContext {
   /** Whether the caller sent an API key (the key itself stays inside the session). */
   authenticated: boolean;
+  /** Whether the caller sent an X-Organization-Id that is not a plain id (the operation is refused). */
+  organizationRefused: boolean;
   session: UpstreamSession;
   loaders: Loaders;
   defaultPageSize: number;

@@ -23,9 +23,12 @@ export function upstreamExtensions(error: UpstreamError): Record<string, unknown
   };
 }
 
-/** Whether an error is already an upstream error as callers see it. */
-export const isMappedUpstreamError = (error: unknown): boolean =>
-  error instanceof GraphQLError && error.originalError instanceof UpstreamError && 'upstream' in error.extensions;
+/** Whether an error is already an upstream error as callers see it (also when graphql-js wrapped it with a path). */
+export function isMappedUpstreamError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError)) return false;
+  if (error.originalError instanceof UpstreamError) return 'upstream' in error.extensions;
+  return isMappedUpstreamError(error.originalError);
+}
 
 export function toGraphQLError(error: UpstreamError, from?: GraphQLError): GraphQLError {
   return new GraphQLError(error.message, {
@@ -35,5 +38,48 @@ export function toGraphQLError(error: UpstreamError, from?: GraphQLError): Graph
     path: from?.path,
     originalError: error,
     extensions: upstreamExtensions(error),
+  });
+}
+
+/** What a write that failed did upstream: nothing (refused or never sent), or possibly something. */
+export type WriteOutcome = 'NOT_APPLIED' | 'UNKNOWN';
+
+/**
+ * Whether a failed write may have been applied. Only answers that prove nothing was stored — a 4xx,
+ * or a refusal before sending (no key, budget, quota, open circuit) — are NOT_APPLIED; a 5xx, a
+ * timeout or a lost connection may follow a stored write, so they are UNKNOWN.
+ */
+export function writeOutcome(error: UpstreamError): WriteOutcome {
+  if (error.status !== null) return error.status >= 400 && error.status < 500 ? 'NOT_APPLIED' : 'UNKNOWN';
+  const neverSent =
+    error.code === 'UNAUTHENTICATED' ||
+    error.code === 'UPSTREAM_BUDGET_EXCEEDED' ||
+    error.code === 'RATE_LIMITED' ||
+    error.code === 'BAD_USER_INPUT' ||
+    error.details.circuit === 'open';
+  return neverSent ? 'NOT_APPLIED' : 'UNKNOWN';
+}
+
+/** Per-role reasons of a refused agent deployment (the upstream's preflight), when the error has them. */
+function preflightOf(error: UpstreamError): { role: string | null; reason: string }[] | null {
+  if (error.status !== 400 || !Array.isArray(error.details.errors)) return null;
+  const entries = error.details.errors.flatMap((e: unknown) => {
+    if (e === null || typeof e !== 'object' || !('reason' in e)) return [];
+    const { role, reason } = e as { role?: unknown; reason?: unknown };
+    return typeof reason === 'string' ? [{ role: typeof role === 'string' ? role : null, reason }] : [];
+  });
+  return entries.length > 0 ? entries : null;
+}
+
+/**
+ * A write's failure as callers see it: the upstream code and details, `extensions.outcome`, and for a
+ * refused agent deployment `extensions.preflight` (one entry per role). Writes are never retried.
+ */
+export function writeError(error: UpstreamError, what: string): GraphQLError {
+  const outcome = writeOutcome(error);
+  const preflight = preflightOf(error);
+  return new GraphQLError(outcome === 'UNKNOWN' ? `${error.message}; the ${what} may or may not have been applied` : error.message, {
+    originalError: error,
+    extensions: { ...upstreamExtensions(error), outcome, ...(preflight ? { preflight } : {}) },
   });
 }

@@ -4,7 +4,7 @@ import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
 import { requireId } from './errors.ts';
 import { Experiment } from './refs.ts';
-import { bool, date, int, json, str, type Rec } from './values.ts';
+import { bool, date, int, json, str, strList, type Rec } from './values.ts';
 
 const experimentScope = (e: Rec): ParentScope => ({ scope: { kind: 'experiment', id: str(e.id) ?? '' }, experimentId: str(e.id) });
 
@@ -31,6 +31,23 @@ builder.node(Experiment, {
     requiredParticipants: t.int({ nullable: true, resolve: (e) => int(e.requiredParticipants) }),
     createdAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => date(e.createdAt) }),
     updatedAt: t.field({ type: 'DateTime', nullable: true, resolve: (e) => date(e.updatedAt) }),
+    accessType: t.string({ nullable: true, description: 'owner, org or shared (shared listings).', resolve: (e) => str(e.accessType) }),
+    permissions: t.stringList({
+      nullable: true,
+      description: 'What a share allows (shared listings).',
+      resolve: (e) => strList(e.permissions),
+    }),
+    sharedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it was shared (shared listings).',
+      resolve: (e) => date(e.sharedAt),
+    }),
+    ownerOrganizationId: t.string({
+      nullable: true,
+      description: 'The organization it belongs to (shared listings).',
+      resolve: (e) => str(e.ownerOrganizationId),
+    }),
     states: t.field({
       type: 'JSON',
       nullable: true,

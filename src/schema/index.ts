@@ -7,5 +7,10 @@ import './room.ts';
 import './participant.ts';
 import './query.ts';
 import './mutations.ts';
+import './agents.ts';
+import './variables.ts';
+import './counts.ts';
+import './deployments.ts';
+import './personas.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -2,9 +2,10 @@ import { objectOf } from '../loaders/fetch.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder, type Types } from './builder.ts';
-import { badInput, requireId } from './errors.ts';
+import { badInput, requireId, writeOutcome } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { bool, int, obj, str, type Rec } from './values.ts';
+import { given, write } from './writes.ts';
 
 /** The upstream's batch size for POST /data/events/batch. */
 export const EVENT_BATCH_SIZE = 100;
@@ -24,16 +25,6 @@ const ExperimentInput = builder.inputType('ExperimentInput', {
   fields: (t) => ({ name: t.string({ required: true }), ...experimentFields(t) }),
 });
 const ExperimentPatch = builder.inputType('ExperimentPatch', { fields: (t) => ({ name: t.string(), ...experimentFields(t) }) });
-
-/** The fields a caller gave (GraphQL leaves the others undefined), as an upstream body. */
-function given(input: object, dropNull = false): Rec {
-  const body: Rec = {};
-  for (const [name, value] of Object.entries(input)) {
-    if (value === undefined || (dropNull && value === null)) continue;
-    body[name] = value instanceof Date ? value.toISOString() : value;
-  }
-  return body;
-}
 
 /** Checks an experiment body before it goes upstream; returns the fields to send. */
 function experimentBody(input: Record<string, unknown>, argument: string, requireSomething: boolean): Rec {
@@ -117,7 +108,11 @@ interface EventFailure {
 const BatchOutcome = builder.enumType('BatchOutcome', {
   values: {
     NOT_RECORDED: { description: 'The upstream refused the batch, or it was not sent: none of its events were recorded.' },
-    UNKNOWN: { description: 'No answer arrived (timeout, dropped connection): the batch may or may not have been recorded.' },
+    UNKNOWN: {
+      description:
+        'No answer proves the batch was refused (a timeout, a dropped connection, a 5xx): it may or may not have been recorded. ' +
+        'Before sending it again, read the events back (e.g. events(startTime:) of the participant) to see whether they arrived.',
+    },
   } as const,
 });
 
@@ -175,11 +170,11 @@ builder.mutationType({
       type: Experiment,
       args: { input: t.arg({ type: ExperimentInput, required: true }) },
       resolve: async (_root, { input }, ctx) => {
-        const envelope = await ctx.session.send({
-          method: 'POST',
-          path: routes.experiments(),
-          body: experimentBody(input, 'input', false),
-        });
+        const envelope = await write(
+          ctx,
+          { method: 'POST', path: routes.experiments(), body: experimentBody(input, 'input', false) },
+          'creation',
+        );
         return objectOf(envelope) ?? {};
       },
     }),
@@ -187,11 +182,8 @@ builder.mutationType({
       type: Experiment,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: ExperimentPatch, required: true }) },
       resolve: async (_root, { id, input }, ctx) => {
-        const envelope = await ctx.session.send({
-          method: 'PUT',
-          path: routes.experiment(requireId(id, 'id')),
-          body: experimentBody(input, 'input', true),
-        });
+        const path = routes.experiment(requireId(id, 'id'));
+        const envelope = await write(ctx, { method: 'PUT', path, body: experimentBody(input, 'input', true) }, 'change');
         return objectOf(envelope) ?? {};
       },
     }),
@@ -201,7 +193,7 @@ builder.mutationType({
       args: { input: t.arg({ type: ExperimentPatch, required: true }) },
       resolve: async (_root, { input }, ctx) => {
         const body = given(input);
-        return objectOf(await ctx.session.send({ method: 'POST', path: routes.validateExperiment(), body })) ?? { valid: false };
+        return objectOf(await write(ctx, { method: 'POST', path: routes.validateExperiment(), body }, 'validation')) ?? { valid: false };
       },
     }),
     deleteExperiment: t.field({
@@ -211,7 +203,7 @@ builder.mutationType({
       resolve: async (_root, { id, skipDataCheck }, ctx) => {
         const query = skipDataCheck ? new URLSearchParams({ skipDataCheck: 'true' }) : undefined;
         return (
-          objectOf(await ctx.session.send({ method: 'DELETE', path: routes.experiment(requireId(id, 'id')), query })) ?? {
+          objectOf(await write(ctx, { method: 'DELETE', path: routes.experiment(requireId(id, 'id')), query }, 'deletion')) ?? {
             id,
             deleted: true,
           }
@@ -255,7 +247,8 @@ builder.mutationType({
             result.eventIds.push(...ids);
           } catch (error) {
             if (!(error instanceof UpstreamError)) throw error;
-            const unknown = error.status === null;
+            // Only an answer that proves nothing was stored (a 4xx, or not sent at all) is NOT_RECORDED.
+            const unknown = writeOutcome(error) === 'UNKNOWN';
             result.failures.push({
               batch,
               indices,

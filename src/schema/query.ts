@@ -66,6 +66,17 @@ builder.queryType({
       },
       connectionOf(Experiment, 'Experiment'),
     ),
+    sharedExperiments: t.connection(
+      {
+        type: Experiment,
+        description:
+          'Experiments other organizations shared with yours. Send `X-Organization-Id: <your organization>`; it is forwarded ' +
+          'upstream with this operation only, like the key.',
+        resolve: (_root, args, ctx) =>
+          resolveConnection(ctx, { path: routes.sharedExperiments(), params: {}, pageLimit: EXPERIMENTS_PAGE_LIMIT }, args),
+      },
+      connectionOf(Experiment, 'Experiment'),
+    ),
     experiment: t.field({
       type: Experiment,
       nullable: true,

@@ -35,3 +35,12 @@ export const roomOf = (r: Rec): string | null => str(r.roomId) ?? str(r.sessionI
 
 /** An id a back-link can follow: a blank one would address another route upstream, so it links nowhere. */
 export const linkable = (id: string | null): string | null => (id !== null && id.trim() !== '' ? id : null);
+
+/** The objects of a list (other entries dropped); an absent or mistyped list is empty. */
+export const objects = (v: unknown): Rec[] =>
+  Array.isArray(v)
+    ? v.flatMap((x): Rec[] => {
+        const o = obj(x);
+        return o ? [o] : [];
+      })
+    : [];

@@ -31,6 +31,8 @@ export interface UpstreamRequest {
   body?: unknown;
   /** The caller's key, forwarded as X-API-Key; null only for the keyless `/health`. */
   key: string | null;
+  /** The caller's organization, forwarded as X-Organization-Id (shared experiments), when it sent one. */
+  organizationId?: string | null;
   requestId?: string;
   /** Aborts the request and its retries (the operation's deadline). */
   signal?: AbortSignal;
@@ -41,7 +43,7 @@ export interface UpstreamRequest {
 }
 
 export interface ResilienceOptions {
-  /** Attempts after the first for idempotent requests (GET, PUT) on 5xx, network errors and timeouts. */
+  /** Attempts after the first for reads (GET) on 5xx, network errors and timeouts; writes are never retried. */
   retries: number;
   /** Exponential backoff with full jitter: the first delay's ceiling and the largest delay, in ms. */
   retryBaseMs: number;
@@ -157,15 +159,14 @@ export class UpstreamClient {
   }
 
   /**
-   * Sends a request through the circuit breaker; idempotent requests (GET, PUT) are retried on
-   * outages with backoff. POST is never retried blindly: a batch that may have been recorded must be
-   * reported, not sent twice. Throws UpstreamError for every failure.
+   * Sends a request through the circuit breaker; reads (GET) are retried on outages with backoff.
+   * Writes are never retried: one that may have been applied (a batch of events, a deployment that
+   * starts paid agent rooms) must be reported, not sent twice. Throws UpstreamError for every failure.
    */
   async send(req: UpstreamRequest): Promise<Envelope> {
     const once = (): Promise<Envelope> => this.#breaker.execute(() => this.#sendOnce(req));
-    const idempotent = req.method === 'GET' || req.method === 'PUT';
     try {
-      if (!idempotent || this.#resilience.retries === 0) return await once();
+      if (req.method !== 'GET' || this.#resilience.retries === 0) return await once();
       const policy = retry(handleWhen(isOutage), {
         maxAttempts: this.#resilience.retries,
         backoff: new JitterBackoff(this.#resilience.retryBaseMs, this.#resilience.retryMaxMs),
@@ -203,6 +204,7 @@ export class UpstreamClient {
     const query = req.query && [...req.query.keys()].length > 0 ? `?${req.query.toString()}` : '';
     const headers: Record<string, string> = { accept: 'application/json' };
     if (req.key !== null) headers['x-api-key'] = req.key;
+    if (req.organizationId) headers['x-organization-id'] = req.organizationId;
     if (req.requestId) headers['x-request-id'] = req.requestId;
     let body: string | undefined;
     if (req.body !== undefined) {

@@ -68,6 +68,8 @@ export class UpstreamSession {
     private readonly deps: SessionDeps,
     private readonly key: string | null,
     readonly requestId: string,
+    /** The caller's X-Organization-Id, forwarded with every request of the operation (like the key). */
+    readonly organizationId: string | null = null,
   ) {
     this.#hash = key === null ? null : keyHash(key);
     this.#deadline = AbortSignal.timeout(deps.deadlineMs);
@@ -85,7 +87,8 @@ export class UpstreamSession {
 
   /** A GET: sent once per operation, shared with identical in-flight GETs of the same key. */
   get(path: string, query?: URLSearchParams, kind: 'page' | 'object' = 'object'): Promise<Envelope> {
-    const url = `${path}?${query?.toString() ?? ''}`;
+    // The organization is part of what a GET asks, so answers for different ones are never shared.
+    const url = `${path}?${query?.toString() ?? ''}${this.organizationId === null ? '' : `#org=${this.organizationId}`}`;
     const known = this.#memo.get(url);
     if (known) {
       this.#cost.cacheHits++;
@@ -141,6 +144,7 @@ export class UpstreamSession {
       } else onRetry();
       try {
         const envelope = await this.deps.client.send({
+          organizationId: this.organizationId,
           ...req,
           key: this.key,
           requestId: this.requestId,
