@@ -213,11 +213,33 @@ describe('bad arguments never reach the upstream', () => {
     ['mutation { deleteExperiment(id: " ") { deleted } }', 'id'],
     [`{ node(id: "${Buffer.from('Experiment:').toString('base64')}") { id } }`, 'id'],
     [`{ node(id: "${Buffer.from('Participant:["room_movie01_001",""]').toString('base64')}") { id } }`, 'id'],
-  ])('refuses a blank id: %s', async (query, argument) => {
+    // Dot segments would be normalised upstream into another route (`/experiments/.` is the list).
+    ['{ experiment(id: ".") { name } }', 'id'],
+    ['{ room(id: "..") { roomId } }', 'id'],
+    ['mutation { deleteExperiment(id: ".") { deleted } }', 'id'],
+    ['{ participant(id: "..", roomId: "room_movie01_001") { name } }', 'id'],
+    ['{ experiment(id: "exp\\u0000") { name } }', 'id'],
+    [`{ experiment(id: "${'x'.repeat(513)}") { name } }`, 'id'],
+  ])('refuses an id that is not one plain path segment: %s', async (query, argument) => {
     const res = await stack.gql(query);
     expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument });
-    expect(res.body.errors?.[0]?.message).toBe(`'${argument}' must be a non-blank id without surrounding spaces`);
+    expect(res.body.errors?.[0]?.message).toBe(
+      `'${argument}' must be an id: not blank, '.' or '..', without surrounding spaces or control characters, at most 512 characters`,
+    );
     expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('refuses an id with a lone surrogate on its own field; its siblings still answer', async () => {
+    const res = await stack.gql<{ bad: unknown; good: { experimentId: string } }>(
+      'query($id: ID!) { bad: experiment(id: $id) { name } good: experiment(id: "exp_movie01") { experimentId } }',
+      { variables: { id: 'exp_\ud800' } },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({ bad: null, good: { experimentId: 'exp_movie01' } });
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ path: ['bad'], extensions: { code: 'BAD_USER_INPUT', argument: 'id', value: 'exp_\ufffd' } }),
+    ]);
+    expect(stack.sim.stats.requests.map((r) => r.path)).toEqual(['/api/v3/experiments/exp_movie01']);
   });
 
   it('refuses a node id it never gave out', async () => {

@@ -21,15 +21,18 @@ afterAll(async () => {
 });
 
 describe('back-links from malformed upstream records', () => {
-  it('link nowhere for a blank id instead of addressing another route', async () => {
+  it('link nowhere for a blank or dot-segment id instead of addressing another route', async () => {
     const pool = agent.get('http://upstream.test');
     pool
       .intercept({ path: '/api/v3/data/rooms/room/r1?limit=1&offset=0', method: 'GET' })
       .reply(200, { status: 'success', data: [{ id: 'r1', experimentId: '' }], metadata: { pagination: { total: 1 } } });
     pool.intercept({ path: '/api/v3/data/events/room/r1?limit=1000&offset=0', method: 'GET' }).reply(200, {
       status: 'success',
-      data: [{ id: 'e1', experimentId: ' ', roomId: '', participantId: '' }],
-      metadata: { pagination: { total: 1 } },
+      data: [
+        { id: 'e1', experimentId: ' ', roomId: '', participantId: '' },
+        { id: 'e2', experimentId: '..', roomId: '.', participantId: '..' },
+      ],
+      metadata: { pagination: { total: 2 } },
     });
     const res = await fetch(`${url}/graphql`, {
       method: 'POST',
@@ -42,7 +45,15 @@ describe('back-links from malformed upstream records', () => {
     const body = (await res.json()) as { data: unknown; errors?: unknown };
     expect(body.errors).toBeUndefined();
     expect(body.data).toEqual({
-      room: { experiment: null, events: { edges: [{ node: { id: 'e1', experiment: null, room: null, participant: null } }] } },
+      room: {
+        experiment: null,
+        events: {
+          edges: [
+            { node: { id: 'e1', experiment: null, room: null, participant: null } },
+            { node: { id: 'e2', experiment: null, room: null, participant: null } },
+          ],
+        },
+      },
     });
     // Only the two intercepted requests were made: a blank id reached no other route.
     agent.assertNoPendingInterceptors();

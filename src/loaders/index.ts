@@ -17,12 +17,16 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
   const notFound = (what: string, id: string): UpstreamError =>
     new UpstreamError(`${what} not found: ${id}`, { code: 'NOT_FOUND', status: 404, details: { id } });
 
-  const one = (path: string, what: string, id: string): Promise<Rec> =>
-    session.get(path).then((envelope) => objectOf(envelope) ?? Promise.reject(notFound(what, id)));
+  /** One object by id, or the key's Error (a bad id, NOT_FOUND, an upstream failure): never a thrown batch. */
+  const one = async (path: (id: string) => string, what: string, id: string): Promise<Rec | Error> => {
+    try {
+      return objectOf(await session.get(path(id))) ?? notFound(what, id);
+    } catch (error) {
+      return error as Error;
+    }
+  };
 
-  const experiment = new DataLoader<string, Rec>((ids) =>
-    Promise.all(ids.map((id) => one(routes.experiment(id), 'Experiment', id).catch((e: unknown) => e as Error))),
-  );
+  const experiment = new DataLoader<string, Rec>((ids) => Promise.all(ids.map((id) => one(routes.experiment, 'Experiment', id))));
 
   const room = new DataLoader<string, Rec>((ids) =>
     Promise.all(
@@ -42,12 +46,13 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
   /** All participants of a room: one listing per room, shared by every participant looked up in it. */
   const roomParticipants = new DataLoader<string, Rec[]>((roomIds) =>
     Promise.all(
-      roomIds.map((id) =>
-        listings
-          .all(dataSource('participants', { kind: 'room', id }, {}))
-          .then((l) => l.records)
-          .catch((e: unknown) => e as Error),
-      ),
+      roomIds.map(async (id) => {
+        try {
+          return (await listings.all(dataSource('participants', { kind: 'room', id }, {}))).records;
+        } catch (error) {
+          return error as Error;
+        }
+      }),
     ),
   );
 
@@ -72,20 +77,18 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
   const downloadUrl = new DataLoader<{ roomId: string; recordingId: string }, string | null, string>(
     (keys) =>
       mapBounded(keys, concurrency, ({ roomId, recordingId }) =>
-        session.get(routes.recordingDownload(roomId, recordingId)).then(
-          (envelope) => str(objectOf(envelope)?.url),
-          (error: unknown) => error as Error,
-        ),
+        Promise.resolve()
+          .then(() => session.get(routes.recordingDownload(roomId, recordingId)))
+          .then(
+            (envelope) => str(objectOf(envelope)?.url),
+            (error: unknown) => error as Error,
+          ),
       ),
     { cacheKeyFn: ({ roomId, recordingId }) => participantKey(roomId, recordingId) },
   );
 
-  const deployment = new DataLoader<string, Rec>((ids) =>
-    Promise.all(ids.map((id) => one(routes.deployment(id), 'Deployment', id).catch((e: unknown) => e as Error))),
-  );
-  const persona = new DataLoader<string, Rec>((ids) =>
-    Promise.all(ids.map((id) => one(routes.persona(id), 'Persona', id).catch((e: unknown) => e as Error))),
-  );
+  const deployment = new DataLoader<string, Rec>((ids) => Promise.all(ids.map((id) => one(routes.deployment, 'Deployment', id))));
+  const persona = new DataLoader<string, Rec>((ids) => Promise.all(ids.map((id) => one(routes.persona, 'Persona', id))));
 
   return { listings, planner, experiment, room, roomParticipants, participant, downloadUrl, deployment, persona };
 }

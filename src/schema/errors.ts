@@ -1,16 +1,25 @@
 import { GraphQLError } from 'graphql';
 import { UpstreamError } from '../upstream/errors.ts';
+import { isPlainSegment, LONE_SURROGATE } from '../upstream/routes.ts';
 
 /** A caller's bad argument, rejected before any upstream call. */
 export function badInput(message: string, argument: string, details: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', argument, ...details } });
 }
 
-/** An id argument as the upstream takes it: a blank one would address another route, so it is refused. */
+/**
+ * An id argument as the upstream takes it: one plain path segment. A blank id, `.` or `..` would
+ * address another route, a lone surrogate cannot be encoded: each is refused on its own field.
+ */
 export function requireId(value: string | number, argument: string): string {
   const id = String(value);
-  if (id.trim() === '' || id !== id.trim())
-    throw badInput(`'${argument}' must be a non-blank id without surrounding spaces`, argument, { value: id });
+  if (!isPlainSegment(id)) {
+    throw badInput(
+      `'${argument}' must be an id: not blank, '.' or '..', without surrounding spaces or control characters, at most 512 characters`,
+      argument,
+      { value: id.replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD') },
+    );
+  }
   return id;
 }
 

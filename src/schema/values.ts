@@ -1,3 +1,5 @@
+import { isPlainSegment } from '../upstream/routes.ts';
+
 /** Lenient readers of upstream values: a missing or mistyped field is null, never a crash. */
 
 export type Rec = Record<string, unknown>;
@@ -33,8 +35,8 @@ export const obj = (v: unknown): Rec | null => (v !== null && typeof v === 'obje
 /** The room of a record: `roomId`, or `sessionId` on older payloads. */
 export const roomOf = (r: Rec): string | null => str(r.roomId) ?? str(r.sessionId);
 
-/** An id a back-link can follow: a blank one would address another route upstream, so it links nowhere. */
-export const linkable = (id: string | null): string | null => (id !== null && id.trim() !== '' ? id : null);
+/** An id a back-link can follow: one that would address another route upstream (blank, `..`) links nowhere. */
+export const linkable = (id: string | null): string | null => (id !== null && isPlainSegment(id) ? id : null);
 
 /** The objects of a list (other entries dropped); an absent or mistyped list is empty. */
 export const objects = (v: unknown): Rec[] =>

@@ -1,10 +1,37 @@
 /** Every upstream path the gateway calls, in one place: resolvers never build URLs. */
 import { LISTING_BY_PATH } from '../spec/data-types.ts';
 import type { Scope } from '../spec/spec.ts';
+import { UpstreamError } from './errors.ts';
 
 export type { Scope } from '../spec/spec.ts';
 
-const seg = encodeURIComponent;
+/** A UTF-16 surrogate without its pair: such a string has no UTF-8 form, so it cannot be sent. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Whether an id can be one segment of an upstream path: not blank, no surrounding spaces, not a dot
+ * segment (`.` and `..` are normalised away by URL parsers, so they would address another route), no
+ * control characters, well-formed Unicode (a lone surrogate cannot be encoded), at most 512 characters.
+ */
+export function isPlainSegment(id: string): boolean {
+  return (
+    id.length > 0 &&
+    id.length <= 512 &&
+    id.trim() === id &&
+    id !== '.' &&
+    id !== '..' &&
+    !LONE_SURROGATE.test(id) &&
+    // eslint-disable-next-line no-control-regex
+    !/[\u0000-\u001f\u007f]/.test(id)
+  );
+}
+
+/** An id as one path segment; anything else is refused before it could address another route. */
+function seg(id: string): string {
+  if (!isPlainSegment(id))
+    throw new UpstreamError('Not an id the HyperStudy API can address', { code: 'BAD_USER_INPUT', status: null, details: { value: id } });
+  return encodeURIComponent(id);
+}
 
 /** Data endpoints under `/data/{type}/{scope}/{id}` that are not listings, and the scope each needs. */
 const OTHER_DATA: Readonly<Record<string, string | null>> = {
