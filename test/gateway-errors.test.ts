@@ -242,8 +242,11 @@ describe('bad arguments never reach the upstream', () => {
     expect(stack.sim.stats.requests.map((r) => r.path)).toEqual(['/api/v3/experiments/exp_movie01']);
   });
 
-  it('refuses a node id it never gave out', async () => {
-    const res = await stack.gql('{ node(id: "bm90IGFuIGlk") { id } }');
+  it.each([
+    ['not a node id', 'bm90IGFuIGlk'],
+    ['a node id of a type the graph does not have', Buffer.from('Widget:1').toString('base64')],
+  ])('refuses %s with BAD_USER_INPUT', async (_what, id) => {
+    const res = await stack.gql('query($id: ID!) { node(id: $id) { id } }', { variables: { id } });
     expect(res.body.errors?.[0]).toMatchObject({
       message: 'Not a node id this API gave out',
       extensions: { code: 'BAD_USER_INPUT', argument: 'id' },

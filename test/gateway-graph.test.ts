@@ -74,6 +74,25 @@ describe('roots', () => {
       b: { __typename: 'Room', roomId: ROOM },
       c: { __typename: 'Participant', participantId: participant.id, roomId: ROOM },
     });
+
+    // The same ids through node and nodes in one operation (the records are shared by both).
+    const both = await stack.gql<Record<string, unknown>>(
+      `query($a: ID!, $b: ID!, $c: ID!) {
+      one: node(id: $a) { __typename }
+      many: nodes(ids: [$a, $b, $c, $a]) { __typename id }
+    }`,
+      { variables: { a: experiment?.id, b: room?.id, c: p?.id } },
+    );
+    expect(both.body.errors).toBeUndefined();
+    expect(both.body.data).toEqual({
+      one: { __typename: 'Experiment' },
+      many: [
+        { __typename: 'Experiment', id: experiment?.id },
+        { __typename: 'Room', id: room?.id },
+        { __typename: 'Participant', id: p?.id },
+        { __typename: 'Experiment', id: experiment?.id },
+      ],
+    });
   });
 
   it('answers NOT_FOUND for unknown ids, with null data', async () => {

@@ -28,17 +28,21 @@ export interface SchemaTypes {
   };
 }
 
+/** The types whose ids are Relay node ids (each has its own file). */
+export const NODE_TYPES: ReadonlySet<string> = new Set(['Experiment', 'Room', 'Participant', 'Deployment', 'Persona']);
+
 export const builder = new SchemaBuilder<SchemaTypes>({
   plugins: [RelayPlugin],
   relay: {
     clientMutationId: 'omit',
+    // Node loaders brand their records themselves, at once (see branded() in values.ts).
+    brandLoadedObjects: false,
     cursorType: 'String',
     // Node ids are base64 of `Type:id`; anything else is the caller's mistake, said as such.
     decodeGlobalID: (globalID: string) => {
       const text = Buffer.from(globalID, 'base64').toString('utf8');
       const colon = text.indexOf(':');
-      if (colon <= 0 || !/^[A-Za-z]+$/.test(text.slice(0, colon)))
-        throw badInput('Not a node id this API gave out', 'id', { value: globalID });
+      if (colon <= 0 || !NODE_TYPES.has(text.slice(0, colon))) throw badInput('Not a node id this API gave out', 'id', { value: globalID });
       return { typename: text.slice(0, colon), id: text.slice(colon + 1) };
     },
   },

@@ -8,7 +8,7 @@ import { badInput, requireId } from './errors.ts';
 import { write } from './writes.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Experiment, Room } from './refs.ts';
-import { date, float, int, obj, str, type Rec } from './values.ts';
+import { branded, date, float, int, obj, str, type Rec } from './values.ts';
 
 export const Deployment = builder.objectRef<Rec>('Deployment');
 
@@ -41,7 +41,7 @@ const AgentSpend = builder.objectRef<Rec>('AgentSpend').implement({
 builder.node(Deployment, {
   description: 'A deployment: how an experiment is run (a wave of human sessions, or agent-only rooms).',
   id: { resolve: (d) => str(d.id) ?? '' },
-  loadOne: (id, ctx) => ctx.loaders.deployment.load(requireId(id, 'id')),
+  loadOne: (id, ctx) => branded(Deployment, ctx.loaders.deployment.load(requireId(id, 'id'))),
   fields: (t) => ({
     deploymentId: t.string({ description: 'The upstream deployment id.', resolve: (d) => str(d.id) ?? '' }),
     experimentId: t.string({ nullable: true, resolve: (d) => str(d.experimentId) }),

@@ -4,7 +4,7 @@ import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
 import { requireId } from './errors.ts';
 import { Experiment } from './refs.ts';
-import { bool, date, int, json, str, strList, type Rec } from './values.ts';
+import { branded, bool, date, int, json, str, strList, type Rec } from './values.ts';
 
 const experimentScope = (e: Rec): ParentScope => ({ scope: { kind: 'experiment', id: str(e.id) ?? '' }, experimentId: str(e.id) });
 
@@ -19,7 +19,7 @@ const Access = builder.objectRef<Rec>('ExperimentAccess').implement({
 builder.node(Experiment, {
   description: 'A HyperStudy experiment.',
   id: { resolve: (e) => str(e.id) ?? '' },
-  loadOne: (id, ctx) => ctx.loaders.experiment.load(requireId(id, 'id')),
+  loadOne: (id, ctx) => branded(Experiment, ctx.loaders.experiment.load(requireId(id, 'id'))),
   fields: (t) => ({
     experimentId: t.string({ description: 'The upstream experiment id.', resolve: (e) => str(e.id) ?? '' }),
     name: t.string({ nullable: true, resolve: (e) => str(e.name) }),

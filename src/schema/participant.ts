@@ -4,7 +4,7 @@ import { listingConnections, type ParentScope } from './data.ts';
 import { badInput, requireId } from './errors.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
-import { date, roomOf, str, type Rec } from './values.ts';
+import { branded, date, roomOf, str, type Rec } from './values.ts';
 
 /** A participant is only addressable within its room, so its node id carries both. */
 const localId = (p: Rec): string => JSON.stringify([roomOf(p) ?? '', str(p.id) ?? '']);
@@ -29,7 +29,7 @@ const scopeOf = (p: Rec): ParentScope => ({
 builder.node(Participant, {
   description: 'A participant of a room.',
   id: { resolve: localId },
-  loadOne: (id, ctx) => ctx.loaders.participant.load(parseLocalId(id)),
+  loadOne: (id, ctx) => branded(Participant, ctx.loaders.participant.load(parseLocalId(id))),
   fields: (t) => ({
     participantId: t.string({ description: 'The upstream participant id.', resolve: (p) => str(p.id) ?? '' }),
     email: t.string({ nullable: true, resolve: (p) => str(p.email) }),

@@ -6,7 +6,7 @@ import { connectionOver } from './connection.ts';
 import { connectionOf } from './data.ts';
 import { badInput, requireId } from './errors.ts';
 import { recordField } from './records.ts';
-import { bool, obj, str, strList, type Rec } from './values.ts';
+import { branded, bool, obj, str, strList, type Rec } from './values.ts';
 import { given, write } from './writes.ts';
 import type { RecordField } from '../spec/spec.ts';
 
@@ -60,7 +60,7 @@ const PersonaGuardrails = builder.objectRef<Rec>('PersonaGuardrails').implement(
 builder.node(Persona, {
   description: 'An AI persona that agent roles play (upstream personas).',
   id: { resolve: (p) => str(p.id) ?? '' },
-  loadOne: (id, ctx) => ctx.loaders.persona.load(requireId(id, 'id')),
+  loadOne: (id, ctx) => branded(Persona, ctx.loaders.persona.load(requireId(id, 'id'))),
   fields: (t) => ({
     personaId: t.string({ description: 'The upstream persona id.', resolve: (p) => str(p.id) ?? '' }),
     ...Object.fromEntries(PERSONA_FIELDS.map((f) => [f[0], recordField(t, f)])),

@@ -3,14 +3,14 @@ import { listingConnections, type ParentScope } from './data.ts';
 import { requireId } from './errors.ts';
 import { experimentLink } from './links.ts';
 import { Room } from './refs.ts';
-import { date, int, str, type Rec } from './values.ts';
+import { branded, date, int, str, type Rec } from './values.ts';
 
 const roomScope = (r: Rec): ParentScope => ({ scope: { kind: 'room', id: str(r.id) ?? '' }, experimentId: str(r.experimentId) });
 
 builder.node(Room, {
   description: 'A room: one session of an experiment.',
   id: { resolve: (r) => str(r.id) ?? '' },
-  loadOne: (id, ctx) => ctx.loaders.room.load(requireId(id, 'id')),
+  loadOne: (id, ctx) => branded(Room, ctx.loaders.room.load(requireId(id, 'id'))),
   fields: (t) => ({
     roomId: t.string({ description: 'The upstream room id.', resolve: (r) => str(r.id) ?? '' }),
     experimentId: t.string({ nullable: true, resolve: (r) => str(r.experimentId) }),
