@@ -5,6 +5,7 @@ import type { JsonObject } from '../model.ts';
 import { parseDataQuery, runDataQuery, scopedRecords, toCsv, toNdjson } from '../query.ts';
 import {
   DATA_TYPE_PATHS,
+  matchDataType,
   SCOPES,
   SIMULATOR_DATA_TYPES,
   type DataTypePath,
@@ -137,14 +138,12 @@ export const DATA_ROUTES: Route[] = [
 /** Why a `/data/…` path matched no route: an unknown data type (400) or a malformed path (404). */
 export function dataPathFailure(rest: string[]): ApiFailure {
   if (rest[0] === 'check-access') return new ApiFailure(404, 'NOT_FOUND', 'Use /data/check-access/experiment/{experimentId}');
-  const typeLength = rest[0] === 'ratings' ? 2 : 1;
-  const typeName = rest.slice(0, typeLength).join('/');
-  if (!(DATA_TYPE_PATHS as string[]).includes(typeName)) {
-    return new ApiFailure(400, 'INVALID_PARAMETER', `Unknown data type: ${typeName}`, {
-      parameter: 'dataType',
-      value: typeName,
-      expected: `one of ${DATA_TYPE_PATHS.join(', ')}`,
-    });
-  }
-  return new ApiFailure(404, 'NOT_FOUND', `Use /data/${typeName}/{scope}/{scopeId}`);
+  const known = matchDataType(rest);
+  if (known) return new ApiFailure(404, 'NOT_FOUND', `Use /data/${known.type}/{scope}/{scopeId}`);
+  const typeName = rest.slice(0, rest[0] === 'ratings' ? 2 : 1).join('/');
+  return new ApiFailure(400, 'INVALID_PARAMETER', `Unknown data type: ${typeName}`, {
+    parameter: 'dataType',
+    value: typeName,
+    expected: `one of ${DATA_TYPE_PATHS.join(', ')}`,
+  });
 }
