@@ -1,5 +1,5 @@
 /** What every route module shares: the request and result types, the envelope and the access checks. */
-import { ApiFailure } from '../errors.ts';
+import { ApiFailure, invalidParameter } from '../errors.ts';
 import { hasScope } from '../keys.ts';
 import type { ApiKey, Experiment, Json, JsonObject } from '../model.ts';
 import type { Random } from '../random.ts';
@@ -110,20 +110,9 @@ export function pageParams(req: ApiRequest, defaultLimit: number, maxLimit: numb
   const offsetText = req.params.get('offset');
   const limit = limitText === null ? defaultLimit : /^\d+$/.test(limitText) ? Number(limitText) : Number.NaN;
   const offset = offsetText === null ? 0 : /^\d+$/.test(offsetText) ? Number(offsetText) : Number.NaN;
-  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
-    throw new ApiFailure(400, 'INVALID_PARAMETER', "Invalid value for parameter 'limit'", {
-      parameter: 'limit',
-      value: limitText ?? '',
-      expected: `integer between 1 and ${maxLimit}`,
-    });
-  }
-  if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new ApiFailure(400, 'INVALID_PARAMETER', "Invalid value for parameter 'offset'", {
-      parameter: 'offset',
-      value: offsetText ?? '',
-      expected: 'integer >= 0',
-    });
-  }
+  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit)
+    throw invalidParameter('limit', limitText ?? '', `integer between 1 and ${maxLimit}`);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalidParameter('offset', offsetText ?? '', 'integer >= 0');
   return { limit, offset };
 }
 
