@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_KEYS } from '../src/simulator/keys.ts';
-import { COMPLETION_CODES, DATA_TYPES, EVENT_CATEGORIES } from '../src/simulator/model.ts';
+import { EVENT_CATEGORIES } from '../src/simulator/model.ts';
+import { COMPLETION_CODES, LISTING_TYPES } from '../src/simulator/spec.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
 
@@ -65,7 +66,7 @@ describe('envelope and data endpoints', () => {
     // 3 participants x 30 events in each room.
     expect(metadata.pagination).toEqual({ total: 90, returned: 10, hasMore: true, limit: 10, offset: 5, nextOffset: 15 });
     expect(metadata.processing).toMatchObject({ enriched: true, version: '3.0.0' });
-    expect(typeof metadata.processing.experimentStartedAt).toBe('string');
+    expect(typeof metadata.processing.firstStateStartedAt).toBe('string');
   });
 
   it('omits nextOffset on the last page', async () => {
@@ -76,7 +77,7 @@ describe('envelope and data endpoints', () => {
   it('serves every data type at experiment and room scope, and the per-participant types at participant scope', async () => {
     const p = await firstParticipant();
     const counts: Record<string, number[]> = {};
-    for (const type of DATA_TYPES) {
+    for (const type of LISTING_TYPES) {
       const scopes = [`experiment/${EXP}`, `room/${ROOM}`];
       if (type !== 'participants' && type !== 'rooms') scopes.push(`participant/${p.id}?roomId=${p.roomId}`);
       counts[type] = [];
@@ -88,7 +89,7 @@ describe('envelope and data endpoints', () => {
       }
     }
     // 4 rooms x 3 participants; per participant: 30 events, 30 continuous, 3 sparse, 2 recordings,
-    // 4 chat, 4 video-chat, 6 sync, 4 components.
+    // 4 chat, 4 video-chat, 6 sync, 4 components, 30 eye-tracking samples.
     expect(counts).toEqual({
       events: [360, 90, 30],
       recordings: [24, 6, 2],
@@ -98,6 +99,7 @@ describe('envelope and data endpoints', () => {
       'ratings/sparse': [36, 9, 3],
       sync: [72, 18, 6],
       components: [48, 12, 4],
+      eyetracking: [360, 90, 30],
       participants: [12, 3],
       rooms: [4, 1],
     });
@@ -123,7 +125,7 @@ describe('envelope and data endpoints', () => {
     expect(events.body.data.filter((e) => Number(e.onset) < 0).length).toBeGreaterThan(0);
     const recordings = await get(`/data/recordings/room/${ROOM}`);
     expect(new Set(recordings.body.data.map((r) => (r.metadata as { type: string }).type))).toEqual(new Set(['video', 'audio']));
-    expect(String(recordings.body.data[0]?.downloadUrl)).toMatch(/X-Goog-Signature=/);
+    expect(String(recordings.body.data[0]?.downloadPath)).toMatch(/^\/data\/recordings\/download\/room_movie01_001\/rec_/);
   });
 
   it('spaces continuous ratings 100-500 ms apart', async () => {
@@ -232,7 +234,6 @@ describe('query parameters', () => {
     ['order=up', 'order', 'up', 'one of asc, desc'],
     ['format=xml', 'format', 'xml', 'one of json, csv, ndjson'],
     ['sort=colour', 'sort', 'colour', 'one of timestamp, onset, eventType, category, participantId, id'],
-    ['category=dance', 'category', 'dance', `one of ${EVENT_CATEGORIES.join(', ')}`],
     ['limit=1&limit=2', 'limit', '1,2', 'a single value'],
   ])('rejects %s with 400 INVALID_PARAMETER', async (query, parameter, value, expected) => {
     const res = await get(`/data/events/room/${ROOM}?${query}`);
@@ -291,7 +292,7 @@ describe('keys and scopes', () => {
     expect(none.body.error?.code).toBe('UNAUTHORIZED');
     const unknown = await get(`/data/events/room/${ROOM}`, 'hst_test_nope');
     expect(unknown.status).toBe(401);
-    expect(unknown.body.error?.message).toBe('Invalid or revoked API key');
+    expect(unknown.body.error).toEqual({ code: 'AUTHENTICATION_ERROR', message: 'Invalid or expired API key', details: {} });
     const bearer = await call<Envelope>(`${sim.url}/data/events/room/${ROOM}`, { headers: { authorization: `Bearer ${FULL}` } });
     expect(bearer.status).toBe(401);
     expect(bearer.body.error?.message).toMatch(/X-API-Key/);

@@ -74,6 +74,8 @@ export function describeSimulator(url: string, options: SimulatorOptions): strin
     `  data: seed ${options.seed}, ${options.rooms} rooms x ${options.participantsPerRoom} participants x ${options.eventsPerParticipant} events (primary experiment exp_movie01)`,
     `  rate limits: ${options.rateLimit.enabled ? `${options.rateLimit.perHour}/hour per key, ${options.rateLimit.perMinute}/minute per endpoint` : 'off'}` +
       `; latency ${options.latencyMs} ms; fault rate ${options.faults.rate}`,
+    '  also: AI agents in exp_joint02 (agent-only deployment dep_joint02_agents), personas psn_demo_partner and',
+    '        psn_demo_confederate, exp_other01 shared with org_demo (GET /experiments/shared, X-Organization-Id: org_demo)',
     '  demo keys (X-API-Key):',
     ...DEMO_KEYS.map((k) => `    ${k.key.padEnd(24)} scopes ${k.scopes.join(' ')}${k.userId === 'user_other' ? ' (another user)' : ''}`),
   ];

@@ -1,6 +1,8 @@
-import { DEMO_USER, OTHER_USER } from './keys.ts';
-import { COMPLETION_CODES, COMPONENT_TYPES, EVENT_CATEGORIES, type DataType, type JsonObject, type Stored } from './model.ts';
+import { SEEDED_AGENT_PERSONA, seedNewerData } from './generate-newer.ts';
+import { DEMO_USER, EXPERIMENT_IDS, OTHER_USER, USERS } from './keys.ts';
+import { COMPONENT_TYPES, type Deployment, type JsonObject, type Stored, type StoredType, type User } from './model.ts';
 import { Random } from './random.ts';
+import { COMPLETION_CODES } from './spec.ts';
 import { DataStore } from './store.ts';
 
 export interface GenerateOptions {
@@ -13,13 +15,16 @@ export interface GenerateOptions {
 
 export const DEFAULT_GENERATE: GenerateOptions = { seed: 42, rooms: 4, participantsPerRoom: 3, eventsPerParticipant: 30 };
 
-/** The fixed experiment ids: stable across seeds so that examples and tests can name them. */
-export const EXPERIMENT_IDS = { primary: 'exp_movie01', secondary: 'exp_joint02', other: 'exp_other01' } as const;
+export { EXPERIMENT_IDS };
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-const EVENT_TYPES: Record<(typeof EVENT_CATEGORIES)[number], readonly string[]> = {
+/** The categories the first data set drew from; its random stream (and so every seeded value) depends on this list. */
+const FIRST_CATEGORIES = ['component', 'state', 'media', 'pre_experiment', 'questionnaire', 'system'] as const;
+const EVENT_TYPES: Record<(typeof FIRST_CATEGORIES)[number], readonly string[]> = {
   component: ['component.show', 'component.response', 'component.complete'],
   state: ['state.enter', 'state.exit'],
   media: ['media.play', 'media.pause', 'media.ended'],
@@ -27,14 +32,38 @@ const EVENT_TYPES: Record<(typeof EVENT_CATEGORIES)[number], readonly string[]> 
   questionnaire: ['questionnaire.answer', 'questionnaire.submit'],
   system: ['system.connect', 'system.heartbeat', 'system.disconnect'],
 };
+/**
+ * The categories added later, each with its event types: a participant's events 7 to 11 are relabelled
+ * into them (drawing from a separate stream), so every documented category occurs in the data.
+ */
+const LATER_CATEGORIES: readonly [string, readonly string[]][] = [
+  ['post_experiment', ['questionnaire.response', 'questionnaire.completed']],
+  ['communication', ['chat.message_sent', 'videochat.joined']],
+  ['sync', ['sync.drift_corrected', 'sync.seek']],
+  ['scanner', ['scanner.pulse', 'scanner.trigger']],
+  ['sparse_rating', ['sparse_rating.shown', 'sparse_rating.submitted']],
+];
 const NAMES = ['Ada', 'Ben', 'Chloe', 'Dev', 'Elif', 'Femi', 'Greta', 'Hiro', 'Ines', 'Jon', 'Kemal', 'Lena', 'Mo', 'Nia'];
 const CHAT_LINES = ['hello!', 'can you hear me?', 'I liked that scene', 'ready when you are', 'ok', 'that was intense', 'next one?'];
+
+/** Turns an event into one of a later category, keeping its id, instant and participant. */
+function relabel(record: JsonObject, [category, types]: [string, readonly string[]], extra: Random, stateName: string): void {
+  const eventType = extra.pick(types);
+  record.eventType = eventType;
+  record.category = category;
+  record.componentType = null;
+  record.componentId = null;
+  record.content = `${eventType} (${stateName})`;
+  record.duration = category === 'scanner' ? extra.int(1_000, 2_500) : null;
+  record.response =
+    category === 'post_experiment' || category === 'sparse_rating' ? { value: extra.int(1, 7), responseTime: extra.int(300, 8_000) } : null;
+}
 
 interface ExperimentPlan {
   id: string;
   name: string;
   description: string;
-  owner: typeof DEMO_USER;
+  owner: User;
   rooms: number;
   start: number;
 }
@@ -56,7 +85,11 @@ function experimentStates(rng: Random): JsonObject[] {
 /** Builds the seeded data set: three experiments, two users, rooms, participants and all their data. */
 export function generate(options: GenerateOptions): DataStore {
   const rng = new Random(options.seed);
+  // Fields added to already-seeded records draw from their own stream, so older values never shift.
+  const extra = new Random(options.seed ^ 0x5a11ce);
   const store = new DataStore();
+  for (const user of USERS) store.users.set(user.id, user);
+  const counters = { recordings: 0 };
   const small = Math.max(1, Math.ceil(options.rooms / 4));
   const plans: ExperimentPlan[] = [
     {
@@ -84,8 +117,8 @@ export function generate(options: GenerateOptions): DataStore {
       start: Date.UTC(2024, 8, 16, 10),
     },
   ];
-  const pending = new Map<DataType, Stored[]>();
-  const add = (type: DataType, item: Omit<Stored, 'seq'>): void => {
+  const pending = new Map<StoredType, Stored[]>();
+  const add = (type: StoredType, item: Omit<Stored, 'seq'>): void => {
     const list = pending.get(type) ?? [];
     list.push({ ...item, seq: store.nextSeq() });
     pending.set(type, list);
@@ -94,11 +127,17 @@ export function generate(options: GenerateOptions): DataStore {
 
   for (const plan of plans) {
     const states = experimentStates(rng);
-    const roles = { speaker: { label: 'Speaker', max: 1 }, listener: { label: 'Listener' } };
+    const roles: JsonObject = { speaker: { label: 'Speaker', max: 1 }, listener: { label: 'Listener' } };
+    // The joint-attention pilot also runs with an AI partner: the SDK's runtime "v2" and an agent role.
+    const agentFields: JsonObject =
+      plan.id === EXPERIMENT_IDS.secondary
+        ? { runtime: 'v2', roles: { ...roles, partner: { label: 'AI partner', mode: 'agent', personaId: SEEDED_AGENT_PERSONA } } }
+        : {};
     const deployments = [
-      { id: `dep_${plan.id.slice(4)}_a`, name: 'Lab pilot' },
-      { id: `dep_${plan.id.slice(4)}_b`, name: 'Online wave 1' },
+      { id: `dep_${plan.id.slice(4)}_a`, name: 'Lab pilot', type: 'lab', createdAt: plan.start - 7 * DAY, maxParticipants: 100 },
+      { id: `dep_${plan.id.slice(4)}_b`, name: 'Online wave 1', type: 'online', createdAt: plan.start - 6 * DAY, maxParticipants: 500 },
     ];
+    const activeDeployments = new Set<string>();
     store.experiments.set(plan.id, {
       id: plan.id,
       ownerId: plan.owner.id,
@@ -115,6 +154,7 @@ export function generate(options: GenerateOptions): DataStore {
         states,
         roles,
         settings: { language: 'en', recording: { video: true, audio: true } },
+        ...agentFields,
       },
     });
 
@@ -126,7 +166,7 @@ export function generate(options: GenerateOptions): DataStore {
       const startedAt = createdAt + rng.int(1, 10) * MINUTE;
       const sessionMs = rng.int(18, 26) * MINUTE;
       const base = { experimentId: plan.id, roomId, deploymentId: deployment.id };
-      store.rooms.set(roomId, { id: roomId, experimentId: plan.id, deploymentId: deployment.id, startedAt });
+      store.rooms.set(roomId, { id: roomId, experimentId: plan.id, deploymentId: deployment.id, startedAt, endsAt: startedAt + sessionMs });
 
       const people: { id: string; name: string; role: string; joinedAt: number }[] = [];
       let anyInProgress = false;
@@ -160,6 +200,7 @@ export function generate(options: GenerateOptions): DataStore {
           },
         });
       }
+      if (anyInProgress) activeDeployments.add(deployment.id);
       add('rooms', {
         ...base,
         participantId: null,
@@ -178,17 +219,43 @@ export function generate(options: GenerateOptions): DataStore {
       });
 
       for (const person of people) {
-        generateParticipantData({ rng, add, plan, roomId, base, person, people, states, startedAt, sessionMs, options });
+        generateParticipantData({ rng, extra, counters, add, plan, roomId, base, person, people, states, startedAt, sessionMs, options });
       }
     }
+    for (const d of deployments) store.deployments.set(d.id, seededDeployment(d, plan, activeDeployments.has(d.id)));
   }
   for (const [type, items] of pending) store.index(type).load(items);
+  seedNewerData(store, options);
   return store;
+}
+
+/** A seeded human deployment: active while one of its rooms is. */
+function seededDeployment(
+  d: { id: string; name: string; type: string; createdAt: number; maxParticipants: number },
+  plan: ExperimentPlan,
+  active: boolean,
+): Deployment {
+  return {
+    id: d.id,
+    experimentId: plan.id,
+    ownerId: plan.owner.id,
+    name: d.name,
+    type: d.type,
+    status: active ? 'active' : 'completed',
+    createdAt: d.createdAt,
+    updatedAt: d.createdAt + DAY,
+    maxParticipants: d.maxParticipants,
+    budgetUsd: null,
+    spawnFailures: new Map(),
+  };
 }
 
 interface ParticipantContext {
   rng: Random;
-  add: (type: DataType, item: Omit<Stored, 'seq'>) => void;
+  /** The stream for fields added later to already-seeded records. */
+  extra: Random;
+  counters: { recordings: number };
+  add: (type: StoredType, item: Omit<Stored, 'seq'>) => void;
   plan: ExperimentPlan;
   roomId: string;
   base: { experimentId: string; roomId: string; deploymentId: string };
@@ -201,7 +268,7 @@ interface ParticipantContext {
 }
 
 function generateParticipantData(ctx: ParticipantContext): void {
-  const { rng, add, plan, roomId, base, person, people, states, startedAt, sessionMs, options } = ctx;
+  const { rng, extra, counters, add, plan, roomId, base, person, people, states, startedAt, sessionMs, options } = ctx;
   const E = options.eventsPerParticipant;
   const participantId = person.id;
   const item = { ...base, participantId };
@@ -213,7 +280,7 @@ function generateParticipantData(ctx: ParticipantContext): void {
   };
 
   for (let i = 0; i < E; i++) {
-    const category = i < EVENT_CATEGORIES.length ? EVENT_CATEGORIES[i] : rng.pick(EVENT_CATEGORIES);
+    const category = i < FIRST_CATEGORIES.length ? FIRST_CATEGORIES[i] : rng.pick(FIRST_CATEGORIES);
     if (!category) continue;
     const onset = category === 'pre_experiment' ? -rng.int(1_000, 120_000) : rng.int(0, sessionMs);
     const time = startedAt + onset;
@@ -221,28 +288,27 @@ function generateParticipantData(ctx: ParticipantContext): void {
     const component = s.components[0];
     const eventType = rng.pick(EVENT_TYPES[category]);
     const withResponse = category === 'questionnaire' || eventType === 'component.response';
-    add('events', {
-      ...item,
-      time,
-      record: {
-        id: `evt_${rng.id(14)}`,
-        timestamp: iso(time),
-        onset,
-        experimentId: plan.id,
-        ...roomField(),
-        participantId,
-        eventType,
-        category,
-        componentType: category === 'component' ? String(component?.type ?? 'ShowVideo') : null,
-        componentId: category === 'component' ? String(component?.id ?? 'cmp_unknown') : null,
-        content: category === 'media' ? `stimulus_${rng.int(1, 6)}.mp4` : `${eventType} (${s.name})`,
-        stateName: s.name,
-        stateId: s.id,
-        participantRole: person.role,
-        duration: category === 'media' || category === 'state' ? rng.int(500, 90_000) : null,
-        response: withResponse ? { value: rng.int(1, 7), responseTime: rng.int(300, 8_000) } : null,
-      },
-    });
+    const record: JsonObject = {
+      id: `evt_${rng.id(14)}`,
+      timestamp: iso(time),
+      onset,
+      experimentId: plan.id,
+      ...roomField(),
+      participantId,
+      eventType,
+      category,
+      componentType: category === 'component' ? String(component?.type ?? 'ShowVideo') : null,
+      componentId: category === 'component' ? String(component?.id ?? 'cmp_unknown') : null,
+      content: category === 'media' ? `stimulus_${rng.int(1, 6)}.mp4` : `${eventType} (${s.name})`,
+      stateName: s.name,
+      stateId: s.id,
+      participantRole: person.role,
+      duration: category === 'media' || category === 'state' ? rng.int(500, 90_000) : null,
+      response: withResponse ? { value: rng.int(1, 7), responseTime: rng.int(300, 8_000) } : null,
+    };
+    const later = LATER_CATEGORIES[i - FIRST_CATEGORIES.length];
+    if (later) relabel(record, later, extra, s.name);
+    add('events', { ...item, time, record });
   }
 
   let t = rng.int(60, 120) * 1000;
@@ -268,37 +334,69 @@ function generateParticipantData(ctx: ParticipantContext): void {
   }
 
   const sparse = Math.max(2, Math.round(E / 10));
+  const previous: JsonObject = {};
   for (let i = 0; i < sparse; i++) {
     const onset = rng.int(0, sessionMs);
     const likert = i % 2 === 1;
     const scale = likert ? { min: 1, max: 7 } : { min: 0, max: 100 };
     const raw = rng.int(scale.min, scale.max);
+    // Drawn in the order the first data set drew them (its confidence draw included), so values stay put.
+    const ratingId = `rat_${rng.id(12)}`;
+    const room = roomField();
+    const responseTime = rng.int(400, 9_000);
+    if (rng.chance(0.5)) rng.next();
+    const stimulusId = `stimulus_${1 + (i % 3)}`;
+    const clockOffsetApplied = extra.int(-250, 250);
+    const stateStart = Math.max(0, onset - extra.int(5_000, 120_000));
+    const stimulusTime = onset - stateStart;
+    const ratingEndOnset = onset + responseTime;
+    const mediaPauseOnset = onset - extra.int(50, 400);
+    const mediaResumeOnset = ratingEndOnset + extra.int(100, 600);
     add('ratings/sparse', {
       ...item,
       time: startedAt + onset,
       record: {
-        ratingId: `rat_${rng.id(12)}`,
+        ratingId,
         participantId,
         experimentId: plan.id,
-        ...roomField(),
+        ...room,
+        stateId: 'state_rating',
+        stimulusId,
         timestamp: iso(startedAt + onset),
+        stateStartTime: iso(startedAt + stateStart),
         onset,
-        value: (raw - scale.min) / (scale.max - scale.min),
+        rawOnset: onset + clockOffsetApplied,
+        clockOffsetApplied,
+        ratingEndOnset,
+        responseTime,
+        stimulusTime,
+        stateDuration: stimulusTime + responseTime + extra.int(2_000, 30_000),
+        value: (raw / scale.max) * 100,
         rawValue: raw,
         scale,
-        labels: likert ? ['Not at all', 'Extremely'] : ['Low', 'High'],
-        responseTime: rng.int(400, 9_000),
-        stateId: 'state_rating',
-        stimulusId: `stimulus_${1 + (i % 3)}`,
-        componentId: likert ? 'cmp_likert_1' : 'cmp_vas_1',
-        confidence: rng.chance(0.5) ? Math.round(rng.next() * 100) / 100 : null,
+        confidence: null,
+        type: 'sparse',
         metadata: {
           question: likert ? 'How engaged were you?' : 'How intense was this clip?',
           dimension: likert ? 'engagement' : 'intensity',
           componentType: likert ? 'LikertScale' : 'VASRating',
+          sampleIndex: i,
+        },
+        sparseRatingData: {
+          videoId: stimulusId,
+          pauseIndex: i,
+          videoRelativeTime: stimulusTime / 1000,
+          pauseTimestamp: startedAt + mediaPauseOnset,
+          componentType: likert ? 'likertscale' : 'vasrating',
+          componentData: { value: raw },
+          previousRatings: Object.keys(previous).length === 0 ? null : { ...previous },
+          mediaPauseOnset,
+          mediaResumeOnset,
+          actualPauseDuration: mediaResumeOnset - mediaPauseOnset,
         },
       },
     });
+    previous[stimulusId] = raw;
   }
 
   for (const type of ['video', 'audio'] as const) {
@@ -307,12 +405,23 @@ function generateParticipantData(ctx: ParticipantContext): void {
     const duration = sessionMs - rng.int(0, 60) * 1000;
     const ext = type === 'video' ? 'mp4' : 'ogg';
     const path = `recordings/${plan.id}/${roomId}/${recordingId}.${ext}`;
+    const egressId = `EG_${rng.id(12).toUpperCase()}`;
+    const signature = rng.id(32);
+    // Listings no longer embed signed URLs: rows carry a download path. One row in seven is an old
+    // GCS-only row that still carries its URLs (and no download path).
+    const old = counters.recordings++ % 7 === 6;
+    const links: JsonObject = old
+      ? {
+          url: `https://storage.hyperstudy.io/${path}`,
+          downloadUrl: `https://storage.googleapis.com/hyperstudy-recordings/${path}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Expires=3600&X-Goog-Signature=${signature}`,
+        }
+      : { downloadPath: `/data/recordings/download/${roomId}/${recordingId}`, fileName: `${recordingId}.${ext}` };
     add('recordings', {
       ...item,
       time: start,
       record: {
         recordingId,
-        egressId: `EG_${rng.id(12).toUpperCase()}`,
+        egressId,
         participantId,
         participantName: person.name,
         experimentId: plan.id,
@@ -321,9 +430,7 @@ function generateParticipantData(ctx: ParticipantContext): void {
         endTime: iso(start + duration),
         duration,
         videoOffset: start - startedAt,
-        url: `https://storage.hyperstudy.io/${path}`,
-        downloadUrl: `https://storage.googleapis.com/hyperstudy-recordings/${path}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Expires=3600&X-Goog-Signature=${rng.id(32)}`,
-        downloadPath: path,
+        ...links,
         fileSize: type === 'video' ? rng.int(80, 400) * 1_048_576 : rng.int(5, 30) * 1_048_576,
         format: ext,
         resolution: type === 'video' ? '1280x720' : null,

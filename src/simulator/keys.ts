@@ -1,7 +1,18 @@
 import type { ApiKey, User } from './model.ts';
 
-export const DEMO_USER: User = { id: 'user_demo', email: 'demo.researcher@hyperstudy.test' };
-export const OTHER_USER: User = { id: 'user_other', email: 'other.researcher@hyperstudy.test' };
+export const DEMO_USER: User = {
+  id: 'user_demo',
+  email: 'demo.researcher@hyperstudy.test',
+  name: 'Demo Researcher',
+  organizationId: 'org_demo',
+};
+export const OTHER_USER: User = {
+  id: 'user_other',
+  email: 'other.researcher@hyperstudy.test',
+  name: 'Other Researcher',
+  organizationId: 'org_other',
+};
+export const USERS: readonly User[] = [DEMO_USER, OTHER_USER];
 
 /** The demo keys of DESIGN.md, with exactly the scopes listed there. */
 export const DEMO_KEYS: readonly ApiKey[] = [
@@ -16,3 +27,6 @@ export function hasScope(scopes: readonly string[], required: string): boolean {
   if (scopes.includes('*') || scopes.includes(required)) return true;
   return required.startsWith('read:') && scopes.includes('read:*');
 }
+
+/** The fixed experiment ids: stable across seeds so that examples and tests can name them. */
+export const EXPERIMENT_IDS = { primary: 'exp_movie01', secondary: 'exp_joint02', other: 'exp_other01' } as const;

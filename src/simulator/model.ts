@@ -1,30 +1,49 @@
 /** The simulator's data model: the records the HyperStudy API v3 serves, as plain JSON objects. */
 
+import type { ListingType } from './spec.ts';
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
-export const DATA_TYPES = [
-  'events',
-  'recordings',
-  'videochat',
-  'chat',
-  'ratings/continuous',
-  'ratings/sparse',
+/** Every event category the docs and the SDK show; the API treats categories as an open set. */
+export const EVENT_CATEGORIES = [
+  'component',
+  'state',
+  'media',
+  'pre_experiment',
+  'post_experiment',
+  'questionnaire',
+  'system',
+  'communication',
   'sync',
-  'components',
-  'participants',
-  'rooms',
+  'scanner',
+  'sparse_rating',
 ] as const;
-export type DataType = (typeof DATA_TYPES)[number];
-
-export const SCOPES = ['experiment', 'room', 'participant'] as const;
-export type Scope = (typeof SCOPES)[number];
-
-export const EVENT_CATEGORIES = ['component', 'state', 'media', 'pre_experiment', 'questionnaire', 'system'] as const;
-
-export const COMPLETION_CODES = ['SUCCESS', 'TIMEOUT', 'TECHNICAL', 'NOCONSENT', 'ABANDONED', 'IN_PROGRESS', 'COMPLETED_NO_CODE'] as const;
 
 export const COMPONENT_TYPES = ['ShowVideo', 'ShowImage', 'TextInput', 'VASRating', 'LikertScale', 'MultipleChoice'] as const;
+
+/** The focus component types of the SDK's experiment schema. */
+export const FOCUS_COMPONENT_TYPES = [
+  'showtext',
+  'showimage',
+  'showvideo',
+  'vasrating',
+  'textinput',
+  'multiplechoice',
+  'waiting',
+  'code',
+  'continuousrating',
+  'videochat',
+  'textchat',
+  'rapidrate',
+  'audiorecording',
+  'sparserating',
+  'trigger',
+  'ranking',
+  'scannerpulserecorder',
+  'likertscale',
+  'gazeoverlay',
+] as const;
 
 /**
  * A stored record and where it belongs. `record` is exactly what the API serves; the other fields are
@@ -41,6 +60,8 @@ export interface Stored {
   time: number;
   record: JsonObject;
 }
+
+export type StoredType = ListingType;
 
 export interface Experiment {
   id: string;
@@ -60,4 +81,55 @@ export interface ApiKey {
 export interface User {
   id: string;
   email: string;
+  name: string;
+  organizationId: string;
+}
+
+export const DEPLOYMENT_STATUSES = ['active', 'paused', 'completed', 'archived'] as const;
+
+export interface Deployment {
+  id: string;
+  experimentId: string;
+  ownerId: string;
+  name: string;
+  /** `lab`, `online` (the seeded human deployments) or `agent-only`. */
+  type: string;
+  status: (typeof DEPLOYMENT_STATUSES)[number];
+  createdAt: number;
+  updatedAt: number;
+  maxParticipants: number | null;
+  /** The agent budget cap in USD (agent-only deployments). */
+  budgetUsd: number | null;
+  /** Rooms whose spawn failed, by room id: they never became rooms, but can be retried once. */
+  spawnFailures: Map<string, { createdAt: number; retried: boolean }>;
+}
+
+export const PERSONA_VISIBILITIES = ['private', 'organization', 'public'] as const;
+
+export interface Persona {
+  id: string;
+  ownerId: string;
+  visibility: (typeof PERSONA_VISIBILITIES)[number];
+  deleted: boolean;
+  record: JsonObject;
+}
+
+/** An experiment another organisation shared with an organisation. */
+export interface Share {
+  experimentId: string;
+  organizationId: string;
+  permissions: string[];
+  sharedAt: number;
+}
+
+/** One agent participant's run and its decisions (each with its detail fields). */
+export interface AgentRun {
+  run: JsonObject;
+  decisions: JsonObject[];
+}
+
+/** A room's variable write log and the writes the server's cross-checks refused. */
+export interface RoomVariables {
+  writes: JsonObject[];
+  droppedWrites: JsonObject[];
 }

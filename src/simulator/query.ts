@@ -1,92 +1,10 @@
 import { ApiFailure, invalidParameter } from './errors.ts';
-import { COMPLETION_CODES, EVENT_CATEGORIES, type DataType, type Json, type JsonObject, type Scope, type Stored } from './model.ts';
+import type { Json, JsonObject, Stored } from './model.ts';
+import { acceptedParams, FORMATS, KNOWN_PARAMS, type DataTypeSpec, type ListingType, type ParamSpec, type Scope } from './spec.ts';
 import { participantKey, type DataStore } from './store.ts';
 
-export const MAX_LIMIT = 1000;
-const FORMATS = ['json', 'csv', 'ndjson'] as const;
 export type Format = (typeof FORMATS)[number];
-
-interface TypeSpec {
-  scope: string;
-  /** Sort fields besides `timestamp` (which always means the type's own instant). */
-  sorts: readonly string[];
-  /** Type-specific filter parameters. */
-  filters: readonly string[];
-  /** The sort the metadata reports when none is asked for. */
-  defaultSort: string;
-  /** The record field holding the instant that time filters and the `timestamp` sort use. */
-  timeField: string;
-}
-
-export const TYPE_SPECS: Record<DataType, TypeSpec> = {
-  events: {
-    scope: 'read:events',
-    sorts: ['onset', 'eventType', 'category', 'participantId', 'id'],
-    filters: ['category'],
-    defaultSort: 'timestamp',
-    timeField: 'timestamp',
-  },
-  recordings: {
-    scope: 'read:recordings',
-    sorts: ['startTime', 'endTime', 'duration', 'fileSize', 'participantId'],
-    filters: [],
-    defaultSort: 'startTime',
-    timeField: 'startTime',
-  },
-  videochat: {
-    scope: 'read:videochat',
-    sorts: ['onset', 'eventType', 'participantId'],
-    filters: [],
-    defaultSort: 'timestamp',
-    timeField: 'timestamp',
-  },
-  chat: { scope: 'read:chat', sorts: ['onset', 'senderId'], filters: [], defaultSort: 'timestamp', timeField: 'timestamp' },
-  'ratings/continuous': {
-    scope: 'read:ratings',
-    sorts: ['onset', 'value', 'participantId'],
-    filters: [],
-    defaultSort: 'timestamp',
-    timeField: 'timestamp',
-  },
-  'ratings/sparse': {
-    scope: 'read:ratings',
-    sorts: ['onset', 'value', 'responseTime', 'participantId'],
-    filters: [],
-    defaultSort: 'timestamp',
-    timeField: 'timestamp',
-  },
-  sync: {
-    scope: 'read:sync',
-    sorts: ['onset', 'timeDrift', 'syncQuality', 'latency', 'participantId'],
-    filters: ['aggregationWindow'],
-    defaultSort: 'timestamp',
-    timeField: 'timestamp',
-  },
-  components: {
-    scope: 'read:components',
-    sorts: ['onset', 'componentType', 'stateId', 'participantId'],
-    filters: ['componentType', 'completed', 'stateId'],
-    defaultSort: 'timestamp',
-    timeField: 'timestamp',
-  },
-  participants: {
-    scope: 'read:events',
-    sorts: ['joinedAt', 'completedAt', 'id', 'email', 'role', 'status', 'completionCode'],
-    filters: ['completionCode'],
-    defaultSort: 'timestamp',
-    timeField: 'joinedAt',
-  },
-  rooms: {
-    scope: 'read:events',
-    sorts: ['createdAt', 'startedAt', 'endedAt', 'status', 'participantCount', 'id'],
-    filters: [],
-    defaultSort: 'timestamp',
-    timeField: 'createdAt',
-  },
-};
-
-const COMMON = ['startTime', 'endTime', 'limit', 'offset', 'sort', 'order', 'format', 'deploymentId', 'roomId'];
-const ALL_FILTERS = ['category', 'componentType', 'completed', 'stateId', 'completionCode', 'aggregationWindow'];
+export type ParamValue = string | boolean | number;
 
 export interface DataQuery {
   startTime: number | null;
@@ -98,7 +16,7 @@ export interface DataQuery {
   format: Format;
   deploymentId: string | null;
   roomId: string | null;
-  filters: Record<string, string | boolean | number>;
+  filters: Record<string, ParamValue>;
   /** Whether the sort is by the type's own instant, the order the indexes keep. */
   byTime: boolean;
   /** The query as the envelope's `metadata.query` echoes it. */
@@ -128,32 +46,46 @@ function oneOf<T extends string>(name: string, value: string, allowed: readonly 
   return value as T;
 }
 
-/** Validates a data request's query string for one data type; every bad value is a 400. */
-export function parseDataQuery(type: DataType, scope: Scope, params: URLSearchParams): DataQuery {
-  const spec = TYPE_SPECS[type];
+/** The longest open string value accepted. */
+const MAX_TEXT = 200;
+
+/** Validates one type-specific parameter's value by its kind. */
+export function parseParam(param: ParamSpec, value: string): ParamValue {
+  if (value === '') throw invalidParameter(param.name, value, 'a non-empty value');
+  switch (param.kind) {
+    case 'enum':
+      return oneOf(param.name, value, param.values);
+    case 'bool':
+      return oneOf(param.name, value, ['true', 'false'] as const) === 'true';
+    case 'int':
+      return parseInteger(param.name, value, 0, param.min, param.max);
+    case 'string':
+      if (value.length > MAX_TEXT) throw invalidParameter(param.name, value, `a string of at most ${MAX_TEXT} characters`);
+      return value;
+  }
+}
+
+/**
+ * Checks the parameter names of a data request: each given once, and none that another data type takes
+ * but this one does not (names no data type knows are ignored, as the upstream ignores them).
+ */
+export function checkParamNames(spec: DataTypeSpec, scope: Scope, params: URLSearchParams): void {
+  const accepted = acceptedParams(spec, scope);
   for (const name of new Set(params.keys())) {
     if (params.getAll(name).length > 1) throw invalidParameter(name, params.getAll(name).join(','), 'a single value');
-    if (ALL_FILTERS.includes(name) && !spec.filters.includes(name)) {
-      throw new ApiFailure(400, 'INVALID_PARAMETER', `Parameter '${name}' is not supported for ${type}`, {
+    if (KNOWN_PARAMS.has(name) && !accepted.includes(name)) {
+      throw new ApiFailure(400, 'INVALID_PARAMETER', `Parameter '${name}' is not supported for ${spec.path}`, {
         parameter: name,
         value: params.get(name) ?? '',
-        expected: `one of ${[...COMMON, ...spec.filters].join(', ')}`,
+        expected: accepted.length === 0 ? 'no parameters' : `one of ${accepted.join(', ')}`,
       });
     }
   }
-  const get = (name: string): string | null => params.get(name);
-  const startTime = parseInstant('startTime', get('startTime'));
-  const endTime = parseInstant('endTime', get('endTime'));
-  if (startTime !== null && endTime !== null && startTime > endTime) {
-    throw invalidParameter('endTime', get('endTime') ?? '', 'a timestamp not before startTime');
-  }
-  const limit = parseInteger('limit', get('limit'), MAX_LIMIT, 1, MAX_LIMIT);
-  const offset = parseInteger('offset', get('offset'), 0, 0, Number.MAX_SAFE_INTEGER);
-  const sortValue = get('sort');
-  const sort = sortValue === null ? spec.defaultSort : oneOf('sort', sortValue, ['timestamp', ...spec.sorts]);
-  const order = oneOf('order', get('order') ?? 'asc', ['asc', 'desc'] as const);
-  const format = oneOf('format', get('format') ?? 'json', FORMATS);
-  const roomId = get('roomId');
+}
+
+/** A participant scope names its room; a 400 without it. */
+export function requireRoomId(scope: Scope, params: URLSearchParams): string | null {
+  const roomId = params.get('roomId');
   if (scope === 'participant' && (roomId === null || roomId === '')) {
     throw new ApiFailure(400, 'INVALID_PARAMETER', 'roomId is required for participant scope', {
       parameter: 'roomId',
@@ -161,22 +93,43 @@ export function parseDataQuery(type: DataType, scope: Scope, params: URLSearchPa
       expected: 'the id of the room the participant joined',
     });
   }
-  const filters: Record<string, string | boolean | number> = {};
-  for (const name of spec.filters) {
-    const value = get(name);
-    if (value === null) continue;
-    if (value === '') throw invalidParameter(name, value, 'a non-empty value');
-    if (name === 'category') filters.category = oneOf(name, value, EVENT_CATEGORIES);
-    else if (name === 'completionCode') filters.completionCode = oneOf(name, value, COMPLETION_CODES);
-    else if (name === 'completed') filters.completed = oneOf(name, value, ['true', 'false'] as const) === 'true';
-    else if (name === 'aggregationWindow') filters.aggregationWindow = parseInteger(name, value, 0, 100, 3_600_000);
-    else filters[name] = value;
+  return roomId;
+}
+
+/** The type-specific parameters given (defaults filled in where the spec has them). */
+export function parseOwnParams(spec: DataTypeSpec, params: URLSearchParams): Record<string, ParamValue> {
+  const out: Record<string, ParamValue> = {};
+  for (const param of spec.params) {
+    const value = params.get(param.name);
+    if (value !== null) out[param.name] = parseParam(param, value);
+    else if ((param.kind === 'int' || param.kind === 'bool') && param.default !== undefined) out[param.name] = param.default;
   }
+  return out;
+}
+
+/** Validates a listing's query string; every bad value is a 400. */
+export function parseDataQuery(spec: DataTypeSpec, scope: Scope, params: URLSearchParams): DataQuery {
+  checkParamNames(spec, scope, params);
+  const get = (name: string): string | null => params.get(name);
+  const startTime = parseInstant('startTime', get('startTime'));
+  const endTime = parseInstant('endTime', get('endTime'));
+  if (startTime !== null && endTime !== null && startTime > endTime) {
+    throw invalidParameter('endTime', get('endTime') ?? '', 'a timestamp not before startTime');
+  }
+  const maxLimit = spec.maxLimit ?? 1;
+  const limit = parseInteger('limit', get('limit'), Math.min(1000, maxLimit), 1, maxLimit);
+  const offset = parseInteger('offset', get('offset'), 0, 0, Number.MAX_SAFE_INTEGER);
+  const sortValue = get('sort');
+  const sort = sortValue === null ? spec.defaultSort : oneOf('sort', sortValue, ['timestamp', ...spec.sorts]);
+  const order = oneOf('order', get('order') ?? 'asc', ['asc', 'desc'] as const);
+  const format = oneOf('format', get('format') ?? 'json', FORMATS);
+  const roomId = requireRoomId(scope, params);
+  const filters = parseOwnParams(spec, params);
   const deploymentId = get('deploymentId');
   const echo: JsonObject = {
     startTime: get('startTime'),
     endTime: get('endTime'),
-    ...Object.fromEntries(spec.filters.map((name) => [name, filters[name] ?? null])),
+    ...Object.fromEntries(spec.params.map((p) => [p.name, filters[p.name] ?? null])),
     ...(deploymentId === null ? {} : { deploymentId }),
     ...(scope === 'participant' ? { roomId } : {}),
     limit,
@@ -189,7 +142,7 @@ export function parseDataQuery(type: DataType, scope: Scope, params: URLSearchPa
 }
 
 /** The records of one scope, in (time, seq) order (none for an unknown scope id; callers check ids first). */
-export function scopedRecords(store: DataStore, type: DataType, scope: Scope, scopeId: string, roomId: string | null): Stored[] {
+export function scopedRecords(store: DataStore, type: ListingType, scope: Scope, scopeId: string, roomId: string | null): Stored[] {
   const index = store.index(type);
   if (scope === 'experiment') return index.byExperiment.get(scopeId) ?? [];
   if (scope === 'room') return index.byRoom.get(scopeId) ?? [];

@@ -104,6 +104,12 @@ function readBody(req: IncomingMessage, max: number): () => Promise<unknown> {
   };
 }
 
+/** The `X-Organization-Id` header of a request (not a secret: tests assert that it was forwarded). */
+function organizationOf(req: IncomingMessage): string | null {
+  const value = req.headers['x-organization-id'];
+  return (Array.isArray(value) ? value[0] : value) ?? null;
+}
+
 /** Starts the HyperStudy API simulator. Port 0 picks a free port. */
 export async function startSimulator(overrides: Partial<SimulatorOptions> = {}): Promise<Simulator> {
   const options: SimulatorOptions = {
@@ -174,13 +180,14 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     const key = keyText === undefined ? undefined : keys.get(keyText);
     if (!key) {
       const bearer = keyText === undefined && /^bearer /i.test(req.headers.authorization ?? '');
-      const message =
-        keyText === undefined
-          ? bearer
-            ? 'Send the API key in the X-API-Key header, not Authorization'
-            : 'API key required: send it in the X-API-Key header'
-          : 'Invalid or revoked API key';
-      sendJson(res, 401, errorEnvelope('UNAUTHORIZED', message));
+      // The sources disagree on the code: the docs say UNAUTHORIZED, the SDK's fixture for a bad key
+      // AUTHENTICATION_ERROR. A missing key answers the former, an invalid one the latter.
+      if (keyText === undefined) {
+        const message = bearer
+          ? 'Send the API key in the X-API-Key header, not Authorization'
+          : 'API key required: send it in the X-API-Key header';
+        sendJson(res, 401, errorEnvelope('UNAUTHORIZED', message));
+      } else sendJson(res, 401, errorEnvelope('AUTHENTICATION_ERROR', 'Invalid or expired API key'));
       return record(401);
     }
 
@@ -212,6 +219,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
         params: url.searchParams,
         body: readBody(req, options.maxBodyBytes),
         key,
+        organizationId: organizationOf(req),
       });
     } catch (error) {
       if (error instanceof ApiFailure) {
@@ -222,10 +230,15 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
       return record(500);
     }
     if ('raw' in result) {
-      res.writeHead(result.status, { ...headers, 'content-type': result.contentType, 'content-length': Buffer.byteLength(result.raw) });
+      res.writeHead(result.status, {
+        ...headers,
+        ...result.headers,
+        'content-type': result.contentType,
+        'content-length': Buffer.byteLength(result.raw),
+      });
       res.end(result.raw);
     } else {
-      sendJson(res, result.status, result.envelope, headers);
+      sendJson(res, result.status, result.envelope, { ...headers, ...result.headers });
     }
     record(result.status);
   }
@@ -263,6 +276,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
         status,
         fault: fault ?? null,
         requestId: typeof requestId === 'string' ? requestId : null,
+        organizationId: organizationOf(req),
         startedAt,
         endedAt: stats.now(),
       });

@@ -10,6 +10,8 @@ export interface RequestRecord {
   status: number;
   fault: string | null;
   requestId: string | null;
+  /** The `X-Organization-Id` header the request carried (null without one). */
+  organizationId: string | null;
   /** Milliseconds since the simulator started (or stats were reset), when the request arrived and ended. */
   startedAt: number;
   endedAt: number;

@@ -1,4 +1,4 @@
-import type { DataType, Experiment, Stored } from './model.ts';
+import type { AgentRun, Deployment, Experiment, Persona, RoomVariables, Share, Stored, StoredType, User } from './model.ts';
 
 const byTimeThenSeq = (a: Stored, b: Stored): number => a.time - b.time || a.seq - b.seq;
 
@@ -66,6 +66,8 @@ export interface RoomInfo {
   experimentId: string;
   deploymentId: string;
   startedAt: number;
+  /** When the session ends (or ended); an active room's planned end. */
+  endsAt: number;
 }
 
 export interface ParticipantInfo {
@@ -80,14 +82,22 @@ export class DataStore {
   readonly rooms = new Map<string, RoomInfo>();
   /** Keyed by `participantKey(roomId, participantId)`. */
   readonly participants = new Map<string, ParticipantInfo>();
-  readonly types = new Map<DataType, TypeIndex>();
+  readonly types = new Map<StoredType, TypeIndex>();
+  readonly users = new Map<string, User>();
+  readonly deployments = new Map<string, Deployment>();
+  readonly personas = new Map<string, Persona>();
+  readonly shares: Share[] = [];
+  /** Agent runs by room id. */
+  readonly agentRuns = new Map<string, AgentRun[]>();
+  /** Variable write logs by room id. */
+  readonly variables = new Map<string, RoomVariables>();
   #seq = 0;
 
   nextSeq(): number {
     return this.#seq++;
   }
 
-  index(type: DataType): TypeIndex {
+  index(type: StoredType): TypeIndex {
     let index = this.types.get(type);
     if (!index) {
       index = new TypeIndex();
@@ -104,13 +114,18 @@ export class DataStore {
     };
   }
 
-  /** The earliest room start of an experiment, as the envelope's `processing.experimentStartedAt`. */
-  experimentStartedAt(experimentId: string): number | null {
+  /** The earliest room start of an experiment (its first state's start), as `processing.firstStateStartedAt`. */
+  firstStateStartedAt(experimentId: string): number | null {
     let first: number | null = null;
     for (const room of this.index('rooms').byExperiment.get(experimentId) ?? []) {
       const info = this.rooms.get(room.roomId);
       if (info && (first === null || info.startedAt < first)) first = info.startedAt;
     }
     return first;
+  }
+
+  /** The stored room record (the rooms listing row) of a room. */
+  roomRecord(roomId: string): Stored | undefined {
+    return this.index('rooms').byRoom.get(roomId)?.[0];
   }
 }
