@@ -84,6 +84,22 @@ export function useOrganizationHeader(): Plugin<GatewayContext> {
   };
 }
 
+/**
+ * A refused key answers HTTP 401 like a missing one: the operation could read nothing. (Other codes
+ * keep 200 with partial data, as GraphQL over HTTP has it.)
+ */
+function unauthenticated401(error: GraphQLError): GraphQLError {
+  if (error.extensions.code !== 'UNAUTHENTICATED' || error.extensions.http) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, http: { status: 401 } },
+  });
+}
+
 const mapUpstream = (error: GraphQLError): GraphQLError =>
   error.originalError instanceof UpstreamError && !isMappedUpstreamError(error) ? toGraphQLError(error.originalError, error) : error;
 
@@ -102,7 +118,7 @@ export function useUpstreamResult(): Plugin<GatewayContext> {
           const warnings = [...ctx.warnings];
           setResult({
             ...result,
-            ...(result.errors ? { errors: result.errors.map(mapUpstream) } : {}),
+            ...(result.errors ? { errors: result.errors.map(mapUpstream).map(unauthenticated401) } : {}),
             extensions: {
               ...result.extensions,
               upstream: { ...ctx.session.cost, ...(warnings.length > 0 ? { warnings } : {}) },

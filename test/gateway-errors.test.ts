@@ -77,13 +77,35 @@ describe('keys', () => {
     expect(Object.keys(sent).sort()).toEqual(['demo_events', 'demo_full', 'demo_other', 'demo_readonly']);
   });
 
-  it('maps an unknown key to UNAUTHENTICATED and never echoes it', async () => {
-    const res = await stack.gql(`{ experiment(id: "${EXP}") { name } }`, { key: 'hst_live_super_secret_value' });
+  it('answers an unknown key like a missing one: HTTP 401, UNAUTHENTICATED, one upstream request, never echoed', async () => {
+    const res = await stack.gql(`{ experiment(id: "${EXP}") { name } a: experiments { totalCount } b: room(id: "${ROOM}") { roomId } }`, {
+      key: 'hst_live_super_secret_value',
+    });
+    expect(res.status).toBe(401);
     expect(res.body.errors?.[0]?.extensions).toEqual({
       code: 'UNAUTHENTICATED',
-      upstream: { status: 401, code: 'UNAUTHORIZED', details: {} },
+      upstream: { status: 401, code: 'AUTHENTICATION_ERROR', details: {} },
     });
+    expect(res.body.errors?.every((e) => e.extensions?.code === 'UNAUTHENTICATED')).toBe(true);
     expect(JSON.stringify(res.body)).not.toContain('super_secret');
+    // The three root fields start at once; after the first refusal nothing more is asked.
+    expect(stack.sim.stats.total).toBeLessThanOrEqual(3);
+    expect(stack.sim.stats.requests.every((r) => r.status === 401)).toBe(true);
+
+    // Mutation fields run one after another: after the first refusal the second is refused without a request.
+    stack.sim.stats.reset();
+    const serial = await stack.gql(
+      'mutation { a: validateExperiment(input: { name: "x" }) { valid } b: validateExperiment(input: { name: "y" }) { valid } }',
+      {
+        key: 'hst_live_super_secret_value',
+      },
+    );
+    expect(serial.status).toBe(401);
+    expect(serial.body.errors?.map((e) => [e.path?.[0], e.extensions?.code, e.extensions?.outcome])).toEqual([
+      ['a', 'UNAUTHENTICATED', 'NOT_APPLIED'],
+      ['b', 'UNAUTHENTICATED', 'NOT_APPLIED'],
+    ]);
+    expect(stack.sim.stats.total).toBe(1);
   });
 });
 

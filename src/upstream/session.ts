@@ -58,6 +58,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
  */
 export class UpstreamSession {
   readonly #memo = new Map<string, Promise<Envelope>>();
+  #keyRefused: UpstreamError | null = null;
   readonly #cost = { requests: 0, pages: 0, cacheHits: 0, coalesced: 0, retries: 0, failed: 0 };
   readonly #hash: string | null;
   readonly #deadline: AbortSignal;
@@ -120,6 +121,8 @@ export class UpstreamSession {
   async #send(req: Omit<UpstreamRequest, 'key' | 'requestId'>, kind: 'page' | 'object'): Promise<Envelope> {
     const hash = this.#hash;
     if (this.key === null || hash === null) throw new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null });
+    // Once the upstream refused the key, the rest of the operation is refused without asking again.
+    if (this.#keyRefused) throw this.#keyRefused;
     if (this.#cost.requests >= this.deps.budget) {
       this.deps.observer?.budgetRefused('during');
       throw new UpstreamError(`This operation has spent its budget of ${this.deps.budget} upstream requests`, {
@@ -157,6 +160,7 @@ export class UpstreamSession {
       } catch (error) {
         if (error instanceof UpstreamError) {
           this.deps.scopes.learn(hash, error);
+          if (error.status === 401) this.#keyRefused = error;
           // A 429 makes every operation of the key wait; a short wait is waited out once, then retried.
           if (error.code === 'RATE_LIMITED' && error.status === 429) {
             this.deps.quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
