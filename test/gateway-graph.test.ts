@@ -209,7 +209,7 @@ describe('filters', () => {
       `/data/events/experiment/${EXP}?category=media&endTime=2024-10-01T12%3A00%3A00.000Z&limit=1000&offset=0&order=desc&sort=onset&startTime=2024-10-01T09%3A00%3A00.000Z`,
       `/data/participants/experiment/${EXP}?completionCode=SUCCESS&limit=1000&offset=0&sort=email`,
       `/data/recordings/experiment/${EXP}?limit=1000&offset=0&sort=fileSize`,
-      `/data/rooms/experiment/${EXP}?limit=1000&offset=0&order=desc&sort=startedAt`,
+      `/data/rooms/experiment/${EXP}?limit=5000&offset=0&order=desc&sort=startedAt`,
       `/data/sync/experiment/${EXP}?aggregationWindow=60000&limit=1000&offset=0`,
       `/experiments/${EXP}`,
     ]);

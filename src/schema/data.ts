@@ -108,7 +108,11 @@ function listingConnection<P>(t: FieldBuilder<P>, spec: ListingSpec, scopeOf: (p
 
 /** Every listing the upstream serves at a level, as connection fields of that level's type. */
 export function listingConnections<P>(t: FieldBuilder<P>, level: ScopeKind, scopeOf: (parent: P) => ParentScope) {
+  const own = { experiment: 'Experiment', room: 'Room', participant: 'Participant' }[level];
   return Object.fromEntries(
-    LISTINGS.filter((spec) => spec.scopes.includes(level)).map((spec) => [spec.field, listingConnection(t, spec, scopeOf)]),
+    LISTINGS.filter((spec) => spec.scopes.includes(level) && spec.node !== own).map((spec) => [
+      spec.field,
+      listingConnection(t, spec, scopeOf),
+    ]),
   );
 }

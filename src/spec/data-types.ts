@@ -201,6 +201,7 @@ export const LISTINGS: readonly ListingSpec[] = [
         ['latency', 'Float', 'Milliseconds.'],
         ['aggregationWindow', 'Int', 'The window in milliseconds, for aggregated metrics.'],
         ['sampleCount', 'Int', 'Samples in the window, for aggregated metrics.'],
+        ['isHost', 'Boolean', 'Whether the participant is the host the others sync to.'],
       ],
     },
     filters: [
@@ -315,12 +316,13 @@ export const LISTINGS: readonly ListingSpec[] = [
     field: 'rooms',
     path: 'rooms',
     description: 'Rooms (sessions), upstream `rooms`.',
-    scopes: ['experiment'],
+    // At room scope the listing is the room itself: `room(id:)` reads it so.
+    scopes: ['experiment', 'room'],
     requiredScope: 'read:events',
     node: 'Room',
     filters: [],
     sort: { enum: 'RoomSort', fields: ['createdAt', 'startedAt', 'endedAt', 'status', 'participantCount', 'id'] },
-    pageLimit: 1000,
+    pageLimit: 5000,
   },
 ];
 

@@ -58,7 +58,10 @@ export interface ListingSpec {
   /** The upstream data type path (`events`, `ratings/sparse`, …). */
   path: string;
   description: string;
-  /** The scopes the upstream serves it at; the graph offers the connection at the same levels. */
+  /**
+   * The scopes the upstream serves it at; the graph offers the connection at the same levels, except
+   * on the node type itself (a room's rooms).
+   */
   scopes: readonly ScopeKind[];
   /** The key scope it needs, when the upstream documents it (the scope mirror relies on it). */
   requiredScope: string | null;
