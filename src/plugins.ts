@@ -100,6 +100,21 @@ function unauthenticated401(error: GraphQLError): GraphQLError {
   });
 }
 
+/**
+ * An execution error without a path and without a code is about the request itself — a variable that
+ * does not coerce ("yesterday" as a DateTime, a missing required variable): the caller's mistake.
+ */
+function requestErrorCode(error: GraphQLError): GraphQLError {
+  if (error.path !== undefined || error.extensions.code !== undefined) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+  });
+}
+
 const mapUpstream = (error: GraphQLError): GraphQLError =>
   error.originalError instanceof UpstreamError && !isMappedUpstreamError(error) ? toGraphQLError(error.originalError, error) : error;
 
@@ -118,7 +133,7 @@ export function useUpstreamResult(): Plugin<GatewayContext> {
           const warnings = [...ctx.warnings];
           setResult({
             ...result,
-            ...(result.errors ? { errors: result.errors.map(mapUpstream).map(unauthenticated401) } : {}),
+            ...(result.errors ? { errors: result.errors.map(mapUpstream).map(unauthenticated401).map(requestErrorCode) } : {}),
             extensions: {
               ...result.extensions,
               upstream: { ...ctx.session.cost, ...(warnings.length > 0 ? { warnings } : {}) },
@@ -183,8 +198,25 @@ export function useNoIntrospection(): Plugin<GatewayContext> {
   return {
     onValidate({ addValidationRule }) {
       addValidationRule(NoSchemaIntrospectionCustomRule);
+      // Suggestions ("Did you mean MEDIA?") would reveal the schema piece by piece: enum values,
+      // argument and type names, not only fields (graphql-armor hides those).
+      return ({ result, setResult }) => {
+        if (result.some((e) => SUGGESTION.test(e.message))) setResult(result.map(withoutSuggestion));
+      };
     },
   };
+}
+
+const SUGGESTION = / ?Did you mean [^?]*\?/;
+
+function withoutSuggestion(error: Error): Error {
+  if (!(error instanceof GraphQLError) || !SUGGESTION.test(error.message)) return error;
+  return new GraphQLError(error.message.replace(new RegExp(SUGGESTION.source, 'g'), ''), {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: error.extensions,
+  });
 }
 
 const LIMIT_ERROR = /^(?:Syntax Error: )?(Query depth|Aliases|Token|Directives) limit of (\d+) exceeded(?:, found (\d+))?/;

@@ -110,6 +110,17 @@ describe('production settings', () => {
       expect(intro.body.errors?.[0]?.message).toMatch(/introspection/i);
       const typo = await prod.gql('{ experimnt(id: "x") { name } }');
       expect(typo.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+      // Nor enum values, argument names or type names.
+      for (const query of [
+        '{ experiments { edges { node { participants(completionCode: SUCCES) { totalCount } } } } }',
+        '{ experiment(id: "x") { events(frist: 1) { totalCount } } }',
+        'query($t: DateTim) { experiment(id: "x") { events(startTime: $t) { totalCount } } }',
+      ]) {
+        const res = await prod.gql(query);
+        expect(res.status, query).toBe(400);
+        expect(res.body.errors?.length, query).toBeGreaterThan(0);
+        for (const error of res.body.errors ?? []) expect(error.message, query).not.toMatch(/Did you mean/);
+      }
       const page = await fetch(`${prod.url}/graphql`, { headers: { accept: 'text/html' } });
       expect(await page.text()).not.toContain('GraphiQL');
       const batch = async (n: number) =>
@@ -132,5 +143,7 @@ describe('production settings', () => {
     }
     const dev = await stack.gql('{ experimnt(id: "x") { name } }');
     expect(dev.body.errors?.[0]?.message).toMatch(/Did you mean "experiment"/);
+    const devEnum = await stack.gql('{ experiments { edges { node { participants(completionCode: SUCCES) { totalCount } } } } }');
+    expect(devEnum.body.errors?.[0]?.message).toMatch(/Did you mean the enum value "SUCCESS"/);
   });
 });

@@ -1,11 +1,12 @@
-import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
+import { DateTimeResolver } from 'graphql-scalars';
+import { BoundedJSON } from './json.ts';
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { EVENT_CATEGORIES } from '../spec/spec.ts';
 import { eventCategory } from '../spec/params.ts';
 import { builder } from './builder.ts';
 
 builder.addScalarType('DateTime', DateTimeResolver);
-builder.addScalarType('JSON', JSONResolver);
+builder.addScalarType('JSON', BoundedJSON);
 
 const NOT_A_CATEGORY = 'An event category is a name (MEDIA) or a string ("media")';
 

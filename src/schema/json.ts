@@ -1,0 +1,42 @@
+import { JSONResolver } from 'graphql-scalars';
+import { GraphQLError, GraphQLScalarType } from 'graphql';
+import { UpstreamError } from '../upstream/errors.ts';
+
+/** The deepest JSON value the graph passes, either way: upstream records nest a few levels. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether a value nests deeper than `max` levels, found without recursion (a hostile value may be very deep). */
+export function deeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * JSON (graphql-scalars') with a depth bound: an upstream value nested deeper fails its own field
+ * (UPSTREAM_ERROR) instead of the whole response, and a variable nested deeper is the caller's mistake.
+ */
+export const BoundedJSON = new GraphQLScalarType({
+  ...JSONResolver.toConfig(),
+  serialize(value) {
+    if (deeperThan(value, MAX_JSON_DEPTH)) {
+      // An UpstreamError, not a GraphQLError: the executor turns a scalar's GraphQLError into a plain Error.
+      throw new UpstreamError(`The HyperStudy API sent a value nested deeper than ${MAX_JSON_DEPTH} levels`, {
+        code: 'UPSTREAM_ERROR',
+        status: null,
+        details: { maxDepth: MAX_JSON_DEPTH },
+      });
+    }
+    return JSONResolver.serialize(value);
+  },
+  parseValue(value) {
+    if (deeperThan(value, MAX_JSON_DEPTH)) throw new GraphQLError(`A JSON value may nest at most ${MAX_JSON_DEPTH} levels`);
+    return JSONResolver.parseValue(value);
+  },
+});
