@@ -3,7 +3,7 @@
  * calls to the simulator, with the upstream requests each costs.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { nodes, startStack, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, nodes, OTHER, startStack, type Stack } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
 const JOINT = 'exp_joint02';
@@ -453,5 +453,28 @@ describe('listing metadata', () => {
       `{ room(id: "${ROOM}") { events(category: "blink_detector") { totalCount edges { node { category } } } } }`,
     );
     expect(fresh.body.data?.room.events).toEqual({ totalCount: 1, edges: [{ node: { category: 'blink_detector' } }] });
+  });
+});
+
+describe('bad input to the newer data', () => {
+  it('answers another user’s deployment and a missing scope with their codes, and the rest still arrives', async () => {
+    const res = await stack.gql<Record<string, unknown>>(
+      `{ foreign: deployment(id: "dep_other01_a") { name } missing: deployment(id: "dep_nope") { name } personas { totalCount } experiment(id: "${EXP}") { name } }`,
+      { key: EVENTS_ONLY },
+    );
+    expect(res.body.data).toEqual({ foreign: null, missing: null, personas: null, experiment: { name: 'Movie Watching Study' } });
+    expect(res.body.errors?.map((e) => [e.path?.[0], e.extensions?.code]).sort()).toEqual([
+      ['foreign', 'FORBIDDEN'],
+      ['missing', 'NOT_FOUND'],
+      ['personas', 'FORBIDDEN'],
+    ]);
+  });
+
+  it('refuses another user’s deployment writes as NOT_APPLIED', async () => {
+    const res = await stack.gql('mutation { runMoreRooms(deploymentId: "dep_joint02_agents", rooms: 1, budgetUsd: 1) { batchId } }', {
+      key: OTHER,
+    });
+    expect(['FORBIDDEN', 'NOT_FOUND']).toContain(res.body.errors?.[0]?.extensions?.code);
+    expect(res.body.errors?.[0]?.extensions?.outcome).toBe('NOT_APPLIED');
   });
 });
