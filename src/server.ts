@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
@@ -8,6 +7,10 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
+import { withBodyLimit } from './http/body-limit.ts';
+import { createDrain } from './http/drain.ts';
+import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
+import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { createLoaders } from './loaders/index.ts';
 import { createLogger, createMetrics, useOperationReport, type Metrics } from './observability.ts';
 import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
@@ -80,7 +83,10 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Builds the gateway: the Yoga app, its HTTP server, and the long-lived upstream client. */
+/**
+ * Builds the gateway: the long-lived upstream state (client, shared reads, quota, scope mirror), the
+ * Yoga app with its plugins, and the HTTP server composed of the HTTP concerns in `src/http/`.
+ */
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const trusted = config.trustedDocuments === null ? null : loadTrustedDocuments(config.trustedDocuments);
@@ -146,8 +152,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
           },
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
-      const requestId = request.headers.get('x-request-id') || randomUUID();
-      const session = new UpstreamSession(sessionDeps, key, requestId);
+      const session = new UpstreamSession(sessionDeps, key, requestIdOf(request.headers.get('x-request-id')));
       return {
         authenticated: key !== null,
         session,
@@ -156,6 +161,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       };
     },
     plugins: [
+      useMetricsEndpoint({ registry: metrics.registry }),
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
@@ -191,79 +197,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     ],
   });
 
-  let active = 0;
-  let idle: (() => void) | null = null;
-  const server = createServer((req, res) => {
-    active++;
-    res.once('close', () => {
-      active--;
-      if (active === 0) idle?.();
-    });
-    const requestId =
-      (typeof req.headers['x-request-id'] === 'string' && /^[\w.:-]{1,128}$/.test(req.headers['x-request-id'])
-        ? req.headers['x-request-id']
-        : '') || randomUUID();
-    req.headers['x-request-id'] = requestId;
-    res.setHeader('x-request-id', requestId);
-    const fail = (error: unknown): void => {
-      logger.error({ err: error, requestId }, 'unexpected error');
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ message: 'Unexpected error.' }] }));
-    };
-    if (req.url === '/metrics' && req.method === 'GET') {
-      metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(text);
-      }, fail);
-      return;
-    }
-    const tooLarge = (): void => {
-      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      res.end(
-        JSON.stringify({
-          errors: [{ message: `The request body exceeds ${config.limits.bodyBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
-        }),
-      );
-      req.resume();
-    };
-    const length = req.headers['content-length'];
-    if (length !== undefined) {
-      if (Number(length) > config.limits.bodyBytes) return tooLarge();
-      return void yoga(req, res);
-    }
-    if (req.headers['transfer-encoding'] === undefined) return void yoga(req, res);
-    // A body of unknown length (chunked) is read up to the limit before Yoga sees it; past the limit
-    // the answer is 413 at once and the connection is closed, without reading the rest.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= config.limits.bodyBytes) return void chunks.push(chunk);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      res.once('finish', () => req.destroy());
-      tooLarge();
-    };
-    const onEnd = (): void => {
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers))
-        if (typeof value === 'string' && name !== 'transfer-encoding') headers.set(name, value);
-      Promise.resolve(
-        yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
-          method: req.method,
-          headers,
-          body: Buffer.concat(chunks),
-        }),
-      )
-        .then(async (response) => {
-          res.writeHead(response.status, Object.fromEntries(response.headers));
-          res.end(Buffer.from(await response.arrayBuffer()));
-        })
-        .catch(fail);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-  });
+  const drain = createDrain();
+  const handler = withBodyLimit(
+    {
+      maxBytes: config.limits.bodyBytes,
+      replay: (url, init) => yoga.fetch(url, init),
+      onError: (error, req) => logger.error({ err: error, requestId: req.headers['x-request-id'] }, 'unexpected error'),
+    },
+    (req, res) => void yoga(req, res),
+  );
+  const server = createServer(drain.track(withRequestId(handler)));
   return {
     yoga,
     server,
@@ -280,20 +223,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         });
       }),
     close: async (graceMs = config.shutdownGraceMs) => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      let drained = true;
-      if (active > 0) {
-        drained = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), graceMs);
-          idle = () => {
-            clearTimeout(timer);
-            resolve(true);
-          };
-        });
-      }
-      server.closeAllConnections();
-      await closed;
+      const drained = await drain.close(server, graceMs);
       await upstream.close(!drained);
       await tracing.shutdown();
     },
