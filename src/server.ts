@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
+import { useCors } from './http/cors.ts';
 import { createDrain } from './http/drain.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
@@ -141,15 +142,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         ),
     },
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
-    cors:
-      config.corsOrigins === null
-        ? false
-        : {
-            origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
-            methods: ['GET', 'POST', 'OPTIONS'],
-            allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id'],
-            exposedHeaders: ['x-request-id'],
-          },
+    cors: false,
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
       const session = new UpstreamSession(sessionDeps, key, requestIdOf(request.headers.get('x-request-id')));
@@ -161,6 +154,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       };
     },
     plugins: [
+      ...(config.corsOrigins === null
+        ? []
+        : [
+            useCors({
+              origins: config.corsOrigins,
+              allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id'],
+              exposedHeaders: ['x-request-id'],
+            }),
+          ]),
       useMetricsEndpoint({ registry: metrics.registry }),
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
