@@ -103,6 +103,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     dispatcher: deps.dispatcher,
     resilience: config.resilience,
     observer: metrics.upstream,
+    onFailureNote: (route, note) => logger.debug({ route, ...note }, 'upstream error answer'),
     tracer: tracing.tracer,
   });
   circuit = () => upstream.circuit;

@@ -12,16 +12,11 @@ import {
 } from 'cockatiel';
 import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 import { Pool, type Dispatcher } from 'undici';
-import { codeForStatus, UpstreamError } from './errors.ts';
+import { parseEnvelope, type Envelope, type UpstreamFailureNote } from './envelope.ts';
+import { UpstreamError } from './errors.ts';
 import { endpointOf } from './routes.ts';
 
-/** A parsed success envelope. `data` is the records (or a single object); `metadata` may be absent. */
-export interface Envelope {
-  data: unknown;
-  metadata: Record<string, unknown>;
-  /** Rate-limit headers, when the upstream sent them. */
-  rateLimit: { limit: number; remaining: number; reset: number } | null;
-}
+export { parseRetryAfter, RETRY_AFTER_MAX_SECONDS, type Envelope } from './envelope.ts';
 
 export interface UpstreamRequest {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -90,28 +85,13 @@ export interface UpstreamClientOptions {
   resilience?: ResilienceOptions;
   /** Told of every attempt (route template, status or `network`/`timeout`, seconds) and retry, for metrics. */
   observer?: { request(route: string, status: string, seconds: number): void; retry(route: string): void };
+  /** Told what an upstream error answer said (scrubbed), for a debug log; callers never see a 5xx's text. */
+  onFailureNote?: (route: string, note: UpstreamFailureNote) => void;
   /** Traces each attempt (no-op unless tracing is configured). */
   tracer?: Tracer;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Reads `Retry-After` as seconds (either a number or an HTTP date). */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | null {
-  if (value === undefined) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
-}
 
 /**
  * The REST client: one keep-alive undici pool for every upstream call, envelope parsing, and errors
@@ -126,9 +106,11 @@ export class UpstreamClient {
   readonly #resilience: ResilienceOptions;
   readonly #observer: UpstreamClientOptions['observer'];
   readonly #tracer: Tracer | undefined;
+  readonly #onFailureNote: UpstreamClientOptions['onFailureNote'];
 
   constructor(options: UpstreamClientOptions) {
     this.#observer = options.observer;
+    this.#onFailureNote = options.onFailureNote;
     this.#tracer = options.tracer;
     this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
     this.#breaker = circuitBreaker(handleWhen(isOutage), {
@@ -252,46 +234,7 @@ export class UpstreamClient {
       });
     }
     observe(String(response.statusCode));
-    return this.#parse(response.statusCode, response.headers, text);
-  }
-
-  #parse(status: number, headers: Record<string, string | string[] | undefined>, text: string): Envelope {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (status >= 200 && status < 300) {
-      if (!isRecord(json) || (!('data' in json) && json.status !== 'healthy')) {
-        throw new UpstreamError('The HyperStudy API answered with a body that is not a success envelope', {
-          code: 'UPSTREAM_ERROR',
-          status,
-        });
-      }
-      const limit = Number(header(headers, 'x-ratelimit-limit'));
-      const remaining = Number(header(headers, 'x-ratelimit-remaining'));
-      const reset = Number(header(headers, 'x-ratelimit-reset'));
-      return {
-        data: json.data,
-        metadata: isRecord(json.metadata) ? json.metadata : {},
-        rateLimit: Number.isFinite(limit) && Number.isFinite(remaining) ? { limit, remaining, reset } : null,
-      };
-    }
-    const error = isRecord(json) && isRecord(json.error) ? json.error : null;
-    const details = isRecord(error?.details) ? error.details : {};
-    // Retry-After from the header; a 429 without one may still say it in its details.
-    const fromDetails = typeof details.retryAfter === 'number' && details.retryAfter > 0 ? details.retryAfter : null;
-    const retryAfter = parseRetryAfter(header(headers, 'retry-after')) ?? (status === 429 ? fromDetails : null);
-    const message =
-      typeof error?.message === 'string' && error.message !== '' ? error.message : `The HyperStudy API answered HTTP ${status}`;
-    throw new UpstreamError(message, {
-      code: codeForStatus(status),
-      status,
-      upstreamCode: typeof error?.code === 'string' ? error.code : null,
-      details,
-      retryAfter,
-    });
+    return parseEnvelope(response.statusCode, response.headers, text, (note) => this.#onFailureNote?.(route, note));
   }
 
   /** Closes the pool once its in-flight requests end; `force` aborts them. */

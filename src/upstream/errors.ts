@@ -50,3 +50,25 @@ export function codeForStatus(status: number): ErrorCode {
   if (status === 408 || status === 504) return 'UPSTREAM_TIMEOUT';
   return 'UPSTREAM_ERROR';
 }
+
+/** The gateway code for the upstream's own error code, when its HTTP status says nothing (an error in a 2xx). */
+export function codeForUpstreamCode(code: string | null): ErrorCode {
+  switch (code) {
+    case 'INVALID_PARAMETER':
+    case 'VALIDATION_ERROR':
+      return 'BAD_USER_INPUT';
+    case 'UNAUTHORIZED':
+    case 'AUTHENTICATION_ERROR':
+      return 'UNAUTHENTICATED';
+    case 'FORBIDDEN':
+      return 'FORBIDDEN';
+    case 'NOT_FOUND':
+      return 'NOT_FOUND';
+    case 'RATE_LIMIT_EXCEEDED':
+      return 'RATE_LIMITED';
+    case 'GATEWAY_TIMEOUT':
+      return 'UPSTREAM_TIMEOUT';
+    default:
+      return 'UPSTREAM_ERROR';
+  }
+}

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Envelope } from './client.ts';
+import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
 import { UpstreamError } from './errors.ts';
 
 /** A stable, irreversible label for an API key: caches and counters are keyed by it, never by the key. */
@@ -190,12 +191,14 @@ export class QuotaTracker {
     entry.endpoints.set(endpoint, [...(entry.endpoints.get(endpoint) ?? []), now]);
   }
 
-  /** Learns from an answer: the upstream's remaining budget, or a 429's Retry-After. */
+  /** Learns from an answer: the upstream's remaining budget, or a 429's Retry-After (capped at an hour). */
   observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): void {
     const entry = this.#entry(hash);
     if (info.remaining !== undefined && info.remaining !== null) entry.upstreamRemaining = info.remaining;
-    if (info.retryAfter !== undefined && info.retryAfter !== null)
-      entry.blockedUntil = Math.max(entry.blockedUntil, this.now() + info.retryAfter * 1000);
+    if (info.retryAfter !== undefined && info.retryAfter !== null) {
+      const seconds = Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(0, info.retryAfter));
+      entry.blockedUntil = Math.max(entry.blockedUntil, this.now() + seconds * 1000);
+    }
   }
 
   state(hash: string): QuotaState {
