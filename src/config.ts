@@ -28,6 +28,13 @@ export const configSchema = z.object({
     .max(64)
     .default(16)
     .describe('Pages of one listing fetched from the upstream at once'),
+  UPSTREAM_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(65_536)
+    .max(1_073_741_824)
+    .default(33_554_432)
+    .describe('Largest upstream answer read, in bytes; a longer one is cut off and fails UPSTREAM_ERROR'),
   DEFAULT_PAGE_SIZE: z.coerce
     .number()
     .int()
@@ -172,6 +179,7 @@ export type GatewayConfig = {
   upstreamTimeoutMs: number;
   upstreamConnections: number;
   pageConcurrency: number;
+  upstreamMaxBodyBytes: number;
   defaultPageSize: number;
   graphiql: boolean;
   graphiqlExampleKey: string | null;
@@ -218,6 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamTimeoutMs: c.UPSTREAM_TIMEOUT_MS,
     upstreamConnections: c.UPSTREAM_CONNECTIONS,
     pageConcurrency: c.UPSTREAM_PAGE_CONCURRENCY,
+    upstreamMaxBodyBytes: c.UPSTREAM_MAX_BODY_BYTES,
     defaultPageSize: c.DEFAULT_PAGE_SIZE,
     graphiql: c.GRAPHIQL,
     graphiqlExampleKey: c.GRAPHIQL_EXAMPLE_KEY ?? null,

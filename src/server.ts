@@ -100,6 +100,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     baseUrl: config.apiUrl,
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
+    maxBodyBytes: config.upstreamMaxBodyBytes,
     dispatcher: deps.dispatcher,
     resilience: config.resilience,
     observer: metrics.upstream,

@@ -55,6 +55,7 @@ describe('UpstreamClient', () => {
       data: [{ id: 'e1', brandNew: { x: 1 } }],
       metadata: { pagination: { total: 7 }, somethingElse: true },
       rateLimit: { limit: 1000, remaining: 990, reset: 1700000000 },
+      bytes: 129,
     });
   });
 
@@ -65,6 +66,7 @@ describe('UpstreamClient', () => {
       data: { id: 'e1' },
       metadata: {},
       rateLimit: null,
+      bytes: 39,
     });
   });
 

@@ -80,6 +80,8 @@ export interface UpstreamClientOptions {
   baseUrl: string;
   timeoutMs: number;
   connections: number;
+  /** The largest upstream body read, in bytes; a longer one is cut off and fails UPSTREAM_ERROR. */
+  maxBodyBytes?: number;
   /** Replaces the keep-alive pool (tests pass undici's MockAgent). */
   dispatcher?: Dispatcher;
   resilience?: ResilienceOptions;
@@ -92,6 +94,13 @@ export interface UpstreamClientOptions {
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+class BodyTooLarge extends Error {
+  constructor(readonly status: number) {
+    super('body too large');
+  }
+}
 
 /**
  * The REST client: one keep-alive undici pool for every upstream call, envelope parsing, and errors
@@ -107,10 +116,12 @@ export class UpstreamClient {
   readonly #observer: UpstreamClientOptions['observer'];
   readonly #tracer: Tracer | undefined;
   readonly #onFailureNote: UpstreamClientOptions['onFailureNote'];
+  readonly #maxBodyBytes: number;
 
   constructor(options: UpstreamClientOptions) {
     this.#observer = options.observer;
     this.#onFailureNote = options.onFailureNote;
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#tracer = options.tracer;
     this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
     this.#breaker = circuitBreaker(handleWhen(isOutage), {
@@ -193,6 +204,7 @@ export class UpstreamClient {
     }
     let response: Dispatcher.ResponseData;
     let text: string;
+    let bytes: number;
     const started = performance.now();
     const route = endpointOf(req.method, req.path);
     const span = this.#tracer?.startSpan(
@@ -218,8 +230,20 @@ export class UpstreamClient {
         body,
         signal: req.signal,
       });
-      text = await response.body.text();
+      ({ text, bytes } = await this.#readBody(response));
     } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        observe('body_too_large');
+        throw new UpstreamError(
+          `The HyperStudy API's answer exceeds ${this.#maxBodyBytes} bytes (UPSTREAM_MAX_BODY_BYTES); it was not read`,
+          {
+            code: 'UPSTREAM_ERROR',
+            // The upstream answered (this is no outage, and a retry would read the same).
+            status: error.status,
+            details: { reason: 'body too large', maxBytes: this.#maxBodyBytes },
+          },
+        );
+      }
       const code = (error as { code?: string }).code ?? '';
       const timedOut = TIMEOUT_CODES.has(code) || req.signal?.aborted === true;
       observe(timedOut ? 'timeout' : 'network');
@@ -234,7 +258,27 @@ export class UpstreamClient {
       });
     }
     observe(String(response.statusCode));
-    return parseEnvelope(response.statusCode, response.headers, text, (note) => this.#onFailureNote?.(route, note));
+    return parseEnvelope(response.statusCode, response.headers, text, bytes, (note) => this.#onFailureNote?.(route, note));
+  }
+
+  /** Reads a body up to the limit; past it (declared or streamed), stops reading and closes the connection. */
+  async #readBody(response: Dispatcher.ResponseData): Promise<{ text: string; bytes: number }> {
+    const declared = Number(response.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.#maxBodyBytes) {
+      response.body.destroy();
+      throw new BodyTooLarge(response.statusCode);
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > this.#maxBodyBytes) {
+        response.body.destroy();
+        throw new BodyTooLarge(response.statusCode);
+      }
+      chunks.push(chunk);
+    }
+    return { text: Buffer.concat(chunks, bytes).toString('utf8'), bytes };
   }
 
   /** Closes the pool once its in-flight requests end; `force` aborts them. */

@@ -6,6 +6,8 @@ export interface Envelope {
   metadata: Record<string, unknown>;
   /** Rate-limit headers, when the upstream sent them. */
   rateLimit: { limit: number; remaining: number; reset: number } | null;
+  /** The size of the body it came in, in bytes (what the shared cache counts). */
+  bytes: number;
 }
 
 /** The upstream's rate-limit windows are an hour at most: no Retry-After is honoured beyond it. */
@@ -119,6 +121,7 @@ export function parseEnvelope(
   status: number,
   headers: Record<string, string | string[] | undefined>,
   text: string,
+  bytes: number,
   note?: (failure: UpstreamFailureNote) => void,
 ): Envelope {
   let json: unknown;
@@ -136,6 +139,7 @@ export function parseEnvelope(
       data: json.data,
       metadata: isRecord(json.metadata) ? json.metadata : {},
       rateLimit: Number.isFinite(limit) && Number.isFinite(remaining) ? { limit, remaining, reset } : null,
+      bytes,
     };
   }
   const error = isRecord(json) && isRecord(json.error) ? json.error : null;
