@@ -155,7 +155,7 @@ export const configSchema = z.object({
     .min(1)
     .max(10_000)
     .default(10)
-    .describe('Consecutive upstream outages (5xx, network, timeout) that open the circuit'),
+    .describe('Consecutive upstream outages (5xx, network, timeout) of one key that open its circuit; of several keys, the shared one'),
   BREAKER_HALF_OPEN_MS: z.coerce
     .number()
     .int()
@@ -163,6 +163,20 @@ export const configSchema = z.object({
     .max(600_000)
     .default(10_000)
     .describe('How long the open circuit fails fast before trying the upstream again, in ms'),
+  BREAKER_MIN_KEYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(3)
+    .describe('Distinct keys (the health probe counts as one) among the consecutive outages that open the shared circuit'),
+  READY_CACHE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(1_000)
+    .describe('How long one upstream /health probe answers /ready, in ms (concurrent /ready calls share one probe)'),
   UPSTREAM_MINUTE_LIMIT: z.coerce
     .number()
     .int()
@@ -195,11 +209,19 @@ export type GatewayConfig = {
   budget: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
+  readyCacheMs: number;
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
   deadlineMs: number;
   retryAfterMaxMs: number;
-  resilience: { retries: number; retryBaseMs: number; retryMaxMs: number; breakerThreshold: number; breakerHalfOpenMs: number };
+  resilience: {
+    retries: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    breakerThreshold: number;
+    breakerHalfOpenMs: number;
+    breakerMinKeys: number;
+  };
 };
 
 export class ConfigError extends Error {
@@ -255,6 +277,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,
+    readyCacheMs: c.READY_CACHE_MS,
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,
     deadlineMs: c.OPERATION_DEADLINE_MS,
@@ -265,6 +288,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryMaxMs: c.UPSTREAM_RETRY_MAX_MS,
       breakerThreshold: c.BREAKER_THRESHOLD,
       breakerHalfOpenMs: c.BREAKER_HALF_OPEN_MS,
+      breakerMinKeys: c.BREAKER_MIN_KEYS,
     },
   };
 }

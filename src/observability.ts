@@ -19,10 +19,18 @@ export interface Metrics {
   operation(name: string, outcome: 'ok' | 'partial' | 'error', seconds: number): void;
 }
 
+/** What the metrics read from the gateway's long-lived parts when scraped. */
+export interface MetricSources {
+  /** The shared upstream circuit. */
+  circuit(): 'closed' | 'open' | 'half-open';
+  /** Keys whose own circuit is open. */
+  openKeyCircuits?(): number;
+}
+
 const MAX_OPERATION_NAMES = 200;
 
 /** Prometheus metrics on a registry of the gateway's own (several gateways may share a process). */
-export function createMetrics(circuit: () => 'closed' | 'open' | 'half-open'): Metrics {
+export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const operations = new Counter({
@@ -74,8 +82,16 @@ export function createMetrics(circuit: () => 'closed' | 'open' | 'half-open'): M
     help: 'The shared upstream circuit: 0 closed, 1 open, 0.5 half-open',
     registers: [registry],
     collect() {
-      const state = circuit();
+      const state = sources.circuit();
       this.set(state === 'open' ? 1 : state === 'half-open' ? 0.5 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_upstream_key_circuits_open',
+    help: 'Keys whose own upstream circuit is open (their requests keep failing)',
+    registers: [registry],
+    collect() {
+      this.set(sources.openKeyCircuits?.() ?? 0);
     },
   });
   const names = new Set<string>();

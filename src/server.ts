@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -11,6 +11,7 @@ import { withBodyLimit } from './http/body-limit.ts';
 import { useCors } from './http/cors.ts';
 import { createDrain } from './http/drain.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
+import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { createLoaders } from './loaders/index.ts';
 import { createLogger, createMetrics, useOperationReport, type Metrics } from './observability.ts';
@@ -73,6 +74,7 @@ export interface Gateway {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   server: Server;
   upstream: UpstreamClient;
+  readiness: Readiness;
   metrics: Metrics;
   logger: Logger;
   /** Listens on the configured port (0 picks a free one) and returns the base URL. */
@@ -94,8 +96,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const tracing = deps.tracer
     ? { tracer: deps.tracer, shutdown: async () => undefined }
     : createTracing(config.tracing.endpoint, config.tracing.serviceName);
-  let circuit: () => 'closed' | 'open' | 'half-open' = () => 'closed';
-  const metrics = createMetrics(() => circuit());
+  const late: { upstream?: UpstreamClient } = {};
+  const metrics = createMetrics({
+    circuit: () => late.upstream?.circuit ?? 'closed',
+    openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
+  });
   const upstream = new UpstreamClient({
     baseUrl: config.apiUrl,
     timeoutMs: config.upstreamTimeoutMs,
@@ -107,7 +112,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     onFailureNote: (route, note) => logger.debug({ route, ...note }, 'upstream error answer'),
     tracer: tracing.tracer,
   });
-  circuit = () => upstream.circuit;
+  late.upstream = upstream;
   const sessionDeps: SessionDeps = {
     client: upstream,
     shared: new SharedReads(config.cacheTtlMs, config.cacheMaxEntries),
@@ -117,6 +122,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     deadlineMs: config.deadlineMs,
     observer: metrics.upstream,
   };
+  const readiness = new Readiness({
+    probe: (signal) => upstream.probe(routes.health(), signal),
+    cacheMs: config.readyCacheMs,
+    timeoutMs: config.upstreamTimeoutMs,
+  });
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
@@ -166,6 +176,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
             }),
           ]),
       useMetricsEndpoint({ registry: metrics.registry }),
+      useReadiness({ readiness }),
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
@@ -183,21 +194,6 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
       useOperationReport(metrics, logger, tracing.tracer),
       useUpstreamResult(),
-      useReadinessCheck({
-        endpoint: '/ready',
-        check: async () => {
-          try {
-            if (upstream.circuit === 'open') throw new Error('circuit open');
-            await upstream.send({ method: 'GET', path: routes.health(), key: null });
-            return true;
-          } catch {
-            return new Response(JSON.stringify({ ready: false, reason: 'The HyperStudy API is not reachable' }), {
-              status: 503,
-              headers: { 'content-type': 'application/json' },
-            });
-          }
-        },
-      }),
     ],
   });
 
@@ -215,6 +211,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     yoga,
     server,
     upstream,
+    readiness,
     metrics,
     logger,
     listen: (port = config.port, host = config.host) =>

@@ -106,11 +106,12 @@ describe('configuration', () => {
       budget: 300,
       cacheTtlMs: 5000,
       cacheMaxEntries: 5000,
+      readyCacheMs: 1_000,
       scopeCacheTtlMs: 60_000,
       quota: { perHour: 1000, perMinutePerEndpoint: 100 },
       deadlineMs: 30_000,
       retryAfterMaxMs: 5_000,
-      resilience: { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000 },
+      resilience: { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000, breakerMinKeys: 3 },
     });
     for (const [name, field] of Object.entries(configSchema.shape)) expect(field.description, name).toBeTruthy();
   });

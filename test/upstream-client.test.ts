@@ -235,7 +235,7 @@ describe('UpstreamClient', () => {
 });
 
 describe('resilience', () => {
-  const fast = { retries: 3, retryBaseMs: 1, retryMaxMs: 5, breakerThreshold: 3, breakerHalfOpenMs: 60_000 };
+  const fast = { retries: 3, retryBaseMs: 1, retryMaxMs: 5, breakerThreshold: 3, breakerHalfOpenMs: 60_000, breakerMinKeys: 1 };
   const ok = { status: 'success', data: [{ id: 'x' }], metadata: {} };
 
   it('retries an idempotent request on 5xx and network errors, then succeeds', async () => {
@@ -282,7 +282,7 @@ describe('resilience', () => {
     expect([fastFail.code, fastFail.message, fastFail.details]).toEqual([
       'UPSTREAM_ERROR',
       'The HyperStudy API is unavailable; requests fail fast until it recovers',
-      { circuit: 'open' },
+      { circuit: 'open', scope: 'upstream' },
     ]);
   });
 

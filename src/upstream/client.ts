@@ -1,20 +1,10 @@
-import {
-  BrokenCircuitError,
-  circuitBreaker,
-  CircuitState,
-  ConsecutiveBreaker,
-  handleWhen,
-  retry,
-  TaskCancelledError,
-  type IBackoff,
-  type IBackoffFactory,
-  type IRetryBackoffContext,
-} from 'cockatiel';
 import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 import { Pool, type Dispatcher } from 'undici';
+import { Breakers, type CircuitState, type Refusal, type Verdict } from './breaker.ts';
 import { parseEnvelope, type Envelope, type UpstreamFailureNote } from './envelope.ts';
-import { UpstreamError } from './errors.ts';
+import { abortError, UpstreamError } from './errors.ts';
 import { endpointOf } from './routes.ts';
+import { keyHash } from './shared.ts';
 
 export { parseRetryAfter, RETRY_AFTER_MAX_SECONDS, type Envelope } from './envelope.ts';
 
@@ -27,10 +17,12 @@ export interface UpstreamRequest {
   /** The caller's key, forwarded as X-API-Key; null only for the keyless `/health`. */
   key: string | null;
   requestId?: string;
-  /** Aborts the request and its retries (the operation's deadline). */
+  /** Aborts the request and its retries (the operation's deadline, or its end). */
   signal?: AbortSignal;
-  /** Told of each retry, for the operation's cost and the metrics. */
+  /** Told of each retry as it is sent, for the operation's cost and the metrics. */
   onRetry?: (reason: UpstreamError) => void;
+  /** Whose request it is, for the per-key circuit (default: a hash of `key`). */
+  partition?: string;
   /** The operation's trace context: each attempt becomes a child span. */
   trace?: Context;
 }
@@ -41,10 +33,12 @@ export interface ResilienceOptions {
   /** Exponential backoff with full jitter: the first delay's ceiling and the largest delay, in ms. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** Consecutive outage failures (5xx, network, timeout) that open the circuit. */
+  /** Consecutive outage failures (5xx, network, timeout) that open a key's circuit. */
   breakerThreshold: number;
-  /** How long the open circuit fails fast before letting a request try again, in ms. */
+  /** How long an open circuit fails fast before letting a request try again, in ms. */
   breakerHalfOpenMs: number;
+  /** Distinct keys among consecutive outages that open the shared circuit (the upstream as a whole). */
+  breakerMinKeys: number;
 }
 
 export const DEFAULT_RESILIENCE: ResilienceOptions = {
@@ -53,27 +47,13 @@ export const DEFAULT_RESILIENCE: ResilienceOptions = {
   retryMaxMs: 2_000,
   breakerThreshold: 10,
   breakerHalfOpenMs: 10_000,
+  breakerMinKeys: 3,
 };
 
-/** An outage of the upstream (not an answer about the request): what retries and the breaker act on. */
+/** An outage of the upstream (not an answer about the request): what retries and the breakers act on. */
 export const isOutage = (error: unknown): boolean =>
   error instanceof UpstreamError &&
   (error.code === 'UPSTREAM_TIMEOUT' || (error.code === 'UPSTREAM_ERROR' && (error.status === null || error.status >= 500)));
-
-/** Exponential backoff with full jitter. */
-class JitterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
-  constructor(
-    private readonly baseMs: number,
-    private readonly maxMs: number,
-  ) {}
-
-  next(context: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
-    return {
-      duration: Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** Math.max(0, context.attempt - 1)),
-      next: (c) => this.next(c),
-    };
-  }
-}
 
 export interface UpstreamClientOptions {
   /** The upstream base including `/api/v3`. */
@@ -82,6 +62,8 @@ export interface UpstreamClientOptions {
   connections: number;
   /** The largest upstream body read, in bytes; a longer one is cut off and fails UPSTREAM_ERROR. */
   maxBodyBytes?: number;
+  /** Keys whose circuit state is held at most. */
+  maxKeys?: number;
   /** Replaces the keep-alive pool (tests pass undici's MockAgent). */
   dispatcher?: Dispatcher;
   resilience?: ResilienceOptions;
@@ -96,6 +78,21 @@ export interface UpstreamClientOptions {
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 
+const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = (): void => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    const stop = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+
 class BodyTooLarge extends Error {
   constructor(readonly status: number) {
     super('body too large');
@@ -103,33 +100,34 @@ class BodyTooLarge extends Error {
 }
 
 /**
- * The REST client: one keep-alive undici pool for every upstream call, envelope parsing, and errors
- * with stable codes. It knows HTTP and the envelope; it knows nothing of GraphQL.
+ * The REST client: one keep-alive undici pool for every upstream call, envelope
+ * parsing, bounded bodies, retries, per-key and shared circuit breakers, and errors with stable codes.
+ * It knows HTTP and the envelope; it knows nothing of GraphQL.
  */
 export class UpstreamClient {
   readonly #dispatcher: Dispatcher;
   readonly #origin: string;
+  readonly #host: string;
   readonly #basePath: string;
   readonly #ownsDispatcher: boolean;
-  readonly #breaker;
+  readonly #breakers: Breakers;
   readonly #resilience: ResilienceOptions;
-  readonly #observer: UpstreamClientOptions['observer'];
-  readonly #tracer: Tracer | undefined;
-  readonly #onFailureNote: UpstreamClientOptions['onFailureNote'];
   readonly #maxBodyBytes: number;
+  readonly #options: UpstreamClientOptions;
 
   constructor(options: UpstreamClientOptions) {
-    this.#observer = options.observer;
-    this.#onFailureNote = options.onFailureNote;
-    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.#tracer = options.tracer;
+    this.#options = options;
     this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
-    this.#breaker = circuitBreaker(handleWhen(isOutage), {
-      halfOpenAfter: this.#resilience.breakerHalfOpenMs,
-      breaker: new ConsecutiveBreaker(this.#resilience.breakerThreshold),
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#breakers = new Breakers({
+      threshold: this.#resilience.breakerThreshold,
+      halfOpenMs: this.#resilience.breakerHalfOpenMs,
+      minKeys: this.#resilience.breakerMinKeys,
+      maxKeys: options.maxKeys ?? 10_000,
     });
     const url = new URL(options.baseUrl);
     this.#origin = url.origin;
+    this.#host = url.hostname;
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
@@ -143,56 +141,87 @@ export class UpstreamClient {
       });
   }
 
-  /** The shared circuit: `open` while the upstream is down and requests fail fast. */
-  get circuit(): 'closed' | 'open' | 'half-open' {
-    const state = this.#breaker.state;
-    return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
+  /** The shared circuit: `open` while the upstream as a whole is down and requests fail fast. */
+  get circuit(): CircuitState {
+    return this.#breakers.state;
+  }
+
+  /** Keys whose own circuit is open (their requests keep failing). */
+  get openKeyCircuits(): number {
+    return this.#breakers.openKeys;
   }
 
   /**
-   * Sends a request through the circuit breaker; idempotent requests (GET, PUT) are retried on
-   * outages with backoff. POST is never retried blindly: a batch that may have been recorded must be
-   * reported, not sent twice. Throws UpstreamError for every failure.
+   * Sends a request; idempotent requests (GET, PUT) are retried on outages with backoff. POST is never
+   * retried blindly: a batch that may have been recorded must be reported, not sent twice. Each attempt
+   * passes the circuits; one refused there is not sent. Throws UpstreamError for every failure.
    */
   async send(req: UpstreamRequest): Promise<Envelope> {
-    const once = (): Promise<Envelope> => this.#breaker.execute(() => this.#sendOnce(req));
+    const partition = req.partition ?? (req.key === null ? '(keyless)' : keyHash(req.key));
     const idempotent = req.method === 'GET' || req.method === 'PUT';
-    try {
-      if (!idempotent || this.#resilience.retries === 0) return await once();
-      const policy = retry(handleWhen(isOutage), {
-        maxAttempts: this.#resilience.retries,
-        backoff: new JitterBackoff(this.#resilience.retryBaseMs, this.#resilience.retryMaxMs),
-      });
-      const listener = policy.onRetry((reason) => {
-        this.#observer?.retry(endpointOf(req.method, req.path));
-        if ('error' in reason && reason.error instanceof UpstreamError) req.onRetry?.(reason.error);
-      });
+    const attempts = idempotent ? 1 + this.#resilience.retries : 1;
+    const route = endpointOf(req.method, req.path);
+    let previous: UpstreamError | null = null;
+    for (let attempt = 0; ; attempt++) {
       try {
-        return await policy.execute(once, req.signal);
-      } finally {
-        listener.dispose();
+        if (attempt > 0) await sleep(this.#backoff(attempt), req.signal);
+      } catch (error) {
+        throw req.signal ? abortError(req.signal, error) : error;
       }
-    } catch (error) {
-      if (error instanceof BrokenCircuitError) {
-        throw new UpstreamError('The HyperStudy API is unavailable; requests fail fast until it recovers', {
-          code: 'UPSTREAM_ERROR',
-          status: null,
-          details: { circuit: 'open' },
-          cause: error,
-        });
+      const pass = this.#breakers.admit(partition);
+      if (typeof pass === 'string') throw previous ?? this.#refused(pass);
+      if (previous) {
+        this.#options.observer?.retry(route);
+        req.onRetry?.(previous);
       }
-      if (error instanceof TaskCancelledError || req.signal?.aborted) {
-        throw new UpstreamError("The operation's deadline passed before the HyperStudy API answered", {
-          code: 'UPSTREAM_TIMEOUT',
-          status: null,
-          cause: error,
-        });
+      try {
+        const envelope = await this.#sendOnce(req, route);
+        this.#breakers.record(pass, 'answered');
+        return envelope;
+      } catch (caught) {
+        const error =
+          caught instanceof UpstreamError
+            ? caught
+            : new UpstreamError('The HyperStudy API request failed', { code: 'UPSTREAM_ERROR', status: null, cause: caught });
+        const aborted = req.signal?.aborted === true;
+        const verdict: Verdict = aborted ? 'neutral' : isOutage(error) ? 'outage' : 'answered';
+        this.#breakers.record(pass, verdict);
+        if (verdict !== 'outage' || attempt + 1 >= attempts) throw error;
+        previous = error;
       }
-      throw error;
     }
   }
 
-  async #sendOnce(req: UpstreamRequest): Promise<Envelope> {
+  /**
+   * Asks the upstream's `/health`, whatever the circuits say (the probe is the shared circuit's trial):
+   * an answer closes the shared circuit, an outage counts against it. Resolves whether it is healthy.
+   */
+  async probe(path: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.#sendOnce({ method: 'GET', path, key: null, signal }, endpointOf('GET', path));
+      this.#breakers.probed(true);
+      return true;
+    } catch (error) {
+      if (isOutage(error) && !signal?.aborted) this.#breakers.probed(false);
+      return false;
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const { retryBaseMs, retryMaxMs } = this.#resilience;
+    return Math.random() * Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, attempt - 1));
+  }
+
+  #refused(which: Refusal): UpstreamError {
+    return new UpstreamError(
+      which === 'upstream'
+        ? 'The HyperStudy API is unavailable; requests fail fast until it recovers'
+        : "This key's requests to the HyperStudy API keep failing; they fail fast for a while",
+      { code: 'UPSTREAM_ERROR', status: null, details: { circuit: 'open', scope: which } },
+    );
+  }
+
+  async #sendOnce(req: UpstreamRequest, route: string): Promise<Envelope> {
     const query = req.query && [...req.query.keys()].length > 0 ? `?${req.query.toString()}` : '';
     const headers: Record<string, string> = { accept: 'application/json' };
     if (req.key !== null) headers['x-api-key'] = req.key;
@@ -202,25 +231,21 @@ export class UpstreamClient {
       body = JSON.stringify(req.body);
       headers['content-type'] = 'application/json';
     }
-    let response: Dispatcher.ResponseData;
-    let text: string;
-    let bytes: number;
     const started = performance.now();
-    const route = endpointOf(req.method, req.path);
-    const span = this.#tracer?.startSpan(
+    const span = this.#options.tracer?.startSpan(
       `HTTP ${route}`,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: { 'http.request.method': req.method, 'url.template': route, 'server.address': new URL(this.#origin).hostname },
-      },
+      { kind: SpanKind.CLIENT, attributes: { 'http.request.method': req.method, 'url.template': route, 'server.address': this.#host } },
       req.trace,
     );
     const observe = (status: string): void => {
-      this.#observer?.request(route, status, (performance.now() - started) / 1000);
+      this.#options.observer?.request(route, status, (performance.now() - started) / 1000);
       span?.setAttribute('http.response.status_code', status);
       if (!/^2/.test(status)) span?.setStatus({ code: SpanStatusCode.ERROR, message: status });
       span?.end();
     };
+    let response: Dispatcher.ResponseData;
+    let text: string;
+    let bytes: number;
     try {
       response = await this.#dispatcher.request({
         origin: this.#origin,
@@ -244,8 +269,12 @@ export class UpstreamClient {
           },
         );
       }
+      if (req.signal?.aborted) {
+        observe('cancelled');
+        throw abortError(req.signal, error);
+      }
       const code = (error as { code?: string }).code ?? '';
-      const timedOut = TIMEOUT_CODES.has(code) || req.signal?.aborted === true;
+      const timedOut = TIMEOUT_CODES.has(code);
       observe(timedOut ? 'timeout' : 'network');
       if (timedOut) {
         throw new UpstreamError('The HyperStudy API did not answer in time', { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
@@ -258,7 +287,7 @@ export class UpstreamClient {
       });
     }
     observe(String(response.statusCode));
-    return parseEnvelope(response.statusCode, response.headers, text, bytes, (note) => this.#onFailureNote?.(route, note));
+    return parseEnvelope(response.statusCode, response.headers, text, bytes, (note) => this.#options.onFailureNote?.(route, note));
   }
 
   /** Reads a body up to the limit; past it (declared or streamed), stops reading and closes the connection. */

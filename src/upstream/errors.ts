@@ -72,3 +72,14 @@ export function codeForUpstreamCode(code: string | null): ErrorCode {
       return 'UPSTREAM_ERROR';
   }
 }
+
+/** Why a request stopped when its signal aborted: the operation's deadline, or the operation being over. */
+export function abortError(signal: AbortSignal, cause?: unknown): UpstreamError {
+  const deadline = signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
+  return new UpstreamError(
+    deadline
+      ? "The operation's deadline passed before the HyperStudy API answered"
+      : 'The operation ended before the HyperStudy API answered',
+    { code: 'UPSTREAM_TIMEOUT', status: null, details: deadline ? {} : { cancelled: true }, cause },
+  );
+}
