@@ -102,6 +102,13 @@ export const configSchema = z.object({
     .default(5_000)
     .describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
   CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(5_000).describe('Answers the shared cache holds at most'),
+  KEY_STATE_MAX_KEYS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(10_000_000)
+    .default(10_000)
+    .describe("Keys whose quota, scope and circuit state is held at most (the least recently active key's is dropped first)"),
   SCOPE_CACHE_TTL_MS: z.coerce
     .number()
     .int()
@@ -209,6 +216,7 @@ export type GatewayConfig = {
   budget: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
+  maxKeys: number;
   readyCacheMs: number;
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
@@ -277,6 +285,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,
+    maxKeys: c.KEY_STATE_MAX_KEYS,
     readyCacheMs: c.READY_CACHE_MS,
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,

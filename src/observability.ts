@@ -25,6 +25,8 @@ export interface MetricSources {
   circuit(): 'closed' | 'open' | 'half-open';
   /** Keys whose own circuit is open. */
   openKeyCircuits?(): number;
+  /** Keys whose state is held, by kind. */
+  keys?(): Record<string, number>;
 }
 
 const MAX_OPERATION_NAMES = 200;
@@ -92,6 +94,15 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers: [registry],
     collect() {
       this.set(sources.openKeyCircuits?.() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_key_state_entries',
+    help: 'Keys whose state the gateway holds, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      for (const [kind, count] of Object.entries(sources.keys?.() ?? {})) this.set({ kind }, count);
     },
   });
   const names = new Set<string>();

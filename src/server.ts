@@ -22,7 +22,8 @@ import { createTracing } from './tracing.ts';
 import { loadTrustedDocuments, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
-import { QuotaTracker, ScopeMirror, SharedReads } from './upstream/shared.ts';
+import { QuotaTracker } from './upstream/quota.ts';
+import { ScopeMirror, SharedReads } from './upstream/shared.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
@@ -96,32 +97,35 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const tracing = deps.tracer
     ? { tracer: deps.tracer, shutdown: async () => undefined }
     : createTracing(config.tracing.endpoint, config.tracing.serviceName);
-  const late: { upstream?: UpstreamClient } = {};
+  const late: { upstream?: UpstreamClient; deps?: SessionDeps } = {};
   const metrics = createMetrics({
     circuit: () => late.upstream?.circuit ?? 'closed',
     openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
+    keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
   });
   const upstream = new UpstreamClient({
     baseUrl: config.apiUrl,
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
     maxBodyBytes: config.upstreamMaxBodyBytes,
+    maxKeys: config.maxKeys,
     dispatcher: deps.dispatcher,
     resilience: config.resilience,
     observer: metrics.upstream,
     onFailureNote: (route, note) => logger.debug({ route, ...note }, 'upstream error answer'),
     tracer: tracing.tracer,
   });
-  late.upstream = upstream;
   const sessionDeps: SessionDeps = {
     client: upstream,
     shared: new SharedReads(config.cacheTtlMs, config.cacheMaxEntries),
-    scopes: new ScopeMirror(config.scopeCacheTtlMs),
-    quota: new QuotaTracker(config.quota, config.retryAfterMaxMs),
+    scopes: new ScopeMirror(config.scopeCacheTtlMs, Date.now, config.maxKeys),
+    quota: new QuotaTracker(config.quota, config.retryAfterMaxMs, Date.now, config.maxKeys),
     budget: config.budget,
     deadlineMs: config.deadlineMs,
     observer: metrics.upstream,
   };
+  late.upstream = upstream;
+  late.deps = sessionDeps;
   const readiness = new Readiness({
     probe: (signal) => upstream.probe(routes.health(), signal),
     cacheMs: config.readyCacheMs,

@@ -106,6 +106,7 @@ describe('configuration', () => {
       budget: 300,
       cacheTtlMs: 5000,
       cacheMaxEntries: 5000,
+      maxKeys: 10_000,
       readyCacheMs: 1_000,
       scopeCacheTtlMs: 60_000,
       quota: { perHour: 1000, perMinutePerEndpoint: 100 },

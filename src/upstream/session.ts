@@ -3,7 +3,8 @@ import type { Context } from '@opentelemetry/api';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
 import { UpstreamError } from './errors.ts';
 import { endpointOf, requiredScope } from './routes.ts';
-import { keyHash, type QuotaState, type QuotaTracker, type ScopeMirror, type SharedReads } from './shared.ts';
+import type { QuotaState, QuotaTracker } from './quota.ts';
+import { keyHash, type ScopeMirror, type SharedReads } from './shared.ts';
 
 /** What one GraphQL operation cost upstream, reported in `extensions.upstream`. */
 export interface UpstreamCost {
@@ -133,8 +134,9 @@ export class UpstreamSession {
       this.deps.quota.note(hash, endpoint);
     };
     for (let attempt = 0; ; attempt++) {
-      const wait = this.deps.quota.take(hash, endpoint);
+      const wait = this.deps.quota.admit(hash, endpoint);
       if (wait > 0) await sleep(wait, this.#deadline);
+      this.deps.quota.take(hash, endpoint);
       if (attempt === 0) {
         this.#cost.requests++;
         if (kind === 'page') this.#cost.pages++;
@@ -152,6 +154,8 @@ export class UpstreamSession {
         return envelope;
       } catch (error) {
         if (error instanceof UpstreamError) {
+          // A key the upstream refuses has no quota to track: random keys leave no state behind.
+          if (error.status === 401) this.deps.quota.forget(hash);
           this.deps.scopes.learn(hash, error);
           // A 429 makes every operation of the key wait; a short wait is waited out once, then retried.
           if (error.code === 'RATE_LIMITED' && error.status === 429) {
