@@ -28,6 +28,20 @@ export const configSchema = z.object({
     .max(64)
     .default(16)
     .describe('Pages of one listing fetched from the upstream at once'),
+  UPSTREAM_OPERATION_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(16)
+    .describe('Upstream requests one GraphQL operation has in flight at once (every fan-out waits its turn)'),
+  UPSTREAM_KEY_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(16)
+    .describe('Upstream requests one key has in flight at once across its operations; when the pool is busy, keys take turns'),
   UPSTREAM_MAX_BODY_BYTES: z.coerce
     .number()
     .int()
@@ -200,6 +214,8 @@ export type GatewayConfig = {
   upstreamTimeoutMs: number;
   upstreamConnections: number;
   pageConcurrency: number;
+  operationConcurrency: number;
+  keyConcurrency: number;
   upstreamMaxBodyBytes: number;
   defaultPageSize: number;
   graphiql: boolean;
@@ -256,6 +272,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamTimeoutMs: c.UPSTREAM_TIMEOUT_MS,
     upstreamConnections: c.UPSTREAM_CONNECTIONS,
     pageConcurrency: c.UPSTREAM_PAGE_CONCURRENCY,
+    operationConcurrency: c.UPSTREAM_OPERATION_CONCURRENCY,
+    keyConcurrency: c.UPSTREAM_KEY_CONCURRENCY,
     upstreamMaxBodyBytes: c.UPSTREAM_MAX_BODY_BYTES,
     defaultPageSize: c.DEFAULT_PAGE_SIZE,
     graphiql: c.GRAPHIQL,

@@ -27,6 +27,8 @@ export interface MetricSources {
   openKeyCircuits?(): number;
   /** Keys whose state is held, by kind. */
   keys?(): Record<string, number>;
+  /** Upstream requests in flight and waiting in the fair queue. */
+  queue?(): { active: number; waiting: number };
 }
 
 const MAX_OPERATION_NAMES = 200;
@@ -103,6 +105,17 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers: [registry],
     collect() {
       for (const [kind, count] of Object.entries(sources.keys?.() ?? {})) this.set({ kind }, count);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_upstream_queue',
+    help: 'Upstream requests in flight and waiting for their turn',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const queue = sources.queue?.() ?? { active: 0, waiting: 0 };
+      this.set({ state: 'active' }, queue.active);
+      this.set({ state: 'waiting' }, queue.waiting);
     },
   });
   const names = new Set<string>();

@@ -72,14 +72,16 @@ const mapUpstream = (error: GraphQLError): GraphQLError =>
   error.originalError instanceof UpstreamError && !isMappedUpstreamError(error) ? toGraphQLError(error.originalError, error) : error;
 
 /**
- * Maps upstream errors to their codes (expected outcomes, not faults to log) and reports what each
- * operation cost upstream in `extensions.upstream`.
+ * Once an operation's execution is done: cancels what it still has going upstream, maps upstream
+ * errors to their codes (expected outcomes, not faults to log) and reports what it cost upstream in
+ * `extensions.upstream`.
  */
 export function useUpstreamResult(): Plugin<GatewayContext> {
   return {
     onExecute({ args }) {
       return {
         onExecuteDone({ result, setResult }) {
+          args.contextValue.session.end();
           if (isAsyncIterable(result)) return;
           setResult({
             ...result,

@@ -101,12 +101,14 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const metrics = createMetrics({
     circuit: () => late.upstream?.circuit ?? 'closed',
     openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
+    queue: () => late.upstream?.load ?? { active: 0, waiting: 0 },
     keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
   });
   const upstream = new UpstreamClient({
     baseUrl: config.apiUrl,
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
+    keyConcurrency: config.keyConcurrency,
     maxBodyBytes: config.upstreamMaxBodyBytes,
     maxKeys: config.maxKeys,
     dispatcher: deps.dispatcher,
@@ -122,6 +124,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     quota: new QuotaTracker(config.quota, config.retryAfterMaxMs, Date.now, config.maxKeys),
     budget: config.budget,
     deadlineMs: config.deadlineMs,
+    concurrency: config.operationConcurrency,
     observer: metrics.upstream,
   };
   late.upstream = upstream;
@@ -161,7 +164,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     cors: false,
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
-      const session = new UpstreamSession(sessionDeps, key, requestIdOf(request.headers.get('x-request-id')));
+      const session = new UpstreamSession(sessionDeps, key, requestIdOf(request.headers.get('x-request-id')), request.signal);
       return {
         authenticated: key !== null,
         session,

@@ -91,6 +91,8 @@ describe('configuration', () => {
       upstreamTimeoutMs: 10_000,
       upstreamConnections: 32,
       pageConcurrency: 16,
+      operationConcurrency: 16,
+      keyConcurrency: 16,
       upstreamMaxBodyBytes: 33_554_432,
       defaultPageSize: 100,
       graphiql: true,

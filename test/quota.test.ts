@@ -111,10 +111,11 @@ describe('per-key state when random invalid keys arrive', () => {
           Array.from({ length: 100 }, async (_, i) => {
             const session = new UpstreamSession(deps, `hst_live_random_${wave}_${i}`, 'r');
             await expect(session.get('/experiments/e1')).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+            session.end();
           }),
         );
       }
-      expect([quota.size, scopes.size, shared.size]).toEqual([0, 0, 0]);
+      expect([quota.size, scopes.size, shared.size, shared.inFlight]).toEqual([0, 0, 0, 0]);
       const valid = (): Promise<unknown> => {
         const session = new UpstreamSession(deps, 'hst_test_valid', 'r');
         return session.get(`/experiments/e1`, new URLSearchParams({ n: String(Math.random()) }));

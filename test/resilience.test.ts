@@ -44,7 +44,9 @@ describe('upstream faults', () => {
     }
   });
 
-  it('opens the shared circuit when several keys fail: others fail fast and /ready is 503', async () => {
+  // Issue 9, item 4: before, with the circuit open the cost report counted requests never sent and
+  // charged the key's quota for them.
+  it('opens the shared circuit when several keys fail: others fail fast, nothing unsent is counted, /ready is 503', async () => {
     const stack = await startStack(
       { faults: { rate: 1, modes: ['http503'], stallMs: 1000 } },
       { UPSTREAM_RETRIES: '0', BREAKER_THRESHOLD: '3', READY_CACHE_MS: '0' },
@@ -59,6 +61,7 @@ describe('upstream faults', () => {
         upstream: { details: { circuit: 'open', scope: 'upstream' } },
       });
       expect(stack.sim.stats.total).toBe(sent);
+      expect(res.body.extensions?.upstream).toMatchObject({ requests: 0, failed: 0, rateLimit: { usedLastHour: 0 } });
       expect((await fetch(`${stack.url}/ready`)).status).toBe(503);
     } finally {
       await stack.close();
@@ -132,6 +135,43 @@ describe('upstream faults', () => {
       expect(stack.gateway.upstream.circuit).toBe('closed');
       const res = await stack.gql('{ experiment(id: "exp_movie01") { name } }');
       expect(res.body.data).toEqual({ experiment: { name: 'Movie Watching Study' } });
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+// Issue 9, item 4: before, retries were not counted against UPSTREAM_BUDGET: with 40% 503s and a budget
+// of 20 the upstream got 30–32 requests for one operation.
+describe('the budget counts every request sent', () => {
+  it('stops retrying once the budget is spent, and reports exactly what was sent', async () => {
+    const stack = await startStack(
+      { faults: { rate: 0.4, modes: ['http503'], stallMs: 1000 } },
+      {
+        PLANNER: 'off',
+        UPSTREAM_BUDGET: '20',
+        UPSTREAM_RETRIES: '3',
+        UPSTREAM_RETRY_BASE_MS: '1',
+        UPSTREAM_RETRY_MAX_MS: '5',
+        BREAKER_THRESHOLD: '1000',
+      },
+    );
+    // Per participant (planner off), 8 listings: 2 + 3 × 8 = 26 requests before any retry.
+    const lists = ['events', 'recordings', 'chatMessages', 'sparseRatings', 'continuousRatings', 'syncMetrics', 'components', 'videoChat'];
+    const query = `{ room(id: "room_movie01_001") { participants { edges { node { ${lists.map((l) => `${l}(first: 1) { totalCount }`).join(' ')} } } } } }`;
+    try {
+      let retries = 0;
+      for (let run = 0; run < 3; run++) {
+        stack.sim.stats.reset();
+        const res = await stack.gql(query);
+        const cost = res.body.extensions?.upstream;
+        if (!cost) throw new Error('no cost report');
+        expect(stack.sim.stats.total).toBeLessThanOrEqual(20);
+        expect(cost.requests).toBe(stack.sim.stats.total);
+        expect(cost.budgetLeft).toBe(20 - cost.requests);
+        retries += cost.retries;
+      }
+      expect(retries).toBeGreaterThan(0);
     } finally {
       await stack.close();
     }

@@ -1,9 +1,10 @@
 import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 import { Pool, type Dispatcher } from 'undici';
-import { Breakers, type CircuitState, type Refusal, type Verdict } from './breaker.ts';
+import { Breakers, type CircuitState, type Refusal, type Ticket, type Verdict } from './breaker.ts';
 import { parseEnvelope, type Envelope, type UpstreamFailureNote } from './envelope.ts';
 import { abortError, UpstreamError } from './errors.ts';
 import { endpointOf } from './routes.ts';
+import { FairQueue } from './scheduler.ts';
 import { keyHash } from './shared.ts';
 
 export { parseRetryAfter, RETRY_AFTER_MAX_SECONDS, type Envelope } from './envelope.ts';
@@ -21,7 +22,12 @@ export interface UpstreamRequest {
   signal?: AbortSignal;
   /** Told of each retry as it is sent, for the operation's cost and the metrics. */
   onRetry?: (reason: UpstreamError) => void;
-  /** Whose request it is, for the per-key circuit (default: a hash of `key`). */
+  /**
+   * Runs right before each attempt is sent (after the queue and the circuit let it through), with the
+   * attempt number from 0 and the previous attempt's failure. It may throw to stop: nothing is sent.
+   */
+  beforeAttempt?: (attempt: number, previous: UpstreamError | null) => void;
+  /** Whose request it is, for fairness and the per-key circuit (default: a hash of `key`). */
   partition?: string;
   /** The operation's trace context: each attempt becomes a child span. */
   trace?: Context;
@@ -59,7 +65,10 @@ export interface UpstreamClientOptions {
   /** The upstream base including `/api/v3`. */
   baseUrl: string;
   timeoutMs: number;
+  /** Keep-alive connections, and so requests in flight at once. */
   connections: number;
+  /** Requests of one key in flight at once (default: all connections). */
+  keyConcurrency?: number;
   /** The largest upstream body read, in bytes; a longer one is cut off and fails UPSTREAM_ERROR. */
   maxBodyBytes?: number;
   /** Keys whose circuit state is held at most. */
@@ -100,7 +109,7 @@ class BodyTooLarge extends Error {
 }
 
 /**
- * The REST client: one keep-alive undici pool for every upstream call, envelope
+ * The REST client: one keep-alive undici pool for every upstream call behind a fair queue, envelope
  * parsing, bounded bodies, retries, per-key and shared circuit breakers, and errors with stable codes.
  * It knows HTTP and the envelope; it knows nothing of GraphQL.
  */
@@ -111,6 +120,7 @@ export class UpstreamClient {
   readonly #basePath: string;
   readonly #ownsDispatcher: boolean;
   readonly #breakers: Breakers;
+  readonly #queue: FairQueue;
   readonly #resilience: ResilienceOptions;
   readonly #maxBodyBytes: number;
   readonly #options: UpstreamClientOptions;
@@ -125,6 +135,7 @@ export class UpstreamClient {
       minKeys: this.#resilience.breakerMinKeys,
       maxKeys: options.maxKeys ?? 10_000,
     });
+    this.#queue = new FairQueue({ capacity: options.connections, perPartition: options.keyConcurrency ?? options.connections });
     const url = new URL(options.baseUrl);
     this.#origin = url.origin;
     this.#host = url.hostname;
@@ -151,10 +162,16 @@ export class UpstreamClient {
     return this.#breakers.openKeys;
   }
 
+  /** Requests in flight and waiting in the fair queue. */
+  get load(): { active: number; waiting: number } {
+    return this.#queue.load;
+  }
+
   /**
    * Sends a request; idempotent requests (GET, PUT) are retried on outages with backoff. POST is never
    * retried blindly: a batch that may have been recorded must be reported, not sent twice. Each attempt
-   * passes the circuits; one refused there is not sent. Throws UpstreamError for every failure.
+   * waits its turn in the fair queue and passes the circuits; one refused there is not sent. Throws
+   * UpstreamError for every failure.
    */
   async send(req: UpstreamRequest): Promise<Envelope> {
     const partition = req.partition ?? (req.key === null ? '(keyless)' : keyHash(req.key));
@@ -168,15 +185,34 @@ export class UpstreamClient {
       } catch (error) {
         throw req.signal ? abortError(req.signal, error) : error;
       }
-      const pass = this.#breakers.admit(partition);
-      if (typeof pass === 'string') throw previous ?? this.#refused(pass);
+      let release: () => void;
+      try {
+        release = await this.#queue.acquire(partition, req.signal);
+      } catch (error) {
+        throw req.signal ? abortError(req.signal, error) : error;
+      }
+      let ticket: Ticket;
+      try {
+        const pass = this.#breakers.admit(partition);
+        if (typeof pass === 'string') throw previous ?? this.#refused(pass);
+        ticket = pass;
+        try {
+          req.beforeAttempt?.(attempt, previous);
+        } catch (error) {
+          this.#breakers.record(ticket, 'neutral');
+          throw error;
+        }
+      } catch (error) {
+        release();
+        throw error;
+      }
       if (previous) {
         this.#options.observer?.retry(route);
         req.onRetry?.(previous);
       }
       try {
         const envelope = await this.#sendOnce(req, route);
-        this.#breakers.record(pass, 'answered');
+        this.#breakers.record(ticket, 'answered');
         return envelope;
       } catch (caught) {
         const error =
@@ -185,9 +221,11 @@ export class UpstreamClient {
             : new UpstreamError('The HyperStudy API request failed', { code: 'UPSTREAM_ERROR', status: null, cause: caught });
         const aborted = req.signal?.aborted === true;
         const verdict: Verdict = aborted ? 'neutral' : isOutage(error) ? 'outage' : 'answered';
-        this.#breakers.record(pass, verdict);
+        this.#breakers.record(ticket, verdict);
         if (verdict !== 'outage' || attempt + 1 >= attempts) throw error;
         previous = error;
+      } finally {
+        release();
       }
     }
   }
@@ -197,6 +235,12 @@ export class UpstreamClient {
    * an answer closes the shared circuit, an outage counts against it. Resolves whether it is healthy.
    */
   async probe(path: string, signal?: AbortSignal): Promise<boolean> {
+    let release: () => void;
+    try {
+      release = await this.#queue.acquire('(health probe)', signal);
+    } catch {
+      return false;
+    }
     try {
       await this.#sendOnce({ method: 'GET', path, key: null, signal }, endpointOf('GET', path));
       this.#breakers.probed(true);
@@ -204,6 +248,8 @@ export class UpstreamClient {
     } catch (error) {
       if (isOutage(error) && !signal?.aborted) this.#breakers.probed(false);
       return false;
+    } finally {
+      release();
     }
   }
 

@@ -139,19 +139,6 @@ export class QuotaTracker {
     minute.add(now);
   }
 
-  /** Counts a request sent without a check (a retry the client decided on). */
-  note(hash: string, endpoint: string): void {
-    const now = this.now();
-    const entry = this.#entry(hash);
-    entry.hour.add(now);
-    let minute = entry.endpoints.get(endpoint);
-    if (!minute) {
-      minute = new WindowCounter(1_000, MINUTE);
-      entry.endpoints.set(endpoint, minute);
-    }
-    minute.add(now);
-  }
-
   /** Whether a Retry-After of this many seconds is short enough to wait out. */
   waitable(retryAfterSeconds: number): boolean {
     return retryAfterSeconds * 1000 <= this.maxWaitMs;

@@ -8,13 +8,23 @@ export { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
 /** A stable, irreversible label for an API key: caches and counters are keyed by it, never by the key. */
 export const keyHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 24);
 
+interface Flight {
+  id: string;
+  promise: Promise<Envelope>;
+  controller: AbortController;
+  /** Readers still waiting for it; when the last one gives up, the request is cancelled. */
+  readers: number;
+  /** False once nobody waits for it: its answer (if any) is not remembered. */
+  cacheable: boolean;
+}
+
 /**
  * Reads shared by every operation of the process, always per key: identical GETs in flight at once are
  * sent once (coalesced), and answers are remembered for a short TTL. A write by a key forgets that
- * key's answers.
+ * key's answers. A request in flight is cancelled once every reader waiting for it has given up.
  */
 export class SharedReads {
-  readonly #inFlight = new Map<string, Promise<Envelope>>();
+  readonly #inFlight = new Map<string, Flight>();
   readonly #cache = new Map<string, { at: number; envelope: Envelope }>();
 
   constructor(
@@ -23,28 +33,46 @@ export class SharedReads {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** `fetch` runs unless an identical request is in flight or fresh in the cache; `how` says which. */
-  get(hash: string, url: string, fetch: () => Promise<Envelope>): { envelope: Promise<Envelope>; how: 'sent' | 'coalesced' | 'cached' } {
+  /**
+   * `fetch` runs (with a signal that aborts once no reader waits any more) unless an identical request
+   * of the key is in flight or fresh in the cache; `how` says which. `signal` is this reader's: when it
+   * aborts, this reader stops waiting.
+   */
+  get(
+    hash: string,
+    url: string,
+    fetch: (signal: AbortSignal) => Promise<Envelope>,
+    signal?: AbortSignal,
+  ): { envelope: Promise<Envelope>; how: 'sent' | 'coalesced' | 'cached' } {
     const id = `${hash} ${url}`;
     const cached = this.#cache.get(id);
     if (cached && this.now() - cached.at < this.ttlMs) return { envelope: Promise.resolve(cached.envelope), how: 'cached' };
     if (cached) this.#cache.delete(id);
-    const pending = this.#inFlight.get(id);
-    if (pending) return { envelope: pending, how: 'coalesced' };
+    const joined = this.#inFlight.get(id);
+    if (joined) return { envelope: this.#read(joined, signal), how: 'coalesced' };
     const started = this.now();
-    const request = fetch().then(
-      (envelope) => {
-        this.#inFlight.delete(id);
-        if (this.ttlMs > 0) this.#remember(id, started, envelope);
-        return envelope;
-      },
-      (error: unknown) => {
-        this.#inFlight.delete(id);
-        throw error;
-      },
-    );
-    this.#inFlight.set(id, request);
-    return { envelope: request, how: 'sent' };
+    const controller = new AbortController();
+    const flight: Flight = {
+      id,
+      controller,
+      readers: 0,
+      cacheable: true,
+      promise: fetch(controller.signal).then(
+        (envelope) => {
+          this.#land(flight);
+          if (this.ttlMs > 0 && flight.cacheable) this.#remember(id, started, envelope);
+          return envelope;
+        },
+        (error: unknown) => {
+          this.#land(flight);
+          throw error;
+        },
+      ),
+    };
+    // Readers handle its outcome; once all have left, nobody does.
+    flight.promise.catch(() => undefined);
+    this.#inFlight.set(id, flight);
+    return { envelope: this.#read(flight, signal), how: 'sent' };
   }
 
   /** Forgets every cached answer of one key (after it wrote something). */
@@ -54,6 +82,42 @@ export class SharedReads {
 
   get size(): number {
     return this.#cache.size;
+  }
+
+  /** Requests in flight that others may join. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  #land(flight: Flight): void {
+    if (this.#inFlight.get(flight.id) === flight) this.#inFlight.delete(flight.id);
+  }
+
+  #read(flight: Flight, signal: AbortSignal | undefined): Promise<Envelope> {
+    flight.readers++;
+    if (!signal) return flight.promise;
+    return new Promise<Envelope>((resolve, reject) => {
+      const leave = (): void => {
+        reject(signal.reason);
+        if (--flight.readers > 0) return;
+        // Nobody waits any more: nobody may join a request about to be cancelled, nor cache its end.
+        flight.cacheable = false;
+        this.#land(flight);
+        flight.controller.abort(signal.reason);
+      };
+      if (signal.aborted) return leave();
+      signal.addEventListener('abort', leave, { once: true });
+      flight.promise.then(
+        (envelope) => {
+          signal.removeEventListener('abort', leave);
+          resolve(envelope);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', leave);
+          reject(error);
+        },
+      );
+    });
   }
 
   #remember(id: string, at: number, envelope: Envelope): void {
