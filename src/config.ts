@@ -116,6 +116,13 @@ export const configSchema = z.object({
     .default(5_000)
     .describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
   CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(5_000).describe('Answers the shared cache holds at most'),
+  CACHE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .max(4_294_967_296)
+    .default(33_554_432)
+    .describe('Bytes the shared cache holds at most, counted as the sizes of the upstream answers (least recently used dropped first)'),
   KEY_STATE_MAX_KEYS: z.coerce
     .number()
     .int()
@@ -232,6 +239,7 @@ export type GatewayConfig = {
   budget: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
+  cacheMaxBytes: number;
   maxKeys: number;
   readyCacheMs: number;
   scopeCacheTtlMs: number;
@@ -303,6 +311,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,
+    cacheMaxBytes: c.CACHE_MAX_BYTES,
     maxKeys: c.KEY_STATE_MAX_KEYS,
     readyCacheMs: c.READY_CACHE_MS,
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,

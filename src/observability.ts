@@ -25,6 +25,8 @@ export interface MetricSources {
   circuit(): 'closed' | 'open' | 'half-open';
   /** Keys whose own circuit is open. */
   openKeyCircuits?(): number;
+  /** The shared response cache. */
+  cache?(): { bytes: number; entries: number };
   /** Keys whose state is held, by kind. */
   keys?(): Record<string, number>;
   /** Upstream requests in flight and waiting in the fair queue. */
@@ -96,6 +98,22 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers: [registry],
     collect() {
       this.set(sources.openKeyCircuits?.() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_cache_bytes',
+    help: 'Bytes held by the shared response cache (sizes of the upstream bodies)',
+    registers: [registry],
+    collect() {
+      this.set(sources.cache?.().bytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_cache_entries',
+    help: 'Answers held by the shared response cache',
+    registers: [registry],
+    collect() {
+      this.set(sources.cache?.().entries ?? 0);
     },
   });
   new Gauge({

@@ -75,6 +75,8 @@ export interface Gateway {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   server: Server;
   upstream: UpstreamClient;
+  /** The shared reads (cache and coalescing) of every operation. */
+  shared: SharedReads;
   readiness: Readiness;
   metrics: Metrics;
   logger: Logger;
@@ -102,6 +104,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     circuit: () => late.upstream?.circuit ?? 'closed',
     openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
     queue: () => late.upstream?.load ?? { active: 0, waiting: 0 },
+    cache: () => ({ bytes: late.deps?.shared.bytes ?? 0, entries: late.deps?.shared.size ?? 0 }),
     keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
   });
   const upstream = new UpstreamClient({
@@ -119,7 +122,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   });
   const sessionDeps: SessionDeps = {
     client: upstream,
-    shared: new SharedReads(config.cacheTtlMs, config.cacheMaxEntries),
+    shared: new SharedReads({ ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes }),
     scopes: new ScopeMirror(config.scopeCacheTtlMs, Date.now, config.maxKeys),
     quota: new QuotaTracker(config.quota, config.retryAfterMaxMs, Date.now, config.maxKeys),
     budget: config.budget,
@@ -218,6 +221,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     yoga,
     server,
     upstream,
+    shared: sessionDeps.shared,
     readiness,
     metrics,
     logger,
@@ -232,6 +236,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       }),
     close: async (graceMs = config.shutdownGraceMs) => {
       const drained = await drain.close(server, graceMs);
+      sessionDeps.shared.close();
       await upstream.close(!drained);
       await tracing.shutdown();
     },

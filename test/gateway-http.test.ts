@@ -108,6 +108,7 @@ describe('configuration', () => {
       budget: 300,
       cacheTtlMs: 5000,
       cacheMaxEntries: 5000,
+      cacheMaxBytes: 33_554_432,
       maxKeys: 10_000,
       readyCacheMs: 1_000,
       scopeCacheTtlMs: 60_000,

@@ -103,7 +103,7 @@ describe('per-key state when random invalid keys arrive', () => {
     });
     const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 3 });
     const scopes = new ScopeMirror(60_000);
-    const shared = new SharedReads(5_000, 100);
+    const shared = new SharedReads({ ttlMs: 5_000, maxEntries: 100, maxBytes: 1_000_000 });
     const deps = { client, shared, scopes, quota, budget: 10, deadlineMs: 10_000 };
     try {
       for (let wave = 0; wave < 20; wave++) {
@@ -123,7 +123,7 @@ describe('per-key state when random invalid keys arrive', () => {
       for (let i = 0; i < 3; i++) await valid();
       await expect(valid()).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { source: 'gateway' } });
     } finally {
-      await client.close();
+      shared.close();
     }
   });
 });

@@ -25,7 +25,7 @@ function deps(retryAfterMaxMs: number): { deps: SessionDeps; pool: ReturnType<Mo
   return {
     deps: {
       client,
-      shared: new SharedReads(0, 100),
+      shared: new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 }),
       scopes: new ScopeMirror(60_000),
       quota: new QuotaTracker(null, retryAfterMaxMs),
       budget: 50,

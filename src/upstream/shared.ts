@@ -1,12 +1,23 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Envelope } from './client.ts';
+import type { Envelope } from './envelope.ts';
 import { UpstreamError } from './errors.ts';
 
 export { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
 
 /** A stable, irreversible label for an API key: caches and counters are keyed by it, never by the key. */
 export const keyHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 24);
+
+export interface SharedReadsOptions {
+  /** How long an answer is served from memory, in ms, counted from when its request started (0: never). */
+  ttlMs: number;
+  /** Answers held at most. */
+  maxEntries: number;
+  /** Bytes held at most, counted as the sizes of the bodies the answers came in. */
+  maxBytes: number;
+  /** For tests: the clock the TTL runs on. */
+  clock?: { now(): number };
+}
 
 interface Flight {
   id: string;
@@ -18,20 +29,54 @@ interface Flight {
   cacheable: boolean;
 }
 
+/** Adds `value` to the set under `key`, creating it. */
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (set) set.add(value);
+  else index.set(key, new Set([value]));
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}
+
 /**
  * Reads shared by every operation of the process, always per key: identical GETs in flight at once are
- * sent once (coalesced), and answers are remembered for a short TTL. A write by a key forgets that
- * key's answers. A request in flight is cancelled once every reader waiting for it has given up.
+ * sent once (coalesced) and answers are remembered for a short TTL, bounded in entries and bytes, with
+ * expired entries swept. A write by a key forgets that key's answers (without a scan). A request in
+ * flight is cancelled once every reader waiting for it has given up.
  */
 export class SharedReads {
+  readonly #cache: LRUCache<string, Envelope> | null;
+  /** Ids of each key's cached answers, so that a write forgets them without a scan. */
+  readonly #cachedByKey = new Map<string, Set<string>>();
   readonly #inFlight = new Map<string, Flight>();
-  readonly #cache = new Map<string, { at: number; envelope: Envelope }>();
+  readonly #sweeper: NodeJS.Timeout | null;
+  readonly #now: () => number;
 
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(private readonly options: SharedReadsOptions) {
+    const clock = options.clock ?? performance;
+    this.#now = () => clock.now();
+    if (options.ttlMs <= 0) {
+      this.#cache = null;
+      this.#sweeper = null;
+      return;
+    }
+    this.#cache = new LRUCache<string, Envelope>({
+      max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: (envelope, id) => Math.max(1, envelope.bytes + id.length),
+      ttl: options.ttlMs,
+      perf: clock,
+      dispose: (_envelope, id) => removeFrom(this.#cachedByKey, id.slice(0, id.indexOf(' ')), id),
+    });
+    const cache = this.#cache;
+    this.#sweeper = setInterval(() => cache.purgeStale(), Math.min(1_000, Math.max(50, options.ttlMs)));
+    this.#sweeper.unref();
+  }
 
   /**
    * `fetch` runs (with a signal that aborts once no reader waits any more) unless an identical request
@@ -45,12 +90,11 @@ export class SharedReads {
     signal?: AbortSignal,
   ): { envelope: Promise<Envelope>; how: 'sent' | 'coalesced' | 'cached' } {
     const id = `${hash} ${url}`;
-    const cached = this.#cache.get(id);
-    if (cached && this.now() - cached.at < this.ttlMs) return { envelope: Promise.resolve(cached.envelope), how: 'cached' };
-    if (cached) this.#cache.delete(id);
+    const cached = this.#cache?.get(id);
+    if (cached) return { envelope: Promise.resolve(cached), how: 'cached' };
     const joined = this.#inFlight.get(id);
     if (joined) return { envelope: this.#read(joined, signal), how: 'coalesced' };
-    const started = this.now();
+    const started = this.#now();
     const controller = new AbortController();
     const flight: Flight = {
       id,
@@ -60,7 +104,11 @@ export class SharedReads {
       promise: fetch(controller.signal).then(
         (envelope) => {
           this.#land(flight);
-          if (this.ttlMs > 0 && flight.cacheable) this.#remember(id, started, envelope);
+          const ttl = this.options.ttlMs - (this.#now() - started);
+          if (this.#cache && flight.cacheable && ttl >= 1) {
+            this.#cache.set(id, envelope, { ttl });
+            if (this.#cache.has(id)) addTo(this.#cachedByKey, hash, id);
+          }
           return envelope;
         },
         (error: unknown) => {
@@ -77,16 +125,29 @@ export class SharedReads {
 
   /** Forgets every cached answer of one key (after it wrote something). */
   forget(hash: string): void {
-    for (const id of this.#cache.keys()) if (id.startsWith(`${hash} `)) this.#cache.delete(id);
+    for (const id of [...(this.#cachedByKey.get(hash) ?? [])]) this.#cache?.delete(id);
+    this.#cachedByKey.delete(hash);
   }
 
+  /** Answers held. */
   get size(): number {
-    return this.#cache.size;
+    return this.#cache?.size ?? 0;
+  }
+
+  /** Bytes held (the bodies' sizes). */
+  get bytes(): number {
+    return this.#cache?.calculatedSize ?? 0;
   }
 
   /** Requests in flight that others may join. */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Stops the sweeper and drops every answer. */
+  close(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#cache?.clear();
   }
 
   #land(flight: Flight): void {
@@ -118,15 +179,6 @@ export class SharedReads {
         },
       );
     });
-  }
-
-  #remember(id: string, at: number, envelope: Envelope): void {
-    this.#cache.set(id, { at, envelope });
-    while (this.#cache.size > this.maxEntries) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest === undefined) break;
-      this.#cache.delete(oldest);
-    }
   }
 }
 
