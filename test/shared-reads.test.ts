@@ -48,6 +48,36 @@ describe('SharedReads', () => {
     }
   });
 
+  // Issue 9, item 6: before, a read issued after the key's write joined a GET started before it, and
+  // that GET's (older) answer was then cached.
+  it("after a key's write, neither joins nor remembers a read that started before it", async () => {
+    const shared = new SharedReads({ ttlMs: 60_000, maxEntries: 100, maxBytes: 1_000_000 });
+    try {
+      const before = pending();
+      const first = shared.get('h', '/experiments/e1', before.fetch);
+      expect(first.how).toBe('sent');
+      expect(shared.get('h', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
+      shared.invalidate('h');
+      const after = pending();
+      const second = shared.get('h', '/experiments/e1', after.fetch);
+      expect(second.how).toBe('sent');
+      before.answer(envelope(10, 'old'));
+      after.answer(envelope(10, 'new'));
+      expect([(await first.envelope).data, (await second.envelope).data]).toEqual(['old', 'new']);
+      const third = shared.get('h', '/experiments/e1', async () => envelope(1, 'unexpected'));
+      expect([third.how, (await third.envelope).data]).toEqual(['cached', 'new']);
+      // Another key's reads are untouched by the write.
+      const other = pending();
+      const x = shared.get('other', '/experiments/e1', other.fetch);
+      shared.invalidate('h');
+      expect(shared.get('other', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
+      other.answer(envelope(1));
+      await x.envelope;
+    } finally {
+      shared.close();
+    }
+  });
+
   it('cancels a request in flight once every reader waiting for it has given up', async () => {
     const shared = new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 });
     const upstream = pending();

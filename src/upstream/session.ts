@@ -152,12 +152,19 @@ export class UpstreamSession {
     return pending;
   }
 
-  /** A write (or any request that must not be shared); it makes the key's cached answers stale. */
+  /**
+   * A write (or any request that must not be shared). Once it is over, nothing the key reads is older:
+   * the key's cached answers are dropped, its reads in flight are neither joined nor remembered, and
+   * this operation forgets the GETs it made.
+   */
   async send(req: Omit<UpstreamRequest, 'key' | 'requestId'>): Promise<Envelope> {
     try {
       return await this.#send(req, 'object', this.#controller.signal);
     } finally {
-      if (this.#hash !== null && req.method !== 'GET') this.deps.shared.forget(this.#hash);
+      if (this.#hash !== null && req.method !== 'GET') {
+        this.deps.shared.invalidate(this.#hash);
+        this.#memo.clear();
+      }
     }
   }
 

@@ -20,12 +20,13 @@ export interface SharedReadsOptions {
 }
 
 interface Flight {
+  hash: string;
   id: string;
   promise: Promise<Envelope>;
   controller: AbortController;
   /** Readers still waiting for it; when the last one gives up, the request is cancelled. */
   readers: number;
-  /** False once nobody waits for it: its answer (if any) is not remembered. */
+  /** False once the key wrote something after the request started: its answer is not remembered. */
   cacheable: boolean;
 }
 
@@ -46,14 +47,16 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
 /**
  * Reads shared by every operation of the process, always per key: identical GETs in flight at once are
  * sent once (coalesced) and answers are remembered for a short TTL, bounded in entries and bytes, with
- * expired entries swept. A write by a key forgets that key's answers (without a scan). A request in
- * flight is cancelled once every reader waiting for it has given up.
+ * expired entries swept. A write by a key forgets that key's answers and detaches its reads in flight,
+ * so that nothing the key reads after its write is older than the write. A request in flight is
+ * cancelled once every reader waiting for it has given up.
  */
 export class SharedReads {
   readonly #cache: LRUCache<string, Envelope> | null;
   /** Ids of each key's cached answers, so that a write forgets them without a scan. */
   readonly #cachedByKey = new Map<string, Set<string>>();
   readonly #inFlight = new Map<string, Flight>();
+  readonly #flightsByKey = new Map<string, Set<Flight>>();
   readonly #sweeper: NodeJS.Timeout | null;
   readonly #now: () => number;
 
@@ -97,6 +100,7 @@ export class SharedReads {
     const started = this.#now();
     const controller = new AbortController();
     const flight: Flight = {
+      hash,
       id,
       controller,
       readers: 0,
@@ -120,13 +124,19 @@ export class SharedReads {
     // Readers handle its outcome; once all have left, nobody does.
     flight.promise.catch(() => undefined);
     this.#inFlight.set(id, flight);
+    addTo(this.#flightsByKey, hash, flight);
     return { envelope: this.#read(flight, signal), how: 'sent' };
   }
 
-  /** Forgets every cached answer of one key (after it wrote something). */
-  forget(hash: string): void {
+  /** The key wrote something: its cached answers are dropped and its reads in flight are not joined or remembered. */
+  invalidate(hash: string): void {
     for (const id of [...(this.#cachedByKey.get(hash) ?? [])]) this.#cache?.delete(id);
     this.#cachedByKey.delete(hash);
+    for (const flight of this.#flightsByKey.get(hash) ?? []) {
+      flight.cacheable = false;
+      if (this.#inFlight.get(flight.id) === flight) this.#inFlight.delete(flight.id);
+    }
+    this.#flightsByKey.delete(hash);
   }
 
   /** Answers held. */
@@ -152,6 +162,7 @@ export class SharedReads {
 
   #land(flight: Flight): void {
     if (this.#inFlight.get(flight.id) === flight) this.#inFlight.delete(flight.id);
+    removeFrom(this.#flightsByKey, flight.hash, flight);
   }
 
   #read(flight: Flight, signal: AbortSignal | undefined): Promise<Envelope> {
