@@ -33,10 +33,63 @@ export interface MetricSources {
   queue?(): { active: number; waiting: number };
 }
 
-const MAX_OPERATION_NAMES = 200;
+export interface OperationNameOptions {
+  /** Operation names counted under their own label at most (besides the pinned ones). */
+  max: number;
+  /** How long a name must have gone unseen before a new name may take its label, in ms. */
+  idleMs: number;
+  /** Names always counted (the trusted documents' operations). */
+  pinned: Iterable<string>;
+  now?: () => number;
+}
+
+export const DEFAULT_OPERATION_NAMES: OperationNameOptions = { max: 200, idleMs: 600_000, pinned: [] };
+
+export const cleanOperationName = (name: string): string => name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 64) || 'anonymous';
+
+/**
+ * Bounded labels for operation names: pinned names always count as themselves; up to `max` others
+ * hold a label while in use, the least recently seen giving it up to a new name once idle for
+ * `idleMs` (its series are removed, `onDrop`). Until a label frees up, a new name counts as `other`.
+ */
+export class OperationNames {
+  readonly #pinned: Set<string>;
+  /** Names holding a label, least recently seen first, with when they were last seen. */
+  readonly #held = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(
+    private readonly options: OperationNameOptions,
+    private readonly onDrop: (name: string) => void = () => undefined,
+  ) {
+    this.#pinned = new Set([...options.pinned].map(cleanOperationName));
+    this.#now = options.now ?? Date.now;
+  }
+
+  label(name: string): string {
+    const clean = cleanOperationName(name);
+    if (this.#pinned.has(clean)) return clean;
+    const now = this.#now();
+    if (this.#held.has(clean)) {
+      this.#held.delete(clean);
+      this.#held.set(clean, now);
+      return clean;
+    }
+    if (this.#held.size >= this.options.max) {
+      const oldest = this.#held.entries().next();
+      if (oldest.done || now - oldest.value[1] < this.options.idleMs) return 'other';
+      this.#held.delete(oldest.value[0]);
+      this.onDrop(oldest.value[0]);
+    }
+    this.#held.set(clean, now);
+    return clean;
+  }
+}
+
+const OUTCOMES = ['ok', 'partial', 'error'] as const;
 
 /** Prometheus metrics on a registry of the gateway's own (several gateways may share a process). */
-export function createMetrics(sources: MetricSources): Metrics {
+export function createMetrics(sources: MetricSources, names: OperationNameOptions = DEFAULT_OPERATION_NAMES): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const operations = new Counter({
@@ -136,14 +189,10 @@ export function createMetrics(sources: MetricSources): Metrics {
       this.set({ state: 'waiting' }, queue.waiting);
     },
   });
-  const names = new Set<string>();
-  const label = (name: string): string => {
-    const clean = name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 64) || 'anonymous';
-    if (names.has(clean)) return clean;
-    if (names.size >= MAX_OPERATION_NAMES) return 'other';
-    names.add(clean);
-    return clean;
-  };
+  const labels = new OperationNames(names, (dropped) => {
+    for (const outcome of OUTCOMES) operations.remove({ operation: dropped, outcome });
+    duration.remove({ operation: dropped });
+  });
   return {
     registry,
     upstream: {
@@ -156,7 +205,7 @@ export function createMetrics(sources: MetricSources): Metrics {
       budgetRefused: (stage) => budget.inc({ stage }),
     },
     operation: (name, outcome, seconds) => {
-      const operation = label(name);
+      const operation = labels.label(name);
       operations.inc({ operation, outcome });
       duration.observe({ operation }, seconds);
     },

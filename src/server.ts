@@ -14,12 +14,12 @@ import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { createLoaders } from './loaders/index.ts';
-import { createLogger, createMetrics, useOperationReport, type Metrics } from './observability.ts';
+import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, useOperationReport, type Metrics } from './observability.ts';
 import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { createTracing } from './tracing.ts';
-import { loadTrustedDocuments, useTrustedDocuments } from './trusted-documents.ts';
+import { loadTrustedDocuments, operationNamesOf, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
 import { QuotaTracker } from './upstream/quota.ts';
@@ -100,13 +100,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     ? { tracer: deps.tracer, shutdown: async () => undefined }
     : createTracing(config.tracing.endpoint, config.tracing.serviceName);
   const late: { upstream?: UpstreamClient; deps?: SessionDeps } = {};
-  const metrics = createMetrics({
-    circuit: () => late.upstream?.circuit ?? 'closed',
-    openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
-    queue: () => late.upstream?.load ?? { active: 0, waiting: 0 },
-    cache: () => ({ bytes: late.deps?.shared.bytes ?? 0, entries: late.deps?.shared.size ?? 0 }),
-    keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
-  });
+  const metrics = createMetrics(
+    {
+      circuit: () => late.upstream?.circuit ?? 'closed',
+      openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
+      queue: () => late.upstream?.load ?? { active: 0, waiting: 0 },
+      cache: () => ({ bytes: late.deps?.shared.bytes ?? 0, entries: late.deps?.shared.size ?? 0 }),
+      keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
+    },
+    { ...DEFAULT_OPERATION_NAMES, pinned: trusted ? operationNamesOf(trusted) : [] },
+  );
   const upstream = new UpstreamClient({
     baseUrl: config.apiUrl,
     timeoutMs: config.upstreamTimeoutMs,
