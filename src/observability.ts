@@ -1,9 +1,10 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GatewayContext } from './schema/builder.ts';
+import { UpstreamError } from './upstream/errors.ts';
 
 /** What the upstream layer reports to metrics (labels are routes and statuses, never keys). */
 export interface UpstreamObserver {
@@ -233,7 +234,24 @@ export function createLogger(level: string): Logger {
   });
 }
 
-/** Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost. */
+/** The code an error is reported with: its own, an upstream error's, or INTERNAL_SERVER_ERROR (masked). */
+export function errorCode(error: GraphQLError): string {
+  const code = error.extensions?.code;
+  if (typeof code === 'string') return code;
+  return error.originalError instanceof UpstreamError ? error.originalError.code : 'INTERNAL_SERVER_ERROR';
+}
+
+/**
+ * The codes that mark an operation's span as an error: faults of the gateway or the upstream. The
+ * others (no key, no access, not found, bad input, rate limits, budgets, limits) are expected answers
+ * to the caller's request, as 4xx statuses are for an HTTP server span.
+ */
+export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'UPSTREAM_ERROR', 'UPSTREAM_TIMEOUT']);
+
+/**
+ * Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost,
+ * and each error's code. Registered after the plugin that maps upstream errors, it sees their codes.
+ */
 export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer): Plugin<GatewayContext> {
   return {
     onExecute({ args }) {
@@ -253,7 +271,7 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
         onExecuteDone({ result }) {
           if (isAsyncIterable(result)) return;
           const seconds = (performance.now() - started) / 1000;
-          const errors = result.errors ?? [];
+          const errors = (result.errors ?? []).map((e) => ({ code: errorCode(e), path: e.path?.join('.') }));
           const outcome = errors.length === 0 ? 'ok' : result.data ? 'partial' : 'error';
           metrics.operation(name, outcome, seconds);
           const { session } = args.contextValue;
@@ -263,18 +281,13 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
             'hyperstudy.upstream.cache_hits': cost.cacheHits,
             'hyperstudy.outcome': outcome,
           });
-          if (outcome !== 'ok')
-            span.setStatus({ code: SpanStatusCode.ERROR, message: errors.map((e) => String(e.extensions?.code ?? 'ERROR')).join(',') });
+          if (errors.length > 0) span.setAttribute('hyperstudy.error_codes', [...new Set(errors.map((e) => e.code))].sort());
+          const faults = errors.filter((e) => SPAN_ERROR_CODES.has(e.code));
+          if (faults.length > 0)
+            span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
           span.end();
           logger.info(
-            {
-              requestId: session.requestId,
-              operation: name,
-              outcome,
-              durationMs: Math.round(seconds * 1000),
-              upstream: cost,
-              errors: errors.map((e) => ({ code: e.extensions?.code ?? 'INTERNAL_SERVER_ERROR', path: e.path?.join('.') })),
-            },
+            { requestId: session.requestId, operation: name, outcome, durationMs: Math.round(seconds * 1000), upstream: cost, errors },
             'operation',
           );
         },

@@ -74,7 +74,7 @@ const mapUpstream = (error: GraphQLError): GraphQLError =>
 /**
  * Once an operation's execution is done: cancels what it still has going upstream, maps upstream
  * errors to their codes (expected outcomes, not faults to log) and reports what it cost upstream in
- * `extensions.upstream`.
+ * `extensions.upstream`. Register it before the plugins that report on results.
  */
 export function useUpstreamResult(): Plugin<GatewayContext> {
   return {

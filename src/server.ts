@@ -203,10 +203,12 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       }),
       useLimitErrors(),
       ...(config.introspection ? [] : [useNoIntrospection()]),
+      // Maps upstream errors before the report sees them; both before the refusals below, so that
+      // refused operations are reported too.
+      useUpstreamResult(),
+      useOperationReport(metrics, logger, tracing.tracer),
       useRequireApiKey(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
-      useOperationReport(metrics, logger, tracing.tracer),
-      useUpstreamResult(),
     ],
   });
 
