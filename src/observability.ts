@@ -234,6 +234,20 @@ export function createLogger(level: string): Logger {
   });
 }
 
+/** Yoga's own log lines, as structured lines of the gateway's logger. */
+export function yogaLogging(logger: Logger) {
+  return {
+    debug: (...args: unknown[]) => logger.debug({ detail: args.map(String) }, 'yoga'),
+    info: (...args: unknown[]) => logger.info({ detail: args.map(String) }, 'yoga'),
+    warn: (...args: unknown[]) => logger.warn({ detail: args.map(String) }, 'yoga'),
+    error: (...args: unknown[]) =>
+      logger.error(
+        { err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) },
+        'unexpected error',
+      ),
+  };
+}
+
 /** The code an error is reported with: its own, an upstream error's, or INTERNAL_SERVER_ERROR (masked). */
 export function errorCode(error: GraphQLError): string {
   const code = error.extensions?.code;

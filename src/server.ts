@@ -14,7 +14,7 @@ import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { createLoaders } from './loaders/index.ts';
-import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, useOperationReport, type Metrics } from './observability.ts';
+import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, useOperationReport, yogaLogging, type Metrics } from './observability.ts';
 import { maskError, useLimitErrors, useNoIntrospection, useRequireApiKey, useUpstreamBudget, useUpstreamResult } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
@@ -156,16 +156,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         }
       : false,
     maskedErrors: { maskError },
-    logging: {
-      debug: (...args: unknown[]) => logger.debug({ detail: args.map(String) }, 'yoga'),
-      info: (...args: unknown[]) => logger.info({ detail: args.map(String) }, 'yoga'),
-      warn: (...args: unknown[]) => logger.warn({ detail: args.map(String) }, 'yoga'),
-      error: (...args: unknown[]) =>
-        logger.error(
-          { err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) },
-          'unexpected error',
-        ),
-    },
+    logging: yogaLogging(logger),
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
     cors: false,
     context: ({ request }) => {
