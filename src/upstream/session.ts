@@ -91,10 +91,10 @@ export class UpstreamSession {
   ) {
     this.#hash = key === null ? null : keyHash(key);
     this.#limiter = new Limiter(deps.concurrency ?? 16);
-    this.#deadline = setTimeout(
-      () => this.#controller.abort(new DOMException('The operation deadline passed', 'TimeoutError')),
-      deps.deadlineMs,
-    );
+    // The timer holds the controller only: an operation that never ran (an invalid document) is not
+    // kept in memory until its deadline.
+    const controller = this.#controller;
+    this.#deadline = setTimeout(() => controller.abort(new DOMException('The operation deadline passed', 'TimeoutError')), deps.deadlineMs);
     this.#deadline.unref();
     // Every read of the operation (up to its budget, and each of their waits) listens to this one signal.
     setMaxListeners(Math.max(10, deps.budget * 4), this.#controller.signal);
