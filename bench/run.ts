@@ -6,12 +6,16 @@
  *  3. Load: 50 concurrent clients for LOAD_SECONDS (default 30), mixed keys and queries, the default
  *     configuration: errors, latency percentiles, heap at start and end.
  *  4. Faults: dashboards against a 20% upstream fault rate: how many answer completely.
+ *  5. Hardening (bench/hardening.ts): heap after 20,000 distinct keys, another key's latency during a
+ *     300-request fan-out, cache bytes after the TTL, RSS while the upstream sends 200 MB answers.
+ * BENCH=hardening runs only part 5.
  * Runs alternate between the variants so that machine noise hits both alike; medians are reported.
  */
 import { loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/server.ts';
 import { startSimulator } from '../src/simulator/server.ts';
 import { DASHBOARD } from '../test/helpers/dashboard.ts';
+import { cacheAfterTtl, distinctKeys, fanOut, hugeBodies } from './hardening.ts';
 
 const KEY = 'hst_test_demo_full';
 const LATENCY_MS = 20;
@@ -216,20 +220,35 @@ async function faults(runs: number): Promise<string> {
   return `| 20×4 dashboards at a 20% fault rate | ${runs} | ${((100 * complete) / runs).toFixed(0)}% complete | ${((100 * wellFormed) / runs).toFixed(0)}% well-formed with error codes |`;
 }
 
-console.log(`Simulator latency ${LATENCY_MS} ms per request; medians of alternating runs.\n`);
-console.log('| dashboard | requests (planner on) | requests (off) | ratio | ms (on) | ms (off) | ratio |');
-console.log('|---|---|---|---|---|---|---|');
-console.log(await dashboard(2, 2, 9));
-console.log(await dashboard(20, 4, 7));
-console.log(await dashboard(50, 8, 5));
-console.log('\n| gateway overhead | direct REST | through the gateway | ratio |');
-console.log('|---|---|---|---|');
-console.log(await overhead(30));
+if (process.env.BENCH !== 'hardening') {
+  console.log(`Simulator latency ${LATENCY_MS} ms per request; medians of alternating runs.\n`);
+  console.log('| dashboard | requests (planner on) | requests (off) | ratio | ms (on) | ms (off) | ratio |');
+  console.log('|---|---|---|---|---|---|---|');
+  console.log(await dashboard(2, 2, 9));
+  console.log(await dashboard(20, 4, 7));
+  console.log(await dashboard(50, 8, 5));
+  console.log('\n| gateway overhead | direct REST | through the gateway | ratio |');
+  console.log('|---|---|---|---|');
+  console.log(await overhead(30));
 
-const seconds = Number(process.env.LOAD_SECONDS ?? 30);
-console.log('\n| load | operations | rate | errors | p50 ms | p95 ms | p99 ms | upstream requests | heap after GC, every 10 s |');
-console.log('|---|---|---|---|---|---|---|---|---|');
-for (const line of await load(seconds, 50)) console.log(line);
-console.log('\n| faults | dashboards | answered completely | answers |');
+  const seconds = Number(process.env.LOAD_SECONDS ?? 30);
+  console.log('\n| load | operations | rate | errors | p50 ms | p95 ms | p99 ms | upstream requests | heap after GC, every 10 s |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const line of await load(seconds, 50)) console.log(line);
+  console.log('\n| faults | dashboards | answered completely | answers |');
+  console.log('|---|---|---|---|');
+  console.log(await faults(100));
+}
+
+console.log('\n| distinct keys | time | heap after GC | keys whose state is held |');
 console.log('|---|---|---|---|');
-console.log(await faults(100));
+for (const line of await distinctKeys(20_000)) console.log(line);
+console.log("\n| fairness | another key's request alone | during the fan-out | the fan-out |");
+console.log('|---|---|---|---|');
+console.log(await fanOut());
+console.log('\n| shared cache | right after | after the TTL (swept) |');
+console.log('|---|---|---|');
+console.log(await cacheAfterTtl());
+console.log('\n| huge upstream answers | RSS before | RSS peak | answers |');
+console.log('|---|---|---|---|');
+console.log(await hugeBodies());

@@ -28,6 +28,27 @@ export const configSchema = z.object({
     .max(64)
     .default(16)
     .describe('Pages of one listing fetched from the upstream at once'),
+  UPSTREAM_OPERATION_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(16)
+    .describe('Upstream requests one GraphQL operation has in flight at once (every fan-out waits its turn)'),
+  UPSTREAM_KEY_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(16)
+    .describe('Upstream requests one key has in flight at once across its operations; when the pool is busy, keys take turns'),
+  UPSTREAM_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(65_536)
+    .max(1_073_741_824)
+    .default(33_554_432)
+    .describe('Largest upstream answer read, in bytes; a longer one is cut off and fails UPSTREAM_ERROR'),
   DEFAULT_PAGE_SIZE: z.coerce
     .number()
     .int()
@@ -95,6 +116,20 @@ export const configSchema = z.object({
     .default(5_000)
     .describe('How long identical upstream GETs of one key are answered from memory, in ms (0: never)'),
   CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(5_000).describe('Answers the shared cache holds at most'),
+  CACHE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .max(4_294_967_296)
+    .default(33_554_432)
+    .describe('Bytes the shared cache holds at most, counted as the sizes of the upstream answers (least recently used dropped first)'),
+  KEY_STATE_MAX_KEYS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(10_000_000)
+    .default(10_000)
+    .describe("Keys whose quota, scope and circuit state is held at most (the least recently active key's is dropped first)"),
   SCOPE_CACHE_TTL_MS: z.coerce
     .number()
     .int()
@@ -148,7 +183,7 @@ export const configSchema = z.object({
     .min(1)
     .max(10_000)
     .default(10)
-    .describe('Consecutive upstream outages (5xx, network, timeout) that open the circuit'),
+    .describe('Consecutive upstream outages (5xx, network, timeout) of one key that open its circuit; of several keys, the shared one'),
   BREAKER_HALF_OPEN_MS: z.coerce
     .number()
     .int()
@@ -156,6 +191,20 @@ export const configSchema = z.object({
     .max(600_000)
     .default(10_000)
     .describe('How long the open circuit fails fast before trying the upstream again, in ms'),
+  BREAKER_MIN_KEYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(3)
+    .describe('Distinct keys (the health probe counts as one) among the consecutive outages that open the shared circuit'),
+  READY_CACHE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(1_000)
+    .describe('How long one upstream /health probe answers /ready, in ms (concurrent /ready calls share one probe)'),
   UPSTREAM_MINUTE_LIMIT: z.coerce
     .number()
     .int()
@@ -172,6 +221,9 @@ export type GatewayConfig = {
   upstreamTimeoutMs: number;
   upstreamConnections: number;
   pageConcurrency: number;
+  operationConcurrency: number;
+  keyConcurrency: number;
+  upstreamMaxBodyBytes: number;
   defaultPageSize: number;
   graphiql: boolean;
   graphiqlExampleKey: string | null;
@@ -187,11 +239,21 @@ export type GatewayConfig = {
   budget: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
+  cacheMaxBytes: number;
+  maxKeys: number;
+  readyCacheMs: number;
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
   deadlineMs: number;
   retryAfterMaxMs: number;
-  resilience: { retries: number; retryBaseMs: number; retryMaxMs: number; breakerThreshold: number; breakerHalfOpenMs: number };
+  resilience: {
+    retries: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    breakerThreshold: number;
+    breakerHalfOpenMs: number;
+    breakerMinKeys: number;
+  };
 };
 
 export class ConfigError extends Error {
@@ -218,6 +280,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamTimeoutMs: c.UPSTREAM_TIMEOUT_MS,
     upstreamConnections: c.UPSTREAM_CONNECTIONS,
     pageConcurrency: c.UPSTREAM_PAGE_CONCURRENCY,
+    operationConcurrency: c.UPSTREAM_OPERATION_CONCURRENCY,
+    keyConcurrency: c.UPSTREAM_KEY_CONCURRENCY,
+    upstreamMaxBodyBytes: c.UPSTREAM_MAX_BODY_BYTES,
     defaultPageSize: c.DEFAULT_PAGE_SIZE,
     graphiql: c.GRAPHIQL,
     graphiqlExampleKey: c.GRAPHIQL_EXAMPLE_KEY ?? null,
@@ -246,6 +311,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,
+    cacheMaxBytes: c.CACHE_MAX_BYTES,
+    maxKeys: c.KEY_STATE_MAX_KEYS,
+    readyCacheMs: c.READY_CACHE_MS,
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,
     deadlineMs: c.OPERATION_DEADLINE_MS,
@@ -256,6 +324,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryMaxMs: c.UPSTREAM_RETRY_MAX_MS,
       breakerThreshold: c.BREAKER_THRESHOLD,
       breakerHalfOpenMs: c.BREAKER_HALF_OPEN_MS,
+      breakerMinKeys: c.BREAKER_MIN_KEYS,
     },
   };
 }

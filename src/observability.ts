@@ -1,9 +1,10 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GatewayContext } from './schema/builder.ts';
+import { UpstreamError } from './upstream/errors.ts';
 
 /** What the upstream layer reports to metrics (labels are routes and statuses, never keys). */
 export interface UpstreamObserver {
@@ -19,10 +20,77 @@ export interface Metrics {
   operation(name: string, outcome: 'ok' | 'partial' | 'error', seconds: number): void;
 }
 
-const MAX_OPERATION_NAMES = 200;
+/** What the metrics read from the gateway's long-lived parts when scraped. */
+export interface MetricSources {
+  /** The shared upstream circuit. */
+  circuit(): 'closed' | 'open' | 'half-open';
+  /** Keys whose own circuit is open. */
+  openKeyCircuits?(): number;
+  /** The shared response cache. */
+  cache?(): { bytes: number; entries: number };
+  /** Keys whose state is held, by kind. */
+  keys?(): Record<string, number>;
+  /** Upstream requests in flight and waiting in the fair queue. */
+  queue?(): { active: number; waiting: number };
+}
+
+export interface OperationNameOptions {
+  /** Operation names counted under their own label at most (besides the pinned ones). */
+  max: number;
+  /** How long a name must have gone unseen before a new name may take its label, in ms. */
+  idleMs: number;
+  /** Names always counted (the trusted documents' operations). */
+  pinned: Iterable<string>;
+  now?: () => number;
+}
+
+export const DEFAULT_OPERATION_NAMES: OperationNameOptions = { max: 200, idleMs: 600_000, pinned: [] };
+
+export const cleanOperationName = (name: string): string => name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 64) || 'anonymous';
+
+/**
+ * Bounded labels for operation names: pinned names always count as themselves; up to `max` others
+ * hold a label while in use, the least recently seen giving it up to a new name once idle for
+ * `idleMs` (its series are removed, `onDrop`). Until a label frees up, a new name counts as `other`.
+ */
+export class OperationNames {
+  readonly #pinned: Set<string>;
+  /** Names holding a label, least recently seen first, with when they were last seen. */
+  readonly #held = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(
+    private readonly options: OperationNameOptions,
+    private readonly onDrop: (name: string) => void = () => undefined,
+  ) {
+    this.#pinned = new Set([...options.pinned].map(cleanOperationName));
+    this.#now = options.now ?? Date.now;
+  }
+
+  label(name: string): string {
+    const clean = cleanOperationName(name);
+    if (this.#pinned.has(clean)) return clean;
+    const now = this.#now();
+    if (this.#held.has(clean)) {
+      this.#held.delete(clean);
+      this.#held.set(clean, now);
+      return clean;
+    }
+    if (this.#held.size >= this.options.max) {
+      const oldest = this.#held.entries().next();
+      if (oldest.done || now - oldest.value[1] < this.options.idleMs) return 'other';
+      this.#held.delete(oldest.value[0]);
+      this.onDrop(oldest.value[0]);
+    }
+    this.#held.set(clean, now);
+    return clean;
+  }
+}
+
+const OUTCOMES = ['ok', 'partial', 'error'] as const;
 
 /** Prometheus metrics on a registry of the gateway's own (several gateways may share a process). */
-export function createMetrics(circuit: () => 'closed' | 'open' | 'half-open'): Metrics {
+export function createMetrics(sources: MetricSources, names: OperationNameOptions = DEFAULT_OPERATION_NAMES): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const operations = new Counter({
@@ -74,18 +142,58 @@ export function createMetrics(circuit: () => 'closed' | 'open' | 'half-open'): M
     help: 'The shared upstream circuit: 0 closed, 1 open, 0.5 half-open',
     registers: [registry],
     collect() {
-      const state = circuit();
+      const state = sources.circuit();
       this.set(state === 'open' ? 1 : state === 'half-open' ? 0.5 : 0);
     },
   });
-  const names = new Set<string>();
-  const label = (name: string): string => {
-    const clean = name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 64) || 'anonymous';
-    if (names.has(clean)) return clean;
-    if (names.size >= MAX_OPERATION_NAMES) return 'other';
-    names.add(clean);
-    return clean;
-  };
+  new Gauge({
+    name: 'hsgql_upstream_key_circuits_open',
+    help: 'Keys whose own upstream circuit is open (their requests keep failing)',
+    registers: [registry],
+    collect() {
+      this.set(sources.openKeyCircuits?.() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_cache_bytes',
+    help: 'Bytes held by the shared response cache (sizes of the upstream bodies)',
+    registers: [registry],
+    collect() {
+      this.set(sources.cache?.().bytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_cache_entries',
+    help: 'Answers held by the shared response cache',
+    registers: [registry],
+    collect() {
+      this.set(sources.cache?.().entries ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_key_state_entries',
+    help: 'Keys whose state the gateway holds, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      for (const [kind, count] of Object.entries(sources.keys?.() ?? {})) this.set({ kind }, count);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_upstream_queue',
+    help: 'Upstream requests in flight and waiting for their turn',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const queue = sources.queue?.() ?? { active: 0, waiting: 0 };
+      this.set({ state: 'active' }, queue.active);
+      this.set({ state: 'waiting' }, queue.waiting);
+    },
+  });
+  const labels = new OperationNames(names, (dropped) => {
+    for (const outcome of OUTCOMES) operations.remove({ operation: dropped, outcome });
+    duration.remove({ operation: dropped });
+  });
   return {
     registry,
     upstream: {
@@ -98,7 +206,7 @@ export function createMetrics(circuit: () => 'closed' | 'open' | 'half-open'): M
       budgetRefused: (stage) => budget.inc({ stage }),
     },
     operation: (name, outcome, seconds) => {
-      const operation = label(name);
+      const operation = labels.label(name);
       operations.inc({ operation, outcome });
       duration.observe({ operation }, seconds);
     },
@@ -126,7 +234,38 @@ export function createLogger(level: string): Logger {
   });
 }
 
-/** Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost. */
+/** Yoga's own log lines, as structured lines of the gateway's logger. */
+export function yogaLogging(logger: Logger) {
+  return {
+    debug: (...args: unknown[]) => logger.debug({ detail: args.map(String) }, 'yoga'),
+    info: (...args: unknown[]) => logger.info({ detail: args.map(String) }, 'yoga'),
+    warn: (...args: unknown[]) => logger.warn({ detail: args.map(String) }, 'yoga'),
+    error: (...args: unknown[]) =>
+      logger.error(
+        { err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) },
+        'unexpected error',
+      ),
+  };
+}
+
+/** The code an error is reported with: its own, an upstream error's, or INTERNAL_SERVER_ERROR (masked). */
+export function errorCode(error: GraphQLError): string {
+  const code = error.extensions?.code;
+  if (typeof code === 'string') return code;
+  return error.originalError instanceof UpstreamError ? error.originalError.code : 'INTERNAL_SERVER_ERROR';
+}
+
+/**
+ * The codes that mark an operation's span as an error: faults of the gateway or the upstream. The
+ * others (no key, no access, not found, bad input, rate limits, budgets, limits) are expected answers
+ * to the caller's request, as 4xx statuses are for an HTTP server span.
+ */
+export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'UPSTREAM_ERROR', 'UPSTREAM_TIMEOUT']);
+
+/**
+ * Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost,
+ * and each error's code. Registered after the plugin that maps upstream errors, it sees their codes.
+ */
 export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer): Plugin<GatewayContext> {
   return {
     onExecute({ args }) {
@@ -146,7 +285,7 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
         onExecuteDone({ result }) {
           if (isAsyncIterable(result)) return;
           const seconds = (performance.now() - started) / 1000;
-          const errors = result.errors ?? [];
+          const errors = (result.errors ?? []).map((e) => ({ code: errorCode(e), path: e.path?.join('.') }));
           const outcome = errors.length === 0 ? 'ok' : result.data ? 'partial' : 'error';
           metrics.operation(name, outcome, seconds);
           const { session } = args.contextValue;
@@ -156,18 +295,13 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
             'hyperstudy.upstream.cache_hits': cost.cacheHits,
             'hyperstudy.outcome': outcome,
           });
-          if (outcome !== 'ok')
-            span.setStatus({ code: SpanStatusCode.ERROR, message: errors.map((e) => String(e.extensions?.code ?? 'ERROR')).join(',') });
+          if (errors.length > 0) span.setAttribute('hyperstudy.error_codes', [...new Set(errors.map((e) => e.code))].sort());
+          const faults = errors.filter((e) => SPAN_ERROR_CODES.has(e.code));
+          if (faults.length > 0)
+            span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
           span.end();
           logger.info(
-            {
-              requestId: session.requestId,
-              operation: name,
-              outcome,
-              durationMs: Math.round(seconds * 1000),
-              upstream: cost,
-              errors: errors.map((e) => ({ code: e.extensions?.code ?? 'INTERNAL_SERVER_ERROR', path: e.path?.join('.') })),
-            },
+            { requestId: session.requestId, operation: name, outcome, durationMs: Math.round(seconds * 1000), upstream: cost, errors },
             'operation',
           );
         },

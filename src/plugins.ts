@@ -119,15 +119,18 @@ const mapUpstream = (error: GraphQLError): GraphQLError =>
   error.originalError instanceof UpstreamError && !isMappedUpstreamError(error) ? toGraphQLError(error.originalError, error) : error;
 
 /**
- * Maps upstream errors to their codes (expected outcomes, not faults to log) and reports what each
- * operation cost upstream in `extensions.upstream` (with the upstream's warnings about listings it
- * read), and, when asked with `X-Explain-Plan: 1`, the planner's decisions in `extensions.plan`.
+ * Once an operation's execution is done: cancels what it still has going upstream, maps upstream
+ * errors to their codes (expected outcomes, not faults to log) and reports what it cost upstream in
+ * `extensions.upstream` (with the upstream's warnings about listings it read), and, when asked with
+ * `X-Explain-Plan: 1`, the planner's decisions in `extensions.plan`. Register it before the plugins
+ * that report on results.
  */
 export function useUpstreamResult(): Plugin<GatewayContext> {
   return {
     onExecute({ args }) {
       return {
         onExecuteDone({ result, setResult }) {
+          args.contextValue.session.end();
           if (isAsyncIterable(result)) return;
           const ctx = args.contextValue;
           const warnings = [...ctx.warnings];

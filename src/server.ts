@@ -1,15 +1,20 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
+import { withBodyLimit } from './http/body-limit.ts';
+import { useCors } from './http/cors.ts';
+import { createDrain } from './http/drain.ts';
+import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
+import { Readiness, useReadiness } from './http/readiness.ts';
+import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { createLoaders } from './loaders/index.ts';
-import { createLogger, createMetrics, useOperationReport, type Metrics } from './observability.ts';
+import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, useOperationReport, yogaLogging, type Metrics } from './observability.ts';
 import {
   maskError,
   useOrganizationHeader,
@@ -22,10 +27,11 @@ import {
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { createTracing } from './tracing.ts';
-import { loadTrustedDocuments, useTrustedDocuments } from './trusted-documents.ts';
+import { loadTrustedDocuments, operationNamesOf, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
-import { QuotaTracker, ScopeMirror, SharedReads } from './upstream/shared.ts';
+import { QuotaTracker } from './upstream/quota.ts';
+import { ScopeMirror, SharedReads } from './upstream/shared.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
@@ -84,6 +90,9 @@ export interface Gateway {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   server: Server;
   upstream: UpstreamClient;
+  /** The shared reads (cache and coalescing) of every operation. */
+  shared: SharedReads;
+  readiness: Readiness;
   metrics: Metrics;
   logger: Logger;
   /** Listens on the configured port (0 picks a free one) and returns the base URL. */
@@ -95,34 +104,57 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Builds the gateway: the Yoga app, its HTTP server, and the long-lived upstream client. */
+/**
+ * Builds the gateway: the long-lived upstream state (client, shared reads, quota, scope mirror), the
+ * Yoga app with its plugins, and the HTTP server composed of the HTTP concerns in `src/http/`.
+ */
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const trusted = config.trustedDocuments === null ? null : loadTrustedDocuments(config.trustedDocuments);
   const tracing = deps.tracer
     ? { tracer: deps.tracer, shutdown: async () => undefined }
     : createTracing(config.tracing.endpoint, config.tracing.serviceName);
-  let circuit: () => 'closed' | 'open' | 'half-open' = () => 'closed';
-  const metrics = createMetrics(() => circuit());
+  const late: { upstream?: UpstreamClient; deps?: SessionDeps } = {};
+  const metrics = createMetrics(
+    {
+      circuit: () => late.upstream?.circuit ?? 'closed',
+      openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
+      queue: () => late.upstream?.load ?? { active: 0, waiting: 0 },
+      cache: () => ({ bytes: late.deps?.shared.bytes ?? 0, entries: late.deps?.shared.size ?? 0 }),
+      keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
+    },
+    { ...DEFAULT_OPERATION_NAMES, pinned: trusted ? operationNamesOf(trusted) : [] },
+  );
   const upstream = new UpstreamClient({
     baseUrl: config.apiUrl,
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
+    keyConcurrency: config.keyConcurrency,
+    maxBodyBytes: config.upstreamMaxBodyBytes,
+    maxKeys: config.maxKeys,
     dispatcher: deps.dispatcher,
     resilience: config.resilience,
     observer: metrics.upstream,
+    onFailureNote: (route, note) => logger.debug({ route, ...note }, 'upstream error answer'),
     tracer: tracing.tracer,
   });
-  circuit = () => upstream.circuit;
   const sessionDeps: SessionDeps = {
     client: upstream,
-    shared: new SharedReads(config.cacheTtlMs, config.cacheMaxEntries),
-    scopes: new ScopeMirror(config.scopeCacheTtlMs),
-    quota: new QuotaTracker(config.quota, config.retryAfterMaxMs),
+    shared: new SharedReads({ ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes }),
+    scopes: new ScopeMirror(config.scopeCacheTtlMs, Date.now, config.maxKeys),
+    quota: new QuotaTracker(config.quota, config.retryAfterMaxMs, Date.now, config.maxKeys),
     budget: config.budget,
     deadlineMs: config.deadlineMs,
+    concurrency: config.operationConcurrency,
     observer: metrics.upstream,
   };
+  late.upstream = upstream;
+  late.deps = sessionDeps;
+  const readiness = new Readiness({
+    probe: (signal) => upstream.probe(routes.health(), signal),
+    cacheMs: config.readyCacheMs,
+    timeoutMs: config.upstreamTimeoutMs,
+  });
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
@@ -139,31 +171,19 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         }
       : false,
     maskedErrors: { maskError },
-    logging: {
-      debug: (...args: unknown[]) => logger.debug({ detail: args.map(String) }, 'yoga'),
-      info: (...args: unknown[]) => logger.info({ detail: args.map(String) }, 'yoga'),
-      warn: (...args: unknown[]) => logger.warn({ detail: args.map(String) }, 'yoga'),
-      error: (...args: unknown[]) =>
-        logger.error(
-          { err: args.find((a) => a instanceof Error), detail: args.filter((a) => !(a instanceof Error)).map(String) },
-          'unexpected error',
-        ),
-    },
+    logging: yogaLogging(logger),
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
-    cors:
-      config.corsOrigins === null
-        ? false
-        : {
-            origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
-            methods: ['GET', 'POST', 'OPTIONS'],
-            allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id', 'x-organization-id', 'x-explain-plan'],
-            exposedHeaders: ['x-request-id'],
-          },
+    cors: false,
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
-      const requestId = request.headers.get('x-request-id') || randomUUID();
       const organization = organizationOf(request.headers);
-      const session = new UpstreamSession(sessionDeps, key, requestId, organization.id);
+      const session = new UpstreamSession(
+        sessionDeps,
+        key,
+        requestIdOf(request.headers.get('x-request-id')),
+        request.signal,
+        organization.id,
+      );
       return {
         authenticated: key !== null,
         organizationRefused: organization.refused,
@@ -175,6 +195,17 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       };
     },
     plugins: [
+      ...(config.corsOrigins === null
+        ? []
+        : [
+            useCors({
+              origins: config.corsOrigins,
+              allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id', 'x-organization-id', 'x-explain-plan'],
+              exposedHeaders: ['x-request-id'],
+            }),
+          ]),
+      useMetricsEndpoint({ registry: metrics.registry }),
+      useReadiness({ readiness }),
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
@@ -188,106 +219,32 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       }),
       useLimitErrors(),
       ...(config.introspection ? [] : [useNoIntrospection()]),
+      // Maps upstream errors before the report sees them; both before the refusals below, so that
+      // refused operations are reported too.
+      useUpstreamResult(),
+      useOperationReport(metrics, logger, tracing.tracer),
       useRequireApiKey(),
       useOrganizationHeader(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
-      useOperationReport(metrics, logger, tracing.tracer),
-      useUpstreamResult(),
-      useReadinessCheck({
-        endpoint: '/ready',
-        check: async () => {
-          try {
-            if (upstream.circuit === 'open') throw new Error('circuit open');
-            await upstream.send({ method: 'GET', path: routes.health(), key: null });
-            return true;
-          } catch {
-            return new Response(JSON.stringify({ ready: false, reason: 'The HyperStudy API is not reachable' }), {
-              status: 503,
-              headers: { 'content-type': 'application/json' },
-            });
-          }
-        },
-      }),
     ],
   });
 
-  let active = 0;
-  let idle: (() => void) | null = null;
-  const server = createServer((req, res) => {
-    active++;
-    res.once('close', () => {
-      active--;
-      if (active === 0) idle?.();
-    });
-    const requestId =
-      (typeof req.headers['x-request-id'] === 'string' && /^[\w.:-]{1,128}$/.test(req.headers['x-request-id'])
-        ? req.headers['x-request-id']
-        : '') || randomUUID();
-    req.headers['x-request-id'] = requestId;
-    res.setHeader('x-request-id', requestId);
-    const fail = (error: unknown): void => {
-      logger.error({ err: error, requestId }, 'unexpected error');
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ message: 'Unexpected error.' }] }));
-    };
-    if (req.url === '/metrics' && req.method === 'GET') {
-      metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(text);
-      }, fail);
-      return;
-    }
-    const tooLarge = (): void => {
-      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      res.end(
-        JSON.stringify({
-          errors: [{ message: `The request body exceeds ${config.limits.bodyBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
-        }),
-      );
-      req.resume();
-    };
-    const length = req.headers['content-length'];
-    if (length !== undefined) {
-      if (Number(length) > config.limits.bodyBytes) return tooLarge();
-      return void yoga(req, res);
-    }
-    if (req.headers['transfer-encoding'] === undefined) return void yoga(req, res);
-    // A body of unknown length (chunked) is read up to the limit before Yoga sees it; past the limit
-    // the answer is 413 at once and the connection is closed, without reading the rest.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= config.limits.bodyBytes) return void chunks.push(chunk);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      res.once('finish', () => req.destroy());
-      tooLarge();
-    };
-    const onEnd = (): void => {
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers))
-        if (typeof value === 'string' && name !== 'transfer-encoding') headers.set(name, value);
-      Promise.resolve(
-        yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
-          method: req.method,
-          headers,
-          body: Buffer.concat(chunks),
-        }),
-      )
-        .then(async (response) => {
-          res.writeHead(response.status, Object.fromEntries(response.headers));
-          res.end(Buffer.from(await response.arrayBuffer()));
-        })
-        .catch(fail);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-  });
+  const drain = createDrain();
+  const handler = withBodyLimit(
+    {
+      maxBytes: config.limits.bodyBytes,
+      replay: (url, init) => yoga.fetch(url, init),
+      onError: (error, req) => logger.error({ err: error, requestId: req.headers['x-request-id'] }, 'unexpected error'),
+    },
+    (req, res) => void yoga(req, res),
+  );
+  const server = createServer(drain.track(withRequestId(handler)));
   return {
     yoga,
     server,
     upstream,
+    shared: sessionDeps.shared,
+    readiness,
     metrics,
     logger,
     listen: (port = config.port, host = config.host) =>
@@ -300,20 +257,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         });
       }),
     close: async (graceMs = config.shutdownGraceMs) => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      let drained = true;
-      if (active > 0) {
-        drained = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), graceMs);
-          idle = () => {
-            clearTimeout(timer);
-            resolve(true);
-          };
-        });
-      }
-      server.closeAllConnections();
-      await closed;
+      const drained = await drain.close(server, graceMs);
+      sessionDeps.shared.close();
       await upstream.close(!drained);
       await tracing.shutdown();
     },

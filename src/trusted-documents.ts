@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { parse } from 'graphql';
+import { Kind, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ConfigError } from './config.ts';
 import type { GatewayContext } from './schema/builder.ts';
@@ -46,4 +46,13 @@ export function useTrustedDocuments(documents: Map<string, string>): Plugin<Gate
       return typeof documentId === 'string' ? documentId : null;
     },
   }) as Plugin<GatewayContext>;
+}
+
+/** The names of the operations the allow-list holds (their metrics are always counted by name). */
+export function operationNamesOf(documents: Map<string, string>): string[] {
+  const names = new Set<string>();
+  for (const document of documents.values())
+    for (const definition of parse(document).definitions)
+      if (definition.kind === Kind.OPERATION_DEFINITION && definition.name) names.add(definition.name.value);
+  return [...names];
 }

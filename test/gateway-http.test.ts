@@ -91,6 +91,9 @@ describe('configuration', () => {
       upstreamTimeoutMs: 10_000,
       upstreamConnections: 32,
       pageConcurrency: 16,
+      operationConcurrency: 16,
+      keyConcurrency: 16,
+      upstreamMaxBodyBytes: 33_554_432,
       defaultPageSize: 100,
       graphiql: true,
       graphiqlExampleKey: null,
@@ -105,11 +108,14 @@ describe('configuration', () => {
       budget: 300,
       cacheTtlMs: 5000,
       cacheMaxEntries: 5000,
+      cacheMaxBytes: 33_554_432,
+      maxKeys: 10_000,
+      readyCacheMs: 1_000,
       scopeCacheTtlMs: 60_000,
       quota: { perHour: 1000, perMinutePerEndpoint: 100 },
       deadlineMs: 30_000,
       retryAfterMaxMs: 5_000,
-      resilience: { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000 },
+      resilience: { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000, breakerMinKeys: 3 },
     });
     for (const [name, field] of Object.entries(configSchema.shape)) expect(field.description, name).toBeTruthy();
   });

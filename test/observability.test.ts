@@ -47,6 +47,32 @@ describe('logs', () => {
     expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  // Issue 9, item 21: before, the line was written before upstream errors were mapped: NOT_FOUND and
+  // FORBIDDEN were logged as INTERNAL_SERVER_ERROR.
+  it("logs each error with the code the caller sees, upstream errors' included", async () => {
+    const res = await post(
+      { query: 'query Mixed { a: experiment(id: "exp_movie01") { name } b: experiment(id: "exp_nope") { name } }' },
+      { 'x-api-key': 'hst_test_demo_other', 'x-request-id': 'codes-1' },
+    );
+    const body = (await res.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors.map((e) => e.extensions.code)).toEqual(['FORBIDDEN', 'NOT_FOUND']);
+    const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === 'codes-1');
+    expect(line).toMatchObject({
+      operation: 'Mixed',
+      outcome: 'partial',
+      errors: [
+        { code: 'FORBIDDEN', path: 'a' },
+        { code: 'NOT_FOUND', path: 'b' },
+      ],
+    });
+  });
+
+  it('logs operations refused before execution too, with their code', async () => {
+    await post({ query: 'query NoKey { experiment(id: "exp_movie01") { name } }' }, { 'x-request-id': 'codes-2' });
+    const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === 'codes-2');
+    expect(line).toMatchObject({ operation: 'NoKey', outcome: 'error', errors: [{ code: 'UNAUTHENTICATED' }] });
+  });
+
   it('never writes an API key to logs, errors or metrics', async () => {
     const attempts: Record<string, string>[] = [{ 'x-api-key': SECRET }, { authorization: `Bearer ${SECRET}` }];
     for (const headers of attempts) {

@@ -25,7 +25,7 @@ function deps(retryAfterMaxMs: number): { deps: SessionDeps; pool: ReturnType<Mo
   return {
     deps: {
       client,
-      shared: new SharedReads(0, 100),
+      shared: new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 }),
       scopes: new ScopeMirror(60_000),
       quota: new QuotaTracker(null, retryAfterMaxMs),
       budget: 50,
@@ -75,5 +75,25 @@ describe('a 429 with a short Retry-After', () => {
       details: { source: 'gateway' },
     });
     expect(other.cost.requests).toBe(0);
+  });
+});
+
+describe('the end of an operation', () => {
+  it("stops at the operation's deadline with UPSTREAM_TIMEOUT", async () => {
+    const { deps: d, pool } = deps(0);
+    pool.intercept({ path: '/api/v3/experiments/slow', method: 'GET' }).reply(200, ok).delay(2_000);
+    const session = new UpstreamSession({ ...d, deadlineMs: 100 }, 'hst_test_k', 'r1');
+    await expect(session.get('/experiments/slow')).rejects.toMatchObject({
+      code: 'UPSTREAM_TIMEOUT',
+      message: "The operation's deadline passed before the HyperStudy API answered",
+    });
+  });
+
+  it('sends nothing once the operation has ended', async () => {
+    const { deps: d } = deps(0);
+    const session = new UpstreamSession(d, 'hst_test_k', 'r1');
+    session.end();
+    await expect(session.get('/experiments/e1')).rejects.toMatchObject({ code: 'UPSTREAM_TIMEOUT', details: { cancelled: true } });
+    expect(session.cost).toMatchObject({ requests: 0, failed: 0 });
   });
 });

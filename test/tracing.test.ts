@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
@@ -47,6 +48,40 @@ describe('tracing', () => {
         expect(span.attributes['http.response.status_code']).toBe('200');
       }
       expect(JSON.stringify(spans.map((s) => ({ name: s.name, attributes: s.attributes })))).not.toContain(KEY);
+    } finally {
+      await gateway.close();
+      await sim.close();
+    }
+  });
+
+  // Issue 9, item 21: before, every operation with an error (NOT_FOUND, FORBIDDEN…) was marked ERROR.
+  it('marks an operation span ERROR for faults only, not for expected answers', async () => {
+    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const exporter = new InMemorySpanExporter();
+    const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('test');
+    const gateway = createGateway(
+      loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_RETRIES: '0' }),
+      { tracer },
+    );
+    const url = await gateway.listen(0, '127.0.0.1');
+    const run = (query: string, key = KEY) =>
+      fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify({ query }),
+      }).then((r) => r.json());
+    try {
+      await run('query Missing { experiment(id: "exp_nope") { name } }');
+      await run('query Foreign { experiment(id: "exp_movie01") { name } }', 'hst_test_demo_other');
+      sim.configure({ faults: { rate: 1, modes: ['http500'] } });
+      await run('query Broken { experiment(id: "exp_movie01") { name } }');
+      const status = (name: string) => {
+        const span = exporter.getFinishedSpans().find((s) => s.name === `graphql ${name}`);
+        return [span?.status, span?.attributes['hyperstudy.error_codes']];
+      };
+      expect(status('Missing')).toEqual([{ code: SpanStatusCode.UNSET }, ['NOT_FOUND']]);
+      expect(status('Foreign')).toEqual([{ code: SpanStatusCode.UNSET }, ['FORBIDDEN']]);
+      expect(status('Broken')).toEqual([{ code: SpanStatusCode.ERROR, message: 'UPSTREAM_ERROR' }, ['UPSTREAM_ERROR']]);
     } finally {
       await gateway.close();
       await sim.close();

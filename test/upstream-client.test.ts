@@ -55,6 +55,7 @@ describe('UpstreamClient', () => {
       data: [{ id: 'e1', brandNew: { x: 1 } }],
       metadata: { pagination: { total: 7 }, somethingElse: true },
       rateLimit: { limit: 1000, remaining: 990, reset: 1700000000 },
+      bytes: 129,
     });
   });
 
@@ -65,6 +66,7 @@ describe('UpstreamClient', () => {
       data: { id: 'e1' },
       metadata: {},
       rateLimit: null,
+      bytes: 39,
     });
   });
 
@@ -118,10 +120,122 @@ describe('UpstreamClient', () => {
     expect(parseRetryAfter('soon')).toBeNull();
     expect(parseRetryAfter(undefined)).toBeNull();
   });
+
+  // Issue 9, item 9: before, `Retry-After: 999999` was taken as is (11.6 days of refusals).
+  it('caps Retry-After at an hour, also for an HTTP date', async () => {
+    expect(parseRetryAfter('999999')).toBe(3600);
+    expect(parseRetryAfter(new Date(Date.UTC(2030, 1, 1)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(3600);
+    expect(parseRetryAfter('3600')).toBe(3600);
+    const { c, pool } = client();
+    const limited = { status: 'error', error: { code: 'RATE_LIMIT_EXCEEDED', message: 'Slow down', details: { retryAfter: 999999 } } };
+    pool.intercept({ path: '/api/v3/a', method: 'GET' }).reply(429, limited, { headers: { 'retry-after': '999999' } });
+    pool.intercept({ path: '/api/v3/b', method: 'GET' }).reply(429, limited);
+    expect((await failure(c.send({ method: 'GET', path: '/a', key: 'k' }))).retryAfter).toBe(3600);
+    expect((await failure(c.send({ method: 'GET', path: '/b', key: 'k' }))).retryAfter).toBe(3600);
+  });
+
+  // Issue 9, item 10: before, a 200 with {"status":"error"} and a `data` field was taken as success.
+  it('takes a 2xx whose body says "status": "error" as the error it describes', async () => {
+    const { c, pool } = client();
+    pool.intercept({ path: '/api/v3/experiments', method: 'GET' }).reply(200, {
+      status: 'error',
+      data: [],
+      error: { code: 'NOT_FOUND', message: 'No experiments here', details: { resource: 'experiment' } },
+    });
+    pool
+      .intercept({ path: '/api/v3/experiments/e1', method: 'GET' })
+      .reply(200, { status: 'error', error: { code: 'INTERNAL_SERVER_ERROR', message: 'db down at 10.0.0.7', details: { stack: 'x' } } });
+    pool.intercept({ path: '/api/v3/experiments/e2', method: 'GET' }).reply(200, { status: 'error' });
+    const a = await failure(c.send({ method: 'GET', path: '/experiments', key: 'k' }));
+    expect([a.code, a.message, a.status, a.upstreamCode, a.details]).toEqual([
+      'NOT_FOUND',
+      'No experiments here',
+      200,
+      'NOT_FOUND',
+      { resource: 'experiment' },
+    ]);
+    const b = await failure(c.send({ method: 'GET', path: '/experiments/e1', key: 'k' }));
+    expect([b.code, b.message, b.upstreamCode, b.details]).toEqual([
+      'UPSTREAM_ERROR',
+      'The HyperStudy API answered HTTP 200 with error INTERNAL_SERVER_ERROR',
+      'INTERNAL_SERVER_ERROR',
+      {},
+    ]);
+    const e = await failure(c.send({ method: 'GET', path: '/experiments/e2', key: 'k' }));
+    expect([e.code, e.message]).toEqual(['UPSTREAM_ERROR', 'The HyperStudy API answered with a body that is not a success envelope']);
+  });
+
+  // Issue 9, item 12: before, a 5xx's message (with a password) and details (a stack, SQL) reached callers verbatim.
+  it("passes a 5xx's code but not its text, and only the documented detail fields of a 4xx", async () => {
+    const notes: unknown[] = [];
+    const mock = new MockAgent();
+    mock.disableNetConnect();
+    agent = mock;
+    const c = new UpstreamClient({
+      baseUrl: BASE,
+      timeoutMs: 1000,
+      connections: 1,
+      dispatcher: mock,
+      resilience: { ...DEFAULT_RESILIENCE, retries: 0 },
+      onFailureNote: (route, note) => notes.push({ route, ...note }),
+    });
+    const pool = mock.get('http://upstream.test');
+    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(500, {
+      status: 'error',
+      error: {
+        code: 'INTERNAL_SERVER_ERROR',
+        message: 'connect failed: postgres://app:password=hunter2@db/prod with key hst_live_abc123',
+        details: { stack: 'Error: at db.js:1', sql: 'SELECT * FROM keys', parameter: 'x' },
+      },
+    });
+    pool.intercept({ path: '/api/v3/data/events/room/r1', method: 'GET' }).reply(400, {
+      status: 'error',
+      error: {
+        code: 'INVALID_PARAMETER',
+        message: "Invalid value for parameter 'startTime'",
+        details: {
+          parameter: 'startTime',
+          value: 'yesterday',
+          expected: 'ISO 8601 timestamp',
+          stack: 'Error: at parse.js:9',
+          query: 'SELECT 1',
+          errors: [{ index: 2, field: 'onset', message: 'must be a number', internal: { trace: 1 } }],
+          required: ['read:events', { nested: true }],
+        },
+      },
+    });
+    const server = await failure(c.send({ method: 'GET', path: '/experiments/e1', key: 'k' }));
+    expect([server.code, server.message, server.status, server.upstreamCode, server.details]).toEqual([
+      'UPSTREAM_ERROR',
+      'The HyperStudy API answered HTTP 500',
+      500,
+      'INTERNAL_SERVER_ERROR',
+      {},
+    ]);
+    const client4xx = await failure(c.send({ method: 'GET', path: '/data/events/room/r1', key: 'k' }));
+    expect([client4xx.code, client4xx.message, client4xx.details]).toEqual([
+      'BAD_USER_INPUT',
+      "Invalid value for parameter 'startTime'",
+      {
+        parameter: 'startTime',
+        value: 'yesterday',
+        expected: 'ISO 8601 timestamp',
+        errors: [{ index: 2, field: 'onset', message: 'must be a number' }],
+        required: ['read:events'],
+      },
+    ]);
+    // What the upstream said is kept for a debug log, with secrets masked.
+    expect(notes[0]).toEqual({
+      route: 'GET /experiments/:id',
+      status: 500,
+      upstreamCode: 'INTERNAL_SERVER_ERROR',
+      message: 'connect failed: postgres://app:password=[redacted] with key [key]',
+    });
+  });
 });
 
 describe('resilience', () => {
-  const fast = { retries: 3, retryBaseMs: 1, retryMaxMs: 5, breakerThreshold: 3, breakerHalfOpenMs: 60_000 };
+  const fast = { retries: 3, retryBaseMs: 1, retryMaxMs: 5, breakerThreshold: 3, breakerHalfOpenMs: 60_000, breakerMinKeys: 1 };
   const ok = { status: 'success', data: [{ id: 'x' }], metadata: {} };
 
   it('retries an idempotent request on 5xx and network errors, then succeeds', async () => {
@@ -168,7 +282,7 @@ describe('resilience', () => {
     expect([fastFail.code, fastFail.message, fastFail.details]).toEqual([
       'UPSTREAM_ERROR',
       'The HyperStudy API is unavailable; requests fail fast until it recovers',
-      { circuit: 'open' },
+      { circuit: 'open', scope: 'upstream' },
     ]);
   });
 

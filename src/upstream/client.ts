@@ -1,27 +1,13 @@
-import {
-  BrokenCircuitError,
-  circuitBreaker,
-  CircuitState,
-  ConsecutiveBreaker,
-  handleWhen,
-  retry,
-  TaskCancelledError,
-  type IBackoff,
-  type IBackoffFactory,
-  type IRetryBackoffContext,
-} from 'cockatiel';
 import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 import { Pool, type Dispatcher } from 'undici';
-import { codeForStatus, UpstreamError } from './errors.ts';
+import { Breakers, type CircuitState, type Refusal, type Ticket, type Verdict } from './breaker.ts';
+import { parseEnvelope, type Envelope, type UpstreamFailureNote } from './envelope.ts';
+import { abortError, UpstreamError } from './errors.ts';
 import { endpointOf } from './routes.ts';
+import { FairQueue } from './scheduler.ts';
+import { keyHash } from './shared.ts';
 
-/** A parsed success envelope. `data` is the records (or a single object); `metadata` may be absent. */
-export interface Envelope {
-  data: unknown;
-  metadata: Record<string, unknown>;
-  /** Rate-limit headers, when the upstream sent them. */
-  rateLimit: { limit: number; remaining: number; reset: number } | null;
-}
+export { parseRetryAfter, RETRY_AFTER_MAX_SECONDS, type Envelope } from './envelope.ts';
 
 export interface UpstreamRequest {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -34,10 +20,17 @@ export interface UpstreamRequest {
   /** The caller's organization, forwarded as X-Organization-Id (shared experiments), when it sent one. */
   organizationId?: string | null;
   requestId?: string;
-  /** Aborts the request and its retries (the operation's deadline). */
+  /** Aborts the request and its retries (the operation's deadline, or its end). */
   signal?: AbortSignal;
-  /** Told of each retry, for the operation's cost and the metrics. */
+  /** Told of each retry as it is sent, for the operation's cost and the metrics. */
   onRetry?: (reason: UpstreamError) => void;
+  /**
+   * Runs right before each attempt is sent (after the queue and the circuit let it through), with the
+   * attempt number from 0 and the previous attempt's failure. It may throw to stop: nothing is sent.
+   */
+  beforeAttempt?: (attempt: number, previous: UpstreamError | null) => void;
+  /** Whose request it is, for fairness and the per-key circuit (default: a hash of `key`). */
+  partition?: string;
   /** The operation's trace context: each attempt becomes a child span. */
   trace?: Context;
 }
@@ -48,10 +41,12 @@ export interface ResilienceOptions {
   /** Exponential backoff with full jitter: the first delay's ceiling and the largest delay, in ms. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** Consecutive outage failures (5xx, network, timeout) that open the circuit. */
+  /** Consecutive outage failures (5xx, network, timeout) that open a key's circuit. */
   breakerThreshold: number;
-  /** How long the open circuit fails fast before letting a request try again, in ms. */
+  /** How long an open circuit fails fast before letting a request try again, in ms. */
   breakerHalfOpenMs: number;
+  /** Distinct keys among consecutive outages that open the shared circuit (the upstream as a whole). */
+  breakerMinKeys: number;
 }
 
 export const DEFAULT_RESILIENCE: ResilienceOptions = {
@@ -60,85 +55,92 @@ export const DEFAULT_RESILIENCE: ResilienceOptions = {
   retryMaxMs: 2_000,
   breakerThreshold: 10,
   breakerHalfOpenMs: 10_000,
+  breakerMinKeys: 3,
 };
 
-/** An outage of the upstream (not an answer about the request): what retries and the breaker act on. */
+/** An outage of the upstream (not an answer about the request): what retries and the breakers act on. */
 export const isOutage = (error: unknown): boolean =>
   error instanceof UpstreamError &&
   (error.code === 'UPSTREAM_TIMEOUT' || (error.code === 'UPSTREAM_ERROR' && (error.status === null || error.status >= 500)));
-
-/** Exponential backoff with full jitter. */
-class JitterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
-  constructor(
-    private readonly baseMs: number,
-    private readonly maxMs: number,
-  ) {}
-
-  next(context: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
-    return {
-      duration: Math.random() * Math.min(this.maxMs, this.baseMs * 2 ** Math.max(0, context.attempt - 1)),
-      next: (c) => this.next(c),
-    };
-  }
-}
 
 export interface UpstreamClientOptions {
   /** The upstream base including `/api/v3`. */
   baseUrl: string;
   timeoutMs: number;
+  /** Keep-alive connections, and so requests in flight at once. */
   connections: number;
+  /** Requests of one key in flight at once (default: all connections). */
+  keyConcurrency?: number;
+  /** The largest upstream body read, in bytes; a longer one is cut off and fails UPSTREAM_ERROR. */
+  maxBodyBytes?: number;
+  /** Keys whose circuit state is held at most. */
+  maxKeys?: number;
   /** Replaces the keep-alive pool (tests pass undici's MockAgent). */
   dispatcher?: Dispatcher;
   resilience?: ResilienceOptions;
   /** Told of every attempt (route template, status or `network`/`timeout`, seconds) and retry, for metrics. */
   observer?: { request(route: string, status: string, seconds: number): void; retry(route: string): void };
+  /** Told what an upstream error answer said (scrubbed), for a debug log; callers never see a 5xx's text. */
+  onFailureNote?: (route: string, note: UpstreamFailureNote) => void;
   /** Traces each attempt (no-op unless tracing is configured). */
   tracer?: Tracer;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
+const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = (): void => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    const stop = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
 
-function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Reads `Retry-After` as seconds (either a number or an HTTP date). */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | null {
-  if (value === undefined) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
+class BodyTooLarge extends Error {
+  constructor(readonly status: number) {
+    super('body too large');
+  }
 }
 
 /**
- * The REST client: one keep-alive undici pool for every upstream call, envelope parsing, and errors
- * with stable codes. It knows HTTP and the envelope; it knows nothing of GraphQL.
+ * The REST client: one keep-alive undici pool for every upstream call behind a fair queue, envelope
+ * parsing, bounded bodies, retries, per-key and shared circuit breakers, and errors with stable codes.
+ * It knows HTTP and the envelope; it knows nothing of GraphQL.
  */
 export class UpstreamClient {
   readonly #dispatcher: Dispatcher;
   readonly #origin: string;
+  readonly #host: string;
   readonly #basePath: string;
   readonly #ownsDispatcher: boolean;
-  readonly #breaker;
+  readonly #breakers: Breakers;
+  readonly #queue: FairQueue;
   readonly #resilience: ResilienceOptions;
-  readonly #observer: UpstreamClientOptions['observer'];
-  readonly #tracer: Tracer | undefined;
+  readonly #maxBodyBytes: number;
+  readonly #options: UpstreamClientOptions;
 
   constructor(options: UpstreamClientOptions) {
-    this.#observer = options.observer;
-    this.#tracer = options.tracer;
+    this.#options = options;
     this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
-    this.#breaker = circuitBreaker(handleWhen(isOutage), {
-      halfOpenAfter: this.#resilience.breakerHalfOpenMs,
-      breaker: new ConsecutiveBreaker(this.#resilience.breakerThreshold),
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#breakers = new Breakers({
+      threshold: this.#resilience.breakerThreshold,
+      halfOpenMs: this.#resilience.breakerHalfOpenMs,
+      minKeys: this.#resilience.breakerMinKeys,
+      maxKeys: options.maxKeys ?? 10_000,
     });
+    this.#queue = new FairQueue({ capacity: options.connections, perPartition: options.keyConcurrency ?? options.connections });
     const url = new URL(options.baseUrl);
     this.#origin = url.origin;
+    this.#host = url.hostname;
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
@@ -152,55 +154,122 @@ export class UpstreamClient {
       });
   }
 
-  /** The shared circuit: `open` while the upstream is down and requests fail fast. */
-  get circuit(): 'closed' | 'open' | 'half-open' {
-    const state = this.#breaker.state;
-    return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
+  /** The shared circuit: `open` while the upstream as a whole is down and requests fail fast. */
+  get circuit(): CircuitState {
+    return this.#breakers.state;
+  }
+
+  /** Keys whose own circuit is open (their requests keep failing). */
+  get openKeyCircuits(): number {
+    return this.#breakers.openKeys;
+  }
+
+  /** Requests in flight and waiting in the fair queue. */
+  get load(): { active: number; waiting: number } {
+    return this.#queue.load;
   }
 
   /**
-   * Sends a request through the circuit breaker; reads (GET) are retried on outages with backoff.
-   * Writes are never retried: one that may have been applied (a batch of events, a deployment that
-   * starts paid agent rooms) must be reported, not sent twice. Throws UpstreamError for every failure.
+   * Sends a request; reads (GET) are retried on outages with backoff. Writes are never retried: one that
+   * may have been applied (a batch of events, a deployment that starts paid agent rooms) must be
+   * reported, not sent twice. Each attempt
+   * waits its turn in the fair queue and passes the circuits; one refused there is not sent. Throws
+   * UpstreamError for every failure.
    */
   async send(req: UpstreamRequest): Promise<Envelope> {
-    const once = (): Promise<Envelope> => this.#breaker.execute(() => this.#sendOnce(req));
-    try {
-      if (req.method !== 'GET' || this.#resilience.retries === 0) return await once();
-      const policy = retry(handleWhen(isOutage), {
-        maxAttempts: this.#resilience.retries,
-        backoff: new JitterBackoff(this.#resilience.retryBaseMs, this.#resilience.retryMaxMs),
-      });
-      const listener = policy.onRetry((reason) => {
-        this.#observer?.retry(endpointOf(req.method, req.path));
-        if ('error' in reason && reason.error instanceof UpstreamError) req.onRetry?.(reason.error);
-      });
+    const partition = req.partition ?? (req.key === null ? '(keyless)' : keyHash(req.key));
+    const attempts = req.method === 'GET' ? 1 + this.#resilience.retries : 1;
+    const route = endpointOf(req.method, req.path);
+    let previous: UpstreamError | null = null;
+    for (let attempt = 0; ; attempt++) {
       try {
-        return await policy.execute(once, req.signal);
+        if (attempt > 0) await sleep(this.#backoff(attempt), req.signal);
+      } catch (error) {
+        throw req.signal ? abortError(req.signal, error) : error;
+      }
+      let release: () => void;
+      try {
+        release = await this.#queue.acquire(partition, req.signal);
+      } catch (error) {
+        throw req.signal ? abortError(req.signal, error) : error;
+      }
+      let ticket: Ticket;
+      try {
+        const pass = this.#breakers.admit(partition);
+        if (typeof pass === 'string') throw previous ?? this.#refused(pass);
+        ticket = pass;
+        try {
+          req.beforeAttempt?.(attempt, previous);
+        } catch (error) {
+          this.#breakers.record(ticket, 'neutral');
+          throw error;
+        }
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (previous) {
+        this.#options.observer?.retry(route);
+        req.onRetry?.(previous);
+      }
+      try {
+        const envelope = await this.#sendOnce(req, route);
+        this.#breakers.record(ticket, 'answered');
+        return envelope;
+      } catch (caught) {
+        const error =
+          caught instanceof UpstreamError
+            ? caught
+            : new UpstreamError('The HyperStudy API request failed', { code: 'UPSTREAM_ERROR', status: null, cause: caught });
+        const aborted = req.signal?.aborted === true;
+        const verdict: Verdict = aborted ? 'neutral' : isOutage(error) ? 'outage' : 'answered';
+        this.#breakers.record(ticket, verdict);
+        if (verdict !== 'outage' || attempt + 1 >= attempts) throw error;
+        previous = error;
       } finally {
-        listener.dispose();
+        release();
       }
-    } catch (error) {
-      if (error instanceof BrokenCircuitError) {
-        throw new UpstreamError('The HyperStudy API is unavailable; requests fail fast until it recovers', {
-          code: 'UPSTREAM_ERROR',
-          status: null,
-          details: { circuit: 'open' },
-          cause: error,
-        });
-      }
-      if (error instanceof TaskCancelledError || req.signal?.aborted) {
-        throw new UpstreamError("The operation's deadline passed before the HyperStudy API answered", {
-          code: 'UPSTREAM_TIMEOUT',
-          status: null,
-          cause: error,
-        });
-      }
-      throw error;
     }
   }
 
-  async #sendOnce(req: UpstreamRequest): Promise<Envelope> {
+  /**
+   * Asks the upstream's `/health`, whatever the circuits say (the probe is the shared circuit's trial):
+   * an answer closes the shared circuit, an outage counts against it. Resolves whether it is healthy.
+   */
+  async probe(path: string, signal?: AbortSignal): Promise<boolean> {
+    let release: () => void;
+    try {
+      release = await this.#queue.acquire('(health probe)', signal);
+    } catch {
+      return false;
+    }
+    try {
+      await this.#sendOnce({ method: 'GET', path, key: null, signal }, endpointOf('GET', path));
+      this.#breakers.probed(true);
+      return true;
+    } catch (error) {
+      if (isOutage(error) && !signal?.aborted) this.#breakers.probed(false);
+      return false;
+    } finally {
+      release();
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const { retryBaseMs, retryMaxMs } = this.#resilience;
+    return Math.random() * Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, attempt - 1));
+  }
+
+  #refused(which: Refusal): UpstreamError {
+    return new UpstreamError(
+      which === 'upstream'
+        ? 'The HyperStudy API is unavailable; requests fail fast until it recovers'
+        : "This key's requests to the HyperStudy API keep failing; they fail fast for a while",
+      { code: 'UPSTREAM_ERROR', status: null, details: { circuit: 'open', scope: which } },
+    );
+  }
+
+  async #sendOnce(req: UpstreamRequest, route: string): Promise<Envelope> {
     const query = req.query && [...req.query.keys()].length > 0 ? `?${req.query.toString()}` : '';
     const headers: Record<string, string> = { accept: 'application/json' };
     if (req.key !== null) headers['x-api-key'] = req.key;
@@ -211,24 +280,21 @@ export class UpstreamClient {
       body = JSON.stringify(req.body);
       headers['content-type'] = 'application/json';
     }
-    let response: Dispatcher.ResponseData;
-    let text: string;
     const started = performance.now();
-    const route = endpointOf(req.method, req.path);
-    const span = this.#tracer?.startSpan(
+    const span = this.#options.tracer?.startSpan(
       `HTTP ${route}`,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: { 'http.request.method': req.method, 'url.template': route, 'server.address': new URL(this.#origin).hostname },
-      },
+      { kind: SpanKind.CLIENT, attributes: { 'http.request.method': req.method, 'url.template': route, 'server.address': this.#host } },
       req.trace,
     );
     const observe = (status: string): void => {
-      this.#observer?.request(route, status, (performance.now() - started) / 1000);
+      this.#options.observer?.request(route, status, (performance.now() - started) / 1000);
       span?.setAttribute('http.response.status_code', status);
       if (!/^2/.test(status)) span?.setStatus({ code: SpanStatusCode.ERROR, message: status });
       span?.end();
     };
+    let response: Dispatcher.ResponseData;
+    let text: string;
+    let bytes: number;
     try {
       response = await this.#dispatcher.request({
         origin: this.#origin,
@@ -238,10 +304,26 @@ export class UpstreamClient {
         body,
         signal: req.signal,
       });
-      text = await response.body.text();
+      ({ text, bytes } = await this.#readBody(response));
     } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        observe('body_too_large');
+        throw new UpstreamError(
+          `The HyperStudy API's answer exceeds ${this.#maxBodyBytes} bytes (UPSTREAM_MAX_BODY_BYTES); it was not read`,
+          {
+            code: 'UPSTREAM_ERROR',
+            // The upstream answered (this is no outage, and a retry would read the same).
+            status: error.status,
+            details: { reason: 'body too large', maxBytes: this.#maxBodyBytes },
+          },
+        );
+      }
+      if (req.signal?.aborted) {
+        observe('cancelled');
+        throw abortError(req.signal, error);
+      }
       const code = (error as { code?: string }).code ?? '';
-      const timedOut = TIMEOUT_CODES.has(code) || req.signal?.aborted === true;
+      const timedOut = TIMEOUT_CODES.has(code);
       observe(timedOut ? 'timeout' : 'network');
       if (timedOut) {
         throw new UpstreamError('The HyperStudy API did not answer in time', { code: 'UPSTREAM_TIMEOUT', status: null, cause: error });
@@ -254,46 +336,27 @@ export class UpstreamClient {
       });
     }
     observe(String(response.statusCode));
-    return this.#parse(response.statusCode, response.headers, text);
+    return parseEnvelope(response.statusCode, response.headers, text, bytes, (note) => this.#options.onFailureNote?.(route, note));
   }
 
-  #parse(status: number, headers: Record<string, string | string[] | undefined>, text: string): Envelope {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
+  /** Reads a body up to the limit; past it (declared or streamed), stops reading and closes the connection. */
+  async #readBody(response: Dispatcher.ResponseData): Promise<{ text: string; bytes: number }> {
+    const declared = Number(response.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.#maxBodyBytes) {
+      response.body.destroy();
+      throw new BodyTooLarge(response.statusCode);
     }
-    if (status >= 200 && status < 300) {
-      if (!isRecord(json) || (!('data' in json) && json.status !== 'healthy')) {
-        throw new UpstreamError('The HyperStudy API answered with a body that is not a success envelope', {
-          code: 'UPSTREAM_ERROR',
-          status,
-        });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > this.#maxBodyBytes) {
+        response.body.destroy();
+        throw new BodyTooLarge(response.statusCode);
       }
-      const limit = Number(header(headers, 'x-ratelimit-limit'));
-      const remaining = Number(header(headers, 'x-ratelimit-remaining'));
-      const reset = Number(header(headers, 'x-ratelimit-reset'));
-      return {
-        data: json.data,
-        metadata: isRecord(json.metadata) ? json.metadata : {},
-        rateLimit: Number.isFinite(limit) && Number.isFinite(remaining) ? { limit, remaining, reset } : null,
-      };
+      chunks.push(chunk);
     }
-    const error = isRecord(json) && isRecord(json.error) ? json.error : null;
-    const details = isRecord(error?.details) ? error.details : {};
-    // Retry-After from the header; a 429 without one may still say it in its details.
-    const fromDetails = typeof details.retryAfter === 'number' && details.retryAfter > 0 ? details.retryAfter : null;
-    const retryAfter = parseRetryAfter(header(headers, 'retry-after')) ?? (status === 429 ? fromDetails : null);
-    const message =
-      typeof error?.message === 'string' && error.message !== '' ? error.message : `The HyperStudy API answered HTTP ${status}`;
-    throw new UpstreamError(message, {
-      code: codeForStatus(status),
-      status,
-      upstreamCode: typeof error?.code === 'string' ? error.code : null,
-      details,
-      retryAfter,
-    });
+    return { text: Buffer.concat(chunks, bytes).toString('utf8'), bytes };
   }
 
   /** Closes the pool once its in-flight requests end; `force` aborts them. */

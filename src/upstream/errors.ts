@@ -50,3 +50,36 @@ export function codeForStatus(status: number): ErrorCode {
   if (status === 408 || status === 504) return 'UPSTREAM_TIMEOUT';
   return 'UPSTREAM_ERROR';
 }
+
+/** The gateway code for the upstream's own error code, when its HTTP status says nothing (an error in a 2xx). */
+export function codeForUpstreamCode(code: string | null): ErrorCode {
+  switch (code) {
+    case 'INVALID_PARAMETER':
+    case 'VALIDATION_ERROR':
+      return 'BAD_USER_INPUT';
+    case 'UNAUTHORIZED':
+    case 'AUTHENTICATION_ERROR':
+      return 'UNAUTHENTICATED';
+    case 'FORBIDDEN':
+      return 'FORBIDDEN';
+    case 'NOT_FOUND':
+      return 'NOT_FOUND';
+    case 'RATE_LIMIT_EXCEEDED':
+      return 'RATE_LIMITED';
+    case 'GATEWAY_TIMEOUT':
+      return 'UPSTREAM_TIMEOUT';
+    default:
+      return 'UPSTREAM_ERROR';
+  }
+}
+
+/** Why a request stopped when its signal aborted: the operation's deadline, or the operation being over. */
+export function abortError(signal: AbortSignal, cause?: unknown): UpstreamError {
+  const deadline = signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
+  return new UpstreamError(
+    deadline
+      ? "The operation's deadline passed before the HyperStudy API answered"
+      : 'The operation ended before the HyperStudy API answered',
+    { code: 'UPSTREAM_TIMEOUT', status: null, details: deadline ? {} : { cancelled: true }, cause },
+  );
+}

@@ -1,15 +1,17 @@
 import { setMaxListeners } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
-import { UpstreamError } from './errors.ts';
+import { abortError, UpstreamError } from './errors.ts';
+import type { QuotaState } from './quota.ts';
 import { endpointOf, requiredScope } from './routes.ts';
-import { keyHash, type QuotaState, type QuotaTracker, type ScopeMirror, type SharedReads } from './shared.ts';
+import { Limiter } from './scheduler.ts';
+import { keyHash, type QuotaTracker, type ScopeMirror, type SharedReads } from './shared.ts';
 
 /** What one GraphQL operation cost upstream, reported in `extensions.upstream`. */
 export interface UpstreamCost {
-  /** HTTP requests this operation sent upstream. */
+  /** HTTP requests this operation sent upstream (retries included; nothing that was not sent). */
   requests: number;
-  /** Of those, data listing pages. */
+  /** Of those, data listing pages (first attempts). */
   pages: number;
   /** GETs answered without a request: repeated within the operation, or fresh in the shared cache. */
   cacheHits: number;
@@ -17,7 +19,7 @@ export interface UpstreamCost {
   coalesced: number;
   /** Of the requests, repeats after an outage or a short Retry-After. */
   retries: number;
-  /** Requests that ended in an error. */
+  /** Requests sent that ended in an error. */
   failed: number;
   /** Requests this operation may still send before UPSTREAM_BUDGET_EXCEEDED. */
   budgetLeft: number;
@@ -37,31 +39,47 @@ export interface SessionDeps {
   budget: number;
   /** How long one operation may wait for the upstream in all, in ms. */
   deadlineMs: number;
+  /** Upstream requests one operation has in flight at once; the rest wait their turn (default 16). */
+  concurrency?: number;
   observer?: { shared(how: 'cached' | 'coalesced'): void; budgetRefused(stage: 'during'): void };
 }
 
+/** The reason a session's requests stop when its operation is over. */
+class OperationEnded extends Error {
+  override name = 'OperationEnded';
+}
+
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const done = (): void => {
+  new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(abortError(signal));
+    const stop = (): void => {
       clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
+      reject(abortError(signal));
     };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', stop);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', stop, { once: true });
   });
 
 /**
  * The upstream as one GraphQL operation sees it: bound to the caller's key (and only theirs), it
  * answers identical GETs once, joins other operations' identical in-flight GETs, honours what the
- * upstream said about the key's scopes and quota, and counts and bounds what the operation costs.
+ * upstream said about the key's scopes and quota, keeps at most `concurrency` requests in flight, and
+ * counts and bounds what the operation costs. When the operation ends (`end()`), its deadline passes,
+ * or its caller goes away, its requests still waiting or in flight are cancelled.
  */
 export class UpstreamSession {
   readonly #memo = new Map<string, Promise<Envelope>>();
   #keyRefused: UpstreamError | null = null;
   readonly #cost = { requests: 0, pages: 0, cacheHits: 0, coalesced: 0, retries: 0, failed: 0 };
   readonly #hash: string | null;
-  readonly #deadline: AbortSignal;
+  readonly #controller = new AbortController();
+  readonly #deadline: NodeJS.Timeout;
+  readonly #limiter: Limiter;
+  /** Requests admitted against the budget but not sent yet. */
+  #reserved = 0;
   /** The operation's trace context, set when its span starts. */
   trace: Context | undefined;
 
@@ -69,13 +87,21 @@ export class UpstreamSession {
     private readonly deps: SessionDeps,
     private readonly key: string | null,
     readonly requestId: string,
+    /** The caller's request: when it is aborted (the client went away), so is every upstream request. */
+    callerSignal?: AbortSignal,
     /** The caller's X-Organization-Id, forwarded with every request of the operation (like the key). */
     readonly organizationId: string | null = null,
   ) {
     this.#hash = key === null ? null : keyHash(key);
-    this.#deadline = AbortSignal.timeout(deps.deadlineMs);
-    // Every request of the operation (up to its budget, several at once) listens to this one signal.
-    setMaxListeners(Math.max(10, deps.budget * 2), this.#deadline);
+    this.#limiter = new Limiter(deps.concurrency ?? 16);
+    // The timer holds the controller only: an operation that never ran (an invalid document) is not
+    // kept in memory until its deadline.
+    const controller = this.#controller;
+    this.#deadline = setTimeout(() => controller.abort(new DOMException('The operation deadline passed', 'TimeoutError')), deps.deadlineMs);
+    this.#deadline.unref();
+    // Every read of the operation (up to its budget, and each of their waits) listens to this one signal.
+    setMaxListeners(Math.max(10, deps.budget * 4), this.#controller.signal);
+    callerSignal?.addEventListener('abort', () => this.end(), { once: true, signal: this.#controller.signal });
   }
 
   get cost(): UpstreamCost {
@@ -84,6 +110,17 @@ export class UpstreamSession {
       budgetLeft: Math.max(0, this.deps.budget - this.#cost.requests),
       rateLimit: this.#hash === null ? null : this.deps.quota.state(this.#hash),
     };
+  }
+
+  /** Aborts when the operation is over (ended, past its deadline, or abandoned by its caller). */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** The operation is over: whatever it still has waiting or in flight upstream is cancelled. */
+  end(): void {
+    clearTimeout(this.#deadline);
+    if (!this.#controller.signal.aborted) this.#controller.abort(new OperationEnded('The operation ended'));
   }
 
   /** A GET: sent once per operation, shared with identical in-flight GETs of the same key. */
@@ -98,78 +135,139 @@ export class UpstreamSession {
     let pending: Promise<Envelope>;
     if (this.#hash === null) {
       pending = Promise.reject(new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null }));
+    } else if (this.#controller.signal.aborted) {
+      pending = Promise.reject(abortError(this.#controller.signal));
     } else {
-      const shared = this.deps.shared.get(this.#hash, url, () => this.#send({ method: 'GET', path, query }, kind));
+      const shared = this.deps.shared.get(
+        this.#hash,
+        url,
+        (signal) => this.#send({ method: 'GET', path, query }, kind, signal),
+        this.#controller.signal,
+      );
       if (shared.how === 'coalesced') this.#cost.coalesced++;
       if (shared.how === 'cached') this.#cost.cacheHits++;
       if (shared.how !== 'sent') this.deps.observer?.shared(shared.how);
-      pending = shared.envelope;
+      const signal = this.#controller.signal;
+      pending = shared.envelope.catch((error: unknown) => {
+        throw signal.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
+      });
     }
     this.#memo.set(url, pending);
     return pending;
   }
 
-  /** A write (or any request that must not be shared); it makes the key's cached answers stale. */
+  /**
+   * A write (or any request that must not be shared). Once it is over, nothing the key reads is older:
+   * the key's cached answers are dropped, its reads in flight are neither joined nor remembered, and
+   * this operation forgets the GETs it made.
+   */
   async send(req: Omit<UpstreamRequest, 'key' | 'requestId'>): Promise<Envelope> {
     try {
-      return await this.#send(req, 'object');
+      return await this.#send(req, 'object', this.#controller.signal);
     } finally {
-      if (this.#hash !== null && req.method !== 'GET') this.deps.shared.forget(this.#hash);
+      if (this.#hash !== null && req.method !== 'GET') {
+        this.deps.shared.invalidate(this.#hash);
+        this.#memo.clear();
+      }
     }
   }
 
-  async #send(req: Omit<UpstreamRequest, 'key' | 'requestId'>, kind: 'page' | 'object'): Promise<Envelope> {
+  #budgetError(): UpstreamError {
+    return new UpstreamError(`This operation has spent its budget of ${this.deps.budget} upstream requests`, {
+      code: 'UPSTREAM_BUDGET_EXCEEDED',
+      status: null,
+      details: { budget: this.deps.budget },
+    });
+  }
+
+  async #send(req: Omit<UpstreamRequest, 'key' | 'requestId'>, kind: 'page' | 'object', signal: AbortSignal): Promise<Envelope> {
     const hash = this.#hash;
     if (this.key === null || hash === null) throw new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null });
+    if (signal.aborted) throw abortError(signal);
     // Once the upstream refused the key, the rest of the operation is refused without asking again.
     if (this.#keyRefused) throw this.#keyRefused;
-    if (this.#cost.requests >= this.deps.budget) {
+    const { budget, quota, client } = this.deps;
+    if (this.#cost.requests + this.#reserved >= budget) {
       this.deps.observer?.budgetRefused('during');
-      throw new UpstreamError(`This operation has spent its budget of ${this.deps.budget} upstream requests`, {
-        code: 'UPSTREAM_BUDGET_EXCEEDED',
-        status: null,
-        details: { budget: this.deps.budget },
-      });
+      throw this.#budgetError();
     }
     if (req.method === 'GET') this.deps.scopes.check(hash, requiredScope(req.path));
     const endpoint = endpointOf(req.method, req.path);
-    const onRetry = (): void => {
-      this.#cost.requests++;
-      this.#cost.retries++;
-      this.deps.quota.note(hash, endpoint);
-    };
-    for (let attempt = 0; ; attempt++) {
-      const wait = this.deps.quota.take(hash, endpoint);
-      if (wait > 0) await sleep(wait, this.#deadline);
-      if (attempt === 0) {
-        this.#cost.requests++;
-        if (kind === 'page') this.#cost.pages++;
-      } else onRetry();
-      try {
-        const envelope = await this.deps.client.send({
-          organizationId: this.organizationId,
-          ...req,
-          key: this.key,
-          requestId: this.requestId,
-          signal: this.#deadline,
-          onRetry,
-          trace: this.trace,
-        });
-        if (envelope.rateLimit) this.deps.quota.observe(hash, { remaining: envelope.rateLimit.remaining });
-        return envelope;
-      } catch (error) {
-        if (error instanceof UpstreamError) {
-          this.deps.scopes.learn(hash, error);
-          if (error.status === 401) this.#keyRefused = error;
-          // A 429 makes every operation of the key wait; a short wait is waited out once, then retried.
-          if (error.code === 'RATE_LIMITED' && error.status === 429) {
-            this.deps.quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
-            if (attempt === 0 && req.method === 'GET' && this.deps.quota.waitable(error.retryAfter ?? 1)) continue;
-          }
+    this.#reserved++;
+    let reserved = true;
+    let sent = false;
+    let waitedOut = false;
+    let last: UpstreamError | null = null;
+    // Counts an attempt at the moment it goes out: the first uses the reservation, a repeat needs room
+    // in the budget and the quota, or the failure it would repeat stands.
+    const beforeAttempt = (_attempt: number, previous: UpstreamError | null): void => {
+      if (sent) {
+        if (this.#cost.requests + this.#reserved >= budget) throw previous ?? last ?? this.#budgetError();
+        try {
+          quota.take(hash, endpoint);
+        } catch (refusal) {
+          throw previous ?? last ?? refusal;
         }
-        this.#cost.failed++;
-        throw error;
+        this.#cost.retries++;
+      } else {
+        quota.take(hash, endpoint);
+        this.#reserved--;
+        reserved = false;
+        if (kind === 'page') this.#cost.pages++;
       }
+      this.#cost.requests++;
+      sent = true;
+    };
+    try {
+      for (;;) {
+        try {
+          const wait = quota.admit(hash, endpoint);
+          if (wait > 0) await sleep(wait, signal);
+          let release: () => void;
+          try {
+            release = await this.#limiter.acquire(signal);
+          } catch (error) {
+            throw abortError(signal, error);
+          }
+          try {
+            const envelope = await client.send({
+              organizationId: this.organizationId,
+              ...req,
+              key: this.key,
+              requestId: this.requestId,
+              signal,
+              partition: hash,
+              beforeAttempt,
+              trace: this.trace,
+            });
+            if (envelope.rateLimit) quota.observe(hash, { remaining: envelope.rateLimit.remaining });
+            return envelope;
+          } finally {
+            release();
+          }
+        } catch (error) {
+          if (!(error instanceof UpstreamError)) throw error;
+          if (error.status === 401) {
+            quota.forget(hash);
+            this.#keyRefused = error;
+          }
+          this.deps.scopes.learn(hash, error);
+          if (error.code === 'RATE_LIMITED') {
+            // A 429 makes every operation of the key wait; a short wait is waited out once, then retried.
+            if (error.status === 429) quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
+            const told = error.status === 429 || error.details.reason === 'retry-after';
+            if (told && !waitedOut && req.method === 'GET' && quota.waitable(error.retryAfter ?? 1)) {
+              waitedOut = true;
+              last = error;
+              continue;
+            }
+          }
+          if (sent) this.#cost.failed++;
+          throw error;
+        }
+      }
+    } finally {
+      if (reserved) this.#reserved--;
     }
   }
 }

@@ -1,86 +1,224 @@
 import { createHash } from 'node:crypto';
-import type { Envelope } from './client.ts';
+import { LRUCache } from 'lru-cache';
+import type { Envelope } from './envelope.ts';
 import { UpstreamError } from './errors.ts';
+
+export { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
 
 /** A stable, irreversible label for an API key: caches and counters are keyed by it, never by the key. */
 export const keyHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 24);
 
+export interface SharedReadsOptions {
+  /** How long an answer is served from memory, in ms, counted from when its request started (0: never). */
+  ttlMs: number;
+  /** Answers held at most. */
+  maxEntries: number;
+  /** Bytes held at most, counted as the sizes of the bodies the answers came in. */
+  maxBytes: number;
+  /** For tests: the clock the TTL runs on. */
+  clock?: { now(): number };
+}
+
+interface Flight {
+  hash: string;
+  id: string;
+  promise: Promise<Envelope>;
+  controller: AbortController;
+  /** Readers still waiting for it; when the last one gives up, the request is cancelled. */
+  readers: number;
+  /** False once the key wrote something after the request started: its answer is not remembered. */
+  cacheable: boolean;
+}
+
+/** Adds `value` to the set under `key`, creating it. */
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (set) set.add(value);
+  else index.set(key, new Set([value]));
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}
+
 /**
  * Reads shared by every operation of the process, always per key: identical GETs in flight at once are
- * sent once (coalesced), and answers are remembered for a short TTL. A write by a key forgets that
- * key's answers.
+ * sent once (coalesced) and answers are remembered for a short TTL, bounded in entries and bytes, with
+ * expired entries swept. A write by a key forgets that key's answers and detaches its reads in flight,
+ * so that nothing the key reads after its write is older than the write. A request in flight is
+ * cancelled once every reader waiting for it has given up.
  */
 export class SharedReads {
-  readonly #inFlight = new Map<string, Promise<Envelope>>();
-  readonly #cache = new Map<string, { at: number; envelope: Envelope }>();
+  readonly #cache: LRUCache<string, Envelope> | null;
+  /** Ids of each key's cached answers, so that a write forgets them without a scan. */
+  readonly #cachedByKey = new Map<string, Set<string>>();
+  readonly #inFlight = new Map<string, Flight>();
+  readonly #flightsByKey = new Map<string, Set<Flight>>();
+  readonly #sweeper: NodeJS.Timeout | null;
+  readonly #now: () => number;
 
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** `fetch` runs unless an identical request is in flight or fresh in the cache; `how` says which. */
-  get(hash: string, url: string, fetch: () => Promise<Envelope>): { envelope: Promise<Envelope>; how: 'sent' | 'coalesced' | 'cached' } {
-    const id = `${hash} ${url}`;
-    const cached = this.#cache.get(id);
-    if (cached && this.now() - cached.at < this.ttlMs) return { envelope: Promise.resolve(cached.envelope), how: 'cached' };
-    if (cached) this.#cache.delete(id);
-    const pending = this.#inFlight.get(id);
-    if (pending) return { envelope: pending, how: 'coalesced' };
-    const started = this.now();
-    const request = fetch().then(
-      (envelope) => {
-        this.#inFlight.delete(id);
-        if (this.ttlMs > 0) this.#remember(id, started, envelope);
-        return envelope;
-      },
-      (error: unknown) => {
-        this.#inFlight.delete(id);
-        throw error;
-      },
-    );
-    this.#inFlight.set(id, request);
-    return { envelope: request, how: 'sent' };
-  }
-
-  /** Forgets every cached answer of one key (after it wrote something). */
-  forget(hash: string): void {
-    for (const id of this.#cache.keys()) if (id.startsWith(`${hash} `)) this.#cache.delete(id);
-  }
-
-  get size(): number {
-    return this.#cache.size;
-  }
-
-  #remember(id: string, at: number, envelope: Envelope): void {
-    this.#cache.set(id, { at, envelope });
-    while (this.#cache.size > this.maxEntries) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest === undefined) break;
-      this.#cache.delete(oldest);
+  constructor(private readonly options: SharedReadsOptions) {
+    const clock = options.clock ?? performance;
+    this.#now = () => clock.now();
+    if (options.ttlMs <= 0) {
+      this.#cache = null;
+      this.#sweeper = null;
+      return;
     }
+    this.#cache = new LRUCache<string, Envelope>({
+      max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: (envelope, id) => Math.max(1, envelope.bytes + id.length),
+      ttl: options.ttlMs,
+      perf: clock,
+      dispose: (_envelope, id) => removeFrom(this.#cachedByKey, id.slice(0, id.indexOf(' ')), id),
+    });
+    const cache = this.#cache;
+    this.#sweeper = setInterval(() => cache.purgeStale(), Math.min(1_000, Math.max(50, options.ttlMs)));
+    this.#sweeper.unref();
+  }
+
+  /**
+   * `fetch` runs (with a signal that aborts once no reader waits any more) unless an identical request
+   * of the key is in flight or fresh in the cache; `how` says which. `signal` is this reader's: when it
+   * aborts, this reader stops waiting.
+   */
+  get(
+    hash: string,
+    url: string,
+    fetch: (signal: AbortSignal) => Promise<Envelope>,
+    signal?: AbortSignal,
+  ): { envelope: Promise<Envelope>; how: 'sent' | 'coalesced' | 'cached' } {
+    const id = `${hash} ${url}`;
+    const cached = this.#cache?.get(id);
+    if (cached) return { envelope: Promise.resolve(cached), how: 'cached' };
+    const joined = this.#inFlight.get(id);
+    if (joined) return { envelope: this.#read(joined, signal), how: 'coalesced' };
+    const started = this.#now();
+    const controller = new AbortController();
+    const flight: Flight = {
+      hash,
+      id,
+      controller,
+      readers: 0,
+      cacheable: true,
+      promise: fetch(controller.signal).then(
+        (envelope) => {
+          this.#land(flight);
+          const ttl = this.options.ttlMs - (this.#now() - started);
+          if (this.#cache && flight.cacheable && ttl >= 1) {
+            this.#cache.set(id, envelope, { ttl });
+            if (this.#cache.has(id)) addTo(this.#cachedByKey, hash, id);
+          }
+          return envelope;
+        },
+        (error: unknown) => {
+          this.#land(flight);
+          throw error;
+        },
+      ),
+    };
+    // Readers handle its outcome; once all have left, nobody does.
+    flight.promise.catch(() => undefined);
+    this.#inFlight.set(id, flight);
+    addTo(this.#flightsByKey, hash, flight);
+    return { envelope: this.#read(flight, signal), how: 'sent' };
+  }
+
+  /** The key wrote something: its cached answers are dropped and its reads in flight are not joined or remembered. */
+  invalidate(hash: string): void {
+    for (const id of [...(this.#cachedByKey.get(hash) ?? [])]) this.#cache?.delete(id);
+    this.#cachedByKey.delete(hash);
+    for (const flight of this.#flightsByKey.get(hash) ?? []) {
+      flight.cacheable = false;
+      if (this.#inFlight.get(flight.id) === flight) this.#inFlight.delete(flight.id);
+    }
+    this.#flightsByKey.delete(hash);
+  }
+
+  /** Answers held. */
+  get size(): number {
+    return this.#cache?.size ?? 0;
+  }
+
+  /** Bytes held (the bodies' sizes). */
+  get bytes(): number {
+    return this.#cache?.calculatedSize ?? 0;
+  }
+
+  /** Requests in flight that others may join. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Stops the sweeper and drops every answer. */
+  close(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#cache?.clear();
+  }
+
+  #land(flight: Flight): void {
+    if (this.#inFlight.get(flight.id) === flight) this.#inFlight.delete(flight.id);
+    removeFrom(this.#flightsByKey, flight.hash, flight);
+  }
+
+  #read(flight: Flight, signal: AbortSignal | undefined): Promise<Envelope> {
+    flight.readers++;
+    if (!signal) return flight.promise;
+    return new Promise<Envelope>((resolve, reject) => {
+      const leave = (): void => {
+        reject(signal.reason);
+        if (--flight.readers > 0) return;
+        // Nobody waits any more: nobody may join a request about to be cancelled, nor cache its end.
+        flight.cacheable = false;
+        this.#land(flight);
+        flight.controller.abort(signal.reason);
+      };
+      if (signal.aborted) return leave();
+      signal.addEventListener('abort', leave, { once: true });
+      flight.promise.then(
+        (envelope) => {
+          signal.removeEventListener('abort', leave);
+          resolve(envelope);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', leave);
+          reject(error);
+        },
+      );
+    });
   }
 }
 
 /**
  * Remembers, per key, the scopes the upstream said it lacks (403 with `details.required`), so that for
  * a while requests needing them are answered FORBIDDEN at once instead of spending upstream requests.
+ * Held for the `maxKeys` most recently refused keys.
  */
 export class ScopeMirror {
-  readonly #missing = new Map<string, Map<string, { until: number; error: UpstreamError }>>();
+  readonly #missing: LRUCache<string, Map<string, { until: number; error: UpstreamError }>>;
 
   constructor(
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+    maxKeys = 10_000,
+  ) {
+    this.#missing = new LRUCache({ max: maxKeys });
+  }
+
+  get size(): number {
+    return this.#missing.size;
+  }
 
   learn(hash: string, error: UpstreamError): void {
     if (this.ttlMs <= 0 || error.status !== 403) return;
     const required = error.details.required;
     const provided = error.details.provided;
     if (!Array.isArray(required) || !Array.isArray(provided)) return;
-    const scopes = this.#missing.get(hash) ?? new Map();
+    const scopes = this.#missing.get(hash) ?? new Map<string, { until: number; error: UpstreamError }>();
     for (const scope of required) if (typeof scope === 'string') scopes.set(scope, { until: this.now() + this.ttlMs, error });
     this.#missing.set(hash, scopes);
   }
@@ -88,10 +226,12 @@ export class ScopeMirror {
   /** Throws the remembered FORBIDDEN when the key is known to lack `scope`. */
   check(hash: string, scope: string | null): void {
     if (scope === null) return;
-    const known = this.#missing.get(hash)?.get(scope);
-    if (!known) return;
+    const scopes = this.#missing.get(hash, { updateAgeOnGet: false });
+    const known = scopes?.get(scope);
+    if (!scopes || !known) return;
     if (known.until <= this.now()) {
-      this.#missing.get(hash)?.delete(scope);
+      scopes.delete(scope);
+      if (scopes.size === 0) this.#missing.delete(hash);
       return;
     }
     throw new UpstreamError(known.error.message, {
@@ -100,128 +240,5 @@ export class ScopeMirror {
       upstreamCode: known.error.upstreamCode,
       details: { ...known.error.details, mirrored: true },
     });
-  }
-}
-
-export interface QuotaLimits {
-  perHour: number;
-  perMinutePerEndpoint: number;
-}
-
-export interface QuotaState {
-  /** Requests this gateway sent for the key in the last hour. */
-  usedLastHour: number;
-  limitPerHour: number;
-  /** What the upstream last said remains of the key's hourly budget, when it said. */
-  upstreamRemaining: number | null;
-  /** Seconds until the key may call again, while the upstream has told it to wait. */
-  retryAfter: number | null;
-}
-
-/**
- * Tracks each key's spend against the upstream's documented limits and honours a 429's Retry-After
- * for every operation of that key, so that none of them hammers the upstream meanwhile.
- */
-export class QuotaTracker {
-  readonly #keys = new Map<
-    string,
-    { sent: number[]; endpoints: Map<string, number[]>; blockedUntil: number; upstreamRemaining: number | null }
-  >();
-
-  constructor(
-    private readonly limits: QuotaLimits | null,
-    /** The longest a request waits out a 429's Retry-After instead of failing RATE_LIMITED at once. */
-    private readonly maxWaitMs = 0,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  #entry(hash: string) {
-    let entry = this.#keys.get(hash);
-    if (!entry) {
-      entry = { sent: [], endpoints: new Map(), blockedUntil: 0, upstreamRemaining: null };
-      this.#keys.set(hash, entry);
-      if (this.#keys.size > 10_000) this.#prune();
-    }
-    return entry;
-  }
-
-  /**
-   * Reserves one request for the key and endpoint. Returns how long to wait first (while the upstream
-   * asked the key to wait, if that is short), or throws RATE_LIMITED without calling upstream.
-   */
-  take(hash: string, endpoint: string): number {
-    const now = this.now();
-    const entry = this.#entry(hash);
-    if (entry.blockedUntil > now) {
-      const wait = entry.blockedUntil - now;
-      if (wait <= this.maxWaitMs) return wait;
-      throw this.#limited(Math.ceil(wait / 1000), 'The HyperStudy API asked this key to wait');
-    }
-    entry.sent = entry.sent.filter((t) => now - t < 3_600_000);
-    const minute = (entry.endpoints.get(endpoint) ?? []).filter((t) => now - t < 60_000);
-    if (this.limits && entry.sent.length >= this.limits.perHour) {
-      throw this.#limited(
-        Math.ceil(((entry.sent[0] ?? now) + 3_600_000 - now) / 1000),
-        `This key has used its ${this.limits.perHour} upstream requests of the last hour`,
-      );
-    }
-    if (this.limits && minute.length >= this.limits.perMinutePerEndpoint) {
-      throw this.#limited(
-        Math.ceil(((minute[0] ?? now) + 60_000 - now) / 1000),
-        `This key has used its ${this.limits.perMinutePerEndpoint} requests of the last minute to ${endpoint}`,
-      );
-    }
-    entry.sent.push(now);
-    minute.push(now);
-    entry.endpoints.set(endpoint, minute);
-    return 0;
-  }
-
-  /** Whether a Retry-After of this many seconds is short enough to wait out. */
-  waitable(retryAfterSeconds: number): boolean {
-    return retryAfterSeconds * 1000 <= this.maxWaitMs;
-  }
-
-  /** Counts a request sent without a reservation (a retry). */
-  note(hash: string, endpoint: string): void {
-    const now = this.now();
-    const entry = this.#entry(hash);
-    entry.sent.push(now);
-    entry.endpoints.set(endpoint, [...(entry.endpoints.get(endpoint) ?? []), now]);
-  }
-
-  /** Learns from an answer: the upstream's remaining budget, or a 429's Retry-After. */
-  observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): void {
-    const entry = this.#entry(hash);
-    if (info.remaining !== undefined && info.remaining !== null) entry.upstreamRemaining = info.remaining;
-    if (info.retryAfter !== undefined && info.retryAfter !== null)
-      entry.blockedUntil = Math.max(entry.blockedUntil, this.now() + info.retryAfter * 1000);
-  }
-
-  state(hash: string): QuotaState {
-    const entry = this.#entry(hash);
-    const now = this.now();
-    return {
-      usedLastHour: entry.sent.filter((t) => now - t < 3_600_000).length,
-      limitPerHour: this.limits?.perHour ?? 1000,
-      upstreamRemaining: entry.upstreamRemaining,
-      retryAfter: entry.blockedUntil > now ? Math.ceil((entry.blockedUntil - now) / 1000) : null,
-    };
-  }
-
-  #limited(retryAfter: number, message: string): UpstreamError {
-    return new UpstreamError(message, {
-      code: 'RATE_LIMITED',
-      status: null,
-      retryAfter: Math.max(1, retryAfter),
-      details: { source: 'gateway' },
-    });
-  }
-
-  #prune(): void {
-    const now = this.now();
-    for (const [hash, entry] of this.#keys) {
-      if (entry.blockedUntil < now && entry.sent.every((t) => now - t >= 3_600_000)) this.#keys.delete(hash);
-    }
   }
 }

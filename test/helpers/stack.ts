@@ -13,7 +13,16 @@ export interface GqlReply<D = Record<string, unknown>> {
     data?: D | null;
     errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
     extensions?: {
-      upstream?: { requests: number; pages: number; cacheHits: number; coalesced: number; failed: number; budgetLeft: number };
+      upstream?: {
+        requests: number;
+        pages: number;
+        cacheHits: number;
+        coalesced: number;
+        retries: number;
+        failed: number;
+        budgetLeft: number;
+        rateLimit: { usedLastHour: number; limitPerHour: number; upstreamRemaining: number | null; retryAfter: number | null } | null;
+      };
     };
   };
 }

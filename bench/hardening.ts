@@ -1,0 +1,185 @@
+/**
+ * Figures for issue 9 (memory and fairness under hostile callers and a hostile upstream), measured by
+ * `npm run bench`:
+ *  - heap after 20,000 distinct keys (valid ones, whose state is kept, and invalid ones);
+ *  - another key's latency while one key fans out 300 requests;
+ *  - the shared cache's bytes right after a burst of pages and once the TTL has passed;
+ *  - RSS while the upstream sends 200 MB answers (six at once).
+ */
+import type { ServerResponse } from 'node:http';
+import { loadConfig } from '../src/config.ts';
+import { createGateway } from '../src/server.ts';
+import { startSimulator } from '../src/simulator/server.ts';
+import { startScripted } from '../test/helpers/scripted.ts';
+import { DASHBOARD } from '../test/helpers/dashboard.ts';
+
+const MB = 1_048_576;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const heapMb = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / MB;
+};
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function post(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<unknown> {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': key },
+    body: JSON.stringify({ query, variables }),
+  });
+  return res.json();
+}
+
+/** Sends `count` operations, `concurrency` at a time, each with the key `keyOf(i)`. */
+async function spread(count: number, concurrency: number, send: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await send(next++);
+    }),
+  );
+}
+
+export async function distinctKeys(count: number): Promise<string[]> {
+  const valid = Array.from({ length: count }, (_, i) => ({
+    key: `hst_test_bench_${i}`,
+    name: `bench_${i}`,
+    userId: 'user_demo',
+    scopes: ['*'],
+  }));
+  const sim = await startSimulator({ extraKeys: valid, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent' }));
+  const url = await gw.listen(0, '127.0.0.1');
+  const query = '{ experiment(id: "exp_movie01") { name } }';
+  const lines: string[] = [];
+  try {
+    await post(url, 'hst_test_demo_full', query);
+    // The in-process simulator logs every request it serves: cleared before each heap sample, so that
+    // the samples show the gateway's memory.
+    sim.stats.reset();
+    const start = heapMb();
+    const t0 = performance.now();
+    const random = (i: number): string => `hst_live_random_${i}_${Math.random().toString(36).slice(2)}`;
+    await spread(count / 2, 32, (i) => post(url, random(i), query));
+    sim.stats.reset();
+    const half = heapMb();
+    await spread(count / 2, 32, (i) => post(url, random(i), query));
+    sim.stats.reset();
+    const invalid = heapMb();
+    const t1 = performance.now();
+    await spread(count, 32, (i) => post(url, valid[i]?.key ?? '', query));
+    const t2 = performance.now();
+    sim.stats.reset();
+    const kept = heapMb();
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const held = (kind: string): string => new RegExp(`hsgql_key_state_entries\\{kind="${kind}"\\} (\\d+)`).exec(metrics)?.[1] ?? '?';
+    lines.push(
+      `| ${count.toLocaleString('en')} invalid keys, one operation each | ${((t1 - t0) / 1000).toFixed(0)} s | ${start.toFixed(1)} → ${half.toFixed(1)} (after half) → ${invalid.toFixed(1)} MB | 0 |`,
+      `| then ${count.toLocaleString('en')} valid keys, one operation each | ${((t2 - t1) / 1000).toFixed(0)} s | ${invalid.toFixed(1)} → ${kept.toFixed(1)} MB | ${held('quota')} (KEY_STATE_MAX_KEYS) |`,
+    );
+  } finally {
+    await gw.close();
+    await sim.close();
+  }
+  return lines;
+}
+
+export async function fanOut(): Promise<string> {
+  const sim = await startSimulator({ latencyMs: 20, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const gw = createGateway(
+    loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off' }),
+  );
+  const url = await gw.listen(0, '127.0.0.1');
+  const small = '{ experiment(id: "exp_other01") { name } }';
+  const timeSmall = async (): Promise<number> => {
+    const t = performance.now();
+    await post(url, 'hst_test_demo_other', small);
+    return performance.now() - t;
+  };
+  try {
+    const alone: number[] = [];
+    for (let i = 0; i < 20; i++) alone.push(await timeSmall());
+    const ids = Array.from({ length: 300 }, (_, i) => Buffer.from(`Experiment:exp_fan_${i}`).toString('base64'));
+    const during: number[] = [];
+    let fanMs = 0;
+    for (let run = 0; run < 3; run++) {
+      const t = performance.now();
+      let done = false;
+      const big = post(url, 'hst_test_demo_full', 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids }).then(() => {
+        done = true;
+        fanMs += performance.now() - t;
+      });
+      await delay(30);
+      while (!done) during.push(await timeSmall());
+      await big;
+    }
+    return `| one key's \`nodes(ids:)\` of 300 ids (20 ms upstream latency) | ${median(alone).toFixed(0)} ms | ${median(during).toFixed(0)} ms (${during.length} samples) | ${(fanMs / 3).toFixed(0)} ms |`;
+  } finally {
+    await gw.close();
+    await sim.close();
+  }
+}
+
+export async function cacheAfterTtl(): Promise<string> {
+  const sim = await startSimulator({ rooms: 50, participantsPerRoom: 8, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const gw = createGateway(
+    loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', PLANNER: 'off', UPSTREAM_BUDGET: '10000', UPSTREAM_QUOTA_GUARD: 'off' }),
+  );
+  const url = await gw.listen(0, '127.0.0.1');
+  try {
+    const before = heapMb();
+    await post(url, 'hst_test_demo_full', DASHBOARD, { id: 'exp_movie01' });
+    const entries = gw.shared.size;
+    const bytes = gw.shared.bytes / MB;
+    const full = heapMb();
+    await delay(6_500);
+    const after = heapMb();
+    return `| 50×8 dashboard per parent (planner off), CACHE_TTL_MS 5000 | ${entries} answers, ${bytes.toFixed(1)} MB, heap ${before.toFixed(0)} → ${full.toFixed(0)} MB | ${gw.shared.size} answers, ${(gw.shared.bytes / MB).toFixed(1)} MB, heap ${after.toFixed(0)} MB |`;
+  } finally {
+    await gw.close();
+    await sim.close();
+  }
+}
+
+export async function hugeBodies(): Promise<string> {
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const pour = (res: ServerResponse, total: number): void => {
+    let written = 0;
+    let closed = false;
+    res.once('close', () => (closed = true));
+    const write = (): void => {
+      while (!closed && written < total) {
+        written += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', write);
+      }
+      if (!closed) res.end();
+    };
+    write();
+  };
+  const upstream = await startScripted((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"status":"success","data":[{"id":"x","name":"');
+    pour(res, 200 * MB);
+  });
+  const gw = createGateway(
+    loadConfig({ HYPERSTUDY_API_URL: upstream.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '60000' }),
+  );
+  const url = await gw.listen(0, '127.0.0.1');
+  try {
+    (globalThis as { gc?: () => void }).gc?.();
+    const before = process.memoryUsage().rss / MB;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss / MB)), 10);
+    const t = performance.now();
+    const answers = (await Promise.all(
+      Array.from({ length: 6 }, (_, i) => post(url, 'hst_test_k', `{ experiment(id: "huge${i}") { name } }`)),
+    )) as { errors?: { extensions?: { code?: string } }[] }[];
+    const ms = performance.now() - t;
+    clearInterval(sampler);
+    const codes = [...new Set(answers.map((a) => a.errors?.[0]?.extensions?.code))].join(',');
+    return `| six 200 MB answers at once (chunked, no length) | ${before.toFixed(0)} MB | ${peak.toFixed(0)} MB | ${ms.toFixed(0)} ms, each ${codes} |`;
+  } finally {
+    await gw.close();
+    await upstream.close();
+  }
+}

@@ -1,0 +1,204 @@
+import { LRUCache } from 'lru-cache';
+import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
+import { UpstreamError } from './errors.ts';
+
+/**
+ * Counts events over a sliding window in fixed buckets: a bucket counts until all of it is older than
+ * the window, so the count never falls short of the true one (it may include up to one bucket more).
+ * Adding and counting are O(1) amortized; memory is one pair of numbers per non-empty bucket.
+ */
+export class WindowCounter {
+  readonly #starts: number[] = [];
+  readonly #counts: number[] = [];
+  #total = 0;
+
+  constructor(
+    private readonly bucketMs: number,
+    private readonly windowMs: number,
+  ) {}
+
+  add(now: number): void {
+    const start = now - (now % this.bucketMs);
+    const last = this.#starts.length - 1;
+    if (last >= 0 && this.#starts[last] === start) this.#counts[last] = (this.#counts[last] ?? 0) + 1;
+    else {
+      this.#starts.push(start);
+      this.#counts.push(1);
+    }
+    this.#total++;
+  }
+
+  count(now: number): number {
+    this.#expire(now);
+    return this.#total;
+  }
+
+  /** Milliseconds until the count drops (its oldest bucket leaves the window); 0 when empty. */
+  untilDrop(now: number): number {
+    this.#expire(now);
+    const oldest = this.#starts[0];
+    return oldest === undefined ? 0 : Math.max(0, oldest + this.bucketMs + this.windowMs - now);
+  }
+
+  #expire(now: number): void {
+    while (this.#starts.length > 0 && (this.#starts[0] ?? 0) + this.bucketMs + this.windowMs <= now) {
+      this.#starts.shift();
+      this.#total -= this.#counts.shift() ?? 0;
+    }
+  }
+}
+
+export interface QuotaLimits {
+  perHour: number;
+  perMinutePerEndpoint: number;
+}
+
+export interface QuotaState {
+  /** Requests this gateway sent for the key in the last hour. */
+  usedLastHour: number;
+  limitPerHour: number;
+  /** What the upstream last said remains of the key's hourly budget, when it said. */
+  upstreamRemaining: number | null;
+  /** Seconds until the key may call again, while the upstream has told it to wait. */
+  retryAfter: number | null;
+}
+
+interface KeyQuota {
+  hour: WindowCounter;
+  endpoints: Map<string, WindowCounter>;
+  blockedUntil: number;
+  upstreamRemaining: number | null;
+}
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
+/**
+ * Tracks each key's spend against the upstream's documented limits and honours a 429's Retry-After
+ * for every operation of that key, so that none of them hammers the upstream meanwhile. State is held
+ * for the `maxKeys` most recently active keys (least recently used dropped first, never the one in
+ * use); keys the upstream refused as invalid are forgotten at once.
+ */
+export class QuotaTracker {
+  readonly #keys: LRUCache<string, KeyQuota>;
+
+  constructor(
+    private readonly limits: QuotaLimits | null,
+    /** The longest a request waits out a 429's Retry-After instead of failing RATE_LIMITED at once. */
+    private readonly maxWaitMs = 0,
+    private readonly now: () => number = Date.now,
+    maxKeys = 10_000,
+  ) {
+    this.#keys = new LRUCache({ max: maxKeys });
+  }
+
+  /** Keys whose state is held. */
+  get size(): number {
+    return this.#keys.size;
+  }
+
+  #entry(hash: string): KeyQuota {
+    let entry = this.#keys.get(hash);
+    if (!entry) {
+      entry = { hour: new WindowCounter(MINUTE, HOUR), endpoints: new Map(), blockedUntil: 0, upstreamRemaining: null };
+      this.#keys.set(hash, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * Before a request queues: how long to wait first (while the upstream asked the key to wait, if that
+   * is short); throws RATE_LIMITED when the wait is longer or the request would exceed a limit. Charges
+   * nothing.
+   */
+  admit(hash: string, endpoint: string): number {
+    const entry = this.#keys.get(hash);
+    if (!entry) return 0;
+    const now = this.now();
+    if (entry.blockedUntil > now) {
+      const wait = entry.blockedUntil - now;
+      if (wait <= this.maxWaitMs) return wait;
+      throw this.#blocked(wait);
+    }
+    this.#checkLimits(entry, endpoint, now);
+    return 0;
+  }
+
+  /** At the moment a request is sent: counts it, or throws RATE_LIMITED (nothing counted) if it may not go. */
+  take(hash: string, endpoint: string): void {
+    const now = this.now();
+    const entry = this.#entry(hash);
+    if (entry.blockedUntil > now) throw this.#blocked(entry.blockedUntil - now);
+    this.#checkLimits(entry, endpoint, now);
+    entry.hour.add(now);
+    let minute = entry.endpoints.get(endpoint);
+    if (!minute) {
+      minute = new WindowCounter(1_000, MINUTE);
+      entry.endpoints.set(endpoint, minute);
+    }
+    minute.add(now);
+  }
+
+  /** Whether a Retry-After of this many seconds is short enough to wait out. */
+  waitable(retryAfterSeconds: number): boolean {
+    return retryAfterSeconds * 1000 <= this.maxWaitMs;
+  }
+
+  /** Learns from an answer: the upstream's remaining budget, or a 429's Retry-After (capped at an hour). */
+  observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): void {
+    const entry = this.#entry(hash);
+    if (info.remaining !== undefined && info.remaining !== null) entry.upstreamRemaining = info.remaining;
+    if (info.retryAfter !== undefined && info.retryAfter !== null) {
+      const seconds = Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(0, info.retryAfter));
+      entry.blockedUntil = Math.max(entry.blockedUntil, this.now() + seconds * 1000);
+    }
+  }
+
+  /** Drops a key's state (the upstream said the key is not valid: it has no quota to track). */
+  forget(hash: string): void {
+    this.#keys.delete(hash);
+  }
+
+  state(hash: string): QuotaState {
+    const entry = this.#keys.peek(hash);
+    const now = this.now();
+    return {
+      usedLastHour: entry?.hour.count(now) ?? 0,
+      limitPerHour: this.limits?.perHour ?? 1000,
+      upstreamRemaining: entry?.upstreamRemaining ?? null,
+      retryAfter: entry && entry.blockedUntil > now ? Math.ceil((entry.blockedUntil - now) / 1000) : null,
+    };
+  }
+
+  #checkLimits(entry: KeyQuota, endpoint: string, now: number): void {
+    if (!this.limits) return;
+    if (entry.hour.count(now) >= this.limits.perHour) {
+      throw this.#limited(
+        entry.hour.untilDrop(now),
+        'hour',
+        `This key has used its ${this.limits.perHour} upstream requests of the last hour`,
+      );
+    }
+    const minute = entry.endpoints.get(endpoint);
+    if (minute && minute.count(now) >= this.limits.perMinutePerEndpoint) {
+      throw this.#limited(
+        minute.untilDrop(now),
+        'minute',
+        `This key has used its ${this.limits.perMinutePerEndpoint} requests of the last minute to ${endpoint}`,
+      );
+    }
+  }
+
+  #blocked(waitMs: number): UpstreamError {
+    return this.#limited(waitMs, 'retry-after', 'The HyperStudy API asked this key to wait');
+  }
+
+  #limited(waitMs: number, reason: 'retry-after' | 'hour' | 'minute', message: string): UpstreamError {
+    return new UpstreamError(message, {
+      code: 'RATE_LIMITED',
+      status: null,
+      retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
+      details: { source: 'gateway', reason },
+    });
+  }
+}

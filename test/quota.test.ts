@@ -1,0 +1,129 @@
+import { MockAgent } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
+import { UpstreamError } from '../src/upstream/errors.ts';
+import { QuotaTracker, WindowCounter } from '../src/upstream/quota.ts';
+import { UpstreamSession } from '../src/upstream/session.ts';
+import { ScopeMirror, SharedReads } from '../src/upstream/shared.ts';
+
+const refusal = (f: () => unknown): UpstreamError | null => {
+  try {
+    f();
+    return null;
+  } catch (error) {
+    if (error instanceof UpstreamError) return error;
+    throw error;
+  }
+};
+
+describe('WindowCounter', () => {
+  it('counts events of the last window in buckets, never fewer than there were', () => {
+    const counter = new WindowCounter(1_000, 60_000);
+    counter.add(500);
+    counter.add(900);
+    counter.add(30_000);
+    expect(counter.count(30_000)).toBe(3);
+    // The first bucket [0, 1000) counts until all of it is older than a minute.
+    expect(counter.count(60_999)).toBe(3);
+    expect(counter.untilDrop(60_999)).toBe(1);
+    expect(counter.count(61_000)).toBe(1);
+    expect(counter.count(91_000)).toBe(0);
+    expect(counter.untilDrop(91_000)).toBe(0);
+  });
+});
+
+describe('QuotaTracker under many distinct keys', () => {
+  // Issue 9, item 1: before, once 10,000 keys had been seen, every new key's entry was pruned as soon as
+  // it was created, so its requests went uncounted and the per-minute guard never refused.
+  it('keeps counting a new key after 20,000 others', () => {
+    let now = 1_000_000;
+    const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 2 }, 0, () => now);
+    for (let i = 0; i < 20_000; i++) quota.take(`key-${i}`, 'GET /experiments/:id');
+    now += 1;
+    quota.take('late', 'GET /experiments/:id');
+    quota.take('late', 'GET /experiments/:id');
+    expect(refusal(() => quota.take('late', 'GET /experiments/:id'))).toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { source: 'gateway', reason: 'minute' },
+    });
+    expect(quota.state('late').usedLastHour).toBe(2);
+  });
+
+  it('holds at most maxKeys keys, dropping the least recently active, never the one in use', () => {
+    const now = 1_000_000;
+    const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 1 }, 0, () => now, 1_000);
+    quota.take('busy', 'GET /a');
+    for (let i = 0; i < 5_000; i++) {
+      quota.take(`key-${i}`, 'GET /a');
+      // A key in use stays: each of these is refused because its first request was counted.
+      expect(refusal(() => quota.take(`key-${i}`, 'GET /a'))?.code).toBe('RATE_LIMITED');
+      if (i % 500 === 0) expect(refusal(() => quota.take('busy', 'GET /a'))?.code).toBe('RATE_LIMITED');
+    }
+    expect(quota.size).toBe(1_000);
+    expect(quota.state('busy').usedLastHour).toBe(1);
+    expect(quota.state('key-0').usedLastHour).toBe(0);
+  });
+
+  it('caps what it honours of a Retry-After at an hour', () => {
+    let now = 0;
+    const quota = new QuotaTracker(null, 0, () => now);
+    quota.observe('k', { retryAfter: 999_999 });
+    expect(quota.state('k').retryAfter).toBe(3600);
+    now = 3_600_000;
+    expect(refusal(() => quota.take('k', 'GET /a'))).toBeNull();
+  });
+});
+
+describe('per-key state when random invalid keys arrive', () => {
+  let agent: MockAgent | undefined;
+  afterEach(async () => {
+    await agent?.close();
+    agent = undefined;
+  });
+
+  it('keeps nothing for keys the upstream refuses, and still guards a valid key', async () => {
+    agent = new MockAgent();
+    agent.disableNetConnect();
+    const pool = agent.get('http://upstream.test');
+    const unauthorized = { status: 'error', error: { code: 'UNAUTHORIZED', message: 'Invalid or expired API key' } };
+    pool
+      .intercept({ path: '/api/v3/experiments/e1', method: 'GET', headers: (h) => h['x-api-key'] !== 'hst_test_valid' })
+      .reply(401, unauthorized)
+      .persist();
+    pool
+      .intercept({ path: (p) => p.startsWith('/api/v3/experiments/e1'), method: 'GET', headers: { 'x-api-key': 'hst_test_valid' } })
+      .reply(200, { status: 'success', data: [{ id: 'e1' }] })
+      .persist();
+    const client = new UpstreamClient({
+      baseUrl: 'http://upstream.test/api/v3',
+      timeoutMs: 5_000,
+      connections: 8,
+      dispatcher: agent,
+      resilience: { ...DEFAULT_RESILIENCE, retries: 0 },
+    });
+    const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 3 });
+    const scopes = new ScopeMirror(60_000);
+    const shared = new SharedReads({ ttlMs: 5_000, maxEntries: 100, maxBytes: 1_000_000 });
+    const deps = { client, shared, scopes, quota, budget: 10, deadlineMs: 10_000 };
+    try {
+      for (let wave = 0; wave < 20; wave++) {
+        await Promise.all(
+          Array.from({ length: 100 }, async (_, i) => {
+            const session = new UpstreamSession(deps, `hst_live_random_${wave}_${i}`, 'r');
+            await expect(session.get('/experiments/e1')).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+            session.end();
+          }),
+        );
+      }
+      expect([quota.size, scopes.size, shared.size, shared.inFlight]).toEqual([0, 0, 0, 0]);
+      const valid = (): Promise<unknown> => {
+        const session = new UpstreamSession(deps, 'hst_test_valid', 'r');
+        return session.get(`/experiments/e1`, new URLSearchParams({ n: String(Math.random()) }));
+      };
+      for (let i = 0; i < 3; i++) await valid();
+      await expect(valid()).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { source: 'gateway' } });
+    } finally {
+      shared.close();
+    }
+  });
+});

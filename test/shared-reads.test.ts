@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { Envelope } from '../src/upstream/envelope.ts';
+import { SharedReads } from '../src/upstream/shared.ts';
+import { delay } from './helpers/scripted.ts';
+import { startStack } from './helpers/stack.ts';
+
+const envelope = (bytes: number, data: unknown = []): Envelope => ({ data, metadata: {}, rateLimit: null, bytes });
+
+/** A fetch that waits for the test to answer it, and tells whether it was cancelled. */
+function pending() {
+  let answer: (e: Envelope) => void = () => undefined;
+  let signal: AbortSignal | null = null;
+  const fetch = (s: AbortSignal): Promise<Envelope> => {
+    signal = s;
+    return new Promise((resolve) => (answer = resolve));
+  };
+  return { fetch, answer: (e: Envelope) => answer(e), cancelled: () => signal?.aborted ?? false };
+}
+
+describe('SharedReads', () => {
+  // Issue 9, item 5: before, the cache was bounded by entries only (297 pages held +140 MB).
+  it('holds at most CACHE_MAX_BYTES, counted from the bodies', async () => {
+    const shared = new SharedReads({ ttlMs: 60_000, maxEntries: 1_000, maxBytes: 10_000 });
+    try {
+      for (let i = 0; i < 10; i++) await shared.get('h', `/page/${i}`, async () => envelope(3_000)).envelope;
+      expect(shared.size).toBe(3);
+      expect(shared.bytes).toBe(3 * (3_000 + 'h /page/0'.length));
+      // An answer larger than the whole cache is not kept at all.
+      await shared.get('h', '/huge', async () => envelope(20_000)).envelope;
+      expect(shared.get('h', '/huge', async () => envelope(1)).how).toBe('sent');
+    } finally {
+      shared.close();
+    }
+  });
+
+  // Issue 9, item 5: before, expired entries stayed in memory until read again or pushed out.
+  it('sweeps expired answers without being asked', async () => {
+    let now = 1_000;
+    const shared = new SharedReads({ ttlMs: 100, maxEntries: 1_000, maxBytes: 1_000_000, clock: { now: () => now } });
+    try {
+      for (let i = 0; i < 5; i++) await shared.get('h', `/page/${i}`, async () => envelope(1_000)).envelope;
+      expect([shared.size, shared.bytes > 5_000]).toEqual([5, true]);
+      now = 1_150;
+      await delay(300);
+      expect([shared.size, shared.bytes]).toEqual([0, 0]);
+    } finally {
+      shared.close();
+    }
+  });
+
+  // Issue 9, item 6: before, a read issued after the key's write joined a GET started before it, and
+  // that GET's (older) answer was then cached.
+  it("after a key's write, neither joins nor remembers a read that started before it", async () => {
+    const shared = new SharedReads({ ttlMs: 60_000, maxEntries: 100, maxBytes: 1_000_000 });
+    try {
+      const before = pending();
+      const first = shared.get('h', '/experiments/e1', before.fetch);
+      expect(first.how).toBe('sent');
+      expect(shared.get('h', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
+      shared.invalidate('h');
+      const after = pending();
+      const second = shared.get('h', '/experiments/e1', after.fetch);
+      expect(second.how).toBe('sent');
+      before.answer(envelope(10, 'old'));
+      after.answer(envelope(10, 'new'));
+      expect([(await first.envelope).data, (await second.envelope).data]).toEqual(['old', 'new']);
+      const third = shared.get('h', '/experiments/e1', async () => envelope(1, 'unexpected'));
+      expect([third.how, (await third.envelope).data]).toEqual(['cached', 'new']);
+      // Another key's reads are untouched by the write.
+      const other = pending();
+      const x = shared.get('other', '/experiments/e1', other.fetch);
+      shared.invalidate('h');
+      expect(shared.get('other', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
+      other.answer(envelope(1));
+      await x.envelope;
+    } finally {
+      shared.close();
+    }
+  });
+
+  it('cancels a request in flight once every reader waiting for it has given up', async () => {
+    const shared = new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 });
+    const upstream = pending();
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = shared.get('h', '/x', upstream.fetch, a.signal).envelope;
+    const second = shared.get('h', '/x', async () => envelope(1), b.signal).envelope;
+    a.abort(new Error('a ended'));
+    await expect(first).rejects.toThrow('a ended');
+    expect(upstream.cancelled()).toBe(false);
+    b.abort(new Error('b ended'));
+    await expect(second).rejects.toThrow('b ended');
+    expect(upstream.cancelled()).toBe(true);
+    // A new reader does not join a cancelled request.
+    expect(shared.get('h', '/x', async () => envelope(1)).how).toBe('sent');
+  });
+});
+
+describe('the shared cache in /metrics', () => {
+  it('reports its bytes and entries, and is empty once the TTL has passed', async () => {
+    const stack = await startStack({}, { CACHE_TTL_MS: '300' });
+    const gauges = async () => {
+      const text = await (await fetch(`${stack.url}/metrics`)).text();
+      return [Number(/^hsgql_cache_bytes (\d+)$/m.exec(text)?.[1]), Number(/^hsgql_cache_entries (\d+)$/m.exec(text)?.[1])];
+    };
+    try {
+      await stack.gql('{ experiment(id: "exp_movie01") { name events(first: 5) { totalCount } } }');
+      const [bytes, entries] = await gauges();
+      expect(entries).toBe(2);
+      expect(bytes).toBe(stack.gateway.shared.bytes);
+      expect(bytes).toBeGreaterThan(1_000);
+      await delay(1_500);
+      expect(await gauges()).toEqual([0, 0]);
+    } finally {
+      await stack.close();
+    }
+  });
+});
