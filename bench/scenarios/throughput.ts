@@ -1,0 +1,105 @@
+import { DASHBOARD } from '../../test/helpers/dashboard.ts';
+import { markdownTable, ms, num, pct, ratio, settingsText } from '../lib/format.ts';
+import { graphqlRequest } from '../lib/http.ts';
+import { alternate, closedLoop, errorsText, mergeLoad, p, type LoadResult } from '../lib/load.ts';
+import type { Scenario } from '../lib/scenario.ts';
+import { describeData, startGateway, startSimulator, type SimulatorConfig } from '../lib/stack.ts';
+import { DASHBOARD_SETTINGS } from './dashboards.ts';
+
+const CLIENTS = 8;
+const ROUNDS = 4;
+
+/** A complete dashboard: HTTP 200, data, no errors (a substring test: parsing 400 KB answers would load the client). */
+export function dashboardCheck(status: number, body: string): string | null {
+  if (status !== 200) return `HTTP ${status}`;
+  if (!body.startsWith('{"data":{"experiment":{')) return 'no data';
+  return body.includes('"errors":[') ? 'GraphQL errors' : null;
+}
+
+export const throughput: Scenario = {
+  name: 'throughput',
+  summary: `20×4 dashboards/s, cache off, ${CLIENTS} clients, upstream latency 0: planner on vs PLANNER=off`,
+  async run({ children, options, progress }) {
+    const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0 };
+    const simulator = await startSimulator(children, config);
+    const variants = [
+      { label: 'planner on', gateway: await startGateway(children, 'gateway-planner-on', simulator.url, DASHBOARD_SETTINGS) },
+      {
+        label: '`PLANNER=off`',
+        gateway: await startGateway(children, 'gateway-planner-off', simulator.url, { ...DASHBOARD_SETTINGS, PLANNER: 'off' }),
+      },
+    ];
+    const request = { path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) };
+    const warmUpMs = options.quick ? 500 : 2_000;
+    for (const v of variants) {
+      progress(`throughput: warming up ${v.label} for ${warmUpMs} ms`);
+      await closedLoop({ origin: v.gateway.origin, clients: CLIENTS, durationMs: warmUpMs, next: () => request, check: dashboardCheck });
+    }
+    const segments = await alternate(variants, ROUNDS, async (v, round) => {
+      progress(`throughput: ${v.label}, round ${round + 1}/${ROUNDS}`);
+      await simulator.reset();
+      const result = await closedLoop({
+        origin: v.gateway.origin,
+        clients: CLIENTS,
+        durationMs: (options.seconds * 1000) / ROUNDS,
+        next: () => request,
+        check: dashboardCheck,
+        pids: [v.gateway.child.pid, simulator.child.pid],
+      });
+      return { result, upstream: (await simulator.stats()).total };
+    });
+    const merged = segments.map((runs) => ({
+      result: mergeLoad(runs.map((r) => r.result)),
+      upstream: runs.reduce((s, r) => s + r.upstream, 0),
+    }));
+    const off: LoadResult | undefined = merged[1]?.result;
+    const rows = variants.map((v, i) => {
+      const m = merged[i];
+      if (m === undefined || off === undefined) return [];
+      const { result } = m;
+      return [
+        v.label,
+        num(result.rate),
+        ratio(result.rate / off.rate),
+        num(m.upstream / result.operations),
+        ms(p(result, 50)),
+        ms(p(result, 99)),
+        errorsText(result),
+        pct(result.serverCpu[0] ?? null),
+        pct(result.serverCpu[1] ?? null),
+        pct(result.clientCpu),
+      ];
+    });
+    return [
+      {
+        title: 'Throughput: 20×4 dashboards per second, cache off',
+        setup: [
+          `The dashboard query (as above) on \`exp_movie01\`; simulator (its own process): ${describeData(config)}.`,
+          `One gateway process per variant; settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)} (and \`PLANNER=off\` for the reference). ` +
+            `${CLIENTS} closed-loop clients (each sends its next request when its answer has arrived) over keep-alive connections, from the bench process, ` +
+            `${options.seconds} s per variant in ${ROUNDS} alternating rounds, after ${warmUpMs / 1000} s of warm-up each.`,
+        ],
+        table: markdownTable(
+          [
+            'gateway',
+            'dashboards/s',
+            'vs PLANNER=off',
+            'upstream requests per dashboard',
+            'p50 ms',
+            'p99 ms',
+            'errors',
+            'gateway CPU',
+            'simulator CPU',
+            'clients CPU',
+          ],
+          rows,
+        ),
+        notes: [
+          'Upstream requests from the simulator’s count: with the cache off, identical requests of concurrent operations still go upstream once (coalescing). ' +
+            'Errors: answers that were not complete (HTTP 200, data, no errors). CPU: share of one core over the run (from /proc); the machine has ' +
+            'as many cores as the header says, shared by the gateway, the simulator and the clients.',
+        ],
+      },
+    ];
+  },
+};
