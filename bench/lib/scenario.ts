@@ -31,8 +31,8 @@ export interface Report {
 /**
  * A benchmark: `npm run bench -- <name>` runs it alone. To add one, write `bench/scenarios/<name>.ts`
  * exporting a `Scenario` and list it in `bench/scenarios/index.ts`. Start what you measure with the
- * helpers of `bench/lib/stack.ts` (`startSimulator`, `startGateway`, `startServer` for a scripted
- * upstream stand-in), drive it with `closedLoop` or `timedGraphql`, read upstream counts from
+ * helpers of `bench/lib/stack.ts` (`startSimulator`, `startGateway` with its environment,
+ * `startServer` for `bench/servers/scripted-upstream.ts` or another stand-in), drive it with `closedLoop` or `timedGraphql`, read upstream counts from
  * `simulator.stats()` and the gateway's memory from `gateway.metrics()` (`memoryOf`, `sampleEvery`),
  * alternate variants with `alternate`, and return tables built with `markdownTable`.
  */
