@@ -5,20 +5,22 @@
  * with the command that reproduces it; progress goes to stderr.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Children, ROOT } from './lib/children.ts';
 import type { BenchOptions, Report } from './lib/scenario.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
-const USAGE = `npm run bench -- [--quick] [--seconds N] [--load-seconds N] [scenario …]
+const USAGE = `npm run bench -- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]
   scenarios (default: all, in this order):
 ${SCENARIOS.map((s) => `    ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
   --quick            a smoke test: fewer runs, shorter durations (figures not for the README)
   --seconds N        seconds per variant in throughput comparisons (default 10; quick 2)
-  --load-seconds N   seconds of the load scenario (default 30; quick 5)`;
+  --load-seconds N   seconds of the load scenario (default 30; quick 5)
+  --baseline DIR     also measure the gateway of another checkout (e.g. a worktree of main after npm ci)
+                     beside this one, in throughput and small`;
 
 function parse(argv: string[]): { options: BenchOptions; names: string[]; flags: string[] } {
   const { values, positionals } = parseArgs({
@@ -28,6 +30,7 @@ function parse(argv: string[]): { options: BenchOptions; names: string[]; flags:
       quick: { type: 'boolean', default: false },
       seconds: { type: 'string' },
       'load-seconds': { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -42,6 +45,7 @@ function parse(argv: string[]): { options: BenchOptions; names: string[]; flags:
     quick: values.quick,
     seconds: seconds('seconds', values.seconds, values.quick ? 2 : 10),
     loadSeconds: seconds('load-seconds', values['load-seconds'], values.quick ? 5 : 30),
+    baseline: values.baseline === undefined ? null : baseline(values.baseline),
   };
   for (const name of positionals) {
     if (!SCENARIOS.some((s) => s.name === name)) throw new Error(`no scenario '${name}'\n\n${USAGE}`);
@@ -50,31 +54,51 @@ function parse(argv: string[]): { options: BenchOptions; names: string[]; flags:
     ...(values.quick ? ['--quick'] : []),
     ...(values.seconds === undefined ? [] : ['--seconds', values.seconds]),
     ...(values['load-seconds'] === undefined ? [] : ['--load-seconds', values['load-seconds']]),
+    ...(values.baseline === undefined ? [] : ['--baseline', values.baseline]),
   ];
   return { options, names: positionals, flags };
 }
 
-function environment(): string {
-  const git = (args: string[]): string => {
-    try {
-      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
-    } catch {
-      return '';
-    }
-  };
-  const commit = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
-  const dirty = git(['status', '--porcelain', '--untracked-files=no']) === '' ? '' : ' with uncommitted changes';
+function git(cwd: string, args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** "abc1234", "abc1234 with uncommitted changes", or "unknown". */
+function commitOf(checkout: string): string {
+  const commit = git(checkout, ['rev-parse', '--short', 'HEAD']);
+  if (commit === '') return 'unknown';
+  return git(checkout, ['status', '--porcelain', '--untracked-files=no']) === '' ? commit : `${commit} with uncommitted changes`;
+}
+
+function baseline(dir: string): { checkout: string; label: string } {
+  const checkout = resolve(dir);
+  for (const needed of ['src/main.ts', 'node_modules/tsx/package.json']) {
+    if (!existsSync(join(checkout, needed)))
+      throw new Error(`--baseline ${dir}: no ${needed} there (a checkout of this repository after npm ci)`);
+  }
+  return { checkout, label: `baseline ${commitOf(checkout)}` };
+}
+
+function environment(options: BenchOptions): string {
   const cpu = cpus();
   return [
-    `Node ${process.version} on ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}; commit ${commit}${dirty}; ${new Date().toISOString().slice(0, 16)}Z.`,
+    `Node ${process.version} on ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}; commit ${commitOf(ROOT)}; ${new Date().toISOString().slice(0, 16)}Z.`,
+    ...(options.baseline ? [`Baseline: ${options.baseline.checkout} (${options.baseline.label}).`] : []),
     `Every server in its own process (\`node --import tsx\`), \`NODE_ENV\` ${process.env.NODE_ENV === undefined ? 'unset' : `=${process.env.NODE_ENV}`} in all of them; clients in the bench process.`,
   ].join(' ');
 }
 
-function print(report: Report, command: string): void {
+function print(report: Report, command: string, load: readonly [number, number]): void {
   const lines = [`#### ${report.title}`, '', ...report.setup, '', report.table, ''];
   if (report.notes && report.notes.length > 0) lines.push(...report.notes, '');
-  lines.push(`Reproduce: \`${command}\``, '');
+  lines.push(
+    `Reproduce: \`${command}\` (the machine's 1-minute load average was ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after).`,
+    '',
+  );
   console.log(lines.join('\n'));
 }
 
@@ -98,17 +122,18 @@ async function main(): Promise<void> {
     });
   }
   const chosen = names.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => names.includes(s.name));
-  console.log(`${environment()}\n`);
+  console.log(`${environment(options)}\n`);
   const progress = (message: string): void => void process.stderr.write(`  … ${message}\n`);
   progress(`each process's output is in ${logDir}`);
   for (const scenario of chosen) {
     const started = performance.now();
     progress(`${scenario.name}: ${scenario.summary}`);
+    const loadBefore = loadavg()[0] ?? Number.NaN;
     try {
       const reports = await scenario.run({ children, options, progress });
       children.assertNoneCrashed();
       const command = ['npm run bench --', ...flags, scenario.name].join(' ');
-      for (const report of reports) print(report, command);
+      for (const report of reports) print(report, command, [loadBefore, loadavg()[0] ?? Number.NaN]);
     } finally {
       await children.stopAll();
     }

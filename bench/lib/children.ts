@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Where the repository lives: children run from it, so `src/…` and `bench/…` paths resolve. */
-export const ROOT = new URL('../..', import.meta.url).pathname;
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -97,15 +98,15 @@ export class Children {
 
   constructor(readonly logDir: string) {}
 
-  /** Starts `node [nodeArgs]` from the repository root with `env` added to this process's environment. */
-  spawnNode(name: string, nodeArgs: string[], env: Record<string, string> = {}): Child {
+  /** Starts `node [nodeArgs]` in `cwd` (the repository root) with `env` added to this process's environment. */
+  spawnNode(name: string, nodeArgs: string[], env: Record<string, string> = {}, cwd = ROOT): Child {
     const logPath = join(this.logDir, `${String(++this.#count).padStart(2, '0')}-${name.replace(/[^\w.-]+/g, '_')}.log`);
     const fd = openSync(logPath, 'w');
     try {
       const child = new Child(
         name,
         logPath,
-        spawn(process.execPath, nodeArgs, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] }),
+        spawn(process.execPath, nodeArgs, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] }),
       );
       this.#all.add(child);
       return child;

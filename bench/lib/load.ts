@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import { CpuMeter } from './cpu.ts';
-import { percentile } from './format.ts';
+import { num, percentile } from './format.ts';
 
 export interface LoadRequest {
   path: string;
@@ -125,6 +125,12 @@ export function mergeLoad(results: readonly LoadResult[]): LoadResult {
 }
 
 export const p = (result: LoadResult, q: number): number => percentile(result.latencies, q);
+
+/** The lowest and highest rate of separate rounds of one variant: "1,402–1,700", how much the machine moved it. */
+export const rateSpread = (rounds: readonly LoadResult[]): string => {
+  const rates = rounds.map((r) => r.rate);
+  return `${num(Math.min(...rates))}–${num(Math.max(...rates))}`;
+};
 
 /** "3 × HTTP 500, 1 × network: ECONNRESET", or "0". */
 export const errorsText = (result: LoadResult): string =>

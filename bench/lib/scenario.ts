@@ -8,6 +8,11 @@ export interface BenchOptions {
   seconds: number;
   /** Seconds of the load scenario. */
   loadSeconds: number;
+  /**
+   * Another checkout of the gateway (with its own `node_modules`) measured beside this one where a
+   * scenario supports it (`--baseline DIR`): "today's main" for targets stated as "N× today's".
+   */
+  baseline: { checkout: string; label: string } | null;
 }
 
 export interface BenchContext {

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import type { RequestRecord } from '../../src/simulator/stats.ts';
-import type { Child, Children } from './children.ts';
+import { ROOT, type Child, type Children } from './children.ts';
 import { getJson, send } from './http.ts';
 import { scrapeMetrics, type Metrics } from './metrics.ts';
 
@@ -120,22 +120,20 @@ export interface GatewayProcess {
 
 /**
  * The gateway as `npm start` runs it (`src/main.ts` under tsx), configured by `settings` on top of the
- * README's defaults, listening on 127.0.0.1; its JSON logs go to its log file.
+ * README's defaults, listening on 127.0.0.1; its JSON logs go to its log file. `checkout` is the
+ * repository it runs from: this one, or another (`--baseline`) with its own `node_modules`.
  */
 export async function startGateway(
   children: Children,
   name: string,
   upstreamUrl: string,
   settings: Record<string, string> = {},
+  checkout: string = ROOT,
 ): Promise<GatewayProcess> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const child = children.spawnNode(name, ['--import', 'tsx', 'src/main.ts'], {
-      ...settings,
-      HYPERSTUDY_API_URL: upstreamUrl,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-    });
+    const env = { ...settings, HYPERSTUDY_API_URL: upstreamUrl, HOST: '127.0.0.1', PORT: String(port) };
+    const child = children.spawnNode(name, ['--import', 'tsx', 'src/main.ts'], env, checkout);
     const origin = `http://127.0.0.1:${port}`;
     try {
       await waitForHealth(child, `${origin}/health`);

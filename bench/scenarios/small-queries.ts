@@ -1,6 +1,6 @@
 import { code, markdownTable, ms, num, pct, settingsText } from '../lib/format.ts';
 import { graphqlRequest, send } from '../lib/http.ts';
-import { alternate, closedLoop, errorsText, mergeLoad, p } from '../lib/load.ts';
+import { alternate, closedLoop, errorsText, mergeLoad, p, rateSpread } from '../lib/load.ts';
 import type { Scenario } from '../lib/scenario.ts';
 import { describeData, startGateway, startServer, startSimulator, type ServerProcess, type SimulatorConfig } from '../lib/stack.ts';
 
@@ -23,14 +23,20 @@ export const smallQueries: Scenario = {
   async run({ children, options, progress }) {
     const config: SimulatorConfig = { rooms: 4, participantsPerRoom: 3, latencyMs: 0 };
     const simulator = await startSimulator(children, config);
-    const [hello, gateway] = await Promise.all([
+    const { baseline } = options;
+    const [hello, gateway, base] = await Promise.all([
       startServer(children, 'hello-world', 'bench/servers/hello-world.ts'),
       startGateway(children, 'gateway', simulator.url, CACHED_SETTINGS),
+      baseline ? startGateway(children, 'gateway-baseline', simulator.url, CACHED_SETTINGS, baseline.checkout) : null,
     ]);
+    const gateways: [string, ServerProcess][] = [['gateway', gateway]];
+    if (baseline && base) gateways.push([baseline.label, base]);
     const variants: { label: string; server: ServerProcess; query: string; upstream: boolean }[] = [
       { label: `hello-world ${code(HELLO)}`, server: hello, query: HELLO, upstream: false },
-      { label: `gateway ${code(TYPENAME)}`, server: gateway, query: TYPENAME, upstream: true },
-      { label: `gateway ${code(TINY)}, cached`, server: gateway, query: TINY, upstream: true },
+      ...gateways.flatMap(([name, server]) => [
+        { label: `${name} ${code(TYPENAME)}`, server, query: TYPENAME, upstream: true },
+        { label: `${name} ${code(TINY)}, cached`, server, query: TINY, upstream: true },
+      ]),
     ];
     // Every variant answers correctly before it is measured (and the tiny query's answer is cached).
     for (const v of variants) {
@@ -60,6 +66,7 @@ export const smallQueries: Scenario = {
     });
     const merged = segments.map((runs) => ({
       result: mergeLoad(runs.map((r) => r.result)),
+      spread: rateSpread(runs.map((r) => r.result)),
       upstream: runs.reduce((s, r) => s + r.upstream, 0),
     }));
     const ceiling = merged[0]?.result.rate ?? Number.NaN;
@@ -69,6 +76,7 @@ export const smallQueries: Scenario = {
       return [
         v.label,
         num(m.result.rate),
+        m.spread,
         pct((100 * m.result.rate) / ceiling),
         ms(p(m.result, 50)),
         ms(p(m.result, 99)),
@@ -84,7 +92,7 @@ export const smallQueries: Scenario = {
         setup: [
           'The ceiling: a bare graphql-yoga server answering `{ hello }` (`bench/servers/hello-world.ts`), in its own process on the same Node and HTTP stack (node:http with Yoga’s listener).',
           `The gateway: one process in the README’s default configuration except ${settingsText(CACHED_SETTINGS)} (so the tiny query is answered from its cache; it does not change \`{ __typename }\`); ` +
-            `in particular \`LOG_LEVEL=info\` (one JSON line per operation, to a file) and the quota guard on. Upstream: the simulator (${describeData(config)}).`,
+            `in particular \`LOG_LEVEL=info\` (one JSON line per operation, to a file) and the quota guard on${baseline ? `; the baseline (${baseline.checkout}) likewise` : ''}. Upstream: the simulator (${describeData(config)}).`,
           `${CLIENTS} closed-loop clients over keep-alive connections from the bench process, each sending the same POST with the demo key; ` +
             `${options.seconds} s per variant in ${ROUNDS} alternating rounds, after ${warmUpMs / 1000} s of warm-up each.`,
         ],
@@ -92,6 +100,7 @@ export const smallQueries: Scenario = {
           [
             'server and query',
             'requests/s',
+            'per round',
             'of hello-world',
             'p50 ms',
             'p99 ms',
@@ -103,7 +112,8 @@ export const smallQueries: Scenario = {
           rows,
         ),
         notes: [
-          'Upstream requests: what the simulator served during the measured rounds (0: every tiny query came from the cache). ' +
+          `Per round: the lowest and highest rate of the ${ROUNDS} rounds, how much the shared machine moved it. ` +
+            'Upstream requests: what the simulator served during the measured rounds (0: every tiny query came from the cache). ' +
             'CPU: share of one core over the run; a server near 100% is the bottleneck, the clients share the remaining core.',
         ],
       },

@@ -1,7 +1,7 @@
 import { DASHBOARD } from '../../test/helpers/dashboard.ts';
 import { markdownTable, ms, num, pct, ratio, settingsText } from '../lib/format.ts';
 import { graphqlRequest } from '../lib/http.ts';
-import { alternate, closedLoop, errorsText, mergeLoad, p, type LoadResult } from '../lib/load.ts';
+import { alternate, closedLoop, errorsText, mergeLoad, p, rateSpread } from '../lib/load.ts';
 import type { Scenario } from '../lib/scenario.ts';
 import { describeData, startGateway, startSimulator, type SimulatorConfig } from '../lib/stack.ts';
 import { DASHBOARD_SETTINGS } from './dashboards.ts';
@@ -22,13 +22,23 @@ export const throughput: Scenario = {
   async run({ children, options, progress }) {
     const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0 };
     const simulator = await startSimulator(children, config);
-    const variants = [
-      { label: 'planner on', gateway: await startGateway(children, 'gateway-planner-on', simulator.url, DASHBOARD_SETTINGS) },
-      {
+    const gateways = [
+      startGateway(children, 'gateway-planner-on', simulator.url, DASHBOARD_SETTINGS).then((gateway) => ({ label: 'planner on', gateway })),
+      startGateway(children, 'gateway-planner-off', simulator.url, { ...DASHBOARD_SETTINGS, PLANNER: 'off' }).then((gateway) => ({
         label: '`PLANNER=off`',
-        gateway: await startGateway(children, 'gateway-planner-off', simulator.url, { ...DASHBOARD_SETTINGS, PLANNER: 'off' }),
-      },
+        gateway,
+      })),
     ];
+    const { baseline } = options;
+    if (baseline) {
+      gateways.push(
+        startGateway(children, 'gateway-baseline', simulator.url, DASHBOARD_SETTINGS, baseline.checkout).then((gateway) => ({
+          label: `${baseline.label}, planner on`,
+          gateway,
+        })),
+      );
+    }
+    const variants = await Promise.all(gateways);
     const request = { path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) };
     const warmUpMs = options.quick ? 500 : 2_000;
     for (const v of variants) {
@@ -50,17 +60,21 @@ export const throughput: Scenario = {
     });
     const merged = segments.map((runs) => ({
       result: mergeLoad(runs.map((r) => r.result)),
+      spread: rateSpread(runs.map((r) => r.result)),
       upstream: runs.reduce((s, r) => s + r.upstream, 0),
     }));
-    const off: LoadResult | undefined = merged[1]?.result;
+    const off = merged[1]?.result.rate ?? Number.NaN;
+    const base = merged[2]?.result.rate ?? Number.NaN;
     const rows = variants.map((v, i) => {
       const m = merged[i];
-      if (m === undefined || off === undefined) return [];
+      if (m === undefined) return [];
       const { result } = m;
       return [
         v.label,
         num(result.rate),
-        ratio(result.rate / off.rate),
+        m.spread,
+        ratio(result.rate / off),
+        ...(baseline ? [ratio(result.rate / base)] : []),
         num(m.upstream / result.operations),
         ms(p(result, 50)),
         ms(p(result, 99)),
@@ -75,7 +89,7 @@ export const throughput: Scenario = {
         title: 'Throughput: 20×4 dashboards per second, cache off',
         setup: [
           `The dashboard query (as above) on \`exp_movie01\`; simulator (its own process): ${describeData(config)}.`,
-          `One gateway process per variant; settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)} (and \`PLANNER=off\` for the reference). ` +
+          `One gateway process per variant; settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)} (and \`PLANNER=off\` for the reference${baseline ? `; the baseline is ${baseline.checkout} with the same settings` : ''}). ` +
             `${CLIENTS} closed-loop clients (each sends its next request when its answer has arrived) over keep-alive connections, from the bench process, ` +
             `${options.seconds} s per variant in ${ROUNDS} alternating rounds, after ${warmUpMs / 1000} s of warm-up each.`,
         ],
@@ -83,7 +97,9 @@ export const throughput: Scenario = {
           [
             'gateway',
             'dashboards/s',
+            'per round',
             'vs PLANNER=off',
+            ...(baseline ? ['vs baseline'] : []),
             'upstream requests per dashboard',
             'p50 ms',
             'p99 ms',
@@ -95,7 +111,8 @@ export const throughput: Scenario = {
           rows,
         ),
         notes: [
-          'Upstream requests from the simulator’s count: with the cache off, identical requests of concurrent operations still go upstream once (coalescing). ' +
+          `Per round: the lowest and highest rate of the ${ROUNDS} rounds, how much the shared machine moved it. ` +
+            'Upstream requests from the simulator’s count: with the cache off, identical requests of concurrent operations still go upstream once (coalescing). ' +
             'Errors: answers that were not complete (HTTP 200, data, no errors). CPU: share of one core over the run (from /proc); the machine has ' +
             'as many cores as the header says, shared by the gateway, the simulator and the clients.',
         ],
