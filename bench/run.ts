@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- [--quick] [--seconds N] [--load-seconds N] [scenario …]]`: the benchmarks, each
+ * `npm run bench [-- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]]`: the benchmarks, each
  * server in its own process (see `lib/stack.ts`), the load from this one, variants alternating so that
  * noise on a shared machine hits them alike. Prints Markdown tables (stdout) ready for the README, each
  * with the command that reproduces it; progress goes to stderr.
@@ -22,7 +22,7 @@ ${SCENARIOS.map((s) => `    ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
   --baseline DIR     also measure the gateway of another checkout (e.g. a worktree of main after npm ci)
                      beside this one, in throughput and small`;
 
-function parse(argv: string[]): { options: BenchOptions; names: string[]; flags: string[] } {
+function parse(argv: string[]): { options: BenchOptions; names: string[]; flags: string[] } | 'help' {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -34,7 +34,7 @@ function parse(argv: string[]): { options: BenchOptions; names: string[]; flags:
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) throw new Error(USAGE);
+  if (values.help) return 'help';
   const seconds = (name: string, text: string | undefined, fallback: number): number => {
     if (text === undefined) return fallback;
     const n = Number(text);
@@ -88,7 +88,7 @@ function environment(options: BenchOptions): string {
   return [
     `Node ${process.version} on ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}; commit ${commitOf(ROOT)}; ${new Date().toISOString().slice(0, 16)}Z.`,
     ...(options.baseline ? [`Baseline: ${options.baseline.checkout} (${options.baseline.label}).`] : []),
-    `Every server in its own process (\`node --import tsx\`), \`NODE_ENV\` ${process.env.NODE_ENV === undefined ? 'unset' : `=${process.env.NODE_ENV}`} in all of them; clients in the bench process.`,
+    `Every server in its own process (\`node --import tsx\`), ${process.env.NODE_ENV === undefined ? '`NODE_ENV` unset' : `\`NODE_ENV=${process.env.NODE_ENV}\``} in all of them; clients in the bench process.`,
   ].join(' ');
 }
 
@@ -106,6 +106,10 @@ async function main(): Promise<void> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(process.argv.slice(2));
+    if (parsed === 'help') {
+      console.log(USAGE);
+      return;
+    }
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(2);
@@ -114,11 +118,14 @@ async function main(): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), 'hsgql-bench-'));
   const children = new Children(logDir);
   process.once('exit', () => children.killAllNow());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.once(signal, () => {
       console.error(`\n${signal}: stopping`);
       children.killAllNow();
-      process.exit(130);
+      process.exit(code);
     });
   }
   const chosen = names.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => names.includes(s.name));
