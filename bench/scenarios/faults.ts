@@ -33,6 +33,8 @@ export const faults: Scenario = {
       if (status === 200 && answer.errors === undefined) complete++;
       retries += answer.extensions?.upstream?.retries ?? 0;
     }
+    // The simulator logs a request when it ends: wait out the last stalls so that every fault is counted.
+    await new Promise((resolve) => setTimeout(resolve, (config.stallMs ?? 0) + 500));
     const stats = await simulator.stats();
     const injected = stats.requests.filter((r) => r.fault !== null).length;
     return [
