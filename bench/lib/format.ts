@@ -19,6 +19,12 @@ export const num = (n: number): string =>
 export const ms = (n: number): string => finite(n, () => (n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')));
 export const ratio = (n: number): string => finite(n, () => `${n < 10 ? n.toFixed(2) : n.toFixed(1)}×`);
 export const pct = (n: number | null): string => (n === null ? 'n/a' : finite(n, () => `${n.toFixed(0)}%`));
+/** A paired ratio as a percentage: "65% (48–80%)". */
+export const pctRange = (r: { median: number; min: number; max: number }): string =>
+  finite(r.median, () => `${(100 * r.median).toFixed(0)}% (${(100 * r.min).toFixed(0)}–${(100 * r.max).toFixed(0)}%)`);
+/** A paired ratio: "1.76× (1.31–2.40×)". */
+export const ratioRange = (r: { median: number; min: number; max: number }): string =>
+  finite(r.median, () => `${ratio(r.median)} (${r.min.toFixed(2)}–${ratio(r.max)})`);
 export const code = (text: string): string => `\`${text}\``;
 
 /** `KEY=value` settings as inline code, or "none". */

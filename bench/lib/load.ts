@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import { CpuMeter } from './cpu.ts';
-import { num, percentile } from './format.ts';
+import { median, num, percentile } from './format.ts';
 
 export interface LoadRequest {
   path: string;
@@ -131,6 +131,15 @@ export const rateSpread = (rounds: readonly LoadResult[]): string => {
   const rates = rounds.map((r) => r.rate);
   return `${num(Math.min(...rates))}–${num(Math.max(...rates))}`;
 };
+
+/**
+ * The rate of `a` over the rate of `b`, round by round (neighbours in time, so under alike noise): the
+ * median of those ratios, and the lowest and highest.
+ */
+export function pairedRatio(a: readonly LoadResult[], b: readonly LoadResult[]): { median: number; min: number; max: number } {
+  const ratios = a.map((r, i) => r.rate / (b[i]?.rate ?? Number.NaN)).filter((x) => Number.isFinite(x));
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+}
 
 /** "3 × HTTP 500, 1 × network: ECONNRESET", or "0". */
 export const errorsText = (result: LoadResult): string =>

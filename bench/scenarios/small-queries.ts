@@ -1,6 +1,6 @@
-import { code, markdownTable, ms, num, pct, settingsText } from '../lib/format.ts';
+import { code, markdownTable, ms, num, pct, pctRange, settingsText } from '../lib/format.ts';
 import { graphqlRequest, send } from '../lib/http.ts';
-import { alternate, closedLoop, errorsText, mergeLoad, p, rateSpread } from '../lib/load.ts';
+import { alternate, closedLoop, errorsText, mergeLoad, p, pairedRatio, rateSpread } from '../lib/load.ts';
 import type { Scenario } from '../lib/scenario.ts';
 import { describeData, startGateway, startServer, startSimulator, type ServerProcess, type SimulatorConfig } from '../lib/stack.ts';
 
@@ -11,7 +11,7 @@ const TINY = '{ experiment(id: "exp_movie01") { name } }';
 const CACHED_SETTINGS = { CACHE_TTL_MS: '3600000' };
 
 const CLIENTS = 8;
-const ROUNDS = 5;
+const ROUNDS = 10;
 
 /** HTTP 200 without GraphQL errors. */
 const plainCheck = (status: number, body: string): string | null =>
@@ -64,12 +64,16 @@ export const smallQueries: Scenario = {
       });
       return { result, upstream: (await simulator.stats()).total };
     });
+    const helloRounds = segments[0]?.map((r) => r.result) ?? [];
     const merged = segments.map((runs) => ({
       result: mergeLoad(runs.map((r) => r.result)),
       spread: rateSpread(runs.map((r) => r.result)),
+      ofCeiling: pairedRatio(
+        runs.map((r) => r.result),
+        helloRounds,
+      ),
       upstream: runs.reduce((s, r) => s + r.upstream, 0),
     }));
-    const ceiling = merged[0]?.result.rate ?? Number.NaN;
     const rows = variants.map((v, i) => {
       const m = merged[i];
       if (m === undefined) return [];
@@ -77,7 +81,7 @@ export const smallQueries: Scenario = {
         v.label,
         num(m.result.rate),
         m.spread,
-        pct((100 * m.result.rate) / ceiling),
+        i === 0 ? 'ceiling' : pctRange(m.ofCeiling),
         ms(p(m.result, 50)),
         ms(p(m.result, 99)),
         errorsText(m.result),
@@ -113,6 +117,7 @@ export const smallQueries: Scenario = {
         ),
         notes: [
           `Per round: the lowest and highest rate of the ${ROUNDS} rounds, how much the shared machine moved it. ` +
+            'Of hello-world: the median of the ratios of each round’s rate to the hello-world’s in the same round (neighbours in time), with the lowest and highest. ' +
             'Upstream requests: what the simulator served during the measured rounds (0: every tiny query came from the cache). ' +
             'CPU: share of one core over the run; a server near 100% is the bottleneck, the clients share the remaining core.',
         ],

@@ -1,7 +1,7 @@
 import { DASHBOARD } from '../../test/helpers/dashboard.ts';
-import { markdownTable, ms, num, pct, ratio, settingsText } from '../lib/format.ts';
+import { markdownTable, ms, num, pct, ratioRange, settingsText } from '../lib/format.ts';
 import { graphqlRequest } from '../lib/http.ts';
-import { alternate, closedLoop, errorsText, mergeLoad, p, rateSpread } from '../lib/load.ts';
+import { alternate, closedLoop, errorsText, mergeLoad, p, pairedRatio, rateSpread, type LoadResult } from '../lib/load.ts';
 import type { Scenario } from '../lib/scenario.ts';
 import { describeData, startGateway, startSimulator, type SimulatorConfig } from '../lib/stack.ts';
 import { DASHBOARD_SETTINGS } from './dashboards.ts';
@@ -63,8 +63,9 @@ export const throughput: Scenario = {
       spread: rateSpread(runs.map((r) => r.result)),
       upstream: runs.reduce((s, r) => s + r.upstream, 0),
     }));
-    const off = merged[1]?.result.rate ?? Number.NaN;
-    const base = merged[2]?.result.rate ?? Number.NaN;
+    const roundsOf = (i: number): LoadResult[] => segments[i]?.map((r) => r.result) ?? [];
+    const versus = (i: number, reference: number): string =>
+      i === reference ? 'reference' : ratioRange(pairedRatio(roundsOf(i), roundsOf(reference)));
     const rows = variants.map((v, i) => {
       const m = merged[i];
       if (m === undefined) return [];
@@ -73,8 +74,8 @@ export const throughput: Scenario = {
         v.label,
         num(result.rate),
         m.spread,
-        ratio(result.rate / off),
-        ...(baseline ? [ratio(result.rate / base)] : []),
+        versus(i, 1),
+        ...(baseline ? [versus(i, 2)] : []),
         num(m.upstream / result.operations),
         ms(p(result, 50)),
         ms(p(result, 99)),
@@ -112,6 +113,7 @@ export const throughput: Scenario = {
         ),
         notes: [
           `Per round: the lowest and highest rate of the ${ROUNDS} rounds, how much the shared machine moved it. ` +
+            'Vs: the median of the ratios of each round’s rate to the reference’s in the same round (neighbours in time), with the lowest and highest. ' +
             'Upstream requests from the simulator’s count: with the cache off, identical requests of concurrent operations still go upstream once (coalescing). ' +
             'Errors: answers that were not complete (HTTP 200, data, no errors). CPU: share of one core over the run (from /proc); the machine has ' +
             'as many cores as the header says, shared by the gateway, the simulator and the clients.',
