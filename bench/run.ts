@@ -1,254 +1,157 @@
 /**
- * `npm run bench`: measured side by side in one run against the simulator with 20 ms latency.
- *  1. The dashboard query (experiment → rooms → participants → events + sparse ratings) with the
- *     planner on and off at 2×2, 20×4 and 50×8: upstream requests and wall time, and their ratios.
- *  2. The gateway's overhead against a direct REST call for one small request.
- *  3. Load: 50 concurrent clients for LOAD_SECONDS (default 30), mixed keys and queries, the default
- *     configuration: errors, latency percentiles, heap at start and end.
- *  4. Faults: dashboards against a 20% upstream fault rate: how many answer completely.
- *  5. Hardening (bench/hardening.ts): heap after 20,000 distinct keys, another key's latency during a
- *     300-request fan-out, cache bytes after the TTL, RSS while the upstream sends 200 MB answers.
- * BENCH=hardening runs only part 5.
- * Runs alternate between the variants so that machine noise hits both alike; medians are reported.
+ * `npm run bench [-- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]]`: the benchmarks, each
+ * server in its own process (see `lib/stack.ts`), the load from this one, variants alternating so that
+ * noise on a shared machine hits them alike. Prints Markdown tables (stdout) ready for the README, each
+ * with the command that reproduces it; progress goes to stderr.
  */
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
-import { startSimulator } from '../src/simulator/server.ts';
-import { DASHBOARD } from '../test/helpers/dashboard.ts';
-import { cacheAfterTtl, distinctKeys, fanOut, hugeBodies } from './hardening.ts';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Children, ROOT } from './lib/children.ts';
+import type { BenchOptions, Report } from './lib/scenario.ts';
+import { SCENARIOS } from './scenarios/index.ts';
 
-const KEY = 'hst_test_demo_full';
-const LATENCY_MS = 20;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const USAGE = `npm run bench -- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]
+  scenarios (default: all, in this order):
+${SCENARIOS.map((s) => `    ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
+  --quick            a smoke test: fewer runs, shorter durations (figures not for the README)
+  --seconds N        seconds per variant in throughput comparisons (default 10; quick 2)
+  --load-seconds N   seconds of the load scenario (default 30; quick 5)
+  --baseline DIR     also measure the gateway of another checkout (e.g. a worktree of main after npm ci)
+                     beside this one, in throughput and small`;
 
-async function gateway(apiUrl: string, planner: boolean): Promise<{ gw: Gateway; url: string }> {
-  const gw = createGateway(
-    loadConfig({
-      HYPERSTUDY_API_URL: apiUrl,
-      PLANNER: planner ? 'on' : 'off',
-      CACHE_TTL_MS: '0',
-      UPSTREAM_QUOTA_GUARD: 'off',
-      UPSTREAM_BUDGET: '10000',
-      LOG_LEVEL: 'silent',
-      PORT: '0',
-      HOST: '127.0.0.1',
-    }),
-  );
-  return { gw, url: await gw.listen(0, '127.0.0.1') };
-}
-
-async function timed(url: string, query: string, variables: Record<string, unknown>): Promise<{ ms: number; requests: number }> {
-  const started = performance.now();
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': KEY },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { errors?: unknown[]; extensions?: { upstream?: { requests: number } } };
-  const ms = performance.now() - started;
-  if (body.errors) throw new Error(`bench query failed: ${JSON.stringify(body.errors).slice(0, 300)}`);
-  return { ms, requests: body.extensions?.upstream?.requests ?? Number.NaN };
-}
-
-async function dashboard(rooms: number, participants: number, runs: number): Promise<string> {
-  const sim = await startSimulator({
-    rooms,
-    participantsPerRoom: participants,
-    latencyMs: LATENCY_MS,
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
-  });
-  const on = await gateway(sim.url, true);
-  const off = await gateway(sim.url, false);
-  const results = { on: [] as { ms: number; requests: number }[], off: [] as { ms: number; requests: number }[] };
-  try {
-    await timed(on.url, DASHBOARD, { id: 'exp_movie01' });
-    await timed(off.url, DASHBOARD, { id: 'exp_movie01' });
-    for (let i = 0; i < runs; i++) {
-      results.on.push(await timed(on.url, DASHBOARD, { id: 'exp_movie01' }));
-      results.off.push(await timed(off.url, DASHBOARD, { id: 'exp_movie01' }));
-    }
-  } finally {
-    await Promise.all([on.gw.close(), off.gw.close()]);
-    await sim.close();
-  }
-  const reqOn = median(results.on.map((r) => r.requests));
-  const reqOff = median(results.off.map((r) => r.requests));
-  const msOn = median(results.on.map((r) => r.ms));
-  const msOff = median(results.off.map((r) => r.ms));
-  return `| ${rooms}×${participants} | ${reqOn} | ${reqOff} | ${(reqOff / reqOn).toFixed(1)}× fewer | ${msOn.toFixed(0)} | ${msOff.toFixed(0)} | ${(msOff / msOn).toFixed(1)}× faster |`;
-}
-
-async function overhead(runs: number): Promise<string> {
-  const sim = await startSimulator({ latencyMs: LATENCY_MS, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-  const gw = await gateway(sim.url, true);
-  const direct: number[] = [];
-  const viaGateway: number[] = [];
-  try {
-    for (let i = 0; i < runs + 3; i++) {
-      const t0 = performance.now();
-      const res = await fetch(`${sim.url}/experiments/exp_movie01`, { headers: { 'x-api-key': KEY } });
-      await res.json();
-      const t1 = performance.now();
-      await timed(gw.url, '{ experiment(id: "exp_movie01") { name roomCount } }', {});
-      const t2 = performance.now();
-      if (i >= 3) {
-        direct.push(t1 - t0);
-        viaGateway.push(t2 - t1);
-      }
-    }
-  } finally {
-    await gw.gw.close();
-    await sim.close();
-  }
-  const d = median(direct);
-  const g = median(viaGateway);
-  return `| one small request (experiment by id) | ${d.toFixed(1)} ms | ${g.toFixed(1)} ms | ${(g / d).toFixed(2)}× |`;
-}
-
-const percentile = (xs: number[], p: number): number =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? Number.NaN;
-const heapMb = (): number => {
-  (globalThis as { gc?: () => void }).gc?.();
-  return process.memoryUsage().heapUsed / 1_048_576;
-};
-
-async function load(seconds: number, clients: number): Promise<string[]> {
-  const sim = await startSimulator({
-    rooms: 20,
-    participantsPerRoom: 4,
-    latencyMs: LATENCY_MS,
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
-  });
-  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent' }));
-  const url = await gw.listen(0, '127.0.0.1');
-  const keys = ['hst_test_demo_full', 'hst_test_demo_readonly', 'hst_test_demo_events'];
-  const queries = [
-    { query: DASHBOARD, variables: { id: 'exp_movie01' } },
-    { query: '{ experiments { edges { node { experimentId name roomCount } } } }', variables: {} },
-    {
-      query:
-        '{ room(id: "room_movie01_007") { participants { edges { node { participantId events(first: 20, category: MEDIA) { totalCount edges { node { eventType onset } } } } } } } }',
-      variables: {},
+function parse(argv: string[]): { options: BenchOptions; names: string[]; flags: string[] } | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      seconds: { type: 'string' },
+      'load-seconds': { type: 'string' },
+      baseline: { type: 'string' },
+      help: { type: 'boolean', default: false },
     },
-    {
-      query:
-        '{ experiment(id: "exp_movie01") { events(first: 100, sort: ONSET, order: DESC) { totalCount edges { node { id onset } } } } }',
-      variables: {},
-    },
+  });
+  if (values.help) return 'help';
+  const seconds = (name: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} takes a positive number of seconds, got '${text}'`);
+    return n;
+  };
+  const options: BenchOptions = {
+    quick: values.quick,
+    seconds: seconds('seconds', values.seconds, values.quick ? 2 : 10),
+    loadSeconds: seconds('load-seconds', values['load-seconds'], values.quick ? 5 : 30),
+    baseline: values.baseline === undefined ? null : baseline(values.baseline),
+  };
+  for (const name of positionals) {
+    if (!SCENARIOS.some((s) => s.name === name)) throw new Error(`no scenario '${name}'\n\n${USAGE}`);
+  }
+  const flags = [
+    ...(values.quick ? ['--quick'] : []),
+    ...(values.seconds === undefined ? [] : ['--seconds', values.seconds]),
+    ...(values['load-seconds'] === undefined ? [] : ['--load-seconds', values['load-seconds']]),
+    ...(values.baseline === undefined ? [] : ['--baseline', values.baseline]),
   ];
-  const latencies: number[] = [];
-  let errors = 0;
-  let requests = 0;
+  return { options, names: positionals, flags };
+}
+
+function git(cwd: string, args: string[]): string {
   try {
-    for (const q of queries) await timed(url, q.query, q.variables);
-    const heapStart = heapMb();
-    sim.stats.reset();
-    const samples: number[] = [];
-    const sampler = setInterval(() => samples.push(heapMb()), 10_000);
-    const until = performance.now() + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: clients }, async (_, c) => {
-        for (let i = 0; performance.now() < until; i++) {
-          const q = queries[(c + i) % queries.length] ?? queries[0];
-          const key = keys[(c * 7 + i) % keys.length] ?? keys[0];
-          const started = performance.now();
-          try {
-            const res = await fetch(`${url}/graphql`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', 'x-api-key': key ?? '' },
-              body: JSON.stringify(q),
-            });
-            const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
-            // The events-only key is refused recordings-free queries' ratings by design: FORBIDDEN is its answer, not an error.
-            const unexpected = (body.errors ?? []).filter((e) => e.extensions?.code !== 'FORBIDDEN');
-            if (res.status !== 200 || unexpected.length > 0) errors++;
-          } catch {
-            errors++;
-          }
-          requests++;
-          latencies.push(performance.now() - started);
-        }
-      }),
-    );
-    clearInterval(sampler);
-    const heapEnd = heapMb();
-    const trail = [heapStart, ...samples, heapEnd].map((h) => h.toFixed(0)).join(' → ');
-    return [
-      `| ${clients} clients × ${seconds} s, mixed keys and queries | ${requests} | ${(requests / seconds).toFixed(0)}/s | ${errors} | ${percentile(latencies, 50).toFixed(0)} | ${percentile(latencies, 95).toFixed(0)} | ${percentile(latencies, 99).toFixed(0)} | ${sim.stats.total} | ${trail} MB |`,
-    ];
-  } finally {
-    await gw.close();
-    await sim.close();
+    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
   }
 }
 
-async function faults(runs: number): Promise<string> {
-  const sim = await startSimulator({
-    rooms: 20,
-    participantsPerRoom: 4,
-    latencyMs: LATENCY_MS,
-    faults: { rate: 0.2, modes: ['http500', 'http502', 'http503', 'html502', 'drop', 'stall'], stallMs: 5_000 },
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
-  });
-  const gw = createGateway(
-    loadConfig({
-      HYPERSTUDY_API_URL: sim.url,
-      UPSTREAM_QUOTA_GUARD: 'off',
-      CACHE_TTL_MS: '0',
-      UPSTREAM_TIMEOUT_MS: '1000',
-      LOG_LEVEL: 'silent',
-    }),
+/** "abc1234", "abc1234 with uncommitted changes", or "unknown". */
+function commitOf(checkout: string): string {
+  const commit = git(checkout, ['rev-parse', '--short', 'HEAD']);
+  if (commit === '') return 'unknown';
+  return git(checkout, ['status', '--porcelain', '--untracked-files=no']) === '' ? commit : `${commit} with uncommitted changes`;
+}
+
+function baseline(dir: string): { checkout: string; label: string } {
+  const checkout = resolve(dir);
+  for (const needed of ['src/main.ts', 'node_modules/tsx/package.json']) {
+    if (!existsSync(join(checkout, needed)))
+      throw new Error(`--baseline ${dir}: no ${needed} there (a checkout of this repository after npm ci)`);
+  }
+  return { checkout, label: `baseline ${commitOf(checkout)}` };
+}
+
+function environment(options: BenchOptions): string {
+  const cpu = cpus();
+  return [
+    `Node ${process.version} on ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}; commit ${commitOf(ROOT)}; ${new Date().toISOString().slice(0, 16)}Z.`,
+    ...(options.baseline ? [`Baseline: ${options.baseline.checkout} (${options.baseline.label}).`] : []),
+    `Every server in its own process (\`node --import tsx\`), ${process.env.NODE_ENV === undefined ? '`NODE_ENV` unset' : `\`NODE_ENV=${process.env.NODE_ENV}\``} in all of them; clients in the bench process.`,
+  ].join(' ');
+}
+
+function print(report: Report, command: string, load: readonly [number, number]): void {
+  const lines = [`#### ${report.title}`, '', ...report.setup, '', report.table, ''];
+  if (report.notes && report.notes.length > 0) lines.push(...report.notes, '');
+  lines.push(
+    `Reproduce: \`${command}\` (the machine's 1-minute load average was ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after).`,
+    '',
   );
-  const url = await gw.listen(0, '127.0.0.1');
-  let complete = 0;
-  let wellFormed = 0;
+  console.log(lines.join('\n'));
+}
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parse>;
   try {
-    for (let i = 0; i < runs; i++) {
-      const res = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': KEY },
-        body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' } }),
-      });
-      const body = (await res.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
-      if (body.data !== undefined && (body.errors ?? []).every((e) => typeof e.extensions?.code === 'string')) wellFormed++;
-      if (!body.errors) complete++;
+    parsed = parse(process.argv.slice(2));
+    if (parsed === 'help') {
+      console.log(USAGE);
+      return;
     }
-  } finally {
-    await gw.close();
-    await sim.close();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(2);
   }
-  return `| 20×4 dashboards at a 20% fault rate | ${runs} | ${((100 * complete) / runs).toFixed(0)}% complete | ${((100 * wellFormed) / runs).toFixed(0)}% well-formed with error codes |`;
+  const { options, names, flags } = parsed;
+  const logDir = mkdtempSync(join(tmpdir(), 'hsgql-bench-'));
+  const children = new Children(logDir);
+  process.once('exit', () => children.killAllNow());
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping`);
+      children.killAllNow();
+      process.exit(code);
+    });
+  }
+  const chosen = names.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => names.includes(s.name));
+  console.log(`${environment(options)}\n`);
+  const progress = (message: string): void => void process.stderr.write(`  … ${message}\n`);
+  progress(`each process's output is in ${logDir}`);
+  for (const scenario of chosen) {
+    const started = performance.now();
+    progress(`${scenario.name}: ${scenario.summary}`);
+    const loadBefore = loadavg()[0] ?? Number.NaN;
+    try {
+      const reports = await scenario.run({ children, options, progress });
+      children.assertNoneCrashed();
+      const command = ['npm run bench --', ...flags, scenario.name].join(' ');
+      for (const report of reports) print(report, command, [loadBefore, loadavg()[0] ?? Number.NaN]);
+    } finally {
+      await children.stopAll();
+    }
+    progress(`${scenario.name}: done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  }
 }
 
-if (process.env.BENCH !== 'hardening') {
-  console.log(`Simulator latency ${LATENCY_MS} ms per request; medians of alternating runs.\n`);
-  console.log('| dashboard | requests (planner on) | requests (off) | ratio | ms (on) | ms (off) | ratio |');
-  console.log('|---|---|---|---|---|---|---|');
-  console.log(await dashboard(2, 2, 9));
-  console.log(await dashboard(20, 4, 7));
-  console.log(await dashboard(50, 8, 5));
-  console.log('\n| gateway overhead | direct REST | through the gateway | ratio |');
-  console.log('|---|---|---|---|');
-  console.log(await overhead(30));
-
-  const seconds = Number(process.env.LOAD_SECONDS ?? 30);
-  console.log('\n| load | operations | rate | errors | p50 ms | p95 ms | p99 ms | upstream requests | heap after GC, every 10 s |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const line of await load(seconds, 50)) console.log(line);
-  console.log('\n| faults | dashboards | answered completely | answers |');
-  console.log('|---|---|---|---|');
-  console.log(await faults(100));
+try {
+  await main();
+  process.exit(0);
+} catch (error) {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
 }
-
-console.log('\n| distinct keys | time | heap after GC | keys whose state is held |');
-console.log('|---|---|---|---|');
-for (const line of await distinctKeys(20_000)) console.log(line);
-console.log("\n| fairness | another key's request alone | during the fan-out | the fan-out |");
-console.log('|---|---|---|---|');
-console.log(await fanOut());
-console.log('\n| shared cache | right after | after the TTL (swept) |');
-console.log('|---|---|---|');
-console.log(await cacheAfterTtl());
-console.log('\n| huge upstream answers | RSS before | RSS peak | answers |');
-console.log('|---|---|---|---|');
-console.log(await hugeBodies());

@@ -1,22 +1,30 @@
 /**
- * Figures for issue 9 (memory and fairness under hostile callers and a hostile upstream), measured by
- * `npm run bench`:
+ * Memory and fairness under hostile callers and a hostile upstream (issue 9), measured by
+ * `npm run bench -- hardening`. Unlike the other scenarios, the gateway runs in the bench's own process
+ * here, so that its heap can be read after a full garbage collection (nothing else is timed then):
  *  - heap after 20,000 distinct keys (valid ones, whose state is kept, and invalid ones);
  *  - another key's latency while one key fans out 300 requests;
  *  - the shared cache's bytes right after a burst of pages and once the TTL has passed;
  *  - RSS while the upstream sends 200 MB answers (six at once).
  */
 import type { ServerResponse } from 'node:http';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
-import { startSimulator } from '../src/simulator/server.ts';
-import { startScripted } from '../test/helpers/scripted.ts';
-import { DASHBOARD } from '../test/helpers/dashboard.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { loadConfig } from '../../src/config.ts';
+import { createGateway } from '../../src/server.ts';
+import { startSimulator } from '../../src/simulator/server.ts';
+import { startScripted } from '../../test/helpers/scripted.ts';
+import { DASHBOARD } from '../../test/helpers/dashboard.ts';
+import type { Scenario } from '../lib/scenario.ts';
+
+// A full collection before each heap sample, without starting node with --expose-gc.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const MB = 1_048_576;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const heapMb = (): number => {
-  (globalThis as { gc?: () => void }).gc?.();
+  gc();
   return process.memoryUsage().heapUsed / MB;
 };
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -40,7 +48,7 @@ async function spread(count: number, concurrency: number, send: (i: number) => P
   );
 }
 
-export async function distinctKeys(count: number): Promise<string[]> {
+async function distinctKeys(count: number): Promise<string[]> {
   const valid = Array.from({ length: count }, (_, i) => ({
     key: `hst_test_bench_${i}`,
     name: `bench_${i}`,
@@ -84,7 +92,7 @@ export async function distinctKeys(count: number): Promise<string[]> {
   return lines;
 }
 
-export async function fanOut(): Promise<string> {
+async function fanOut(): Promise<string> {
   const sim = await startSimulator({ latencyMs: 20, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
   const gw = createGateway(
     loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off' }),
@@ -120,7 +128,7 @@ export async function fanOut(): Promise<string> {
   }
 }
 
-export async function cacheAfterTtl(): Promise<string> {
+async function cacheAfterTtl(): Promise<string> {
   const sim = await startSimulator({ rooms: 50, participantsPerRoom: 8, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
   const gw = createGateway(
     loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', PLANNER: 'off', UPSTREAM_BUDGET: '10000', UPSTREAM_QUOTA_GUARD: 'off' }),
@@ -141,7 +149,7 @@ export async function cacheAfterTtl(): Promise<string> {
   }
 }
 
-export async function hugeBodies(): Promise<string> {
+async function hugeBodies(): Promise<string> {
   const chunk = Buffer.alloc(64 * 1024, 'x');
   const pour = (res: ServerResponse, total: number): void => {
     let written = 0;
@@ -166,7 +174,7 @@ export async function hugeBodies(): Promise<string> {
   );
   const url = await gw.listen(0, '127.0.0.1');
   try {
-    (globalThis as { gc?: () => void }).gc?.();
+    gc();
     const before = process.memoryUsage().rss / MB;
     let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss / MB)), 10);
@@ -183,3 +191,43 @@ export async function hugeBodies(): Promise<string> {
     await upstream.close();
   }
 }
+
+export const hardening: Scenario = {
+  name: 'hardening',
+  summary: 'memory and fairness: 20,000 distinct keys, a 300-request fan-out, the cache after its TTL, 200 MB upstream answers',
+  async run({ options, progress }) {
+    progress('hardening: distinct keys');
+    const keys = await distinctKeys(options.quick ? 2_000 : 20_000);
+    progress('hardening: fan-out');
+    const fan = await fanOut();
+    progress('hardening: cache after the TTL');
+    const cache = await cacheAfterTtl();
+    progress('hardening: huge upstream answers');
+    const huge = await hugeBodies();
+    const setup = [
+      "Gateway and simulator in the bench process (heap read after a full garbage collection; the simulator's request log is cleared before each sample); default gateway settings unless the row says otherwise.",
+    ];
+    return [
+      {
+        title: 'Many distinct keys',
+        setup,
+        table: ['| distinct keys | time | heap after GC | keys whose state is held |', '|---|---|---|---|', ...keys].join('\n'),
+      },
+      {
+        title: "Another key's latency while one key fans out",
+        setup,
+        table: ["| fairness | another key's request alone | during the fan-out | the fan-out |", '|---|---|---|---|', fan].join('\n'),
+      },
+      {
+        title: 'The shared cache after its TTL',
+        setup,
+        table: ['| shared cache | right after | after the TTL (swept) |', '|---|---|---|', cache].join('\n'),
+      },
+      {
+        title: 'Huge upstream answers',
+        setup: [...setup, 'A scripted upstream streams a 200 MB body to every request; UPSTREAM_MAX_BODY_BYTES at its default (32 MiB).'],
+        table: ['| huge upstream answers | RSS before | RSS peak | answers |', '|---|---|---|---|', huge].join('\n'),
+      },
+    ];
+  },
+};

@@ -1,0 +1,180 @@
+/**
+ * The processes a scenario measures, each in its own Node process: the simulator (`src/simulator/cli.ts`),
+ * gateways (`src/main.ts`, configured by environment like `npm start`), and any other HTTP server given
+ * as a module (`bench/servers/serve.ts`: the hello-world ceiling, scripted upstream stand-ins).
+ */
+import { createServer } from 'node:net';
+import type { RequestRecord } from '../../src/simulator/stats.ts';
+import { ROOT, type Child, type Children } from './children.ts';
+import { getJson, send } from './http.ts';
+import { scrapeMetrics, type Metrics } from './metrics.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The simulator's data and behaviour, as `npm run simulator` flags take them. */
+export interface SimulatorConfig {
+  rooms: number;
+  participantsPerRoom: number;
+  /** Default 30. */
+  eventsPerParticipant?: number;
+  latencyMs: number;
+  /** Default off: the bench measures the gateway's own requests, not the upstream's refusals. */
+  rateLimit?: boolean;
+  faultRate?: number;
+  faultModes?: readonly string[];
+  stallMs?: number;
+  seed?: number;
+}
+
+/** What `GET /_admin/stats` answers. */
+export interface SimulatorStats {
+  total: number;
+  maxInFlight: number;
+  byPath: Record<string, number>;
+  byKey: Record<string, number>;
+  requests: RequestRecord[];
+}
+
+export interface SimulatorProcess {
+  child: Child;
+  config: SimulatorConfig;
+  /** The API base, ending in `/api/v3`. */
+  url: string;
+  origin: string;
+  /** Clears the request log and the rate limiter. */
+  reset(): Promise<void>;
+  stats(): Promise<SimulatorStats>;
+}
+
+export const EVENTS_PER_PARTICIPANT = 30;
+
+/** "20 rooms × 4 participants × 30 events, 20 ms latency" — how tables state the data. */
+export function describeData(config: SimulatorConfig): string {
+  const parts = [
+    `${config.rooms} rooms × ${config.participantsPerRoom} participants × ${config.eventsPerParticipant ?? EVENTS_PER_PARTICIPANT} events`,
+    `${config.latencyMs} ms latency per request`,
+  ];
+  if (config.faultRate) parts.push(`${Math.round(config.faultRate * 100)}% faults (${(config.faultModes ?? ['all']).join(', ')})`);
+  parts.push(`rate limits ${config.rateLimit ? 'on' : 'off'}`);
+  return parts.join(', ');
+}
+
+export async function startSimulator(children: Children, config: SimulatorConfig): Promise<SimulatorProcess> {
+  const args = [
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--rooms',
+    String(config.rooms),
+    '--participants-per-room',
+    String(config.participantsPerRoom),
+    '--events-per-participant',
+    String(config.eventsPerParticipant ?? EVENTS_PER_PARTICIPANT),
+    '--latency-ms',
+    String(config.latencyMs),
+    '--rate-limit',
+    config.rateLimit ? 'on' : 'off',
+  ];
+  if (config.seed !== undefined) args.push('--seed', String(config.seed));
+  if (config.faultRate !== undefined) args.push('--fault-rate', String(config.faultRate));
+  if (config.faultModes !== undefined) args.push('--fault-modes', config.faultModes.join(','));
+  if (config.stallMs !== undefined) args.push('--stall-ms', String(config.stallMs));
+  const child = children.spawnNode('simulator', ['--import', 'tsx', 'src/simulator/cli.ts', ...args]);
+  const [, url = ''] = await child.waitForOutput(/HyperStudy API simulator on (http:\/\/\S+)/);
+  const origin = url.replace(/\/api\/v3$/, '');
+  return {
+    child,
+    config,
+    url,
+    origin,
+    async reset() {
+      const reply = await send(`${origin}/_admin/reset`, { method: 'POST' });
+      if (reply.status !== 200) throw new Error(`simulator reset: HTTP ${reply.status}`);
+    },
+    stats: () => getJson<SimulatorStats>(`${origin}/_admin/stats`),
+  };
+}
+
+/** A port nothing listens on right now (the gateway is told its port; a clash is retried). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+export interface GatewayProcess {
+  child: Child;
+  /** `http://127.0.0.1:PORT`; GraphQL at `${origin}/graphql`. */
+  origin: string;
+  /** The variables set besides `HYPERSTUDY_API_URL`, `HOST` and `PORT` (what tables call "changed from the defaults"). */
+  settings: Record<string, string>;
+  metrics(): Promise<Metrics>;
+}
+
+/**
+ * The gateway as `npm start` runs it (`src/main.ts` under tsx), configured by `settings` on top of the
+ * README's defaults, listening on 127.0.0.1; its JSON logs go to its log file. `checkout` is the
+ * repository it runs from: this one, or another (`--baseline`) with its own `node_modules`.
+ */
+export async function startGateway(
+  children: Children,
+  name: string,
+  upstreamUrl: string,
+  settings: Record<string, string> = {},
+  checkout: string = ROOT,
+): Promise<GatewayProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const env = { ...settings, HYPERSTUDY_API_URL: upstreamUrl, HOST: '127.0.0.1', PORT: String(port) };
+    const child = children.spawnNode(name, ['--import', 'tsx', 'src/main.ts'], env, checkout);
+    const origin = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHealth(child, `${origin}/health`);
+      return { child, origin, settings, metrics: () => scrapeMetrics(`${origin}/metrics`) };
+    } catch (error) {
+      // Another process took the port between freePort() and the gateway's listen: try another.
+      if (attempt < 3 && child.tail().includes('EADDRINUSE')) continue;
+      await child.stop();
+      throw error;
+    }
+  }
+}
+
+async function waitForHealth(child: Child, url: string, timeoutMs = 30_000): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    if (!child.running) throw new Error(`${child.name} exited while starting:\n${child.tail()}`);
+    try {
+      if ((await send(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > until) throw new Error(`${child.name} did not answer ${url} within ${timeoutMs} ms:\n${child.tail()}`);
+    await sleep(100);
+  }
+}
+
+export interface ServerProcess {
+  child: Child;
+  origin: string;
+}
+
+/**
+ * Any HTTP server in its own process: `module` (a path from the repository root) default-exports a
+ * function of `options` returning a Node request listener; `bench/servers/serve.ts` listens with it on a
+ * free port and announces the URL. The hello-world ceiling is one; a scripted upstream stand-in for a
+ * gateway (big bodies, slow routes) is another: write its module, start it here, and pass its origin
+ * plus `/api/v3` to `startGateway`.
+ */
+export async function startServer(children: Children, name: string, module: string, options: unknown = {}): Promise<ServerProcess> {
+  const child = children.spawnNode(name, ['--import', 'tsx', 'bench/servers/serve.ts', module, JSON.stringify(options)]);
+  const [, origin = ''] = await child.waitForOutput(/listening on (http:\/\/\S+)/);
+  return { child, origin };
+}
