@@ -9,6 +9,7 @@ import {
   type FragmentDefinitionNode,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  type ValidationRule,
 } from 'graphql';
 import { isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
 import type { GatewayContext } from './schema/builder.ts';
@@ -47,11 +48,17 @@ function visitFields(
   return operation;
 }
 
-/** Whether an operation asks for anything besides introspection (`__typename`, `__schema`, `__type`). */
+/** Root fields answered without the upstream: introspection, and the Federation subgraph SDL. */
+const keyless = (name: string): boolean => name.startsWith('__') || name === '_service';
+
+/**
+ * Whether an operation asks for anything besides introspection (`__typename`, `__schema`, `__type`)
+ * and `_service { sdl }` (composition tools ask for it without a key).
+ */
 export function operationNeedsKey(document: DocumentNode, operationName?: string | null): boolean {
   let needs = false;
   visitFields(document, operationName, (field, atRoot) => {
-    if (atRoot && !field.name.value.startsWith('__')) needs = true;
+    if (atRoot && !keyless(field.name.value)) needs = true;
   });
   return needs;
 }
@@ -147,7 +154,7 @@ export function minimumUpstreamRequests(document: DocumentNode, operationName?: 
   const lists = new Set<string>();
   const roots: FieldNode[] = [];
   const operation = visitFields(document, operationName, (field, atRoot) => {
-    if (field.name.value.startsWith('__')) return;
+    if (atRoot ? keyless(field.name.value) : field.name.value.startsWith('__')) return;
     if (atRoot) roots.push(field);
     else if (LISTING_BY_FIELD.has(field.name.value))
       lists.add(
@@ -178,11 +185,24 @@ export function useUpstreamBudget(budget: number, onRefuse: () => void = () => u
   };
 }
 
-/** Refuses introspection queries (production setting); the validation error names the field. */
+/** The Federation subgraph SDL is the schema by another name: refused with introspection. */
+const NoServiceSdlRule: ValidationRule = (context) => ({
+  Field(node) {
+    if (node.name.value === '_service' && context.getParentType() === context.getSchema().getQueryType())
+      context.reportError(
+        new GraphQLError('With introspection off, the subgraph SDL (`_service`) is not served either: compose from subgraph.graphql', {
+          nodes: node,
+        }),
+      );
+  },
+});
+
+/** Refuses introspection queries and `_service` (production setting); the validation error names the field. */
 export function useNoIntrospection(): Plugin<GatewayContext> {
   return {
     onValidate({ addValidationRule }) {
       addValidationRule(NoSchemaIntrospectionCustomRule);
+      addValidationRule(NoServiceSdlRule);
     },
   };
 }

@@ -1,4 +1,6 @@
 import SchemaBuilder from '@pothos/core';
+import DirectivesPlugin from '@pothos/plugin-directives';
+import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Loaders } from '../loaders/index.ts';
 import { badInput } from './errors.ts';
@@ -32,7 +34,8 @@ export interface SchemaTypes {
 export const NODE_TYPES: ReadonlySet<string> = new Set(['Experiment', 'Room', 'Participant', 'Deployment', 'Persona']);
 
 export const builder = new SchemaBuilder<SchemaTypes>({
-  plugins: [RelayPlugin],
+  // Federation v2 (entities keyed by the upstream ids, see federation.ts); the directives plugin carries @key etc.
+  plugins: [RelayPlugin, DirectivesPlugin, FederationPlugin],
   relay: {
     clientMutationId: 'omit',
     // Node loaders brand their records themselves, at once (see branded() in values.ts).

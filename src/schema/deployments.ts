@@ -4,7 +4,7 @@ import { routes } from '../upstream/routes.ts';
 import { builder, type GatewayContext } from './builder.ts';
 import { connectionOver, type ConnectionArgs } from './connection.ts';
 import { connectionOf } from './data.ts';
-import { badInput, requireId } from './errors.ts';
+import { badInput, requireId, requireKey } from './errors.ts';
 import { write } from './writes.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Experiment, Room } from './refs.ts';
@@ -73,6 +73,12 @@ builder.node(Deployment, {
       resolve: async (d, _args, ctx) => objectOf(await ctx.session.get(routes.deploymentAgentSpend(str(d.id) ?? ''))),
     }),
   }),
+});
+
+// A Federation entity keyed by the upstream deployment id.
+builder.asEntity(Deployment, {
+  key: builder.selection<{ deploymentId: string }>('deploymentId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.deployment.load(requireKey(ref.deploymentId, 'deploymentId')),
 });
 
 /** The key's deployments, optionally of one experiment and in one status, as a connection. */

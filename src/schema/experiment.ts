@@ -2,7 +2,7 @@ import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
-import { requireId } from './errors.ts';
+import { requireId, requireKey } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { branded, bool, date, int, json, str, strList, type Rec } from './values.ts';
 
@@ -75,4 +75,10 @@ builder.node(Experiment, {
     }),
     ...listingConnections(t, 'experiment', experimentScope),
   }),
+});
+
+// A Federation entity: other subgraphs refer to an experiment by its upstream id.
+builder.asEntity(Experiment, {
+  key: builder.selection<{ experimentId: string }>('experimentId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.experiment.load(requireKey(ref.experimentId, 'experimentId')),
 });

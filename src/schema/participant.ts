@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
-import { badInput, requireId } from './errors.ts';
+import { badInput, requireId, requireKey } from './errors.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
 import { branded, date, roomOf, str, type Rec } from './values.ts';
@@ -51,4 +51,12 @@ builder.node(Participant, {
     experiment: experimentLink(t, (p) => str(p.experimentId)),
     ...listingConnections(t, 'participant', scopeOf),
   }),
+});
+
+// A Federation entity: a participant is addressed within its room. Representations of one operation
+// share the participant loader, so they cost one participants listing per room, like siblings.
+builder.asEntity(Participant, {
+  key: builder.selection<{ participantId: string; roomId: string }>('participantId roomId'),
+  resolveReference: async (ref, ctx) =>
+    ctx.loaders.participant.load({ roomId: requireKey(ref.roomId, 'roomId'), id: requireKey(ref.participantId, 'participantId') }),
 });

@@ -4,7 +4,7 @@ import { routes } from '../upstream/routes.ts';
 import { builder, type Types } from './builder.ts';
 import { connectionOver } from './connection.ts';
 import { connectionOf } from './data.ts';
-import { badInput, requireId } from './errors.ts';
+import { badInput, requireId, requireKey } from './errors.ts';
 import { recordField } from './records.ts';
 import { branded, bool, obj, str, strList, type Rec } from './values.ts';
 import { given, write } from './writes.ts';
@@ -68,6 +68,12 @@ builder.node(Persona, {
     guardrails: t.field({ type: PersonaGuardrails, nullable: true, resolve: (p) => obj(p.guardrails) }),
     raw: t.field({ type: 'JSON', description: 'The persona exactly as the upstream sent it.', resolve: (p) => p }),
   }),
+});
+
+// A Federation entity keyed by the upstream persona id.
+builder.asEntity(Persona, {
+  key: builder.selection<{ personaId: string }>('personaId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.persona.load(requireKey(ref.personaId, 'personaId')),
 });
 
 const Visibility = builder.enumType('PersonaVisibility', {

@@ -1,6 +1,6 @@
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
-import { requireId } from './errors.ts';
+import { requireId, requireKey } from './errors.ts';
 import { experimentLink } from './links.ts';
 import { Room } from './refs.ts';
 import { branded, date, int, str, type Rec } from './values.ts';
@@ -25,4 +25,10 @@ builder.node(Room, {
     experiment: experimentLink(t, (r) => str(r.experimentId)),
     ...listingConnections(t, 'room', roomScope),
   }),
+});
+
+// A Federation entity keyed by the upstream room id (one request per room, as for `room(id:)`).
+builder.asEntity(Room, {
+  key: builder.selection<{ roomId: string }>('roomId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.room.load(requireKey(ref.roomId, 'roomId')),
 });
