@@ -7,6 +7,7 @@ import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { useAliasLimits } from './alias-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { createLoaders } from './loaders/index.ts';
 import { createLogger, createMetrics, useOperationReport, type Metrics } from './observability.ts';
@@ -178,7 +179,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
-        maxAliases: { n: config.limits.aliases },
+        // Aliases are counted per root field and at the root apart (alias-limits.ts).
+        maxAliases: { enabled: false },
         maxTokens: { n: config.limits.tokens },
         maxDirectives: { n: config.limits.directives },
         // graphql-armor's cost grows 1.5× a level, which no Relay graph fits; the cost limit here is the
@@ -186,6 +188,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         costLimit: { enabled: false },
         blockFieldSuggestion: { enabled: !config.introspection },
       }),
+      useAliasLimits({ perRootField: config.limits.aliases, rootFields: config.limits.rootAliases }),
       useLimitErrors(),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useRequireApiKey(),
