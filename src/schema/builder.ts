@@ -28,6 +28,9 @@ export interface SchemaTypes {
     JSON: { Input: unknown; Output: unknown };
     EventCategory: { Input: string; Output: string };
   };
+  // A connection's edges are records in hand: they cannot fail, so they are non-null (the connection field itself may fail).
+  DefaultEdgesNullability: { list: false; items: false };
+  DefaultNodeNullability: false;
 }
 
 /** The types whose ids are Relay node ids (each has its own file). */
@@ -41,6 +44,8 @@ export const builder = new SchemaBuilder<SchemaTypes>({
     // Node loaders brand their records themselves, at once (see branded() in values.ts).
     brandLoadedObjects: false,
     cursorType: 'String',
+    edgesFieldOptions: { nullable: { list: false, items: false } },
+    nodeFieldOptions: { nullable: false },
     // Node ids are base64 of `Type:id`; anything else is the caller's mistake, said as such.
     decodeGlobalID: (globalID: string) => {
       const text = Buffer.from(globalID, 'base64').toString('utf8');

@@ -21,7 +21,11 @@ builder.node(Experiment, {
   id: { resolve: (e) => str(e.id) ?? '' },
   loadOne: (id, ctx) => branded(Experiment, ctx.loaders.experiment.load(requireId(id, 'id'))),
   fields: (t) => ({
-    experimentId: t.string({ description: 'The upstream experiment id.', resolve: (e) => str(e.id) ?? '' }),
+    experimentId: t.string({
+      nullable: false,
+      description: 'The upstream experiment id (always sent by the upstream; non-null).',
+      resolve: (e) => str(e.id) ?? '',
+    }),
     name: t.string({ nullable: true, resolve: (e) => str(e.name) }),
     description: t.string({ nullable: true, resolve: (e) => str(e.description) }),
     ownerId: t.string({ nullable: true, resolve: (e) => str(e.ownerId) }),
@@ -55,7 +59,7 @@ builder.node(Experiment, {
       resolve: (e) => json(e.states),
     }),
     roles: t.field({ type: 'JSON', nullable: true, resolve: (e) => json(e.roles) }),
-    raw: t.field({ type: 'JSON', description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
     access: t.field({
       type: Access,
       nullable: true,
