@@ -1,5 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -142,34 +142,46 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
         },
       });
       args.contextValue.session.trace = trace.setSpan(ROOT_CONTEXT, span);
+      const report = (errors: readonly GraphQLError[], hasData: boolean): void => {
+        const seconds = (performance.now() - started) / 1000;
+        const outcome = errors.length === 0 ? 'ok' : hasData ? 'partial' : 'error';
+        metrics.operation(name, outcome, seconds);
+        const { session } = args.contextValue;
+        const cost = session.cost;
+        span.setAttributes({
+          'hyperstudy.upstream.requests': cost.requests,
+          'hyperstudy.upstream.cache_hits': cost.cacheHits,
+          'hyperstudy.outcome': outcome,
+        });
+        if (outcome !== 'ok')
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errors.map((e) => String(e.extensions?.code ?? 'ERROR')).join(',') });
+        span.end();
+        logger.info(
+          {
+            requestId: session.requestId,
+            operation: name,
+            outcome,
+            durationMs: Math.round(seconds * 1000),
+            upstream: cost,
+            errors: errors.map((e) => ({ code: e.extensions?.code ?? 'INTERNAL_SERVER_ERROR', path: e.path?.join('.') })),
+          },
+          'operation',
+        );
+      };
       return {
         onExecuteDone({ result }) {
-          if (isAsyncIterable(result)) return;
-          const seconds = (performance.now() - started) / 1000;
-          const errors = result.errors ?? [];
-          const outcome = errors.length === 0 ? 'ok' : result.data ? 'partial' : 'error';
-          metrics.operation(name, outcome, seconds);
-          const { session } = args.contextValue;
-          const cost = session.cost;
-          span.setAttributes({
-            'hyperstudy.upstream.requests': cost.requests,
-            'hyperstudy.upstream.cache_hits': cost.cacheHits,
-            'hyperstudy.outcome': outcome,
-          });
-          if (outcome !== 'ok')
-            span.setStatus({ code: SpanStatusCode.ERROR, message: errors.map((e) => String(e.extensions?.code ?? 'ERROR')).join(',') });
-          span.end();
-          logger.info(
-            {
-              requestId: session.requestId,
-              operation: name,
-              outcome,
-              durationMs: Math.round(seconds * 1000),
-              upstream: cost,
-              errors: errors.map((e) => ({ code: e.extensions?.code ?? 'INTERNAL_SERVER_ERROR', path: e.path?.join('.') })),
+          if (!isAsyncIterable(result)) return report(result.errors ?? [], Boolean(result.data));
+          // An incremental response (@defer, @stream) is reported once, when its last payload is out.
+          const errors: GraphQLError[] = [];
+          let hasData = false;
+          return {
+            onNext({ result: next }) {
+              if (next.data) hasData = true;
+              errors.push(...(next.errors ?? []));
+              if ('incremental' in next) for (const part of next.incremental ?? []) errors.push(...(part.errors ?? []));
             },
-            'operation',
-          );
+            onEnd: () => report(errors, hasData),
+          };
         },
       };
     },

@@ -11,7 +11,7 @@ import {
   type SelectionSetNode,
   type ValidationRule,
 } from 'graphql';
-import { isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
+import { handleStreamOrSingleExecutionResult, isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
 import type { GatewayContext } from './schema/builder.ts';
 import { LISTING_BY_FIELD } from './spec/data-types.ts';
 import { isMappedUpstreamError, toGraphQLError } from './schema/errors.ts';
@@ -110,27 +110,37 @@ function unauthenticated401(error: GraphQLError): GraphQLError {
 const mapUpstream = (error: GraphQLError): GraphQLError =>
   error.originalError instanceof UpstreamError && !isMappedUpstreamError(error) ? toGraphQLError(error.originalError, error) : error;
 
+const mapErrors = (errors: readonly GraphQLError[]): GraphQLError[] => errors.map(mapUpstream).map(unauthenticated401);
+
 /**
  * Maps upstream errors to their codes (expected outcomes, not faults to log) and reports what each
  * operation cost upstream in `extensions.upstream` (with the upstream's warnings about listings it
- * read), and, when asked with `X-Explain-Plan: 1`, the planner's decisions in `extensions.plan`.
+ * read), and, when asked with `X-Explain-Plan: 1`, the planner's decisions in `extensions.plan`. An
+ * incremental response (`@defer`, `@stream`) has its errors mapped in every payload and the cost on
+ * its final payload, when everything it cost is known.
  */
 export function useUpstreamResult(): Plugin<GatewayContext> {
   return {
     onExecute({ args }) {
+      const ctx = args.contextValue;
+      const report = () => {
+        const warnings = [...ctx.warnings];
+        return {
+          upstream: { ...ctx.session.cost, ...(warnings.length > 0 ? { warnings } : {}) },
+          ...(ctx.explain ? { plan: ctx.loaders.planner.explain() } : {}),
+        };
+      };
       return {
-        onExecuteDone({ result, setResult }) {
-          if (isAsyncIterable(result)) return;
-          const ctx = args.contextValue;
-          const warnings = [...ctx.warnings];
-          setResult({
-            ...result,
-            ...(result.errors ? { errors: result.errors.map(mapUpstream).map(unauthenticated401) } : {}),
-            extensions: {
-              ...result.extensions,
-              upstream: { ...ctx.session.cost, ...(warnings.length > 0 ? { warnings } : {}) },
-              ...(ctx.explain ? { plan: ctx.loaders.planner.explain() } : {}),
-            },
+        onExecuteDone(payload) {
+          return handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
+            const incremental = 'incremental' in result ? result.incremental : undefined;
+            const final = !('hasNext' in result) || !result.hasNext;
+            setResult({
+              ...result,
+              ...(result.errors ? { errors: mapErrors(result.errors) } : {}),
+              ...(incremental ? { incremental: incremental.map((r) => (r.errors ? { ...r, errors: mapErrors(r.errors) } : r)) } : {}),
+              ...(final ? { extensions: { ...result.extensions, ...report() } } : {}),
+            });
           });
         },
       };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import type { Tracer } from '@opentelemetry/api';
@@ -190,6 +191,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       }),
       useAliasLimits({ perRootField: config.limits.aliases, rootFields: config.limits.rootAliases }),
       useLimitErrors(),
+      // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
+      useDeferStream(),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useRequireApiKey(),
       useOrganizationHeader(),

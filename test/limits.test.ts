@@ -74,6 +74,14 @@ describe('operation limits are refused before any upstream call', () => {
     );
   });
 
+  it('directives: @defer and @stream count like any other', async () => {
+    await refused(
+      '{ experiment(id: "exp_movie01") { ... @defer { name } ... @defer { description } rooms { edges @stream { cursor } } } }',
+      'The operation exceeds the directives limit of 2 (found 3)',
+      'directives',
+    );
+  });
+
   it('request body size', async () => {
     const res = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
