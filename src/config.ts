@@ -61,7 +61,13 @@ export const configSchema = z.object({
     .max(10_000)
     .default(100)
     .describe('Aliased root fields an operation may have (batching gateways send one per entity; each is one lookup)'),
-  MAX_TOKENS: z.coerce.number().int().min(10).max(1_000_000).default(2_000).describe('Tokens an operation document may have'),
+  MAX_TOKENS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(1_000_000)
+    .default(5_000)
+    .describe('Tokens an operation document may have (a batching gateway sends some 40 per entity it delegates)'),
   MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50).describe('Directives an operation may use'),
   MAX_BODY_BYTES: z.coerce
     .number()
