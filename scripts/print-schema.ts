@@ -1,25 +1,37 @@
-/** Prints the schema to schema.graphql; with --check, fails when the committed file is stale. */
+/**
+ * Prints the public schema to schema.graphql and the Federation subgraph SDL (what `_service { sdl }`
+ * answers: the same API with @link and @key, plus the entity types) to subgraph.graphql; with --check,
+ * fails when either committed file is stale.
+ */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lexicographicSortSchema, printSchema } from 'graphql';
-import { schema } from '../src/schema/index.ts';
+import { publicSchema, subgraphSdl } from '../src/schema/index.ts';
 
-const file = fileURLToPath(new URL('../schema.graphql', import.meta.url));
-const printed = `${printSchema(lexicographicSortSchema(schema))}\n`;
+const files = [
+  {
+    file: fileURLToPath(new URL('../schema.graphql', import.meta.url)),
+    printed: `${printSchema(lexicographicSortSchema(publicSchema))}\n`,
+  },
+  { file: fileURLToPath(new URL('../subgraph.graphql', import.meta.url)), printed: `${subgraphSdl}\n` },
+];
+
+const read = (file: string): string => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+};
 
 if (process.argv.includes('--check')) {
-  let committed: string;
-  try {
-    committed = readFileSync(file, 'utf8');
-  } catch {
-    committed = '';
-  }
-  if (committed !== printed) {
-    console.error('schema.graphql is stale: run `npm run schema` and commit the result.');
-    process.exit(1);
-  }
-  console.log('schema.graphql is up to date.');
+  const stale = files.filter(({ file, printed }) => read(file) !== printed);
+  for (const { file } of stale) console.error(`${file} is stale: run \`npm run schema\` and commit the result.`);
+  if (stale.length > 0) process.exit(1);
+  console.log('schema.graphql and subgraph.graphql are up to date.');
 } else {
-  writeFileSync(file, printed);
-  console.log(`wrote ${file}`);
+  for (const { file, printed } of files) {
+    writeFileSync(file, printed);
+    console.log(`wrote ${file}`);
+  }
 }

@@ -68,8 +68,27 @@ export const configSchema = z.object({
     .max(1_000)
     .default(16)
     .describe('Deepest selection an operation may have (Relay connections take 3 levels each)'),
-  MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(15).describe('Aliases an operation may use'),
-  MAX_TOKENS: z.coerce.number().int().min(10).max(1_000_000).default(2_000).describe('Tokens an operation document may have'),
+  MAX_ALIASES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(15)
+    .describe('Aliases the selection of one root field may use (below the root, aliases multiply the work of every parent)'),
+  MAX_ROOT_ALIASES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(100)
+    .describe('Aliased root fields an operation may have (batching gateways send one per entity; each is one lookup)'),
+  MAX_TOKENS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(1_000_000)
+    .default(5_000)
+    .describe('Tokens an operation document may have (a batching gateway sends some 40 per entity it delegates)'),
   MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50).describe('Directives an operation may use'),
   MAX_BODY_BYTES: z.coerce
     .number()
@@ -227,7 +246,7 @@ export type GatewayConfig = {
   defaultPageSize: number;
   graphiql: boolean;
   graphiqlExampleKey: string | null;
-  limits: { depth: number; aliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
+  limits: { depth: number; aliases: number; rootAliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
   introspection: boolean;
   logLevel: string;
   trustedDocuments: string | null;
@@ -289,6 +308,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: {
       depth: c.MAX_DEPTH,
       aliases: c.MAX_ALIASES,
+      rootAliases: c.MAX_ROOT_ALIASES,
       tokens: c.MAX_TOKENS,
       directives: c.MAX_DIRECTIVES,
       bodyBytes: c.MAX_BODY_BYTES,

@@ -281,29 +281,42 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
         },
       });
       args.contextValue.session.trace = trace.setSpan(ROOT_CONTEXT, span);
+      const report = (errors: readonly GraphQLError[], hasData: boolean): void => {
+        const seconds = (performance.now() - started) / 1000;
+        const coded = errors.map((e) => ({ code: errorCode(e), path: e.path?.join('.') }));
+        const outcome = coded.length === 0 ? 'ok' : hasData ? 'partial' : 'error';
+        metrics.operation(name, outcome, seconds);
+        const { session } = args.contextValue;
+        const cost = session.cost;
+        span.setAttributes({
+          'hyperstudy.upstream.requests': cost.requests,
+          'hyperstudy.upstream.cache_hits': cost.cacheHits,
+          'hyperstudy.outcome': outcome,
+        });
+        if (coded.length > 0) span.setAttribute('hyperstudy.error_codes', [...new Set(coded.map((e) => e.code))].sort());
+        const faults = coded.filter((e) => SPAN_ERROR_CODES.has(e.code));
+        if (faults.length > 0)
+          span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
+        span.end();
+        logger.info(
+          { requestId: session.requestId, operation: name, outcome, durationMs: Math.round(seconds * 1000), upstream: cost, errors: coded },
+          'operation',
+        );
+      };
       return {
         onExecuteDone({ result }) {
-          if (isAsyncIterable(result)) return;
-          const seconds = (performance.now() - started) / 1000;
-          const errors = (result.errors ?? []).map((e) => ({ code: errorCode(e), path: e.path?.join('.') }));
-          const outcome = errors.length === 0 ? 'ok' : result.data ? 'partial' : 'error';
-          metrics.operation(name, outcome, seconds);
-          const { session } = args.contextValue;
-          const cost = session.cost;
-          span.setAttributes({
-            'hyperstudy.upstream.requests': cost.requests,
-            'hyperstudy.upstream.cache_hits': cost.cacheHits,
-            'hyperstudy.outcome': outcome,
-          });
-          if (errors.length > 0) span.setAttribute('hyperstudy.error_codes', [...new Set(errors.map((e) => e.code))].sort());
-          const faults = errors.filter((e) => SPAN_ERROR_CODES.has(e.code));
-          if (faults.length > 0)
-            span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
-          span.end();
-          logger.info(
-            { requestId: session.requestId, operation: name, outcome, durationMs: Math.round(seconds * 1000), upstream: cost, errors },
-            'operation',
-          );
+          if (!isAsyncIterable(result)) return report(result.errors ?? [], Boolean(result.data));
+          // An incremental response (@defer, @stream) is reported once, when its last payload is out.
+          const errors: GraphQLError[] = [];
+          let hasData = false;
+          return {
+            onNext({ result: next }) {
+              if (next.data) hasData = true;
+              errors.push(...(next.errors ?? []));
+              if ('incremental' in next) for (const part of next.incremental ?? []) errors.push(...(part.errors ?? []));
+            },
+            onEnd: () => report(errors, hasData),
+          };
         },
       };
     },

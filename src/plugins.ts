@@ -9,8 +9,9 @@ import {
   type FragmentDefinitionNode,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  type ValidationRule,
 } from 'graphql';
-import { isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
+import { handleStreamOrSingleExecutionResult, isAsyncIterable, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
 import type { GatewayContext } from './schema/builder.ts';
 import { LISTING_BY_FIELD } from './spec/data-types.ts';
 import { isMappedUpstreamError, toGraphQLError } from './schema/errors.ts';
@@ -47,11 +48,17 @@ function visitFields(
   return operation;
 }
 
-/** Whether an operation asks for anything besides introspection (`__typename`, `__schema`, `__type`). */
+/** Root fields answered without the upstream: introspection, and the Federation subgraph SDL. */
+const keyless = (name: string): boolean => name.startsWith('__') || name === '_service';
+
+/**
+ * Whether an operation asks for anything besides introspection (`__typename`, `__schema`, `__type`)
+ * and `_service { sdl }` (composition tools ask for it without a key).
+ */
 export function operationNeedsKey(document: DocumentNode, operationName?: string | null): boolean {
   let needs = false;
   visitFields(document, operationName, (field, atRoot) => {
-    if (atRoot && !field.name.value.startsWith('__')) needs = true;
+    if (atRoot && !keyless(field.name.value)) needs = true;
   });
   return needs;
 }
@@ -118,30 +125,40 @@ function requestErrorCode(error: GraphQLError): GraphQLError {
 const mapUpstream = (error: GraphQLError): GraphQLError =>
   error.originalError instanceof UpstreamError && !isMappedUpstreamError(error) ? toGraphQLError(error.originalError, error) : error;
 
+const mapErrors = (errors: readonly GraphQLError[]): GraphQLError[] =>
+  errors.map(mapUpstream).map(unauthenticated401).map(requestErrorCode);
+
 /**
- * Once an operation's execution is done: cancels what it still has going upstream, maps upstream
- * errors to their codes (expected outcomes, not faults to log) and reports what it cost upstream in
- * `extensions.upstream` (with the upstream's warnings about listings it read), and, when asked with
- * `X-Explain-Plan: 1`, the planner's decisions in `extensions.plan`. Register it before the plugins
- * that report on results.
+ * Once an operation's execution is done: maps upstream errors to their codes (expected outcomes, not
+ * faults to log) and reports what it cost upstream in `extensions.upstream` (with the upstream's
+ * warnings about listings it read), and, when asked with `X-Explain-Plan: 1`, the planner's decisions in
+ * `extensions.plan`; then cancels what it still has going upstream. An incremental response (`@defer`,
+ * `@stream`) has its errors mapped in every payload and the cost on its final payload, when everything
+ * it cost is known (and only then is it cancelled). Register it before the plugins that report on results.
  */
 export function useUpstreamResult(): Plugin<GatewayContext> {
   return {
     onExecute({ args }) {
+      const ctx = args.contextValue;
+      const report = () => {
+        const warnings = [...ctx.warnings];
+        return {
+          upstream: { ...ctx.session.cost, ...(warnings.length > 0 ? { warnings } : {}) },
+          ...(ctx.explain ? { plan: ctx.loaders.planner.explain() } : {}),
+        };
+      };
       return {
-        onExecuteDone({ result, setResult }) {
-          args.contextValue.session.end();
-          if (isAsyncIterable(result)) return;
-          const ctx = args.contextValue;
-          const warnings = [...ctx.warnings];
-          setResult({
-            ...result,
-            ...(result.errors ? { errors: result.errors.map(mapUpstream).map(unauthenticated401).map(requestErrorCode) } : {}),
-            extensions: {
-              ...result.extensions,
-              upstream: { ...ctx.session.cost, ...(warnings.length > 0 ? { warnings } : {}) },
-              ...(ctx.explain ? { plan: ctx.loaders.planner.explain() } : {}),
-            },
+        onExecuteDone(payload) {
+          return handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
+            const incremental = 'incremental' in result ? result.incremental : undefined;
+            const final = !('hasNext' in result) || !result.hasNext;
+            setResult({
+              ...result,
+              ...(result.errors ? { errors: mapErrors(result.errors) } : {}),
+              ...(incremental ? { incremental: incremental.map((r) => (r.errors ? { ...r, errors: mapErrors(r.errors) } : r)) } : {}),
+              ...(final ? { extensions: { ...result.extensions, ...report() } } : {}),
+            });
+            if (final) ctx.session.end();
           });
         },
       };
@@ -165,7 +182,7 @@ export function minimumUpstreamRequests(document: DocumentNode, operationName?: 
   const lists = new Set<string>();
   const roots: FieldNode[] = [];
   const operation = visitFields(document, operationName, (field, atRoot) => {
-    if (field.name.value.startsWith('__')) return;
+    if (atRoot ? keyless(field.name.value) : field.name.value.startsWith('__')) return;
     if (atRoot) roots.push(field);
     else if (LISTING_BY_FIELD.has(field.name.value))
       lists.add(
@@ -196,11 +213,24 @@ export function useUpstreamBudget(budget: number, onRefuse: () => void = () => u
   };
 }
 
-/** Refuses introspection queries (production setting); the validation error names the field. */
+/** The Federation subgraph SDL is the schema by another name: refused with introspection. */
+const NoServiceSdlRule: ValidationRule = (context) => ({
+  Field(node) {
+    if (node.name.value === '_service' && context.getParentType() === context.getSchema().getQueryType())
+      context.reportError(
+        new GraphQLError('With introspection off, the subgraph SDL (`_service`) is not served either: compose from subgraph.graphql', {
+          nodes: node,
+        }),
+      );
+  },
+});
+
+/** Refuses introspection queries and `_service` (production setting); the validation error names the field. */
 export function useNoIntrospection(): Plugin<GatewayContext> {
   return {
     onValidate({ addValidationRule }) {
       addValidationRule(NoSchemaIntrospectionCustomRule);
+      addValidationRule(NoServiceSdlRule);
       // Suggestions ("Did you mean MEDIA?") would reveal the schema piece by piece: enum values,
       // argument and type names, not only fields (graphql-armor hides those).
       return ({ result, setResult }) => {

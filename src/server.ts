@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { useAliasLimits } from './alias-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
 import { useCors } from './http/cors.ts';
@@ -209,7 +211,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
-        maxAliases: { n: config.limits.aliases },
+        // Aliases are counted per root field and at the root apart (alias-limits.ts).
+        maxAliases: { enabled: false },
         maxTokens: { n: config.limits.tokens },
         maxDirectives: { n: config.limits.directives },
         // graphql-armor's cost grows 1.5× a level, which no Relay graph fits; the cost limit here is the
@@ -217,7 +220,10 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         costLimit: { enabled: false },
         blockFieldSuggestion: { enabled: !config.introspection },
       }),
+      useAliasLimits({ perRootField: config.limits.aliases, rootFields: config.limits.rootAliases }),
       useLimitErrors(),
+      // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
+      useDeferStream(),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.

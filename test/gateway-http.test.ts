@@ -97,7 +97,7 @@ describe('configuration', () => {
       defaultPageSize: 100,
       graphiql: true,
       graphiqlExampleKey: null,
-      limits: { depth: 16, aliases: 15, tokens: 2_000, directives: 50, bodyBytes: 4_194_304, batching: 0 },
+      limits: { depth: 16, aliases: 15, rootAliases: 100, tokens: 5_000, directives: 50, bodyBytes: 4_194_304, batching: 0 },
       introspection: true,
       logLevel: 'info',
       trustedDocuments: null,

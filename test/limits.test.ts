@@ -3,7 +3,10 @@ import { startStack, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({}, { MAX_DEPTH: '8', MAX_ALIASES: '3', MAX_TOKENS: '120', MAX_DIRECTIVES: '2', MAX_BODY_BYTES: '2048' });
+  stack = await startStack(
+    {},
+    { MAX_DEPTH: '8', MAX_ALIASES: '3', MAX_ROOT_ALIASES: '3', MAX_TOKENS: '120', MAX_DIRECTIVES: '2', MAX_BODY_BYTES: '2048' },
+  );
 });
 afterAll(() => stack.close());
 beforeEach(() => stack.sim.stats.reset());
@@ -30,12 +33,29 @@ describe('operation limits are refused before any upstream call', () => {
     );
   });
 
-  it('aliases', async () => {
+  it('aliases under one root field, fragments included (they multiply the work of every parent)', async () => {
     await refused(
-      '{ a: experiment(id: "x") { name } b: experiment(id: "y") { name } c: experiment(id: "z") { name } d: experiment(id: "w") { name } }',
-      'The operation exceeds the aliases limit of 3 (found 4)',
+      '{ experiment(id: "x") { rooms { edges { node { a: roomId b: roomId ...More } } } } } fragment More on Room { c: status d: status }',
+      'The operation exceeds the aliases limit of 3 (found 4) under one root field',
       'aliases',
     );
+  });
+
+  it('aliased root fields, counted apart (what batching gateways send)', async () => {
+    await refused(
+      '{ a: experiment(id: "x") { name } b: experiment(id: "y") { name } c: experiment(id: "z") { name } d: experiment(id: "w") { name } }',
+      'The operation exceeds the root aliases limit of 3 (found 4)',
+      'rootAliases',
+    );
+    // Three aliased roots with three aliases each: neither limit is passed, nor do nested aliases add up across roots.
+    const res = await stack.gql(
+      `{ ${['a', 'b', 'c'].map((r) => `${r}: experiment(id: "exp_movie01") { x: name y: name z: experimentId }`).join(' ')} }`,
+    );
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data).toEqual(
+      Object.fromEntries(['a', 'b', 'c'].map((r) => [r, { x: 'Movie Watching Study', y: 'Movie Watching Study', z: 'exp_movie01' }])),
+    );
+    expect(stack.sim.stats.total).toBe(1);
   });
 
   it('tokens', async () => {
@@ -49,6 +69,14 @@ describe('operation limits are refused before any upstream call', () => {
   it('directives', async () => {
     await refused(
       '{ experiment(id: "exp_movie01") { name @include(if: true) @include(if: true) @skip(if: false) } }',
+      'The operation exceeds the directives limit of 2 (found 3)',
+      'directives',
+    );
+  });
+
+  it('directives: @defer and @stream count like any other', async () => {
+    await refused(
+      '{ experiment(id: "exp_movie01") { ... @defer { name } ... @defer { description } rooms { edges @stream { cursor } } } }',
       'The operation exceeds the directives limit of 2 (found 3)',
       'directives',
     );

@@ -91,7 +91,7 @@ export const AgentDecision = builder.objectRef<Rec>('AgentDecision').implement({
     experimentId: t.string({ nullable: true, resolve: (d) => str(d.experimentId) }),
     room: roomLink(t, (d) => str(d.roomId)),
     participant: participantLink(t),
-    raw: t.field({ type: 'JSON', description: 'The row exactly as the upstream sent it.', resolve: (d) => d }),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The row exactly as the upstream sent it.', resolve: (d) => d }),
   }),
 });
 
@@ -104,7 +104,7 @@ export const AgentRun = builder.objectRef<Rec>('AgentRun').implement({
     experiment: experimentLink(t, (r) => str(r.experimentId)),
     room: roomLink(t, (r) => str(r.roomId)),
     participant: participantLink(t),
-    raw: t.field({ type: 'JSON', description: 'The row exactly as the upstream sent it.', resolve: (r) => r }),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The row exactly as the upstream sent it.', resolve: (r) => r }),
   }),
 });
 

@@ -1,4 +1,6 @@
 import SchemaBuilder from '@pothos/core';
+import DirectivesPlugin from '@pothos/plugin-directives';
+import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Loaders } from '../loaders/index.ts';
 import { badInput } from './errors.ts';
@@ -26,18 +28,24 @@ export interface SchemaTypes {
     JSON: { Input: unknown; Output: unknown };
     EventCategory: { Input: string; Output: string };
   };
+  // A connection's edges are records in hand: they cannot fail, so they are non-null (the connection field itself may fail).
+  DefaultEdgesNullability: { list: false; items: false };
+  DefaultNodeNullability: false;
 }
 
 /** The types whose ids are Relay node ids (each has its own file). */
 export const NODE_TYPES: ReadonlySet<string> = new Set(['Experiment', 'Room', 'Participant', 'Deployment', 'Persona']);
 
 export const builder = new SchemaBuilder<SchemaTypes>({
-  plugins: [RelayPlugin],
+  // Federation v2 (entities keyed by the upstream ids, see federation.ts); the directives plugin carries @key etc.
+  plugins: [RelayPlugin, DirectivesPlugin, FederationPlugin],
   relay: {
     clientMutationId: 'omit',
     // Node loaders brand their records themselves, at once (see branded() in values.ts).
     brandLoadedObjects: false,
     cursorType: 'String',
+    edgesFieldOptions: { nullable: { list: false, items: false } },
+    nodeFieldOptions: { nullable: false },
     // Node ids are base64 of `Type:id`; anything else is the caller's mistake, said as such.
     decodeGlobalID: (globalID: string) => {
       const text = Buffer.from(globalID, 'base64').toString('utf8');

@@ -38,7 +38,7 @@ const ParticipantCounts = builder.objectRef<Rec>('ParticipantCounts').implement(
       description: 'All records of the participant, over every type.',
       resolve: (c) => Object.values(obj(c.counts) ?? {}).reduce<number>((sum, n) => sum + (int(n) ?? 0), 0),
     }),
-    raw: t.field({ type: 'JSON', resolve: (c) => c }),
+    raw: t.field({ type: 'JSON', nullable: false, resolve: (c) => c }),
   }),
 });
 

@@ -4,7 +4,8 @@ import { routes } from '../upstream/routes.ts';
 import { builder, type GatewayContext } from './builder.ts';
 import { connectionOver, type ConnectionArgs } from './connection.ts';
 import { connectionOf } from './data.ts';
-import { badInput, requireId } from './errors.ts';
+import { badInput, requireId, requireKey } from './errors.ts';
+import { upstreamId } from './ids.ts';
 import { write } from './writes.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Experiment, Room } from './refs.ts';
@@ -43,7 +44,11 @@ builder.node(Deployment, {
   id: { resolve: (d) => str(d.id) ?? '' },
   loadOne: (id, ctx) => branded(Deployment, ctx.loaders.deployment.load(requireId(id, 'id'))),
   fields: (t) => ({
-    deploymentId: t.string({ description: 'The upstream deployment id.', resolve: (d) => str(d.id) ?? '' }),
+    deploymentId: t.string({
+      nullable: false,
+      description: 'The upstream deployment id (always sent by the upstream; non-null).',
+      resolve: (d) => str(d.id) ?? '',
+    }),
     experimentId: t.string({ nullable: true, resolve: (d) => str(d.experimentId) }),
     name: t.string({ nullable: true, resolve: (d) => str(d.name) }),
     status: t.string({ nullable: true, description: 'active, completed, paused, archived, …', resolve: (d) => str(d.status) }),
@@ -54,7 +59,7 @@ builder.node(Deployment, {
     participantCount: t.int({ nullable: true, resolve: async (d, _a, ctx) => int(await full(d, 'participantCount', ctx)) }),
     maxParticipants: t.int({ nullable: true, resolve: async (d, _a, ctx) => int(await full(d, 'maxParticipants', ctx)) }),
     updatedAt: t.field({ type: 'DateTime', nullable: true, resolve: async (d, _a, ctx) => date(await full(d, 'updatedAt', ctx)) }),
-    raw: t.field({ type: 'JSON', description: 'The deployment exactly as the upstream sent it.', resolve: (d) => d }),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The deployment exactly as the upstream sent it.', resolve: (d) => d }),
     experiment: experimentLink(t, (d) => str(d.experimentId)),
     sessions: t.connection(
       {
@@ -73,6 +78,12 @@ builder.node(Deployment, {
       resolve: async (d, _args, ctx) => objectOf(await ctx.session.get(routes.deploymentAgentSpend(str(d.id) ?? ''))),
     }),
   }),
+});
+
+// A Federation entity keyed by the upstream deployment id.
+builder.asEntity(Deployment, {
+  key: builder.selection<{ deploymentId: string }>('deploymentId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.deployment.load(requireKey(ref.deploymentId, 'deploymentId')),
 });
 
 /** The key's deployments, optionally of one experiment and in one status, as a connection. */
@@ -114,8 +125,8 @@ builder.queryFields((t) => ({
   deployment: t.field({
     type: Deployment,
     nullable: true,
-    args: { id: t.arg.id({ required: true, description: 'The upstream deployment id.' }) },
-    resolve: (_root, args, ctx) => ctx.loaders.deployment.load(requireId(args.id, 'id')),
+    args: { id: t.arg.id({ required: true, description: 'The deployment: its node id (`id`) or its upstream id (`deploymentId`).' }) },
+    resolve: (_root, args, ctx) => ctx.loaders.deployment.load(upstreamId(args.id, 'id', 'Deployment')),
   }),
 }));
 

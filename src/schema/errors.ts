@@ -23,6 +23,12 @@ export function requireId(value: string | number, argument: string): string {
   return id;
 }
 
+/** A key field of a Federation entity representation: an id as `requireId` takes it (representations are untyped JSON). */
+export function requireKey(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw badInput(`The representation's '${field}' must be a string id`, field, { value: String(value) });
+  return requireId(value, field);
+}
+
 /** The one place an UpstreamError becomes what callers see. */
 export function upstreamExtensions(error: UpstreamError): Record<string, unknown> {
   return {

@@ -2,7 +2,7 @@ import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
-import { requireId } from './errors.ts';
+import { requireId, requireKey } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { branded, bool, date, int, json, str, strList, type Rec } from './values.ts';
 
@@ -21,7 +21,11 @@ builder.node(Experiment, {
   id: { resolve: (e) => str(e.id) ?? '' },
   loadOne: (id, ctx) => branded(Experiment, ctx.loaders.experiment.load(requireId(id, 'id'))),
   fields: (t) => ({
-    experimentId: t.string({ description: 'The upstream experiment id.', resolve: (e) => str(e.id) ?? '' }),
+    experimentId: t.string({
+      nullable: false,
+      description: 'The upstream experiment id (always sent by the upstream; non-null).',
+      resolve: (e) => str(e.id) ?? '',
+    }),
     name: t.string({ nullable: true, resolve: (e) => str(e.name) }),
     description: t.string({ nullable: true, resolve: (e) => str(e.description) }),
     ownerId: t.string({ nullable: true, resolve: (e) => str(e.ownerId) }),
@@ -55,7 +59,7 @@ builder.node(Experiment, {
       resolve: (e) => json(e.states),
     }),
     roles: t.field({ type: 'JSON', nullable: true, resolve: (e) => json(e.roles) }),
-    raw: t.field({ type: 'JSON', description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
     access: t.field({
       type: Access,
       nullable: true,
@@ -75,4 +79,10 @@ builder.node(Experiment, {
     }),
     ...listingConnections(t, 'experiment', experimentScope),
   }),
+});
+
+// A Federation entity: other subgraphs refer to an experiment by its upstream id.
+builder.asEntity(Experiment, {
+  key: builder.selection<{ experimentId: string }>('experimentId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.experiment.load(requireKey(ref.experimentId, 'experimentId')),
 });

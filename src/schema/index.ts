@@ -1,3 +1,4 @@
+import { printSubgraphSchema } from '@apollo/subgraph';
 import { builder } from './builder.ts';
 import './scalars.ts';
 import './records.ts';
@@ -13,4 +14,15 @@ import './counts.ts';
 import './deployments.ts';
 import './personas.ts';
 
-export const schema = builder.toSchema({ sortSchema: false });
+/** The public API: what clients use and schema.graphql prints (without the Federation fields). */
+export const publicSchema = builder.toSchema({ sortSchema: false });
+
+/**
+ * What the gateway serves: the public API as a Federation v2 subgraph, always on — plus `_service { sdl }`
+ * (answered without a key) and `_entities` (Experiment, Room, Participant, Deployment and Persona,
+ * keyed by their upstream ids; see `asEntity` in each type's file).
+ */
+export const schema = builder.toSubGraphSchema({});
+
+/** The subgraph SDL that `_service { sdl }` answers and subgraph.graphql prints (with @link and @key). */
+export const subgraphSdl = printSubgraphSchema(schema);

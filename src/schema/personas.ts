@@ -4,7 +4,8 @@ import { routes } from '../upstream/routes.ts';
 import { builder, type Types } from './builder.ts';
 import { connectionOver } from './connection.ts';
 import { connectionOf } from './data.ts';
-import { badInput, requireId } from './errors.ts';
+import { badInput, requireId, requireKey } from './errors.ts';
+import { upstreamId } from './ids.ts';
 import { recordField } from './records.ts';
 import { branded, bool, obj, str, strList, type Rec } from './values.ts';
 import { given, write } from './writes.ts';
@@ -62,12 +63,22 @@ builder.node(Persona, {
   id: { resolve: (p) => str(p.id) ?? '' },
   loadOne: (id, ctx) => branded(Persona, ctx.loaders.persona.load(requireId(id, 'id'))),
   fields: (t) => ({
-    personaId: t.string({ description: 'The upstream persona id.', resolve: (p) => str(p.id) ?? '' }),
+    personaId: t.string({
+      nullable: false,
+      description: 'The upstream persona id (always sent by the upstream; non-null).',
+      resolve: (p) => str(p.id) ?? '',
+    }),
     ...Object.fromEntries(PERSONA_FIELDS.map((f) => [f[0], recordField(t, f)])),
     prompt: t.field({ type: PersonaPrompt, nullable: true, resolve: (p) => obj(p.prompt) }),
     guardrails: t.field({ type: PersonaGuardrails, nullable: true, resolve: (p) => obj(p.guardrails) }),
-    raw: t.field({ type: 'JSON', description: 'The persona exactly as the upstream sent it.', resolve: (p) => p }),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The persona exactly as the upstream sent it.', resolve: (p) => p }),
   }),
+});
+
+// A Federation entity keyed by the upstream persona id.
+builder.asEntity(Persona, {
+  key: builder.selection<{ personaId: string }>('personaId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.persona.load(requireKey(ref.personaId, 'personaId')),
 });
 
 const Visibility = builder.enumType('PersonaVisibility', {
@@ -188,7 +199,7 @@ const CognitionCatalog = builder.objectRef<Rec>('CognitionCatalog').implement({
       description: 'Recipes for offline loops.',
       resolve: (c) => recipes(c.offlineRecipes),
     }),
-    raw: t.field({ type: 'JSON', resolve: (c) => c }),
+    raw: t.field({ type: 'JSON', nullable: false, resolve: (c) => c }),
   }),
 });
 
@@ -207,8 +218,8 @@ builder.queryFields((t) => ({
   persona: t.field({
     type: Persona,
     nullable: true,
-    args: { id: t.arg.id({ required: true, description: 'The upstream persona id.' }) },
-    resolve: (_root, args, ctx) => ctx.loaders.persona.load(requireId(args.id, 'id')),
+    args: { id: t.arg.id({ required: true, description: 'The persona: its node id (`id`) or its upstream id (`personaId`).' }) },
+    resolve: (_root, args, ctx) => ctx.loaders.persona.load(upstreamId(args.id, 'id', 'Persona')),
   }),
   cognitionCatalog: t.field({
     type: CognitionCatalog,

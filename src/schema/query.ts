@@ -2,7 +2,9 @@ import { EXPERIMENTS_PAGE_LIMIT } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { resolveConnection } from './connection.ts';
-import { requireId } from './errors.ts';
+import { badInput, requireId } from './errors.ts';
+import { checkNodeType, decodeNodeId, upstreamId } from './ids.ts';
+import { parseLocalId } from './participant.ts';
 import { lookahead } from '../loaders/planner.ts';
 import { connectionOf } from './data.ts';
 import { Experiment, Participant, Room } from './refs.ts';
@@ -11,7 +13,8 @@ import { bool, date, float, obj, str, type Rec } from './values.ts';
 
 builder.globalConnectionField('totalCount', (t) =>
   t.int({
-    description: 'How many records match, from the upstream pagination total.',
+    nullable: false,
+    description: 'How many records match, from the upstream pagination total (non-null).',
     resolve: (parent) => (parent as { totalCount?: number }).totalCount ?? 0,
   }),
 );
@@ -45,6 +48,7 @@ builder.globalConnectionField('processing', (t) =>
 
 builder.globalConnectionField('warnings', (t) =>
   t.stringList({
+    nullable: false,
     description: 'What the upstream warned about this listing (`metadata._warnings`), e.g. "MISSING_INDEX: … Results may be incomplete."',
     resolve: (parent) => (parent as Partial<ConnectionResult>).meta?.warnings ?? [],
   }),
@@ -80,9 +84,11 @@ builder.queryType({
     experiment: t.field({
       type: Experiment,
       nullable: true,
-      args: { id: t.arg.id({ required: true, description: 'The upstream experiment id (exp_…).' }) },
+      args: {
+        id: t.arg.id({ required: true, description: 'The experiment: its node id (`id`) or its upstream id (`experimentId`, exp_…).' }),
+      },
       resolve: (_root, args, ctx, info) => {
-        const id = requireId(args.id, 'id');
+        const id = upstreamId(args.id, 'id', 'Experiment');
         lookahead(ctx.loaders.planner, info, { kind: 'experiment', id }, ctx.defaultPageSize);
         return ctx.loaders.experiment.load(id);
       },
@@ -90,9 +96,9 @@ builder.queryType({
     room: t.field({
       type: Room,
       nullable: true,
-      args: { id: t.arg.id({ required: true, description: 'The upstream room id.' }) },
+      args: { id: t.arg.id({ required: true, description: 'The room: its node id (`id`) or its upstream id (`roomId`).' }) },
       resolve: (_root, args, ctx, info) => {
-        const id = requireId(args.id, 'id');
+        const id = upstreamId(args.id, 'id', 'Room');
         lookahead(ctx.loaders.planner, info, { kind: 'room', id }, ctx.defaultPageSize);
         return ctx.loaders.room.load(id);
       },
@@ -100,12 +106,31 @@ builder.queryType({
     participant: t.field({
       type: Participant,
       nullable: true,
+      description: 'A participant, addressed within its room: by its node id alone, or by its upstream id with `roomId`.',
       args: {
-        id: t.arg.id({ required: true, description: 'The upstream participant id.' }),
-        roomId: t.arg.id({ required: true, description: 'The room the participant joined.' }),
+        id: t.arg.id({ required: true, description: 'The participant: its node id (`id`) or its upstream id (`participantId`).' }),
+        roomId: t.arg.id({
+          description: 'The room the participant joined (`roomId`): needed with an upstream participant id; a node id carries its room.',
+        }),
       },
-      resolve: (_root, args, ctx) =>
-        ctx.loaders.participant.load({ roomId: requireId(args.roomId, 'roomId'), id: requireId(args.id, 'id') }),
+      resolve: (_root, args, ctx) => {
+        const given = args.roomId === null || args.roomId === undefined ? null : upstreamId(args.roomId, 'roomId', 'Room');
+        const node = decodeNodeId(String(args.id));
+        if (node !== null) {
+          checkNodeType(node, 'Participant', 'id', String(args.id));
+          const key = parseLocalId(node.id);
+          if (given !== null && given !== key.roomId)
+            throw badInput(`'roomId' ${given} is not the room of this participant (${key.roomId})`, 'roomId', { value: given });
+          return ctx.loaders.participant.load(key);
+        }
+        const id = requireId(args.id, 'id');
+        if (given === null)
+          throw badInput(
+            "'roomId' is needed with an upstream participant id (a participant is addressed within its room); or pass the participant's node id (`id`), which carries its room",
+            'roomId',
+          );
+        return ctx.loaders.participant.load({ roomId: given, id });
+      },
     }),
   }),
 });

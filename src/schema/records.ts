@@ -80,6 +80,7 @@ function recordType(spec: RecordTypeSpec): ObjectRef<Types, Rec> {
       ...EXTRA_FIELDS[spec.name]?.(t),
       raw: t.field({
         type: 'JSON',
+        nullable: false,
         description: 'The record exactly as the upstream sent it, unknown fields included.',
         resolve: (r) => r,
       }),

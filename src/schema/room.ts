@@ -1,6 +1,6 @@
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
-import { requireId } from './errors.ts';
+import { requireId, requireKey } from './errors.ts';
 import { experimentLink } from './links.ts';
 import { Room } from './refs.ts';
 import { branded, date, int, str, type Rec } from './values.ts';
@@ -12,7 +12,11 @@ builder.node(Room, {
   id: { resolve: (r) => str(r.id) ?? '' },
   loadOne: (id, ctx) => branded(Room, ctx.loaders.room.load(requireId(id, 'id'))),
   fields: (t) => ({
-    roomId: t.string({ description: 'The upstream room id.', resolve: (r) => str(r.id) ?? '' }),
+    roomId: t.string({
+      nullable: false,
+      description: 'The upstream room id (always sent by the upstream; non-null).',
+      resolve: (r) => str(r.id) ?? '',
+    }),
     experimentId: t.string({ nullable: true, resolve: (r) => str(r.experimentId) }),
     deploymentId: t.string({ nullable: true, resolve: (r) => str(r.deploymentId) }),
     deploymentName: t.string({ nullable: true, resolve: (r) => str(r.deploymentName) }),
@@ -21,8 +25,18 @@ builder.node(Room, {
     createdAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.createdAt) }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.startedAt) }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => date(r.endedAt) }),
-    raw: t.field({ type: 'JSON', description: 'The room exactly as the upstream sent it.', resolve: (r) => r }),
-    experiment: experimentLink(t, (r) => str(r.experimentId)),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The room exactly as the upstream sent it.', resolve: (r) => r }),
+    experiment: experimentLink(
+      t,
+      (r) => str(r.experimentId),
+      'Loaded through the experiment loader: null when loading it failed (the error says why) or the room names none.',
+    ),
     ...listingConnections(t, 'room', roomScope),
   }),
+});
+
+// A Federation entity keyed by the upstream room id (one request per room, as for `room(id:)`).
+builder.asEntity(Room, {
+  key: builder.selection<{ roomId: string }>('roomId'),
+  resolveReference: async (ref, ctx) => ctx.loaders.room.load(requireKey(ref.roomId, 'roomId')),
 });

@@ -13,7 +13,7 @@ const VariableWrite = builder.objectRef<Rec>('VariableWrite').implement({
     persisted: t.boolean({ nullable: true, description: 'Whether the write was persisted.', resolve: (w) => bool(w.persisted) }),
     stateId: t.string({ nullable: true, resolve: (w) => str(w.stateId) }),
     timestamp: t.field({ type: 'DateTime', nullable: true, resolve: (w) => date(w.timestamp) }),
-    raw: t.field({ type: 'JSON', description: 'The row exactly as the upstream sent it.', resolve: (w) => w }),
+    raw: t.field({ type: 'JSON', nullable: false, description: 'The row exactly as the upstream sent it.', resolve: (w) => w }),
   }),
 });
 
@@ -22,7 +22,7 @@ const DroppedWrite = builder.objectRef<Rec>('DroppedVariableWrite').implement({
   fields: (t) => ({
     variable: t.string({ nullable: true, resolve: (w) => str(w.variable) }),
     reason: t.string({ nullable: true, resolve: (w) => str(w.reason) }),
-    raw: t.field({ type: 'JSON', resolve: (w) => w }),
+    raw: t.field({ type: 'JSON', nullable: false, resolve: (w) => w }),
   }),
 });
 
