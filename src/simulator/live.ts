@@ -80,31 +80,35 @@ export function resolveLiveOptions(partial: Partial<LiveOptions>): LiveOptions {
   return o;
 }
 
+interface RoomChange {
+  experimentId: string;
+  roomId: string;
+  time: number;
+}
+
+interface ParticipantChange extends RoomChange {
+  participantId: string;
+  /** `IN_PROGRESS` when joining; the code a participant completed with. */
+  completionCode: string;
+}
+
 /** One thing the live mode did, as `tick()` returns and `onChange` listeners receive it. */
 export type LiveChange =
-  | {
+  | (RoomChange & {
       kind: 'record';
       type: LiveRecordType;
       /** The record's id (`id`, `messageId` or `ratingId`). */
       id: string;
-      experimentId: string;
-      roomId: string;
       participantId: string;
-      time: number;
       /** Timestamped at or before the previous tick's clock: it may sort before records already listed. */
       late: boolean;
       /** Shares its timestamp with another record of its group. */
       shared: boolean;
-    }
-  | { kind: 'room-started' | 'room-ended'; experimentId: string; roomId: string; time: number }
-  | {
-      kind: 'participant-joined' | 'participant-completed';
-      experimentId: string;
-      roomId: string;
-      participantId: string;
-      time: number;
-      completionCode: string;
-    };
+    })
+  | (RoomChange & { kind: 'room-started' })
+  | (RoomChange & { kind: 'room-ended' })
+  | (ParticipantChange & { kind: 'participant-joined' })
+  | (ParticipantChange & { kind: 'participant-completed' });
 
 /** Totals of what the live mode appended and changed. */
 export interface LiveCounts {
@@ -151,6 +155,8 @@ export class LiveMode {
   #now: number;
   #nextRoomAt: number;
   #carry = 0;
+  /** People the live mode has planned to join, numbering their e-mail addresses. */
+  #people = 0;
   #state: LiveState = 'paused';
   #timer: NodeJS.Timeout | null = null;
 
@@ -188,12 +194,16 @@ export class LiveMode {
     return [...this.#plans].map(([roomId, plan]) => ({ roomId, endsAt: plan.endsAt }));
   }
 
-  /** Runs `n` ticks at once, whether running or paused, and returns what they did. */
+  /** Runs `n` ticks at once, whether running or paused; listeners hear each, and it returns what they did. */
   tick(n = 1): LiveChange[] {
     this.#alive('tick');
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`tick(n): n must be an integer >= 0, got ${n}`);
     const out: LiveChange[] = [];
-    for (let i = 0; i < n; i++) for (const change of this.#step()) out.push(change);
+    for (let i = 0; i < n; i++) {
+      const changes = this.#step();
+      this.#publish(changes);
+      for (const change of changes) out.push(change);
+    }
     return out;
   }
 
@@ -368,8 +378,7 @@ export class LiveMode {
     let t = at;
     for (let i = 0; i < size; i++) {
       if (i > 0 && !rng.chance(this.options.sharedRate)) t += rng.int(500, 5_000);
-      const joined = this.#counts.participantsJoined + plan.joins.length + 1;
-      plan.joins.push({ at: t, person: livePerson(rng, joined, i === 0 ? 'speaker' : 'listener') });
+      plan.joins.push({ at: t, person: livePerson(rng, ++this.#people, i === 0 ? 'speaker' : 'listener') });
     }
     this.#plans.set(roomId, plan);
     this.#joinDue(roomId, plan, at, at, changes);
