@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the simulator with seeded data and the gateway in front of it, in one process.
- * Simulator flags pass through (`npm run demo -- --rooms 20 --latency-ms 20`); the gateway honours
- * PORT and the other variables of the README, except HYPERSTUDY_API_URL, which points at the simulator.
+ * Simulator flags pass through (`npm run demo -- --rooms 20 --latency-ms 20`; `--live` for data arriving over
+ * time); the gateway honours PORT and the other variables of the README, except HYPERSTUDY_API_URL, which
+ * points at the simulator.
  */
 import { ConfigError, loadConfig } from './config.ts';
 import { createGateway } from './server.ts';
@@ -21,6 +22,12 @@ try {
   );
   console.log(`Try:      curl -s ${url}/graphql -H 'content-type: application/json' -H 'X-API-Key: hst_test_demo_full' \\`);
   console.log(`            -d '{"query":"{ experiments { edges { node { experimentId name roomCount } } } }"}'`);
+  if (sim.live) {
+    console.log(`Live:     data arrives in the active rooms; run again to see it (answers are cached ${config.cacheTtlMs} ms):`);
+    console.log(
+      `            { experiment(id: "exp_movie01") { events(first: 5, order: DESC) { totalCount edges { node { timestamp eventType roomId } } } } }`,
+    );
+  }
   const stop = (): void => void Promise.all([gateway.close(), sim.close()]).then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

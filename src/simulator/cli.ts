@@ -1,10 +1,14 @@
 import { parseArgs } from 'node:util';
 import { DEMO_KEYS } from './keys.ts';
+import { DEFAULT_LIVE, resolveLiveOptions, type LiveOptions } from './live.ts';
 import { DEFAULT_SIMULATOR, FAULT_MODES, startSimulator, type FaultMode, type SimulatorOptions } from './server.ts';
 
 const USAGE = `npm run simulator -- --port N [--host H] [--seed S] [--rooms R] [--participants-per-room P]
   [--events-per-participant E] [--latency-ms L] [--fault-rate F] [--fault-modes ${FAULT_MODES.join(',')}]
-  [--stall-ms MS] [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N]`;
+  [--stall-ms MS] [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N]
+  [--live [--live-rate N] [--live-late-ms MS] [--live-room-every-ms MS] [--live-room-ms MS]]`;
+
+const LIVE_FLAGS = ['live-rate', 'live-late-ms', 'live-room-every-ms', 'live-room-ms'] as const;
 
 function number(name: string, text: string | undefined, fallback: number, min: number, max: number, integer = true): number {
   if (text === undefined) return fallback;
@@ -34,6 +38,11 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       'rate-limit': { type: 'string' },
       'rate-limit-hour': { type: 'string' },
       'rate-limit-minute': { type: 'string' },
+      live: { type: 'boolean' },
+      'live-rate': { type: 'string' },
+      'live-late-ms': { type: 'string' },
+      'live-room-every-ms': { type: 'string' },
+      'live-room-ms': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -43,6 +52,18 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
   for (const m of modes) {
     if (!(FAULT_MODES as readonly string[]).includes(m)) throw new Error(`--fault-modes takes ${FAULT_MODES.join(', ')}; got '${m}'`);
   }
+  for (const flag of LIVE_FLAGS) {
+    if (values[flag] !== undefined && values.live !== true) throw new Error(`--${flag} needs --live`);
+  }
+  const l = DEFAULT_LIVE;
+  const live: Partial<LiveOptions> | null = values.live
+    ? {
+        rate: number('live-rate', values['live-rate'], l.rate, 0, 10_000, false),
+        lateMs: number('live-late-ms', values['live-late-ms'], l.lateMs, 0, 60_000),
+        roomEveryMs: number('live-room-every-ms', values['live-room-every-ms'], l.roomEveryMs, 0, 86_400_000),
+        roomDurationMs: number('live-room-ms', values['live-room-ms'], l.roomDurationMs, 1_000, 86_400_000),
+      }
+    : null;
   const rateLimit = values['rate-limit'] ?? 'on';
   if (rateLimit !== 'on' && rateLimit !== 'off') throw new Error(`--rate-limit takes on or off, got '${rateLimit}'`);
   return {
@@ -64,7 +85,20 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       perHour: number('rate-limit-hour', values['rate-limit-hour'], d.rateLimit.perHour, 1, 1_000_000),
       perMinute: number('rate-limit-minute', values['rate-limit-minute'], d.rateLimit.perMinute, 1, 1_000_000),
     },
+    live,
   };
+}
+
+const seconds = (ms: number): string => `${ms / 1000} s`;
+
+function describeLive(partial: Partial<LiveOptions> | null): string {
+  if (partial === null) return 'off (--live appends events, chat and ratings and starts and ends rooms over time)';
+  const o = resolveLiveOptions(partial);
+  const rooms = o.roomEveryMs > 0 ? `a new room every ${seconds(o.roomEveryMs)} in ${o.experimentIds.join(', ')}` : 'no new rooms';
+  return (
+    `ON: ${o.rate} records/s (events, chat, sparse ratings) in active rooms, some sharing a timestamp, some up to ${o.lateMs} ms late;\n` +
+    `        ${rooms}, each running ${seconds(o.roomDurationMs)}${o.paused ? ' (paused)' : ''}`
+  );
 }
 
 /** Prints the URL and the demo keys, as `npm run simulator` and `npm run demo` both do. */
@@ -74,6 +108,7 @@ export function describeSimulator(url: string, options: SimulatorOptions): strin
     `  data: seed ${options.seed}, ${options.rooms} rooms x ${options.participantsPerRoom} participants x ${options.eventsPerParticipant} events (primary experiment exp_movie01)`,
     `  rate limits: ${options.rateLimit.enabled ? `${options.rateLimit.perHour}/hour per key, ${options.rateLimit.perMinute}/minute per endpoint` : 'off'}` +
       `; latency ${options.latencyMs} ms; fault rate ${options.faults.rate}`,
+    `  live: ${describeLive(options.live)}`,
     '  also: AI agents in exp_joint02 (agent-only deployment dep_joint02_agents), personas psn_demo_partner and',
     '        psn_demo_confederate, exp_other01 shared with org_demo (GET /experiments/shared, X-Organization-Id: org_demo)',
     '  demo keys (X-API-Key):',

@@ -4,6 +4,7 @@ import { endpointOf, routeApi, type ApiContext, type ApiResult } from './api.ts'
 import { ApiFailure } from './errors.ts';
 import { DEFAULT_GENERATE, generate, type GenerateOptions } from './generate.ts';
 import { DEMO_KEYS } from './keys.ts';
+import { LiveMode, type LiveOptions } from './live.ts';
 import type { ApiKey, JsonObject } from './model.ts';
 import { Random } from './random.ts';
 import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitOptions } from './rate-limit.ts';
@@ -33,6 +34,8 @@ export interface SimulatorOptions extends GenerateOptions {
   extraKeys: readonly ApiKey[];
   /** The largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Live mode (data appended and rooms started and ended over time); null for off. Unset options take `DEFAULT_LIVE`. */
+  live: Partial<LiveOptions> | null;
 }
 
 export const DEFAULT_SIMULATOR: SimulatorOptions = {
@@ -44,6 +47,7 @@ export const DEFAULT_SIMULATOR: SimulatorOptions = {
   rateLimit: DEFAULT_RATE_LIMIT,
   extraKeys: [],
   maxBodyBytes: 1_048_576,
+  live: null,
 };
 
 export interface Simulator {
@@ -55,6 +59,8 @@ export interface Simulator {
   stats: RequestStats;
   store: DataStore;
   rateLimiter: RateLimiter;
+  /** The live mode's controls (tick, pause, resume, stop, counts, onChange), or null when it is off. */
+  live: LiveMode | null;
   /** Changes latency and faults while running (tests flip them on and off). */
   configure(change: { latencyMs?: number; faults?: Partial<FaultOptions> }): void;
   close(): Promise<void>;
@@ -293,6 +299,14 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     server.listen(options.port, options.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  // Created once the server listens, so that a failed listen leaves no timer behind; bad live options close it.
+  let live: LiveMode | null = null;
+  try {
+    if (options.live !== null) live = new LiveMode(store, options.seed, options.live, options.participantsPerRoom);
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw error;
+  }
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const origin = `http://${host}:${port}`;
 
@@ -303,12 +317,14 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     stats,
     store,
     rateLimiter,
+    live,
     configure(change) {
       if (change.latencyMs !== undefined) latencyMs = change.latencyMs;
       Object.assign(faults, change.faults);
     },
     close: () =>
       new Promise<void>((resolve) => {
+        live?.stop();
         for (const t of timers) clearTimeout(t);
         for (const socket of stalled) socket.destroy();
         server.close(() => resolve());

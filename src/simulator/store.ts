@@ -97,6 +97,16 @@ export class DataStore {
     return this.#seq++;
   }
 
+  /**
+   * Appends one record to a type's indexes, in (time, seq) order: the one way records are added after the
+   * seeded data set is loaded (`POST /data/events/batch`, agent deployments, the live mode).
+   */
+  append(type: StoredType, item: Omit<Stored, 'seq'>): Stored {
+    const stored: Stored = { ...item, seq: this.nextSeq() };
+    this.index(type).insert(stored);
+    return stored;
+  }
+
   index(type: StoredType): TypeIndex {
     let index = this.types.get(type);
     if (!index) {

@@ -4,8 +4,8 @@
  */
 import { agentRun } from '../agents.ts';
 import { ApiFailure, invalidParameter } from '../errors.ts';
+import { endRoom, joinRoom, openRoom } from '../lifecycle.ts';
 import { DEPLOYMENT_STATUSES, type ApiKey, type Deployment, type Experiment, type JsonObject } from '../model.ts';
-import { participantKey } from '../store.ts';
 import {
   iso,
   notFound,
@@ -178,45 +178,9 @@ function spawnRoom(ctx: ApiContext, d: Deployment, experiment: Experiment): void
     .filter(([, r]) => r.mode === 'agent')
     .map(([role, r]) => ({ role, id: `ppt_${ctx.rng.id(10)}`, persona: store.personas.get(String(r.personaId))?.record ?? {} }));
   const base = { experimentId: d.experimentId, roomId, deploymentId: d.id };
-  store.rooms.set(roomId, { id: roomId, experimentId: d.experimentId, deploymentId: d.id, startedAt: now, endsAt: now + AGENT_SESSION_MS });
-  store.index('rooms').insert({
-    ...base,
-    seq: store.nextSeq(),
-    participantId: null,
-    time: now,
-    record: {
-      id: roomId,
-      experimentId: d.experimentId,
-      deploymentId: d.id,
-      deploymentName: d.name,
-      status: 'active',
-      participantCount: agents.length,
-      createdAt: iso(now),
-      startedAt: iso(now),
-      endedAt: null,
-    },
-  });
+  openRoom(store, { roomId, experimentId: d.experimentId, deployment: d, at: now, endsAt: now + AGENT_SESSION_MS });
   for (const agent of agents) {
-    store.participants.set(participantKey(roomId, agent.id), { id: agent.id, roomId, experimentId: d.experimentId });
-    store.index('participants').insert({
-      ...base,
-      seq: store.nextSeq(),
-      participantId: agent.id,
-      time: now,
-      record: {
-        id: agent.id,
-        email: null,
-        name: String(agent.persona.name ?? agent.role),
-        role: agent.role,
-        status: 'active',
-        completionCode: 'IN_PROGRESS',
-        joinedAt: iso(now),
-        completedAt: null,
-        roomId,
-        experimentId: d.experimentId,
-        deploymentId: d.id,
-      },
-    });
+    joinRoom(store, roomId, { id: agent.id, email: null, name: String(agent.persona.name ?? agent.role), role: agent.role }, now);
   }
   const states = (experiment.record.states as JsonObject[] | undefined) ?? [];
   store.agentRuns.set(
@@ -355,16 +319,7 @@ function stopRoom(ctx: ApiContext, req: ApiRequest, params: Record<string, strin
     });
   }
   const now = ctx.now();
-  stored.record = { ...stored.record, status: 'completed', endedAt: iso(now) };
-  const info = ctx.store.rooms.get(roomId);
-  if (info) info.endsAt = now;
-  for (const p of ctx.store.index('participants').byRoom.get(roomId) ?? []) {
-    if (p.record.status !== 'active') continue;
-    p.record = { ...p.record, status: 'completed', completionCode: 'COMPLETED_NO_CODE', completedAt: iso(now) };
-  }
-  for (const run of ctx.store.agentRuns.get(roomId) ?? []) {
-    if (run.run.endedAt === null && run.run.orphaned !== true) run.run = { ...run.run, roomStatus: 'completed', endedAt: iso(now) };
-  }
+  endRoom(ctx.store, roomId, now, () => 'COMPLETED_NO_CODE');
   d.updatedAt = now;
   return success(ctx, { stopped: true }, { dataType: 'deployment' });
 }

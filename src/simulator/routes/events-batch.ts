@@ -119,10 +119,8 @@ export async function recordBatch(ctx: ApiContext, req: ApiRequest): Promise<Api
   if (errors.length > 0) {
     throw new ApiFailure(400, 'VALIDATION_ERROR', `${errors.length} event(s) failed validation; nothing was recorded`, { errors });
   }
-  const index = ctx.store.index('events');
   for (const a of accepted) {
-    index.insert({
-      seq: ctx.store.nextSeq(),
+    ctx.store.append('events', {
       experimentId: a.experimentId,
       roomId: a.roomId,
       participantId: a.participantId,
