@@ -231,6 +231,33 @@ export const configSchema = z.object({
     .max(1_000_000)
     .default(100)
     .describe('Upstream requests per minute per endpoint per key (documented: 100)'),
+  LIVE_QUOTA_SHARE: z.coerce
+    .number()
+    .gt(0)
+    .max(1)
+    .default(0.5)
+    .describe("Share of a key's hourly upstream limit that live polling (subscriptions) may use; the rest is left for queries"),
+  LIVE_MIN_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(3_600_000)
+    .default(2_000)
+    .describe('Shortest interval between two polls of one live poller, in ms (the quota usually asks for more)'),
+  LIVE_MAX_BACKOFF_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(3_600_000)
+    .default(60_000)
+    .describe('Longest a live poller waits after upstream faults or a 429 before trying again, in ms'),
+  LIVE_LATE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(2_000)
+    .describe('How late (by its own timestamp) a record may arrive upstream and still be delivered to subscribers, in ms'),
 });
 
 export type GatewayConfig = {
@@ -261,6 +288,7 @@ export type GatewayConfig = {
   cacheMaxBytes: number;
   maxKeys: number;
   readyCacheMs: number;
+  live: { quotaShare: number; minIntervalMs: number; maxBackoffMs: number; lateMs: number };
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
   deadlineMs: number;
@@ -334,6 +362,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cacheMaxBytes: c.CACHE_MAX_BYTES,
     maxKeys: c.KEY_STATE_MAX_KEYS,
     readyCacheMs: c.READY_CACHE_MS,
+    live: {
+      quotaShare: c.LIVE_QUOTA_SHARE,
+      minIntervalMs: c.LIVE_MIN_INTERVAL_MS,
+      maxBackoffMs: c.LIVE_MAX_BACKOFF_MS,
+      lateMs: c.LIVE_LATE_MS,
+    },
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,
     deadlineMs: c.OPERATION_DEADLINE_MS,

@@ -32,6 +32,8 @@ export interface MetricSources {
   keys?(): Record<string, number>;
   /** Upstream requests in flight and waiting in the fair queue. */
   queue?(): { active: number; waiting: number };
+  /** Live pollers of subscriptions and their subscribers. */
+  live?(): { pollers: number; subscribers: number };
 }
 
 export interface OperationNameOptions {
@@ -177,6 +179,17 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
     registers: [registry],
     collect() {
       for (const [kind, count] of Object.entries(sources.keys?.() ?? {})) this.set({ kind }, count);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_live_pollers',
+    help: 'Live pollers (one per key and feed) and the subscriptions they serve',
+    labelNames: ['what'],
+    registers: [registry],
+    collect() {
+      const live = sources.live?.() ?? { pollers: 0, subscribers: 0 };
+      this.set({ what: 'pollers' }, live.pollers);
+      this.set({ what: 'subscribers' }, live.subscribers);
     },
   });
   new Gauge({

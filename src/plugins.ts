@@ -285,3 +285,28 @@ export function useLimitErrors(): Plugin<GatewayContext> {
     },
   };
 }
+
+/**
+ * Each payload of a live subscription says how its poller polls (`extensions.live`: the interval now,
+ * the key's pollers sharing its live quota, whether it is backing off), and its errors keep their codes.
+ */
+export function useLiveStatus(): Plugin<GatewayContext> {
+  return {
+    onSubscribe({ args }) {
+      return {
+        onSubscribeResult() {
+          return {
+            onNext({ result, setResult }) {
+              const status = args.contextValue.live.status?.();
+              setResult({
+                ...result,
+                ...(result.errors ? { errors: mapErrors(result.errors) } : {}),
+                ...(status ? { extensions: { ...result.extensions, live: status } } : {}),
+              });
+            },
+          };
+        },
+      };
+    },
+  };
+}

@@ -15,6 +15,8 @@ import { createDrain } from './http/drain.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
+import { useWebSockets } from './http/websocket.ts';
+import { LiveHub } from './live/hub.ts';
 import { createLoaders } from './loaders/index.ts';
 import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, useOperationReport, yogaLogging, type Metrics } from './observability.ts';
 import {
@@ -25,6 +27,7 @@ import {
   useRequireApiKey,
   useUpstreamBudget,
   useUpstreamResult,
+  useLiveStatus,
 } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
@@ -94,6 +97,8 @@ export interface Gateway {
   upstream: UpstreamClient;
   /** The shared reads (cache and coalescing) of every operation. */
   shared: SharedReads;
+  /** The live pollers of subscriptions. */
+  live: LiveHub;
   readiness: Readiness;
   metrics: Metrics;
   logger: Logger;
@@ -116,7 +121,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const tracing = deps.tracer
     ? { tracer: deps.tracer, shutdown: async () => undefined }
     : createTracing(config.tracing.endpoint, config.tracing.serviceName);
-  const late: { upstream?: UpstreamClient; deps?: SessionDeps } = {};
+  const late: { upstream?: UpstreamClient; deps?: SessionDeps; live?: LiveHub } = {};
   const metrics = createMetrics(
     {
       circuit: () => late.upstream?.circuit ?? 'closed',
@@ -124,6 +129,10 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       queue: () => late.upstream?.load ?? { active: 0, waiting: 0 },
       cache: () => ({ bytes: late.deps?.shared.bytes ?? 0, entries: late.deps?.shared.size ?? 0 }),
       keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
+      live: () => {
+        const pollers = late.live?.pollers() ?? [];
+        return { pollers: pollers.length, subscribers: pollers.reduce((n, p) => n + p.subscribers, 0) };
+      },
     },
     { ...DEFAULT_OPERATION_NAMES, pinned: trusted ? operationNamesOf(trusted) : [] },
   );
@@ -152,6 +161,14 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   };
   late.upstream = upstream;
   late.deps = sessionDeps;
+  const live = new LiveHub({
+    quotaShare: config.live.quotaShare,
+    hourlyLimit: config.quota?.perHour ?? 1000,
+    minuteLimit: config.quota?.perMinutePerEndpoint ?? 100,
+    minIntervalMs: config.live.minIntervalMs,
+    maxBackoffMs: config.live.maxBackoffMs,
+  });
+  late.live = live;
   const readiness = new Readiness({
     probe: (signal) => upstream.probe(routes.health(), signal),
     cacheMs: config.readyCacheMs,
@@ -194,6 +211,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         defaultPageSize: config.defaultPageSize,
         warnings: new Set<string>(),
         explain: request.headers.get('x-explain-plan') === '1',
+        live: { hub: live, lateMs: config.live.lateMs, status: null },
       };
     },
     plugins: [
@@ -228,6 +246,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.
       useUpstreamResult(),
+      useLiveStatus(),
       useOperationReport(metrics, logger, tracing.tracer),
       useRequireApiKey(),
       useOrganizationHeader(),
@@ -245,11 +264,13 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     (req, res) => void yoga(req, res),
   );
   const server = createServer(drain.track(withRequestId(handler)));
+  const closeSockets = useWebSockets(server, yoga, { trusted });
   return {
     yoga,
     server,
     upstream,
     shared: sessionDeps.shared,
+    live,
     readiness,
     metrics,
     logger,
@@ -263,6 +284,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         });
       }),
     close: async (graceMs = config.shutdownGraceMs) => {
+      live.close();
+      await closeSockets();
       const drained = await drain.close(server, graceMs);
       sessionDeps.shared.close();
       await upstream.close(!drained);

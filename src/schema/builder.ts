@@ -2,6 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import DirectivesPlugin from '@pothos/plugin-directives';
 import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
+import type { LiveHub, LiveStatus } from '../live/hub.ts';
 import type { Loaders } from '../loaders/index.ts';
 import { badInput } from './errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
@@ -15,6 +16,8 @@ export interface GatewayContext {
   session: UpstreamSession;
   loaders: Loaders;
   defaultPageSize: number;
+  /** The live pollers of subscriptions, and this subscription's status once it has a poller. */
+  live: { hub: LiveHub; lateMs: number; status: (() => LiveStatus) | null };
   /** Whether the caller asked for the planner's decisions (`X-Explain-Plan: 1`, shown in `extensions.plan`). */
   explain: boolean;
   /** Warnings the upstream attached to listings this operation read (`metadata._warnings`), once each. */
@@ -58,3 +61,5 @@ export const builder = new SchemaBuilder<SchemaTypes>({
 
 export type Types = PothosSchemaTypes.ExtendDefaultTypes<SchemaTypes>;
 export type FieldBuilder<Parent> = PothosSchemaTypes.ObjectFieldBuilder<Types, Parent>;
+
+export type SubscriptionFieldBuilder = PothosSchemaTypes.SubscriptionFieldBuilder<Types, object>;

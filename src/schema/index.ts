@@ -13,6 +13,7 @@ import './variables.ts';
 import './counts.ts';
 import './deployments.ts';
 import './personas.ts';
+import './subscriptions.ts';
 
 /** The public API: what clients use and schema.graphql prints (without the Federation fields). */
 export const publicSchema = builder.toSchema({ sortSchema: false });

@@ -157,6 +157,30 @@ export class UpstreamSession {
   }
 
   /**
+   * What a live poller needs to act for this caller after the operation is over: the key's hash (to
+   * share pollers and quota), the organization, and new sessions with the same key and organization
+   * (the key itself stays inside sessions).
+   */
+  forLive(): { hash: string; organizationId: string | null; session: () => UpstreamSession } | null {
+    if (this.#hash === null) return null;
+    let polls = 0;
+    return {
+      hash: this.#hash,
+      organizationId: this.organizationId,
+      session: () => new UpstreamSession(this.deps, this.key, `${this.requestId}:live-${++polls}`, undefined, this.organizationId),
+    };
+  }
+
+  /**
+   * A GET that must see the upstream as it is now (a live poll): neither answered from the shared cache
+   * nor from this operation's memo, nor joined with another operation's request.
+   */
+  fresh(path: string, query?: URLSearchParams, kind: 'page' | 'object' = 'page'): Promise<Envelope> {
+    if (this.#hash === null) return Promise.reject(new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null }));
+    return this.#send({ method: 'GET', path, query }, kind, this.#controller.signal);
+  }
+
+  /**
    * A write (or any request that must not be shared). Once it is over, nothing the key reads is older:
    * the key's cached answers are dropped, its reads in flight are neither joined nor remembered, and
    * this operation forgets the GETs it made.

@@ -1,0 +1,329 @@
+/**
+ * Live data for subscriptions: one shared, quota-aware poller per (key, organization, feed) — a feed
+ * being a data type at a scope with filters — started with its first subscriber and stopped with its
+ * last. Every subscriber of a poller gets each new item once, in order.
+ *
+ * Quota: the upstream allows a key `UPSTREAM_HOURLY_LIMIT` requests an hour. Live polling of a key may
+ * use at most `LIVE_QUOTA_SHARE` of it, leaving the rest for queries: the key's pollers together poll at
+ * most share × limit times an hour (each poller's interval is the sum of their costs divided by that
+ * rate, at least `LIVE_MIN_INTERVAL_MS`), and a poll that would take the key's live requests of the last
+ * hour past the share waits. Upstream faults and 429s back a poller off without ending subscriptions;
+ * an answer that will not change by waiting (FORBIDDEN, NOT_FOUND, a refused key) ends them with it.
+ */
+import { UpstreamError } from '../upstream/errors.ts';
+import type { UpstreamSession } from '../upstream/session.ts';
+
+export interface LiveOptions {
+  /** The share (0–1) of a key's hourly limit live polling may use. */
+  quotaShare: number;
+  /** The key's upstream limit per hour. */
+  hourlyLimit: number;
+  /** The key's upstream limit per minute per endpoint (live polls are held to the share of it too). */
+  minuteLimit: number;
+  /** The shortest interval between two polls of one poller, in ms. */
+  minIntervalMs: number;
+  /** The longest a poller backs off after faults, in ms. */
+  maxBackoffMs: number;
+}
+
+/** What a poller polls: set up once (the baseline), then asked for what is new. */
+export interface Feed<T> {
+  /** Identifies the feed among a key's feeds (type, scope, filters): equal feeds share a poller. */
+  readonly id: string;
+  /** Upstream requests one poll costs, as planned (pages beyond the first are counted when they happen). */
+  readonly cost: number;
+  /** Reads where the data stands now; nothing before it is new. Throws what the upstream said. */
+  baseline(session: UpstreamSession): Promise<void>;
+  /** What arrived since the last poll, in order, each item once. */
+  poll(session: UpstreamSession): Promise<T[]>;
+}
+
+/** What a subscriber is told besides the items, in `extensions.live` of each payload. */
+export interface LiveStatus {
+  /** The poller's interval now, in ms (it adapts to the key's quota and to faults). */
+  intervalMs: number;
+  /** Pollers the key has running, which share its live quota. */
+  pollers: number;
+  /** Whether the last poll failed and the poller is backing off. */
+  retrying: boolean;
+}
+
+/** Errors a wait will not cure: they end the subscriptions of the poller. */
+const PERMANENT = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
+const HOUR = 3_600_000;
+
+interface Subscriber<T> {
+  push(items: T[]): void;
+  fail(error: unknown): void;
+  status: LiveStatus;
+}
+
+class KeyLedger {
+  readonly pollers = new Set<Poller<unknown>>();
+  /** When this key's live requests were sent, oldest first (at most share × limit within an hour). */
+  readonly sent: number[] = [];
+
+  usedLastHour(now: number): number {
+    while (this.sent.length > 0 && (this.sent[0] ?? 0) <= now - HOUR) this.sent.shift();
+    return this.sent.length;
+  }
+}
+
+class Poller<T> {
+  readonly subscribers = new Set<Subscriber<T>>();
+  #timer: NodeJS.Timeout | null = null;
+  #session: UpstreamSession | null = null;
+  #stopped = false;
+  #backoffMs = 0;
+  /** Settles when the baseline is read: subscribers wait for it (a refusal reaches them at once). */
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly hub: LiveHub,
+    readonly ledger: KeyLedger,
+    private readonly feed: Feed<T>,
+    private readonly session: () => UpstreamSession,
+    private readonly onStop: () => void,
+  ) {
+    this.ready = this.#run((s) => this.feed.baseline(s)).then(() => this.#schedule());
+    this.ready.catch(() => this.stop());
+  }
+
+  get cost(): number {
+    return this.feed.cost;
+  }
+
+  get feedId(): string {
+    return this.feed.id;
+  }
+
+  status(): LiveStatus {
+    return {
+      intervalMs: this.#backoffMs > 0 ? this.#backoffMs : this.hub.intervalFor(this.ledger),
+      pollers: this.ledger.pollers.size,
+      retrying: this.#backoffMs > 0,
+    };
+  }
+
+  /** Runs one step with a fresh session, counting what it sent against the key's live share. */
+  async #run<R>(step: (session: UpstreamSession) => Promise<R>): Promise<R> {
+    const session = this.session();
+    this.#session = session;
+    try {
+      return await step(session);
+    } finally {
+      const now = Date.now();
+      for (let i = 0; i < session.cost.requests; i++) this.ledger.sent.push(now);
+      session.end();
+      this.#session = null;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const wait = this.#backoffMs > 0 ? this.#backoffMs : this.hub.waitFor(this.ledger, this.feed.cost);
+    this.#timer = setTimeout(() => void this.#tick(), wait);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    // Never past the key's live share: if the last hour's live requests leave no room, wait for it.
+    const room = this.hub.roomFor(this.ledger, this.feed.cost);
+    if (room > 0) {
+      this.#timer = setTimeout(() => void this.#tick(), room);
+      this.#timer.unref();
+      return;
+    }
+    try {
+      const items = await this.#run((s) => this.feed.poll(s));
+      this.#backoffMs = 0;
+      if (items.length > 0) for (const s of this.subscribers) s.push(items);
+    } catch (error) {
+      if (this.#stopped) return;
+      if (error instanceof UpstreamError && PERMANENT.has(error.code)) {
+        for (const s of this.subscribers) s.fail(error);
+        this.stop();
+        return;
+      }
+      // A fault or a 429: wait (at least what the upstream asked), doubling up to the ceiling.
+      const told = error instanceof UpstreamError && error.retryAfter !== null ? error.retryAfter * 1000 : 0;
+      const base = Math.max(this.hub.intervalFor(this.ledger), this.#backoffMs * 2);
+      this.#backoffMs = Math.min(this.hub.options.maxBackoffMs, Math.max(told, base));
+    }
+    for (const s of this.subscribers) s.status = this.status();
+    this.#schedule();
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#session?.end();
+    this.onStop();
+  }
+}
+
+/** The gateway's live pollers; one per process. */
+export class LiveHub {
+  readonly #pollers = new Map<string, Poller<unknown>>();
+  readonly #keys = new Map<string, KeyLedger>();
+
+  constructor(readonly options: LiveOptions) {}
+
+  /** The steady interval of each of a key's pollers: their polls together stay within the key's live share. */
+  intervalFor(ledger: KeyLedger): number {
+    const costs = [...ledger.pollers].reduce((sum, p) => sum + p.cost, 0);
+    const perHour = Math.max(1e-9, this.options.quotaShare * this.options.hourlyLimit);
+    // Counted as if every poll went to one endpoint: the per-minute limit is per endpoint.
+    const perMinute = Math.max(1e-9, this.options.quotaShare * this.options.minuteLimit);
+    const needed = Math.max(1, costs);
+    return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR) / perHour), Math.ceil((needed * 60_000) / perMinute));
+  }
+
+  waitFor(ledger: KeyLedger, _cost: number): number {
+    return this.intervalFor(ledger);
+  }
+
+  /** How long to wait before `cost` more live requests of the key fit in its share of the last hour (0: now). */
+  roomFor(ledger: KeyLedger, cost: number): number {
+    const now = Date.now();
+    const allowed = Math.floor(this.options.quotaShare * this.options.hourlyLimit);
+    const used = ledger.usedLastHour(now);
+    if (used + cost <= allowed) return 0;
+    const freeing = ledger.sent[Math.max(0, used + cost - allowed - 1)] ?? now;
+    return Math.max(1, freeing + HOUR - now);
+  }
+
+  /** Pollers running now (for tests and /metrics). */
+  get size(): number {
+    return this.#pollers.size;
+  }
+
+  /** Every poller: its feed, subscribers and status (for /metrics and tests; no keys, only feeds). */
+  pollers(): { feed: string; subscribers: number; status: LiveStatus }[] {
+    return [...this.#pollers.values()].map((p) => ({ feed: p.feedId, subscribers: p.subscribers.size, status: p.status() }));
+  }
+
+  /**
+   * Subscribes to a feed of a key: shares the key's poller of that feed or starts one. The returned
+   * iterator first waits for the baseline — a refusal (FORBIDDEN, …) is thrown at once — then yields
+   * each batch of new items; returning it unsubscribes, and the last one stops the poller.
+   */
+  async subscribe<T>(
+    owner: { hash: string; organizationId: string | null; session: () => UpstreamSession },
+    feed: Feed<T>,
+  ): Promise<{ items: AsyncIterable<T>; status: () => LiveStatus }> {
+    const id = `${owner.hash}\u0000${owner.organizationId ?? ''}\u0000${feed.id}`;
+    let ledger = this.#keys.get(owner.hash);
+    if (!ledger) this.#keys.set(owner.hash, (ledger = new KeyLedger()));
+    const keyLedger = ledger;
+    let poller = this.#pollers.get(id) as Poller<T> | undefined;
+    if (!poller) {
+      const created: Poller<T> = new Poller<T>(this, keyLedger, feed, owner.session, () => {
+        this.#pollers.delete(id);
+        keyLedger.pollers.delete(created as Poller<unknown>);
+        if (keyLedger.pollers.size === 0 && keyLedger.usedLastHour(Date.now()) === 0) this.#keys.delete(owner.hash);
+      });
+      poller = created;
+      this.#pollers.set(id, poller as Poller<unknown>);
+      keyLedger.pollers.add(poller as Poller<unknown>);
+    }
+    const shared = poller;
+    const channel = new Channel<T>(MAX_BUFFERED, () => {
+      shared.subscribers.delete(subscriber);
+      if (shared.subscribers.size === 0) shared.stop();
+    });
+    const subscriber: Subscriber<T> = {
+      push: (batch) => channel.push(batch),
+      fail: (error) => channel.fail(error),
+      status: shared.status(),
+    };
+    shared.subscribers.add(subscriber);
+    try {
+      await shared.ready;
+    } catch (error) {
+      await channel.return();
+      throw error;
+    }
+    return { items: channel, status: () => subscriber.status };
+  }
+
+  /** Stops every poller (the gateway is shutting down); their subscriptions end. */
+  close(): void {
+    for (const poller of [...this.#pollers.values()]) {
+      for (const s of poller.subscribers)
+        s.fail(new UpstreamError('The gateway is shutting down', { code: 'UPSTREAM_ERROR', status: null }));
+      poller.stop();
+    }
+  }
+}
+
+/** Items a subscriber may have waiting before it is dropped as too slow. */
+const MAX_BUFFERED = 10_000;
+
+/** One subscriber's queue of items, read as an async iterator; returning it unsubscribes. */
+class Channel<T> implements AsyncIterableIterator<T> {
+  readonly #queue: T[] = [];
+  #waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | null = null;
+  #error: unknown = null;
+  #done = false;
+
+  constructor(
+    private readonly max: number,
+    private readonly onClose: () => void,
+  ) {}
+
+  push(items: readonly T[]): void {
+    if (this.#done) return;
+    for (const item of items) {
+      const waiting = this.#waiting;
+      if (waiting) {
+        this.#waiting = null;
+        waiting.resolve({ value: item, done: false });
+      } else this.#queue.push(item);
+    }
+    if (this.#queue.length > this.max)
+      this.fail(new UpstreamError('This subscription fell too far behind and was ended', { code: 'UPSTREAM_ERROR', status: null }));
+  }
+
+  fail(error: unknown): void {
+    if (this.#done) return;
+    this.#error = error;
+    this.#close();
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.reject(error);
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    const item = this.#queue.shift();
+    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (this.#error !== null) {
+      const error = this.#error;
+      this.#error = null;
+      return Promise.reject(error);
+    }
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.#queue.length = 0;
+    this.#close();
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    waiting?.resolve({ value: undefined, done: true });
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  #close(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.onClose();
+  }
+}

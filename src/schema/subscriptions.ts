@@ -1,0 +1,124 @@
+import { GraphQLError } from 'graphql';
+import { ActivityFeed, ListingFeed, type Activity, type ActivityType } from '../live/feeds.ts';
+import type { Feed } from '../live/hub.ts';
+import { LISTING_BY_FIELD } from '../spec/data-types.ts';
+import { listingParams, type ListingArgs } from '../spec/params.ts';
+import { filtersOf, type ListingSpec } from '../spec/spec.ts';
+import { MISSING_KEY_MESSAGE } from '../upstream/session.ts';
+import { builder, type GatewayContext, type SubscriptionFieldBuilder } from './builder.ts';
+import { requireId } from './errors.ts';
+import { RECORD_TYPES } from './records.ts';
+import { Participant, Room } from './refs.ts';
+import type { Rec } from './values.ts';
+
+/** Starts (or joins) the caller's poller of a feed; a refusal of the baseline read is thrown at once. */
+async function follow<T>(ctx: GatewayContext, feed: Feed<T>): Promise<AsyncIterable<T>> {
+  const owner = ctx.session.forLive();
+  if (!ctx.authenticated || owner === null) throw new GraphQLError(MISSING_KEY_MESSAGE, { extensions: { code: 'UNAUTHENTICATED' } });
+  const { items, status } = await ctx.live.hub.subscribe(owner, feed);
+  ctx.live.status = status;
+  return items;
+}
+
+/** The record field that identifies each live type's records (continuous ratings have none). */
+const ID_FIELDS: Readonly<Record<string, string | null>> = {
+  events: 'id',
+  chat: 'messageId',
+  'ratings/sparse': 'ratingId',
+  'ratings/continuous': null,
+  eyetracking: 'id',
+};
+
+/** A room's new records of one listing, with the listing's filters (the time window is the poller's). */
+function roomFeedField(t: SubscriptionFieldBuilder, field: string, description: string) {
+  const spec = LISTING_BY_FIELD.get(field);
+  const node = spec && typeof spec.node !== 'string' ? RECORD_TYPES.get(spec.node.name) : undefined;
+  if (!spec || !node) throw new Error(`no listing ${field}`);
+  const listing: ListingSpec = spec;
+  const filters = filtersOf(listing).filter((f) => f.arg !== 'startTime' && f.arg !== 'endTime');
+  const args = Object.fromEntries(
+    filters.map((f) => {
+      const { input } = f;
+      const arg =
+        input.kind === 'EventCategory'
+          ? t.arg({ type: 'EventCategory', description: f.description })
+          : input.kind === 'Int'
+            ? t.arg.int({ description: f.description })
+            : input.kind === 'Boolean'
+              ? t.arg.boolean({ description: f.description })
+              : t.arg.string({ description: f.description });
+      return [f.arg, arg];
+    }),
+  );
+  return t.field({
+    type: node,
+    description,
+    args: { roomId: t.arg.id({ required: true, description: 'The room to follow.' }), ...args },
+    subscribe: (_root, rawArgs, ctx) => {
+      const { roomId, ...rest } = rawArgs as ListingArgs & { roomId: string | number };
+      const params = { ...listingParams(listing, rest), sort: undefined, order: undefined };
+      return follow(
+        ctx,
+        new ListingFeed({
+          type: listing.path,
+          scope: { kind: 'room', id: requireId(roomId, 'roomId') },
+          params,
+          timeField: 'timestamp',
+          idField: ID_FIELDS[listing.path] ?? null,
+          pageLimit: listing.pageLimit,
+          lateMs: ctx.live.lateMs,
+        }),
+      );
+    },
+    resolve: (record: Rec) => record,
+  });
+}
+
+const ActivityKind = builder.enumType('ActivityType', {
+  values: ['ROOM_STARTED', 'ROOM_ENDED', 'PARTICIPANT_JOINED', 'PARTICIPANT_COMPLETED'] as const satisfies readonly ActivityType[],
+});
+
+const ExperimentActivity = builder.objectRef<Activity>('ExperimentActivity').implement({
+  description: 'A room that started or ended, or a participant who joined or completed.',
+  fields: (t) => ({
+    type: t.field({ type: ActivityKind, resolve: (a) => a.type }),
+    at: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it happened.',
+      resolve: (a) => (a.at === null ? null : new Date(a.at)),
+    }),
+    room: t.field({
+      type: Room,
+      nullable: true,
+      description: 'The room (for a participant: through a loader).',
+      resolve: (a, _args, ctx) => {
+        if (a.room) return a.room;
+        const roomId = a.participant?.roomId ?? a.participant?.sessionId;
+        return typeof roomId === 'string' ? ctx.loaders.room.load(roomId) : null;
+      },
+    }),
+    participant: t.field({ type: Participant, nullable: true, resolve: (a) => a.participant }),
+  }),
+});
+
+builder.subscriptionType({
+  description:
+    'Live data over SSE or WebSocket (graphql-ws). One shared poller per key and feed serves every subscriber; ' +
+    'its interval adapts to the key’s quota (each payload says it in extensions.live).',
+  fields: (t) => ({
+    roomEvents: roomFeedField(t, 'events', 'Each new event of a room, once, in order.'),
+    roomChatMessages: roomFeedField(t, 'chatMessages', 'Each new chat message of a room, once, in order.'),
+    roomSparseRatings: roomFeedField(t, 'sparseRatings', 'Each new sparse rating of a room, once, in order.'),
+    roomContinuousRatings: roomFeedField(t, 'continuousRatings', 'Each new continuous-rating sample of a room, once, in order.'),
+    roomEyetracking: roomFeedField(t, 'eyetracking', 'Each new eye-tracking sample of a room, once, in order.'),
+    experimentActivity: t.field({
+      type: ExperimentActivity,
+      description: 'Rooms of an experiment that start or end, participants who join or complete.',
+      args: { experimentId: t.arg.id({ required: true }) },
+      subscribe: (_root, args, ctx) =>
+        follow(ctx, new ActivityFeed(requireId(args.experimentId, 'experimentId'), { lateMs: ctx.live.lateMs, pageLimit: 1000 })),
+      resolve: (activity: Activity) => activity,
+    }),
+  }),
+});
