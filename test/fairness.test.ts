@@ -86,7 +86,7 @@ describe('fairness on the upstream pool', () => {
         await delay(30);
         return json(res, 400, failure('INVALID_PARAMETER', 'No such page', { parameter: 'offset' }));
       }
-      await delay(offset === 0 ? 0 : 400);
+      await delay(offset === 0 ? 0 : 3_000); // long enough to be in flight when the operation answers, however loaded the machine
       const records = Array.from({ length: 1000 }, (_, i) => ({ id: `p${offset + i}`, roomId: 'r1' }));
       json(res, 200, success(records, { pagination: { total: 40_000, returned: 1000, hasMore: true, limit: 1000, offset } }));
     });
