@@ -2,6 +2,7 @@ import { SEEDED_AGENT_PERSONA, seedNewerData } from './generate-newer.ts';
 import { DEMO_USER, EXPERIMENT_IDS, OTHER_USER, USERS } from './keys.ts';
 import { COMPONENT_TYPES, type Deployment, type JsonObject, type Stored, type StoredType, type User } from './model.ts';
 import { Random } from './random.ts';
+import { eventFields, sparseRatingFields } from './record-shapes.ts';
 import { COMPLETION_CODES } from './spec.ts';
 import { DataStore } from './store.ts';
 
@@ -285,7 +286,6 @@ function generateParticipantData(ctx: ParticipantContext): void {
     const onset = category === 'pre_experiment' ? -rng.int(1_000, 120_000) : rng.int(0, sessionMs);
     const time = startedAt + onset;
     const s = state();
-    const component = s.components[0];
     const eventType = rng.pick(EVENT_TYPES[category]);
     const withResponse = category === 'questionnaire' || eventType === 'component.response';
     const record: JsonObject = {
@@ -297,14 +297,7 @@ function generateParticipantData(ctx: ParticipantContext): void {
       participantId,
       eventType,
       category,
-      componentType: category === 'component' ? String(component?.type ?? 'ShowVideo') : null,
-      componentId: category === 'component' ? String(component?.id ?? 'cmp_unknown') : null,
-      content: category === 'media' ? `stimulus_${rng.int(1, 6)}.mp4` : `${eventType} (${s.name})`,
-      stateName: s.name,
-      stateId: s.id,
-      participantRole: person.role,
-      duration: category === 'media' || category === 'state' ? rng.int(500, 90_000) : null,
-      response: withResponse ? { value: rng.int(1, 7), responseTime: rng.int(300, 8_000) } : null,
+      ...eventFields(rng, { eventType, category, state: s, role: person.role, withResponse }),
     };
     const later = LATER_CATEGORIES[i - FIRST_CATEGORIES.length];
     if (later) relabel(record, later, extra, s.name);
@@ -360,40 +353,19 @@ function generateParticipantData(ctx: ParticipantContext): void {
         participantId,
         experimentId: plan.id,
         ...room,
-        stateId: 'state_rating',
-        stimulusId,
-        timestamp: iso(startedAt + onset),
-        stateStartTime: iso(startedAt + stateStart),
-        onset,
-        rawOnset: onset + clockOffsetApplied,
-        clockOffsetApplied,
-        ratingEndOnset,
-        responseTime,
-        stimulusTime,
-        stateDuration: stimulusTime + responseTime + extra.int(2_000, 30_000),
-        value: (raw / scale.max) * 100,
-        rawValue: raw,
-        scale,
-        confidence: null,
-        type: 'sparse',
-        metadata: {
-          question: likert ? 'How engaged were you?' : 'How intense was this clip?',
-          dimension: likert ? 'engagement' : 'intensity',
-          componentType: likert ? 'LikertScale' : 'VASRating',
-          sampleIndex: i,
-        },
-        sparseRatingData: {
-          videoId: stimulusId,
-          pauseIndex: i,
-          videoRelativeTime: stimulusTime / 1000,
-          pauseTimestamp: startedAt + mediaPauseOnset,
-          componentType: likert ? 'likertscale' : 'vasrating',
-          componentData: { value: raw },
-          previousRatings: Object.keys(previous).length === 0 ? null : { ...previous },
+        ...sparseRatingFields(extra, {
+          i,
+          raw,
+          onset,
+          roomStartedAt: startedAt,
+          clockOffsetApplied,
+          responseTime,
+          stimulusTime,
+          stimulusId,
           mediaPauseOnset,
           mediaResumeOnset,
-          actualPauseDuration: mediaResumeOnset - mediaPauseOnset,
-        },
+          previous,
+        }),
       },
     });
     previous[stimulusId] = raw;

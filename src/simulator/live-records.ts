@@ -6,6 +6,7 @@ import { stateAt } from './agents.ts';
 import type { Joiner } from './lifecycle.ts';
 import type { JsonObject, Stored } from './model.ts';
 import type { Random } from './random.ts';
+import { eventFields, sparseRatingFields } from './record-shapes.ts';
 import { participantKey, type DataStore, type RoomInfo } from './store.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -85,7 +86,6 @@ export function liveEvent(slot: LiveSlot): JsonObject {
   const [category, types] = rng.pick(EVENT_TYPES);
   const eventType = rng.pick(types);
   const s = stateOf(slot);
-  const component = s.components[0];
   const { participantId, experimentId, roomId } = base(slot);
   return {
     id: `evt_${rng.id(14)}`,
@@ -96,14 +96,13 @@ export function liveEvent(slot: LiveSlot): JsonObject {
     participantId,
     eventType,
     category,
-    componentType: category === 'component' ? String(component?.type ?? 'ShowVideo') : null,
-    componentId: category === 'component' ? String(component?.id ?? 'cmp_unknown') : null,
-    content: category === 'media' ? `stimulus_${rng.int(1, 6)}.mp4` : `${eventType} (${s.name})`,
-    stateName: s.name,
-    stateId: s.id,
-    participantRole: slot.participant.record.role ?? null,
-    duration: category === 'media' || category === 'state' ? rng.int(500, 90_000) : null,
-    response: eventType === 'component.response' ? { value: rng.int(1, 7), responseTime: rng.int(300, 8_000) } : null,
+    ...eventFields(rng, {
+      eventType,
+      category,
+      state: s,
+      role: slot.participant.record.role,
+      withResponse: eventType === 'component.response',
+    }),
   };
 }
 
@@ -142,45 +141,25 @@ export function liveSparseRating(slot: LiveSlot): JsonObject {
   const ratingEndOnset = onset + responseTime;
   const mediaPauseOnset = onset - rng.int(50, 400);
   const mediaResumeOnset = ratingEndOnset + rng.int(100, 600);
+  const ratingId = `rat_${rng.id(12)}`;
   return {
-    ratingId: `rat_${rng.id(12)}`,
+    ratingId,
     participantId,
     experimentId,
     roomId,
-    stateId: 'state_rating',
-    stimulusId,
-    timestamp: iso(time),
-    stateStartTime: iso(time - stimulusTime),
-    onset,
-    rawOnset: onset + clockOffsetApplied,
-    clockOffsetApplied,
-    ratingEndOnset,
-    responseTime,
-    stimulusTime,
-    stateDuration: stimulusTime + responseTime + rng.int(2_000, 30_000),
-    value: (raw / scale.max) * 100,
-    rawValue: raw,
-    scale,
-    confidence: null,
-    type: 'sparse',
-    metadata: {
-      question: likert ? 'How engaged were you?' : 'How intense was this clip?',
-      dimension: likert ? 'engagement' : 'intensity',
-      componentType: likert ? 'LikertScale' : 'VASRating',
-      sampleIndex: i,
-    },
-    sparseRatingData: {
-      videoId: stimulusId,
-      pauseIndex: i,
-      videoRelativeTime: stimulusTime / 1000,
-      pauseTimestamp: room.startedAt + mediaPauseOnset,
-      componentType: likert ? 'likertscale' : 'vasrating',
-      componentData: { value: raw },
-      previousRatings: Object.keys(previous).length === 0 ? null : previous,
+    ...sparseRatingFields(rng, {
+      i,
+      raw,
+      onset,
+      roomStartedAt: room.startedAt,
+      clockOffsetApplied,
+      responseTime,
+      stimulusTime,
+      stimulusId,
       mediaPauseOnset,
       mediaResumeOnset,
-      actualPauseDuration: mediaResumeOnset - mediaPauseOnset,
-    },
+      previous,
+    }),
   };
 }
 
