@@ -1,28 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MockAgent } from 'undici';
-import { loadConfig } from '../src/config.ts';
+import { startMocked, type Mocked } from './helpers/mocked.ts';
 import { deeperThan, MAX_JSON_DEPTH } from '../src/schema/json.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
 
 /** A JSON text nested `depth` levels deep (built as text: the test must not recurse either). */
 const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
-let agent: MockAgent;
-let gateway: Gateway;
+let mocked: Mocked;
+let agent: Mocked['agent'];
 let url: string;
 beforeAll(async () => {
-  agent = new MockAgent();
-  agent.disableNetConnect();
-  agent.enableNetConnect(/127\.0\.0\.1/);
-  gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: 'http://upstream.test/api/v3', LOG_LEVEL: 'silent', UPSTREAM_RETRIES: '0' }), {
-    dispatcher: agent,
-  });
-  url = await gateway.listen(0, '127.0.0.1');
+  mocked = await startMocked();
+  ({ agent, url } = mocked);
 });
-afterAll(async () => {
-  await gateway.close();
-  await agent.close();
-});
+afterAll(() => mocked.close());
 
 const post = async (body: string) => {
   const res = await fetch(`${url}/graphql`, {

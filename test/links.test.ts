@@ -1,24 +1,14 @@
-import { MockAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { startMocked, type Mocked } from './helpers/mocked.ts';
 
-let agent: MockAgent;
-let gateway: Gateway;
+let mocked: Mocked;
+let agent: Mocked['agent'];
 let url: string;
 beforeAll(async () => {
-  agent = new MockAgent();
-  agent.disableNetConnect();
-  agent.enableNetConnect(/127\.0\.0\.1/);
-  gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: 'http://upstream.test/api/v3', LOG_LEVEL: 'silent', UPSTREAM_RETRIES: '0' }), {
-    dispatcher: agent,
-  });
-  url = await gateway.listen(0, '127.0.0.1');
+  mocked = await startMocked();
+  ({ agent, url } = mocked);
 });
-afterAll(async () => {
-  await gateway.close();
-  await agent.close();
-});
+afterAll(() => mocked.close());
 
 describe('back-links from malformed upstream records', () => {
   it('link nowhere for a blank or dot-segment id instead of addressing another route', async () => {
