@@ -251,6 +251,15 @@ export const configSchema = z.object({
     .max(3_600_000)
     .default(60_000)
     .describe('Longest a live poller waits after upstream faults or a 429 before trying again, in ms'),
+  LIVE_MAX_FEEDS_PER_KEY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(50)
+    .describe(
+      'Live feeds (pollers: a data type at a scope with filters) one key may have at once; each further subscription is RATE_LIMITED',
+    ),
   LIVE_LATE_MS: z.coerce
     .number()
     .int()
@@ -288,7 +297,7 @@ export type GatewayConfig = {
   cacheMaxBytes: number;
   maxKeys: number;
   readyCacheMs: number;
-  live: { quotaShare: number; minIntervalMs: number; maxBackoffMs: number; lateMs: number };
+  live: { quotaShare: number; minIntervalMs: number; maxBackoffMs: number; lateMs: number; maxFeedsPerKey: number };
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
   deadlineMs: number;
@@ -367,6 +376,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       minIntervalMs: c.LIVE_MIN_INTERVAL_MS,
       maxBackoffMs: c.LIVE_MAX_BACKOFF_MS,
       lateMs: c.LIVE_LATE_MS,
+      maxFeedsPerKey: c.LIVE_MAX_FEEDS_PER_KEY,
     },
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,

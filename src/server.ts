@@ -167,6 +167,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     minuteLimit: config.quota?.perMinutePerEndpoint ?? 100,
     minIntervalMs: config.live.minIntervalMs,
     maxBackoffMs: config.live.maxBackoffMs,
+    maxPollersPerKey: config.live.maxFeedsPerKey,
   });
   late.live = live;
   const readiness = new Readiness({

@@ -361,3 +361,25 @@ describe('events written straight to the upstream', () => {
     expect(sub.payloads.map((p) => p.data?.roomEvents.eventType)).toEqual(events.map((e) => e.eventType));
   });
 });
+
+describe('live feeds per key', () => {
+  it('are bounded: past LIVE_MAX_FEEDS_PER_KEY a subscription is RATE_LIMITED, and another key is not affected', async () => {
+    const s = await start({ LIVE_MAX_FEEDS_PER_KEY: '2' });
+    const room = s.sim.live?.activeRooms()[0]?.roomId ?? '';
+    const feed = (field: string, key?: string) =>
+      subscribeSse(s.url, `subscription($room: ID!) { ${field}(roomId: $room) { __typename } }`, { key, variables: { room } });
+    subs.push(await feed('roomEvents'), await feed('roomChatMessages'));
+    await requestsTo(s, '/data/chat/room/', 1);
+    const third = await feed('roomSparseRatings');
+    subs.push(third);
+    await third.waitFor(1);
+    expect(third.payloads[0]?.errors?.[0]).toMatchObject({
+      message: 'This key follows 2 live feeds already, the most one key may; end one first',
+      extensions: { code: 'RATE_LIMITED', upstream: { details: { source: 'gateway', maxFeeds: 2 } } },
+    });
+    const other = await feed('roomSparseRatings', 'hst_test_demo_readonly');
+    subs.push(other);
+    await requestsTo(s, '/data/ratings/sparse/room/', 1);
+    expect(s.gateway.live.size).toBe(3);
+  });
+});

@@ -24,6 +24,8 @@ export interface LiveOptions {
   minIntervalMs: number;
   /** The longest a poller backs off after faults, in ms. */
   maxBackoffMs: number;
+  /** Feeds one key may have polled at once (each further one shares a quota that is already thin). */
+  maxPollersPerKey: number;
 }
 
 /** What a poller polls: set up once (the baseline), then asked for what is new. */
@@ -219,6 +221,13 @@ export class LiveHub {
     if (!ledger) this.#keys.set(owner.hash, (ledger = new KeyLedger()));
     const keyLedger = ledger;
     let poller = this.#pollers.get(id) as Poller<T> | undefined;
+    if (!poller && keyLedger.pollers.size >= this.options.maxPollersPerKey) {
+      throw new UpstreamError(`This key follows ${keyLedger.pollers.size} live feeds already, the most one key may; end one first`, {
+        code: 'RATE_LIMITED',
+        status: null,
+        details: { source: 'gateway', maxFeeds: this.options.maxPollersPerKey },
+      });
+    }
     if (!poller) {
       const created: Poller<T> = new Poller<T>(this, keyLedger, feed, owner.session, () => {
         this.#pollers.delete(id);
