@@ -111,7 +111,7 @@ describe('configuration', () => {
       cacheMaxBytes: 33_554_432,
       maxKeys: 10_000,
       readyCacheMs: 1_000,
-      live: { quotaShare: 0.5, minIntervalMs: 2_000, maxBackoffMs: 60_000, lateMs: 2_000 },
+      live: { quotaShare: 0.5, minIntervalMs: 2_000, maxBackoffMs: 60_000, lateMs: 2_000, maxFeedsPerKey: 50 },
       scopeCacheTtlMs: 60_000,
       quota: { perHour: 1000, perMinutePerEndpoint: 100 },
       deadlineMs: 30_000,
