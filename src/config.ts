@@ -260,6 +260,27 @@ export const configSchema = z.object({
     .describe(
       'Live feeds (pollers: a data type at a scope with filters) one key may have at once; each further subscription is RATE_LIMITED',
     ),
+  LIVE_MAX_SUBSCRIPTIONS_PER_KEY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(200)
+    .describe('Subscriptions one key may have open at once, over all its feeds; further ones are RATE_LIMITED'),
+  LIVE_MAX_SUBSCRIPTIONS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(10_000)
+    .describe('Subscriptions one gateway process holds at most, over all keys; further ones are RATE_LIMITED'),
+  LIVE_MAX_BACKLOG: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(10_000_000)
+    .default(100_000)
+    .describe('Items one subscriber may leave unread before its subscription ends with SUBSCRIBER_TOO_SLOW'),
   LIVE_LATE_MS: z.coerce
     .number()
     .int()
@@ -297,7 +318,19 @@ export type GatewayConfig = {
   cacheMaxBytes: number;
   maxKeys: number;
   readyCacheMs: number;
-  live: { quotaShare: number; minIntervalMs: number; maxBackoffMs: number; lateMs: number; maxFeedsPerKey: number };
+  live: {
+    quotaShare: number;
+    minIntervalMs: number;
+    maxBackoffMs: number;
+    lateMs: number;
+    maxFeedsPerKey: number;
+    maxSubscriptionsPerKey: number;
+    maxSubscriptions: number;
+    maxBacklog: number;
+    /** The key's limits live polling paces itself by (also when the quota guard is off). */
+    perHour: number;
+    perMinutePerEndpoint: number;
+  };
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
   deadlineMs: number;
@@ -377,6 +410,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBackoffMs: c.LIVE_MAX_BACKOFF_MS,
       lateMs: c.LIVE_LATE_MS,
       maxFeedsPerKey: c.LIVE_MAX_FEEDS_PER_KEY,
+      maxSubscriptionsPerKey: c.LIVE_MAX_SUBSCRIPTIONS_PER_KEY,
+      maxSubscriptions: c.LIVE_MAX_SUBSCRIPTIONS,
+      maxBacklog: c.LIVE_MAX_BACKLOG,
+      perHour: c.UPSTREAM_HOURLY_LIMIT,
+      perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT,
     },
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,

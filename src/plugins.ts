@@ -294,7 +294,12 @@ export function useLiveStatus(): Plugin<GatewayContext> {
   return {
     onSubscribe({ args }) {
       return {
-        onSubscribeResult() {
+        onSubscribeResult({ result, setResult }) {
+          // Refused at once (FORBIDDEN, NOT_FOUND, …): the errors keep their codes, and are not "unexpected".
+          if (!isAsyncIterable(result)) {
+            if (result.errors) setResult({ ...result, errors: mapErrors(result.errors) });
+            return undefined;
+          }
           return {
             onNext({ result, setResult }) {
               const status = args.contextValue.live.status?.();

@@ -28,6 +28,7 @@ import {
   useUpstreamBudget,
   useUpstreamResult,
   useLiveStatus,
+  limitError,
 } from './plugins.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
@@ -81,6 +82,9 @@ export function organizationOf(headers: Headers): { id: string | null; refused: 
   if (value === null) return { id: null, refused: false };
   return /^[A-Za-z0-9_.:-]{1,128}$/.test(value) ? { id: value, refused: false } : { id: null, refused: true };
 }
+
+/** Operations one WebSocket connection may run at once (subscriptions included). */
+export const WEBSOCKET_MAX_OPERATIONS = 100;
 
 export interface GatewayDeps {
   /** Replaces the upstream keep-alive pool (tests). */
@@ -163,11 +167,14 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   late.deps = sessionDeps;
   const live = new LiveHub({
     quotaShare: config.live.quotaShare,
-    hourlyLimit: config.quota?.perHour ?? 1000,
-    minuteLimit: config.quota?.perMinutePerEndpoint ?? 100,
+    hourlyLimit: config.live.perHour,
+    minuteLimit: config.live.perMinutePerEndpoint,
     minIntervalMs: config.live.minIntervalMs,
     maxBackoffMs: config.live.maxBackoffMs,
     maxPollersPerKey: config.live.maxFeedsPerKey,
+    maxSubscriptionsPerKey: config.live.maxSubscriptionsPerKey,
+    maxSubscriptions: config.live.maxSubscriptions,
+    maxBacklog: config.live.maxBacklog,
   });
   late.live = live;
   const readiness = new Readiness({
@@ -197,13 +204,13 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     context: ({ request }) => {
       const key = apiKeyOf(request.headers);
       const organization = organizationOf(request.headers);
-      const session = new UpstreamSession(
-        sessionDeps,
-        key,
-        requestIdOf(request.headers.get('x-request-id')),
-        request.signal,
-        organization.id,
-      );
+      const requestId = requestIdOf(request.headers.get('x-request-id'));
+      const session = new UpstreamSession(sessionDeps, key, requestId, request.signal, organization.id);
+      let payloads = 0;
+      const renew = (): { session: UpstreamSession; loaders: ReturnType<typeof createLoaders> } => {
+        const fresh = new UpstreamSession(sessionDeps, key, `${requestId}:${++payloads}`, request.signal, organization.id);
+        return { session: fresh, loaders: createLoaders(fresh, config.pageConcurrency, config.planner) };
+      };
       return {
         authenticated: key !== null,
         organizationRefused: organization.refused,
@@ -212,7 +219,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         defaultPageSize: config.defaultPageSize,
         warnings: new Set<string>(),
         explain: request.headers.get('x-explain-plan') === '1',
-        live: { hub: live, lateMs: config.live.lateMs, status: null },
+        live: { hub: live, lateMs: config.live.lateMs, status: null, signal: request.signal, renew },
       };
     },
     plugins: [
@@ -265,7 +272,13 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     (req, res) => void yoga(req, res),
   );
   const server = createServer(drain.track(withRequestId(handler)));
-  const closeSockets = useWebSockets(server, yoga, { trusted });
+  const closeSockets = useWebSockets(server, yoga, {
+    trusted,
+    maxPayload: config.limits.bodyBytes,
+    maxOperations: WEBSOCKET_MAX_OPERATIONS,
+    hasKey: (headers) => apiKeyOf(headers) !== null,
+    mapError: limitError,
+  });
   return {
     yoga,
     server,
@@ -285,9 +298,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         });
       }),
     close: async (graceMs = config.shutdownGraceMs) => {
+      // Queries and mutations in flight over HTTP and WebSocket answer within the grace; live data ends.
       live.close();
-      await closeSockets();
-      const drained = await drain.close(server, graceMs);
+      const [drained] = await Promise.all([drain.close(server, graceMs), closeSockets(graceMs)]);
       sessionDeps.shared.close();
       await upstream.close(!drained);
       await tracing.shutdown();

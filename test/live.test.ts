@@ -275,6 +275,7 @@ describe('subscriptions over WebSocket (graphql-ws)', () => {
     expect(new Set(got.map((e) => e.id))).toEqual(new Set(expected));
     await client.dispose();
 
+    // A socket is for live data, which needs a key: without one, connection_init is refused (4403).
     const anonymous = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
     const refused = await new Promise<unknown>((resolve) => {
       anonymous.subscribe(
@@ -286,7 +287,7 @@ describe('subscriptions over WebSocket (graphql-ws)', () => {
         },
       );
     });
-    expect(JSON.stringify(refused)).toContain('UNAUTHENTICATED');
+    expect((refused as { code?: number }).code).toBe(4403);
     await anonymous.dispose();
   });
 
@@ -306,7 +307,10 @@ describe('subscriptions over WebSocket (graphql-ws)', () => {
         client.subscribe(payload as never, { next: resolve, error: resolve, complete: () => undefined });
       });
     expect(await run({ query: '{ experiments { totalCount } }' })).toEqual([
-      expect.objectContaining({ message: 'Only trusted documents run here: send the operation by id' }),
+      expect.objectContaining({ message: 'PersistedQueryOnly', extensions: { code: 'CANNOT_SEND_PQ_ID_AND_BODY' } }),
+    ]);
+    expect(await run({ query: '', extensions: { persistedQuery: { version: 1, sha256Hash: 'nope' } } })).toEqual([
+      expect.objectContaining({ message: 'PersistedQueryNotFound', extensions: { code: 'PERSISTED_QUERY_NOT_IN_LIST' } }),
     ]);
     expect(await run({ query: '', extensions: { persistedQuery: { version: 1, sha256Hash: 'exp' } } })).toEqual(
       expect.objectContaining({ data: { experiment: { name: 'Movie Watching Study' } } }),

@@ -63,12 +63,12 @@ export class ListingFeed implements Feed<Rec> {
   readonly #seen = new Map<string, number>();
 
   constructor(private readonly o: ListingFeedOptions) {
+    // JSON, not a query string: a filter value holding `&` or `=` must not read as other filters.
     const filters = Object.keys(o.params)
       .filter((k) => o.params[k] !== undefined)
       .sort()
-      .map((k) => `${k}=${o.params[k]}`)
-      .join('&');
-    this.id = `${o.type} ${o.scope.kind}:${o.scope.id}${o.scope.kind === 'participant' ? `@${o.scope.roomId}` : ''} ${filters}`;
+      .map((k) => [k, o.params[k]]);
+    this.id = JSON.stringify([o.type, o.scope, filters]);
   }
 
   async #read(session: UpstreamSession): Promise<Rec[]> {

@@ -10,6 +10,7 @@
  * hour past the share waits. Upstream faults and 429s back a poller off without ending subscriptions;
  * an answer that will not change by waiting (FORBIDDEN, NOT_FOUND, a refused key) ends them with it.
  */
+import { GraphQLError } from 'graphql';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 
@@ -26,6 +27,12 @@ export interface LiveOptions {
   maxBackoffMs: number;
   /** Feeds one key may have polled at once (each further one shares a quota that is already thin). */
   maxPollersPerKey: number;
+  /** Subscriptions one key may have open at once, over all its feeds. */
+  maxSubscriptionsPerKey: number;
+  /** Subscriptions the process holds at most, over all keys. */
+  maxSubscriptions: number;
+  /** Items one subscriber may leave unread before it is ended as too slow. */
+  maxBacklog: number;
 }
 
 /** What a poller polls: set up once (the baseline), then asked for what is new. */
@@ -62,6 +69,7 @@ interface Subscriber<T> {
 
 class KeyLedger {
   readonly pollers = new Set<Poller<unknown>>();
+  subscribers = 0;
   /** When this key's live requests were sent, oldest first (at most share × limit within an hour). */
   readonly sent: number[] = [];
 
@@ -88,7 +96,11 @@ class Poller<T> {
     private readonly onStop: () => void,
   ) {
     this.ready = this.#run((s) => this.feed.baseline(s)).then(() => this.#schedule());
-    this.ready.catch(() => this.stop());
+    this.ready.catch((error: unknown) => {
+      // A key the upstream refused leaves nothing behind.
+      if (error instanceof UpstreamError && error.code === 'UNAUTHENTICATED') this.ledger.sent.length = 0;
+      this.stop();
+    });
   }
 
   get cost(): number {
@@ -170,6 +182,8 @@ class Poller<T> {
 export class LiveHub {
   readonly #pollers = new Map<string, Poller<unknown>>();
   readonly #keys = new Map<string, KeyLedger>();
+  #subscribers = 0;
+  #prunedAt = 0;
 
   constructor(readonly options: LiveOptions) {}
 
@@ -215,32 +229,56 @@ export class LiveHub {
   async subscribe<T>(
     owner: { hash: string; organizationId: string | null; session: () => UpstreamSession },
     feed: Feed<T>,
-  ): Promise<{ items: AsyncIterable<T>; status: () => LiveStatus }> {
+    signal?: AbortSignal,
+  ): Promise<{ items: AsyncIterableIterator<T>; status: () => LiveStatus }> {
+    this.#prune();
+    if (this.#subscribers >= this.options.maxSubscriptions) {
+      throw limited(`The gateway holds ${this.#subscribers} subscriptions, the most it takes; try again later`, {
+        maxSubscriptions: this.options.maxSubscriptions,
+      });
+    }
     const id = `${owner.hash}\u0000${owner.organizationId ?? ''}\u0000${feed.id}`;
     let ledger = this.#keys.get(owner.hash);
     if (!ledger) this.#keys.set(owner.hash, (ledger = new KeyLedger()));
     const keyLedger = ledger;
+    if (keyLedger.subscribers >= this.options.maxSubscriptionsPerKey) {
+      throw limited(`This key has ${keyLedger.subscribers} subscriptions open, the most one key may; end one first`, {
+        maxSubscriptions: this.options.maxSubscriptionsPerKey,
+      });
+    }
     let poller = this.#pollers.get(id) as Poller<T> | undefined;
     if (!poller && keyLedger.pollers.size >= this.options.maxPollersPerKey) {
-      throw new UpstreamError(`This key follows ${keyLedger.pollers.size} live feeds already, the most one key may; end one first`, {
-        code: 'RATE_LIMITED',
-        status: null,
-        details: { source: 'gateway', maxFeeds: this.options.maxPollersPerKey },
+      throw limited(`This key follows ${keyLedger.pollers.size} live feeds already, the most one key may; end one first`, {
+        maxFeeds: this.options.maxPollersPerKey,
       });
     }
     if (!poller) {
+      // The baseline is a live request too: it must fit in the key's share of the last hour.
+      const room = this.roomFor(keyLedger, feed.cost);
+      if (room > 0) {
+        throw new UpstreamError("This key's live polling has used its share of the hourly limit; the rest is kept for queries", {
+          code: 'RATE_LIMITED',
+          status: null,
+          retryAfter: Math.ceil(room / 1000),
+          details: { source: 'gateway' },
+        });
+      }
       const created: Poller<T> = new Poller<T>(this, keyLedger, feed, owner.session, () => {
         this.#pollers.delete(id);
         keyLedger.pollers.delete(created as Poller<unknown>);
-        if (keyLedger.pollers.size === 0 && keyLedger.usedLastHour(Date.now()) === 0) this.#keys.delete(owner.hash);
+        if (keyLedger.pollers.size === 0 && keyLedger.usedLastHour(Date.now()) === 0 && this.#keys.get(owner.hash) === keyLedger) {
+          this.#keys.delete(owner.hash);
+        }
       });
       poller = created;
       this.#pollers.set(id, poller as Poller<unknown>);
       keyLedger.pollers.add(poller as Poller<unknown>);
     }
     const shared = poller;
-    const channel = new Channel<T>(MAX_BUFFERED, () => {
+    const channel = new Channel<T>(this.options.maxBacklog, () => {
       shared.subscribers.delete(subscriber);
+      keyLedger.subscribers--;
+      this.#subscribers--;
       if (shared.subscribers.size === 0) shared.stop();
     });
     const subscriber: Subscriber<T> = {
@@ -249,13 +287,37 @@ export class LiveHub {
       status: shared.status(),
     };
     shared.subscribers.add(subscriber);
+    keyLedger.subscribers++;
+    this.#subscribers++;
+    // A caller that leaves while the baseline is read (a page reload) leaves no subscriber behind.
+    const leave = (): void => void channel.return();
+    signal?.addEventListener('abort', leave, { once: true });
     try {
       await shared.ready;
     } catch (error) {
       await channel.return();
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', leave);
     }
+    if (signal?.aborted) await channel.return();
     return { items: channel, status: () => subscriber.status };
+  }
+
+  /**
+   * Forgets the ledgers of keys with nothing live and nothing spent in the last hour (at most once a
+   * second), so that keys which only passed by hold no memory.
+   */
+  #prune(): void {
+    const now = Date.now();
+    if (now - this.#prunedAt < 1_000) return;
+    this.#prunedAt = now;
+    for (const [hash, ledger] of this.#keys) if (ledger.pollers.size === 0 && ledger.usedLastHour(now) === 0) this.#keys.delete(hash);
+  }
+
+  /** Keys whose live spend the process remembers (for tests and /metrics). */
+  get keys(): number {
+    return this.#keys.size;
   }
 
   /** Stops every poller (the gateway is shutting down); their subscriptions end. */
@@ -268,8 +330,9 @@ export class LiveHub {
   }
 }
 
-/** Items a subscriber may have waiting before it is dropped as too slow. */
-const MAX_BUFFERED = 10_000;
+/** Refusals of the gateway's own live limits. */
+const limited = (message: string, details: Record<string, unknown>): UpstreamError =>
+  new UpstreamError(message, { code: 'RATE_LIMITED', status: null, details: { source: 'gateway', ...details } });
 
 /** One subscriber's queue of items, read as an async iterator; returning it unsubscribes. */
 class Channel<T> implements AsyncIterableIterator<T> {
@@ -285,6 +348,15 @@ class Channel<T> implements AsyncIterableIterator<T> {
 
   push(items: readonly T[]): void {
     if (this.#done) return;
+    // Only what the subscriber left unread from earlier batches counts: one large batch is not slowness.
+    if (this.#queue.length > this.max) {
+      this.fail(
+        new GraphQLError(`This subscription left more than ${this.max} items unread and was ended; read faster or subscribe again`, {
+          extensions: { code: 'SUBSCRIBER_TOO_SLOW', maxBacklog: this.max },
+        }),
+      );
+      return;
+    }
     for (const item of items) {
       const waiting = this.#waiting;
       if (waiting) {
@@ -292,8 +364,6 @@ class Channel<T> implements AsyncIterableIterator<T> {
         waiting.resolve({ value: item, done: false });
       } else this.#queue.push(item);
     }
-    if (this.#queue.length > this.max)
-      this.fail(new UpstreamError('This subscription fell too far behind and was ended', { code: 'UPSTREAM_ERROR', status: null }));
   }
 
   fail(error: unknown): void {

@@ -17,7 +17,15 @@ export interface GatewayContext {
   loaders: Loaders;
   defaultPageSize: number;
   /** The live pollers of subscriptions, and this subscription's status once it has a poller. */
-  live: { hub: LiveHub; lateMs: number; status: (() => LiveStatus) | null };
+  live: {
+    hub: LiveHub;
+    lateMs: number;
+    status: (() => LiveStatus) | null;
+    /** The caller's request: when it goes away, so do its subscriptions. */
+    signal: AbortSignal;
+    /** A new session and loaders like this operation's: each subscription payload is resolved with its own. */
+    renew(): { session: UpstreamSession; loaders: Loaders };
+  };
   /** Whether the caller asked for the planner's decisions (`X-Explain-Plan: 1`, shown in `extensions.plan`). */
   explain: boolean;
   /** Warnings the upstream attached to listings this operation read (`metadata._warnings`), once each. */

@@ -114,7 +114,9 @@ builder.queryFields((t) => ({
           ctx,
           {
             experimentId:
-              args.experimentId === null || args.experimentId === undefined ? undefined : requireId(args.experimentId, 'experimentId'),
+              args.experimentId === null || args.experimentId === undefined
+                ? undefined
+                : upstreamId(args.experimentId, 'experimentId', 'Experiment'),
             status: args.status,
           },
           args,
@@ -209,7 +211,7 @@ builder.mutationFields((t) => ({
       'BAD_USER_INPUT with `extensions.preflight`: one { role, reason } per agent role that failed.',
     args: { input: t.arg({ type: CreateDeploymentInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const experimentId = requireId(input.experimentId, 'input.experimentId');
+      const experimentId = upstreamId(input.experimentId, 'input.experimentId', 'Experiment');
       if (input.name.trim() === '') throw badInput("'name' must not be blank", 'input.name');
       const extra = input.config === null || input.config === undefined ? {} : obj(input.config);
       if (extra === null) throw badInput("'config' must be an object", 'input.config');
@@ -233,7 +235,7 @@ builder.mutationFields((t) => ({
         objectOf(
           await write(
             ctx,
-            { method: 'POST', path: routes.deploymentRunMore(requireId(args.deploymentId, 'deploymentId')), body },
+            { method: 'POST', path: routes.deploymentRunMore(upstreamId(args.deploymentId, 'deploymentId', 'Deployment')), body },
             'request',
           ),
         ) ?? {}
@@ -245,10 +247,10 @@ builder.mutationFields((t) => ({
     description: 'Force-ends a room of an agent deployment (never retried).',
     args: { deploymentId: t.arg.id({ required: true }), roomId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const roomId = requireId(args.roomId, 'roomId');
+      const roomId = upstreamId(args.roomId, 'roomId', 'Room');
       const envelope = await write(
         ctx,
-        { method: 'POST', path: routes.deploymentRoomStop(requireId(args.deploymentId, 'deploymentId'), roomId) },
+        { method: 'POST', path: routes.deploymentRoomStop(upstreamId(args.deploymentId, 'deploymentId', 'Deployment'), roomId) },
         'stop',
       );
       return { ...objectOf(envelope), roomId };
@@ -259,7 +261,10 @@ builder.mutationFields((t) => ({
     description: 'Replaces a room whose spawn failed, from the same budget (never retried).',
     args: { deploymentId: t.arg.id({ required: true }), roomId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const path = routes.deploymentRoomRetry(requireId(args.deploymentId, 'deploymentId'), requireId(args.roomId, 'roomId'));
+      const path = routes.deploymentRoomRetry(
+        upstreamId(args.deploymentId, 'deploymentId', 'Deployment'),
+        upstreamId(args.roomId, 'roomId', 'Room'),
+      );
       return objectOf(await write(ctx, { method: 'POST', path }, 'retry')) ?? {};
     },
   }),

@@ -37,6 +37,33 @@ export const BoundedJSON = new GraphQLScalarType({
   },
   parseValue(value) {
     if (deeperThan(value, MAX_JSON_DEPTH)) throw new GraphQLError(`A JSON value may nest at most ${MAX_JSON_DEPTH} levels`);
-    return JSONResolver.parseValue(value);
+    return refuseProtoKeys(JSONResolver.parseValue(value));
+  },
+  parseLiteral(node, variables) {
+    return refuseProtoKeys(JSONResolver.parseLiteral(node, variables));
   },
 });
+
+/**
+ * Keys that rewrite an object's prototype where a JavaScript upstream merges input (`__proto__`,
+ * `constructor.prototype`) are refused: no caller needs them, and the gateway forwards JSON inputs.
+ */
+export function refuseProtoKeys(value: unknown): unknown {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    // A literal `{ __proto__: … }` may have set the prototype instead of a key.
+    const proto: unknown = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) throw protoError('__proto__');
+    for (const [key, child] of Object.entries(v)) {
+      if (key === '__proto__') throw protoError(key);
+      if (key === 'constructor' && child !== null && typeof child === 'object' && Object.hasOwn(child, 'prototype'))
+        throw protoError('constructor.prototype');
+      stack.push(child);
+    }
+  }
+  return value;
+}
+
+const protoError = (key: string): GraphQLError => new GraphQLError(`A JSON value may not hold the key '${key}'`);

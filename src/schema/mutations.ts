@@ -1,8 +1,9 @@
 import { objectOf } from '../loaders/fetch.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
+import { upstreamId } from './ids.ts';
 import { builder, type Types } from './builder.ts';
-import { badInput, requireId, writeOutcome } from './errors.ts';
+import { badInput, writeOutcome } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { bool, int, obj, str, type Rec } from './values.ts';
 import { given, write } from './writes.ts';
@@ -182,7 +183,7 @@ builder.mutationType({
       type: Experiment,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: ExperimentPatch, required: true }) },
       resolve: async (_root, { id, input }, ctx) => {
-        const path = routes.experiment(requireId(id, 'id'));
+        const path = routes.experiment(upstreamId(id, 'id', 'Experiment'));
         const envelope = await write(ctx, { method: 'PUT', path, body: experimentBody(input, 'input', true) }, 'change');
         return objectOf(envelope) ?? {};
       },
@@ -203,7 +204,9 @@ builder.mutationType({
       resolve: async (_root, { id, skipDataCheck }, ctx) => {
         const query = skipDataCheck ? new URLSearchParams({ skipDataCheck: 'true' }) : undefined;
         return (
-          objectOf(await write(ctx, { method: 'DELETE', path: routes.experiment(requireId(id, 'id')), query }, 'deletion')) ?? {
+          objectOf(
+            await write(ctx, { method: 'DELETE', path: routes.experiment(upstreamId(id, 'id', 'Experiment')), query }, 'deletion'),
+          ) ?? {
             id,
             deleted: true,
           }

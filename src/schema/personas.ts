@@ -242,7 +242,11 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), patch: t.arg({ type: PersonaPatch, required: true }) },
     resolve: async (_root, { id, patch }, ctx) =>
       objectOf(
-        await write(ctx, { method: 'PUT', path: routes.persona(requireId(id, 'id')), body: personaBody(patch, 'patch', false) }, 'change'),
+        await write(
+          ctx,
+          { method: 'PUT', path: routes.persona(upstreamId(id, 'id', 'Persona')), body: personaBody(patch, 'patch', false) },
+          'change',
+        ),
       ) ?? {},
   }),
   deletePersona: t.field({
@@ -250,7 +254,7 @@ builder.mutationFields((t) => ({
     description: 'Deletes a persona (never retried).',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const id = requireId(args.id, 'id');
+      const id = upstreamId(args.id, 'id', 'Persona');
       return { ...objectOf(await write(ctx, { method: 'DELETE', path: routes.persona(id) }, 'deletion')), personaId: id };
     },
   }),
@@ -259,6 +263,6 @@ builder.mutationFields((t) => ({
     description: 'Makes a private copy named "<name> (copy)", owned by the caller (never retried).',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) =>
-      objectOf(await write(ctx, { method: 'POST', path: routes.personaDuplicate(requireId(args.id, 'id')) }, 'copy')) ?? {},
+      objectOf(await write(ctx, { method: 'POST', path: routes.personaDuplicate(upstreamId(args.id, 'id', 'Persona')) }, 'copy')) ?? {},
   }),
 }));

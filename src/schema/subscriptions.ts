@@ -6,18 +6,60 @@ import { listingParams, type ListingArgs } from '../spec/params.ts';
 import { filtersOf, type ListingSpec } from '../spec/spec.ts';
 import { MISSING_KEY_MESSAGE } from '../upstream/session.ts';
 import { builder, type GatewayContext, type SubscriptionFieldBuilder } from './builder.ts';
-import { requireId } from './errors.ts';
+import { upstreamId } from './ids.ts';
+import { toGraphQLError } from './errors.ts';
+import { UpstreamError } from '../upstream/errors.ts';
 import { RECORD_TYPES } from './records.ts';
 import { Participant, Room } from './refs.ts';
 import type { Rec } from './values.ts';
 
-/** Starts (or joins) the caller's poller of a feed; a refusal of the baseline read is thrown at once. */
+/**
+ * Starts (or joins) the caller's poller of a feed; a refusal of the baseline read is thrown at once.
+ * Each payload is resolved with a session and loaders of its own (its nested fields read the upstream
+ * as it is then, within a budget and deadline of their own), the previous one's ended.
+ */
 async function follow<T>(ctx: GatewayContext, feed: Feed<T>): Promise<AsyncIterable<T>> {
   const owner = ctx.session.forLive();
   if (!ctx.authenticated || owner === null) throw new GraphQLError(MISSING_KEY_MESSAGE, { extensions: { code: 'UNAUTHENTICATED' } });
-  const { items, status } = await ctx.live.hub.subscribe(owner, feed);
+  if (ctx.organizationRefused) {
+    throw new GraphQLError('X-Organization-Id must be an organization id (letters, digits, _ . : -, at most 128)', {
+      extensions: { code: 'BAD_USER_INPUT', argument: 'X-Organization-Id' },
+    });
+  }
+  const { items, status } = await ctx.live.hub.subscribe(owner, feed, ctx.live.signal);
   ctx.live.status = status;
-  return items;
+  return perPayload(items, ctx);
+}
+
+/**
+ * The items with a fresh session and loaders swapped into the context before each is resolved. Not an
+ * async generator: returning one that waits for its next item would wait for that item first.
+ */
+function perPayload<T>(items: AsyncIterator<T> & AsyncIterable<T>, ctx: GatewayContext): AsyncIterableIterator<T> {
+  const end = (): void => ctx.session.end();
+  return {
+    async next() {
+      let result: IteratorResult<T>;
+      try {
+        result = await items.next();
+      } catch (error) {
+        // An ending the upstream caused (its key revoked, …) keeps its code, like any upstream error.
+        end();
+        throw error instanceof UpstreamError ? toGraphQLError(error) : error;
+      }
+      end();
+      if (result.done) return result;
+      ({ session: ctx.session, loaders: ctx.loaders } = ctx.live.renew());
+      return result;
+    },
+    async return() {
+      end();
+      return (await items.return?.()) ?? { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 /** The record field that identifies each live type's records (continuous ratings have none). */
@@ -61,7 +103,7 @@ function roomFeedField(t: SubscriptionFieldBuilder, field: string, description: 
         ctx,
         new ListingFeed({
           type: listing.path,
-          scope: { kind: 'room', id: requireId(roomId, 'roomId') },
+          scope: { kind: 'room', id: upstreamId(roomId, 'roomId', 'Room') },
           params,
           timeField: 'timestamp',
           idField: ID_FIELDS[listing.path] ?? null,
@@ -117,7 +159,10 @@ builder.subscriptionType({
       description: 'Rooms of an experiment that start or end, participants who join or complete.',
       args: { experimentId: t.arg.id({ required: true }) },
       subscribe: (_root, args, ctx) =>
-        follow(ctx, new ActivityFeed(requireId(args.experimentId, 'experimentId'), { lateMs: ctx.live.lateMs, pageLimit: 1000 })),
+        follow(
+          ctx,
+          new ActivityFeed(upstreamId(args.experimentId, 'experimentId', 'Experiment'), { lateMs: ctx.live.lateMs, pageLimit: 1000 }),
+        ),
       resolve: (activity: Activity) => activity,
     }),
   }),
