@@ -162,7 +162,8 @@ export const listSlicer = (list: Listing): Slicer => ({
 export class Planner {
   readonly #probes = new ListingMap<Promise<Page>>();
   readonly #all = new ListingMap<Promise<Listing>>();
-  readonly #splits = new WeakMap<Listing, Split>();
+  /** Keyed by the records, not the listing: a complete probe is wrapped anew for every request it serves. */
+  readonly #splits = new WeakMap<readonly Rec[], Split>();
   readonly #batch: DataLoader<DataRequest, Listing | null, string>;
   readonly #decisions: PlanDecision[] = [];
 
@@ -205,8 +206,8 @@ export class Planner {
   /** A wider listing's records of one scope, in the listing's order. */
   #slice(list: Listing, scope: Scope): Listing {
     if (scope.kind === 'experiment') return list;
-    let split = this.#splits.get(list);
-    if (!split) this.#splits.set(list, (split = new Split(list.records)));
+    let split = this.#splits.get(list.records);
+    if (!split) this.#splits.set(list.records, (split = new Split(list.records)));
     return { records: split.slice(scope), meta: list.meta };
   }
 

@@ -35,6 +35,18 @@ export function decodeCursor(cursor: string, argument: 'after' | 'before'): numb
   return offset;
 }
 
+/** An edge whose cursor is encoded only when read: most selections of a record list ask for no cursors. */
+class Edge {
+  constructor(
+    readonly offset: number,
+    readonly node: Rec,
+  ) {}
+
+  get cursor(): string {
+    return encodeCursor(this.offset);
+  }
+}
+
 function checkCount(value: number | null | undefined, argument: 'first' | 'last'): number | null {
   if (value === null || value === undefined) return null;
   if (!Number.isInteger(value) || value < 0 || value > MAX_FIRST) {
@@ -70,7 +82,7 @@ export async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, 
     start = Math.max(start, end - (window.last ?? 0));
   }
   const page = await slicer.window(start, end - start);
-  const edges = page.records.map((node, i) => ({ cursor: encodeCursor(start + i), node }));
+  const edges = page.records.map((node, i) => new Edge(start + i, node));
   for (const warning of page.meta.warnings) ctx.warnings.add(warning);
   return {
     edges,
