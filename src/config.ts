@@ -126,6 +126,12 @@ export const configSchema = z.object({
     .default('info')
     .describe('Log level of the JSON logs on stdout'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
+  GRAPHQL_JIT: z
+    .enum(['on', 'off'])
+    .default('on')
+    .describe(
+      'Run queries and mutations compiled by graphql-jit (once per document); off: graphql-js executes them (subscriptions, @defer/@stream always)',
+    ),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
   CACHE_TTL_MS: z.coerce
     .number()
@@ -255,6 +261,7 @@ export type GatewayConfig = {
   /** null: CORS off; '*': any origin; else the allowed origins. */
   corsOrigins: '*' | string[] | null;
   planner: boolean;
+  jit: boolean;
   budget: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
@@ -328,6 +335,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               .map((o) => o.trim())
               .filter(Boolean),
     planner: c.PLANNER === 'on',
+    jit: c.GRAPHQL_JIT === 'on',
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,

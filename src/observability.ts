@@ -18,6 +18,8 @@ export interface Metrics {
   registry: Registry;
   upstream: UpstreamObserver;
   operation(name: string, outcome: 'ok' | 'partial' | 'error', seconds: number): void;
+  /** An operation compiled by graphql-jit (or refused by it: the usual executor runs it). */
+  compiled(ok: boolean, seconds: number): void;
 }
 
 /** What the metrics read from the gateway's long-lived parts when scraped. */
@@ -190,6 +192,17 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
       this.set({ state: 'waiting' }, queue.waiting);
     },
   });
+  const compilations = new Counter({
+    name: 'hsgql_jit_compilations_total',
+    help: 'Operations compiled by graphql-jit (once per document held in the document cache), by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const compileSeconds = new Counter({
+    name: 'hsgql_jit_compile_seconds_total',
+    help: 'Time spent compiling operations with graphql-jit',
+    registers: [registry],
+  });
   const labels = new OperationNames(names, (dropped) => {
     for (const outcome of OUTCOMES) operations.remove({ operation: dropped, outcome });
     duration.remove({ operation: dropped });
@@ -204,6 +217,10 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
       retry: (route) => retries.inc({ route }),
       shared: (how) => shared.inc({ how }),
       budgetRefused: (stage) => budget.inc({ stage }),
+    },
+    compiled: (ok, seconds) => {
+      compilations.inc({ outcome: ok ? 'compiled' : 'refused' });
+      compileSeconds.inc(seconds);
     },
     operation: (name, outcome, seconds) => {
       const operation = labels.label(name);

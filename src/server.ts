@@ -11,6 +11,7 @@ import { useAliasLimits } from './alias-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
 import { useCors } from './http/cors.ts';
+import { useJit } from './execution.ts';
 import { createDrain } from './http/drain.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
@@ -224,6 +225,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       useLimitErrors(),
       // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
       useDeferStream(),
+      ...(config.jit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.

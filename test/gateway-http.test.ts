@@ -105,6 +105,7 @@ describe('configuration', () => {
       shutdownGraceMs: 10_000,
       corsOrigins: '*',
       planner: true,
+      jit: true,
       budget: 300,
       cacheTtlMs: 5000,
       cacheMaxEntries: 5000,
