@@ -23,8 +23,15 @@ export interface ConnectionResult {
 
 const PREFIX = 'offset:';
 
+const encode = (offset: number): string => Buffer.from(`${PREFIX}${offset}`, 'utf8').toString('base64url');
+
+/** The cursors of the first offsets, encoded once: every list's edges start at small offsets (a dashboard has thousands). */
+const FIRST_CURSORS: string[] = [];
+const REMEMBERED_CURSORS = 10_000;
+
 /** Cursors are opaque to callers: the record's position in the upstream's order for these filters. */
-export const encodeCursor = (offset: number): string => Buffer.from(`${PREFIX}${offset}`, 'utf8').toString('base64url');
+export const encodeCursor = (offset: number): string =>
+  Number.isInteger(offset) && offset >= 0 && offset < REMEMBERED_CURSORS ? (FIRST_CURSORS[offset] ??= encode(offset)) : encode(offset);
 
 export function decodeCursor(cursor: string, argument: 'after' | 'before'): number {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
