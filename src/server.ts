@@ -174,6 +174,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         }
       : false,
     maskedErrors: { maskError },
+    // Bodies are bounded before Yoga (withBodyLimit, MAX_BODY_BYTES); Yoga's own bound would pipe every body through a stream again.
+    maxRequestBodySize: false,
     logging: yogaLogging(logger),
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
     cors: false,
