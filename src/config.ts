@@ -125,6 +125,12 @@ export const configSchema = z.object({
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .describe('Log level of the JSON logs on stdout'),
+  LOG_SAMPLE_RATE: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe('Share of successful operations that get a log line (0 to 1); operations with errors are always logged'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
   GRAPHQL_JIT: z
     .enum(['on', 'off'])
@@ -255,6 +261,8 @@ export type GatewayConfig = {
   limits: { depth: number; aliases: number; rootAliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
   introspection: boolean;
   logLevel: string;
+  /** Share of successful operations logged; operations with errors always are. */
+  logSampleRate: number;
   trustedDocuments: string | null;
   tracing: { endpoint: string | null; serviceName: string };
   shutdownGraceMs: number;
@@ -323,6 +331,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,
+    logSampleRate: c.LOG_SAMPLE_RATE,
     trustedDocuments: c.TRUSTED_DOCUMENTS ?? null,
     tracing: { endpoint: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? null, serviceName: c.OTEL_SERVICE_NAME },
     shutdownGraceMs: c.SHUTDOWN_GRACE_MS,

@@ -232,7 +232,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.
       useUpstreamResult(),
-      useOperationReport(metrics, logger, tracing.tracer),
+      useOperationReport(metrics, logger, tracing.tracer, { sampleRate: config.logSampleRate }),
       useRequireApiKey(),
       useOrganizationHeader(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),

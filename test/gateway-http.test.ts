@@ -100,6 +100,7 @@ describe('configuration', () => {
       limits: { depth: 16, aliases: 15, rootAliases: 100, tokens: 5_000, directives: 50, bodyBytes: 4_194_304, batching: 0 },
       introspection: true,
       logLevel: 'info',
+      logSampleRate: 1,
       trustedDocuments: null,
       tracing: { endpoint: null, serviceName: 'hyperstudy-graphql' },
       shutdownGraceMs: 10_000,
