@@ -13,6 +13,7 @@ import { withBodyLimit } from './http/body-limit.ts';
 import { useCors } from './http/cors.ts';
 import { useJit } from './execution.ts';
 import { createDrain } from './http/drain.ts';
+import { useGraphiqlPage } from './http/graphiql.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
@@ -164,15 +165,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
     landingPage: false,
-    // GraphiQL with its assets inlined: it works without reaching a CDN (firewalls, strict CSP).
-    renderGraphiQL,
-    graphiql: config.graphiql
-      ? {
-          title: 'HyperStudy GraphQL',
-          defaultQuery: EXAMPLE_QUERY,
-          headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2),
-        }
-      : false,
+    // GraphiQL is served compressed and cacheable by useGraphiqlPage.
+    graphiql: false,
     maskedErrors: { maskError },
     // Bodies are bounded before Yoga (withBodyLimit, MAX_BODY_BYTES); Yoga's own bound would pipe every body through a stream again.
     maxRequestBodySize: false,
@@ -200,6 +194,20 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       };
     },
     plugins: [
+      ...(config.graphiql
+        ? [
+            useGraphiqlPage({
+              endpoint: '/graphql',
+              // GraphiQL with its assets inlined: it works without reaching a CDN (firewalls, strict CSP).
+              render: () =>
+                renderGraphiQL({
+                  title: 'HyperStudy GraphQL',
+                  defaultQuery: EXAMPLE_QUERY,
+                  headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2),
+                }),
+            }),
+          ]
+        : []),
       ...(config.corsOrigins === null
         ? []
         : [
