@@ -74,8 +74,11 @@ export interface PlanDecision {
 
 /** The canonical text of a listing's data (type and filters), the part of its key that widening the scope keeps. */
 function dataText(type: string, params: Params): string {
+  let given: string[] | null = null;
+  for (const k in params) if (params[k] !== undefined) (given ??= []).push(k);
+  if (given === null) return `${type}\u0000`;
   let filters = '';
-  for (const k of Object.keys(params).sort()) if (params[k] !== undefined) filters += `&${k}=${params[k]}`;
+  for (const k of given.length > 1 ? given.sort() : given) filters += `&${k}=${params[k]}`;
   return `${type}\u0000${filters}`;
 }
 
