@@ -84,6 +84,7 @@ export class UpstreamSession {
   #ended = false;
   readonly #started = Date.now();
   readonly #callerSignal: AbortSignal | undefined;
+  #onCallerAbort: (() => void) | null = null;
   readonly #limiter: Limiter;
   /** Requests admitted against the budget but not sent yet. */
   #reserved = 0;
@@ -124,9 +125,13 @@ export class UpstreamSession {
     // The timer holds the controller only: an operation that has ended is not kept until its deadline.
     this.#deadline = setTimeout(passed, left);
     this.#deadline.unref();
+    // A plain listener, removed by end(): the `signal` option of addEventListener costs a weak reference per listener.
     const caller = this.#callerSignal;
     if (caller?.aborted) this.end();
-    else caller?.addEventListener('abort', () => this.end(), { once: true, signal: controller.signal });
+    else if (caller) {
+      this.#onCallerAbort = () => this.end();
+      caller.addEventListener('abort', this.#onCallerAbort, { once: true });
+    }
     return controller;
   }
 
@@ -147,6 +152,8 @@ export class UpstreamSession {
   end(): void {
     this.#ended = true;
     if (this.#deadline) clearTimeout(this.#deadline);
+    if (this.#onCallerAbort) this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+    this.#onCallerAbort = null;
     if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(ENDED);
   }
 
