@@ -136,7 +136,7 @@ export const configSchema = z.object({
     .enum(['on', 'off'])
     .default('on')
     .describe(
-      'Run queries and mutations compiled by graphql-jit (once per document); off: graphql-js executes them (subscriptions, @defer/@stream always)',
+      "Run queries and mutations compiled by graphql-jit (once per document); off: Yoga's own executor runs them, as it always runs subscriptions and @defer/@stream",
     ),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
   CACHE_TTL_MS: z.coerce
