@@ -17,6 +17,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:20-bookworm-slim
+# NODE_ENV=production as with npm start: graphql-js reads it once, when first loaded, and skips its
+# development-only checks (instanceOf across realms).
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=4000

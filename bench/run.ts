@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Children, ROOT } from './lib/children.ts';
 import type { BenchOptions, Report } from './lib/scenario.ts';
+import { nodeEnvText, startCommandOf } from './lib/stack.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
 const USAGE = `npm run bench -- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]
@@ -88,7 +89,8 @@ function environment(options: BenchOptions): string {
   return [
     `Node ${process.version} on ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}; commit ${commitOf(ROOT)}; ${new Date().toISOString().slice(0, 16)}Z.`,
     ...(options.baseline ? [`Baseline: ${options.baseline.checkout} (${options.baseline.label}).`] : []),
-    `Every server in its own process (\`node --import tsx\`), ${process.env.NODE_ENV === undefined ? '`NODE_ENV` unset' : `\`NODE_ENV=${process.env.NODE_ENV}\``} in all of them; clients in the bench process.`,
+    `Every server in its own process (\`node --import tsx\`); gateways run as their checkout's \`npm start\` runs them (this one's: ${nodeEnvText(startCommandOf(ROOT))}` +
+      `${options.baseline ? `; the baseline's: ${nodeEnvText(startCommandOf(options.baseline.checkout))}` : ''}), the hello-world with \`NODE_ENV=${process.env.NODE_ENV || 'production'}\`; clients in the bench process.`,
   ].join(' ');
 }
 

@@ -125,7 +125,19 @@ export const configSchema = z.object({
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .describe('Log level of the JSON logs on stdout'),
+  LOG_SAMPLE_RATE: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe('Share of successful operations that get a log line (0 to 1); operations with errors are always logged'),
   PLANNER: z.enum(['on', 'off']).default('on').describe('Query planner (lookahead, scope lifting); off fetches per parent'),
+  GRAPHQL_JIT: z
+    .enum(['on', 'off'])
+    .default('on')
+    .describe(
+      "Run queries and mutations compiled by graphql-jit (once per document); off: Yoga's own executor runs them, as it always runs subscriptions and @defer/@stream",
+    ),
   UPSTREAM_BUDGET: z.coerce.number().int().min(1).max(100_000).default(300).describe('Upstream requests one GraphQL operation may send'),
   CACHE_TTL_MS: z.coerce
     .number()
@@ -306,12 +318,15 @@ export type GatewayConfig = {
   limits: { depth: number; aliases: number; rootAliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
   introspection: boolean;
   logLevel: string;
+  /** Share of successful operations logged; operations with errors always are. */
+  logSampleRate: number;
   trustedDocuments: string | null;
   tracing: { endpoint: string | null; serviceName: string };
   shutdownGraceMs: number;
   /** null: CORS off; '*': any origin; else the allowed origins. */
   corsOrigins: '*' | string[] | null;
   planner: boolean;
+  jit: boolean;
   budget: number;
   cacheTtlMs: number;
   cacheMaxEntries: number;
@@ -386,6 +401,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,
+    logSampleRate: c.LOG_SAMPLE_RATE,
     trustedDocuments: c.TRUSTED_DOCUMENTS ?? null,
     tracing: { endpoint: c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? null, serviceName: c.OTEL_SERVICE_NAME },
     shutdownGraceMs: c.SHUTDOWN_GRACE_MS,
@@ -398,6 +414,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               .map((o) => o.trim())
               .filter(Boolean),
     planner: c.PLANNER === 'on',
+    jit: c.GRAPHQL_JIT === 'on',
     budget: c.UPSTREAM_BUDGET,
     cacheTtlMs: c.CACHE_TTL_MS,
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,

@@ -5,7 +5,10 @@ try {
   const config = loadConfig();
   const gateway = createGateway(config);
   const url = await gateway.listen();
-  gateway.logger.info({ url: `${url}/graphql`, upstream: config.apiUrl, planner: config.planner }, 'listening');
+  gateway.logger.info(
+    { url: `${url}/graphql`, upstream: config.apiUrl, planner: config.planner, nodeEnv: process.env.NODE_ENV ?? null },
+    'listening',
+  );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) process.exit(1); // a second signal: stop now

@@ -1,7 +1,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { getOperationAST, type GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GatewayContext } from './schema/builder.ts';
 import { UpstreamError } from './upstream/errors.ts';
@@ -18,6 +18,8 @@ export interface Metrics {
   registry: Registry;
   upstream: UpstreamObserver;
   operation(name: string, outcome: 'ok' | 'partial' | 'error', seconds: number): void;
+  /** An operation compiled by graphql-jit (or refused by it: the usual executor runs it). */
+  compiled(ok: boolean, seconds: number): void;
 }
 
 /** What the metrics read from the gateway's long-lived parts when scraped. */
@@ -203,6 +205,17 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
       this.set({ state: 'waiting' }, queue.waiting);
     },
   });
+  const compilations = new Counter({
+    name: 'hsgql_jit_compilations_total',
+    help: 'Operations compiled by graphql-jit (once per document held in the document cache), by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const compileSeconds = new Counter({
+    name: 'hsgql_jit_compile_seconds_total',
+    help: 'Time spent compiling operations with graphql-jit',
+    registers: [registry],
+  });
   const labels = new OperationNames(names, (dropped) => {
     for (const outcome of OUTCOMES) operations.remove({ operation: dropped, outcome });
     duration.remove({ operation: dropped });
@@ -218,6 +231,10 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
       shared: (how) => shared.inc({ how }),
       budgetRefused: (stage) => budget.inc({ stage }),
     },
+    compiled: (ok, seconds) => {
+      compilations.inc({ outcome: ok ? 'compiled' : 'refused' });
+      compileSeconds.inc(seconds);
+    },
     operation: (name, outcome, seconds) => {
       const operation = labels.label(name);
       operations.inc({ operation, outcome });
@@ -226,25 +243,33 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
   };
 }
 
-/** Structured JSON logs. Keys never reach them; the redaction is a second line of defence. */
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    base: { service: 'hyperstudy-graphql' },
-    redact: {
-      paths: [
-        'key',
-        'apiKey',
-        '*.key',
-        '*.apiKey',
-        'headers["x-api-key"]',
-        'headers.authorization',
-        '*.headers["x-api-key"]',
-        '*.headers.authorization',
-      ],
-      censor: '[redacted]',
+/**
+ * Structured JSON logs. Keys never reach them; the redaction is a second line of defence. By default
+ * on stdout, written asynchronously: a line is handed to the stream at once and the writes happen off
+ * the request path (lines that pile up while one is written go out together); what is still buffered
+ * is flushed when the process exits.
+ */
+export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'hyperstudy-graphql' },
+      redact: {
+        paths: [
+          'key',
+          'apiKey',
+          '*.key',
+          '*.apiKey',
+          'headers["x-api-key"]',
+          'headers.authorization',
+          '*.headers["x-api-key"]',
+          '*.headers.authorization',
+        ],
+        censor: '[redacted]',
+      },
     },
-  });
+    destination,
+  );
 }
 
 /** Yoga's own log lines, as structured lines of the gateway's logger. */
@@ -275,11 +300,23 @@ export function errorCode(error: GraphQLError): string {
  */
 export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'UPSTREAM_ERROR', 'UPSTREAM_TIMEOUT']);
 
+export interface ReportOptions {
+  /** The share of successful operations (outcome ok) that get a log line, 0 to 1; the others always do (LOG_SAMPLE_RATE). */
+  sampleRate?: number;
+  /** Draws the sampling decision (tests). */
+  random?: () => number;
+}
+
 /**
  * Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost,
  * and each error's code. Registered after the plugin that maps upstream errors, it sees their codes.
+ * Every operation is counted and traced; successful ones are logged at `sampleRate`, operations with
+ * errors always.
  */
-export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer): Plugin<GatewayContext> {
+export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer, options: ReportOptions = {}): Plugin<GatewayContext> {
+  const { sampleRate = 1, random = Math.random } = options;
+  // The line's fields are these, by name: key-shaped ones cannot occur, so it skips the redaction scan.
+  const lines = logger.child({}, { redact: { paths: [] } });
   return {
     onExecute({ args }) {
       const started = performance.now();
@@ -311,7 +348,8 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
         if (faults.length > 0)
           span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
         span.end();
-        logger.info(
+        if (outcome === 'ok' && (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate))) return;
+        lines.info(
           { requestId: session.requestId, operation: name, outcome, durationMs: Math.round(seconds * 1000), upstream: cost, errors: coded },
           'operation',
         );

@@ -65,9 +65,10 @@ export function operationNeedsKey(document: DocumentNode, operationName?: string
 
 /** Refuses an operation that needs data when the caller sent no key, before any upstream call. */
 export function useRequireApiKey(): Plugin<GatewayContext> {
+  const needsKey = perOperation(operationNeedsKey);
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      if (args.contextValue.authenticated || !operationNeedsKey(args.document, args.operationName)) return;
+      if (args.contextValue.authenticated || !needsKey(args.document, args.operationName)) return;
       setResultAndStopExecution({
         errors: [new GraphQLError(MISSING_KEY_MESSAGE, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } })],
       });
@@ -195,11 +196,29 @@ export function minimumUpstreamRequests(document: DocumentNode, operationName?: 
   return (operation?.operation === 'query' ? roots.length : 0) + lists.size;
 }
 
+/**
+ * What a document's operations need, worked out once per document (Yoga hands the same document
+ * object for the same text) and operation name.
+ */
+function perOperation<T>(compute: (document: DocumentNode, operationName: string | null | undefined) => T) {
+  const known = new WeakMap<DocumentNode, Map<string, T>>();
+  return (document: DocumentNode, operationName: string | null | undefined): T => {
+    let byName = known.get(document);
+    if (!byName) known.set(document, (byName = new Map()));
+    const name = operationName ?? '';
+    if (byName.has(name)) return byName.get(name) as T;
+    const value = compute(document, operationName);
+    byName.set(name, value);
+    return value;
+  };
+}
+
 /** Refuses, before any upstream call, an operation that could never fit the per-operation budget. */
 export function useUpstreamBudget(budget: number, onRefuse: () => void = () => undefined): Plugin<GatewayContext> {
+  const neededBy = perOperation(minimumUpstreamRequests);
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const needed = minimumUpstreamRequests(args.document, args.operationName);
+      const needed = neededBy(args.document, args.operationName);
       if (needed <= budget) return;
       onRefuse();
       setResultAndStopExecution({

@@ -11,7 +11,9 @@ import { useAliasLimits } from './alias-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
 import { useCors } from './http/cors.ts';
+import { useJit } from './execution.ts';
 import { createDrain } from './http/drain.ts';
+import { useGraphiqlPage } from './http/graphiql.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
@@ -188,16 +190,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
     landingPage: false,
-    // GraphiQL with its assets inlined: it works without reaching a CDN (firewalls, strict CSP).
-    renderGraphiQL,
-    graphiql: config.graphiql
-      ? {
-          title: 'HyperStudy GraphQL',
-          defaultQuery: EXAMPLE_QUERY,
-          headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2),
-        }
-      : false,
+    // GraphiQL is served compressed and cacheable by useGraphiqlPage.
+    graphiql: false,
     maskedErrors: { maskError },
+    // Bodies are bounded before Yoga (withBodyLimit, MAX_BODY_BYTES); Yoga's own bound would pipe every body through a stream again.
+    maxRequestBodySize: false,
     logging: yogaLogging(logger),
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
     cors: false,
@@ -223,6 +220,20 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       };
     },
     plugins: [
+      ...(config.graphiql
+        ? [
+            useGraphiqlPage({
+              endpoint: '/graphql',
+              // GraphiQL with its assets inlined: it works without reaching a CDN (firewalls, strict CSP).
+              render: () =>
+                renderGraphiQL({
+                  title: 'HyperStudy GraphQL',
+                  defaultQuery: EXAMPLE_QUERY,
+                  headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2),
+                }),
+            }),
+          ]
+        : []),
       ...(config.corsOrigins === null
         ? []
         : [
@@ -250,12 +261,13 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       useLimitErrors(),
       // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
       useDeferStream(),
+      ...(config.jit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.
       useUpstreamResult(),
       useLiveStatus(),
-      useOperationReport(metrics, logger, tracing.tracer),
+      useOperationReport(metrics, logger, tracing.tracer, { sampleRate: config.logSampleRate }),
       useRequireApiKey(),
       useOrganizationHeader(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),

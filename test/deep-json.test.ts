@@ -61,6 +61,34 @@ describe('deeply nested JSON', () => {
     ]);
   });
 
+  it('fails the list item nested too deep (its list of non-null items is null), and nulls the record of a non-null raw', async () => {
+    const pool = agent.get('http://upstream.test');
+    pool
+      .intercept({ path: '/api/v3/data/rooms/room/r2?limit=1&offset=0', method: 'GET' })
+      .reply(200, { status: 'success', data: [{ id: 'r2', experimentId: 'e1' }], metadata: { pagination: { total: 1 } } });
+    pool
+      .intercept({ path: '/api/v3/data/variables/room/r2', method: 'GET' })
+      .reply(200, `{"status":"success","data":[],"metadata":{"timeline":[{"stateId":"s1"},${nested(100)}]}}`);
+    pool
+      .intercept({ path: '/api/v3/data/events/room/r2?limit=1000&offset=0', method: 'GET' })
+      .reply(200, `{"status":"success","data":[{"id":"e1","deep":${nested(100)}}],"metadata":{"pagination":{"total":1}}}`);
+    const res = await post(JSON.stringify({ query: '{ room(id: "r2") { variables { timeline } events { edges { node { raw } } } } }' }));
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({ room: { variables: { timeline: null }, events: null } });
+    const deep = {
+      message: `The HyperStudy API sent a value nested deeper than ${MAX_JSON_DEPTH} levels`,
+      locations: expect.any(Array),
+      extensions: { code: 'UPSTREAM_ERROR', upstream: { status: null, code: null, details: { maxDepth: MAX_JSON_DEPTH } } },
+    };
+    expect(res.body.errors).toEqual(
+      expect.arrayContaining([
+        { ...deep, path: ['room', 'variables', 'timeline', 1] },
+        { ...deep, path: ['room', 'events', 'edges', 0, 'node', 'raw'] },
+      ]),
+    );
+    expect(res.body.errors).toHaveLength(2);
+  });
+
   it('refuses a JSON variable nested deeper than the bound as BAD_USER_INPUT, before any upstream call', async () => {
     const res = await post(
       `{"query":"mutation($s: JSON) { validateExperiment(input: { settings: $s }) { valid } }","variables":{"s":${nested(5000)}}}`,

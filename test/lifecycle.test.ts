@@ -61,4 +61,29 @@ describe('graceful shutdown', () => {
       await sim.close();
     }
   }, 30_000);
+
+  it('runs `npm start` in production mode (graphql-js without its development checks) unless NODE_ENV says otherwise', async () => {
+    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    // What `npm start` logs when it listens, from a process group of its own (npm, its shell, tsx and node).
+    const started = async (nodeEnv: string | undefined): Promise<unknown> => {
+      const env: Record<string, string | undefined> = { ...process.env, HYPERSTUDY_API_URL: sim.url, PORT: '0', HOST: '127.0.0.1' };
+      delete env.NODE_ENV; // vitest sets NODE_ENV=test
+      if (nodeEnv !== undefined) env.NODE_ENV = nodeEnv;
+      const child = spawn('npm', ['start', '--silent'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      try {
+        for (let i = 0; i < 150 && !out.includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 100));
+        const line = out.split('\n').find((l) => l.includes('"msg":"listening"')) ?? '{}';
+        return (JSON.parse(line) as { nodeEnv?: unknown }).nodeEnv;
+      } finally {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      }
+    };
+    try {
+      expect(await Promise.all([started(undefined), started('development')])).toEqual(['production', 'development']);
+    } finally {
+      await sim.close();
+    }
+  }, 40_000);
 });

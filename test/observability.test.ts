@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/observability.ts';
 import { createGateway, type Gateway } from '../src/server.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
@@ -92,9 +93,45 @@ describe('logs', () => {
   it('redacts key-shaped fields should anything try to log one', () => {
     const captured: string[] = [];
     const sink = new Writable({ write: (c: Buffer, _e, done) => (captured.push(c.toString()), done()) });
-    const logger = pino({ redact: { paths: ['key', 'headers["x-api-key"]', 'headers.authorization'], censor: '[redacted]' } }, sink);
+    const logger = createLogger('info', sink);
     logger.info({ key: SECRET, headers: { 'x-api-key': SECRET, authorization: `Bearer ${SECRET}` } }, 'oops');
+    logger.info({ request: { apiKey: SECRET, headers: { authorization: `Bearer ${SECRET}` } } }, 'nested');
+    expect(captured).toHaveLength(2);
     expect(captured.join('')).not.toContain(SECRET);
+  });
+
+  it('logs a share of successful operations (LOG_SAMPLE_RATE) and every operation with errors; metrics count them all', async () => {
+    const sampled: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        sampled.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const quiet = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0', LOG_SAMPLE_RATE: '0' }), {
+      logger: pino({ level: 'info' }, sink),
+    });
+    const quietUrl = await quiet.listen(0, '127.0.0.1');
+    try {
+      const ask = (query: string, id: string) =>
+        fetch(`${quietUrl}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full', 'x-request-id': id },
+          body: JSON.stringify({ query }),
+        }).then((r) => r.json());
+      await ask('query Fine { experiment(id: "exp_movie01") { name } }', 'sampled-ok');
+      await ask('query Fine { experiment(id: "exp_movie01") { name } }', 'sampled-ok');
+      await ask('query Missing { experiment(id: "exp_nope") { name } }', 'sampled-error');
+      const operations = sampled.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'operation');
+      expect(operations.map((l) => [l.requestId, l.outcome])).toEqual([['sampled-error', 'partial']]);
+      const counted = (await quiet.metrics.registry.getSingleMetric('hsgql_operations_total')?.get())?.values ?? [];
+      expect(counted.map((v) => [v.labels.operation, v.labels.outcome, v.value])).toEqual([
+        ['Fine', 'ok', 2],
+        ['Missing', 'partial', 1],
+      ]);
+    } finally {
+      await quiet.close();
+    }
   });
 });
 

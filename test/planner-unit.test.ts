@@ -90,6 +90,22 @@ describe('Planner', () => {
     ]);
   });
 
+  it('groups a complete wider listing once per operation, however many parents it serves', async () => {
+    const experiment = [...events('r1', 'p1', 2), ...events('r1', 'p2', 1), ...events('r2', 'p3', 2)];
+    const { fetcher, calls } = fakeFetcher({ '/data/events/experiment/e1': experiment });
+    const planner = new Planner(fetcher, true);
+    planner.prefetch({ type: 'events', params: {}, scope: { kind: 'experiment', id: 'e1' } }, 1000);
+    const ask = (id: string, roomId: string) =>
+      planner.records({ type: 'events', params: {}, scope: { kind: 'participant', id, roomId }, experimentId: 'e1', pageLimit: 1000 });
+    const first = await ask('p1', 'r1');
+    const [again, other] = await Promise.all([ask('p1', 'r1'), ask('p3', 'r2')]);
+    expect(first?.records.map((r) => r.id)).toEqual(['p1-0', 'p1-1']);
+    expect(other?.records.map((r) => r.id)).toEqual(['p3-0', 'p3-1']);
+    // The same slice of the same grouping, not a regrouping for each request.
+    expect(again?.records).toBe(first?.records);
+    expect(calls).toEqual(['/data/events/experiment/e1 0+1000']);
+  });
+
   it('does nothing when turned off', async () => {
     const { fetcher, calls } = fakeFetcher({});
     const planner = new Planner(fetcher, false);

@@ -25,6 +25,8 @@ describe('the dashboard costs 1 + 1 + 1 + Σ ⌈records ÷ 1000⌉ requests', ()
       expect(res.body.extensions?.upstream?.requests).toBe(expected);
       // One round when every listing fits its first page; the rest of the pages make the second.
       expect(sequentialRounds(stack.sim.stats.requests, 150)).toBe(events > 1000 || sparse > 1000 ? 2 : 1);
+      // The root's own record goes upstream first: everything below it waits for it.
+      expect(stack.sim.stats.requests[0]?.path).toBe(`/api/v3/experiments/${EXP}`);
       const roomsConn = (
         res.body.data as { experiment: { rooms: { totalCount: number; edges: { node: { participants: { edges: unknown[] } } }[] } } }
       ).experiment.rooms;

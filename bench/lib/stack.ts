@@ -3,7 +3,9 @@
  * gateways (`src/main.ts`, configured by environment like `npm start`), and any other HTTP server given
  * as a module (`bench/servers/serve.ts`: the hello-world ceiling, scripted upstream stand-ins).
  */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import type { RequestRecord } from '../../src/simulator/stats.ts';
 import { ROOT, type Child, type Children } from './children.ts';
 import { getJson, send } from './http.ts';
@@ -109,6 +111,30 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** How a checkout's `npm start` runs its gateway: the entry tsx runs, and the NODE_ENV the script sets by default. */
+export interface StartCommand {
+  entry: string;
+  nodeEnv: string | null;
+}
+
+/**
+ * Reads a checkout's `npm start` script (`[NODE_ENV=${NODE_ENV:-X} ]tsx <entry>`), so that the bench
+ * runs what it runs; a script of another form is refused rather than guessed at.
+ */
+export function startCommandOf(checkout: string): StartCommand {
+  const scripts = (JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts;
+  const script = scripts?.start ?? '';
+  const match = /^(?:NODE_ENV=\$\{NODE_ENV:-(\w+)\} )?tsx (\S+)$/.exec(script);
+  if (!match?.[2]) throw new Error(`${checkout}: npm start runs '${script}', which the bench cannot run as it is`);
+  return { entry: match[2], nodeEnv: match[1] ?? null };
+}
+
+/** "`NODE_ENV=production`" or "`NODE_ENV` unset": what a gateway of this start command runs with (the bench's own NODE_ENV wins, as with npm start). */
+export function nodeEnvText(command: StartCommand): string {
+  const value = process.env.NODE_ENV || command.nodeEnv;
+  return value ? `\`NODE_ENV=${value}\`` : '`NODE_ENV` unset';
+}
+
 export interface GatewayProcess {
   child: Child;
   /** `http://127.0.0.1:PORT`; GraphQL at `${origin}/graphql`. */
@@ -119,9 +145,11 @@ export interface GatewayProcess {
 }
 
 /**
- * The gateway as `npm start` runs it (`src/main.ts` under tsx), configured by `settings` on top of the
- * README's defaults, listening on 127.0.0.1; its JSON logs go to its log file. `checkout` is the
- * repository it runs from: this one, or another (`--baseline`) with its own `node_modules`.
+ * The gateway as the checkout's `npm start` runs it (its entry under tsx, with the NODE_ENV the script
+ * sets), as one process: `node --import tsx`, without npm's and tsx's wrapper processes, so that the
+ * CPU measured is the gateway's own. Configured by `settings` on top of the README's defaults, listening
+ * on 127.0.0.1; its JSON logs go to its log file. `checkout` is the repository it runs from: this one,
+ * or another (`--baseline`) with its own `node_modules`.
  */
 export async function startGateway(
   children: Children,
@@ -132,8 +160,16 @@ export async function startGateway(
 ): Promise<GatewayProcess> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const env = { ...settings, HYPERSTUDY_API_URL: upstreamUrl, HOST: '127.0.0.1', PORT: String(port) };
-    const child = children.spawnNode(name, ['--import', 'tsx', 'src/main.ts'], env, checkout);
+    const command = startCommandOf(checkout);
+    const nodeEnv = process.env.NODE_ENV || command.nodeEnv;
+    const env = {
+      ...(nodeEnv ? { NODE_ENV: nodeEnv } : {}),
+      ...settings,
+      HYPERSTUDY_API_URL: upstreamUrl,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+    };
+    const child = children.spawnNode(name, ['--import', 'tsx', command.entry], env, checkout);
     const origin = `http://127.0.0.1:${port}`;
     try {
       await waitForHealth(child, `${origin}/health`);
@@ -174,7 +210,9 @@ export interface ServerProcess {
  * plus `/api/v3` to `startGateway`.
  */
 export async function startServer(children: Children, name: string, module: string, options: unknown = {}): Promise<ServerProcess> {
-  const child = children.spawnNode(name, ['--import', 'tsx', 'bench/servers/serve.ts', module, JSON.stringify(options)]);
+  // Production mode like the gateway's `npm start`: the hello-world ceiling is graphql-yoga at its best.
+  const env = { NODE_ENV: process.env.NODE_ENV || 'production' };
+  const child = children.spawnNode(name, ['--import', 'tsx', 'bench/servers/serve.ts', module, JSON.stringify(options)], env);
   const [, origin = ''] = await child.waitForOutput(/listening on (http:\/\/\S+)/);
   return { child, origin };
 }

@@ -28,6 +28,11 @@ export const throughput: Scenario = {
         label: '`PLANNER=off`',
         gateway,
       })),
+      // What compiled execution brings: the same gateway with Yoga's own executor.
+      startGateway(children, 'gateway-jit-off', simulator.url, { ...DASHBOARD_SETTINGS, GRAPHQL_JIT: 'off' }).then((gateway) => ({
+        label: 'planner on, `GRAPHQL_JIT=off`',
+        gateway,
+      })),
     ];
     const { baseline } = options;
     if (baseline) {
@@ -75,7 +80,7 @@ export const throughput: Scenario = {
         num(result.rate),
         m.spread,
         versus(i, 1),
-        ...(baseline ? [versus(i, 2)] : []),
+        ...(baseline ? [versus(i, variants.length - 1)] : []),
         num(m.upstream / result.operations),
         ms(p(result, 50)),
         ms(p(result, 99)),
@@ -90,7 +95,7 @@ export const throughput: Scenario = {
         title: 'Throughput: 20×4 dashboards per second, cache off',
         setup: [
           `The dashboard query (as above) on \`exp_movie01\`; simulator (its own process): ${describeData(config)}.`,
-          `One gateway process per variant; settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)} (and \`PLANNER=off\` for the reference${baseline ? `; the baseline is ${baseline.checkout} with the same settings` : ''}). ` +
+          `One gateway process per variant; settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)} (and \`PLANNER=off\` for the reference, \`GRAPHQL_JIT=off\` for Yoga's own executor${baseline ? `; the baseline is ${baseline.checkout} with the same settings` : ''}). ` +
             `${CLIENTS} closed-loop clients (each sends its next request when its answer has arrived) over keep-alive connections, from the bench process, ` +
             `${options.seconds} s per variant in ${ROUNDS} alternating rounds, after ${warmUpMs / 1000} s of warm-up each.`,
         ],

@@ -49,10 +49,13 @@ export interface Listing {
   meta: ListingMeta;
 }
 
+const isRecord = (r: unknown): r is Rec => r !== null && typeof r === 'object' && !Array.isArray(r);
+
+/** The records of an envelope: its own list when that holds records only (shared, as the envelope may be: never change it). */
 export function recordsOf(envelope: Envelope): Rec[] {
   const { data } = envelope;
-  const list = Array.isArray(data) ? data : data === null || data === undefined ? [] : [data];
-  return list.filter((r): r is Rec => r !== null && typeof r === 'object' && !Array.isArray(r));
+  if (Array.isArray(data)) return data.every(isRecord) ? (data as Rec[]) : data.filter(isRecord);
+  return isRecord(data) ? [data] : [];
 }
 
 /** The single object of an object endpoint (which may wrap it in a one-element array). */

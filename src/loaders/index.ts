@@ -26,22 +26,39 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
     }
   };
 
-  const experiment = new DataLoader<string, Rec>((ids) => Promise.all(ids.map((id) => one(routes.experiment, 'Experiment', id))));
+  /**
+   * A loader whose reads can also start at once (`now`): a root field's own record goes upstream before
+   * the lookahead's listings, so that the operation can start walking its tree as soon as possible; both
+   * ways share one read per key.
+   */
+  const startable = (read: (id: string) => Promise<Rec | Error>) => {
+    const started = new Map<string, Promise<Rec | Error>>();
+    const start = (id: string): Promise<Rec | Error> => {
+      let pending = started.get(id);
+      if (!pending) started.set(id, (pending = read(id)));
+      return pending;
+    };
+    const loader = new DataLoader<string, Rec>((ids) => Promise.all(ids.map(start)));
+    return Object.assign(loader, {
+      now(id: string): Promise<Rec> {
+        void start(id);
+        return loader.load(id);
+      },
+    });
+  };
 
-  const room = new DataLoader<string, Rec>((ids) =>
-    Promise.all(
-      ids.map(async (id) => {
-        try {
-          const known = await planner.find('rooms', (r) => r.id === id);
-          if (known) return known;
-          const page = await listings.window(dataSource('rooms', { kind: 'room', id }, {}), 0, 1);
-          return page.records[0] ?? notFound('Room', id);
-        } catch (error) {
-          return error as Error;
-        }
-      }),
-    ),
-  );
+  const experiment = startable((id) => one(routes.experiment, 'Experiment', id));
+
+  const room = startable(async (id) => {
+    try {
+      const known = await planner.find('rooms', (r) => r.id === id);
+      if (known) return known;
+      const page = await listings.window(dataSource('rooms', { kind: 'room', id }, {}), 0, 1);
+      return page.records[0] ?? notFound('Room', id);
+    } catch (error) {
+      return error as Error;
+    }
+  });
 
   /** All participants of a room: one listing per room, shared by every participant looked up in it. */
   const roomParticipants = new DataLoader<string, Rec[]>((roomIds) =>

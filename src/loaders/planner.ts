@@ -47,7 +47,7 @@ import {
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
-import { dataSource, type Listing, type ListingFetcher, type Page, type Rec } from './fetch.ts';
+import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page, type Rec } from './fetch.ts';
 
 /** A listing: a data type (its upstream path) with filters, at a scope. */
 export interface ListingKey {
@@ -72,15 +72,20 @@ export interface PlanDecision {
   total: number;
 }
 
-/** The canonical text of a key: maps compare keys by identity, so each key is interned by it once. */
-function keyText({ type, params, scope }: ListingKey): string {
-  const filters = Object.keys(params)
-    .filter((k) => params[k] !== undefined)
-    .sort()
-    .map((k) => `${k}=${params[k]}`)
-    .join('&');
-  return [type, scope.kind, scope.id, scope.kind === 'participant' ? scope.roomId : '', filters].join('\u0000');
+/** The canonical text of a listing's data (type and filters), the part of its key that widening the scope keeps. */
+function dataText(type: string, params: Params): string {
+  let given: string[] | null = null;
+  for (const k in params) if (params[k] !== undefined) (given ??= []).push(k);
+  if (given === null) return `${type}\u0000`;
+  let filters = '';
+  for (const k of given.length > 1 ? given.sort() : given) filters += `&${k}=${params[k]}`;
+  return `${type}\u0000${filters}`;
 }
+
+const scopeText = (scope: Scope): string => `${scope.kind}\u0000${scope.id}\u0000${scope.kind === 'participant' ? scope.roomId : ''}`;
+
+/** The canonical text of a key: maps compare keys by identity, so each key is interned by it once. */
+const keyText = (key: ListingKey): string => `${dataText(key.type, key.params)}\u0000${scopeText(key.scope)}`;
 
 /** A map keyed by listings. */
 class ListingMap<V> {
@@ -88,6 +93,11 @@ class ListingMap<V> {
 
   get(key: ListingKey): V | undefined {
     return this.#entries.get(keyText(key))?.value;
+  }
+
+  /** The value of a key given by its data text and scope (`keyText` without recomputing the data part). */
+  at(data: string, scope: Scope): V | undefined {
+    return this.#entries.get(`${data}\u0000${scopeText(scope)}`)?.value;
   }
 
   set(key: ListingKey, value: V): V {
@@ -147,31 +157,73 @@ export interface Slicer {
   total(): Promise<number>;
 }
 
+const windowOf = (list: Listing, start: number, limit: number): Page => ({
+  records: list.records.slice(start, start + limit),
+  total: list.records.length,
+  offset: start,
+  meta: list.meta,
+});
+
 /** Windows over records already in hand. */
 export const listSlicer = (list: Listing): Slicer => ({
-  window: async (start, limit) => ({
-    records: list.records.slice(start, start + limit),
-    total: list.records.length,
-    offset: start,
-    meta: list.meta,
-  }),
+  window: async (start, limit) => windowOf(list, start, limit),
   total: async () => list.records.length,
 });
+
+/** A request to the planner, with the text of its data computed once. */
+interface Planned {
+  req: DataRequest;
+  data: string;
+}
+
+/**
+ * The windows of one connection: from the listing the planner holds for it, from a first page already
+ * started when the window fits inside it, or else from the parent's own window.
+ */
+class PlannedSlicer implements Slicer {
+  constructor(
+    private readonly listings: ListingFetcher,
+    private readonly req: DataRequest,
+    private readonly planned: Promise<Listing | null>,
+    private readonly probe: Promise<Page> | null,
+  ) {}
+
+  #own(): ListingSource {
+    return dataSource(this.req.type, this.req.scope, this.req.params, this.req.pageLimit);
+  }
+
+  async window(start: number, limit: number): Promise<Page> {
+    const list = await this.planned;
+    if (list) return windowOf(list, start, limit);
+    const first = this.probe ? await this.probe : null;
+    if (first && start + limit <= first.records.length) {
+      return { ...first, records: first.records.slice(start, start + limit), offset: start };
+    }
+    return this.listings.window(this.#own(), start, limit);
+  }
+
+  async total(): Promise<number> {
+    const list = await this.planned;
+    if (list) return list.records.length;
+    return this.probe ? (await this.probe).total : this.listings.total(this.#own());
+  }
+}
 
 /** Plans one operation's listings (a new planner per operation, like its loaders). */
 export class Planner {
   readonly #probes = new ListingMap<Promise<Page>>();
   readonly #all = new ListingMap<Promise<Listing>>();
-  readonly #splits = new WeakMap<Listing, Split>();
-  readonly #batch: DataLoader<DataRequest, Listing | null, string>;
+  /** Keyed by the records, not the listing: a complete probe is wrapped anew for every request it serves. */
+  readonly #splits = new WeakMap<readonly Rec[], Split>();
+  readonly #batch: DataLoader<Planned, Listing | null, string>;
   readonly #decisions: PlanDecision[] = [];
 
   constructor(
     private readonly listings: ListingFetcher,
     readonly enabled: boolean,
   ) {
-    this.#batch = new DataLoader<DataRequest, Listing | null, string>((reqs) => this.#decide(reqs), {
-      cacheKeyFn: keyText,
+    this.#batch = new DataLoader<Planned, Listing | null, string>((planned) => this.#decide(planned.map((p) => p.req)), {
+      cacheKeyFn: ({ req, data }) => `${data}\u0000${scopeText(req.scope)}`,
       // Wait for sibling resolvers from every parent settled in this turn, not just this microtask.
       batchScheduleFn: (run) => setImmediate(run),
     });
@@ -205,8 +257,8 @@ export class Planner {
   /** A wider listing's records of one scope, in the listing's order. */
   #slice(list: Listing, scope: Scope): Listing {
     if (scope.kind === 'experiment') return list;
-    let split = this.#splits.get(list);
-    if (!split) this.#splits.set(list, (split = new Split(list.records)));
+    let split = this.#splits.get(list.records);
+    if (!split) this.#splits.set(list.records, (split = new Split(list.records)));
     return { records: split.slice(scope), meta: list.meta };
   }
 
@@ -216,62 +268,50 @@ export class Planner {
    * parent's own window.
    */
   slicer(req: DataRequest): Slicer {
-    const own = dataSource(req.type, req.scope, req.params, req.pageLimit);
-    const planned = this.records(req);
-    const probe = this.enabled ? (this.#probes.get(req) ?? null) : null;
-    const plannedSlicer = planned.then((list) => (list ? listSlicer(list) : null));
-    return {
-      window: async (start, limit) => {
-        const list = await plannedSlicer;
-        if (list) return list.window(start, limit);
-        const first = probe ? await probe : null;
-        if (first && start + limit <= first.records.length) {
-          return { ...first, records: first.records.slice(start, start + limit), offset: start };
-        }
-        return this.listings.window(own, start, limit);
-      },
-      total: async () => {
-        const list = await plannedSlicer;
-        if (list) return list.total();
-        return probe ? (await probe).total : this.listings.total(own);
-      },
-    };
+    if (!this.enabled) return new PlannedSlicer(this.listings, req, Promise.resolve(null), null);
+    const data = dataText(req.type, req.params);
+    return new PlannedSlicer(this.listings, req, this.#records({ req, data }), this.#probes.at(data, req.scope) ?? null);
   }
 
   /**
    * Every record of the request's scope, in the upstream's order, when a listing at this or a wider
    * scope serves it; null when the parent should fetch its own window.
    */
-  async records(req: DataRequest): Promise<Listing | null> {
-    if (!this.enabled) return null;
-    const covered = await this.#covered(req);
+  records(req: DataRequest): Promise<Listing | null> {
+    return this.enabled ? this.#records({ req, data: dataText(req.type, req.params) }) : Promise.resolve(null);
+  }
+
+  async #records(planned: Planned): Promise<Listing | null> {
+    const covered = await this.#covered(planned);
     if (covered) return covered;
-    if (req.scope.kind === 'experiment') return null;
-    return this.#batch.load(req);
+    if (planned.req.scope.kind === 'experiment') return null;
+    return this.#batch.load(planned);
   }
 
   /** A listing already complete (or in flight to be) at the request's scope or a wider one. */
-  async #covered(req: DataRequest): Promise<Listing | null> {
+  async #covered({ req, data }: Planned): Promise<Listing | null> {
     for (const scope of [req.scope, ...widerScopes(req)]) {
-      const key: ListingKey = { type: req.type, params: req.params, scope };
       // The scope's own listing is its answer as is; a wider one is split.
-      const slice = (list: Listing): Listing => (scope === req.scope ? list : this.#slice(list, req.scope));
-      const all = this.#all.get(key);
-      if (all) return slice(await all);
-      const probe = this.#probes.get(key);
+      const all = this.#all.at(data, scope);
+      if (all) return this.#sliceOf(await all, scope, req.scope);
+      const probe = this.#probes.at(data, scope);
       if (probe) {
         const page = await probe;
-        if (page.total <= page.records.length) return slice({ records: page.records, meta: page.meta });
+        if (page.total <= page.records.length) return this.#sliceOf({ records: page.records, meta: page.meta }, scope, req.scope);
       }
     }
     return null;
+  }
+
+  #sliceOf(list: Listing, from: Scope, to: Scope): Listing {
+    return from === to ? list : this.#slice(list, to);
   }
 
   /** Groups a turn's requests by data and experiment, and lifts each group when it is no dearer. */
   async #decide(reqs: readonly DataRequest[]): Promise<(Listing | null | Error)[]> {
     const groups = new Map<string, DataRequest[]>();
     for (const req of reqs) {
-      const group = `${keyText({ type: req.type, params: req.params, scope: { kind: 'experiment', id: '' } })}\u0000${req.experimentId ?? ''}`;
+      const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
       groups.set(group, [...(groups.get(group) ?? []), req]);
     }
     const answers = new Map<DataRequest, Listing | null | Error>();

@@ -13,8 +13,8 @@ export interface ConnectionArgs {
   before?: string | null;
 }
 
-export interface ConnectionResult {
-  edges: { cursor: string; node: Rec }[];
+export interface ConnectionResult<N = Rec> {
+  edges: { cursor: string; node: N }[];
   pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
   totalCount: number;
   /** What the upstream said about the listing (processing, warnings), for connection-level fields. */
@@ -23,8 +23,15 @@ export interface ConnectionResult {
 
 const PREFIX = 'offset:';
 
+const encode = (offset: number): string => Buffer.from(`${PREFIX}${offset}`, 'utf8').toString('base64url');
+
+/** The cursors of the first offsets, encoded once: every list's edges start at small offsets (a dashboard has thousands). */
+const FIRST_CURSORS: string[] = [];
+const REMEMBERED_CURSORS = 10_000;
+
 /** Cursors are opaque to callers: the record's position in the upstream's order for these filters. */
-export const encodeCursor = (offset: number): string => Buffer.from(`${PREFIX}${offset}`, 'utf8').toString('base64url');
+export const encodeCursor = (offset: number): string =>
+  Number.isInteger(offset) && offset >= 0 && offset < REMEMBERED_CURSORS ? (FIRST_CURSORS[offset] ??= encode(offset)) : encode(offset);
 
 export function decodeCursor(cursor: string, argument: 'after' | 'before'): number {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
@@ -33,6 +40,18 @@ export function decodeCursor(cursor: string, argument: 'after' | 'before'): numb
     throw badInput(`'${argument}' is not a cursor this connection gave out`, argument, { value: cursor });
   }
   return offset;
+}
+
+/** An edge whose cursor is encoded only when read: most selections of a record list ask for no cursors. */
+export class Edge<N> {
+  constructor(
+    readonly offset: number,
+    readonly node: N,
+  ) {}
+
+  get cursor(): string {
+    return encodeCursor(this.offset);
+  }
 }
 
 function checkCount(value: number | null | undefined, argument: 'first' | 'last'): number | null {
@@ -61,8 +80,18 @@ export function selectWindow(args: ConnectionArgs, defaultSize: number): { start
   return { start: after, end: Math.min(after + defaultSize, before ?? Number.POSITIVE_INFINITY), last: null };
 }
 
-/** Resolves Relay arguments over any source of windows: an upstream listing, a planned list, records in hand. */
-export async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, slicer: Slicer): Promise<ConnectionResult> {
+const asRecord = (r: Rec): Rec => r;
+
+/**
+ * Resolves Relay arguments over any source of windows: an upstream listing, a planned list, records in
+ * hand; `view` makes each record the node its type reads (a record type's view).
+ */
+export async function connectionOver<N = Rec>(
+  ctx: GatewayContext,
+  args: ConnectionArgs,
+  slicer: Slicer,
+  view: (record: Rec) => N = asRecord as (record: Rec) => N,
+): Promise<ConnectionResult<N>> {
   const window = selectWindow(args, ctx.defaultPageSize);
   let { start, end } = window;
   if (end === null) {
@@ -70,7 +99,7 @@ export async function connectionOver(ctx: GatewayContext, args: ConnectionArgs, 
     start = Math.max(start, end - (window.last ?? 0));
   }
   const page = await slicer.window(start, end - start);
-  const edges = page.records.map((node, i) => ({ cursor: encodeCursor(start + i), node }));
+  const edges = page.records.map((record, i) => new Edge(start + i, view(record)));
   for (const warning of page.meta.warnings) ctx.warnings.add(warning);
   return {
     edges,
@@ -94,7 +123,12 @@ export function resolveConnection(ctx: GatewayContext, source: ListingSource, ar
 }
 
 /** Resolves a data connection through the planner (see loaders/planner.ts). */
-export function resolveDataConnection(ctx: GatewayContext, req: DataRequest, args: ConnectionArgs): Promise<ConnectionResult> {
+export function resolveDataConnection<N>(
+  ctx: GatewayContext,
+  req: DataRequest,
+  args: ConnectionArgs,
+  view: (record: Rec) => N,
+): Promise<ConnectionResult<N>> {
   selectWindow(args, ctx.defaultPageSize); // bad arguments fail here, before the planner may fetch
-  return connectionOver(ctx, args, ctx.loaders.planner.slicer(req));
+  return connectionOver(ctx, args, ctx.loaders.planner.slicer(req), view);
 }

@@ -3,8 +3,8 @@ import { LISTINGS } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import { filtersOf, type Filter, type ListingSpec, type Scope, type ScopeKind } from '../spec/spec.ts';
 import { builder, type FieldBuilder, type GatewayContext, type Types } from './builder.ts';
-import { resolveDataConnection } from './connection.ts';
-import { RECORD_TYPES } from './records.ts';
+import { resolveDataConnection, type Edge } from './connection.ts';
+import { RECORD_TYPES, type RecordView } from './records.ts';
 import { Participant, Room } from './refs.ts';
 import { SortOrder } from './scalars.ts';
 import type { Rec } from './values.ts';
@@ -33,23 +33,41 @@ const SORT_ENUMS = new Map(
   ]),
 );
 
-/** The node type of a listing's records. */
-function nodeOf(spec: ListingSpec): ObjectRef<Types, Rec> {
-  if (spec.node === 'Room') return Room;
-  if (spec.node === 'Participant') return Participant;
-  const ref = RECORD_TYPES.get(spec.node.name);
-  if (!ref) throw new Error(`no record type ${spec.node.name}`);
-  return ref;
+const asRecord = (r: Rec): Rec => r;
+
+/** The node type of a listing's records, and what its nodes are made of them. */
+function nodeOf(spec: ListingSpec): { ref: ObjectRef<Types, Rec | RecordView>; view: (r: Rec) => Rec | RecordView } {
+  if (spec.node === 'Room') return { ref: Room, view: asRecord };
+  if (spec.node === 'Participant') return { ref: Participant, view: asRecord };
+  const type = RECORD_TYPES.get(spec.node.name);
+  if (!type) throw new Error(`no record type ${spec.node.name}`);
+  return { ref: type.ref as ObjectRef<Types, Rec | RecordView>, view: type.view };
 }
 
-/** One connection type per node type, shared by every field that lists it. */
-const connections = new Map<string, ReturnType<typeof builder.connectionObject>>();
-export function connectionOf(node: ObjectRef<Types, Rec>, name: string) {
-  let ref = connections.get(name);
-  if (!ref) {
-    ref = builder.connectionObject({ type: node, name: `${name}Connection` }, { name: `${name}Edge` });
-    connections.set(name, ref);
-  }
+/**
+ * One connection type per node type, shared by every field that lists it. Its edges are the
+ * connection's own objects (`Edge`), read as properties: the executor calls no resolver per edge.
+ */
+const connections = new Map<string, unknown>();
+
+function makeConnection<N>(node: ObjectRef<Types, N>, name: string) {
+  const edge = builder.objectRef<Edge<object>>(`${name}Edge`).implement({
+    fields: (t) => ({
+      node: t.expose('node', { type: node as ObjectRef<Types, object>, nullable: false }),
+      cursor: t.exposeString('cursor', { nullable: false }),
+    }),
+  });
+  return builder.connectionObject(
+    { type: node, name: `${name}Connection` },
+    edge as unknown as ObjectRef<Types, { cursor: string; node: N }>,
+  );
+}
+
+export function connectionOf<N>(node: ObjectRef<Types, N>, name: string): ReturnType<typeof makeConnection<N>> {
+  const known = connections.get(name);
+  if (known) return known as ReturnType<typeof makeConnection<N>>;
+  const ref = makeConnection(node, name);
+  connections.set(name, ref);
   return ref;
 }
 
@@ -90,7 +108,7 @@ export interface ParentScope {
 
 /** The connection field of one listing on a parent whose scope is known. */
 function listingConnection<P>(t: FieldBuilder<P>, spec: ListingSpec, scopeOf: (parent: P) => ParentScope) {
-  const node = nodeOf(spec);
+  const { ref: node, view } = nodeOf(spec);
   return t.connection(
     {
       type: node,
@@ -99,7 +117,7 @@ function listingConnection<P>(t: FieldBuilder<P>, spec: ListingSpec, scopeOf: (p
       resolve: (parent: P, args: object, ctx: GatewayContext) => {
         const { scope, experimentId } = scopeOf(parent);
         const req = { type: spec.path, params: listingParams(spec, args as ListingArgs), scope, experimentId, pageLimit: spec.pageLimit };
-        return resolveDataConnection(ctx, req, args);
+        return resolveDataConnection(ctx, req, args, view);
       },
     },
     connectionOf(node, typeof spec.node === 'string' ? spec.node : spec.node.name),

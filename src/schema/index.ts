@@ -1,5 +1,7 @@
 import { printSubgraphSchema } from '@apollo/subgraph';
 import { builder } from './builder.ts';
+import { settleListItems } from '../execution.ts';
+import { boundJsonOutputs } from './json.ts';
 import './scalars.ts';
 import './records.ts';
 import './data.ts';
@@ -23,7 +25,7 @@ export const publicSchema = builder.toSchema({ sortSchema: false });
  * (answered without a key) and `_entities` (Experiment, Room, Participant, Deployment and Persona,
  * keyed by their upstream ids; see `asEntity` in each type's file).
  */
-export const schema = builder.toSubGraphSchema({});
+export const schema = settleListItems(boundJsonOutputs(builder.toSubGraphSchema({})));
 
 /** The subgraph SDL that `_service { sdl }` answers and subgraph.graphql prints (with @link and @key). */
 export const subgraphSdl = printSubgraphSchema(schema);

@@ -89,8 +89,9 @@ builder.queryType({
       },
       resolve: (_root, args, ctx, info) => {
         const id = upstreamId(args.id, 'id', 'Experiment');
+        const experiment = ctx.loaders.experiment.now(id);
         lookahead(ctx.loaders.planner, info, { kind: 'experiment', id }, ctx.defaultPageSize);
-        return ctx.loaders.experiment.load(id);
+        return experiment;
       },
     }),
     room: t.field({
@@ -99,8 +100,9 @@ builder.queryType({
       args: { id: t.arg.id({ required: true, description: 'The room: its node id (`id`) or its upstream id (`roomId`).' }) },
       resolve: (_root, args, ctx, info) => {
         const id = upstreamId(args.id, 'id', 'Room');
+        const room = ctx.loaders.room.now(id);
         lookahead(ctx.loaders.planner, info, { kind: 'room', id }, ctx.defaultPageSize);
-        return ctx.loaders.room.load(id);
+        return room;
       },
     }),
     participant: t.field({

@@ -1,6 +1,6 @@
 import type { ObjectRef } from '@pothos/core';
 import { LISTINGS } from '../spec/data-types.ts';
-import type { RecordField, RecordTypeSpec } from '../spec/spec.ts';
+import type { FieldKind, RecordField, RecordTypeSpec } from '../spec/spec.ts';
 import { builder, type FieldBuilder, type Types } from './builder.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
@@ -27,25 +27,92 @@ export function recordField(t: FieldBuilder<Rec>, [name, kind, description]: Rec
   }
 }
 
+/**
+ * A listing's record as the graph reads it: the upstream record (`raw`), and on its prototype a getter
+ * per field that reads it leniently. Its plain fields need no resolver: the executor reads them as
+ * properties (graphql-jit inlines them), and only the fields a query selects are read.
+ */
+export interface RecordView {
+  readonly raw: Rec;
+}
+
+const READERS: Record<FieldKind, (value: unknown) => unknown> = {
+  String: str,
+  Int: int,
+  Float: float,
+  Boolean: bool,
+  DateTime: date,
+  JSON: json,
+  StringList: strList,
+};
+
+/** What every participant-level record carries, read from the record like its own fields. */
+const OWNERSHIP_FIELDS: readonly RecordField[] = [
+  ['experimentId', 'String', 'The experiment the record belongs to.'],
+  ['participantId', 'String', 'The participant the record belongs to.'],
+];
+
+/** The view class of a record type: one getter per field, on its prototype. */
+function viewClass(spec: RecordTypeSpec): new (raw: Rec) => RecordView {
+  const View = class implements RecordView {
+    constructor(readonly raw: Rec) {}
+  };
+  const getters: PropertyDescriptorMap = {
+    roomId: {
+      get(this: RecordView) {
+        return roomOf(this.raw);
+      },
+    },
+  };
+  for (const [name, kind] of [...spec.fields, ...OWNERSHIP_FIELDS]) {
+    if (name === 'raw' || name in getters) throw new Error(`${spec.name}.${name}: a record field may not be named so`);
+    const read = READERS[kind];
+    getters[name] = {
+      get(this: RecordView) {
+        return read(this.raw[name]);
+      },
+    };
+  }
+  Object.defineProperties(View.prototype, getters);
+  return View;
+}
+
+/** A field read by its view's getter: no resolver. */
+function viewField(t: FieldBuilder<RecordView>, [name, kind, description]: RecordField) {
+  // The getters are declared at run time from the spec: to the type checker, a view is a map of field values.
+  const over = <V>() => t as unknown as FieldBuilder<Record<string, V>>;
+  switch (kind) {
+    case 'String':
+      return over<string | null>().exposeString(name, { nullable: true, description });
+    case 'Int':
+      return over<number | null>().exposeInt(name, { nullable: true, description });
+    case 'Float':
+      return over<number | null>().exposeFloat(name, { nullable: true, description });
+    case 'Boolean':
+      return over<boolean | null>().exposeBoolean(name, { nullable: true, description });
+    case 'DateTime':
+      return over<Date | null>().expose(name, { type: 'DateTime', nullable: true, description });
+    case 'JSON':
+      return over<unknown>().expose(name, { type: 'JSON', nullable: true, description });
+    case 'StringList':
+      return over<string[] | null>().exposeStringList(name, { nullable: true, description });
+  }
+}
+
 /** Fields every participant-level record shares, back-links included. */
-function ownership(t: FieldBuilder<Rec>) {
+function ownership(t: FieldBuilder<RecordView>) {
   return {
-    experimentId: recordField(t, ['experimentId', 'String', 'The experiment the record belongs to.']),
-    participantId: recordField(t, ['participantId', 'String', 'The participant the record belongs to.']),
-    roomId: t.string({
-      nullable: true,
-      description: 'The room (session) of the record; older records call it sessionId.',
-      resolve: roomOf,
-    }),
-    experiment: experimentLink(t, (r) => str(r.experimentId), 'The experiment, through a loader.'),
-    room: roomLink(t, roomOf, 'The room, through a loader.'),
+    ...Object.fromEntries(OWNERSHIP_FIELDS.map((f) => [f[0], viewField(t, f)])),
+    roomId: viewField(t, ['roomId', 'String', 'The room (session) of the record; older records call it sessionId.']),
+    experiment: experimentLink(t, (v) => str(v.raw.experimentId), 'The experiment, through a loader.'),
+    room: roomLink(t, (v) => roomOf(v.raw), 'The room, through a loader.'),
     participant: t.field({
       type: Participant,
       nullable: true,
       description: 'The participant, through a loader (one participants listing per room).',
-      resolve: (r, _args, ctx) => {
-        const roomId = linkable(roomOf(r));
-        const id = linkable(str(r.participantId));
+      resolve: ({ raw }, _args, ctx) => {
+        const roomId = linkable(roomOf(raw));
+        const id = linkable(str(raw.participantId));
         return roomId === null || id === null ? null : ctx.loaders.participant.load({ roomId, id });
       },
     }),
@@ -53,42 +120,49 @@ function ownership(t: FieldBuilder<Rec>) {
 }
 
 /** Fields some record types have beyond their plain upstream fields (resolved through the upstream). */
-const EXTRA_FIELDS: Record<string, (t: FieldBuilder<Rec>) => Record<string, ReturnType<FieldBuilder<Rec>['field']>>> = {
+const EXTRA_FIELDS: Record<string, (t: FieldBuilder<RecordView>) => Record<string, ReturnType<FieldBuilder<RecordView>['field']>>> = {
   Recording: (t) => ({
     downloadUrl: t.string({
       nullable: true,
       description:
         'A short-lived signed URL to download the file (fetched without the API key). Older rows carry it; for the others it is ' +
         'asked of the upstream download route, once per recording and operation.',
-      resolve: (r, _args, ctx) => {
-        const carried = str(r.downloadUrl);
+      resolve: ({ raw }, _args, ctx) => {
+        const carried = str(raw.downloadUrl);
         if (carried !== null) return carried;
-        const roomId = linkable(roomOf(r));
-        const recordingId = linkable(str(r.recordingId));
+        const roomId = linkable(roomOf(raw));
+        const recordingId = linkable(str(raw.recordingId));
         return roomId === null || recordingId === null ? null : ctx.loaders.downloadUrl.load({ roomId, recordingId });
       },
     }),
   }),
 };
 
-function recordType(spec: RecordTypeSpec): ObjectRef<Types, Rec> {
-  return builder.objectRef<Rec>(spec.name).implement({
+/** A record type, and how its listing's records become its views. */
+export interface RecordType {
+  ref: ObjectRef<Types, RecordView>;
+  view: (raw: Rec) => RecordView;
+}
+
+function recordType(spec: RecordTypeSpec): RecordType {
+  const View = viewClass(spec);
+  const ref = builder.objectRef<RecordView>(spec.name).implement({
     description: spec.description,
     fields: (t) => ({
-      ...Object.fromEntries(spec.fields.map((f) => [f[0], recordField(t, f)])),
+      ...Object.fromEntries(spec.fields.map((f) => [f[0], viewField(t, f)])),
       ...ownership(t),
       ...EXTRA_FIELDS[spec.name]?.(t),
-      raw: t.field({
+      raw: t.expose('raw', {
         type: 'JSON',
         nullable: false,
         description: 'The record exactly as the upstream sent it, unknown fields included.',
-        resolve: (r) => r,
       }),
     }),
   });
+  return { ref, view: (raw) => new View(raw) };
 }
 
 /** The record type of every listing whose records are not one of the node types, by type name. */
-export const RECORD_TYPES: ReadonlyMap<string, ObjectRef<Types, Rec>> = new Map(
+export const RECORD_TYPES: ReadonlyMap<string, RecordType> = new Map(
   LISTINGS.flatMap((spec) => (typeof spec.node === 'string' ? [] : [[spec.node.name, recordType(spec.node)] as const])),
 );

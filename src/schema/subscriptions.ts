@@ -92,8 +92,9 @@ function roomFeedField(t: SubscriptionFieldBuilder, field: string, description: 
       return [f.arg, arg];
     }),
   );
+  const { ref, view } = node;
   return t.field({
-    type: node,
+    type: ref,
     description,
     args: { roomId: t.arg.id({ required: true, description: 'The room to follow.' }), ...args },
     subscribe: (_root, rawArgs, ctx) => {
@@ -112,7 +113,7 @@ function roomFeedField(t: SubscriptionFieldBuilder, field: string, description: 
         }),
       );
     },
-    resolve: (record: Rec) => record,
+    resolve: (record: Rec) => view(record),
   });
 }
 

@@ -49,6 +49,9 @@ class OperationEnded extends Error {
   override name = 'OperationEnded';
 }
 
+/** One reason for every session that ends (an Error's stack costs more than a small operation's whole execution). */
+const ENDED = new OperationEnded('The operation ended');
+
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     if (signal.aborted) return reject(abortError(signal));
@@ -75,8 +78,13 @@ export class UpstreamSession {
   #keyRefused: UpstreamError | null = null;
   readonly #cost = { requests: 0, pages: 0, cacheHits: 0, coalesced: 0, retries: 0, failed: 0 };
   readonly #hash: string | null;
-  readonly #controller = new AbortController();
-  readonly #deadline: NodeJS.Timeout;
+  /** Made when the operation first goes upstream: most small operations never do (introspection, cached answers). */
+  #controller: AbortController | null = null;
+  #deadline: NodeJS.Timeout | null = null;
+  #ended = false;
+  readonly #started = Date.now();
+  readonly #callerSignal: AbortSignal | undefined;
+  #onCallerAbort: (() => void) | null = null;
   readonly #limiter: Limiter;
   /** Requests admitted against the budget but not sent yet. */
   #reserved = 0;
@@ -94,14 +102,37 @@ export class UpstreamSession {
   ) {
     this.#hash = key === null ? null : keyHash(key);
     this.#limiter = new Limiter(deps.concurrency ?? 16);
-    // The timer holds the controller only: an operation that never ran (an invalid document) is not
-    // kept in memory until its deadline.
-    const controller = this.#controller;
-    this.#deadline = setTimeout(() => controller.abort(new DOMException('The operation deadline passed', 'TimeoutError')), deps.deadlineMs);
-    this.#deadline.unref();
+    this.#callerSignal = callerSignal;
+  }
+
+  /** The operation's controller, made on first use; its deadline counts from the operation's start. */
+  #control(): AbortController {
+    if (this.#controller) return this.#controller;
+    const controller = new AbortController();
+    this.#controller = controller;
     // Every read of the operation (up to its budget, and each of their waits) listens to this one signal.
-    setMaxListeners(Math.max(10, deps.budget * 4), this.#controller.signal);
-    callerSignal?.addEventListener('abort', () => this.end(), { once: true, signal: this.#controller.signal });
+    setMaxListeners(Math.max(10, this.deps.budget * 4), controller.signal);
+    if (this.#ended) {
+      controller.abort(ENDED);
+      return controller;
+    }
+    const left = this.deps.deadlineMs - (Date.now() - this.#started);
+    const passed = () => controller.abort(new DOMException('The operation deadline passed', 'TimeoutError'));
+    if (left <= 0) {
+      passed();
+      return controller;
+    }
+    // The timer holds the controller only: an operation that has ended is not kept until its deadline.
+    this.#deadline = setTimeout(passed, left);
+    this.#deadline.unref();
+    // A plain listener, removed by end(): the `signal` option of addEventListener costs a weak reference per listener.
+    const caller = this.#callerSignal;
+    if (caller?.aborted) this.end();
+    else if (caller) {
+      this.#onCallerAbort = () => this.end();
+      caller.addEventListener('abort', this.#onCallerAbort, { once: true });
+    }
+    return controller;
   }
 
   get cost(): UpstreamCost {
@@ -114,13 +145,16 @@ export class UpstreamSession {
 
   /** Aborts when the operation is over (ended, past its deadline, or abandoned by its caller). */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#control().signal;
   }
 
   /** The operation is over: whatever it still has waiting or in flight upstream is cancelled. */
   end(): void {
-    clearTimeout(this.#deadline);
-    if (!this.#controller.signal.aborted) this.#controller.abort(new OperationEnded('The operation ended'));
+    this.#ended = true;
+    if (this.#deadline) clearTimeout(this.#deadline);
+    if (this.#onCallerAbort) this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+    this.#onCallerAbort = null;
+    if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(ENDED);
   }
 
   /** A GET: sent once per operation, shared with identical in-flight GETs of the same key. */
@@ -135,19 +169,19 @@ export class UpstreamSession {
     let pending: Promise<Envelope>;
     if (this.#hash === null) {
       pending = Promise.reject(new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null }));
-    } else if (this.#controller.signal.aborted) {
-      pending = Promise.reject(abortError(this.#controller.signal));
+    } else if (this.signal.aborted) {
+      pending = Promise.reject(abortError(this.signal));
     } else {
       const shared = this.deps.shared.get(
         this.#hash,
         url,
         (signal) => this.#send({ method: 'GET', path, query }, kind, signal),
-        this.#controller.signal,
+        this.signal,
       );
       if (shared.how === 'coalesced') this.#cost.coalesced++;
       if (shared.how === 'cached') this.#cost.cacheHits++;
       if (shared.how !== 'sent') this.deps.observer?.shared(shared.how);
-      const signal = this.#controller.signal;
+      const signal = this.signal;
       pending = shared.envelope.catch((error: unknown) => {
         throw signal.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
       });
@@ -177,7 +211,7 @@ export class UpstreamSession {
    */
   fresh(path: string, query?: URLSearchParams, kind: 'page' | 'object' = 'page'): Promise<Envelope> {
     if (this.#hash === null) return Promise.reject(new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null }));
-    return this.#send({ method: 'GET', path, query }, kind, this.#controller.signal);
+    return this.#send({ method: 'GET', path, query }, kind, this.signal);
   }
 
   /**
@@ -187,7 +221,7 @@ export class UpstreamSession {
    */
   async send(req: Omit<UpstreamRequest, 'key' | 'requestId'>): Promise<Envelope> {
     try {
-      return await this.#send(req, 'object', this.#controller.signal);
+      return await this.#send(req, 'object', this.signal);
     } finally {
       if (this.#hash !== null && req.method !== 'GET') {
         this.deps.shared.invalidate(this.#hash);

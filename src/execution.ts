@@ -1,0 +1,168 @@
+import {
+  BREAK,
+  defaultFieldResolver,
+  getLocation,
+  getNullableType,
+  isListType,
+  isObjectType,
+  getOperationAST,
+  GraphQLError,
+  visit,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type FieldNode,
+  type GraphQLSchema,
+} from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import type { Plugin } from 'graphql-yoga';
+
+export interface JitOptions {
+  /** Called once per operation compiled, with how long compiling took (ms); failed compilations too. */
+  onCompile?: (ms: number, compiled: boolean) => void;
+}
+
+type ExecuteFn = (args: ExecutionArgs) => unknown;
+
+interface DocumentPlan {
+  /** Whether the document uses @defer or @stream, which graphql-jit does not deliver incrementally. */
+  incremental: boolean;
+  /** Compiled operations by name ('' for the only one); null where graphql-jit could not compile it. */
+  operations: Map<string, CompiledQuery | null>;
+  /** The document's field nodes by the location errors report for them, built when an error first needs them. */
+  fields?: Map<string, FieldNode>;
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+
+function usesIncrementalDelivery(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value !== 'defer' && node.name.value !== 'stream') return undefined;
+      found = true;
+      return BREAK;
+    },
+  });
+  return found;
+}
+
+function fieldsByLocation(document: DocumentNode): Map<string, FieldNode> {
+  const fields = new Map<string, FieldNode>();
+  visit(document, {
+    Field(node) {
+      if (!node.loc) return;
+      const { line, column } = getLocation(node.loc.source, node.loc.start);
+      fields.set(`${line}:${column}`, node);
+    },
+  });
+  return fields;
+}
+
+const settle = (item: unknown): unknown =>
+  isThenable(item)
+    ? Promise.resolve(item).then(undefined, (error: unknown) => (error instanceof Error ? error : new Error(String(error))))
+    : item;
+
+function settledList(value: unknown): unknown {
+  if (!Array.isArray(value) || !value.some(isThenable)) return value;
+  return Promise.all(value.map(settle));
+}
+
+/**
+ * Makes every list field hand the executor its items settled, a rejected item as its Error: graphql-jit
+ * (0.8.9) appends a rejected item's null to the list instead of putting it in its place (`[a, reject,
+ * b]` comes out `[a, b, null]`), while an Error item is completed in place, as graphql-js does with
+ * either. Answers are the same under graphql-js. Changes the schema's fields in place.
+ */
+export function settleListItems(schema: GraphQLSchema): GraphQLSchema {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      if (!isListType(getNullableType(field.type))) continue;
+      const resolve = field.resolve ?? defaultFieldResolver;
+      field.resolve = (source, args, context, info) => {
+        const value: unknown = resolve(source, args, context, info);
+        return isThenable(value) ? Promise.resolve(value).then(settledList) : settledList(value);
+      };
+    }
+  }
+  return schema;
+}
+
+/**
+ * graphql-jit's errors are look-alikes of graphql-js's: `extensions` undefined unless the original
+ * error had some, no `nodes`, `source` or `positions`. Everything after execution (error mapping,
+ * Yoga's masking, the report) expects graphql-js errors, so each becomes one: the same message, path,
+ * original error and extensions, and the field nodes its locations name (so the locations are the same).
+ */
+function toGraphQLJsError(error: GraphQLError, plan: DocumentPlan, document: DocumentNode): GraphQLError {
+  plan.fields ??= fieldsByLocation(document);
+  const { fields } = plan;
+  const nodes = error.locations?.map((l) => fields.get(`${l.line}:${l.column}`));
+  const found = nodes?.every((n): n is FieldNode => n !== undefined) ? (nodes as FieldNode[]) : undefined;
+  return new GraphQLError(error.message, {
+    nodes: found,
+    path: error.path,
+    originalError: error.originalError ?? undefined,
+    extensions: error.extensions ?? undefined,
+  });
+}
+
+/**
+ * Executes queries and mutations with graphql-jit: each operation is compiled to JavaScript once (per
+ * document Yoga parsed, so compiled operations live as long as Yoga's document cache holds them) and
+ * then run without graphql-js's per-field interpretation. Operations graphql-jit does not serve keep
+ * the usual executor: subscriptions, @defer/@stream (incremental delivery), and documents it cannot
+ * compile; so do requests whose variables do not coerce (no resolver ran: the usual executor says why,
+ * with graphql-js's messages). Errors come out as graphql-js errors (`toGraphQLJsError`).
+ */
+export function useJit(options: JitOptions = {}): Plugin {
+  const plans = new WeakMap<DocumentNode, DocumentPlan>();
+
+  const planOf = (document: DocumentNode): DocumentPlan => {
+    let plan = plans.get(document);
+    if (!plan) plans.set(document, (plan = { incremental: usesIncrementalDelivery(document), operations: new Map() }));
+    return plan;
+  };
+
+  const compiledFor = (plan: DocumentPlan, args: ExecutionArgs): CompiledQuery | null => {
+    const name = args.operationName ?? '';
+    if (plan.operations.has(name)) return plan.operations.get(name) ?? null;
+    const started = performance.now();
+    let compiled: CompiledQuery | null = null;
+    try {
+      const result = compileQuery(args.schema, args.document, args.operationName ?? undefined, { disablingCapturingStackErrors: true });
+      if (isCompiledQuery(result)) compiled = result;
+    } catch {
+      // not compilable: the usual executor serves it
+    }
+    options.onCompile?.(performance.now() - started, compiled !== null);
+    plan.operations.set(name, compiled);
+    return compiled;
+  };
+
+  const jitExecute = (compiled: CompiledQuery, plan: DocumentPlan, fallback: ExecuteFn): ExecuteFn => {
+    return (args) => {
+      const finish = (result: ExecutionResult): unknown => {
+        if (!('data' in result)) return fallback(args);
+        if (!result.errors) return { data: result.data };
+        return { data: result.data, errors: result.errors.map((e) => toGraphQLJsError(e, plan, args.document)) };
+      };
+      const result = compiled.query(args.rootValue, args.contextValue, args.variableValues);
+      return isThenable(result) ? Promise.resolve(result).then(finish) : finish(result);
+    };
+  };
+
+  return {
+    onExecute({ args, executeFn, setExecuteFn }) {
+      const operation = getOperationAST(args.document, args.operationName ?? undefined);
+      if (!operation || operation.operation === 'subscription') return;
+      const plan = planOf(args.document);
+      if (plan.incremental) return;
+      const compiled = compiledFor(plan, args);
+      if (compiled) setExecuteFn(jitExecute(compiled, plan, executeFn as ExecuteFn) as typeof executeFn);
+    },
+  };
+}
