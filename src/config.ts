@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -231,6 +232,36 @@ export const configSchema = z.object({
     .max(1_000_000)
     .default(100)
     .describe('Upstream requests per minute per endpoint per key (documented: 100)'),
+  REDIS_URL: z
+    .url()
+    .optional()
+    .describe(
+      "Redis (redis://[user:password@]host:port[/db]) that shares each key's quota, Retry-After blocks, scope mirror and response cache between every process and replica; unset: each process keeps its own",
+    ),
+  REDIS_KEY_PREFIX: z.string().min(1).max(64).default('hsgql:').describe('Prefix of every Redis key the gateway writes'),
+  REDIS_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(10_000)
+    .default(200)
+    .describe(
+      'How long one Redis call may take, in ms; past it (or with Redis down) the gateway uses local state until Redis answers again',
+    ),
+  WORKERS: z
+    .string()
+    .regex(/^(auto|[1-9]\d{0,2})$/, "a number of processes from 1, or 'auto'")
+    .default('1')
+    .describe("Processes serving one port (node:cluster); 'auto': one per core"),
+  REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(1)
+    .describe(
+      'Gateway replicas (hosts or containers) serving the same keys; without Redis (or while it is down) each process enforces 1/(REPLICAS × WORKERS) of each upstream limit',
+    ),
 });
 
 export type GatewayConfig = {
@@ -263,6 +294,12 @@ export type GatewayConfig = {
   readyCacheMs: number;
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
+  /** Shared state in Redis (null: each process keeps its own). */
+  redis: { url: string; prefix: string; timeoutMs: number } | null;
+  /** Processes serving one port. */
+  workers: number;
+  /** Replicas serving the same keys (with `workers`, what the local limits are split by). */
+  replicas: number;
   deadlineMs: number;
   retryAfterMaxMs: number;
   resilience: {
@@ -336,6 +373,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     readyCacheMs: c.READY_CACHE_MS,
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,
+    redis: c.REDIS_URL === undefined ? null : { url: c.REDIS_URL, prefix: c.REDIS_KEY_PREFIX, timeoutMs: c.REDIS_TIMEOUT_MS },
+    workers: c.WORKERS === 'auto' ? availableParallelism() : Number(c.WORKERS),
+    replicas: c.REPLICAS,
     deadlineMs: c.OPERATION_DEADLINE_MS,
     retryAfterMaxMs: c.RETRY_AFTER_MAX_MS,
     resilience: {
