@@ -375,7 +375,8 @@ class RedisQuota implements QuotaStore {
     this.local.forget(hash);
     this.#used.delete(hash);
     const space = this.keys.of(hash);
-    const keys = [`${space}q:h`, `${space}q:b`, ...(endpoint === undefined ? [] : [`${space}q:m:${endpoint}`])];
+    // A key the upstream refuses keeps nothing in Redis either: its windows, block and cache generation go.
+    const keys = [`${space}q:h`, `${space}q:b`, `${space}g`, ...(endpoint === undefined ? [] : [`${space}q:m:${endpoint}`])];
     await this.link.call('quota', (redis) => redis.del(...keys));
   }
 
