@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 
 /** Two "processes" on a prefix of their own (tests do not see each other's keys); the second logs nowhere. */
-function pair(options: Partial<SharedStateOptions> = {}, timeoutMs = 500, probeMs = 100) {
+function pair(options: Partial<SharedStateOptions> = {}, timeoutMs = 2_000, probeMs = 100) {
   const prefix = `t${++prefixes}:`;
   const log = capture();
   const make = (logger: ReturnType<typeof capture>['logger']) =>

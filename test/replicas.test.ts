@@ -37,6 +37,8 @@ async function startReplicas(sim: Partial<SimulatorOptions>, env: Record<string,
     REDIS_URL: redis.url,
     REDIS_KEY_PREFIX: `replicas${++prefixes}:`,
     REPLICAS: '2',
+    // Generous: on a busy machine a slow answer would turn the state local, which only the last test is about.
+    REDIS_TIMEOUT_MS: '2000',
     ...env,
   });
   const gateways: [Gateway, Gateway] = [createGateway(config), createGateway(config)];

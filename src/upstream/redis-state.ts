@@ -48,7 +48,8 @@ class RedisLink {
     private readonly probeMs: number,
   ) {
     this.redis = new Redis(settings.url, {
-      commandTimeout: settings.timeoutMs,
+      // A backstop that clears commands queued while disconnected; `call` applies REDIS_TIMEOUT_MS itself.
+      commandTimeout: Math.max(1_000, 10 * settings.timeoutMs),
       connectTimeout: Math.max(1_000, settings.timeoutMs),
       // While (re)connecting, a call waits in the queue at most its timeout.
       enableOfflineQueue: true,
@@ -89,12 +90,47 @@ class RedisLink {
       return FALLBACK;
     }
     try {
-      return await command(this.redis);
+      return await this.#withTimeout(command(this.redis));
     } catch (error) {
       this.#down(error);
       this.fellBack(part);
       return FALLBACK;
     }
+  }
+
+  /**
+   * Rejects when `pending` has not settled within REDIS_TIMEOUT_MS. When the timer fires, this process
+   * first lets pending I/O be read (setImmediate runs after the poll phase): after the event loop was
+   * busy (a large answer parsed), Redis's reply may be waiting in the socket, and a busy gateway must
+   * not take that for a slow Redis.
+   */
+  #withTimeout<T>(pending: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (settled) return;
+            settled = true;
+            reject(new Error(`Redis did not answer within ${this.settings.timeoutMs} ms`));
+          }),
+        this.settings.timeoutMs,
+      );
+      pending.then(
+        (value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   #down(error: unknown): void {
@@ -116,7 +152,7 @@ class RedisLink {
 
   async #tryUp(): Promise<void> {
     try {
-      await this.redis.ping();
+      await this.#withTimeout(this.redis.ping());
       for (const task of this.#catchUps) await task();
     } catch {
       return this.#scheduleProbe();
