@@ -1,41 +1,41 @@
 import cluster from 'node:cluster';
 import { runPrimary, shareMetrics, workerDeps } from './cluster.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { createLogger } from './observability.ts';
 import { createGateway } from './server.ts';
 
 try {
   const config = loadConfig();
-  if (config.workers > 1 && cluster.isPrimary) {
-    runPrimary(config, createLogger(config.logLevel));
-  } else {
-    const worker = cluster.isWorker ? workerDeps() : undefined;
-    const logger = worker ? createLogger(config.logLevel).child({ worker: worker.id }) : undefined;
-    const gateway = createGateway(config, { worker, logger });
-    if (worker) shareMetrics(gateway.metrics.registry);
-    const url = await gateway.listen();
-    gateway.logger.info(
-      { url: `${url}/graphql`, upstream: config.apiUrl, planner: config.planner, ...(worker ? { pid: process.pid } : {}) },
-      'listening',
-    );
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        // A second signal: stop now (a worker leaves that to the primary, which may signal it too).
-        if (!worker) process.exit(1);
-        return;
-      }
-      stopping = true;
-      gateway.logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
-      void gateway.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  }
+  // WORKERS > 1: this process only runs the workers (src/cluster.ts), each of which serves below.
+  if (config.workers > 1 && cluster.isPrimary) runPrimary(config, createLogger(config.logLevel));
+  else await serve(config);
 } catch (error) {
   console.error(error instanceof ConfigError ? error.message : error);
   process.exit(1);
+}
+
+async function serve(config: GatewayConfig): Promise<void> {
+  const worker = cluster.isWorker ? workerDeps() : undefined;
+  const logger = worker ? createLogger(config.logLevel).child({ worker: worker.id }) : undefined;
+  const gateway = createGateway(config, { worker, logger });
+  if (worker) shareMetrics(gateway.metrics.registry);
+  const url = await gateway.listen();
+  gateway.logger.info(
+    { url: `${url}/graphql`, upstream: config.apiUrl, planner: config.planner, ...(worker ? { pid: process.pid } : {}) },
+    'listening',
+  );
+  let stopping = false;
+  const stop = (signal: string): void => {
+    // A second signal: stop now (a worker leaves that to the primary, which may signal it too).
+    if (stopping && !worker) process.exit(1);
+    if (stopping) return;
+    stopping = true;
+    gateway.logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    void gateway.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }
