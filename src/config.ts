@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -300,6 +301,36 @@ export const configSchema = z.object({
     .max(3_600_000)
     .default(2_000)
     .describe('How late (by its own timestamp) a record may arrive upstream and still be delivered to subscribers, in ms'),
+  REDIS_URL: z
+    .url()
+    .optional()
+    .describe(
+      "Redis (redis://[user:password@]host:port[/db]) that shares each key's quota, Retry-After blocks, scope mirror and response cache between every process and replica; unset: each process keeps its own",
+    ),
+  REDIS_KEY_PREFIX: z.string().min(1).max(64).default('hsgql:').describe('Prefix of every Redis key the gateway writes'),
+  REDIS_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(10_000)
+    .default(200)
+    .describe(
+      'How long one Redis call may take, in ms; past it (or with Redis down) the gateway uses local state until Redis answers again',
+    ),
+  WORKERS: z
+    .string()
+    .regex(/^(auto|[1-9]\d{0,2})$/, "a number of processes from 1, or 'auto'")
+    .default('1')
+    .describe("Processes serving one port (node:cluster); 'auto': one per core"),
+  REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(1)
+    .describe(
+      'Gateway replicas (hosts or containers) serving the same keys; without Redis (or while it is down) each process enforces 1/(REPLICAS × WORKERS) of each upstream limit',
+    ),
 });
 
 export type GatewayConfig = {
@@ -348,6 +379,12 @@ export type GatewayConfig = {
   };
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
+  /** Shared state in Redis (null: each process keeps its own). */
+  redis: { url: string; prefix: string; timeoutMs: number } | null;
+  /** Processes serving one port. */
+  workers: number;
+  /** Replicas serving the same keys (with `workers`, what the local limits are split by). */
+  replicas: number;
   deadlineMs: number;
   retryAfterMaxMs: number;
   resilience: {
@@ -435,6 +472,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,
+    redis: c.REDIS_URL === undefined ? null : { url: c.REDIS_URL, prefix: c.REDIS_KEY_PREFIX, timeoutMs: c.REDIS_TIMEOUT_MS },
+    workers: c.WORKERS === 'auto' ? availableParallelism() : Number(c.WORKERS),
+    replicas: c.REPLICAS,
     deadlineMs: c.OPERATION_DEADLINE_MS,
     retryAfterMaxMs: c.RETRY_AFTER_MAX_MS,
     resilience: {

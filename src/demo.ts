@@ -12,7 +12,8 @@ import { startSimulator } from './simulator/server.ts';
 try {
   const simOptions = parseSimulatorArgs(['--port', process.env.SIMULATOR_PORT ?? '4010', ...process.argv.slice(2)]);
   const sim = await startSimulator(simOptions);
-  const config = loadConfig({ GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full', ...process.env, HYPERSTUDY_API_URL: sim.url });
+  // One process: the demo runs no workers (WORKERS would only split its limits).
+  const config = loadConfig({ GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full', ...process.env, HYPERSTUDY_API_URL: sim.url, WORKERS: '1' });
   const gateway = createGateway(config);
   const url = await gateway.listen();
   console.log(describeSimulator(sim.url, simOptions));

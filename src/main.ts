@@ -1,17 +1,40 @@
-import { ConfigError, loadConfig } from './config.ts';
+import cluster from 'node:cluster';
+import { runPrimary, shareMetrics, workerDeps } from './cluster.ts';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { createLogger } from './observability.ts';
 import { createGateway } from './server.ts';
 
 try {
   const config = loadConfig();
-  const gateway = createGateway(config);
+  // WORKERS > 1: this process only runs the workers (src/cluster.ts), each of which serves below.
+  if (config.workers > 1 && cluster.isPrimary) runPrimary(config, createLogger(config.logLevel));
+  else await serve(config);
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+}
+
+async function serve(config: GatewayConfig): Promise<void> {
+  const worker = cluster.isWorker ? workerDeps() : undefined;
+  const logger = worker ? createLogger(config.logLevel).child({ worker: worker.id }) : undefined;
+  const gateway = createGateway(config, { worker, logger });
+  if (worker) shareMetrics(gateway.metrics.registry);
   const url = await gateway.listen();
   gateway.logger.info(
-    { url: `${url}/graphql`, upstream: config.apiUrl, planner: config.planner, nodeEnv: process.env.NODE_ENV ?? null },
+    {
+      url: `${url}/graphql`,
+      upstream: config.apiUrl,
+      planner: config.planner,
+      nodeEnv: process.env.NODE_ENV ?? null,
+      ...(worker ? { pid: process.pid } : {}),
+    },
     'listening',
   );
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) process.exit(1); // a second signal: stop now
+    // A second signal: stop now (a worker leaves that to the primary, which may signal it too).
+    if (stopping && !worker) process.exit(1);
+    if (stopping) return;
     stopping = true;
     gateway.logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
     void gateway.close().then(
@@ -21,7 +44,4 @@ try {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-} catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error);
-  process.exit(1);
 }

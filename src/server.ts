@@ -19,6 +19,7 @@ import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { useWebSockets } from './http/websocket.ts';
 import { LiveHub } from './live/hub.ts';
+import { withWorkerId } from './http/worker-id.ts';
 import { createLoaders } from './loaders/index.ts';
 import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, useOperationReport, yogaLogging, type Metrics } from './observability.ts';
 import {
@@ -38,9 +39,11 @@ import { createTracing } from './tracing.ts';
 import { loadTrustedDocuments, operationNamesOf, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
-import { QuotaTracker } from './upstream/quota.ts';
-import { ScopeMirror, SharedReads } from './upstream/shared.ts';
+import { createSharedState } from './upstream/redis-state.ts';
+import { SharedReads } from './upstream/shared.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
+import { registerStateMetrics } from './upstream/state-metrics.ts';
+import type { SharedState } from './upstream/state.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
 # With \`npm run demo\`, the Headers tab already holds a demo key; the others are in the README.
@@ -95,6 +98,11 @@ export interface GatewayDeps {
   logger?: Logger;
   /** Replaces the configured tracer (tests record spans in memory). */
   tracer?: Tracer;
+  /**
+   * Set in a worker of WORKERS > 1 (src/cluster.ts): its id labels its metrics and answers in
+   * `X-Worker`, and `/metrics` serves what `metrics()` gathers from every worker.
+   */
+  worker?: { id: string; metrics(): Promise<string> };
 }
 
 export interface Gateway {
@@ -105,6 +113,8 @@ export interface Gateway {
   shared: SharedReads;
   /** The live pollers of subscriptions. */
   live: LiveHub;
+  /** Each key's quota, scope mirror and cache: this process's, or shared through Redis. */
+  state: SharedState;
   readiness: Readiness;
   metrics: Metrics;
   logger: Logger;
@@ -155,11 +165,26 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     onFailureNote: (route, note) => logger.debug({ route, ...note }, 'upstream error answer'),
     tracer: tracing.tracer,
   });
+  const cache = { ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes };
+  const state = createSharedState(
+    {
+      cache,
+      quota: config.quota,
+      retryAfterMaxMs: config.retryAfterMaxMs,
+      scopeTtlMs: config.scopeCacheTtlMs,
+      maxKeys: config.maxKeys,
+      processes: config.workers * config.replicas,
+    },
+    config.redis,
+    logger,
+  );
+  registerStateMetrics(metrics.registry, state);
+  if (deps.worker) metrics.registry.setDefaultLabels({ worker: deps.worker.id });
   const sessionDeps: SessionDeps = {
     client: upstream,
-    shared: new SharedReads({ ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes }),
-    scopes: new ScopeMirror(config.scopeCacheTtlMs, Date.now, config.maxKeys),
-    quota: new QuotaTracker(config.quota, config.retryAfterMaxMs, Date.now, config.maxKeys),
+    shared: new SharedReads({ ...cache, cache: state.cache }),
+    scopes: state.scopes,
+    quota: state.quota,
     budget: config.budget,
     deadlineMs: config.deadlineMs,
     concurrency: config.operationConcurrency,
@@ -243,7 +268,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
               exposedHeaders: ['x-request-id'],
             }),
           ]),
-      useMetricsEndpoint({ registry: metrics.registry }),
+      useMetricsEndpoint({ registry: metrics.registry, render: deps.worker?.metrics }),
       useReadiness({ readiness }),
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
@@ -283,7 +308,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     },
     (req, res) => void yoga(req, res),
   );
-  const server = createServer(drain.track(withRequestId(handler)));
+  const server = createServer(drain.track(withRequestId(deps.worker ? withWorkerId(deps.worker.id, handler) : handler)));
   const closeSockets = useWebSockets(server, yoga, {
     trusted,
     maxPayload: config.limits.bodyBytes,
@@ -297,6 +322,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     upstream,
     shared: sessionDeps.shared,
     live,
+    state,
     readiness,
     metrics,
     logger,
@@ -314,7 +340,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       live.close();
       const [drained] = await Promise.all([drain.close(server, graceMs), closeSockets(graceMs)]);
       sessionDeps.shared.close();
-      await upstream.close(!drained);
+      await Promise.all([upstream.close(!drained), state.close()]);
       await tracing.shutdown();
     },
   };

@@ -27,7 +27,7 @@ describe('SharedReads', () => {
       expect(shared.bytes).toBe(3 * (3_000 + 'h /page/0'.length));
       // An answer larger than the whole cache is not kept at all.
       await shared.get('h', '/huge', async () => envelope(20_000)).envelope;
-      expect(shared.get('h', '/huge', async () => envelope(1)).how).toBe('sent');
+      expect(await shared.get('h', '/huge', async () => envelope(1)).how).toBe('sent');
     } finally {
       shared.close();
     }
@@ -55,22 +55,22 @@ describe('SharedReads', () => {
     try {
       const before = pending();
       const first = shared.get('h', '/experiments/e1', before.fetch);
-      expect(first.how).toBe('sent');
-      expect(shared.get('h', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
+      expect(await first.how).toBe('sent');
+      expect(await shared.get('h', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
       shared.invalidate('h');
       const after = pending();
       const second = shared.get('h', '/experiments/e1', after.fetch);
-      expect(second.how).toBe('sent');
+      expect(await second.how).toBe('sent');
       before.answer(envelope(10, 'old'));
       after.answer(envelope(10, 'new'));
       expect([(await first.envelope).data, (await second.envelope).data]).toEqual(['old', 'new']);
       const third = shared.get('h', '/experiments/e1', async () => envelope(1, 'unexpected'));
-      expect([third.how, (await third.envelope).data]).toEqual(['cached', 'new']);
+      expect([await third.how, (await third.envelope).data]).toEqual(['cached', 'new']);
       // Another key's reads are untouched by the write.
       const other = pending();
       const x = shared.get('other', '/experiments/e1', other.fetch);
       shared.invalidate('h');
-      expect(shared.get('other', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
+      expect(await shared.get('other', '/experiments/e1', async () => envelope(1)).how).toBe('coalesced');
       other.answer(envelope(1));
       await x.envelope;
     } finally {
@@ -92,7 +92,7 @@ describe('SharedReads', () => {
     await expect(second).rejects.toThrow('b ended');
     expect(upstream.cancelled()).toBe(true);
     // A new reader does not join a cancelled request.
-    expect(shared.get('h', '/x', async () => envelope(1)).how).toBe('sent');
+    expect(await shared.get('h', '/x', async () => envelope(1)).how).toBe('sent');
   });
 });
 

@@ -100,14 +100,15 @@ export class Children {
 
   /** Starts `node [nodeArgs]` in `cwd` (the repository root) with `env` added to this process's environment. */
   spawnNode(name: string, nodeArgs: string[], env: Record<string, string> = {}, cwd = ROOT): Child {
+    return this.spawn(name, process.execPath, nodeArgs, env, cwd);
+  }
+
+  /** Starts any `command` (e.g. `redis-server`) the same way. */
+  spawn(name: string, command: string, args: string[], env: Record<string, string> = {}, cwd = ROOT): Child {
     const logPath = join(this.logDir, `${String(++this.#count).padStart(2, '0')}-${name.replace(/[^\w.-]+/g, '_')}.log`);
     const fd = openSync(logPath, 'w');
     try {
-      const child = new Child(
-        name,
-        logPath,
-        spawn(process.execPath, nodeArgs, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] }),
-      );
+      const child = new Child(name, logPath, spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] }));
       this.#all.add(child);
       return child;
     } finally {

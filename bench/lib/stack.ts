@@ -137,6 +137,8 @@ export function nodeEnvText(command: StartCommand): string {
 
 export interface GatewayProcess {
   child: Child;
+  /** Its processes: the gateway's, or with WORKERS > 1 the primary's and then each worker's. */
+  pids: number[];
   /** `http://127.0.0.1:PORT`; GraphQL at `${origin}/graphql`. */
   origin: string;
   /** The variables set besides `HYPERSTUDY_API_URL`, `HOST` and `PORT` (what tables call "changed from the defaults"). */
@@ -173,7 +175,16 @@ export async function startGateway(
     const origin = `http://127.0.0.1:${port}`;
     try {
       await waitForHealth(child, `${origin}/health`);
-      return { child, origin, settings, metrics: () => scrapeMetrics(`${origin}/metrics`) };
+      const workers = Number(settings.WORKERS ?? '1');
+      const pids = [child.pid];
+      if (workers > 1) {
+        // Every worker listens before the primary says so; each logged its pid.
+        await child.waitForOutput(/primary: every worker listening/);
+        const log = readFileSync(child.logPath, 'utf8');
+        for (const match of log.matchAll(/"pid":(\d+),"msg":"listening"/g)) pids.push(Number(match[1]));
+        if (pids.length !== workers + 1) throw new Error(`${name}: expected ${workers} worker pids in its log, found ${pids.length - 1}`);
+      }
+      return { child, pids, origin, settings, metrics: () => scrapeMetrics(`${origin}/metrics`) };
     } catch (error) {
       // Another process took the port between freePort() and the gateway's listen: try another.
       if (attempt < 3 && child.tail().includes('EADDRINUSE')) continue;
@@ -215,4 +226,26 @@ export async function startServer(children: Children, name: string, module: stri
   const child = children.spawnNode(name, ['--import', 'tsx', 'bench/servers/serve.ts', module, JSON.stringify(options)], env);
   const [, origin = ''] = await child.waitForOutput(/listening on (http:\/\/\S+)/);
   return { child, origin };
+}
+
+export interface RedisProcess {
+  child: Child;
+  url: string;
+}
+
+/** A redis-server in memory only (no RDB, no AOF) on a free port of 127.0.0.1. */
+export async function startRedisServer(children: Children): Promise<RedisProcess> {
+  const port = await freePort();
+  const child = children.spawn('redis', 'redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  await child.waitForOutput(/Ready to accept connections/);
+  return { child, url: `redis://127.0.0.1:${port}` };
 }

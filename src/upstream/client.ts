@@ -28,7 +28,7 @@ export interface UpstreamRequest {
    * Runs right before each attempt is sent (after the queue and the circuit let it through), with the
    * attempt number from 0 and the previous attempt's failure. It may throw to stop: nothing is sent.
    */
-  beforeAttempt?: (attempt: number, previous: UpstreamError | null) => void;
+  beforeAttempt?: (attempt: number, previous: UpstreamError | null) => void | Promise<void>;
   /** Whose request it is, for fairness and the per-key circuit (default: a hash of `key`). */
   partition?: string;
   /** The operation's trace context: each attempt becomes a child span. */
@@ -199,7 +199,7 @@ export class UpstreamClient {
         if (typeof pass === 'string') throw previous ?? this.#refused(pass);
         ticket = pass;
         try {
-          req.beforeAttempt?.(attempt, previous);
+          await req.beforeAttempt?.(attempt, previous);
         } catch (error) {
           this.#breakers.record(ticket, 'neutral');
           throw error;

@@ -130,6 +130,18 @@ export class QuotaTracker {
     const entry = this.#entry(hash);
     if (entry.blockedUntil > now) throw this.#blocked(entry.blockedUntil - now);
     this.#checkLimits(entry, endpoint, now);
+    this.#count(entry, endpoint, now);
+  }
+
+  /**
+   * Counts a request that was sent on another's decision (Redis said it may go), without deciding:
+   * should the decisions fall back to this tracker, it knows what this process spent.
+   */
+  record(hash: string, endpoint: string): void {
+    this.#count(this.#entry(hash), endpoint, this.now());
+  }
+
+  #count(entry: KeyQuota, endpoint: string, now: number): void {
     entry.hour.add(now);
     let minute = entry.endpoints.get(endpoint);
     if (!minute) {
@@ -172,33 +184,34 @@ export class QuotaTracker {
 
   #checkLimits(entry: KeyQuota, endpoint: string, now: number): void {
     if (!this.limits) return;
-    if (entry.hour.count(now) >= this.limits.perHour) {
-      throw this.#limited(
-        entry.hour.untilDrop(now),
-        'hour',
-        `This key has used its ${this.limits.perHour} upstream requests of the last hour`,
-      );
-    }
+    if (entry.hour.count(now) >= this.limits.perHour) throw quotaRefusal('hour', entry.hour.untilDrop(now), this.limits, endpoint);
     const minute = entry.endpoints.get(endpoint);
-    if (minute && minute.count(now) >= this.limits.perMinutePerEndpoint) {
-      throw this.#limited(
-        minute.untilDrop(now),
-        'minute',
-        `This key has used its ${this.limits.perMinutePerEndpoint} requests of the last minute to ${endpoint}`,
-      );
-    }
+    if (minute && minute.count(now) >= this.limits.perMinutePerEndpoint)
+      throw quotaRefusal('minute', minute.untilDrop(now), this.limits, endpoint);
   }
 
   #blocked(waitMs: number): UpstreamError {
-    return this.#limited(waitMs, 'retry-after', 'The HyperStudy API asked this key to wait');
+    return quotaRefusal('retry-after', waitMs, this.limits, '');
   }
+}
 
-  #limited(waitMs: number, reason: 'retry-after' | 'hour' | 'minute', message: string): UpstreamError {
-    return new UpstreamError(message, {
-      code: 'RATE_LIMITED',
-      status: null,
-      retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
-      details: { source: 'gateway', reason },
-    });
-  }
+/** The gateway's own RATE_LIMITED: the key was told to wait, or a request would exceed one of its limits. */
+export function quotaRefusal(
+  reason: 'retry-after' | 'hour' | 'minute',
+  waitMs: number,
+  limits: QuotaLimits | null,
+  endpoint: string,
+): UpstreamError {
+  const message =
+    reason === 'retry-after'
+      ? 'The HyperStudy API asked this key to wait'
+      : reason === 'hour'
+        ? `This key has used its ${limits?.perHour ?? 0} upstream requests of the last hour`
+        : `This key has used its ${limits?.perMinutePerEndpoint ?? 0} requests of the last minute to ${endpoint}`;
+  return new UpstreamError(message, {
+    code: 'RATE_LIMITED',
+    status: null,
+    retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
+    details: { source: 'gateway', reason },
+  });
 }

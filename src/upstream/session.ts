@@ -5,7 +5,8 @@ import { abortError, UpstreamError } from './errors.ts';
 import type { QuotaState } from './quota.ts';
 import { endpointOf, requiredScope } from './routes.ts';
 import { Limiter } from './scheduler.ts';
-import { keyHash, type QuotaTracker, type ScopeMirror, type SharedReads } from './shared.ts';
+import { keyHash, type SharedReads } from './shared.ts';
+import type { QuotaStore, ScopeStore } from './state.ts';
 
 /** What one GraphQL operation cost upstream, reported in `extensions.upstream`. */
 export interface UpstreamCost {
@@ -33,8 +34,8 @@ export const MISSING_KEY_MESSAGE = 'An API key is required: send it in the X-API
 export interface SessionDeps {
   client: UpstreamClient;
   shared: SharedReads;
-  scopes: ScopeMirror;
-  quota: QuotaTracker;
+  scopes: ScopeStore;
+  quota: QuotaStore;
   /** Upstream requests one operation may send. */
   budget: number;
   /** How long one operation may wait for the upstream in all, in ms. */
@@ -177,10 +178,12 @@ export class UpstreamSession {
         url,
         (signal) => this.#send({ method: 'GET', path, query }, kind, signal),
         this.signal,
+        (how) => {
+          if (how === 'coalesced') this.#cost.coalesced++;
+          if (how === 'cached') this.#cost.cacheHits++;
+          if (how !== 'sent') this.deps.observer?.shared(how);
+        },
       );
-      if (shared.how === 'coalesced') this.#cost.coalesced++;
-      if (shared.how === 'cached') this.#cost.cacheHits++;
-      if (shared.how !== 'sent') this.deps.observer?.shared(shared.how);
       const signal = this.signal;
       pending = shared.envelope.catch((error: unknown) => {
         throw signal.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
@@ -216,16 +219,16 @@ export class UpstreamSession {
 
   /**
    * A write (or any request that must not be shared). Once it is over, nothing the key reads is older:
-   * the key's cached answers are dropped, its reads in flight are neither joined nor remembered, and
-   * this operation forgets the GETs it made.
+   * the key's cached answers are dropped (in every process sharing the cache, before this resolves),
+   * its reads in flight are neither joined nor remembered, and this operation forgets the GETs it made.
    */
   async send(req: Omit<UpstreamRequest, 'key' | 'requestId'>): Promise<Envelope> {
     try {
       return await this.#send(req, 'object', this.signal);
     } finally {
       if (this.#hash !== null && req.method !== 'GET') {
-        this.deps.shared.invalidate(this.#hash);
         this.#memo.clear();
+        await this.deps.shared.invalidate(this.#hash);
       }
     }
   }
@@ -245,11 +248,13 @@ export class UpstreamSession {
     // Once the upstream refused the key, the rest of the operation is refused without asking again.
     if (this.#keyRefused) throw this.#keyRefused;
     const { budget, quota, client } = this.deps;
+    if (req.method === 'GET') await this.deps.scopes.check(hash, requiredScope(req.path));
+    // The check and the reservation go together (nothing awaited between them), so that concurrent
+    // reads of the operation never overdraw its budget.
     if (this.#cost.requests + this.#reserved >= budget) {
       this.deps.observer?.budgetRefused('during');
       throw this.#budgetError();
     }
-    if (req.method === 'GET') this.deps.scopes.check(hash, requiredScope(req.path));
     const endpoint = endpointOf(req.method, req.path);
     this.#reserved++;
     let reserved = true;
@@ -258,17 +263,21 @@ export class UpstreamSession {
     let last: UpstreamError | null = null;
     // Counts an attempt at the moment it goes out: the first uses the reservation, a repeat needs room
     // in the budget and the quota, or the failure it would repeat stands.
-    const beforeAttempt = (_attempt: number, previous: UpstreamError | null): void => {
+    const beforeAttempt = async (_attempt: number, previous: UpstreamError | null): Promise<void> => {
       if (sent) {
         if (this.#cost.requests + this.#reserved >= budget) throw previous ?? last ?? this.#budgetError();
+        // Room in the budget is held while the quota is asked.
+        this.#reserved++;
         try {
-          quota.take(hash, endpoint);
+          await quota.take(hash, endpoint);
         } catch (refusal) {
           throw previous ?? last ?? refusal;
+        } finally {
+          this.#reserved--;
         }
         this.#cost.retries++;
       } else {
-        quota.take(hash, endpoint);
+        await quota.take(hash, endpoint);
         this.#reserved--;
         reserved = false;
         if (kind === 'page') this.#cost.pages++;
@@ -279,7 +288,7 @@ export class UpstreamSession {
     try {
       for (;;) {
         try {
-          const wait = quota.admit(hash, endpoint);
+          const wait = await quota.admit(hash, endpoint);
           if (wait > 0) await sleep(wait, signal);
           let release: () => void;
           try {
@@ -298,7 +307,7 @@ export class UpstreamSession {
               beforeAttempt,
               trace: this.trace,
             });
-            if (envelope.rateLimit) quota.observe(hash, { remaining: envelope.rateLimit.remaining });
+            if (envelope.rateLimit) await quota.observe(hash, { remaining: envelope.rateLimit.remaining });
             return envelope;
           } finally {
             release();
@@ -306,13 +315,14 @@ export class UpstreamSession {
         } catch (error) {
           if (!(error instanceof UpstreamError)) throw error;
           if (error.status === 401) {
-            quota.forget(hash);
             this.#keyRefused = error;
+            await quota.forget(hash, endpoint);
           }
-          this.deps.scopes.learn(hash, error);
+          await this.deps.scopes.learn(hash, error);
           if (error.code === 'RATE_LIMITED') {
-            // A 429 makes every operation of the key wait; a short wait is waited out once, then retried.
-            if (error.status === 429) quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
+            // A 429 makes every operation of the key wait (in every process sharing the quota); a short
+            // wait is waited out once, then retried.
+            if (error.status === 429) await quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
             const told = error.status === 429 || error.details.reason === 'retry-after';
             if (told && !waitedOut && req.method === 'GET' && quota.waitable(error.retryAfter ?? 1)) {
               waitedOut = true;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { addTo, LOCAL_TICKET, MemoryCache, removeFrom, type CacheLookup, type MemoryCacheOptions, type ResponseCache } from './cache.ts';
 import type { Envelope } from './envelope.ts';
 import { UpstreamError } from './errors.ts';
 
@@ -8,19 +9,17 @@ export { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
 /** A stable, irreversible label for an API key: caches and counters are keyed by it, never by the key. */
 export const keyHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 24);
 
-export interface SharedReadsOptions {
-  /** How long an answer is served from memory, in ms, counted from when its request started (0: never). */
-  ttlMs: number;
-  /** Answers held at most. */
-  maxEntries: number;
-  /** Bytes held at most, counted as the sizes of the bodies the answers came in. */
-  maxBytes: number;
-  /** For tests: the clock the TTL runs on. */
-  clock?: { now(): number };
+export interface SharedReadsOptions extends MemoryCacheOptions {
+  /** Where answers are remembered (default: this process's memory, bounded by the options above). */
+  cache?: ResponseCache;
 }
+
+/** How a read was answered: sent upstream, joined an identical read in flight, or found in the cache. */
+export type SharedHow = 'sent' | 'coalesced' | 'cached';
 
 interface Flight {
   hash: string;
+  /** The key, the URL and the generation of the cache it missed in: only readers that saw the same generation join it. */
   id: string;
   promise: Promise<Envelope>;
   controller: AbortController;
@@ -30,73 +29,79 @@ interface Flight {
   cacheable: boolean;
 }
 
-/** Adds `value` to the set under `key`, creating it. */
-function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  const set = index.get(key);
-  if (set) set.add(value);
-  else index.set(key, new Set([value]));
-}
-
-function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  const set = index.get(key);
-  if (!set) return;
-  set.delete(value);
-  if (set.size === 0) index.delete(key);
-}
-
 /**
  * Reads shared by every operation of the process, always per key: identical GETs in flight at once are
- * sent once (coalesced) and answers are remembered for a short TTL, bounded in entries and bytes, with
- * expired entries swept. A write by a key forgets that key's answers and detaches its reads in flight,
- * so that nothing the key reads after its write is older than the write. A request in flight is
- * cancelled once every reader waiting for it has given up.
+ * sent once (coalesced, within this process) and answers are remembered for a short TTL in the cache
+ * (this process's memory, bounded in entries and bytes, or Redis shared by every process with the
+ * memory in front). A write by a key forgets that key's answers (in every process sharing the cache)
+ * and detaches its reads in flight, so that nothing the key reads after its write is older than the
+ * write. A request in flight is cancelled once every reader waiting for it has given up.
+ *
+ * A read asks the cache first, then joins an identical read in flight that missed in the same
+ * generation of the key's cache: a reader that comes after another process's write sees a newer
+ * generation, and so never joins a request sent before that write.
  */
 export class SharedReads {
-  readonly #cache: LRUCache<string, Envelope> | null;
-  /** Ids of each key's cached answers, so that a write forgets them without a scan. */
-  readonly #cachedByKey = new Map<string, Set<string>>();
+  readonly #cache: ResponseCache;
   readonly #inFlight = new Map<string, Flight>();
   readonly #flightsByKey = new Map<string, Set<Flight>>();
-  readonly #sweeper: NodeJS.Timeout | null;
   readonly #now: () => number;
 
   constructor(private readonly options: SharedReadsOptions) {
     const clock = options.clock ?? performance;
     this.#now = () => clock.now();
-    if (options.ttlMs <= 0) {
-      this.#cache = null;
-      this.#sweeper = null;
-      return;
-    }
-    this.#cache = new LRUCache<string, Envelope>({
-      max: options.maxEntries,
-      maxSize: options.maxBytes,
-      sizeCalculation: (envelope, id) => Math.max(1, envelope.bytes + id.length),
-      ttl: options.ttlMs,
-      perf: clock,
-      dispose: (_envelope, id) => removeFrom(this.#cachedByKey, id.slice(0, id.indexOf(' ')), id),
-    });
-    const cache = this.#cache;
-    this.#sweeper = setInterval(() => cache.purgeStale(), Math.min(1_000, Math.max(50, options.ttlMs)));
-    this.#sweeper.unref();
+    this.#cache = options.cache ?? new MemoryCache(options);
   }
 
   /**
    * `fetch` runs (with a signal that aborts once no reader waits any more) unless an identical request
-   * of the key is in flight or fresh in the cache; `how` says which. `signal` is this reader's: when it
-   * aborts, this reader stops waiting.
+   * of the key is in flight or fresh in the cache; `how` (and `onHow`, called as soon as it is known,
+   * before the answer settles) says which. `signal` is this reader's: when it aborts, this reader
+   * stops waiting.
    */
   get(
     hash: string,
     url: string,
     fetch: (signal: AbortSignal) => Promise<Envelope>,
     signal?: AbortSignal,
-  ): { envelope: Promise<Envelope>; how: 'sent' | 'coalesced' | 'cached' } {
-    const id = `${hash} ${url}`;
-    const cached = this.#cache?.get(id);
-    if (cached) return { envelope: Promise.resolve(cached), how: 'cached' };
+    onHow?: (how: SharedHow) => void,
+  ): { envelope: Promise<Envelope>; how: Promise<SharedHow> } {
+    let tell: (how: SharedHow) => void = () => undefined;
+    const how = new Promise<SharedHow>((resolve) => {
+      tell = (h) => {
+        onHow?.(h);
+        resolve(h);
+      };
+    });
+    const found = this.#cache.enabled ? this.#cache.lookup(hash, url) : { miss: LOCAL_TICKET };
+    const envelope =
+      found instanceof Promise
+        ? found.then((looked) => this.#answer(hash, url, looked, fetch, signal, tell))
+        : this.#answer(hash, url, found, fetch, signal, tell);
+    return { envelope, how };
+  }
+
+  #answer(
+    hash: string,
+    url: string,
+    looked: CacheLookup,
+    fetch: (signal: AbortSignal) => Promise<Envelope>,
+    signal: AbortSignal | undefined,
+    tell: (how: SharedHow) => void,
+  ): Promise<Envelope> {
+    if ('envelope' in looked) {
+      tell('cached');
+      return Promise.resolve(looked.envelope);
+    }
+    const id = `${hash} ${url} ${looked.miss.generation}`;
     const joined = this.#inFlight.get(id);
-    if (joined) return { envelope: this.#read(joined, signal), how: 'coalesced' };
+    if (joined) {
+      tell('coalesced');
+      return this.#read(joined, signal);
+    }
+    // This reader gave up while the cache was asked: nothing to send.
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    tell('sent');
     const started = this.#now();
     const controller = new AbortController();
     const flight: Flight = {
@@ -109,10 +114,7 @@ export class SharedReads {
         (envelope) => {
           this.#land(flight);
           const ttl = this.options.ttlMs - (this.#now() - started);
-          if (this.#cache && flight.cacheable && ttl >= 1) {
-            this.#cache.set(id, envelope, { ttl });
-            if (this.#cache.has(id)) addTo(this.#cachedByKey, hash, id);
-          }
+          if (this.#cache.enabled && flight.cacheable && ttl >= 1) this.#cache.store(hash, url, envelope, ttl, looked.miss);
           return envelope;
         },
         (error: unknown) => {
@@ -125,28 +127,30 @@ export class SharedReads {
     flight.promise.catch(() => undefined);
     this.#inFlight.set(id, flight);
     addTo(this.#flightsByKey, hash, flight);
-    return { envelope: this.#read(flight, signal), how: 'sent' };
+    return this.#read(flight, signal);
   }
 
-  /** The key wrote something: its cached answers are dropped and its reads in flight are not joined or remembered. */
-  invalidate(hash: string): void {
-    for (const id of [...(this.#cachedByKey.get(hash) ?? [])]) this.#cache?.delete(id);
-    this.#cachedByKey.delete(hash);
+  /**
+   * The key wrote something: its cached answers are dropped (in every process sharing the cache, once
+   * this resolves) and its reads in flight are not joined or remembered.
+   */
+  invalidate(hash: string): void | Promise<void> {
     for (const flight of this.#flightsByKey.get(hash) ?? []) {
       flight.cacheable = false;
       if (this.#inFlight.get(flight.id) === flight) this.#inFlight.delete(flight.id);
     }
     this.#flightsByKey.delete(hash);
+    return this.#cache.invalidate(hash);
   }
 
-  /** Answers held. */
+  /** Answers held in this process's memory. */
   get size(): number {
-    return this.#cache?.size ?? 0;
+    return this.#cache.size;
   }
 
-  /** Bytes held (the bodies' sizes). */
+  /** Bytes held in this process's memory (the bodies' sizes). */
   get bytes(): number {
-    return this.#cache?.calculatedSize ?? 0;
+    return this.#cache.bytes;
   }
 
   /** Requests in flight that others may join. */
@@ -154,10 +158,9 @@ export class SharedReads {
     return this.#inFlight.size;
   }
 
-  /** Stops the sweeper and drops every answer. */
+  /** Stops the sweeper and drops every answer held in memory. */
   close(): void {
-    if (this.#sweeper) clearInterval(this.#sweeper);
-    this.#cache?.clear();
+    this.#cache.close();
   }
 
   #land(flight: Flight): void {
@@ -214,12 +217,10 @@ export class ScopeMirror {
   }
 
   learn(hash: string, error: UpstreamError): void {
-    if (this.ttlMs <= 0 || error.status !== 403) return;
-    const required = error.details.required;
-    const provided = error.details.provided;
-    if (!Array.isArray(required) || !Array.isArray(provided)) return;
+    const missing = this.ttlMs > 0 ? missingScopes(error) : [];
+    if (missing.length === 0) return;
     const scopes = this.#missing.get(hash) ?? new Map<string, { until: number; error: UpstreamError }>();
-    for (const scope of required) if (typeof scope === 'string') scopes.set(scope, { until: this.now() + this.ttlMs, error });
+    for (const scope of missing) scopes.set(scope, { until: this.now() + this.ttlMs, error });
     this.#missing.set(hash, scopes);
   }
 
@@ -234,11 +235,24 @@ export class ScopeMirror {
       if (scopes.size === 0) this.#missing.delete(hash);
       return;
     }
-    throw new UpstreamError(known.error.message, {
-      code: 'FORBIDDEN',
-      status: 403,
-      upstreamCode: known.error.upstreamCode,
-      details: { ...known.error.details, mirrored: true },
-    });
+    throw mirroredRefusal(known.error);
   }
+}
+
+/** The scopes a 403 says the key lacks (`details.required`, when `details.provided` is there too). */
+export function missingScopes(error: UpstreamError): string[] {
+  if (error.status !== 403) return [];
+  const { required, provided } = error.details;
+  if (!Array.isArray(required) || !Array.isArray(provided)) return [];
+  return required.filter((scope): scope is string => typeof scope === 'string');
+}
+
+/** The FORBIDDEN a remembered refusal answers with, without asking the upstream. */
+export function mirroredRefusal(error: Pick<UpstreamError, 'message' | 'upstreamCode' | 'details'>): UpstreamError {
+  return new UpstreamError(error.message, {
+    code: 'FORBIDDEN',
+    status: 403,
+    upstreamCode: error.upstreamCode,
+    details: { ...error.details, mirrored: true },
+  });
 }

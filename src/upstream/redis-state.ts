@@ -1,0 +1,560 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import { GenerationLru, LOCAL_TICKET, type CacheLookup, type CacheTicket, type ResponseCache } from './cache.ts';
+import type { Envelope } from './envelope.ts';
+import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
+import type { UpstreamError } from './errors.ts';
+import { quotaRefusal, QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
+import { defineScripts } from './redis-scripts.ts';
+import { mirroredRefusal, missingScopes, ScopeMirror } from './shared.ts';
+import {
+  MemorySharedState,
+  splitLimits,
+  type QuotaStore,
+  type RedisSettings,
+  type ScopeStore,
+  type SharedState,
+  type SharedStateObserver,
+  type SharedStateOptions,
+  type SharedStateStatus,
+} from './state.ts';
+
+/** What a Redis call gave when Redis could not answer: the caller uses local state instead. */
+const FALLBACK = Symbol('fallback');
+type Fallback = typeof FALLBACK;
+
+type Part = 'cache' | 'quota' | 'scopes';
+
+/**
+ * The connection and whether the shared state is in Redis right now. Every call has `timeoutMs`; one
+ * that fails or times out turns Redis "down": callers use local state (without asking Redis at all) and
+ * a probe asks Redis every `probeMs` until it answers, then the parts catch Redis up (what they did
+ * meanwhile) and it is "up" again. Each transition is logged once and counted; each call answered
+ * locally is counted.
+ */
+class RedisLink {
+  readonly redis: Redis;
+  #up = true;
+  #probe: NodeJS.Timeout | null = null;
+  #closed = false;
+  readonly #observers: SharedStateObserver[] = [];
+  readonly #catchUps: (() => Promise<void>)[] = [];
+
+  constructor(
+    private readonly settings: RedisSettings,
+    private readonly logger: Logger,
+    private readonly probeMs: number,
+  ) {
+    this.redis = new Redis(settings.url, {
+      // A backstop that clears commands queued while disconnected; `call` applies REDIS_TIMEOUT_MS itself.
+      commandTimeout: Math.max(1_000, 10 * settings.timeoutMs),
+      connectTimeout: Math.max(1_000, settings.timeoutMs),
+      // While (re)connecting, a call waits in the queue at most its timeout.
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(100 * times, probeMs),
+      enableAutoPipelining: true,
+      connectionName: 'hyperstudy-graphql',
+    });
+    defineScripts(this.redis);
+    // Connection errors are reported as transitions (once each); the client's own events only at debug.
+    this.redis.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'redis connection error'));
+    // A lost connection turns the state local at once, rather than after a call's timeout.
+    this.redis.on('close', () => this.#down(new Error('The connection to Redis closed')));
+  }
+
+  get up(): boolean {
+    return this.#up;
+  }
+
+  observe(observer: SharedStateObserver): void {
+    this.#observers.push(observer);
+  }
+
+  /** Runs before the state goes back to Redis after an outage (e.g. replaying what was counted locally). */
+  onCatchUp(task: () => Promise<void>): void {
+    this.#catchUps.push(task);
+  }
+
+  /** Counts a call answered from local state. */
+  fellBack(part: Part): void {
+    for (const o of this.#observers) o.fallback(part);
+  }
+
+  /** `command` against Redis, or FALLBACK (counted) when Redis is down or this call fails. */
+  async call<T>(part: Part, command: (redis: Redis) => Promise<T>): Promise<T | Fallback> {
+    if (!this.#up) {
+      this.fellBack(part);
+      return FALLBACK;
+    }
+    try {
+      return await this.#withTimeout(command(this.redis));
+    } catch (error) {
+      this.#down(error);
+      this.fellBack(part);
+      return FALLBACK;
+    }
+  }
+
+  /**
+   * Rejects when `pending` has not settled within REDIS_TIMEOUT_MS. When the timer fires, this process
+   * first lets pending I/O be read (setImmediate runs after the poll phase): after the event loop was
+   * busy (a large answer parsed), Redis's reply may be waiting in the socket, and a busy gateway must
+   * not take that for a slow Redis.
+   */
+  #withTimeout<T>(pending: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (settled) return;
+            settled = true;
+            reject(new Error(`Redis did not answer within ${this.settings.timeoutMs} ms`));
+          }),
+        this.settings.timeoutMs,
+      );
+      pending.then(
+        (value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #down(error: unknown): void {
+    if (!this.#up || this.#closed) return;
+    this.#up = false;
+    this.logger.warn(
+      { err: error instanceof Error ? error.message : String(error), timeoutMs: this.settings.timeoutMs },
+      'Redis is unavailable: quota, cache and scope state fall back to this process until it answers again',
+    );
+    for (const o of this.#observers) o.transition('down');
+    this.#scheduleProbe();
+  }
+
+  #scheduleProbe(): void {
+    if (this.#closed) return;
+    this.#probe = setTimeout(() => void this.#tryUp(), this.probeMs);
+    this.#probe.unref();
+  }
+
+  async #tryUp(): Promise<void> {
+    try {
+      await this.#withTimeout(this.redis.ping());
+      for (const task of this.#catchUps) await task();
+    } catch {
+      return this.#scheduleProbe();
+    }
+    if (this.#closed) return;
+    this.#up = true;
+    this.logger.info('Redis answers again: quota, cache and scope state are shared through it again');
+    for (const o of this.#observers) o.transition('up');
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#probe) clearTimeout(this.#probe);
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
+
+/** Where one API key's state lives in Redis: `<prefix>{<key hash>}:…` (one hash slot per key). */
+class KeySpace {
+  constructor(private readonly prefix: string) {}
+
+  of(hash: string): string {
+    return `${this.prefix}{${hash}}:`;
+  }
+}
+
+const digest = (url: string): string => createHash('sha256').update(url).digest('hex').slice(0, 32);
+
+interface StoredEnvelope {
+  d: unknown;
+  m: Record<string, unknown>;
+  r: Envelope['rateLimit'];
+  b: number;
+}
+
+function parseStored(body: string): Envelope | null {
+  try {
+    const stored = JSON.parse(body) as Partial<StoredEnvelope> | null;
+    if (stored === null || typeof stored !== 'object' || typeof stored.b !== 'number' || typeof stored.m !== 'object') return null;
+    return { data: stored.d, metadata: stored.m ?? {}, rateLimit: stored.r ?? null, bytes: stored.b };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The response cache in Redis, with this process's memory in front (bounded by CACHE_MAX_ENTRIES and
+ * CACHE_MAX_BYTES as before). Each key has a generation in Redis; entries are stored under it, and a
+ * write by the key gives it a new one, so that every process stops finding the older answers at once.
+ * A look-up is one round trip: the current generation, and the body only when this process holds no
+ * copy of that generation. While Redis is down, the memory alone serves (entries of its own, which are
+ * never taken for Redis's afterwards).
+ */
+class RedisCache implements ResponseCache {
+  readonly #lru: GenerationLru | null;
+  readonly #process = randomBytes(6).toString('hex');
+  #sequence = 0;
+  /** Keys that wrote while Redis was away: their generations move on before Redis is used again. */
+  readonly #pendingWrites = new Set<string>();
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly keys: KeySpace,
+    private readonly options: SharedStateOptions['cache'],
+  ) {
+    this.#lru = options.ttlMs > 0 ? new GenerationLru(options) : null;
+    link.onCatchUp(async () => {
+      for (const hash of [...this.#pendingWrites]) {
+        await this.#newGeneration(hash);
+        this.#pendingWrites.delete(hash);
+      }
+    });
+  }
+
+  get enabled(): boolean {
+    return this.#lru !== null;
+  }
+
+  /** How long a generation is kept once nothing uses it: longer than any entry stored under it. */
+  get #generationTtlMs(): number {
+    return this.options.ttlMs + 60_000;
+  }
+
+  lookup(hash: string, url: string): CacheLookup | Promise<CacheLookup> {
+    const id = `${hash} ${url}`;
+    if (!this.link.up) {
+      this.link.fellBack('cache');
+      return this.#local(id);
+    }
+    return this.#remote(hash, url, id);
+  }
+
+  #local(id: string): CacheLookup {
+    const envelope = this.#lru?.get(id, LOCAL_TICKET.generation);
+    return envelope ? { envelope } : { miss: LOCAL_TICKET };
+  }
+
+  async #remote(hash: string, url: string, id: string): Promise<CacheLookup> {
+    const lru = this.#lru;
+    if (lru === null) return { miss: LOCAL_TICKET };
+    const known = lru.generationOf(id) ?? '';
+    const space = this.keys.of(hash);
+    const reply = await this.link.call('cache', (redis) =>
+      redis.hsgqlLookup(`${space}g`, `${space}c:`, digest(url), known, `${this.#process}.${++this.#sequence}`, this.#generationTtlMs),
+    );
+    if (reply === FALLBACK) return this.#local(id);
+    const [generation, body, ttl] = reply;
+    if (body === undefined || ttl === undefined) {
+      const held = generation === known ? lru.get(id, generation) : undefined;
+      return held ? { envelope: held } : { miss: { generation } };
+    }
+    const envelope = parseStored(body);
+    if (envelope === null || ttl < 1) return { miss: { generation } };
+    lru.set(hash, id, envelope, generation, ttl);
+    return { envelope };
+  }
+
+  store(hash: string, url: string, envelope: Envelope, ttlMs: number, ticket: CacheTicket): void {
+    this.#lru?.set(hash, `${hash} ${url}`, envelope, ticket.generation, ttlMs);
+    // An answer fetched while Redis was away stays in this process; one larger than the whole cache is not kept.
+    if (ticket.generation === LOCAL_TICKET.generation || envelope.bytes > this.options.maxBytes) return;
+    const space = this.keys.of(hash);
+    const stored: StoredEnvelope = { d: envelope.data, m: envelope.metadata, r: envelope.rateLimit, b: envelope.bytes };
+    void this.link.call('cache', (redis) =>
+      redis.hsgqlStore(`${space}g`, `${space}c:`, digest(url), ticket.generation, JSON.stringify(stored), Math.ceil(ttlMs)),
+    );
+  }
+
+  async invalidate(hash: string): Promise<void> {
+    this.#lru?.dropKey(hash);
+    if (this.#lru === null) return;
+    if (!this.link.up) {
+      this.link.fellBack('cache');
+      this.#pendingWrites.add(hash);
+      return;
+    }
+    if ((await this.link.call('cache', () => this.#newGeneration(hash))) === FALLBACK) this.#pendingWrites.add(hash);
+  }
+
+  async #newGeneration(hash: string): Promise<void> {
+    await this.link.redis.set(`${this.keys.of(hash)}g`, `${this.#process}.${++this.#sequence}`, 'PX', this.#generationTtlMs);
+  }
+
+  get size(): number {
+    return this.#lru?.size ?? 0;
+  }
+
+  get bytes(): number {
+    return this.#lru?.bytes ?? 0;
+  }
+
+  close(): void {
+    this.#lru?.close();
+  }
+}
+
+/** Requests counted only locally while Redis was away, at most this many (then the oldest are dropped). */
+const MAX_OUTAGE_RECORDS = 100_000;
+
+/**
+ * The quota in Redis: "count and decide" is one script against the key's windows and its Retry-After
+ * block, so that every process draws from one budget with the upstream's full limits. This process
+ * also counts what it sends in its local tracker (with its share of the limits): while Redis is down
+ * the local tracker decides, and what it let through meanwhile is added to Redis when Redis is back.
+ */
+class RedisQuota implements QuotaStore {
+  /** What Redis last said of each key's hour (for `state`, reported with every answer). */
+  readonly #used: LRUCache<string, number>;
+  /** Requests sent while Redis was away, by key and endpoint, as local times. */
+  readonly #outage = new Map<string, { hash: string; endpoint: string; at: number[] }>();
+  #outageRecords = 0;
+  /** Retry-After blocks learnt while Redis was away: the time they end. */
+  readonly #outageBlocks = new Map<string, number>();
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly keys: KeySpace,
+    private readonly local: QuotaTracker,
+    /** The upstream's limits, shared by every process through Redis. */
+    private readonly limits: QuotaLimits | null,
+    private readonly localLimits: QuotaLimits | null,
+    private readonly maxWaitMs: number,
+    maxKeys: number,
+  ) {
+    this.#used = new LRUCache({ max: maxKeys });
+    link.onCatchUp(() => this.#catchUp());
+  }
+
+  get size(): number {
+    return this.local.size;
+  }
+
+  waitable(retryAfterSeconds: number): boolean {
+    return this.local.waitable(retryAfterSeconds);
+  }
+
+  async admit(hash: string, endpoint: string): Promise<number> {
+    const verdict = await this.#ask(hash, endpoint, '0');
+    if (verdict === FALLBACK) return this.local.admit(hash, endpoint);
+    const [code, wait] = verdict;
+    if (code === 1 && wait <= this.maxWaitMs) return wait;
+    if (code !== 0) throw this.#refusal(code, wait, endpoint);
+    return 0;
+  }
+
+  async take(hash: string, endpoint: string): Promise<void> {
+    const verdict = await this.#ask(hash, endpoint, '1');
+    if (verdict === FALLBACK) {
+      this.local.take(hash, endpoint);
+      this.#recordOutage(hash, endpoint);
+      return;
+    }
+    const [code, wait] = verdict;
+    if (code !== 0) throw this.#refusal(code, wait, endpoint);
+    this.local.record(hash, endpoint);
+  }
+
+  async #ask(hash: string, endpoint: string, charge: '0' | '1'): Promise<[number, number, number] | Fallback> {
+    const space = this.keys.of(hash);
+    const verdict = await this.link.call('quota', (redis) =>
+      redis.hsgqlQuota(
+        `${space}q:h`,
+        `${space}q:m:${endpoint}`,
+        `${space}q:b`,
+        this.limits?.perHour ?? 0,
+        this.limits?.perMinutePerEndpoint ?? 0,
+        charge,
+      ),
+    );
+    if (verdict === FALLBACK) return verdict;
+    const [code, wait, used] = verdict;
+    this.#used.set(hash, used);
+    // Another process was told to wait: this one remembers it too, for its answers and for an outage.
+    if (code === 1) this.local.observe(hash, { retryAfter: wait / 1000 });
+    return verdict;
+  }
+
+  #refusal(code: number, waitMs: number, endpoint: string): UpstreamError {
+    return quotaRefusal(code === 1 ? 'retry-after' : code === 2 ? 'hour' : 'minute', waitMs, this.limits, endpoint);
+  }
+
+  async observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): Promise<void> {
+    this.local.observe(hash, info);
+    if (info.retryAfter === undefined || info.retryAfter === null) return;
+    const waitMs = Math.ceil(Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(0, info.retryAfter)) * 1000);
+    if (waitMs <= 0) return;
+    const blocked = await this.link.call('quota', (redis) => redis.hsgqlBlock(`${this.keys.of(hash)}q:b`, waitMs));
+    if (blocked === FALLBACK) this.#outageBlocks.set(hash, Math.max(this.#outageBlocks.get(hash) ?? 0, Date.now() + waitMs));
+  }
+
+  async forget(hash: string, endpoint?: string): Promise<void> {
+    this.local.forget(hash);
+    this.#used.delete(hash);
+    const space = this.keys.of(hash);
+    // A key the upstream refuses keeps nothing in Redis either: its windows, block and cache generation go.
+    const keys = [`${space}q:h`, `${space}q:b`, `${space}g`, ...(endpoint === undefined ? [] : [`${space}q:m:${endpoint}`])];
+    await this.link.call('quota', (redis) => redis.del(...keys));
+  }
+
+  state(hash: string): QuotaState {
+    const local = this.local.state(hash);
+    if (!this.link.up) return { ...local, limitPerHour: this.localLimits?.perHour ?? local.limitPerHour };
+    return { ...local, usedLastHour: this.#used.get(hash) ?? 0, limitPerHour: this.limits?.perHour ?? local.limitPerHour };
+  }
+
+  #recordOutage(hash: string, endpoint: string): void {
+    if (this.#outageRecords >= MAX_OUTAGE_RECORDS) return;
+    const id = `${hash} ${endpoint}`;
+    const entry = this.#outage.get(id) ?? { hash, endpoint, at: [] };
+    entry.at.push(Date.now());
+    this.#outage.set(id, entry);
+    this.#outageRecords++;
+  }
+
+  /** Redis is back: what this process sent and was told meanwhile is added to it. */
+  async #catchUp(): Promise<void> {
+    const now = Date.now();
+    for (const [id, { hash, endpoint, at }] of this.#outage) {
+      const space = this.keys.of(hash);
+      await this.link.redis.hsgqlReplay(`${space}q:h`, `${space}q:m:${endpoint}`, ...at.map((t) => Math.max(0, now - t)));
+      this.#outage.delete(id);
+    }
+    this.#outageRecords = 0;
+    for (const [hash, until] of this.#outageBlocks) {
+      if (until > now) await this.link.redis.hsgqlBlock(`${this.keys.of(hash)}q:b`, until - now);
+      this.#outageBlocks.delete(hash);
+    }
+  }
+}
+
+interface StoredRefusal {
+  message: string;
+  upstreamCode: string | null;
+  details: Record<string, unknown>;
+}
+
+/**
+ * The scope mirror in Redis: one key per key and missing scope, with the mirror's TTL, so that a 403
+ * seen by one process answers FORBIDDEN in every other. This process's own mirror is asked first (and
+ * alone while Redis is down).
+ */
+class RedisScopes implements ScopeStore {
+  constructor(
+    private readonly link: RedisLink,
+    private readonly keys: KeySpace,
+    private readonly local: ScopeMirror,
+    private readonly ttlMs: number,
+  ) {}
+
+  get size(): number {
+    return this.local.size;
+  }
+
+  async learn(hash: string, error: UpstreamError): Promise<void> {
+    this.local.learn(hash, error);
+    const missing = this.ttlMs > 0 ? missingScopes(error) : [];
+    if (missing.length === 0) return;
+    const stored: StoredRefusal = { message: error.message, upstreamCode: error.upstreamCode, details: error.details };
+    const body = JSON.stringify(stored);
+    const space = this.keys.of(hash);
+    await this.link.call('scopes', async (redis) => {
+      const batch = redis.multi();
+      for (const scope of missing) batch.set(`${space}s:${scope}`, body, 'PX', this.ttlMs);
+      await batch.exec();
+    });
+  }
+
+  async check(hash: string, scope: string | null): Promise<void> {
+    if (scope === null || this.ttlMs <= 0) return;
+    this.local.check(hash, scope);
+    const body = await this.link.call('scopes', (redis) => redis.get(`${this.keys.of(hash)}s:${scope}`));
+    if (body === FALLBACK || body === null) return;
+    const stored = JSON.parse(body) as StoredRefusal;
+    throw mirroredRefusal(stored);
+  }
+}
+
+export interface RedisStateOptions {
+  /** How often a probe asks Redis while it is down, in ms (default 1000). */
+  probeMs?: number;
+}
+
+/**
+ * The shared state in Redis (`REDIS_URL`): every process and replica shares each key's quota, its
+ * Retry-After blocks, its scope mirror and its response cache; coalescing of identical reads in flight
+ * stays per process. Local state (this process's share of the limits, its own cache and mirror) stands
+ * in while Redis is down or slow.
+ */
+export class RedisSharedState implements SharedState {
+  readonly cache: RedisCache;
+  readonly quota: RedisQuota;
+  readonly scopes: RedisScopes;
+  readonly #link: RedisLink;
+  readonly #localLimits: QuotaLimits | null;
+
+  constructor(
+    private readonly options: SharedStateOptions,
+    settings: RedisSettings,
+    logger: Logger,
+    extra: RedisStateOptions = {},
+  ) {
+    this.#link = new RedisLink(settings, logger, extra.probeMs ?? 1_000);
+    const keys = new KeySpace(settings.prefix);
+    this.#localLimits = splitLimits(options.quota, options.processes);
+    this.cache = new RedisCache(this.#link, keys, options.cache);
+    this.quota = new RedisQuota(
+      this.#link,
+      keys,
+      new QuotaTracker(this.#localLimits, options.retryAfterMaxMs, Date.now, options.maxKeys),
+      options.quota,
+      this.#localLimits,
+      options.retryAfterMaxMs,
+      options.maxKeys,
+    );
+    this.scopes = new RedisScopes(this.#link, keys, new ScopeMirror(options.scopeTtlMs, Date.now, options.maxKeys), options.scopeTtlMs);
+  }
+
+  status(): SharedStateStatus {
+    const up = this.#link.up;
+    return { backend: 'redis', redisUp: up, limits: up ? this.options.quota : this.#localLimits, processes: this.options.processes };
+  }
+
+  observe(observer: SharedStateObserver): void {
+    this.#link.observe(observer);
+  }
+
+  async close(): Promise<void> {
+    this.cache.close();
+    await this.#link.close();
+  }
+}
+
+/** The shared state the configuration asks for: Redis when `redis` is set, else this process's memory. */
+export function createSharedState(
+  options: SharedStateOptions,
+  redis: RedisSettings | null,
+  logger: Logger,
+  extra: RedisStateOptions = {},
+): SharedState {
+  return redis === null ? new MemorySharedState(options) : new RedisSharedState(options, redis, logger, extra);
+}

@@ -1,0 +1,305 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../src/upstream/envelope.ts';
+import { UpstreamError } from '../src/upstream/errors.ts';
+import { RedisSharedState } from '../src/upstream/redis-state.ts';
+import { keyHash, SharedReads } from '../src/upstream/shared.ts';
+import { registerStateMetrics } from '../src/upstream/state-metrics.ts';
+import type { SharedStateOptions } from '../src/upstream/state.ts';
+import { startRedis, type RedisServer } from './helpers/redis.ts';
+import { delay } from './helpers/scripted.ts';
+
+// Two RedisSharedState instances stand for two processes: they share nothing but the Redis server
+// (each has its own connection, local tracker, mirror and memory cache), which is what is tested here.
+
+const KEY = 'hst_test_redis_state_key';
+const HASH = keyHash(KEY);
+const ENDPOINT = 'GET /experiments/:id';
+
+const OPTIONS: SharedStateOptions = {
+  cache: { ttlMs: 60_000, maxEntries: 100, maxBytes: 1_000_000 },
+  quota: { perHour: 1000, perMinutePerEndpoint: 5 },
+  retryAfterMaxMs: 0,
+  scopeTtlMs: 60_000,
+  maxKeys: 1_000,
+  processes: 2,
+};
+
+function capture() {
+  const lines: { level: number; msg: string }[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as { level: number; msg: string });
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+const envelope = (data: unknown, bytes = 100): Envelope => ({ data, metadata: {}, rateLimit: null, bytes });
+
+/** What a call refused with, or null. */
+async function refusal(call: () => unknown): Promise<UpstreamError | null> {
+  try {
+    await call();
+    return null;
+  } catch (error) {
+    if (error instanceof UpstreamError) return error;
+    throw error;
+  }
+}
+
+let redis: RedisServer;
+let prefixes = 0;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+/** Two "processes" on a prefix of their own (tests do not see each other's keys); the second logs nowhere. */
+function pair(options: Partial<SharedStateOptions> = {}, timeoutMs = 2_000, probeMs = 100) {
+  const prefix = `t${++prefixes}:`;
+  const log = capture();
+  const make = (logger: ReturnType<typeof capture>['logger']) =>
+    new RedisSharedState({ ...OPTIONS, ...options }, { url: redis.url, prefix, timeoutMs }, logger, { probeMs });
+  const a = make(log.logger);
+  const b = make(capture().logger);
+  return { a, b, prefix, log, close: () => Promise.all([a.close(), b.close()]) };
+}
+
+describe('the quota in Redis', () => {
+  it('counts and decides atomically: 40 concurrent requests over two processes, exactly the 5 a minute allows go', async () => {
+    const { a, b, close } = pair();
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => refusal(() => (i % 2 === 0 ? a : b).quota.take(HASH, ENDPOINT))),
+      );
+      expect(outcomes.filter((o) => o === null).length).toBe(5);
+      const refused = outcomes.filter((o) => o !== null);
+      expect(refused.length).toBe(35);
+      expect(new Set(refused.map((r) => `${r?.code} ${String(r?.details.reason)}`))).toEqual(new Set(['RATE_LIMITED minute']));
+      // Admission refuses the next one too, in either process; another endpoint has its own minute.
+      expect((await refusal(() => a.quota.admit(HASH, ENDPOINT)))?.details).toEqual({ source: 'gateway', reason: 'minute' });
+      expect(await refusal(() => b.quota.take(HASH, 'GET /experiments'))).toBeNull();
+      expect(b.quota.state(HASH)).toEqual({ usedLastHour: 6, limitPerHour: 1000, upstreamRemaining: null, retryAfter: null });
+    } finally {
+      await close();
+    }
+  });
+
+  it('shares a Retry-After: a 429 seen by one process blocks the key in the other', async () => {
+    const { a, b, close } = pair({ retryAfterMaxMs: 2_000 });
+    try {
+      await a.quota.observe(HASH, { retryAfter: 30 });
+      const blocked = await refusal(() => b.quota.admit(HASH, ENDPOINT));
+      expect(blocked).toMatchObject({ code: 'RATE_LIMITED', retryAfter: 30, details: { source: 'gateway', reason: 'retry-after' } });
+      expect(await refusal(() => b.quota.take(HASH, ENDPOINT))).toMatchObject({ details: { reason: 'retry-after' } });
+      expect(b.quota.state(HASH).retryAfter).toBe(30);
+      // A shorter Retry-After never shortens the block; another key is not blocked.
+      await b.quota.observe(HASH, { retryAfter: 1 });
+      expect((await refusal(() => a.quota.admit(HASH, ENDPOINT)))?.retryAfter).toBe(30);
+      expect(await b.quota.admit(keyHash('another key'), ENDPOINT)).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('waits out a short Retry-After another process was told', async () => {
+    const { a, b, close } = pair({ retryAfterMaxMs: 2_000 });
+    try {
+      await a.quota.observe(HASH, { retryAfter: 1 });
+      const wait = await b.quota.admit(HASH, ENDPOINT);
+      expect(wait).toBeGreaterThan(500);
+      expect(wait).toBeLessThanOrEqual(1_000);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('the scope mirror in Redis', () => {
+  it('answers FORBIDDEN in every process once one was refused a scope', async () => {
+    const { a, b, close } = pair();
+    try {
+      const forbidden = new UpstreamError('Missing scope read:recordings', {
+        code: 'FORBIDDEN',
+        status: 403,
+        upstreamCode: 'INSUFFICIENT_SCOPE',
+        details: { required: ['read:recordings'], provided: ['read:events'] },
+      });
+      await a.scopes.learn(HASH, forbidden);
+      expect(await refusal(() => b.scopes.check(HASH, 'read:recordings'))).toMatchObject({
+        message: 'Missing scope read:recordings',
+        code: 'FORBIDDEN',
+        status: 403,
+        upstreamCode: 'INSUFFICIENT_SCOPE',
+        details: { required: ['read:recordings'], provided: ['read:events'], mirrored: true },
+      });
+      expect(await refusal(() => b.scopes.check(HASH, 'read:events'))).toBeNull();
+      expect(await refusal(() => b.scopes.check(keyHash('another key'), 'read:recordings'))).toBeNull();
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('the response cache in Redis', () => {
+  it('finds in one process what another cached, and after a write in either finds it in neither', async () => {
+    const { a, b, close } = pair();
+    const readsA = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
+    const readsB = new SharedReads({ ...OPTIONS.cache, cache: b.cache });
+    try {
+      const first = readsA.get(HASH, '/experiments/e1?', async () => envelope({ name: 'old' }, 1_234));
+      expect([await first.how, (await first.envelope).data]).toEqual(['sent', { name: 'old' }]);
+      await delay(50); // the store is not awaited by the reader
+      const second = readsB.get(HASH, '/experiments/e1?', async () => envelope('unexpected'));
+      expect([await second.how, await second.envelope]).toEqual(['cached', envelope({ name: 'old' }, 1_234)]);
+      // B's memory now holds it: the next look-up asks Redis only for the generation.
+      expect([readsB.size, readsB.bytes]).toEqual([1, 1_234 + `${HASH} /experiments/e1?`.length]);
+      await readsA.invalidate(HASH);
+      const third = readsB.get(HASH, '/experiments/e1?', async () => envelope({ name: 'new' }));
+      expect([await third.how, (await third.envelope).data]).toEqual(['sent', { name: 'new' }]);
+      await delay(50);
+      const fourth = readsA.get(HASH, '/experiments/e1?', async () => envelope('unexpected'));
+      expect([await fourth.how, (await fourth.envelope).data]).toEqual(['cached', { name: 'new' }]);
+    } finally {
+      readsA.close();
+      readsB.close();
+      await close();
+    }
+  });
+
+  it("never joins a read in flight from before another process's write", async () => {
+    const { a, b, close } = pair();
+    const readsA = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
+    const readsB = new SharedReads({ ...OPTIONS.cache, cache: b.cache });
+    try {
+      let answer: (e: Envelope) => void = () => undefined;
+      const before = readsB.get(HASH, '/x?', () => new Promise<Envelope>((resolve) => (answer = resolve)));
+      expect(await before.how).toBe('sent');
+      // Before the write, an identical read of B joins it…
+      expect(await readsB.get(HASH, '/x?', async () => envelope('unexpected')).how).toBe('coalesced');
+      await readsA.invalidate(HASH);
+      // …after A's write, it does not: it sees the new generation.
+      const after = readsB.get(HASH, '/x?', async () => envelope('new'));
+      expect([await after.how, (await after.envelope).data]).toEqual(['sent', 'new']);
+      answer(envelope('old'));
+      expect((await before.envelope).data).toBe('old');
+      await delay(50);
+      // The old answer was not stored over the new one.
+      const later = readsA.get(HASH, '/x?', async () => envelope('unexpected'));
+      expect([await later.how, (await later.envelope).data]).toEqual(['cached', 'new']);
+    } finally {
+      readsA.close();
+      readsB.close();
+      await close();
+    }
+  });
+});
+
+describe('what Redis holds', () => {
+  it('has a TTL on every key, and never an API key', async () => {
+    const { a, b, prefix, close } = pair();
+    const reads = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
+    try {
+      await a.quota.take(HASH, ENDPOINT);
+      await b.quota.observe(HASH, { retryAfter: 5 });
+      await a.scopes.learn(
+        HASH,
+        new UpstreamError('Missing scope', { code: 'FORBIDDEN', status: 403, details: { required: ['read:chat'], provided: [] } }),
+      );
+      await reads.get(HASH, '/experiments/e1?', async () => envelope({ name: 'x' })).envelope;
+      await reads.invalidate(HASH);
+      await reads.get(HASH, '/experiments/e1?', async () => envelope({ name: 'y' })).envelope;
+      await delay(50);
+      const keys = [...(await redis.keys())].filter(([k]) => k.startsWith(prefix));
+      expect(keys.map(([k]) => k.slice(prefix.length).replace(/c:[\w.]+:\w+$/, 'c:<generation>:<url digest>')).sort()).toEqual([
+        `{${HASH}}:c:<generation>:<url digest>`,
+        `{${HASH}}:c:<generation>:<url digest>`,
+        `{${HASH}}:g`,
+        `{${HASH}}:q:b`,
+        `{${HASH}}:q:h`,
+        `{${HASH}}:q:m:${ENDPOINT}`,
+        `{${HASH}}:s:read:chat`,
+      ]);
+      for (const [key, ttl] of keys) {
+        expect(ttl, key).toBeGreaterThan(0);
+        expect(ttl, key).toBeLessThanOrEqual(3_660_000);
+        expect(key).not.toContain(KEY);
+        const type = await redis.client.type(key);
+        const values = type === 'hash' ? Object.values(await redis.client.hgetall(key)) : [(await redis.client.get(key)) ?? ''];
+        for (const value of values) expect(value).not.toContain(KEY);
+      }
+    } finally {
+      reads.close();
+      await close();
+    }
+  });
+});
+
+describe('Redis trouble', () => {
+  it('falls back to local state (its share of the limits) when Redis dies, logs once per transition, counts it, and recovers by itself', async () => {
+    const { a, close, log } = pair({ quota: { perHour: 1000, perMinutePerEndpoint: 6 } }, 200, 100);
+    const registry = new Registry();
+    registerStateMetrics(registry, a);
+    const metric = async (line: string) =>
+      Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm').exec(await registry.metrics())?.[1]);
+    const reads = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
+    try {
+      await a.quota.take(HASH, ENDPOINT);
+      expect(await metric('hsgql_shared_state_redis_up')).toBe(1);
+      expect(await metric('hsgql_quota_limit{window="minute"}')).toBe(6);
+      await redis.kill();
+      // Every call still answers: the quota from local state, with this process's share (6 / 2 = 3 a minute,
+      // of which the one sent before counts).
+      const outcomes = [];
+      for (let i = 0; i < 4; i++) outcomes.push((await refusal(() => a.quota.take(HASH, ENDPOINT)))?.details.reason ?? 'sent');
+      expect(outcomes).toEqual(['sent', 'sent', 'minute', 'minute']);
+      expect((await reads.get(HASH, '/y?', async () => envelope('local')).envelope).data).toBe('local');
+      expect(await reads.get(HASH, '/y?', async () => envelope('unexpected')).how).toBe('cached');
+      expect(await metric('hsgql_shared_state_redis_up')).toBe(0);
+      expect(await metric('hsgql_quota_limit{window="minute"}')).toBe(3);
+      expect(await metric('hsgql_shared_state_transitions_total{to="down"}')).toBe(1);
+      expect(await metric('hsgql_shared_state_fallbacks_total{part="quota"}')).toBeGreaterThanOrEqual(4);
+      expect(await metric('hsgql_shared_state_fallbacks_total{part="cache"}')).toBe(2);
+      await redis.start();
+      for (let i = 0; i < 100 && a.status().redisUp !== true; i++) await delay(50);
+      expect(a.status().redisUp).toBe(true);
+      expect(await metric('hsgql_shared_state_transitions_total{to="up"}')).toBe(1);
+      // The two sent meanwhile were added to the restarted (empty) Redis: with the full limit again, 6 − 2 = 4 more may go.
+      const after = [];
+      for (let i = 0; i < 5; i++) after.push((await refusal(() => a.quota.take(HASH, ENDPOINT)))?.details.reason ?? 'sent');
+      expect(after).toEqual(['sent', 'sent', 'sent', 'sent', 'minute']);
+      expect(log.lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
+        'Redis is unavailable: quota, cache and scope state fall back to this process until it answers again',
+      ]);
+      expect(log.lines.filter((l) => l.level === 30).map((l) => l.msg)).toEqual([
+        'Redis answers again: quota, cache and scope state are shared through it again',
+      ]);
+    } finally {
+      reads.close();
+      await close();
+    }
+  });
+
+  it('answers from local state when Redis is slow (a call past REDIS_TIMEOUT_MS)', async () => {
+    const { a, close, log } = pair({}, 50, 100);
+    try {
+      await a.quota.take(HASH, ENDPOINT);
+      await redis.client.call('CLIENT', 'PAUSE', '600', 'ALL');
+      const started = performance.now();
+      expect(await refusal(() => a.quota.take(HASH, ENDPOINT))).toBeNull();
+      expect(performance.now() - started).toBeLessThan(400);
+      expect(a.status().redisUp).toBe(false);
+      for (let i = 0; i < 100 && a.status().redisUp !== true; i++) await delay(50);
+      expect(a.status().redisUp).toBe(true);
+      expect(log.lines.map((l) => l.level)).toEqual([40, 30]);
+    } finally {
+      await close();
+    }
+  });
+});
