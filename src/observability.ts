@@ -1,5 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
-import { getOperationAST, type GraphQLError } from 'graphql';
+import { getOperationAST, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -18,6 +18,8 @@ export interface Metrics {
   registry: Registry;
   upstream: UpstreamObserver;
   operation(name: string, outcome: 'ok' | 'partial' | 'error', seconds: number): void;
+  /** A subscription that ended, with the payloads it delivered. */
+  subscription(name: string, outcome: 'ok' | 'partial' | 'error', payloads: number): void;
   /** An operation compiled by graphql-jit (or refused by it: the usual executor runs it). */
   compiled(ok: boolean, seconds: number): void;
 }
@@ -216,8 +218,24 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
     help: 'Time spent compiling operations with graphql-jit',
     registers: [registry],
   });
+  const subscriptions = new Counter({
+    name: 'hsgql_subscriptions_total',
+    help: 'GraphQL subscriptions that ended, by name and outcome',
+    labelNames: ['operation', 'outcome'],
+    registers: [registry],
+  });
+  const payloads = new Counter({
+    name: 'hsgql_subscription_payloads_total',
+    help: 'Payloads delivered by subscriptions that ended, by name',
+    labelNames: ['operation'],
+    registers: [registry],
+  });
   const labels = new OperationNames(names, (dropped) => {
-    for (const outcome of OUTCOMES) operations.remove({ operation: dropped, outcome });
+    for (const outcome of OUTCOMES) {
+      operations.remove({ operation: dropped, outcome });
+      subscriptions.remove({ operation: dropped, outcome });
+    }
+    payloads.remove({ operation: dropped });
     duration.remove({ operation: dropped });
   });
   return {
@@ -239,6 +257,11 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
       const operation = labels.label(name);
       operations.inc({ operation, outcome });
       duration.observe({ operation }, seconds);
+    },
+    subscription: (name, outcome, count) => {
+      const operation = labels.label(name);
+      subscriptions.inc({ operation, outcome });
+      payloads.inc({ operation }, count);
     },
   };
 }
@@ -313,61 +336,119 @@ export interface ReportOptions {
  * Every operation is counted and traced; successful ones are logged at `sampleRate`, operations with
  * errors always.
  */
+/** The execution arguments the report reads (the same for queries, mutations and subscriptions). */
+type ExecuteArgs = Parameters<NonNullable<Plugin<GatewayContext>['onExecute']>>[0]['args'];
+
+/** One payload of a stream of results: a subscription's event, or a part of an incremental response. */
+interface StreamPayload {
+  data?: unknown;
+  errors?: readonly GraphQLError[];
+  incremental?: readonly { errors?: readonly GraphQLError[] }[];
+}
+
 export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer, options: ReportOptions = {}): Plugin<GatewayContext> {
   const { sampleRate = 1, random = Math.random } = options;
   // The line's fields are these, by name: key-shaped ones cannot occur, so it skips the redaction scan.
   const lines = logger.child({}, { redact: { paths: [] } });
+  /** Starts an operation's span and clock; the returned function reports it once, when it is over. */
+  const begin = (args: ExecuteArgs, kind: 'operation' | 'subscription') => {
+    const started = performance.now();
+    const operation = getOperationAST(args.document, args.operationName ?? undefined);
+    const name = args.operationName ?? operation?.name?.value ?? 'anonymous';
+    const span = tracer.startSpan(`graphql ${name}`, {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'graphql.operation.name': name,
+        'graphql.operation.type': operation?.operation ?? 'query',
+        'hyperstudy.request_id': args.contextValue.session.requestId,
+      },
+    });
+    // The operation's own session: a subscription's payloads each get a fresh one (ctx.live.renew()).
+    const { session } = args.contextValue;
+    session.trace = trace.setSpan(ROOT_CONTEXT, span);
+    return (errors: readonly GraphQLError[], hasData: boolean, payloads?: number): void => {
+      const seconds = (performance.now() - started) / 1000;
+      const coded = errors.map((e) => ({ code: errorCode(e), path: e.path?.join('.') }));
+      const outcome = coded.length === 0 ? 'ok' : hasData ? 'partial' : 'error';
+      if (kind === 'subscription') metrics.subscription(name, outcome, payloads ?? 0);
+      else metrics.operation(name, outcome, seconds);
+      const cost = session.cost;
+      span.setAttributes({
+        'hyperstudy.upstream.requests': cost.requests,
+        'hyperstudy.upstream.cache_hits': cost.cacheHits,
+        'hyperstudy.outcome': outcome,
+      });
+      if (payloads !== undefined) span.setAttribute('hyperstudy.payloads', payloads);
+      if (coded.length > 0) span.setAttribute('hyperstudy.error_codes', [...new Set(coded.map((e) => e.code))].sort());
+      const faults = coded.filter((e) => SPAN_ERROR_CODES.has(e.code));
+      if (faults.length > 0)
+        span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
+      span.end();
+      if (outcome === 'ok' && (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate))) return;
+      lines.info(
+        {
+          requestId: session.requestId,
+          operation: name,
+          outcome,
+          durationMs: Math.round(seconds * 1000),
+          ...(payloads === undefined ? {} : { payloads }),
+          upstream: cost,
+          errors: coded,
+        },
+        kind,
+      );
+    };
+  };
+  /** Follows a stream of results (incremental delivery, a subscription) and reports once, at its end. */
+  const follow = (report: (errors: readonly GraphQLError[], hasData: boolean, payloads?: number) => void, counted: boolean) => {
+    const errors: GraphQLError[] = [];
+    let hasData = false;
+    let payloads = 0;
+    let reported = false;
+    const end = (): void => {
+      if (reported) return;
+      reported = true;
+      report(errors, hasData, counted ? payloads : undefined);
+    };
+    return {
+      onNext({ result: next }: { result: StreamPayload }) {
+        payloads++;
+        if (next.data) hasData = true;
+        errors.push(...(next.errors ?? []));
+        for (const part of next.incremental ?? []) errors.push(...(part.errors ?? []));
+      },
+      /** The stream failed: it is over (its iterator may not be told to end). */
+      fail(error: unknown) {
+        errors.push(error instanceof GraphQLError ? error : new GraphQLError(error instanceof Error ? error.message : String(error)));
+        end();
+      },
+      onEnd: end,
+    };
+  };
   return {
     onExecute({ args }) {
-      const started = performance.now();
-      const operation = getOperationAST(args.document, args.operationName ?? undefined);
-      const name = args.operationName ?? operation?.name?.value ?? 'anonymous';
-      const span = tracer.startSpan(`graphql ${name}`, {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'graphql.operation.name': name,
-          'graphql.operation.type': operation?.operation ?? 'query',
-          'hyperstudy.request_id': args.contextValue.session.requestId,
-        },
-      });
-      args.contextValue.session.trace = trace.setSpan(ROOT_CONTEXT, span);
-      const report = (errors: readonly GraphQLError[], hasData: boolean): void => {
-        const seconds = (performance.now() - started) / 1000;
-        const coded = errors.map((e) => ({ code: errorCode(e), path: e.path?.join('.') }));
-        const outcome = coded.length === 0 ? 'ok' : hasData ? 'partial' : 'error';
-        metrics.operation(name, outcome, seconds);
-        const { session } = args.contextValue;
-        const cost = session.cost;
-        span.setAttributes({
-          'hyperstudy.upstream.requests': cost.requests,
-          'hyperstudy.upstream.cache_hits': cost.cacheHits,
-          'hyperstudy.outcome': outcome,
-        });
-        if (coded.length > 0) span.setAttribute('hyperstudy.error_codes', [...new Set(coded.map((e) => e.code))].sort());
-        const faults = coded.filter((e) => SPAN_ERROR_CODES.has(e.code));
-        if (faults.length > 0)
-          span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
-        span.end();
-        if (outcome === 'ok' && (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate))) return;
-        lines.info(
-          { requestId: session.requestId, operation: name, outcome, durationMs: Math.round(seconds * 1000), upstream: cost, errors: coded },
-          'operation',
-        );
-      };
+      const report = begin(args, 'operation');
       return {
         onExecuteDone({ result }) {
           if (!isAsyncIterable(result)) return report(result.errors ?? [], Boolean(result.data));
           // An incremental response (@defer, @stream) is reported once, when its last payload is out.
-          const errors: GraphQLError[] = [];
-          let hasData = false;
-          return {
-            onNext({ result: next }) {
-              if (next.data) hasData = true;
-              errors.push(...(next.errors ?? []));
-              if ('incremental' in next) for (const part of next.incremental ?? []) errors.push(...(part.errors ?? []));
-            },
-            onEnd: () => report(errors, hasData),
-          };
+          const { onNext, onEnd } = follow(report, false);
+          return { onNext, onEnd };
+        },
+      };
+    },
+    // A subscription is reported once, when it ends (by the caller, the gateway or an error), with the
+    // payloads it delivered; one refused at once is reported at once.
+    onSubscribe({ args }) {
+      const report = begin(args, 'subscription');
+      const stream = follow(report, true);
+      return {
+        onSubscribeResult({ result }) {
+          if (!isAsyncIterable(result)) return report(result.errors ?? [], false, 0);
+          return { onNext: stream.onNext, onEnd: stream.onEnd };
+        },
+        onSubscribeError({ error }) {
+          stream.fail(error);
         },
       };
     },

@@ -1,8 +1,10 @@
+import { Writable } from 'node:stream';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LiveChange } from '../src/simulator/live.ts';
 import { EVENTS_ONLY, startStack, type Stack } from './helpers/stack.ts';
@@ -385,5 +387,52 @@ describe('live feeds per key', () => {
     subs.push(other);
     await requestsTo(s, '/data/ratings/sparse/room/', 1);
     expect(s.gateway.live.size).toBe(3);
+  });
+});
+
+describe('subscription reports', () => {
+  it('logs and counts each subscription once, when it ends, with the payloads it delivered; a refused one at once', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    stack = await startStack({ live: LIVE }, FAST, { logger: pino({ level: 'info' }, sink) });
+    const s = stack;
+    const room = s.sim.live?.activeRooms()[0]?.roomId ?? '';
+    const watch = `subscription Watch($room: ID!) { roomEvents(roomId: $room) { id } }`;
+    const sub = await subscribeSse<{ roomEvents: { id: string } }>(s.url, watch, {
+      variables: { room },
+      headers: { 'x-request-id': 'watch-1' },
+    });
+    await requestsTo(s, `/data/events/room/${room}`, 1);
+    const expected = appended(s.sim.live?.tick(8) ?? [], room, 'events');
+    expect(expected.length).toBeGreaterThan(0);
+    await sub.waitFor(expected.length);
+    expect(lines.filter((l) => l.requestId === 'watch-1')).toEqual([]);
+    sub.close();
+    for (let i = 0; i < 100 && !lines.some((l) => l.requestId === 'watch-1'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(lines.filter((l) => l.requestId === 'watch-1')).toMatchObject([
+      { msg: 'subscription', operation: 'Watch', outcome: 'ok', payloads: expected.length, errors: [] },
+    ]);
+
+    const refused = await subscribeSse(s.url, watch, {
+      key: 'hst_test_demo_other',
+      variables: { room },
+      headers: { 'x-request-id': 'watch-2' },
+    });
+    subs.push(refused);
+    await refused.waitFor(1);
+    expect(refused.payloads[0]?.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(lines.filter((l) => l.requestId === 'watch-2')).toMatchObject([
+      { msg: 'subscription', operation: 'Watch', outcome: 'error', payloads: 0, errors: [{ code: 'FORBIDDEN' }] },
+    ]);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toContain('hsgql_subscriptions_total{operation="Watch",outcome="ok"} 1\n');
+    expect(metrics).toContain('hsgql_subscriptions_total{operation="Watch",outcome="error"} 1\n');
+    expect(metrics).toContain(`hsgql_subscription_payloads_total{operation="Watch"} ${expected.length}\n`);
+    expect(metrics).not.toMatch(/hsgql_operations_total\{operation="Watch"/);
   });
 });

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/config.ts';
-import { createGateway, type Gateway } from '../../src/server.ts';
+import { createGateway, type Gateway, type GatewayDeps } from '../../src/server.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server.ts';
 
 export const FULL = 'hst_test_demo_full';
@@ -45,10 +45,15 @@ export interface Stack {
  * cache and the quota guard are off unless `env` turns them on, so that each test counts its own
  * requests (their own tests turn them on).
  */
-export async function startStack(sim: Partial<SimulatorOptions> = {}, env: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(
+  sim: Partial<SimulatorOptions> = {},
+  env: Record<string, string> = {},
+  deps: GatewayDeps = {},
+): Promise<Stack> {
   const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
   const gateway = createGateway(
     loadConfig({ HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent', ...env }),
+    deps,
   );
   const url = await gateway.listen(0, '127.0.0.1');
   return {
