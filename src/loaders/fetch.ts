@@ -126,8 +126,9 @@ export class ListingFetcher {
     const envelopes = await mapBounded(starts, this.concurrency, (at) =>
       this.session.get(source.path, listingQuery(source, at, Math.min(source.pageLimit, offset + limit - at)), 'page'),
     );
-    const records = envelopes.flatMap(recordsOf);
     const first = envelopes[0];
+    // One page (the usual case) is taken as it is; several are joined with one copy.
+    const records = envelopes.length === 1 && first ? recordsOf(first) : ([] as Rec[]).concat(...envelopes.map(recordsOf));
     return { records, total: first ? totalOf(first, offset, recordsOf(first).length) : records.length, offset, meta: metaOf(envelopes) };
   }
 
