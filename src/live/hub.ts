@@ -10,8 +10,8 @@
  * hour past the share waits. Upstream faults and 429s back a poller off without ending subscriptions;
  * an answer that will not change by waiting (FORBIDDEN, NOT_FOUND, a refused key) ends them with it.
  */
-import { GraphQLError } from 'graphql';
 import { UpstreamError } from '../upstream/errors.ts';
+import { Channel } from './channel.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 
 export interface LiveOptions {
@@ -45,6 +45,15 @@ export interface Feed<T> {
   baseline(session: UpstreamSession): Promise<void>;
   /** What arrived since the last poll, in order, each item once. */
   poll(session: UpstreamSession): Promise<T[]>;
+  /**
+   * Of items another process's poll of the same feed delivered, those this feed has not delivered yet,
+   * taken as delivered (what `poll` applies to what it read).
+   */
+  admit(items: readonly T[]): T[];
+  /** Where the feed stands (JSON): another process restores it to poll on from there. */
+  snapshot(): unknown;
+  /** Sets the feed to where a `snapshot` stood; throws on a state that is not this feed's. */
+  restore(state: unknown): void;
 }
 
 /** What a subscriber is told besides the items, in `extensions.live` of each payload. */
@@ -333,76 +342,3 @@ export class LiveHub {
 /** Refusals of the gateway's own live limits. */
 const limited = (message: string, details: Record<string, unknown>): UpstreamError =>
   new UpstreamError(message, { code: 'RATE_LIMITED', status: null, details: { source: 'gateway', ...details } });
-
-/** One subscriber's queue of items, read as an async iterator; returning it unsubscribes. */
-class Channel<T> implements AsyncIterableIterator<T> {
-  readonly #queue: T[] = [];
-  #waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | null = null;
-  #error: unknown = null;
-  #done = false;
-
-  constructor(
-    private readonly max: number,
-    private readonly onClose: () => void,
-  ) {}
-
-  push(items: readonly T[]): void {
-    if (this.#done) return;
-    // Only what the subscriber left unread from earlier batches counts: one large batch is not slowness.
-    if (this.#queue.length > this.max) {
-      this.fail(
-        new GraphQLError(`This subscription left more than ${this.max} items unread and was ended; read faster or subscribe again`, {
-          extensions: { code: 'SUBSCRIBER_TOO_SLOW', maxBacklog: this.max },
-        }),
-      );
-      return;
-    }
-    for (const item of items) {
-      const waiting = this.#waiting;
-      if (waiting) {
-        this.#waiting = null;
-        waiting.resolve({ value: item, done: false });
-      } else this.#queue.push(item);
-    }
-  }
-
-  fail(error: unknown): void {
-    if (this.#done) return;
-    this.#error = error;
-    this.#close();
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.reject(error);
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    const item = this.#queue.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
-    if (this.#error !== null) {
-      const error = this.#error;
-      this.#error = null;
-      return Promise.reject(error);
-    }
-    if (this.#done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    this.#queue.length = 0;
-    this.#close();
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.resolve({ value: undefined, done: true });
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this;
-  }
-
-  #close(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.onClose();
-  }
-}
