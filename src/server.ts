@@ -43,7 +43,7 @@ import { createSharedState } from './upstream/redis-state.ts';
 import { SharedReads } from './upstream/shared.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 import { registerStateMetrics } from './upstream/state-metrics.ts';
-import type { SharedState } from './upstream/state.ts';
+import { shareOf, type SharedState } from './upstream/state.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
 # With \`npm run demo\`, the Headers tab already holds a demo key; the others are in the README.
@@ -192,10 +192,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   };
   late.upstream = upstream;
   late.deps = sessionDeps;
+  const liveLimits = { perHour: config.live.perHour, perMinutePerEndpoint: config.live.perMinutePerEndpoint };
   const live = new LiveHub({
     quotaShare: config.live.quotaShare,
-    hourlyLimit: config.live.perHour,
-    minuteLimit: config.live.perMinutePerEndpoint,
+    limits: () => {
+      // Shared through Redis (and up): the fleet's pacing uses the whole limits; else this process's share.
+      const { redisUp, processes } = state.status();
+      return redisUp === true
+        ? liveLimits
+        : { perHour: shareOf(liveLimits.perHour, processes), perMinutePerEndpoint: shareOf(liveLimits.perMinutePerEndpoint, processes) };
+    },
     minIntervalMs: config.live.minIntervalMs,
     maxBackoffMs: config.live.maxBackoffMs,
     maxPollersPerKey: config.live.maxFeedsPerKey,

@@ -17,10 +17,12 @@ import type { UpstreamSession } from '../upstream/session.ts';
 export interface LiveOptions {
   /** The share (0–1) of a key's hourly limit live polling may use. */
   quotaShare: number;
-  /** The key's upstream limit per hour. */
-  hourlyLimit: number;
-  /** The key's upstream limit per minute per endpoint (live polls are held to the share of it too). */
-  minuteLimit: number;
+  /**
+   * The key's upstream limits as this process paces by them now: the whole limits while the fleet
+   * shares its live spend through Redis, else this process's share of them (as its quota guard has it).
+   * Live polls are held to the share of both (the per-minute one per endpoint).
+   */
+  limits(): { perHour: number; perMinutePerEndpoint: number };
   /** The shortest interval between two polls of one poller, in ms. */
   minIntervalMs: number;
   /** The longest a poller backs off after faults, in ms. */
@@ -199,9 +201,10 @@ export class LiveHub {
   /** The steady interval of each of a key's pollers: their polls together stay within the key's live share. */
   intervalFor(ledger: KeyLedger): number {
     const costs = [...ledger.pollers].reduce((sum, p) => sum + p.cost, 0);
-    const perHour = Math.max(1e-9, this.options.quotaShare * this.options.hourlyLimit);
+    const limits = this.options.limits();
+    const perHour = Math.max(1e-9, this.options.quotaShare * limits.perHour);
     // Counted as if every poll went to one endpoint: the per-minute limit is per endpoint.
-    const perMinute = Math.max(1e-9, this.options.quotaShare * this.options.minuteLimit);
+    const perMinute = Math.max(1e-9, this.options.quotaShare * limits.perMinutePerEndpoint);
     const needed = Math.max(1, costs);
     return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR) / perHour), Math.ceil((needed * 60_000) / perMinute));
   }
@@ -213,7 +216,7 @@ export class LiveHub {
   /** How long to wait before `cost` more live requests of the key fit in its share of the last hour (0: now). */
   roomFor(ledger: KeyLedger, cost: number): number {
     const now = Date.now();
-    const allowed = Math.floor(this.options.quotaShare * this.options.hourlyLimit);
+    const allowed = Math.floor(this.options.quotaShare * this.options.limits().perHour);
     const used = ledger.usedLastHour(now);
     if (used + cost <= allowed) return 0;
     const freeing = ledger.sent[Math.max(0, used + cost - allowed - 1)] ?? now;
