@@ -18,6 +18,7 @@ import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { useWebSockets } from './http/websocket.ts';
+import { LocalFleet, RedisFleet } from './live/fleet.ts';
 import { LiveHub } from './live/hub.ts';
 import { withWorkerId } from './http/worker-id.ts';
 import { createLoaders } from './loaders/index.ts';
@@ -39,7 +40,7 @@ import { createTracing } from './tracing.ts';
 import { loadTrustedDocuments, operationNamesOf, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
-import { createSharedState } from './upstream/redis-state.ts';
+import { createSharedState, RedisSharedState } from './upstream/redis-state.ts';
 import { SharedReads } from './upstream/shared.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 import { registerStateMetrics } from './upstream/state-metrics.ts';
@@ -193,22 +194,25 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   late.upstream = upstream;
   late.deps = sessionDeps;
   const liveLimits = { perHour: config.live.perHour, perMinutePerEndpoint: config.live.perMinutePerEndpoint };
-  const live = new LiveHub({
-    quotaShare: config.live.quotaShare,
-    limits: () => {
-      // Shared through Redis (and up): the fleet's pacing uses the whole limits; else this process's share.
-      const { redisUp, processes } = state.status();
-      return redisUp === true
-        ? liveLimits
-        : { perHour: shareOf(liveLimits.perHour, processes), perMinutePerEndpoint: shareOf(liveLimits.perMinutePerEndpoint, processes) };
+  const live = new LiveHub(
+    {
+      quotaShare: config.live.quotaShare,
+      limits: () => {
+        // Shared through Redis (and up): the fleet's pacing uses the whole limits; else this process's share.
+        const { redisUp, processes } = state.status();
+        return redisUp === true
+          ? liveLimits
+          : { perHour: shareOf(liveLimits.perHour, processes), perMinutePerEndpoint: shareOf(liveLimits.perMinutePerEndpoint, processes) };
+      },
+      minIntervalMs: config.live.minIntervalMs,
+      maxBackoffMs: config.live.maxBackoffMs,
+      maxPollersPerKey: config.live.maxFeedsPerKey,
+      maxSubscriptionsPerKey: config.live.maxSubscriptionsPerKey,
+      maxSubscriptions: config.live.maxSubscriptions,
+      maxBacklog: config.live.maxBacklog,
     },
-    minIntervalMs: config.live.minIntervalMs,
-    maxBackoffMs: config.live.maxBackoffMs,
-    maxPollersPerKey: config.live.maxFeedsPerKey,
-    maxSubscriptionsPerKey: config.live.maxSubscriptionsPerKey,
-    maxSubscriptions: config.live.maxSubscriptions,
-    maxBacklog: config.live.maxBacklog,
-  });
+    state instanceof RedisSharedState ? new RedisFleet(state.live(), { leaseMs: config.live.leaseMs }) : new LocalFleet(),
+  );
   late.live = live;
   const readiness = new Readiness({
     probe: (signal) => upstream.probe(routes.health(), signal),
@@ -343,7 +347,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       }),
     close: async (graceMs = config.shutdownGraceMs) => {
       // Queries and mutations in flight over HTTP and WebSocket answer within the grace; live data ends.
-      live.close();
+      await live.close();
       const [drained] = await Promise.all([drain.close(server, graceMs), closeSockets(graceMs)]);
       sessionDeps.shared.close();
       await Promise.all([upstream.close(!drained), state.close()]);
