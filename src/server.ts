@@ -148,7 +148,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
       live: () => {
         const pollers = late.live?.pollers() ?? [];
-        return { pollers: pollers.length, subscribers: pollers.reduce((n, p) => n + p.subscribers, 0) };
+        return {
+          pollers: pollers.length,
+          following: pollers.filter((p) => p.role === 'follower').length,
+          subscribers: pollers.reduce((n, p) => n + p.subscribers, 0),
+        };
       },
     },
     { ...DEFAULT_OPERATION_NAMES, pinned: trusted ? operationNamesOf(trusted) : [] },

@@ -141,6 +141,9 @@ describe('live pollers shared by two gateway processes through Redis', () => {
     expect(idsOf(subA)).toEqual(written);
     expect(idsOf(subB)).toEqual(written);
     expect(pollsOf(room, 'sub-b')).toBe(0);
+    const metrics = await (await fetch(`${b.url}/metrics`)).text();
+    expect(metrics).toContain('hsgql_live_pollers{what="pollers"} 1');
+    expect(metrics).toContain('hsgql_live_pollers{what="following"} 1');
     const starts = sim.stats.requests.filter((r) => r.path.endsWith(`/data/events/room/${room}`)).map((r) => r.startedAt);
     expect(starts.length).toBeGreaterThanOrEqual(5);
     for (let i = 1; i < starts.length; i++) expect((starts[i] ?? 0) - (starts[i - 1] ?? 0)).toBeGreaterThanOrEqual(INTERVAL_MS - 50);
@@ -178,6 +181,28 @@ describe('live pollers shared by two gateway processes through Redis', () => {
     expect(live.some((k) => k.includes(':lease:'))).toBe(false);
     for (const [key, ttl] of keys) expect({ key, ttl: ttl > 0 }).toEqual({ key, ttl: true });
   }, 30_000);
+});
+
+describe('a leader shutting down', () => {
+  it('gives its lease up at once (SIGTERM): another process takes the feed over before the lease would have run out', async () => {
+    const [a, b] = await gatewayPair({ LIVE_LEASE_MS: '30000' });
+    const room = 'room_movie01_001';
+    const subA = await subscribe(a, room, 'term-a');
+    await until(() => pollsOf(room, 'term-a') >= 1);
+    const subB = await subscribe(b, room, 'term-b');
+    await delay(4 * INTERVAL_MS);
+    const leases = async (): Promise<string[]> =>
+      [...(await redis.keys()).keys()].filter((k) => k.startsWith(`fleet${prefixes}:live:`) && k.includes(':lease:'));
+    expect(await leases()).toHaveLength(1);
+    await a.stop();
+    expect(subA.completed).toBe(true);
+    // Released, not expired (30 s): B takes it on its next claim, every 10 s.
+    expect(await leases()).toHaveLength(0);
+    const written = await write(room, 2, 'handover');
+    await subB.waitFor(2, 20_000);
+    expect(idsOf(subB)).toEqual(written);
+    expect(pollsOf(room, 'term-b')).toBeGreaterThan(0);
+  }, 60_000);
 });
 
 describe('experiment activity shared through Redis', () => {

@@ -140,6 +140,7 @@ export class RedisFleet implements LiveFleet {
   #reader: Redis | null = null;
   #reading = false;
   #closed = false;
+  #sweptAt = 0;
 
   constructor(
     private readonly redis: LiveRedis,
@@ -172,9 +173,14 @@ export class RedisFleet implements LiveFleet {
   }
 
   #noteFeeds(hash: string, members: string[]): void {
+    const now = Date.now();
     const cost = members.reduce((sum, m) => sum + (Number(m.slice(0, m.indexOf(':'))) || 0), 0);
     if (members.length === 0) this.#feeds.delete(hash);
-    else this.#feeds.set(hash, { cost, count: members.length, at: Date.now() });
+    else this.#feeds.set(hash, { cost, count: members.length, at: now });
+    // Keys no poller here asks about any more are forgotten.
+    if (now - this.#sweptAt < this.options.leaseMs) return;
+    this.#sweptAt = now;
+    for (const [key, seen] of this.#feeds) if (now - seen.at > 2 * this.options.leaseMs) this.#feeds.delete(key);
   }
 
   async take(hash: string, requests: number, allowed: number): Promise<number | Offline> {
@@ -208,10 +214,9 @@ export class RedisFleet implements LiveFleet {
       claim: async () => {
         const set = await call((r) => r.set(lease, token, 'PX', this.options.leaseMs, 'NX'));
         if (set === OFFLINE) return OFFLINE;
-        if (set === 'OK') return renew('1');
-        // Another process leads: this one still learns how many feeds the key has polled.
-        const read = await renew('0');
-        return read === OFFLINE ? OFFLINE : false;
+        // Taken, or still this poller's (it polled for itself through a short outage): renewed. Held by
+        // another process: this one still learns how many feeds the key has polled.
+        return renew('1');
       },
       last: async () => {
         const raw = await call((r) => r.xrevrange(stream, '+', '-', 'COUNT', 1) as Promise<RawEntry[]>);

@@ -51,6 +51,7 @@ export class Poller<T> {
   /** A follower whose own feed state counts (it polled for itself before): entries pass `Feed.admit`. */
   #merging = false;
   #chain: Promise<unknown> = Promise.resolve();
+  #released: Promise<void> = Promise.resolve();
   /** Settles when the poller stands somewhere (baseline read, or following): a refusal reaches subscribers at once. */
   readonly ready: Promise<void>;
 
@@ -69,7 +70,10 @@ export class Poller<T> {
       void this.stop();
     });
     if (link) {
-      this.#beat = setInterval(() => void this.#serial(() => this.#onBeat(link)).catch(() => undefined), hub.fleet.beatMs);
+      this.#beat = setInterval(
+        () => void this.#serial(() => this.#onBeat(link)).catch((error: unknown) => this.#failed(error)),
+        hub.fleet.beatMs,
+      );
       this.#beat.unref();
     }
   }
@@ -257,6 +261,13 @@ export class Poller<T> {
     this.#follow(link);
   }
 
+  /** A step other than a poll failed (a takeover's baseline): an answer a wait will not change ends the subscriptions; else the next beat tries again. */
+  #failed(error: unknown): void {
+    if (this.#stopped || !(error instanceof UpstreamError) || !PERMANENT.has(error.code)) return;
+    for (const s of this.subscribers) s.fail(error);
+    void this.stop();
+  }
+
   #tell(): void {
     for (const s of this.subscribers) s.status = this.status();
   }
@@ -313,17 +324,16 @@ export class Poller<T> {
     this.#schedule();
   }
 
-  /** Stops polling and following; gives the lease up if this process holds it. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
+  /** Stops polling and following; gives the lease up if this process holds it (resolves once it did). */
+  stop(): Promise<void> {
+    if (this.#stopped) return this.#released;
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#beat) clearInterval(this.#beat);
     this.#session?.end();
     this.onStop();
-    if (this.link) {
-      this.link.unfollow();
-      await this.link.release();
-    }
+    this.link?.unfollow();
+    this.#released = this.link ? this.link.release() : Promise.resolve();
+    return this.#released;
   }
 }
