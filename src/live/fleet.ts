@@ -45,6 +45,11 @@ export interface FleetEntry {
   id: string;
   items: unknown[];
   state: unknown;
+  /**
+   * The leader's feed does not stand where the entry before left it (it polled for itself, or merged):
+   * a follower with a state of its own merges from here (`Feed.admit`, and one poll of its own).
+   */
+  rebase: boolean;
 }
 
 /** One process's part in one feed. */
@@ -56,7 +61,7 @@ export interface FeedLink {
   /** The entries after `id`, oldest first. */
   after(id: string): Promise<FleetEntry[] | Offline>;
   /** Appends a batch and the state after it while the lease is this process's: the entry's id, or false (lease lost). */
-  append(items: readonly unknown[], state: unknown): Promise<string | false | Offline>;
+  append(items: readonly unknown[], state: unknown, rebase?: boolean): Promise<string | false | Offline>;
   /** Renews the lease and the feed's place among the key's polled feeds: false when the lease was lost. */
   renew(): Promise<boolean | Offline>;
   /** Gives the lease up if this process holds it (compare-and-delete). */
@@ -119,9 +124,9 @@ function parseEntry([id, fields]: RawEntry): FleetEntry {
   const field = (name: string): string | undefined => fields[fields.indexOf(name) + 1];
   try {
     const items = JSON.parse(field('i') ?? '[]') as unknown;
-    return { id, items: Array.isArray(items) ? items : [], state: JSON.parse(field('s') ?? 'null') as unknown };
+    return { id, items: Array.isArray(items) ? items : [], state: JSON.parse(field('s') ?? 'null') as unknown, rebase: field('r') === '1' };
   } catch {
-    return { id, items: [], state: null };
+    return { id, items: [], state: null, rebase: true };
   }
 }
 
@@ -228,7 +233,7 @@ export class RedisFleet implements LiveFleet {
         const raw = await call((r) => r.xrange(stream, `(${id}`, '+') as Promise<RawEntry[]>);
         return raw === OFFLINE ? OFFLINE : raw.map(parseEntry);
       },
-      append: async (items, state) => {
+      append: async (items, state, rebase = false) => {
         const id = await call((r) =>
           r.hsgqlLiveAppend(
             lease,
@@ -238,6 +243,7 @@ export class RedisFleet implements LiveFleet {
             this.#streamTtlMs,
             JSON.stringify(items),
             JSON.stringify(state),
+            rebase ? '1' : '0',
           ),
         );
         return id === OFFLINE ? OFFLINE : (id ?? false);

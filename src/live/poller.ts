@@ -50,6 +50,8 @@ export class Poller<T> {
   #hasState = false;
   /** A follower whose own feed state counts (it polled for itself before): entries pass `Feed.admit`. */
   #merging = false;
+  /** A merging follower still owes its subscribers one poll of its own (what the leader's state skipped). */
+  #gap = false;
   #chain: Promise<unknown> = Promise.resolve();
   #released: Promise<void> = Promise.resolve();
   /** Settles when the poller stands somewhere (baseline read, or following): a refusal reaches subscribers at once. */
@@ -173,23 +175,30 @@ export class Poller<T> {
   /** This process holds the lease: it carries on from where the stream (or its own feed) stands, then polls. */
   async #lead(link: FeedLink): Promise<void> {
     link.unfollow();
+    // Whether the feed stands where the stream's last entry left it; if not, followers merge.
+    let fromStream = false;
     if (this.#role === 'follower') {
       const entries = await link.after(this.#lastId ?? '0-0');
       if (entries === OFFLINE) return this.#local();
       this.#deliver(entries);
+      fromStream = this.#hasState && !this.#merging;
     } else if (!this.#hasState) {
       const last = await link.last();
       if (last === OFFLINE) return this.#local();
-      if (last !== null && this.#restore(last.state)) this.#lastId = last.id;
+      if (last !== null && this.#restore(last.state)) {
+        this.#lastId = last.id;
+        fromStream = true;
+      }
     }
     if (!this.#hasState) await this.#baseline();
     // The stream stands where this feed does from now on.
-    const id = await link.append([], this.feed.snapshot());
+    const id = await link.append([], this.feed.snapshot(), !fromStream);
     if (id === OFFLINE) return this.#local();
     if (id === false) return this.#follow(link);
     this.#lastId = id;
     this.#role = 'leader';
     this.#merging = false;
+    this.#gap = false;
     if (this.#timer === null) this.#schedule();
     this.#tell();
   }
@@ -211,6 +220,13 @@ export class Poller<T> {
     if (this.#stopped || this.#role !== 'follower') return;
     for (const entry of entries) {
       if (this.#lastId !== null && compareIds(entry.id, this.#lastId) <= 0) continue;
+      if (entry.rebase && this.#hasState) {
+        // The new leader's feed did not come from this stream: this one's own state counts from here,
+        // and one poll of its own delivers what lies between the two.
+        this.#merging = true;
+        this.#gap = true;
+        void this.#serial(() => this.#catchUp()).catch(() => undefined);
+      }
       let items = entry.items as T[];
       if (this.#merging) items = this.feed.admit(items);
       else this.#restore(entry.state);
@@ -228,6 +244,7 @@ export class Poller<T> {
       // Another process took the feed over: its entries carry on from the last one this process appended.
       else if (!held) this.#follow(link);
     } else if (this.#role === 'follower') {
+      if (this.#gap) await this.#catchUp();
       const won = await link.claim();
       if (won === OFFLINE) this.#local();
       else if (won) await this.#lead(link);
@@ -248,17 +265,23 @@ export class Poller<T> {
     if (won) return this.#lead(link);
     const last = await link.last();
     if (last === OFFLINE) return;
-    if (this.#hasState) {
-      try {
-        const items = await this.#run((s) => this.feed.poll(s), 0);
-        if (items.length > 0) for (const s of this.subscribers) s.push(items);
-      } catch {
-        return;
-      }
-    }
     this.#lastId = last?.id ?? '0-0';
     this.#merging = this.#hasState;
+    this.#gap = this.#hasState;
     this.#follow(link);
+    await this.#catchUp();
+  }
+
+  /** A merging follower's one poll of its own, after it noted where the stream stands (retried each beat until it succeeds). */
+  async #catchUp(): Promise<void> {
+    if (!this.#gap || this.#role !== 'follower') return;
+    try {
+      const items = await this.#run((s) => this.feed.poll(s), 0);
+      this.#gap = false;
+      if (items.length > 0) for (const s of this.subscribers) s.push(items);
+    } catch {
+      // The next beat tries again.
+    }
   }
 
   /** A step other than a poll failed (a takeover's baseline): an answer a wait will not change ends the subscriptions; else the next beat tries again. */

@@ -117,12 +117,13 @@ return 1
 
 /**
  * Live pollers (src/live/fleet.ts). KEYS: the feed's lease, its stream. ARGV: the holder's token, the
- * stream's bound (MAXLEN ~), its TTL in ms, the batch (JSON), the feed's state after it (JSON). Appends
- * only while the lease is the caller's: returns the entry's id, or nil when another process leads.
+ * stream's bound (MAXLEN ~), its TTL in ms, the batch (JSON), the feed's state after it (JSON), '1'
+ * when that state does not follow from the entry before. Appends only while the lease is the caller's:
+ * returns the entry's id, or nil when another process leads.
  */
 const LIVE_APPEND = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'i', ARGV[4], 's', ARGV[5])
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'i', ARGV[4], 's', ARGV[5], 'r', ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return id
 `;
@@ -217,6 +218,7 @@ declare module 'ioredis' {
       streamTtlMs: number,
       items: string,
       state: string,
+      rebase: '0' | '1',
     ): Result<string | null, Context>;
     hsgqlLiveRenew(
       leaseKey: string,
