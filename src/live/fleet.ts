@@ -22,7 +22,10 @@
  * where the last one left the feed, and appends its state before it polls; with no entry at all it reads
  * a baseline. A process that polled for itself while Redis was away and finds another leading when Redis
  * is back notes where the stream stands, polls once more for itself and then follows from there,
- * admitting only items its own feed has not delivered (`Feed.admit`).
+ * admitting only items its own feed has not delivered (`Feed.admit`): it merges. A leader whose state
+ * did not come from the stream (it polled for itself, or merged) marks its first entry `rebase`, and
+ * followers with a state of their own merge from there too, rather than take a state that may be ahead
+ * of theirs by items they never got.
  *
  * Pacing. The key's live requests of the last hour (a sorted set, counted and decided at once by a
  * script) and the feeds the fleet polls for it (a sorted set of "cost:feed" scored by expiry, refreshed
