@@ -41,9 +41,14 @@ beforeAll(async () => {
   });
 }, 30_000);
 
-afterAll(async () => {
+/** Ends the subscriptions and gateways started so far (after each group, so that none polls into the next). */
+async function cleanup(): Promise<void> {
   for (const s of subs.splice(0)) s.close();
   await Promise.all(gateways.splice(0).map((g) => g.stop()));
+}
+
+afterAll(async () => {
+  await cleanup();
   await sim?.close();
   await redis?.stop();
 });
@@ -112,6 +117,8 @@ async function everythingIn(r: RedisServer): Promise<string> {
 }
 
 describe('live pollers shared by two gateway processes through Redis', () => {
+  afterAll(cleanup);
+
   let a: GatewayProcess;
   let b: GatewayProcess;
   let room = '';
@@ -184,6 +191,8 @@ describe('live pollers shared by two gateway processes through Redis', () => {
 });
 
 describe('a leader shutting down', () => {
+  afterAll(cleanup);
+
   it('gives its lease up at once (SIGTERM): another process takes the feed over before the lease would have run out', async () => {
     const [a, b] = await gatewayPair({ LIVE_LEASE_MS: '9000' });
     const room = 'room_movie01_001';
@@ -206,6 +215,8 @@ describe('a leader shutting down', () => {
 });
 
 describe('experiment activity shared through Redis', () => {
+  afterAll(cleanup);
+
   it('reaches both processes once each, and carries on from the last batch’s state when the leader is killed', async () => {
     const live = sim.live;
     if (!live) throw new Error('no live mode');
@@ -266,6 +277,8 @@ describe('experiment activity shared through Redis', () => {
 });
 
 describe('live pollers when Redis goes away', () => {
+  afterAll(cleanup);
+
   it('keep both processes’ subscribers getting each new event once while Redis is down, and after it is back', async () => {
     const [a, b] = await gatewayPair();
     const room = 'room_movie01_001';
@@ -306,6 +319,8 @@ describe('live pollers when Redis goes away', () => {
 });
 
 describe('live pollers when every connection to Redis drops for a moment', () => {
+  afterAll(cleanup);
+
   it('keep each subscriber getting each event once, in order, while the processes poll for themselves and after they elect again', async () => {
     const [a, b] = await gatewayPair();
     const room = 'room_movie01_003';
@@ -343,6 +358,8 @@ describe('live pollers when every connection to Redis drops for a moment', () =>
 });
 
 describe('live pacing across processes sharing Redis', () => {
+  afterAll(cleanup);
+
   it('counts the feeds every process leads for a key: two feeds led by two processes report the interval for two', async () => {
     // Half of 7200 an hour is one request a second: one feed every 1000 ms, two every 2000 ms.
     const [a, b] = await gatewayPair({ UPSTREAM_HOURLY_LIMIT: '7200', LIVE_MIN_INTERVAL_MS: '100' });
