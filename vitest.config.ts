@@ -14,5 +14,8 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Two files at once: most tests wait on timers, sockets and child processes rather than compute,
+    // and vitest's default on two cores is one (availableParallelism - 1), which ran the suite serially.
+    maxWorkers: 2,
   },
 });

@@ -301,6 +301,15 @@ export const configSchema = z.object({
     .max(3_600_000)
     .default(2_000)
     .describe('How late (by its own timestamp) a record may arrive upstream and still be delivered to subscribers, in ms'),
+  LIVE_LEASE_MS: z.coerce
+    .number()
+    .int()
+    .min(300)
+    .max(600_000)
+    .default(10_000)
+    .describe(
+      'With REDIS_URL: how long the lease of the one process polling a live feed for the whole fleet lasts unless renewed, in ms (a follower takes over within it when the leader dies)',
+    ),
   REDIS_URL: z
     .url()
     .optional()
@@ -373,6 +382,8 @@ export type GatewayConfig = {
     maxSubscriptionsPerKey: number;
     maxSubscriptions: number;
     maxBacklog: number;
+    /** With Redis: how long a feed's lease lasts unless renewed, in ms. */
+    leaseMs: number;
     /** The key's limits live polling paces itself by (also when the quota guard is off). */
     perHour: number;
     perMinutePerEndpoint: number;
@@ -467,6 +478,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSubscriptionsPerKey: c.LIVE_MAX_SUBSCRIPTIONS_PER_KEY,
       maxSubscriptions: c.LIVE_MAX_SUBSCRIPTIONS,
       maxBacklog: c.LIVE_MAX_BACKLOG,
+      leaseMs: c.LIVE_LEASE_MS,
       perHour: c.UPSTREAM_HOURLY_LIMIT,
       perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT,
     },

@@ -36,8 +36,8 @@ export interface MetricSources {
   keys?(): Record<string, number>;
   /** Upstream requests in flight and waiting in the fair queue. */
   queue?(): { active: number; waiting: number };
-  /** Live pollers of subscriptions and their subscribers. */
-  live?(): { pollers: number; subscribers: number };
+  /** Live pollers of subscriptions, those of them following another process's stream, and their subscribers. */
+  live?(): { pollers: number; following: number; subscribers: number };
 }
 
 export interface OperationNameOptions {
@@ -187,12 +187,13 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
   });
   new Gauge({
     name: 'hsgql_live_pollers',
-    help: 'Live pollers (one per key and feed) and the subscriptions they serve',
+    help: 'Live pollers (one per key and feed), those following another process that polls (with Redis), and the subscriptions they serve',
     labelNames: ['what'],
     registers: [registry],
     collect() {
-      const live = sources.live?.() ?? { pollers: 0, subscribers: 0 };
+      const live = sources.live?.() ?? { pollers: 0, following: 0, subscribers: 0 };
       this.set({ what: 'pollers' }, live.pollers);
+      this.set({ what: 'following' }, live.following);
       this.set({ what: 'subscribers' }, live.subscribers);
     },
   });

@@ -18,6 +18,7 @@ import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
 import { useWebSockets } from './http/websocket.ts';
+import { LocalFleet, RedisFleet } from './live/fleet.ts';
 import { LiveHub } from './live/hub.ts';
 import { withWorkerId } from './http/worker-id.ts';
 import { createLoaders } from './loaders/index.ts';
@@ -39,11 +40,11 @@ import { createTracing } from './tracing.ts';
 import { loadTrustedDocuments, operationNamesOf, useTrustedDocuments } from './trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
-import { createSharedState } from './upstream/redis-state.ts';
+import { createSharedState, RedisSharedState } from './upstream/redis-state.ts';
 import { SharedReads } from './upstream/shared.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 import { registerStateMetrics } from './upstream/state-metrics.ts';
-import type { SharedState } from './upstream/state.ts';
+import { shareOf, type SharedState } from './upstream/state.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
 # With \`npm run demo\`, the Headers tab already holds a demo key; the others are in the README.
@@ -147,7 +148,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
       live: () => {
         const pollers = late.live?.pollers() ?? [];
-        return { pollers: pollers.length, subscribers: pollers.reduce((n, p) => n + p.subscribers, 0) };
+        return {
+          pollers: pollers.length,
+          following: pollers.filter((p) => p.role === 'follower').length,
+          subscribers: pollers.reduce((n, p) => n + p.subscribers, 0),
+        };
       },
     },
     { ...DEFAULT_OPERATION_NAMES, pinned: trusted ? operationNamesOf(trusted) : [] },
@@ -192,17 +197,26 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   };
   late.upstream = upstream;
   late.deps = sessionDeps;
-  const live = new LiveHub({
-    quotaShare: config.live.quotaShare,
-    hourlyLimit: config.live.perHour,
-    minuteLimit: config.live.perMinutePerEndpoint,
-    minIntervalMs: config.live.minIntervalMs,
-    maxBackoffMs: config.live.maxBackoffMs,
-    maxPollersPerKey: config.live.maxFeedsPerKey,
-    maxSubscriptionsPerKey: config.live.maxSubscriptionsPerKey,
-    maxSubscriptions: config.live.maxSubscriptions,
-    maxBacklog: config.live.maxBacklog,
-  });
+  const liveLimits = { perHour: config.live.perHour, perMinutePerEndpoint: config.live.perMinutePerEndpoint };
+  const live = new LiveHub(
+    {
+      quotaShare: config.live.quotaShare,
+      limits: () => {
+        // Shared through Redis (and up): the fleet's pacing uses the whole limits; else this process's share.
+        const { redisUp, processes } = state.status();
+        return redisUp === true
+          ? liveLimits
+          : { perHour: shareOf(liveLimits.perHour, processes), perMinutePerEndpoint: shareOf(liveLimits.perMinutePerEndpoint, processes) };
+      },
+      minIntervalMs: config.live.minIntervalMs,
+      maxBackoffMs: config.live.maxBackoffMs,
+      maxPollersPerKey: config.live.maxFeedsPerKey,
+      maxSubscriptionsPerKey: config.live.maxSubscriptionsPerKey,
+      maxSubscriptions: config.live.maxSubscriptions,
+      maxBacklog: config.live.maxBacklog,
+    },
+    state instanceof RedisSharedState ? new RedisFleet(state.live(), { leaseMs: config.live.leaseMs }) : new LocalFleet(),
+  );
   late.live = live;
   const readiness = new Readiness({
     probe: (signal) => upstream.probe(routes.health(), signal),
@@ -337,7 +351,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       }),
     close: async (graceMs = config.shutdownGraceMs) => {
       // Queries and mutations in flight over HTTP and WebSocket answer within the grace; live data ends.
-      live.close();
+      await live.close();
       const [drained] = await Promise.all([drain.close(server, graceMs), closeSockets(graceMs)]);
       sessionDeps.shared.close();
       await Promise.all([upstream.close(!drained), state.close()]);

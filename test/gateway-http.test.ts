@@ -122,6 +122,7 @@ describe('configuration', () => {
         maxSubscriptionsPerKey: 200,
         maxSubscriptions: 10_000,
         maxBacklog: 100_000,
+        leaseMs: 10_000,
         perHour: 1000,
         perMinutePerEndpoint: 100,
       },

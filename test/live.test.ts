@@ -334,6 +334,14 @@ describe('the live interval with the documented limits', () => {
     await requestsTo(s, '/data/ratings/sparse/room/', 1);
     expect(s.gateway.live.pollers().map((p) => p.status.intervalMs)).toEqual([14_400, 14_400]);
   });
+
+  it('is twice as long with REPLICAS=2 and no Redis: each process paces by its half of the limits', async () => {
+    const s = await start({ UPSTREAM_HOURLY_LIMIT: '1000', UPSTREAM_MINUTE_LIMIT: '100', LIVE_MIN_INTERVAL_MS: '2000', REPLICAS: '2' });
+    const room = s.sim.live?.activeRooms()[0]?.roomId ?? '';
+    subs.push(await subscribeSse(s.url, ROOM_EVENTS, { variables: { room } }));
+    await requestsTo(s, '/data/events/room/', 1);
+    expect(s.gateway.live.pollers().map((p) => p.status.intervalMs)).toEqual([14_400]);
+  });
 });
 
 describe('events written straight to the upstream', () => {

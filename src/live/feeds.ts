@@ -54,6 +54,19 @@ export interface ListingFeedOptions {
   now?: () => number;
 }
 
+/** Where a listing feed stands: its cursor and the ids seen within the overlap (JSON, for the fleet's stream). */
+interface ListingState {
+  cursor: number;
+  seen: [string, number][];
+}
+
+const isListingState = (v: unknown): v is ListingState =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as ListingState).cursor === 'number' &&
+  Array.isArray((v as ListingState).seen) &&
+  (v as ListingState).seen.every((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number');
+
 /** New records of a listing at a scope, in time order. */
 export class ListingFeed implements Feed<Rec> {
   readonly id: string;
@@ -88,16 +101,38 @@ export class ListingFeed implements Feed<Rec> {
   }
 
   async poll(session: UpstreamSession): Promise<Rec[]> {
+    return this.admit(await this.#read(session));
+  }
+
+  /**
+   * The records not yet delivered, taken as delivered: neither seen within the overlap nor older than
+   * it (a read from the cursor would not return those). What a poll applies to what it read.
+   */
+  admit(records: readonly Rec[]): Rec[] {
     const fresh: Rec[] = [];
-    for (const r of await this.#read(session)) {
+    const since = this.#cursor - this.o.lateMs;
+    for (const r of records) {
       const id = identity(r, this.o.idField);
       if (this.#seen.has(id)) continue;
+      const at = instantOf(r, this.o.timeField);
+      if (at !== null && at < since) continue;
       this.#take(r);
       fresh.push(r);
     }
     const horizon = this.#cursor - this.o.lateMs;
     for (const [id, at] of this.#seen) if (at < horizon) this.#seen.delete(id);
     return fresh;
+  }
+
+  snapshot(): ListingState {
+    return { cursor: this.#cursor, seen: [...this.#seen] };
+  }
+
+  restore(state: unknown): void {
+    if (!isListingState(state)) throw new Error('not a listing feed state');
+    this.#cursor = state.cursor;
+    this.#seen.clear();
+    for (const [id, at] of state.seen) this.#seen.set(id, at);
   }
 
   #take(r: Rec): void {
@@ -164,6 +199,49 @@ export class ActivityFeed implements Feed<Activity> {
       ...completed.map((p): Activity => ({ type: 'PARTICIPANT_COMPLETED', at: str(p.completedAt), room: null, participant: p })),
     ];
     return out.sort((a, b) => (Date.parse(a.at ?? '') || 0) - (Date.parse(b.at ?? '') || 0));
+  }
+
+  /** The activities not yet delivered, taken as delivered (as a poll would have taken them). */
+  admit(activities: readonly Activity[]): Activity[] {
+    const since = this.#endCursor - this.o.lateMs;
+    let newest = this.#endCursor;
+    const fresh = activities.filter((a) => {
+      if (a.type === 'ROOM_STARTED') return a.room !== null && this.#starts.rooms.admit([a.room]).length > 0;
+      if (a.type === 'PARTICIPANT_JOINED') return a.participant !== null && this.#starts.participants.admit([a.participant]).length > 0;
+      const [type, record, field] = a.type === 'ROOM_ENDED' ? ['rooms', a.room, 'endedAt'] : ['participants', a.participant, 'completedAt'];
+      const at = record === null ? null : instantOf(record, field);
+      if (record === null || at === null || at < since) return false;
+      const key = `${type}:${String(record.id)}`;
+      if (this.#ended.has(key)) return false;
+      this.#ended.set(key, at);
+      newest = Math.max(newest, at);
+      return true;
+    });
+    this.#endCursor = newest;
+    for (const [key, at] of this.#ended) if (at < this.#endCursor - this.o.lateMs) this.#ended.delete(key);
+    return fresh;
+  }
+
+  snapshot(): unknown {
+    return {
+      rooms: this.#starts.rooms.snapshot(),
+      participants: this.#starts.participants.snapshot(),
+      endCursor: this.#endCursor,
+      ended: [...this.#ended],
+    };
+  }
+
+  restore(state: unknown): void {
+    const s = state as { rooms?: unknown; participants?: unknown; endCursor?: unknown; ended?: unknown } | null;
+    if (s === null || typeof s !== 'object' || typeof s.endCursor !== 'number' || !Array.isArray(s.ended))
+      throw new Error('not an activity feed state');
+    this.#starts.rooms.restore(s.rooms);
+    this.#starts.participants.restore(s.participants);
+    this.#endCursor = s.endCursor;
+    this.#ended.clear();
+    for (const entry of s.ended as unknown[]) {
+      if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'number') this.#ended.set(entry[0], entry[1]);
+    }
   }
 
   /** Records whose end (`field`) is new since the last look; the first look only notes them. */

@@ -9,18 +9,27 @@
  * rate, at least `LIVE_MIN_INTERVAL_MS`), and a poll that would take the key's live requests of the last
  * hour past the share waits. Upstream faults and 429s back a poller off without ending subscriptions;
  * an answer that will not change by waiting (FORBIDDEN, NOT_FOUND, a refused key) ends them with it.
+ * The limits are those this process enforces: its share of them (1/(WORKERS × REPLICAS)) unless the
+ * fleet shares live polling through Redis (src/live/fleet.ts), where one poller per feed serves every
+ * replica and the key's live spend and feeds are counted fleet-wide.
  */
-import { GraphQLError } from 'graphql';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
+import { Channel } from './channel.ts';
+import { LocalFleet, OFFLINE, type LiveFleet } from './fleet.ts';
+import { KeyLedger, Poller, type Role, type Subscriber } from './poller.ts';
+
+const HOUR = 3_600_000;
 
 export interface LiveOptions {
   /** The share (0–1) of a key's hourly limit live polling may use. */
   quotaShare: number;
-  /** The key's upstream limit per hour. */
-  hourlyLimit: number;
-  /** The key's upstream limit per minute per endpoint (live polls are held to the share of it too). */
-  minuteLimit: number;
+  /**
+   * The key's upstream limits as this process paces by them now: the whole limits while the fleet
+   * shares its live spend through Redis, else this process's share of them (as its quota guard has it).
+   * Live polls are held to the share of both (the per-minute one per endpoint).
+   */
+  limits(): { perHour: number; perMinutePerEndpoint: number };
   /** The shortest interval between two polls of one poller, in ms. */
   minIntervalMs: number;
   /** The longest a poller backs off after faults, in ms. */
@@ -45,6 +54,15 @@ export interface Feed<T> {
   baseline(session: UpstreamSession): Promise<void>;
   /** What arrived since the last poll, in order, each item once. */
   poll(session: UpstreamSession): Promise<T[]>;
+  /**
+   * Of items another process's poll of the same feed delivered, those this feed has not delivered yet,
+   * taken as delivered (what `poll` applies to what it read).
+   */
+  admit(items: readonly T[]): T[];
+  /** Where the feed stands (JSON): another process restores it to poll on from there. */
+  snapshot(): unknown;
+  /** Sets the feed to where a `snapshot` stood; throws on a state that is not this feed's. */
+  restore(state: unknown): void;
 }
 
 /** What a subscriber is told besides the items, in `extensions.live` of each payload. */
@@ -57,158 +75,68 @@ export interface LiveStatus {
   retrying: boolean;
 }
 
-/** Errors a wait will not cure: they end the subscriptions of the poller. */
-const PERMANENT = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
-const HOUR = 3_600_000;
-
-interface Subscriber<T> {
-  push(items: T[]): void;
-  fail(error: unknown): void;
-  status: LiveStatus;
-}
-
-class KeyLedger {
-  readonly pollers = new Set<Poller<unknown>>();
-  subscribers = 0;
-  /** When this key's live requests were sent, oldest first (at most share × limit within an hour). */
-  readonly sent: number[] = [];
-
-  usedLastHour(now: number): number {
-    while (this.sent.length > 0 && (this.sent[0] ?? 0) <= now - HOUR) this.sent.shift();
-    return this.sent.length;
-  }
-}
-
-class Poller<T> {
-  readonly subscribers = new Set<Subscriber<T>>();
-  #timer: NodeJS.Timeout | null = null;
-  #session: UpstreamSession | null = null;
-  #stopped = false;
-  #backoffMs = 0;
-  /** Settles when the baseline is read: subscribers wait for it (a refusal reaches them at once). */
-  readonly ready: Promise<void>;
-
-  constructor(
-    private readonly hub: LiveHub,
-    readonly ledger: KeyLedger,
-    private readonly feed: Feed<T>,
-    private readonly session: () => UpstreamSession,
-    private readonly onStop: () => void,
-  ) {
-    this.ready = this.#run((s) => this.feed.baseline(s)).then(() => this.#schedule());
-    this.ready.catch((error: unknown) => {
-      // A key the upstream refused leaves nothing behind.
-      if (error instanceof UpstreamError && error.code === 'UNAUTHENTICATED') this.ledger.sent.length = 0;
-      this.stop();
-    });
-  }
-
-  get cost(): number {
-    return this.feed.cost;
-  }
-
-  get feedId(): string {
-    return this.feed.id;
-  }
-
-  status(): LiveStatus {
-    return {
-      intervalMs: this.#backoffMs > 0 ? this.#backoffMs : this.hub.intervalFor(this.ledger),
-      pollers: this.ledger.pollers.size,
-      retrying: this.#backoffMs > 0,
-    };
-  }
-
-  /** Runs one step with a fresh session, counting what it sent against the key's live share. */
-  async #run<R>(step: (session: UpstreamSession) => Promise<R>): Promise<R> {
-    const session = this.session();
-    this.#session = session;
-    try {
-      return await step(session);
-    } finally {
-      const now = Date.now();
-      for (let i = 0; i < session.cost.requests; i++) this.ledger.sent.push(now);
-      session.end();
-      this.#session = null;
-    }
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    const wait = this.#backoffMs > 0 ? this.#backoffMs : this.hub.waitFor(this.ledger, this.feed.cost);
-    this.#timer = setTimeout(() => void this.#tick(), wait);
-    this.#timer.unref();
-  }
-
-  async #tick(): Promise<void> {
-    if (this.#stopped) return;
-    // Never past the key's live share: if the last hour's live requests leave no room, wait for it.
-    const room = this.hub.roomFor(this.ledger, this.feed.cost);
-    if (room > 0) {
-      this.#timer = setTimeout(() => void this.#tick(), room);
-      this.#timer.unref();
-      return;
-    }
-    try {
-      const items = await this.#run((s) => this.feed.poll(s));
-      this.#backoffMs = 0;
-      if (items.length > 0) for (const s of this.subscribers) s.push(items);
-    } catch (error) {
-      if (this.#stopped) return;
-      if (error instanceof UpstreamError && PERMANENT.has(error.code)) {
-        for (const s of this.subscribers) s.fail(error);
-        this.stop();
-        return;
-      }
-      // A fault or a 429: wait (at least what the upstream asked), doubling up to the ceiling.
-      const told = error instanceof UpstreamError && error.retryAfter !== null ? error.retryAfter * 1000 : 0;
-      const base = Math.max(this.hub.intervalFor(this.ledger), this.#backoffMs * 2);
-      this.#backoffMs = Math.min(this.hub.options.maxBackoffMs, Math.max(told, base));
-    }
-    for (const s of this.subscribers) s.status = this.status();
-    this.#schedule();
-  }
-
-  stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#session?.end();
-    this.onStop();
-  }
-}
-
-/** The gateway's live pollers; one per process. */
+/**
+ * The gateway's live pollers: one per feed in this process, and with Redis (`RedisFleet`) one per feed
+ * in the fleet, the other processes following its stream.
+ */
 export class LiveHub {
   readonly #pollers = new Map<string, Poller<unknown>>();
   readonly #keys = new Map<string, KeyLedger>();
   #subscribers = 0;
   #prunedAt = 0;
 
-  constructor(readonly options: LiveOptions) {}
+  constructor(
+    readonly options: LiveOptions,
+    readonly fleet: LiveFleet = new LocalFleet(),
+  ) {}
 
-  /** The steady interval of each of a key's pollers: their polls together stay within the key's live share. */
+  /**
+   * The steady interval of each of a key's pollers: their polls together stay within the key's live
+   * share. Shared through Redis, the key's pollers are those of the whole fleet.
+   */
   intervalFor(ledger: KeyLedger): number {
-    const costs = [...ledger.pollers].reduce((sum, p) => sum + p.cost, 0);
-    const perHour = Math.max(1e-9, this.options.quotaShare * this.options.hourlyLimit);
+    const fleet = this.fleet.shared ? this.fleet.feedsOf(ledger.hash) : null;
+    const costs = fleet?.cost ?? [...ledger.pollers].reduce((sum, p) => sum + p.cost, 0);
+    const limits = this.options.limits();
+    const perHour = Math.max(1e-9, this.options.quotaShare * limits.perHour);
     // Counted as if every poll went to one endpoint: the per-minute limit is per endpoint.
-    const perMinute = Math.max(1e-9, this.options.quotaShare * this.options.minuteLimit);
+    const perMinute = Math.max(1e-9, this.options.quotaShare * limits.perMinutePerEndpoint);
     const needed = Math.max(1, costs);
     return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR) / perHour), Math.ceil((needed * 60_000) / perMinute));
   }
 
-  waitFor(ledger: KeyLedger, _cost: number): number {
-    return this.intervalFor(ledger);
+  /** The key's pollers (in the fleet, when shared). */
+  pollersOf(ledger: KeyLedger): number {
+    return (this.fleet.shared ? this.fleet.feedsOf(ledger.hash)?.count : undefined) ?? ledger.pollers.size;
   }
 
-  /** How long to wait before `cost` more live requests of the key fit in its share of the last hour (0: now). */
+  /** How long to wait before `cost` more live requests of the key fit in this process's share of the last hour (0: now). */
   roomFor(ledger: KeyLedger, cost: number): number {
     const now = Date.now();
-    const allowed = Math.floor(this.options.quotaShare * this.options.hourlyLimit);
+    const allowed = Math.floor(this.options.quotaShare * this.options.limits().perHour);
     const used = ledger.usedLastHour(now);
     if (used + cost <= allowed) return 0;
     const freeing = ledger.sent[Math.max(0, used + cost - allowed - 1)] ?? now;
     return Math.max(1, freeing + HOUR - now);
+  }
+
+  /**
+   * Before a poll of `cost` requests: how long to wait first (0: go). Shared through Redis, the fleet's
+   * live spend of the key decides and counts the requests at once (`charged`); else this process's.
+   */
+  async admit(ledger: KeyLedger, cost: number): Promise<{ wait: number; charged: number }> {
+    if (this.fleet.shared) {
+      const wait = await this.fleet.take(ledger.hash, cost, Math.floor(this.options.quotaShare * this.options.limits().perHour));
+      if (wait !== OFFLINE) return { wait, charged: wait === 0 ? cost : 0 };
+    }
+    return { wait: this.roomFor(ledger, cost), charged: 0 };
+  }
+
+  /** After a poll: what it sent, beyond what `admit` counted in the fleet already. */
+  spent(ledger: KeyLedger, requests: number, charged: number): void {
+    const now = Date.now();
+    for (let i = 0; i < requests; i++) ledger.sent.push(now);
+    if (requests > charged && this.fleet.shared) void this.fleet.take(ledger.hash, requests - charged, -1);
   }
 
   /** Pollers running now (for tests and /metrics). */
@@ -217,8 +145,8 @@ export class LiveHub {
   }
 
   /** Every poller: its feed, subscribers and status (for /metrics and tests; no keys, only feeds). */
-  pollers(): { feed: string; subscribers: number; status: LiveStatus }[] {
-    return [...this.#pollers.values()].map((p) => ({ feed: p.feedId, subscribers: p.subscribers.size, status: p.status() }));
+  pollers(): { feed: string; role: Role; subscribers: number; status: LiveStatus }[] {
+    return [...this.#pollers.values()].map((p) => ({ feed: p.feedId, role: p.role, subscribers: p.subscribers.size, status: p.status() }));
   }
 
   /**
@@ -239,7 +167,7 @@ export class LiveHub {
     }
     const id = `${owner.hash}\u0000${owner.organizationId ?? ''}\u0000${feed.id}`;
     let ledger = this.#keys.get(owner.hash);
-    if (!ledger) this.#keys.set(owner.hash, (ledger = new KeyLedger()));
+    if (!ledger) this.#keys.set(owner.hash, (ledger = new KeyLedger(owner.hash)));
     const keyLedger = ledger;
     if (keyLedger.subscribers >= this.options.maxSubscriptionsPerKey) {
       throw limited(`This key has ${keyLedger.subscribers} subscriptions open, the most one key may; end one first`, {
@@ -253,17 +181,8 @@ export class LiveHub {
       });
     }
     if (!poller) {
-      // The baseline is a live request too: it must fit in the key's share of the last hour.
-      const room = this.roomFor(keyLedger, feed.cost);
-      if (room > 0) {
-        throw new UpstreamError("This key's live polling has used its share of the hourly limit; the rest is kept for queries", {
-          code: 'RATE_LIMITED',
-          status: null,
-          retryAfter: Math.ceil(room / 1000),
-          details: { source: 'gateway' },
-        });
-      }
-      const created: Poller<T> = new Poller<T>(this, keyLedger, feed, owner.session, () => {
+      const link = this.fleet.link(owner.hash, owner.organizationId, feed.id, feed.cost);
+      const created: Poller<T> = new Poller<T>(this, keyLedger, feed, owner.session, link, () => {
         this.#pollers.delete(id);
         keyLedger.pollers.delete(created as Poller<unknown>);
         if (keyLedger.pollers.size === 0 && keyLedger.usedLastHour(Date.now()) === 0 && this.#keys.get(owner.hash) === keyLedger) {
@@ -279,7 +198,7 @@ export class LiveHub {
       shared.subscribers.delete(subscriber);
       keyLedger.subscribers--;
       this.#subscribers--;
-      if (shared.subscribers.size === 0) shared.stop();
+      if (shared.subscribers.size === 0) void shared.stop();
     });
     const subscriber: Subscriber<T> = {
       push: (batch) => channel.push(batch),
@@ -320,89 +239,19 @@ export class LiveHub {
     return this.#keys.size;
   }
 
-  /** Stops every poller (the gateway is shutting down); their subscriptions end. */
-  close(): void {
+  /** Stops every poller (the gateway is shutting down): their subscriptions end, their leases are given up. */
+  async close(): Promise<void> {
+    const stopped: Promise<void>[] = [];
     for (const poller of [...this.#pollers.values()]) {
       for (const s of poller.subscribers)
         s.fail(new UpstreamError('The gateway is shutting down', { code: 'UPSTREAM_ERROR', status: null }));
-      poller.stop();
+      stopped.push(poller.stop());
     }
+    await Promise.all(stopped);
+    await this.fleet.close();
   }
 }
 
 /** Refusals of the gateway's own live limits. */
 const limited = (message: string, details: Record<string, unknown>): UpstreamError =>
   new UpstreamError(message, { code: 'RATE_LIMITED', status: null, details: { source: 'gateway', ...details } });
-
-/** One subscriber's queue of items, read as an async iterator; returning it unsubscribes. */
-class Channel<T> implements AsyncIterableIterator<T> {
-  readonly #queue: T[] = [];
-  #waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | null = null;
-  #error: unknown = null;
-  #done = false;
-
-  constructor(
-    private readonly max: number,
-    private readonly onClose: () => void,
-  ) {}
-
-  push(items: readonly T[]): void {
-    if (this.#done) return;
-    // Only what the subscriber left unread from earlier batches counts: one large batch is not slowness.
-    if (this.#queue.length > this.max) {
-      this.fail(
-        new GraphQLError(`This subscription left more than ${this.max} items unread and was ended; read faster or subscribe again`, {
-          extensions: { code: 'SUBSCRIBER_TOO_SLOW', maxBacklog: this.max },
-        }),
-      );
-      return;
-    }
-    for (const item of items) {
-      const waiting = this.#waiting;
-      if (waiting) {
-        this.#waiting = null;
-        waiting.resolve({ value: item, done: false });
-      } else this.#queue.push(item);
-    }
-  }
-
-  fail(error: unknown): void {
-    if (this.#done) return;
-    this.#error = error;
-    this.#close();
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.reject(error);
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    const item = this.#queue.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
-    if (this.#error !== null) {
-      const error = this.#error;
-      this.#error = null;
-      return Promise.reject(error);
-    }
-    if (this.#done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    this.#queue.length = 0;
-    this.#close();
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.resolve({ value: undefined, done: true });
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this;
-  }
-
-  #close(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.onClose();
-  }
-}

@@ -1,7 +1,8 @@
 /**
  * The Lua scripts the shared state runs in Redis, each one atomic: "count and decide" for the quota,
  * the cache's generation check on look-up and store, a Retry-After block that only ever lengthens, and
- * the replay of what a process spent while Redis was away. Times are Redis's own (`TIME`), so replicas'
+ * the replay of what a process spent while Redis was away, and the live pollers' lease, stream, feeds and
+ * spend. Times are Redis's own (`TIME`), so replicas'
  * clocks do not matter. ioredis sends them by SHA (EVALSHA), loading them once.
  */
 import type { Redis, Result } from 'ioredis';
@@ -114,6 +115,73 @@ redis.call('SET', ARGV[1] .. ARGV[3] .. ':' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
 return 1
 `;
 
+/**
+ * Live pollers (src/live/fleet.ts). KEYS: the feed's lease, its stream. ARGV: the holder's token, the
+ * stream's bound (MAXLEN ~), its TTL in ms, the batch (JSON), the feed's state after it (JSON), '1'
+ * when that state does not follow from the entry before. Appends only while the lease is the caller's:
+ * returns the entry's id, or nil when another process leads.
+ */
+const LIVE_APPEND = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'i', ARGV[4], 's', ARGV[5], 'r', ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return id
+`;
+
+/**
+ * KEYS: the feed's lease, its stream, the key's polled feeds (sorted set: member → expiry). ARGV: the
+ * holder's token, the lease in ms, the stream's TTL in ms, the feed's member ("cost:digest"), '1' to
+ * renew (else only read). Renews the lease, the stream and the member while the lease is the caller's;
+ * drops expired members. Returns { 1 renewed | 0 not the holder, members… }.
+ */
+const LIVE_RENEW = `${NOW}
+local held = 0
+if ARGV[5] == '1' and redis.call('GET', KEYS[1]) == ARGV[1] then
+  held = 1
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[4])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local members = redis.call('ZRANGE', KEYS[3], 0, -1)
+table.insert(members, 1, held)
+return members
+`;
+
+/**
+ * KEYS: the feed's lease, its stream, the key's polled feeds. ARGV: the holder's token, the feed's
+ * member, the stream's TTL from now on in ms. Compare-and-delete: only the holder's lease goes.
+ */
+const LIVE_RELEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS: the key's live spend (sorted set: one member per request, scored by when it was sent). ARGV:
+ * requests, the hourly allowance (-1: count them unconditionally), a unique nonce. Counts and decides
+ * at once: when the requests fit in the allowance of the last hour they are counted and 0 is returned,
+ * else nothing is counted and the wait in ms until they fit is. Returns { wait ms, requests of the hour }.
+ */
+const LIVE_SPEND = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ${HOUR_MS})
+local n, allowed = tonumber(ARGV[1]), tonumber(ARGV[2])
+local used = redis.call('ZCARD', KEYS[1])
+if allowed >= 0 and used + n > allowed then
+  local oldest = redis.call('ZRANGE', KEYS[1], math.max(0, used + n - allowed - 1), math.max(0, used + n - allowed - 1), 'WITHSCORES')
+  local wait = ${HOUR_MS}
+  if oldest[2] then wait = tonumber(oldest[2]) + ${HOUR_MS} - now end
+  return {math.max(1, wait), used}
+end
+for i = 1, n do redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. i) end
+if n > 0 then redis.call('PEXPIRE', KEYS[1], ${HOUR_MS}) end
+return {0, used + n}
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     hsgqlQuota(
@@ -142,6 +210,35 @@ declare module 'ioredis' {
       body: string,
       ttlMs: number,
     ): Result<number, Context>;
+    hsgqlLiveAppend(
+      leaseKey: string,
+      streamKey: string,
+      token: string,
+      maxLength: number,
+      streamTtlMs: number,
+      items: string,
+      state: string,
+      rebase: '0' | '1',
+    ): Result<string | null, Context>;
+    hsgqlLiveRenew(
+      leaseKey: string,
+      streamKey: string,
+      feedsKey: string,
+      token: string,
+      leaseMs: number,
+      streamTtlMs: number,
+      member: string,
+      renew: '0' | '1',
+    ): Result<[number, ...string[]], Context>;
+    hsgqlLiveRelease(
+      leaseKey: string,
+      streamKey: string,
+      feedsKey: string,
+      token: string,
+      member: string,
+      streamTtlMs: number,
+    ): Result<number, Context>;
+    hsgqlLiveSpend(spendKey: string, requests: number, allowed: number, nonce: string): Result<[number, number], Context>;
   }
 }
 
@@ -152,4 +249,8 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('hsgqlBlock', { numberOfKeys: 1, lua: BLOCK });
   redis.defineCommand('hsgqlLookup', { numberOfKeys: 1, lua: LOOKUP });
   redis.defineCommand('hsgqlStore', { numberOfKeys: 1, lua: STORE });
+  redis.defineCommand('hsgqlLiveAppend', { numberOfKeys: 2, lua: LIVE_APPEND });
+  redis.defineCommand('hsgqlLiveRenew', { numberOfKeys: 3, lua: LIVE_RENEW });
+  redis.defineCommand('hsgqlLiveRelease', { numberOfKeys: 3, lua: LIVE_RELEASE });
+  redis.defineCommand('hsgqlLiveSpend', { numberOfKeys: 1, lua: LIVE_SPEND });
 }

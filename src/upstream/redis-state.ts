@@ -25,7 +25,7 @@ import {
 const FALLBACK = Symbol('fallback');
 type Fallback = typeof FALLBACK;
 
-type Part = 'cache' | 'quota' | 'scopes';
+type Part = 'cache' | 'quota' | 'scopes' | 'live';
 
 /**
  * The connection and whether the shared state is in Redis right now. Every call has `timeoutMs`; one
@@ -514,7 +514,7 @@ export class RedisSharedState implements SharedState {
 
   constructor(
     private readonly options: SharedStateOptions,
-    settings: RedisSettings,
+    private readonly settings: RedisSettings,
     logger: Logger,
     extra: RedisStateOptions = {},
   ) {
@@ -543,10 +543,45 @@ export class RedisSharedState implements SharedState {
     this.#link.observe(observer);
   }
 
+  /** Redis for the live pollers, through this state's link. */
+  live(): LiveRedis {
+    const link = this.#link;
+    return {
+      prefix: this.settings.prefix,
+      get up() {
+        return link.up;
+      },
+      call: async (command) => {
+        const answer = await link.call('live', command);
+        return answer === FALLBACK ? null : { value: answer };
+      },
+      duplicate: (name, commandTimeoutMs) => {
+        const redis = link.redis.duplicate({ connectionName: name, commandTimeout: commandTimeoutMs, enableAutoPipelining: false });
+        redis.on('error', () => undefined);
+        return redis;
+      },
+    };
+  }
+
   async close(): Promise<void> {
     this.cache.close();
     await this.#link.close();
   }
+}
+
+/**
+ * Redis as the live pollers use it (src/live/fleet.ts): the shared state's connection, with its call
+ * timeout and its notion of up and down (one log line per transition), and a connection of their own
+ * for blocking reads.
+ */
+export interface LiveRedis {
+  readonly prefix: string;
+  /** Whether Redis is in use right now. */
+  readonly up: boolean;
+  /** `command`'s answer in a box, or null when Redis is down or this call failed or timed out (it is down then). */
+  call<T>(command: (redis: Redis) => Promise<T>): Promise<{ value: T } | null>;
+  /** A new connection to the same Redis (for blocking reads: they must not hold up the shared one). */
+  duplicate(name: string, commandTimeoutMs: number): Redis;
 }
 
 /** The shared state the configuration asks for: Redis when `redis` is set, else this process's memory. */

@@ -71,7 +71,7 @@ export interface SharedState {
 
 export interface SharedStateObserver {
   transition(to: 'up' | 'down'): void;
-  fallback(part: 'cache' | 'quota' | 'scopes'): void;
+  fallback(part: 'cache' | 'quota' | 'scopes' | 'live'): void;
 }
 
 export interface SharedStateOptions {
