@@ -153,13 +153,14 @@ export function useUpstreamResult(): Plugin<GatewayContext> {
           return handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
             const incremental = 'incremental' in result ? result.incremental : undefined;
             const final = !('hasNext' in result) || !result.hasNext;
+            // Over: what it still has going upstream is cancelled, and its cost is final (the report reads the same).
+            if (final) ctx.session.end();
             setResult({
               ...result,
               ...(result.errors ? { errors: mapErrors(result.errors) } : {}),
               ...(incremental ? { incremental: incremental.map((r) => (r.errors ? { ...r, errors: mapErrors(r.errors) } : r)) } : {}),
               ...(final ? { extensions: { ...result.extensions, ...report() } } : {}),
             });
-            if (final) ctx.session.end();
           });
         },
       };

@@ -89,6 +89,28 @@ describe('the end of an operation', () => {
     });
   });
 
+  it('sends nothing when the deadline passed before its first upstream read (the deadline counts from the start)', async () => {
+    const { deps: d, pool } = deps(0);
+    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(200, ok);
+    const session = new UpstreamSession({ ...d, deadlineMs: 30 }, 'hst_test_k', 'r1');
+    await new Promise((r) => setTimeout(r, 60));
+    await expect(session.get('/experiments/e1')).rejects.toMatchObject({ code: 'UPSTREAM_TIMEOUT' });
+    expect(session.cost).toMatchObject({ requests: 0, failed: 0 });
+    expect(agent?.pendingInterceptors()).toHaveLength(1);
+  });
+
+  it('reports one final cost once ended, the same object each time', async () => {
+    const { deps: d, pool } = deps(0);
+    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(200, ok);
+    const session = new UpstreamSession(d, 'hst_test_k', 'r1');
+    await session.get('/experiments/e1');
+    expect(session.cost).not.toBe(session.cost);
+    session.end();
+    const final = session.cost;
+    expect(final).toMatchObject({ requests: 1, pages: 0, failed: 0, budgetLeft: 49 });
+    expect(session.cost).toBe(final);
+  });
+
   it('sends nothing once the operation has ended', async () => {
     const { deps: d } = deps(0);
     const session = new UpstreamSession(d, 'hst_test_k', 'r1');

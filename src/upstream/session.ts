@@ -81,6 +81,7 @@ export class UpstreamSession {
   readonly #hash: string | null;
   /** Made when the operation first goes upstream: most small operations never do (introspection, cached answers). */
   #controller: AbortController | null = null;
+  #finalCost: UpstreamCost | null = null;
   #deadline: NodeJS.Timeout | null = null;
   #ended = false;
   readonly #started = Date.now();
@@ -137,11 +138,21 @@ export class UpstreamSession {
   }
 
   get cost(): UpstreamCost {
-    return {
+    // Once the operation is over its cost no longer changes: the answer's extension and the report share one.
+    if (this.#finalCost) return this.#finalCost;
+    const cost: UpstreamCost = {
       ...this.#cost,
       budgetLeft: Math.max(0, this.deps.budget - this.#cost.requests),
       rateLimit: this.#hash === null ? null : this.deps.quota.state(this.#hash),
     };
+    if (this.#ended) this.#finalCost = cost;
+    return cost;
+  }
+
+  /** Whether the operation is over, found without making its controller when it has none yet. */
+  #over(): boolean {
+    if (this.#controller) return this.#controller.signal.aborted;
+    return this.#ended || this.#callerSignal?.aborted === true || Date.now() - this.#started >= this.deps.deadlineMs;
   }
 
   /** Aborts when the operation is over (ended, past its deadline, or abandoned by its caller). */
@@ -170,23 +181,24 @@ export class UpstreamSession {
     let pending: Promise<Envelope>;
     if (this.#hash === null) {
       pending = Promise.reject(new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null }));
-    } else if (this.signal.aborted) {
+    } else if (this.#over()) {
       pending = Promise.reject(abortError(this.signal));
     } else {
       const shared = this.deps.shared.get(
         this.#hash,
         url,
         (signal) => this.#send({ method: 'GET', path, query }, kind, signal),
-        this.signal,
+        // The signal is made only if the read is not answered from the cache.
+        () => this.signal,
         (how) => {
           if (how === 'coalesced') this.#cost.coalesced++;
           if (how === 'cached') this.#cost.cacheHits++;
           if (how !== 'sent') this.deps.observer?.shared(how);
         },
       );
-      const signal = this.signal;
       pending = shared.envelope.catch((error: unknown) => {
-        throw signal.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
+        const signal = this.#controller?.signal;
+        throw signal?.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
       });
     }
     this.#memo.set(url, pending);

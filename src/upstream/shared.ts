@@ -7,7 +7,23 @@ import { UpstreamError } from './errors.ts';
 export { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
 
 /** A stable, irreversible label for an API key: caches and counters are keyed by it, never by the key. */
-export const keyHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 24);
+/**
+ * Recent keys' labels, so that a key's requests do not each hash it again. The keys are in this
+ * process's memory while their requests run anyway; this holds at most HASHES_MAX of them.
+ */
+const hashes = new Map<string, string>();
+const HASHES_MAX = 1_000;
+
+export function keyHash(key: string): string {
+  let hash = hashes.get(key);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(key).digest('hex').slice(0, 24);
+    // Bounded: past the bound the labels are worked out again (a key is hashed on each of its requests otherwise).
+    if (hashes.size >= HASHES_MAX) hashes.clear();
+    hashes.set(key, hash);
+  }
+  return hash;
+}
 
 export interface SharedReadsOptions extends MemoryCacheOptions {
   /** Where answers are remembered (default: this process's memory, bounded by the options above). */
@@ -63,7 +79,7 @@ export class SharedReads {
     hash: string,
     url: string,
     fetch: (signal: AbortSignal) => Promise<Envelope>,
-    signal?: AbortSignal,
+    signal?: AbortSignal | (() => AbortSignal),
     onHow?: (how: SharedHow) => void,
   ): { envelope: Promise<Envelope>; how: Promise<SharedHow> } {
     let tell: (how: SharedHow) => void = () => undefined;
@@ -86,13 +102,15 @@ export class SharedReads {
     url: string,
     looked: CacheLookup,
     fetch: (signal: AbortSignal) => Promise<Envelope>,
-    signal: AbortSignal | undefined,
+    lazySignal: AbortSignal | (() => AbortSignal) | undefined,
     tell: (how: SharedHow) => void,
   ): Promise<Envelope> {
     if ('envelope' in looked) {
       tell('cached');
       return Promise.resolve(looked.envelope);
     }
+    // Asked for only now: an answer from the cache needs no signal (a session makes its own on first use).
+    const signal = typeof lazySignal === 'function' ? lazySignal() : lazySignal;
     const id = `${hash} ${url} ${looked.miss.generation}`;
     const joined = this.#inFlight.get(id);
     if (joined) {
