@@ -7,18 +7,13 @@ import WebSocket from 'ws';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/server.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
+import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 const FULL = 'hst_test_demo_full';
-const FAST = {
-  UPSTREAM_QUOTA_GUARD: 'on',
-  UPSTREAM_HOURLY_LIMIT: '1000000',
-  UPSTREAM_MINUTE_LIMIT: '1000000',
-  LIVE_MIN_INTERVAL_MS: '100',
-  LIVE_LATE_MS: '600000',
-};
-const LIVE = { rate: 40, tickMs: 250, roomEveryMs: 0, paused: true } as const;
+const FAST = FAST_LIVE;
+const LIVE = PAUSED_LIVE;
 const ROOM_EVENTS = 'subscription($room: ID!) { roomEvents(roomId: $room) { id } }';
 
 let stack: Stack | null = null;

@@ -8,18 +8,12 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LiveChange } from '../src/simulator/live.ts';
 import { EVENTS_ONLY, startStack, type Stack } from './helpers/stack.ts';
+import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
 
 const EXP = 'exp_movie01';
-/** Fast polling for tests: a big hourly limit (so the quota asks for little) and a short floor. */
-const FAST = {
-  UPSTREAM_QUOTA_GUARD: 'on',
-  UPSTREAM_HOURLY_LIMIT: '1000000',
-  UPSTREAM_MINUTE_LIMIT: '1000000',
-  LIVE_MIN_INTERVAL_MS: '100',
-  LIVE_LATE_MS: '600000',
-};
-const LIVE = { rate: 40, tickMs: 250, roomEveryMs: 0, paused: true } as const;
+const FAST = FAST_LIVE;
+const LIVE = PAUSED_LIVE;
 
 let stack: Stack | null = null;
 const subs: SseSubscription[] = [];
