@@ -311,7 +311,7 @@ export const configSchema = z.object({
       'With REDIS_URL: how long the lease of the one process polling a live feed for the whole fleet lasts unless renewed, in ms (a follower takes over within it when the leader dies)',
     ),
   REDIS_URL: z
-    .url()
+    .url({ protocol: /^rediss?$/, error: 'a redis:// or rediss:// URL' })
     .optional()
     .describe(
       "Redis (redis://[user:password@]host:port[/db]) that shares each key's quota, Retry-After blocks, scope mirror and response cache between every process and replica; unset: each process keeps its own",

@@ -28,6 +28,12 @@ try {
     console.log(
       `            { experiment(id: "exp_movie01") { events(first: 5, order: DESC) { totalCount edges { node { timestamp eventType roomId } } } } }`,
     );
+    // A room that is running now: live records go only to rooms in progress.
+    const room = sim.live.activeRooms()[0]?.roomId;
+    if (room) {
+      console.log(`          or subscribe in GraphiQL (a new event every few seconds, polled every 7.2 s):`);
+      console.log(`            subscription { roomEvents(roomId: "${room}") { timestamp eventType participant { name } } }`);
+    }
   }
   const stop = (): void => void Promise.all([gateway.close(), sim.close()]).then(() => process.exit(0));
   process.once('SIGINT', stop);

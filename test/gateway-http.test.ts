@@ -149,5 +149,8 @@ describe('configuration', () => {
       /HYPERSTUDY_API_URL: .*\(Upstream base URL, including \/api\/v3\)/,
     );
     expect(() => loadConfig({ GRAPHIQL: 'maybe' })).toThrow(/GRAPHIQL/);
+    expect(() => loadConfig({ REDIS_URL: 'http://cache:6379' })).toThrow(/REDIS_URL: a redis:\/\/ or rediss:\/\/ URL/);
+    expect(loadConfig({ REDIS_URL: 'rediss://user:pw@cache:6380/1' }).redis).toMatchObject({ url: 'rediss://user:pw@cache:6380/1' });
+    expect(() => loadConfig({ WORKERS: '0' })).toThrow(/WORKERS: a number of processes from 1, or 'auto'/);
   });
 });
