@@ -113,7 +113,14 @@ export const configSchema = z.object({
     .max(600_000)
     .default(10_000)
     .describe('On SIGTERM/SIGINT, how long in-flight operations may finish before connections are closed, in ms'),
-  CORS_ORIGINS: z.string().default('*').describe("Origins allowed by CORS: '*' (any), a comma-separated list, or 'off'"),
+  CORS_ORIGINS: z
+    .string()
+    .default('*')
+    .refine(
+      (v) => ['*', 'off'].includes(v.trim()) || v.split(',').every((o) => /^https?:\/\/[^\s/,]+$/.test(o.trim())),
+      "'*', 'off', or origins such as https://app.example.org, separated by commas",
+    )
+    .describe("Origins allowed by CORS: '*' (any), a comma-separated list, or 'off'"),
   TRUSTED_DOCUMENTS: z.string().optional().describe('Path of a JSON allow-list (id → document); when set, only those operations run'),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z
     .url()

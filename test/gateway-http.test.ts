@@ -152,5 +152,11 @@ describe('configuration', () => {
     expect(() => loadConfig({ REDIS_URL: 'http://cache:6379' })).toThrow(/REDIS_URL: a redis:\/\/ or rediss:\/\/ URL/);
     expect(loadConfig({ REDIS_URL: 'rediss://user:pw@cache:6380/1' }).redis).toMatchObject({ url: 'rediss://user:pw@cache:6380/1' });
     expect(() => loadConfig({ WORKERS: '0' })).toThrow(/WORKERS: a number of processes from 1, or 'auto'/);
+    for (const bad of ['app.example.org', 'https://a.example.org,', 'https://a.example.org/path'])
+      expect(() => loadConfig({ CORS_ORIGINS: bad }), bad).toThrow(/CORS_ORIGINS: '\*', 'off', or origins/);
+    expect(loadConfig({ CORS_ORIGINS: 'https://a.example.org, http://localhost:5173' }).corsOrigins).toEqual([
+      'https://a.example.org',
+      'http://localhost:5173',
+    ]);
   });
 });

@@ -69,6 +69,12 @@ describe('the GraphiQL page', () => {
     const changed = await page({ 'accept-encoding': 'br', 'if-none-match': '"an-older-page-br"' });
     expect(changed.status).toBe(200);
     expect(changed.body.equals(first.body)).toBe(true);
+    // The brotli page's ETag does not stand for the gzip or plain page: those are sent.
+    const gzip = await page({ 'accept-encoding': 'gzip', 'if-none-match': etag });
+    expect(gzip.status).toBe(200);
+    expect(gzip.header('content-encoding')).toBe('gzip');
+    expect(gzip.header('etag')).toMatch(/^"[\w-]+-gzip"$/);
+    expect((await page({ 'accept-encoding': 'identity', 'if-none-match': etag })).status).toBe(200);
   });
 
   it('leaves GraphQL over GET alone', async () => {

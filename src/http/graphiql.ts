@@ -33,12 +33,12 @@ export function chooseEncoding(acceptEncoding: string | null): PageEncoding {
   return 'identity';
 }
 
-/** Whether `If-None-Match` names one of the page's ETags (weak comparison, as RFC 9110 has it for GET). */
-function notModified(ifNoneMatch: string | null, etags: ReadonlySet<string>): boolean {
+/** Whether `If-None-Match` names the ETag (weak comparison, as RFC 9110 has it for GET). */
+function notModified(ifNoneMatch: string | null, etag: string): boolean {
   if (ifNoneMatch === null) return false;
   return ifNoneMatch.split(',').some((tag) => {
     const t = tag.trim();
-    return t === '*' || etags.has(t.replace(/^W\//, ''));
+    return t === '*' || t.replace(/^W\//, '') === etag;
   });
 }
 
@@ -50,7 +50,7 @@ function notModified(ifNoneMatch: string | null, etags: ReadonlySet<string>): bo
  * Modified without a body while the page is the same.
  */
 export function useGraphiqlPage(options: GraphiqlPageOptions): Plugin {
-  let page: { body: Buffer; hash: string; etags: Set<string> } | null = null;
+  let page: { body: Buffer; hash: string } | null = null;
   const encoded = new Map<PageEncoding, Promise<Buffer>>();
   const etagOf = (hash: string, encoding: PageEncoding): string => `"${hash}${encoding === 'identity' ? '' : `-${encoding}`}"`;
 
@@ -58,7 +58,7 @@ export function useGraphiqlPage(options: GraphiqlPageOptions): Plugin {
     if (page) return page;
     const body = Buffer.from(options.render(), 'utf8');
     const hash = createHash('sha256').update(body).digest('base64url').slice(0, 27);
-    page = { body, hash, etags: new Set((['br', 'gzip', 'identity'] as const).map((e) => etagOf(hash, e))) };
+    page = { body, hash };
     return page;
   };
 
@@ -84,15 +84,17 @@ export function useGraphiqlPage(options: GraphiqlPageOptions): Plugin {
     onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' || !request.headers.get('accept')?.includes('text/html')) return;
       if (url.pathname !== options.endpoint && url.pathname !== `${options.endpoint}/`) return;
-      const { body, hash, etags } = pageNow();
+      const { body, hash } = pageNow();
       const encoding = chooseEncoding(request.headers.get('accept-encoding'));
+      const etag = etagOf(hash, encoding);
       const headers: Record<string, string> = {
         'content-type': 'text/html; charset=utf-8',
-        etag: etagOf(hash, encoding),
+        etag,
         'cache-control': 'no-cache',
         vary: 'Accept-Encoding',
       };
-      if (notModified(request.headers.get('if-none-match'), etags)) {
+      // Only the representation this request would get: another encoding's ETag is another page.
+      if (notModified(request.headers.get('if-none-match'), etag)) {
         endResponse(new fetchAPI.Response(null, { status: 304, headers }));
         return;
       }
