@@ -376,3 +376,32 @@ describe('live pacing across processes sharing Redis', () => {
     expect(subB.payloads.at(-1)?.extensions?.live).toEqual({ intervalMs: 2_000, pollers: 2, retrying: false });
   }, 60_000);
 });
+
+describe('a leader whose polls take longer than its lease', () => {
+  afterAll(async () => {
+    sim.configure({ latencyMs: 0 });
+    await cleanup();
+  });
+
+  it('keeps the lease (renewed while a poll runs) and delivers what each poll found', async () => {
+    const env = {
+      ...FAST,
+      HYPERSTUDY_API_URL: sim.url,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `fleet${++prefixes}:`,
+      LIVE_LEASE_MS: '600',
+    };
+    const gateway = await startGatewayProcess(env);
+    gateways.push(gateway);
+    const room = sim.live?.activeRooms()[0]?.roomId ?? '';
+    const sub = await subscribe(gateway, room, 'slow');
+    await until(() => pollsOf(room, 'slow') >= 1);
+    // Every upstream answer now takes 900 ms: each poll outlasts the 600 ms lease.
+    sim.configure({ latencyMs: 900 });
+    const written = await write(room, 3, 'slow');
+    await sub.waitFor(written.length, 20_000);
+    expect(idsOf(sub)).toEqual(written);
+    const lease = [...(await redis.keys()).keys()].filter((k) => k.startsWith(env.REDIS_KEY_PREFIX) && k.includes(':lease:'));
+    expect(lease).toHaveLength(1);
+  }, 40_000);
+});

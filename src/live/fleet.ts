@@ -218,6 +218,13 @@ export class RedisFleet implements LiveFleet {
       this.#noteFeeds(hash, members);
       return held === 1;
     };
+    // This link's entry among the streams the process reads: only it is removed by this link (another
+    // poller of the same feed in this process may follow the stream by then).
+    let mine: Following | null = null;
+    const unfollow = (): void => {
+      if (mine !== null && this.#following.get(stream) === mine) this.#following.delete(stream);
+      mine = null;
+    };
     return {
       claim: async () => {
         const set = await call((r) => r.set(lease, token, 'PX', this.options.leaseMs, 'NX'));
@@ -253,14 +260,15 @@ export class RedisFleet implements LiveFleet {
       },
       renew: () => renew('1'),
       release: async () => {
-        this.#following.delete(stream);
+        unfollow();
         await call((r) => r.hsgqlLiveRelease(lease, stream, feeds, token, member, this.options.leaseMs));
       },
       follow: (from, deliver) => {
-        this.#following.set(stream, { from, deliver });
+        mine = { from, deliver };
+        this.#following.set(stream, mine);
         void this.#read();
       },
-      unfollow: () => void this.#following.delete(stream),
+      unfollow,
     };
   }
 
@@ -285,7 +293,16 @@ export class RedisFleet implements LiveFleet {
           await pause(this.#blockMs);
           continue;
         }
-        for (const [stream, entries] of answer ?? []) this.#following.get(stream)?.deliver(entries.map(parseEntry));
+        for (const [stream, entries] of answer ?? []) {
+          try {
+            this.#following.get(stream)?.deliver(entries.map(parseEntry));
+          } catch {
+            // Entries this process cannot read (written by another version of the gateway): it stops
+            // following that stream rather than read them again and again; its poller takes the feed
+            // over when the lease is free.
+            this.#following.delete(stream);
+          }
+        }
       }
     } finally {
       this.#reading = false;

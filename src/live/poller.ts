@@ -72,10 +72,7 @@ export class Poller<T> {
       void this.stop();
     });
     if (link) {
-      this.#beat = setInterval(
-        () => void this.#serial(() => this.#onBeat(link)).catch((error: unknown) => this.#failed(error)),
-        hub.fleet.beatMs,
-      );
+      this.#beat = setInterval(() => void this.#beatNow(link).catch((error: unknown) => this.#failed(error)), hub.fleet.beatMs);
       this.#beat.unref();
     }
   }
@@ -166,6 +163,8 @@ export class Poller<T> {
 
   /** Polls for this process's subscribers alone. */
   #local(): void {
+    // A stopped poller touches nothing: a newer poller of the same feed in this process may follow it now.
+    if (this.#stopped) return;
     this.link?.unfollow();
     this.#role = 'local';
     this.#merging = false;
@@ -237,6 +236,23 @@ export class Poller<T> {
   }
 
   /** Every leaseMs/3: the leader renews its lease, a follower tries to take it, a local poller to rejoin. */
+  /**
+   * A leader renews its lease at once, not behind a poll in progress (a poll may take longer than the
+   * lease: slow pages, retries); only what losing it changes waits for the poll. Other roles' beats
+   * (claims, rejoining) take their turn after the steps before them.
+   */
+  async #beatNow(link: FeedLink): Promise<void> {
+    if (this.#role !== 'leader') return this.#serial(() => this.#onBeat(link));
+    const held = await link.renew();
+    if (held === true) return;
+    return this.#serial(async () => {
+      if (this.#role !== 'leader') return;
+      if (held === OFFLINE) this.#local();
+      // Another process took the feed over: its entries carry on from the last one this process appended.
+      else this.#follow(link);
+    });
+  }
+
   async #onBeat(link: FeedLink): Promise<void> {
     if (this.#role === 'leader') {
       const held = await link.renew();
