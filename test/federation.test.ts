@@ -9,23 +9,17 @@ import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createGateway } from '../src/server.ts';
-import { FULL, READONLY, startStack, type Stack } from './helpers/stack.ts';
+import { FULL, READONLY, firstParticipants, startStack, type Person, type Stack } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
 const SUBGRAPH_SDL = readFileSync(new URL('../subgraph.graphql', import.meta.url), 'utf8').trimEnd();
-
-interface Person {
-  participantId: string;
-  roomId: string;
-}
 
 let stack: Stack;
 /** The first 50 participants of the experiment's listing, from several rooms. */
 let people: Person[];
 beforeAll(async () => {
   stack = await startStack({ rooms: 20, participantsPerRoom: 4 });
-  const listed = await stack.rest(`/data/participants/experiment/${EXP}?limit=1000`);
-  people = listed.data.slice(0, 50).map((p) => ({ participantId: String(p.id), roomId: String(p.roomId) }));
+  people = await firstParticipants(stack, EXP, 50);
 });
 afterAll(() => stack.close());
 beforeEach(() => stack.sim.stats.reset());

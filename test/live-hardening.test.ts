@@ -12,8 +12,6 @@ import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 const FULL = 'hst_test_demo_full';
-const FAST = FAST_LIVE;
-const LIVE = PAUSED_LIVE;
 const ROOM_EVENTS = 'subscription($room: ID!) { roomEvents(roomId: $room) { id } }';
 
 let stack: Stack | null = null;
@@ -24,7 +22,7 @@ afterEach(async () => {
   stack = null;
 });
 const start = async (env: Record<string, string> = {}, sim: Record<string, unknown> = {}): Promise<Stack> =>
-  (stack = await startStack({ live: LIVE, ...sim }, { ...FAST, ...env }));
+  (stack = await startStack({ live: PAUSED_LIVE, ...sim }, { ...FAST_LIVE, ...env }));
 const activeRoom = (s: Stack): string => s.sim.live?.activeRooms()[0]?.roomId ?? '';
 const settle = async (until: () => boolean): Promise<void> => {
   for (let i = 0; i < 200 && !until(); i++) await new Promise((r) => setTimeout(r, 20));

@@ -12,8 +12,6 @@ import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
 
 const EXP = 'exp_movie01';
-const FAST = FAST_LIVE;
-const LIVE = PAUSED_LIVE;
 
 let stack: Stack | null = null;
 const subs: SseSubscription[] = [];
@@ -24,7 +22,7 @@ afterEach(async () => {
 });
 
 async function start(env: Record<string, string> = {}): Promise<Stack> {
-  stack = await startStack({ live: LIVE }, { ...FAST, ...env });
+  stack = await startStack({ live: PAUSED_LIVE }, { ...FAST_LIVE, ...env });
   return stack;
 }
 
@@ -401,7 +399,7 @@ describe('subscription reports', () => {
         done();
       },
     });
-    stack = await startStack({ live: LIVE }, FAST, { logger: pino({ level: 'info' }, sink) });
+    stack = await startStack({ live: PAUSED_LIVE }, FAST_LIVE, { logger: pino({ level: 'info' }, sink) });
     const s = stack;
     const room = s.sim.live?.activeRooms()[0]?.roomId ?? '';
     const watch = `subscription Watch($room: ID!) { roomEvents(roomId: $room) { id } }`;

@@ -4,14 +4,9 @@ import { stitchSchemas } from '@graphql-tools/stitch';
 import { buildSchema, Kind, Lexer, parse, print, Source, TokenKind, type OperationDefinitionNode } from 'graphql';
 import { createSchema, createYoga, handleStreamOrSingleExecutionResult, type Plugin } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { FULL, firstParticipants, startStack, type Person, type Stack } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
-
-interface Person {
-  participantId: string;
-  roomId: string;
-}
 
 /** What the remote gateway reported in `extensions.upstream`, summed over the requests of one operation. */
 interface UpstreamCost {
@@ -24,8 +19,7 @@ let stack: Stack;
 let people: Person[];
 beforeAll(async () => {
   stack = await startStack({ rooms: 20, participantsPerRoom: 4 });
-  const listed = await stack.rest(`/data/participants/experiment/${EXP}?limit=1000`);
-  people = listed.data.slice(0, 50).map((p) => ({ participantId: String(p.id), roomId: String(p.roomId) }));
+  people = await firstParticipants(stack, EXP, 50);
 });
 afterAll(() => stack.close());
 beforeEach(() => stack.sim.stats.reset());

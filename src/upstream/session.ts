@@ -118,7 +118,7 @@ export class UpstreamSession {
       controller.abort(ENDED);
       return controller;
     }
-    const left = this.deps.deadlineMs - (Date.now() - this.#started);
+    const left = this.#msLeft();
     const passed = () => controller.abort(new DOMException('The operation deadline passed', 'TimeoutError'));
     if (left <= 0) {
       passed();
@@ -152,7 +152,12 @@ export class UpstreamSession {
   /** Whether the operation is over, found without making its controller when it has none yet. */
   #over(): boolean {
     if (this.#controller) return this.#controller.signal.aborted;
-    return this.#ended || this.#callerSignal?.aborted === true || Date.now() - this.#started >= this.deps.deadlineMs;
+    return this.#ended || this.#callerSignal?.aborted === true || this.#msLeft() <= 0;
+  }
+
+  /** What is left of the operation's deadline, which counts from its start. */
+  #msLeft(): number {
+    return this.deps.deadlineMs - (Date.now() - this.#started);
   }
 
   /** Aborts when the operation is over (ended, past its deadline, or abandoned by its caller). */

@@ -85,3 +85,15 @@ export async function startStack(
 /** Edges' nodes of a connection in a GraphQL answer. */
 export const nodes = <T = Record<string, unknown>>(connection: unknown): T[] =>
   ((connection as { edges: { node: T }[] } | null)?.edges ?? []).map((e) => e.node);
+
+/** A participant as an entity reference: its id and its room. */
+export interface Person {
+  participantId: string;
+  roomId: string;
+}
+
+/** The first `n` participants of an experiment's listing (from several rooms), read straight from the simulator. */
+export async function firstParticipants(stack: Stack, experimentId: string, n: number): Promise<Person[]> {
+  const listed = await stack.rest(`/data/participants/experiment/${experimentId}?limit=1000`);
+  return listed.data.slice(0, n).map((p) => ({ participantId: String(p.id), roomId: String(p.roomId) }));
+}
