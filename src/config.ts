@@ -169,6 +169,13 @@ export const configSchema = z.object({
     .max(10_000_000)
     .default(10_000)
     .describe("Keys whose quota, scope and circuit state is held at most (the least recently active key's is dropped first)"),
+  KEY_REFUSAL_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(60_000)
+    .describe('How long a key the upstream refused (401) is refused here without asking again, in ms (0: only within its operation)'),
   SCOPE_CACHE_TTL_MS: z.coerce
     .number()
     .int()
@@ -379,6 +386,8 @@ export type GatewayConfig = {
   cacheMaxEntries: number;
   cacheMaxBytes: number;
   maxKeys: number;
+  /** How long a key the upstream refused is refused without asking again, in ms. */
+  keyRefusalTtlMs: number;
   readyCacheMs: number;
   live: {
     quotaShare: number;
@@ -475,6 +484,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cacheMaxEntries: c.CACHE_MAX_ENTRIES,
     cacheMaxBytes: c.CACHE_MAX_BYTES,
     maxKeys: c.KEY_STATE_MAX_KEYS,
+    keyRefusalTtlMs: c.KEY_REFUSAL_TTL_MS,
     readyCacheMs: c.READY_CACHE_MS,
     live: {
       quotaShare: c.LIVE_QUOTA_SHARE,

@@ -42,6 +42,7 @@ import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
 import { createSharedState, RedisSharedState } from './upstream/redis-state.ts';
 import { SharedReads } from './upstream/shared.ts';
+import { KeyGate } from './upstream/key-gate.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
 import { registerStateMetrics } from './upstream/state-metrics.ts';
 import { shareOf, type SharedState } from './upstream/state.ts';
@@ -145,7 +146,12 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       openKeyCircuits: () => late.upstream?.openKeyCircuits ?? 0,
       queue: () => late.upstream?.load ?? { active: 0, waiting: 0 },
       cache: () => ({ bytes: late.deps?.shared.bytes ?? 0, entries: late.deps?.shared.size ?? 0 }),
-      keys: () => ({ quota: late.deps?.quota.size ?? 0, scopes: late.deps?.scopes.size ?? 0 }),
+      keys: () => ({
+        quota: late.deps?.quota.size ?? 0,
+        scopes: late.deps?.scopes.size ?? 0,
+        confirmed: late.deps?.keys.size.confirmed ?? 0,
+        refused: late.deps?.keys.size.refused ?? 0,
+      }),
       live: () => {
         const pollers = late.live?.pollers() ?? [];
         return {
@@ -190,6 +196,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     shared: new SharedReads({ ...cache, cache: state.cache }),
     scopes: state.scopes,
     quota: state.quota,
+    keys: new KeyGate({ maxKeys: config.maxKeys, refusalTtlMs: config.keyRefusalTtlMs }),
     budget: config.budget,
     deadlineMs: config.deadlineMs,
     concurrency: config.operationConcurrency,

@@ -112,6 +112,7 @@ describe('configuration', () => {
       cacheMaxEntries: 5000,
       cacheMaxBytes: 33_554_432,
       maxKeys: 10_000,
+      keyRefusalTtlMs: 60_000,
       readyCacheMs: 1_000,
       live: {
         quotaShare: 0.5,

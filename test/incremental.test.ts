@@ -35,6 +35,9 @@ beforeAll(async () => {
     logger: pino({ level: 'info' }, sink),
   });
   url = await gateway.listen(0, '127.0.0.1');
+  // The key's first request in a process goes alone until the upstream confirms the key
+  // (src/upstream/key-gate.ts): confirmed here, so that each test counts the rounds of a known key.
+  await post('{ experiment(id: "exp_movie01") { name } }', 'application/graphql-response+json');
 });
 afterAll(async () => {
   await gateway.close();

@@ -141,7 +141,8 @@ describe('metrics', () => {
     expect(text).toMatch(/hsgql_operations_total\{operation="Dashboard",outcome="ok"\} 1/);
     expect(text).toMatch(/hsgql_operation_duration_seconds_bucket\{le="[^"]+",operation="Dashboard"\} 1/);
     expect(text).toMatch(/hsgql_upstream_requests_total\{route="GET \/data\/events\/experiment\/:id",status="200"\} 1/);
-    expect(text).toMatch(/hsgql_upstream_requests_total\{route="GET \/experiments\/:id",status="401"\} 2/);
+    // The refused key was sent twice (X-API-Key, then Bearer): the upstream was asked once (KEY_REFUSAL_TTL_MS).
+    expect(text).toMatch(/hsgql_upstream_requests_total\{route="GET \/experiments\/:id",status="401"\} 1/);
     expect(text).toContain('hsgql_upstream_retries_total');
     expect(text).toContain('hsgql_upstream_shared_reads_total');
     expect(text).toMatch(/hsgql_upstream_circuit_open 0/);

@@ -17,6 +17,8 @@ describe('the dashboard costs 1 + 1 + 1 + Σ ⌈records ÷ 1000⌉ requests', ()
       const events = (await stack.rest(`/data/events/experiment/${EXP}?limit=1`)).metadata.pagination.total;
       const sparse = (await stack.rest(`/data/ratings/sparse/experiment/${EXP}?limit=1`)).metadata.pagination.total;
       expect(events).toBe(rooms * participants * 30);
+      // A key's first request in a process goes alone until the upstream confirms the key (test below).
+      await stack.gql(`{ experiment(id: "${EXP}") { name } }`);
       stack.sim.stats.reset();
       const res = await stack.gql(DASHBOARD, { variables: { id: EXP } });
       expect(res.body.errors).toBeUndefined();
@@ -32,6 +34,24 @@ describe('the dashboard costs 1 + 1 + 1 + Σ ⌈records ÷ 1000⌉ requests', ()
       ).experiment.rooms;
       expect(roomsConn.totalCount).toBe(rooms);
       expect(roomsConn.edges.reduce((n, e) => n + e.node.participants.edges.length, 0)).toBe(rooms * participants);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("takes one round more on a key's first operation: the root's record confirms the key, then the rest go at once", async () => {
+    const stack = await startStack({ rooms: 20, participantsPerRoom: 4, latencyMs: 150 });
+    try {
+      const first = await stack.gql(DASHBOARD, { variables: { id: EXP } });
+      expect(first.body.errors).toBeUndefined();
+      expect(stack.sim.stats.total).toBe(7);
+      expect(sequentialRounds(stack.sim.stats.requests, 150)).toBe(3);
+      expect(stack.sim.stats.requests[0]?.path).toBe(`/api/v3/experiments/${EXP}`);
+      stack.sim.stats.reset();
+      const second = await stack.gql(DASHBOARD, { variables: { id: EXP } });
+      expect(second.body.data).toEqual(first.body.data);
+      expect(stack.sim.stats.total).toBe(7);
+      expect(sequentialRounds(stack.sim.stats.requests, 150)).toBe(2);
     } finally {
       await stack.close();
     }

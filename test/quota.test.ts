@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
 import { UpstreamError } from '../src/upstream/errors.ts';
 import { QuotaTracker, WindowCounter } from '../src/upstream/quota.ts';
+import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
 import { ScopeMirror, SharedReads } from '../src/upstream/shared.ts';
 
@@ -104,7 +105,8 @@ describe('per-key state when random invalid keys arrive', () => {
     const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 3 });
     const scopes = new ScopeMirror(60_000);
     const shared = new SharedReads({ ttlMs: 5_000, maxEntries: 100, maxBytes: 1_000_000 });
-    const deps = { client, shared, scopes, quota, budget: 10, deadlineMs: 10_000 };
+    const keys = new KeyGate({ maxKeys: 100, refusalTtlMs: 60_000 });
+    const deps = { client, shared, scopes, quota, keys, budget: 10, deadlineMs: 10_000 };
     try {
       for (let wave = 0; wave < 20; wave++) {
         await Promise.all(

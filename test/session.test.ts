@@ -2,6 +2,7 @@ import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
 import { QuotaTracker, ScopeMirror, SharedReads } from '../src/upstream/shared.ts';
+import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession, type SessionDeps } from '../src/upstream/session.ts';
 
 let agent: MockAgent | undefined;
@@ -28,6 +29,7 @@ function deps(retryAfterMaxMs: number): { deps: SessionDeps; pool: ReturnType<Mo
       shared: new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 }),
       scopes: new ScopeMirror(60_000),
       quota: new QuotaTracker(null, retryAfterMaxMs),
+      keys: new KeyGate({ maxKeys: 100, refusalTtlMs: 60_000 }),
       budget: 50,
       deadlineMs: 10_000,
     },

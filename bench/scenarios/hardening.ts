@@ -4,6 +4,7 @@
  * here, so that its heap can be read after a full garbage collection (nothing else is timed then):
  *  - heap after 20,000 distinct keys (valid ones, whose state is kept, and invalid ones);
  *  - another key's latency while one key fans out 300 requests;
+ *  - another key's latency, and the upstream's 401s, while callers flood the gateway with made-up keys;
  *  - the shared cache's bytes right after a burst of pages and once the TTL has passed;
  *  - RSS while the upstream sends 200 MB answers (six at once).
  */
@@ -128,6 +129,58 @@ async function fanOut(): Promise<string> {
   }
 }
 
+/** `p` of sorted samples (0.5: the median, 1: the worst). */
+const quantile = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
+
+/**
+ * Four callers for 5 s, each operation with a fresh made-up key and `nodes(ids:)` of 300 ids, against
+ * an upstream that answers in 20 ms; meanwhile another key asks a cached tiny query every 20 ms.
+ * Reports the upstream's 401s per flood operation and the other key's median and worst latency,
+ * alone and during the flood.
+ */
+async function junkKeyFlood(seconds: number): Promise<string> {
+  const sim = await startSimulator({ latencyMs: 20, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const gw = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent' }));
+  const url = await gw.listen(0, '127.0.0.1');
+  const small = '{ experiment(id: "exp_other01") { name } }';
+  const poll = async (until: () => boolean): Promise<number[]> => {
+    const times: number[] = [];
+    while (!until()) {
+      const t = performance.now();
+      await post(url, 'hst_test_demo_other', small);
+      times.push(performance.now() - t);
+      await delay(20);
+    }
+    return times;
+  };
+  try {
+    await post(url, 'hst_test_demo_other', small);
+    const aloneUntil = performance.now() + 2_000;
+    const alone = await poll(() => performance.now() > aloneUntil);
+    sim.stats.reset();
+    const ids = Array.from({ length: 300 }, (_, i) => Buffer.from(`Experiment:exp_${i}`).toString('base64'));
+    const query = 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }';
+    const end = performance.now() + seconds * 1000;
+    let sent = 0;
+    const flood = Promise.all(
+      Array.from({ length: 4 }, async (_, caller) => {
+        while (performance.now() < end) {
+          await post(url, `hst_live_junk_${caller}_${sent++}_${Math.random().toString(36).slice(2)}`, query, { ids });
+        }
+      }),
+    );
+    const during = await poll(() => performance.now() > end);
+    await flood;
+    const refused = sim.stats.requests.filter((r) => r.status === 401).length;
+    const ms = (xs: number[], p: number): string => `${quantile(xs, p).toFixed(0)} ms`;
+    return `| 4 callers × ${seconds} s, a fresh made-up key per operation, \`nodes(ids:)\` of 300 ids (20 ms upstream latency) | ${sent} operations, ${refused} upstream 401s (${(refused / Math.max(1, sent)).toFixed(2)} per operation) | ${ms(alone, 0.5)} / ${ms(alone, 1)} (${alone.length} samples) | ${ms(during, 0.5)} / ${ms(during, 1)} (${during.length} samples) |`;
+  } finally {
+    await gw.close();
+    await sim.close();
+  }
+}
+
 async function cacheAfterTtl(): Promise<string> {
   const sim = await startSimulator({ rooms: 50, participantsPerRoom: 8, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
   const gw = createGateway(
@@ -194,12 +247,15 @@ async function hugeBodies(): Promise<string> {
 
 export const hardening: Scenario = {
   name: 'hardening',
-  summary: 'memory and fairness: 20,000 distinct keys, a 300-request fan-out, the cache after its TTL, 200 MB upstream answers',
+  summary:
+    'memory and fairness: 20,000 distinct keys, a 300-request fan-out, floods of made-up keys, the cache after its TTL, 200 MB upstream answers',
   async run({ options, progress }) {
     progress('hardening: distinct keys');
     const keys = await distinctKeys(options.quick ? 2_000 : 20_000);
     progress('hardening: fan-out');
     const fan = await fanOut();
+    progress('hardening: made-up keys');
+    const junk = await junkKeyFlood(options.quick ? 2 : 5);
     progress('hardening: cache after the TTL');
     const cache = await cacheAfterTtl();
     progress('hardening: huge upstream answers');
@@ -217,6 +273,18 @@ export const hardening: Scenario = {
         title: "Another key's latency while one key fans out",
         setup,
         table: ["| fairness | another key's request alone | during the fan-out | the fan-out |", '|---|---|---|---|', fan].join('\n'),
+      },
+      {
+        title: 'Floods of made-up keys',
+        setup: [
+          ...setup,
+          'The other key asks a cached tiny query (`experiment(id:) { name }`) every 20 ms, alone for 2 s, then during the flood.',
+        ],
+        table: [
+          "| flood | what it cost upstream | another key's cached query alone, median / worst | during the flood, median / worst |",
+          '|---|---|---|---|',
+          junk,
+        ].join('\n'),
       },
       {
         title: 'The shared cache after its TTL',

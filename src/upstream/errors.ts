@@ -75,6 +75,8 @@ export function codeForUpstreamCode(code: string | null): ErrorCode {
 
 /** Why a request stopped when its signal aborted: the operation's deadline, or the operation being over. */
 export function abortError(signal: AbortSignal, cause?: unknown): UpstreamError {
+  // Ended by an upstream error that stands for the rest of the operation (the key was refused).
+  if (signal.reason instanceof UpstreamError) return signal.reason;
   const deadline = signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
   return new UpstreamError(
     deadline

@@ -7,7 +7,7 @@ import type { Envelope } from './envelope.ts';
 import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
 import type { UpstreamError } from './errors.ts';
 import { quotaRefusal, QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
-import { defineScripts } from './redis-scripts.ts';
+import { defineScripts, NO_GENERATION } from './redis-scripts.ts';
 import { mirroredRefusal, missingScopes, ScopeMirror } from './shared.ts';
 import {
   MemorySharedState,
@@ -259,9 +259,7 @@ class RedisCache implements ResponseCache {
     if (lru === null) return { miss: LOCAL_TICKET };
     const known = lru.generationOf(id) ?? '';
     const space = this.keys.of(hash);
-    const reply = await this.link.call('cache', (redis) =>
-      redis.hsgqlLookup(`${space}g`, `${space}c:`, digest(url), known, `${this.#process}.${++this.#sequence}`, this.#generationTtlMs),
-    );
+    const reply = await this.link.call('cache', (redis) => redis.hsgqlLookup(`${space}g`, `${space}c:`, digest(url), known));
     if (reply === FALLBACK) return this.#local(id);
     const [generation, body, ttl] = reply;
     if (body === undefined || ttl === undefined) {
@@ -275,14 +273,29 @@ class RedisCache implements ResponseCache {
   }
 
   store(hash: string, url: string, envelope: Envelope, ttlMs: number, ticket: CacheTicket): void {
-    this.#lru?.set(hash, `${hash} ${url}`, envelope, ticket.generation, ttlMs);
+    const id = `${hash} ${url}`;
+    // An answer fetched while the key had no generation is kept here under the one Redis gives it.
+    if (ticket.generation !== NO_GENERATION) this.#lru?.set(hash, id, envelope, ticket.generation, ttlMs);
     // An answer fetched while Redis was away stays in this process; one larger than the whole cache is not kept.
     if (ticket.generation === LOCAL_TICKET.generation || envelope.bytes > this.options.maxBytes) return;
     const space = this.keys.of(hash);
     const stored: StoredEnvelope = { d: envelope.data, m: envelope.metadata, r: envelope.rateLimit, b: envelope.bytes };
-    void this.link.call('cache', (redis) =>
-      redis.hsgqlStore(`${space}g`, `${space}c:`, digest(url), ticket.generation, JSON.stringify(stored), Math.ceil(ttlMs)),
-    );
+    void this.link
+      .call('cache', (redis) =>
+        redis.hsgqlStore(
+          `${space}g`,
+          `${space}c:`,
+          digest(url),
+          ticket.generation,
+          JSON.stringify(stored),
+          Math.ceil(ttlMs),
+          this.#generationTtlMs,
+          `${this.#process}.${++this.#sequence}`,
+        ),
+      )
+      .then((generation) => {
+        if (ticket.generation === NO_GENERATION && typeof generation === 'string') this.#lru?.set(hash, id, envelope, generation, ttlMs);
+      });
   }
 
   async invalidate(hash: string): Promise<void> {
@@ -374,6 +387,14 @@ class RedisQuota implements QuotaStore {
     this.local.record(hash, endpoint);
   }
 
+  async record(hash: string, endpoint: string): Promise<void> {
+    const space = this.keys.of(hash);
+    const done = await this.link.call('quota', (redis) => redis.hsgqlReplay(`${space}q:h`, `${space}q:m:${endpoint}`, 0));
+    this.local.record(hash, endpoint);
+    if (done === FALLBACK) this.#recordOutage(hash, endpoint);
+    else this.#used.set(hash, (this.#used.get(hash) ?? 0) + 1);
+  }
+
   async #ask(hash: string, endpoint: string, charge: '0' | '1'): Promise<[number, number, number] | Fallback> {
     const space = this.keys.of(hash);
     const verdict = await this.link.call('quota', (redis) =>
@@ -388,7 +409,8 @@ class RedisQuota implements QuotaStore {
     );
     if (verdict === FALLBACK) return verdict;
     const [code, wait, used] = verdict;
-    this.#used.set(hash, used);
+    // Nothing is held for a key nobody has spent anything with (a key the upstream has not confirmed yet).
+    if (charge === '1' || used > 0 || this.#used.has(hash)) this.#used.set(hash, used);
     // Another process was told to wait: this one remembers it too, for its answers and for an outage.
     if (code === 1) this.local.observe(hash, { retryAfter: wait / 1000 });
     return verdict;

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
 import { abortError, UpstreamError } from './errors.ts';
+import type { KeyGate, Probe } from './key-gate.ts';
 import type { QuotaState } from './quota.ts';
 import { endpointOf, requiredScope } from './routes.ts';
 import { Limiter } from './scheduler.ts';
@@ -36,6 +37,8 @@ export interface SessionDeps {
   shared: SharedReads;
   scopes: ScopeStore;
   quota: QuotaStore;
+  /** Which keys the upstream confirmed or refused: an unconfirmed key goes upstream one request at a time. */
+  keys: KeyGate;
   /** Upstream requests one operation may send. */
   budget: number;
   /** How long one operation may wait for the upstream in all, in ms. */
@@ -186,6 +189,8 @@ export class UpstreamSession {
     let pending: Promise<Envelope>;
     if (this.#hash === null) {
       pending = Promise.reject(new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null }));
+    } else if (this.#refusal(this.#hash)) {
+      pending = Promise.reject(this.#keyRefused);
     } else if (this.#over()) {
       pending = Promise.reject(abortError(this.signal));
     } else {
@@ -250,6 +255,12 @@ export class UpstreamSession {
     }
   }
 
+  /** The key's refusal: this operation's own 401, or one the gate remembers from the last moments. */
+  #refusal(hash: string): UpstreamError | null {
+    this.#keyRefused ??= this.deps.keys.refusal(hash);
+    return this.#keyRefused;
+  }
+
   #budgetError(): UpstreamError {
     return new UpstreamError(`This operation has spent its budget of ${this.deps.budget} upstream requests`, {
       code: 'UPSTREAM_BUDGET_EXCEEDED',
@@ -263,8 +274,9 @@ export class UpstreamSession {
     if (this.key === null || hash === null) throw new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null });
     if (signal.aborted) throw abortError(signal);
     // Once the upstream refused the key, the rest of the operation is refused without asking again.
-    if (this.#keyRefused) throw this.#keyRefused;
-    const { budget, quota, client } = this.deps;
+    const refusal = this.#refusal(hash);
+    if (refusal) throw refusal;
+    const { budget, quota, client, keys } = this.deps;
     if (req.method === 'GET') await this.deps.scopes.check(hash, requiredScope(req.path));
     // The check and the reservation go together (nothing awaited between them), so that concurrent
     // reads of the operation never overdraw its budget.
@@ -278,15 +290,23 @@ export class UpstreamSession {
     let sent = false;
     let waitedOut = false;
     let last: UpstreamError | null = null;
+    /** Set while this request is its key's probe: the key is not confirmed, and nothing is recorded for it until it is. */
+    const gate: { probe: Probe | null } = { probe: null };
+    /** Attempts the probe sent, recorded against the key's quota once the upstream confirmed the key. */
+    let unrecorded = 0;
     // Counts an attempt at the moment it goes out: the first uses the reservation, a repeat needs room
-    // in the budget and the quota, or the failure it would repeat stands.
+    // in the budget and the quota, or the failure it would repeat stands. A key refused meanwhile (by
+    // another operation's 401) sends nothing more, wherever its requests waited.
     const beforeAttempt = async (_attempt: number, previous: UpstreamError | null): Promise<void> => {
+      const refused = this.#refusal(hash);
+      if (refused) throw refused;
       if (sent) {
         if (this.#cost.requests + this.#reserved >= budget) throw previous ?? last ?? this.#budgetError();
         // Room in the budget is held while the quota is asked.
         this.#reserved++;
         try {
-          await quota.take(hash, endpoint);
+          if (gate.probe) unrecorded++;
+          else await quota.take(hash, endpoint);
         } catch (refusal) {
           throw previous ?? last ?? refusal;
         } finally {
@@ -294,7 +314,8 @@ export class UpstreamSession {
         }
         this.#cost.retries++;
       } else {
-        await quota.take(hash, endpoint);
+        if (gate.probe) unrecorded++;
+        else await quota.take(hash, endpoint);
         this.#reserved--;
         reserved = false;
         if (kind === 'page') this.#cost.pages++;
@@ -303,6 +324,15 @@ export class UpstreamSession {
       sent = true;
     };
     try {
+      try {
+        gate.probe = await keys.enter(hash, signal);
+      } catch (error) {
+        if (error instanceof UpstreamError) {
+          this.#keyRefused ??= error;
+          throw error;
+        }
+        throw abortError(signal, error);
+      }
       for (;;) {
         try {
           const wait = await quota.admit(hash, endpoint);
@@ -324,6 +354,8 @@ export class UpstreamSession {
               beforeAttempt,
               trace: this.trace,
             });
+            if (gate.probe) await this.#confirm(gate.probe, hash, endpoint, unrecorded);
+            gate.probe = null;
             if (envelope.rateLimit) await quota.observe(hash, { remaining: envelope.rateLimit.remaining });
             return envelope;
           } finally {
@@ -332,8 +364,16 @@ export class UpstreamSession {
         } catch (error) {
           if (!(error instanceof UpstreamError)) throw error;
           if (error.status === 401) {
-            this.#keyRefused = error;
+            this.#refuse(hash, error, gate.probe);
+            gate.probe = null;
             await quota.forget(hash, endpoint);
+            if (sent) this.#cost.failed++;
+            throw error;
+          }
+          // Any other answer of the upstream (a 403, a 404, a 429 …) says the key is real; no answer says nothing.
+          if (gate.probe && error.status !== null && error.status < 500) {
+            await this.#confirm(gate.probe, hash, endpoint, unrecorded);
+            gate.probe = null;
           }
           await this.deps.scopes.learn(hash, error);
           if (error.code === 'RATE_LIMITED') {
@@ -353,6 +393,26 @@ export class UpstreamSession {
       }
     } finally {
       if (reserved) this.#reserved--;
+      // Ended without a verdict (the caller went away, the deadline, an outage): the next waiting request probes.
+      gate.probe?.release();
     }
+  }
+
+  /** The upstream answered the probe: the key is confirmed, and what the probe sent is recorded against its quota. */
+  async #confirm(probe: Probe, hash: string, endpoint: string, attempts: number): Promise<void> {
+    probe.confirm();
+    for (let i = 0; i < attempts; i++) await this.deps.quota.record(hash, endpoint);
+  }
+
+  /**
+   * The upstream refused the key (401): every request of the key waiting at the gate is refused, the
+   * rest of this operation's requests end wherever they wait (queue, limiter, admission), and the key's
+   * later requests are refused for a while without asking.
+   */
+  #refuse(hash: string, error: UpstreamError, probe: Probe | null): void {
+    this.#keyRefused ??= error;
+    if (probe) probe.refuse(error);
+    else this.deps.keys.refuse(hash, error);
+    if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(error);
   }
 }

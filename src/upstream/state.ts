@@ -17,6 +17,11 @@ export interface QuotaStore {
   admit(hash: string, endpoint: string): number | Promise<number>;
   /** At the moment a request is sent: counts it, or throws RATE_LIMITED (nothing counted) if it may not go. Atomic. */
   take(hash: string, endpoint: string): void | Promise<void>;
+  /**
+   * Counts a request that was sent without `take` (its key's probe, before the upstream confirmed the
+   * key: nothing is held for a key until then), without deciding.
+   */
+  record(hash: string, endpoint: string): void | Promise<void>;
   /** Learns from an answer: the upstream's remaining budget, or a 429's Retry-After (every process then waits). */
   observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): void | Promise<void>;
   /** Drops a key's state (the upstream said the key is not valid). */
