@@ -107,8 +107,9 @@ export function useWebSockets<C extends object>(
   const connections = new Map<WebSocket, Connection>();
   /** Open connections of each key, by the key's hash (never the key). */
   const perKey = new Map<string, number>();
+  /** Operations running on every connection (a shutdown waits for them). */
+  let running = 0;
   let drained: (() => void) | null = null;
-  const busy = (): boolean => [...connections.values()].some((c) => c.running.size > 0);
   const refuse = (message: string, code: string, extra: Record<string, unknown> = {}): GraphQLError[] => [
     new GraphQLError(message, { extensions: { code, ...extra } }),
   ];
@@ -121,12 +122,11 @@ export function useWebSockets<C extends object>(
   };
   const ended = (socket: WebSocket, id: string): void => {
     const connection = connections.get(socket);
-    if (!connection) return;
-    connection.running.delete(id);
-    if (connection.running.size === 0) {
-      if (connection.hash !== null && !closing) arm(socket, connection);
-      if (!busy()) drained?.();
-    }
+    // onError and onComplete may both report one operation; a closed connection's were counted off.
+    if (!connection?.running.delete(id)) return;
+    running--;
+    if (running === 0) drained?.();
+    if (connection.running.size === 0 && connection.hash !== null && !closing) arm(socket, connection);
   };
 
   // Before graphql-ws's own listener: a socket past the process's cap is closed before anything else.
@@ -140,12 +140,14 @@ export function useWebSockets<C extends object>(
     socket.once('close', () => {
       connections.delete(socket);
       if (connection.idle) clearTimeout(connection.idle);
+      running -= connection.running.size;
+      connection.running.clear();
+      if (running === 0) drained?.();
       if (connection.hash !== null) {
         const left = (perKey.get(connection.hash) ?? 1) - 1;
         if (left > 0) perKey.set(connection.hash, left);
         else perKey.delete(connection.hash);
       }
-      if (!busy()) drained?.();
     });
   });
   const disposable = useServer<Record<string, unknown> | undefined, { request: IncomingMessage }>(
@@ -175,8 +177,9 @@ export function useWebSockets<C extends object>(
       },
       onSubscribe: async (ctx, id, payload) => {
         const connection = connections.get(ctx.extra.socket);
-        if (connection) {
+        if (connection && !connection.running.has(id)) {
           connection.running.add(id);
+          running++;
           if (connection.idle) clearTimeout(connection.idle);
         }
         if (closing) return refuse('The gateway is shutting down', 'SHUTTING_DOWN');
@@ -225,7 +228,7 @@ export function useWebSockets<C extends object>(
   );
   const close = async (graceMs: number): Promise<void> => {
     closing = true;
-    if (busy()) {
+    if (running > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         timer.unref();
