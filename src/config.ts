@@ -324,6 +324,34 @@ export const configSchema = z.object({
     .describe(
       'With REDIS_URL: how long the lease of the one process polling a live feed for the whole fleet lasts unless renewed, in ms (a follower takes over within it when the leader dies)',
     ),
+  WEBSOCKET_MAX_CONNECTIONS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(10_000)
+    .describe('WebSocket connections one gateway process holds at most; a further one is closed with 1013 (try again later)'),
+  WEBSOCKET_MAX_CONNECTIONS_PER_KEY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(100)
+    .describe('WebSocket connections one key may hold open at once in one process; a further one is closed with 1013 at connection_init'),
+  WEBSOCKET_IDLE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(86_400_000)
+    .default(300_000)
+    .describe('How long a WebSocket connection with no operation running stays open, in ms; then it is closed with 1000'),
+  WEBSOCKET_INIT_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(600_000)
+    .default(3_000)
+    .describe('How long a new WebSocket may take to send connection_init, in ms; then it is closed with 4408'),
   REDIS_URL: z
     .url({ protocol: /^rediss?$/, error: 'a redis:// or rediss:// URL' })
     .optional()
@@ -404,6 +432,8 @@ export type GatewayConfig = {
     perHour: number;
     perMinutePerEndpoint: number;
   };
+  /** GraphQL over WebSocket: connection caps and timeouts. */
+  websocket: { maxConnections: number; maxConnectionsPerKey: number; idleTimeoutMs: number; initTimeoutMs: number };
   scopeCacheTtlMs: number;
   quota: { perHour: number; perMinutePerEndpoint: number } | null;
   /** Shared state in Redis (null: each process keeps its own). */
@@ -498,6 +528,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       leaseMs: c.LIVE_LEASE_MS,
       perHour: c.UPSTREAM_HOURLY_LIMIT,
       perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT,
+    },
+    websocket: {
+      maxConnections: c.WEBSOCKET_MAX_CONNECTIONS,
+      maxConnectionsPerKey: c.WEBSOCKET_MAX_CONNECTIONS_PER_KEY,
+      idleTimeoutMs: c.WEBSOCKET_IDLE_TIMEOUT_MS,
+      initTimeoutMs: c.WEBSOCKET_INIT_TIMEOUT_MS,
     },
     scopeCacheTtlMs: c.SCOPE_CACHE_TTL_MS,
     quota: c.UPSTREAM_QUOTA_GUARD === 'on' ? { perHour: c.UPSTREAM_HOURLY_LIMIT, perMinutePerEndpoint: c.UPSTREAM_MINUTE_LIMIT } : null,

@@ -38,6 +38,8 @@ export interface MetricSources {
   queue?(): { active: number; waiting: number };
   /** Live pollers of subscriptions, those of them following another process's stream, and their subscribers. */
   live?(): { pollers: number; following: number; subscribers: number };
+  /** Open GraphQL-over-WebSocket connections, and the distinct keys holding them. */
+  websockets?(): { connections: number; keys: number };
 }
 
 export interface OperationNameOptions {
@@ -195,6 +197,17 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
       this.set({ what: 'pollers' }, live.pollers);
       this.set({ what: 'following' }, live.following);
       this.set({ what: 'subscribers' }, live.subscribers);
+    },
+  });
+  new Gauge({
+    name: 'hsgql_websocket_connections',
+    help: 'Open GraphQL-over-WebSocket connections (initialised or not), and the distinct keys holding them',
+    labelNames: ['what'],
+    registers: [registry],
+    collect() {
+      const sockets = sources.websockets?.() ?? { connections: 0, keys: 0 };
+      this.set({ what: 'connections' }, sockets.connections);
+      this.set({ what: 'keys' }, sockets.keys);
     },
   });
   new Gauge({

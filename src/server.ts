@@ -17,7 +17,7 @@ import { useGraphiqlPage } from './http/graphiql.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
 import { Readiness, useReadiness } from './http/readiness.ts';
 import { requestIdOf, withRequestId } from './http/request-id.ts';
-import { useWebSockets } from './http/websocket.ts';
+import { useWebSockets, type WebSockets } from './http/websocket.ts';
 import { LocalFleet, RedisFleet } from './live/fleet.ts';
 import { LiveHub } from './live/hub.ts';
 import { withWorkerId } from './http/worker-id.ts';
@@ -139,7 +139,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const tracing = deps.tracer
     ? { tracer: deps.tracer, shutdown: async () => undefined }
     : createTracing(config.tracing.endpoint, config.tracing.serviceName);
-  const late: { upstream?: UpstreamClient; deps?: SessionDeps; live?: LiveHub } = {};
+  const late: { upstream?: UpstreamClient; deps?: SessionDeps; live?: LiveHub; sockets?: WebSockets } = {};
   const metrics = createMetrics(
     {
       circuit: () => late.upstream?.circuit ?? 'closed',
@@ -160,6 +160,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
           subscribers: pollers.reduce((n, p) => n + p.subscribers, 0),
         };
       },
+      websockets: () => late.sockets?.counts() ?? { connections: 0, keys: 0 },
     },
     { ...DEFAULT_OPERATION_NAMES, pinned: trusted ? operationNamesOf(trusted) : [] },
   );
@@ -330,13 +331,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     (req, res) => void yoga(req, res),
   );
   const server = createServer(drain.track(withRequestId(deps.worker ? withWorkerId(deps.worker.id, handler) : handler)));
-  const closeSockets = useWebSockets(server, yoga, {
+  const sockets = useWebSockets(server, yoga, {
     trusted,
     maxPayload: config.limits.bodyBytes,
     maxOperations: WEBSOCKET_MAX_OPERATIONS,
-    hasKey: (headers) => apiKeyOf(headers) !== null,
+    keyOf: apiKeyOf,
     mapError: limitError,
+    ...config.websocket,
   });
+  late.sockets = sockets;
   return {
     yoga,
     server,
@@ -359,7 +362,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     close: async (graceMs = config.shutdownGraceMs) => {
       // Queries and mutations in flight over HTTP and WebSocket answer within the grace; live data ends.
       await live.close();
-      const [drained] = await Promise.all([drain.close(server, graceMs), closeSockets(graceMs)]);
+      const [drained] = await Promise.all([drain.close(server, graceMs), sockets.close(graceMs)]);
       sessionDeps.shared.close();
       await Promise.all([upstream.close(!drained), state.close()]);
       await tracing.shutdown();

@@ -127,6 +127,7 @@ describe('configuration', () => {
         perHour: 1000,
         perMinutePerEndpoint: 100,
       },
+      websocket: { maxConnections: 10_000, maxConnectionsPerKey: 100, idleTimeoutMs: 300_000, initTimeoutMs: 3_000 },
       scopeCacheTtlMs: 60_000,
       quota: { perHour: 1000, perMinutePerEndpoint: 100 },
       redis: null,

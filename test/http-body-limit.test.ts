@@ -3,6 +3,21 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withBodyLimit } from '../src/http/body-limit.ts';
 
+/** What became of the endless answers: cancelled by the body limit, and whether the replayed request's signal aborted. */
+const endings: { cancelled: boolean; aborted: boolean }[] = [];
+
+/** An answer that sends one part and never ends (as a subscription's event stream). */
+function endless(signal: AbortSignal | null): Response {
+  const ending = { cancelled: false, aborted: false };
+  endings.push(ending);
+  signal?.addEventListener('abort', () => (ending.aborted = true));
+  const stream = new ReadableStream<Uint8Array>({
+    start: (controller) => controller.enqueue(new TextEncoder().encode('first part')),
+    cancel: () => void (ending.cancelled = true),
+  });
+  return new Response(stream, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+}
+
 let server: Server;
 let port: number;
 const replayed: string[] = [];
@@ -12,7 +27,9 @@ beforeAll(async () => {
       {
         maxBytes: 100,
         replay: async (_url, init) => {
-          replayed.push(Buffer.from(init.body as Buffer).toString());
+          const body = Buffer.from(init.body as Buffer).toString();
+          if (body === 'stream') return endless(init.signal ?? null);
+          replayed.push(body);
           return new Response(`replayed ${String(init.method)}`, { status: 200, headers: { 'x-replayed': 'yes' } });
         },
         onError: () => undefined,
@@ -59,5 +76,23 @@ describe('the request body limit', () => {
     const big = await send(['x'.repeat(60), 'x'.repeat(60), 'x'.repeat(60)]);
     expect([big.status, JSON.parse(big.text)]).toEqual([413, TOO_LARGE]);
     expect(replayed).toHaveLength(1);
+  });
+
+  it('sends a replayed answer as it comes, and cancels it and the request when the caller leaves', async () => {
+    const first = await new Promise<{ status: number; type: unknown; text: string }>((resolve, reject) => {
+      const req = request({ port, host: '127.0.0.1', method: 'POST', path: '/graphql' }, (res) => {
+        res.once('data', (chunk: Buffer) => {
+          resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], text: chunk.toString() });
+          req.destroy();
+        });
+      });
+      req.on('error', () => undefined);
+      setTimeout(() => reject(new Error('nothing arrived')), 2_000).unref();
+      req.write('str');
+      req.end('eam');
+    });
+    expect(first).toEqual({ status: 200, type: 'text/event-stream', text: 'first part' });
+    for (let i = 0; i < 50 && !endings[0]?.cancelled; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(endings).toEqual([{ cancelled: true, aborted: true }]);
   });
 });

@@ -287,6 +287,42 @@ describe('shutting down', () => {
     await sim?.close();
   });
 
+  it('ends subscriptions over SSE and over WebSocket with SHUTTING_DOWN, not an upstream fault', async () => {
+    sim = await startSimulator({ live: PAUSED_LIVE, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const g = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', ...FAST_LIVE }));
+    gateway = g;
+    const url = await g.listen(0, '127.0.0.1');
+    const room = sim.live?.activeRooms()[0]?.roomId ?? '';
+    const sse = await subscribeSse(url, ROOM_EVENTS, { variables: { room } });
+    subs.push(sse);
+    const client = createClient({
+      url: `${url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { 'X-API-Key': FULL },
+      retryAttempts: 0,
+    });
+    const overSocket: unknown[] = [];
+    const socketEnded = new Promise<string>((resolve) =>
+      client.subscribe(
+        { query: ROOM_EVENTS, variables: { room } },
+        { next: (v) => overSocket.push(v), error: (e) => (overSocket.push(e), resolve('error')), complete: () => resolve('complete') },
+      ),
+    );
+    await settle(() => g.live.pollers()[0]?.subscribers === 2);
+    await g.close(1_000);
+    gateway = null;
+    await sse.waitFor(1);
+    const error = {
+      message: 'The gateway is shutting down',
+      extensions: { code: 'SHUTTING_DOWN', upstream: { status: null, code: null, details: { source: 'gateway' } } },
+    };
+    expect(sse.payloads).toEqual([{ errors: [{ ...error, locations: [{ line: 1, column: 1 }] }] }]);
+    expect(sse.completed).toBe(true);
+    // Over WebSocket, before the socket closes: the operation's error message.
+    expect(await socketEnded).toBe('error');
+    expect(overSocket).toEqual([[error]]);
+  });
+
   it('lets a query in flight over WebSocket answer within the grace period', async () => {
     sim = await startSimulator({ latencyMs: 1_000, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
     const lines: string[] = [];

@@ -17,6 +17,33 @@ function tooLarge(res: ServerResponse, maxBytes: number): void {
   );
 }
 
+/** Writes a stream to the response as it comes, waiting for the socket when it is full; stops when the caller is gone. */
+async function pipe(reader: ReadableStreamDefaultReader<Uint8Array>, res: ServerResponse): Promise<void> {
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      // Cancelled because the caller left: nothing unexpected.
+      if (res.destroyed) return;
+      throw error;
+    }
+    const { done, value } = chunk;
+    if (done || res.destroyed) return;
+    if (!res.write(value)) {
+      await new Promise<void>((resolve) => {
+        const go = (): void => {
+          res.off('drain', go);
+          res.off('close', go);
+          resolve();
+        };
+        res.on('drain', go);
+        res.on('close', go);
+      });
+    }
+  }
+}
+
 /**
  * Refuses request bodies over the limit with 413 before Yoga reads them: by their declared length, or,
  * for a body of unknown length (chunked), by reading it up to the limit; past it the answer is 413 at
@@ -49,10 +76,21 @@ export function withBodyLimit(options: BodyLimitOptions, next: NodeHandler): Nod
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers))
         if (typeof value === 'string' && name !== 'transfer-encoding') headers.set(name, value);
-      // The caller going away cancels the operation, as it does for requests Yoga reads itself.
+      // The caller going away cancels the operation and the answer's stream (a subscription, @defer parts),
+      // as it does for requests Yoga reads itself.
       const gone = new AbortController();
+      let body: ReadableStream<Uint8Array> | null = null;
+      let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+      const cancel = (): void => {
+        // Yoga's streams (whatwg-node's) end a read under way only when cancelled themselves; a web stream
+        // refuses that while locked and ends through its reader.
+        void body?.cancel().catch(() => undefined);
+        void reader?.cancel().catch(() => undefined);
+      };
       res.once('close', () => {
-        if (!res.writableFinished) gone.abort();
+        if (res.writableFinished) return;
+        gone.abort();
+        cancel();
       });
       Promise.resolve(
         options.replay(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
@@ -63,11 +101,18 @@ export function withBodyLimit(options: BodyLimitOptions, next: NodeHandler): Nod
         }),
       )
         .then(async (response) => {
+          body = response.body;
+          reader = body?.getReader() ?? null;
+          if (res.destroyed) return cancel();
           res.writeHead(response.status, Object.fromEntries(response.headers));
-          res.end(Buffer.from(await response.arrayBuffer()));
+          // An event stream or multipart answer sends its parts as they come: the headers go at once.
+          res.flushHeaders();
+          if (reader) await pipe(reader, res);
+          if (!res.destroyed) res.end();
         })
         .catch((error: unknown) => {
           options.onError(error, req);
+          if (res.destroyed) return;
           if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ errors: [{ message: 'Unexpected error.' }] }));
         });

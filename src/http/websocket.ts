@@ -1,8 +1,21 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, getOperationAST, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { keyHash } from '../upstream/shared.ts';
+
+/**
+ * The close codes of the gateway's own limits (graphql-ws adds its 44xx: 4403 no usable key, 4408 no
+ * connection_init in time, …). graphql-ws clients retry 1013 with backoff, and reconnect after 1000 only
+ * when they have an operation to run.
+ */
+export const CloseCode = {
+  /** Past WEBSOCKET_MAX_CONNECTIONS (the process) or WEBSOCKET_MAX_CONNECTIONS_PER_KEY (the key). */
+  TryAgainLater: 1013,
+  /** No operation ran for WEBSOCKET_IDLE_TIMEOUT_MS. */
+  Idle: 1000,
+} as const;
 
 /** The headers a GraphQL-over-WebSocket client may send in its connection_init payload instead. */
 const PARAM_HEADERS = ['x-api-key', 'authorization', 'x-organization-id', 'x-request-id'];
@@ -48,38 +61,127 @@ export interface WebSocketOptions {
   maxPayload: number;
   /** Operations one connection may have running at once. */
   maxOperations: number;
-  /** Whether a request carries an API key (connections without one are refused). */
-  hasKey: (headers: Headers) => boolean;
+  /** The caller's API key in a request's headers (connections without one are refused). */
+  keyOf: (headers: Headers) => string | null;
   /** Gives a refused operation (limits, parse) its coded error (the gateway's limit errors). */
   mapError: (error: GraphQLError) => GraphQLError;
+  /** Connections the process holds at most, initialised or not (WEBSOCKET_MAX_CONNECTIONS). */
+  maxConnections: number;
+  /** Connections one key may hold at once, counted by the key's hash (WEBSOCKET_MAX_CONNECTIONS_PER_KEY). */
+  maxConnectionsPerKey: number;
+  /** How long a connection with no operation running stays open, in ms (WEBSOCKET_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs: number;
+  /** How long a new socket may take to send connection_init, in ms (WEBSOCKET_INIT_TIMEOUT_MS). */
+  initTimeoutMs: number;
+}
+
+/** One open socket: its key's hash once initialised, and the operations it runs (ids), for the idle timer. */
+interface Connection {
+  hash: string | null;
+  readonly running: Set<string>;
+  idle: NodeJS.Timeout | null;
+}
+
+export interface WebSockets {
+  /** Open connections (initialised or not) and the distinct keys holding them (for /metrics). */
+  counts(): { connections: number; keys: number };
+  /**
+   * Stops taking operations, lets those running end for up to `graceMs` (queries and mutations answer;
+   * subscriptions, ended by the live hub first, send their last message), then closes every socket.
+   */
+  close(graceMs: number): Promise<void>;
 }
 
 /**
  * GraphQL over WebSocket (the graphql-ws protocol) on the GraphQL endpoint, through the same Yoga
  * pipeline as HTTP: the same schema, plugins (limits, trusted documents, error mapping) and context.
- * Returns a function that stops taking operations, lets queries and mutations in flight answer for up
- * to `graceMs`, then closes every socket.
+ * Connections are capped per process and per key, and closed when idle.
  */
 export function useWebSockets<C extends object>(
   server: Server,
   yoga: YogaServerInstance<Record<string, unknown>, C>,
   options: WebSocketOptions,
-): (graceMs: number) => Promise<void> {
+): WebSockets {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
   let closing = false;
-  /** Queries and mutations in flight, which a shutdown lets finish (subscriptions end at once). */
-  const answering = new Set<string>();
+  const connections = new Map<WebSocket, Connection>();
+  /** Open connections of each key, by the key's hash (never the key). */
+  const perKey = new Map<string, number>();
+  /** Operations running on every connection (a shutdown waits for them). */
+  let running = 0;
   let drained: (() => void) | null = null;
   const refuse = (message: string, code: string, extra: Record<string, unknown> = {}): GraphQLError[] => [
     new GraphQLError(message, { extensions: { code, ...extra } }),
   ];
+  const arm = (socket: WebSocket, connection: Connection): void => {
+    if (connection.idle) clearTimeout(connection.idle);
+    connection.idle = setTimeout(() => {
+      if (connection.running.size === 0) socket.close(CloseCode.Idle, `No operation for ${options.idleTimeoutMs} ms`);
+    }, options.idleTimeoutMs);
+    connection.idle.unref();
+  };
+  const ended = (socket: WebSocket, id: string): void => {
+    const connection = connections.get(socket);
+    // onError and onComplete may both report one operation; a closed connection's were counted off.
+    if (!connection?.running.delete(id)) return;
+    running--;
+    if (running === 0) drained?.();
+    if (connection.running.size === 0 && connection.hash !== null && !closing) arm(socket, connection);
+  };
+
+  // Before graphql-ws's own listener: a socket past the process's cap is closed before anything else.
+  wss.on('connection', (socket) => {
+    if (connections.size >= options.maxConnections) {
+      socket.close(CloseCode.TryAgainLater, `The gateway holds ${options.maxConnections} WebSocket connections, the most it takes`);
+      return;
+    }
+    const connection: Connection = { hash: null, running: new Set(), idle: null };
+    connections.set(socket, connection);
+    socket.once('close', () => {
+      connections.delete(socket);
+      if (connection.idle) clearTimeout(connection.idle);
+      running -= connection.running.size;
+      connection.running.clear();
+      if (running === 0) drained?.();
+      if (connection.hash !== null) {
+        const left = (perKey.get(connection.hash) ?? 1) - 1;
+        if (left > 0) perKey.set(connection.hash, left);
+        else perKey.delete(connection.hash);
+      }
+    });
+  });
   const disposable = useServer<Record<string, unknown> | undefined, { request: IncomingMessage }>(
     {
+      connectionInitWaitTimeout: options.initTimeoutMs,
       execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
-      // A socket is for live data, which needs a key: without one it is refused at connection_init.
-      onConnect: (ctx) => options.hasKey(socketHeaders(ctx.extra.request, ctx.connectionParams)),
+      // A socket is for live data, which needs a key: without one it is refused at connection_init (4403).
+      onConnect: (ctx) => {
+        const { socket } = ctx.extra;
+        const connection = connections.get(socket);
+        const key = options.keyOf(socketHeaders(ctx.extra.request, ctx.connectionParams));
+        if (!connection || key === null) return false;
+        const hash = keyHash(key);
+        const open = perKey.get(hash) ?? 0;
+        if (open >= options.maxConnectionsPerKey) {
+          socket.close(
+            CloseCode.TryAgainLater,
+            `This key has ${options.maxConnectionsPerKey} WebSocket connections open, the most one key may`,
+          );
+          return false;
+        }
+        perKey.set(hash, open + 1);
+        connection.hash = hash;
+        arm(socket, connection);
+        return true;
+      },
       onSubscribe: async (ctx, id, payload) => {
+        const connection = connections.get(ctx.extra.socket);
+        if (connection && !connection.running.has(id)) {
+          connection.running.add(id);
+          running++;
+          if (connection.idle) clearTimeout(connection.idle);
+        }
         if (closing) return refuse('The gateway is shutting down', 'SHUTTING_DOWN');
         if (Object.keys(ctx.subscriptions).length >= options.maxOperations) {
           return refuse(`A connection may run ${options.maxOperations} operations at once`, 'RATE_LIMITED', { max: options.maxOperations });
@@ -103,7 +205,6 @@ export function useWebSockets<C extends object>(
           const document: DocumentNode = parse(query);
           const errors = validate(schema, document);
           if (errors.length > 0) return errors.map((e: GraphQLError) => options.mapError(e));
-          if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') answering.add(`${id}`);
           return {
             schema,
             operationName: payload.operationName,
@@ -118,20 +219,16 @@ export function useWebSockets<C extends object>(
           return refuse('The operation could not be read', 'BAD_REQUEST');
         }
       },
-      onComplete: (_ctx, id) => {
-        answering.delete(id);
-        if (answering.size === 0) drained?.();
-      },
-      onError: (_ctx, id) => {
-        answering.delete(id);
-        if (answering.size === 0) drained?.();
-      },
+      // Called as an operation ends (a refused one through onError), before its last message is sent:
+      // counted as ended once it is, so that a shutdown closes the socket after it.
+      onComplete: (ctx, id) => void setImmediate(() => ended(ctx.extra.socket, id)),
+      onError: (ctx, id) => void setImmediate(() => ended(ctx.extra.socket, id)),
     },
     wss,
   );
-  return async (graceMs) => {
+  const close = async (graceMs: number): Promise<void> => {
     closing = true;
-    if (answering.size > 0) {
+    if (running > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         timer.unref();
@@ -145,4 +242,5 @@ export function useWebSockets<C extends object>(
     await disposable.dispose();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   };
+  return { counts: () => ({ connections: connections.size, keys: perKey.size }), close };
 }

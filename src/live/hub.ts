@@ -243,8 +243,9 @@ export class LiveHub {
   async close(): Promise<void> {
     const stopped: Promise<void>[] = [];
     for (const poller of [...this.#pollers.values()]) {
+      // Not an upstream fault: a client alerting on UPSTREAM_ERROR is not paged on every deploy.
       for (const s of poller.subscribers)
-        s.fail(new UpstreamError('The gateway is shutting down', { code: 'UPSTREAM_ERROR', status: null }));
+        s.fail(new UpstreamError('The gateway is shutting down', { code: 'SHUTTING_DOWN', status: null, details: { source: 'gateway' } }));
       stopped.push(poller.stop());
     }
     await Promise.all(stopped);

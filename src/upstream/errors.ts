@@ -7,7 +7,9 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'UPSTREAM_ERROR'
   | 'UPSTREAM_TIMEOUT'
-  | 'UPSTREAM_BUDGET_EXCEEDED';
+  | 'UPSTREAM_BUDGET_EXCEEDED'
+  /** The gateway is stopping (a deploy): what was running ends; reconnect, another process answers. */
+  | 'SHUTTING_DOWN';
 
 export interface UpstreamErrorOptions {
   code: ErrorCode;
