@@ -11,7 +11,11 @@ import { startSimulator } from './simulator/server.ts';
 
 try {
   const simOptions = parseSimulatorArgs(['--port', process.env.SIMULATOR_PORT ?? '4010', ...process.argv.slice(2)]);
-  const sim = await startSimulator(simOptions);
+  const sim = await startSimulator(simOptions).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'EADDRINUSE'
+      ? new Error(`Port ${simOptions.port} (the simulator's) is in use: stop what listens there, or set SIMULATOR_PORT to another port`)
+      : error;
+  });
   // One process: the demo runs no workers (WORKERS would only split its limits).
   const config = loadConfig({ GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full', ...process.env, HYPERSTUDY_API_URL: sim.url, WORKERS: '1' });
   const gateway = createGateway(config);

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { runPrimary, shareMetrics, workerDeps } from './cluster.ts';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { createLogger } from './observability.ts';
-import { createGateway } from './server.ts';
+import { createGateway, ListenError } from './server.ts';
 
 try {
   const config = loadConfig();
@@ -10,7 +10,7 @@ try {
   if (config.workers > 1 && cluster.isPrimary) runPrimary(config, createLogger(config.logLevel));
   else await serve(config);
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof ListenError ? error.message : error);
   process.exit(1);
 }
 

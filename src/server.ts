@@ -93,6 +93,18 @@ export function organizationOf(headers: Headers): { id: string | null; refused: 
 /** Operations one WebSocket connection may run at once (subscriptions included). */
 export const WEBSOCKET_MAX_OPERATIONS = 100;
 
+/** The gateway could not listen on its port (in use, or not allowed): one line naming PORT. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(port: number, host: string, code: 'EADDRINUSE' | 'EACCES') {
+    super(
+      code === 'EADDRINUSE'
+        ? `Port ${port} on ${host} is in use: stop what listens there, or set PORT to another port (PORT=0 picks a free one)`
+        : `Port ${port} on ${host} may not be opened by this user: set PORT to one above 1023`,
+    );
+  }
+}
+
 export interface GatewayDeps {
   /** Replaces the upstream keep-alive pool (tests). */
   dispatcher?: Dispatcher;
@@ -352,7 +364,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     logger,
     listen: (port = config.port, host = config.host) =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (error: NodeJS.ErrnoException) =>
+          reject(error.code === 'EADDRINUSE' || error.code === 'EACCES' ? new ListenError(port, host, error.code) : error),
+        );
         server.listen(port, host, () => {
           const address = server.address() as AddressInfo;
           const shown = address.address.includes(':') ? `[${address.address}]` : address.address;

@@ -102,7 +102,10 @@ export function useWebSockets<C extends object>(
   yoga: YogaServerInstance<Record<string, unknown>, C>,
   options: WebSocketOptions,
 ): WebSockets {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
+  // Upgrades are handed over here rather than by passing the server to ws, which would also re-emit the
+  // server's own errors (a busy port) as the WebSocket server's, and graphql-ws would log them as its own.
+  const wss = new WebSocketServer({ noServer: true, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   let closing = false;
   const connections = new Map<WebSocket, Connection>();
   /** Open connections of each key, by the key's hash (never the key). */

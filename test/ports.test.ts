@@ -1,0 +1,51 @@
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { createGateway, ListenError } from '../src/server.ts';
+
+// Issue 19: a busy port printed "Internal error emitted on the WebSocket server. Please check your
+// implementation." and two stack traces, naming neither PORT nor SIMULATOR_PORT.
+describe('a busy port', () => {
+  let taken: Server;
+  let port = 0;
+  beforeAll(async () => {
+    taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    port = (taken.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+
+  it('is one error naming PORT, and nothing else is logged', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3', LOG_LEVEL: 'silent' }));
+    try {
+      const failed = await gateway.listen(port, '127.0.0.1').catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(ListenError);
+      expect((failed as Error).message).toBe(
+        `Port ${port} on 127.0.0.1 is in use: stop what listens there, or set PORT to another port (PORT=0 picks a free one)`,
+      );
+      expect(errors).not.toHaveBeenCalled();
+    } finally {
+      errors.mockRestore();
+      await gateway.close(0);
+    }
+  });
+
+  it("stops the demo with one line naming SIMULATOR_PORT when the simulator's port is taken", async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts'], {
+      env: { ...process.env, SIMULATOR_PORT: String(port), PORT: '0', NODE_ENV: 'production' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect([code, out, err]).toEqual([
+      1,
+      '',
+      `Port ${port} (the simulator's) is in use: stop what listens there, or set SIMULATOR_PORT to another port\n`,
+    ]);
+  });
+});
