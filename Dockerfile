@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
-# The gateway alone, compiled to JavaScript, on the Node major the tests run with (20).
+# The gateway alone, compiled to JavaScript, on the Node major the tests run with (24, the active LTS).
 # Build: docker build -t hyperstudy-graphql .
 # Run:   docker run --rm -p 4000:4000 -e HYPERSTUDY_API_URL=https://api.hyperstudy.io/api/v3 hyperstudy-graphql
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,12 +11,12 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # NODE_ENV=production as with npm start: graphql-js reads it once, when first loaded, and skips its
 # development-only checks (instanceOf across realms).
 ENV NODE_ENV=production \

@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import { useAliasLimits } from './alias-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
+import { useContentTypeHints } from './http/content-type.ts';
 import { useCors } from './http/cors.ts';
 import { useJit } from './execution.ts';
 import { createDrain } from './http/drain.ts';
@@ -304,6 +305,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
           ]),
       useMetricsEndpoint({ registry: metrics.registry, render: deps.worker?.metrics }),
       useReadiness({ readiness }),
+      useContentTypeHints(),
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
