@@ -6,8 +6,19 @@
  */
 import { ConfigError, loadConfig } from './config.ts';
 import { createGateway } from './server.ts';
-import { describeSimulator, parseSimulatorArgs } from './simulator/cli.ts';
+import { describeSimulator, parseSimulatorArgs, SIMULATOR_FLAGS } from './simulator/cli.ts';
 import { startSimulator } from './simulator/server.ts';
+
+const USAGE = `npm run demo [-- flags]
+  The HyperStudy API simulator with seeded data (on SIMULATOR_PORT, default 4010) and the gateway in front
+  of it (on PORT, default 4000), in one process. The gateway reads every variable of the configuration
+  reference but HYPERSTUDY_API_URL (the simulator's) and WORKERS (1). Flags go to the simulator:
+  ${SIMULATOR_FLAGS}`;
+
+if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 try {
   const simOptions = parseSimulatorArgs(['--port', process.env.SIMULATOR_PORT ?? '4010', ...process.argv.slice(2)]);

@@ -3,10 +3,19 @@ import { DEMO_KEYS } from './keys.ts';
 import { DEFAULT_LIVE, resolveLiveOptions, type LiveOptions } from './live.ts';
 import { DEFAULT_SIMULATOR, FAULT_MODES, startSimulator, type FaultMode, type SimulatorOptions } from './server.ts';
 
-const USAGE = `npm run simulator -- --port N [--host H] [--seed S] [--rooms R] [--participants-per-room P]
-  [--events-per-participant E] [--latency-ms L] [--fault-rate F] [--fault-modes ${FAULT_MODES.join(',')}]
-  [--stall-ms MS] [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N]
+/** The data, latency, fault, rate-limit and live flags, which `npm run demo` takes too. */
+export const SIMULATOR_FLAGS = `[--seed S] [--rooms R] [--participants-per-room P] [--events-per-participant E]
+  [--latency-ms L] [--fault-rate F] [--fault-modes ${FAULT_MODES.join(',')}] [--stall-ms MS]
+  [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N]
   [--live [--live-rate N] [--live-late-ms MS] [--live-room-every-ms MS] [--live-room-ms MS]]`;
+
+const USAGE = `npm run simulator -- --port N [--host H]
+  ${SIMULATOR_FLAGS}`;
+
+/** `--help` was asked for: the usage is the answer (printed on stdout, exit 0). */
+export class HelpRequested extends Error {
+  override name = 'HelpRequested';
+}
 
 const LIVE_FLAGS = ['live-rate', 'live-late-ms', 'live-room-every-ms', 'live-room-ms'] as const;
 
@@ -46,7 +55,7 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       help: { type: 'boolean' },
     },
   });
-  if (values.help) throw new Error(USAGE);
+  if (values.help) throw new HelpRequested(USAGE);
   const d = DEFAULT_SIMULATOR;
   const modes = (values['fault-modes'] ?? FAULT_MODES.join(',')).split(',').map((m) => m.trim());
   for (const m of modes) {
@@ -122,6 +131,10 @@ async function main(): Promise<void> {
   try {
     options = parseSimulatorArgs(process.argv.slice(2));
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(error.message);
+      process.exit(0);
+    }
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(2);
   }

@@ -49,3 +49,21 @@ describe('a busy port', () => {
     ]);
   });
 });
+
+describe('npm run demo -- --help', () => {
+  it("prints the demo's usage, not the simulator's, and exits 0", async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect([code, err]).toEqual([0, '']);
+    expect(out.split('\n').slice(0, 2)).toEqual([
+      'npm run demo [-- flags]',
+      '  The HyperStudy API simulator with seeded data (on SIMULATOR_PORT, default 4010) and the gateway in front',
+    ]);
+    expect(out).toContain('[--live [--live-rate N]');
+    expect(out).not.toContain('--port N');
+  });
+});
