@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/server.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/server.ts';
-import { startRedis, type RedisServer } from './helpers/redis.ts';
+import { proxyRedis, startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
 import { FULL, type GqlReply } from './helpers/stack.ts';
 
@@ -22,6 +22,8 @@ afterAll(async () => {
 
 interface Replicas {
   sim: Simulator;
+  /** Their REDIS_KEY_PREFIX. */
+  prefix: string;
   gateways: [Gateway, Gateway];
   urls: [string, string];
   gql(replica: 0 | 1, query: string): Promise<GqlReply>;
@@ -29,22 +31,29 @@ interface Replicas {
   close(): Promise<void>;
 }
 
-async function startReplicas(sim: Partial<SimulatorOptions>, env: Record<string, string>): Promise<Replicas> {
+/** `second`: settings of the second replica only (e.g. its own REDIS_URL). */
+async function startReplicas(
+  sim: Partial<SimulatorOptions>,
+  env: Record<string, string>,
+  second: Record<string, string> = {},
+): Promise<Replicas> {
   const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
-  const config = loadConfig({
+  const prefix = `replicas${++prefixes}:`;
+  const settings = {
     HYPERSTUDY_API_URL: simulator.url,
     LOG_LEVEL: 'silent',
     REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `replicas${++prefixes}:`,
+    REDIS_KEY_PREFIX: prefix,
     REPLICAS: '2',
-    // Generous: on a busy machine a slow answer would turn the state local, which only the last test is about.
+    // Generous: on a busy machine a slow answer would turn the state local, which only the Redis fault tests are about.
     REDIS_TIMEOUT_MS: '2000',
     ...env,
-  });
-  const gateways: [Gateway, Gateway] = [createGateway(config), createGateway(config)];
+  };
+  const gateways: [Gateway, Gateway] = [createGateway(loadConfig(settings)), createGateway(loadConfig({ ...settings, ...second }))];
   const urls: [string, string] = [await gateways[0].listen(0, '127.0.0.1'), await gateways[1].listen(0, '127.0.0.1')];
   return {
     sim: simulator,
+    prefix,
     gateways,
     urls,
     async gql(replica, query) {
@@ -174,6 +183,54 @@ describe('two replicas sharing Redis', () => {
       expect(r.sim.stats.total).toBe(before + 1);
     } finally {
       await r.close();
+    }
+  });
+});
+
+describe('two replicas through Redis faults', () => {
+  async function redisUp(r: Replicas, replica: 0 | 1, up: 0 | 1): Promise<void> {
+    for (let i = 0; i < 100 && (await r.metric(replica, 'hsgql_shared_state_redis_up')) !== up; i++) await delay(50);
+    expect(await r.metric(replica, 'hsgql_shared_state_redis_up')).toBe(up);
+  }
+
+  it("a blip on one replica's link to Redis: it answers nothing another replica's write superseded, while cut off or after", async () => {
+    const proxy = await proxyRedis(redis);
+    const r = await startReplicas({}, { CACHE_TTL_MS: '60000' }, { REDIS_URL: proxy.url });
+    try {
+      // Replica 1 reads and keeps the answer (in its memory and in Redis).
+      expect((await r.gql(1, NAME)).body.data).toEqual({ experiment: { name: 'Movie Watching Study' } });
+      proxy.cut();
+      await redisUp(r, 1, 0);
+      expect(await r.metric(0, 'hsgql_shared_state_redis_up')).toBe(1);
+      // Cut off, it reads through to the upstream…
+      const during = await r.gql(1, NAME);
+      expect([during.body.data, during.body.extensions?.upstream]).toMatchObject([
+        { experiment: { name: 'Movie Watching Study' } },
+        { requests: 1, cacheHits: 0 },
+      ]);
+      // …replica 0 renames the experiment…
+      const write = await r.gql(0, 'mutation { updateExperiment(id: "exp_movie01", input: { name: "Renamed" }) { name } }');
+      expect(write.body.data).toEqual({ updateExperiment: { name: 'Renamed' } });
+      // …and replica 1, still cut off, answers the new name (from the upstream), not the one it read before.
+      const after = await r.gql(1, NAME);
+      expect([after.body.data, after.body.extensions?.upstream]).toMatchObject([
+        { experiment: { name: 'Renamed' } },
+        { requests: 1, cacheHits: 0 },
+      ]);
+      proxy.restore();
+      await redisUp(r, 1, 1);
+      // Back on Redis, its memory's first answer is of an older generation than the key's: not served either.
+      const back = await r.gql(1, NAME);
+      expect([back.body.data, back.body.extensions?.upstream]).toMatchObject([{ experiment: { name: 'Renamed' } }, { requests: 1 }]);
+      await delay(50); // the answer is stored in Redis after it is returned
+      const cached = await r.gql(0, NAME);
+      expect([cached.body.data, cached.body.extensions?.upstream]).toMatchObject([
+        { experiment: { name: 'Renamed' } },
+        { requests: 0, cacheHits: 1 },
+      ]);
+    } finally {
+      await r.close();
+      await proxy.close();
     }
   });
 });

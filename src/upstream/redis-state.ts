@@ -207,8 +207,10 @@ function parseStored(body: string): Envelope | null {
  * CACHE_MAX_BYTES as before). Each key has a generation in Redis; entries are stored under it, and a
  * write by the key gives it a new one, so that every process stops finding the older answers at once.
  * A look-up is one round trip: the current generation, and the body only when this process holds no
- * copy of that generation. While Redis is down, the memory alone serves (entries of its own, which are
- * never taken for Redis's afterwards).
+ * copy of that generation. While Redis is down, the cache answers nothing and keeps nothing: only
+ * Redis can say that another process's write has not superseded an answer, so every read goes
+ * upstream (coalesced within the process) until Redis answers again, and then finds in memory only
+ * answers of the key's current generation.
  */
 class RedisCache implements ResponseCache {
   readonly #lru: GenerationLru | null;
@@ -244,14 +246,9 @@ class RedisCache implements ResponseCache {
     const id = `${hash} ${url}`;
     if (!this.link.up) {
       this.link.fellBack('cache');
-      return this.#local(id);
+      return { miss: LOCAL_TICKET };
     }
     return this.#remote(hash, url, id);
-  }
-
-  #local(id: string): CacheLookup {
-    const envelope = this.#lru?.get(id, LOCAL_TICKET.generation);
-    return envelope ? { envelope } : { miss: LOCAL_TICKET };
   }
 
   async #remote(hash: string, url: string, id: string): Promise<CacheLookup> {
@@ -262,7 +259,7 @@ class RedisCache implements ResponseCache {
     const reply = await this.link.call('cache', (redis) =>
       redis.hsgqlLookup(`${space}g`, `${space}c:`, digest(url), known, `${this.#process}.${++this.#sequence}`, this.#generationTtlMs),
     );
-    if (reply === FALLBACK) return this.#local(id);
+    if (reply === FALLBACK) return { miss: LOCAL_TICKET };
     const [generation, body, ttl] = reply;
     if (body === undefined || ttl === undefined) {
       const held = generation === known ? lru.get(id, generation) : undefined;
@@ -275,9 +272,11 @@ class RedisCache implements ResponseCache {
   }
 
   store(hash: string, url: string, envelope: Envelope, ttlMs: number, ticket: CacheTicket): void {
+    // An answer fetched while Redis was away is not kept: no generation says when another process's write supersedes it.
+    if (ticket.generation === LOCAL_TICKET.generation) return;
     this.#lru?.set(hash, `${hash} ${url}`, envelope, ticket.generation, ttlMs);
-    // An answer fetched while Redis was away stays in this process; one larger than the whole cache is not kept.
-    if (ticket.generation === LOCAL_TICKET.generation || envelope.bytes > this.options.maxBytes) return;
+    // One larger than the whole cache is not kept in Redis.
+    if (envelope.bytes > this.options.maxBytes) return;
     const space = this.keys.of(hash);
     const stored: StoredEnvelope = { d: envelope.data, m: envelope.metadata, r: envelope.rateLimit, b: envelope.bytes };
     void this.link.call('cache', (redis) =>
