@@ -6,8 +6,8 @@ import { GenerationLru, LOCAL_TICKET, type CacheLookup, type CacheTicket, type R
 import type { Envelope } from './envelope.ts';
 import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
 import type { UpstreamError } from './errors.ts';
-import { quotaRefusal, QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
-import { defineScripts } from './redis-scripts.ts';
+import { quotaRefusal, QuotaTracker, type KnownCount, type QuotaLimits, type QuotaState } from './quota.ts';
+import { defineScripts, HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS } from './redis-scripts.ts';
 import { mirroredRefusal, missingScopes, ScopeMirror } from './shared.ts';
 import {
   MemorySharedState,
@@ -41,6 +41,7 @@ class RedisLink {
   #closed = false;
   readonly #observers: SharedStateObserver[] = [];
   readonly #catchUps: (() => Promise<void>)[] = [];
+  readonly #downs: (() => void)[] = [];
 
   constructor(
     private readonly settings: RedisSettings,
@@ -71,6 +72,11 @@ class RedisLink {
 
   observe(observer: SharedStateObserver): void {
     this.#observers.push(observer);
+  }
+
+  /** Runs (synchronously) as the state turns local, before any call is answered locally. */
+  onDown(task: () => void): void {
+    this.#downs.push(task);
   }
 
   /** Runs before the state goes back to Redis after an outage (e.g. replaying what was counted locally). */
@@ -140,6 +146,7 @@ class RedisLink {
       { err: error instanceof Error ? error.message : String(error), timeoutMs: this.settings.timeoutMs },
       'Redis is unavailable: quota, cache and scope state fall back to this process until it answers again',
     );
+    for (const task of this.#downs) task();
     for (const o of this.#observers) o.transition('down');
     this.#scheduleProbe();
   }
@@ -312,20 +319,35 @@ class RedisCache implements ResponseCache {
   }
 }
 
-/** Requests counted only locally while Redis was away, at most this many (then the oldest are dropped). */
+/** Requests counted only locally while Redis was away, at most this many (then the newest are not kept). */
 const MAX_OUTAGE_RECORDS = 100_000;
+
+/** What this process knows of one key's spend by the whole fleet, as Redis last counted it. */
+interface FleetView {
+  hour: KnownCount;
+  /** Each endpoint's last minute. */
+  minutes: Map<string, KnownCount>;
+}
 
 /**
  * The quota in Redis: "count and decide" is one script against the key's windows and its Retry-After
- * block, so that every process draws from one budget with the upstream's full limits. This process
- * also counts what it sends in its local tracker (with its share of the limits): while Redis is down
- * the local tracker decides, and what it let through meanwhile is added to Redis when Redis is back.
+ * block, so that every process draws from one budget with the upstream's full limits. Each verdict
+ * also says what the whole fleet has spent; this process keeps that per key (at no cost: it comes
+ * with the answers it needs anyway).
+ *
+ * While Redis is down the local tracker decides, starting from that: it holds the fleet's last known
+ * spend, and each request this process sends meanwhile counts `processes` times against the full
+ * limits, so that the process takes at most its share of what is left (⌊left ÷ processes⌋) and the
+ * processes together no more than what was left. Each upstream answer's remaining can only raise the
+ * spend it holds (a fresher, higher remaining never lowers it: that would hand this process a second
+ * share of what the others still hold). When Redis answers again, what this process sent meanwhile is
+ * added to it, and each window is raised to at least what this process knew the fleet had spent: a
+ * Redis restarted empty gets back the fleet's hour, not one process's part of it.
  */
 class RedisQuota implements QuotaStore {
-  /** What Redis last said of each key's hour (for `state`, reported with every answer). */
-  readonly #used: LRUCache<string, number>;
-  /** Requests sent while Redis was away, by key and endpoint, as local times. */
-  readonly #outage = new Map<string, { hash: string; endpoint: string; at: number[] }>();
+  readonly #fleet: LRUCache<string, FleetView>;
+  /** Requests sent while Redis was away: by key, by endpoint, their local times. */
+  #outage = new Map<string, Map<string, number[]>>();
   #outageRecords = 0;
   /** Retry-After blocks learnt while Redis was away: the time they end. */
   readonly #outageBlocks = new Map<string, number>();
@@ -333,14 +355,15 @@ class RedisQuota implements QuotaStore {
   constructor(
     private readonly link: RedisLink,
     private readonly keys: KeySpace,
+    /** Decides while Redis is down: the full limits, each request weighing `processes`. */
     private readonly local: QuotaTracker,
     /** The upstream's limits, shared by every process through Redis. */
     private readonly limits: QuotaLimits | null,
-    private readonly localLimits: QuotaLimits | null,
     private readonly maxWaitMs: number,
     maxKeys: number,
   ) {
-    this.#used = new LRUCache({ max: maxKeys });
+    this.#fleet = new LRUCache({ max: maxKeys });
+    link.onDown(() => this.#rebase());
     link.onCatchUp(() => this.#catchUp());
   }
 
@@ -370,10 +393,11 @@ class RedisQuota implements QuotaStore {
     }
     const [code, wait] = verdict;
     if (code !== 0) throw this.#refusal(code, wait, endpoint);
-    this.local.record(hash, endpoint);
+    // Counted by Redis, which went away meanwhile: the local decisions count it too.
+    if (!this.link.up) this.local.record(hash, endpoint);
   }
 
-  async #ask(hash: string, endpoint: string, charge: '0' | '1'): Promise<[number, number, number] | Fallback> {
+  async #ask(hash: string, endpoint: string, charge: '0' | '1'): Promise<[number, number, number, number] | Fallback> {
     const space = this.keys.of(hash);
     const verdict = await this.link.call('quota', (redis) =>
       redis.hsgqlQuota(
@@ -386,8 +410,15 @@ class RedisQuota implements QuotaStore {
       ),
     );
     if (verdict === FALLBACK) return verdict;
-    const [code, wait, used] = verdict;
-    this.#used.set(hash, used);
+    const [code, wait, hour, minute] = verdict;
+    const now = Date.now();
+    const view = this.#fleet.get(hash);
+    if (view === undefined)
+      this.#fleet.set(hash, { hour: { n: hour, at: now }, minutes: new Map(minute >= 0 ? [[endpoint, { n: minute, at: now }]] : []) });
+    else {
+      view.hour = { n: hour, at: now };
+      if (minute >= 0) view.minutes.set(endpoint, { n: minute, at: now });
+    }
     // Another process was told to wait: this one remembers it too, for its answers and for an outage.
     if (code === 1) this.local.observe(hash, { retryAfter: wait / 1000 });
     return verdict;
@@ -399,6 +430,16 @@ class RedisQuota implements QuotaStore {
 
   async observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): Promise<void> {
     this.local.observe(hash, info);
+    if (!this.link.up && this.limits !== null && info.remaining !== undefined && info.remaining !== null) {
+      // The upstream's own count, which holds what every process sent: the local decisions count at least as much.
+      const spent = this.limits.perHour - info.remaining;
+      this.local.raise(hash, spent);
+      // And so does the catch-up: the fleet's spend before this process's own requests of the outage.
+      const view = this.#fleet.get(hash) ?? { hour: { n: 0, at: 0 }, minutes: new Map<string, KnownCount>() };
+      const before = spent - this.#sentMeanwhile(hash);
+      if (before > view.hour.n) view.hour = { n: before, at: Date.now() };
+      this.#fleet.set(hash, view);
+    }
     if (info.retryAfter === undefined || info.retryAfter === null) return;
     const waitMs = Math.ceil(Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(0, info.retryAfter)) * 1000);
     if (waitMs <= 0) return;
@@ -408,41 +449,86 @@ class RedisQuota implements QuotaStore {
 
   async forget(hash: string, endpoint?: string): Promise<void> {
     this.local.forget(hash);
-    this.#used.delete(hash);
+    this.#fleet.delete(hash);
     const space = this.keys.of(hash);
     // A key the upstream refuses keeps nothing in Redis either: its windows, block and cache generation go.
     const keys = [`${space}q:h`, `${space}q:b`, `${space}g`, ...(endpoint === undefined ? [] : [`${space}q:m:${endpoint}`])];
     await this.link.call('quota', (redis) => redis.del(...keys));
   }
 
+  /** The key's spend by the fleet as far as this process knows it: Redis's last count, and while Redis is down what it sent since. */
   state(hash: string): QuotaState {
     const local = this.local.state(hash);
-    if (!this.link.up) return { ...local, limitPerHour: this.localLimits?.perHour ?? local.limitPerHour };
-    return { ...local, usedLastHour: this.#used.get(hash) ?? 0, limitPerHour: this.limits?.perHour ?? local.limitPerHour };
+    const known = this.#fleet.peek(hash)?.hour;
+    const used = known !== undefined && Date.now() - known.at < HOUR_MS ? known.n : 0;
+    return { ...local, usedLastHour: this.link.up ? used : used + this.#sentMeanwhile(hash) };
   }
 
-  #recordOutage(hash: string, endpoint: string): void {
+  #sentMeanwhile(hash: string): number {
+    let sent = 0;
+    for (const times of this.#outage.get(hash)?.values() ?? []) sent += times.length;
+    return sent;
+  }
+
+  #recordOutage(hash: string, endpoint: string, at = Date.now()): void {
     if (this.#outageRecords >= MAX_OUTAGE_RECORDS) return;
-    const id = `${hash} ${endpoint}`;
-    const entry = this.#outage.get(id) ?? { hash, endpoint, at: [] };
-    entry.at.push(Date.now());
-    this.#outage.set(id, entry);
+    const endpoints = this.#outage.get(hash) ?? new Map<string, number[]>();
+    this.#outage.set(hash, endpoints);
+    const times = endpoints.get(endpoint) ?? [];
+    endpoints.set(endpoint, times);
+    times.push(at);
     this.#outageRecords++;
   }
 
-  /** Redis is back: what this process sent and was told meanwhile is added to it. */
+  /** Redis went away: from now on the local tracker decides, from the fleet's spend as Redis last gave it. */
+  #rebase(): void {
+    for (const [hash, view] of this.#fleet.entries()) this.local.rebase(hash, view.hour, view.minutes);
+  }
+
+  /**
+   * Redis is back: what this process sent meanwhile is added to it, each window is raised to at least
+   * what this process knew the fleet had spent (a no-op unless Redis lost it), and the Retry-After
+   * blocks it was told of are set. Should this fail half-way, it is all done again on the next try:
+   * requests may then be counted twice, never missed.
+   */
   async #catchUp(): Promise<void> {
-    const now = Date.now();
-    for (const [id, { hash, endpoint, at }] of this.#outage) {
-      const space = this.keys.of(hash);
-      await this.link.redis.hsgqlReplay(`${space}q:h`, `${space}q:m:${endpoint}`, ...at.map((t) => Math.max(0, now - t)));
-      this.#outage.delete(id);
-    }
+    const outage = this.#outage;
+    this.#outage = new Map();
     this.#outageRecords = 0;
+    try {
+      await this.#raise(outage);
+    } catch (error) {
+      for (const [hash, endpoints] of outage)
+        for (const [endpoint, times] of endpoints) for (const at of times) this.#recordOutage(hash, endpoint, at);
+      throw error;
+    }
+    const now = Date.now();
     for (const [hash, until] of this.#outageBlocks) {
       if (until > now) await this.link.redis.hsgqlBlock(`${this.keys.of(hash)}q:b`, until - now);
       this.#outageBlocks.delete(hash);
     }
+  }
+
+  async #raise(outage: Map<string, Map<string, number[]>>): Promise<void> {
+    const now = Date.now();
+    const calls: Promise<number>[] = [];
+    const catchUp = (key: string, bucket: number, span: number, known: KnownCount | undefined, sent: number[]): void => {
+      const live = (at: number): boolean => at + bucket + span > now;
+      const recent = sent.filter(live);
+      const base = known !== undefined && live(known.at) ? known : null;
+      if (base === null && recent.length === 0) return;
+      const ago = (at: number): number => Math.max(0, now - at);
+      calls.push(this.link.redis.hsgqlCatchUp(key, bucket, span, (base?.n ?? 0) + recent.length, ago(base?.at ?? now), ...recent.map(ago)));
+    };
+    for (const hash of new Set([...this.#fleet.keys(), ...outage.keys()])) {
+      const view = this.#fleet.peek(hash);
+      const sent = outage.get(hash) ?? new Map<string, number[]>();
+      const space = this.keys.of(hash);
+      catchUp(`${space}q:h`, HOUR_BUCKET_MS, HOUR_MS, view?.hour, [...sent.values()].flat());
+      for (const endpoint of new Set([...(view?.minutes.keys() ?? []), ...sent.keys()]))
+        catchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, MINUTE_MS, view?.minutes.get(endpoint), sent.get(endpoint) ?? []);
+    }
+    await Promise.all(calls);
   }
 }
 
@@ -524,9 +610,8 @@ export class RedisSharedState implements SharedState {
     this.quota = new RedisQuota(
       this.#link,
       keys,
-      new QuotaTracker(this.#localLimits, options.retryAfterMaxMs, Date.now, options.maxKeys),
+      new QuotaTracker(options.quota, options.retryAfterMaxMs, Date.now, options.maxKeys, Math.max(1, options.processes)),
       options.quota,
-      this.#localLimits,
       options.retryAfterMaxMs,
       options.maxKeys,
     );
