@@ -587,8 +587,8 @@ export interface RedisStateOptions {
 /**
  * The shared state in Redis (`REDIS_URL`): every process and replica shares each key's quota, its
  * Retry-After blocks, its scope mirror and its response cache; coalescing of identical reads in flight
- * stays per process. Local state (this process's share of the limits, its own cache and mirror) stands
- * in while Redis is down or slow.
+ * stays per process. Local state stands in while Redis is down or slow: this process's share of what
+ * is left of the limits, its own mirror, and no cache.
  */
 export class RedisSharedState implements SharedState {
   readonly cache: RedisCache;
