@@ -380,7 +380,7 @@ export const configSchema = z.object({
     .max(1_000)
     .default(1)
     .describe(
-      'Gateway replicas (hosts or containers) serving the same keys; without Redis (or while it is down) each process enforces 1/(REPLICAS × WORKERS) of each upstream limit',
+      'Gateway replicas (hosts or containers) serving the same keys; without Redis each process enforces 1/(REPLICAS × WORKERS) of each upstream limit, and while Redis is down that share of what is left of it',
     ),
 });
 

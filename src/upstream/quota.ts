@@ -17,15 +17,17 @@ export class WindowCounter {
     private readonly windowMs: number,
   ) {}
 
-  add(now: number): void {
+  /** Adds `n` events at `now` (never earlier than the last add). */
+  add(now: number, n = 1): void {
+    if (n <= 0) return;
     const start = now - (now % this.bucketMs);
     const last = this.#starts.length - 1;
-    if (last >= 0 && this.#starts[last] === start) this.#counts[last] = (this.#counts[last] ?? 0) + 1;
+    if (last >= 0 && this.#starts[last] === start) this.#counts[last] = (this.#counts[last] ?? 0) + n;
     else {
       this.#starts.push(start);
-      this.#counts.push(1);
+      this.#counts.push(n);
     }
-    this.#total++;
+    this.#total += n;
   }
 
   count(now: number): number {
@@ -51,6 +53,12 @@ export class WindowCounter {
 export interface QuotaLimits {
   perHour: number;
   perMinutePerEndpoint: number;
+}
+
+/** A count learnt at a time (local ms): e.g. what Redis last said the fleet spent. */
+export interface KnownCount {
+  n: number;
+  at: number;
 }
 
 export interface QuotaState {
@@ -88,6 +96,8 @@ export class QuotaTracker {
     private readonly maxWaitMs = 0,
     private readonly now: () => number = Date.now,
     maxKeys = 10_000,
+    /** What each request this tracker counts weighs against the limits (see RedisQuota's fallback). */
+    private readonly weight = 1,
   ) {
     this.#keys = new LRUCache({ max: maxKeys });
   }
@@ -142,13 +152,37 @@ export class QuotaTracker {
   }
 
   #count(entry: KeyQuota, endpoint: string, now: number): void {
-    entry.hour.add(now);
+    entry.hour.add(now, this.weight);
     let minute = entry.endpoints.get(endpoint);
     if (!minute) {
       minute = new WindowCounter(1_000, MINUTE);
       entry.endpoints.set(endpoint, minute);
     }
-    minute.add(now);
+    minute.add(now, this.weight);
+  }
+
+  /**
+   * Replaces the key's windows with counts learnt elsewhere, each as of when it was learnt (so that it
+   * leaves the window no sooner than the requests it stands for): the fleet's spend as far as this
+   * process knows it, when it starts deciding alone. Its Retry-After block stays.
+   */
+  rebase(hash: string, hour: KnownCount | null, minutes: Iterable<[string, KnownCount]>): void {
+    const entry = this.#entry(hash);
+    entry.hour = new WindowCounter(MINUTE, HOUR);
+    if (hour) entry.hour.add(hour.at, hour.n);
+    entry.endpoints = new Map();
+    for (const [endpoint, known] of minutes) {
+      const minute = new WindowCounter(1_000, MINUTE);
+      minute.add(known.at, known.n);
+      entry.endpoints.set(endpoint, minute);
+    }
+  }
+
+  /** The key's hour window counts at least `count` from now on (e.g. the upstream said so many were spent). */
+  raise(hash: string, count: number): void {
+    const entry = this.#entry(hash);
+    const now = this.now();
+    entry.hour.add(now, count - entry.hour.count(now));
   }
 
   /** Whether a Retry-After of this many seconds is short enough to wait out. */
@@ -184,10 +218,11 @@ export class QuotaTracker {
 
   #checkLimits(entry: KeyQuota, endpoint: string, now: number): void {
     if (!this.limits) return;
-    if (entry.hour.count(now) >= this.limits.perHour) throw quotaRefusal('hour', entry.hour.untilDrop(now), this.limits, endpoint);
+    if (entry.hour.count(now) + this.weight > this.limits.perHour)
+      throw quotaRefusal('hour', entry.hour.untilDrop(now), this.limits, endpoint);
     const minute = entry.endpoints.get(endpoint);
-    if (minute && minute.count(now) >= this.limits.perMinutePerEndpoint)
-      throw quotaRefusal('minute', minute.untilDrop(now), this.limits, endpoint);
+    if ((minute?.count(now) ?? 0) + this.weight > this.limits.perMinutePerEndpoint)
+      throw quotaRefusal('minute', minute?.untilDrop(now) ?? 0, this.limits, endpoint);
   }
 
   #blocked(waitMs: number): UpstreamError {

@@ -1,7 +1,7 @@
 /**
  * The Lua scripts the shared state runs in Redis, each one atomic: "count and decide" for the quota,
  * the cache's generation check on look-up and store, a Retry-After block that only ever lengthens, and
- * the replay of what a process spent while Redis was away, and the live pollers' lease, stream, feeds and
+ * a process's catch-up after Redis was away (what it spent meanwhile, what it knew the fleet spent), and the live pollers' lease, stream, feeds and
  * spend. Times are Redis's own (`TIME`), so replicas'
  * clocks do not matter. ioredis sends them by SHA (EVALSHA), loading them once.
  */
@@ -23,8 +23,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * bucket → count), its Retry-After block. ARGV: hourly limit, per-minute limit (0: none), 1 to count
  * the request when it may go. Buckets older than the window are deleted as they are read; a bucket counts
  * until all of it is older than the window, so the count never falls short of the true one.
- * Returns { verdict, wait ms, requests of the last hour }: 0 go (counted when asked), 1 blocked by a
- * Retry-After, 2 hourly limit, 3 per-minute limit.
+ * Returns { verdict, wait ms, requests of the last hour, requests of the last minute to the endpoint
+ * (-1: not counted, when the hour decided) }: 0 go (counted when asked), 1 blocked by a Retry-After,
+ * 2 hourly limit, 3 per-minute limit.
  */
 const QUOTA = `${NOW}
 local function window(key, bucket, span)
@@ -44,37 +45,48 @@ local function window(key, bucket, span)
 end
 local hour, hourWait = window(KEYS[1], ${HOUR_BUCKET_MS}, ${HOUR_MS})
 local blocked = redis.call('PTTL', KEYS[3])
-if blocked > 0 then return {1, blocked, hour} end
+if blocked > 0 then return {1, blocked, hour, -1} end
 local perHour, perMinute = tonumber(ARGV[1]), tonumber(ARGV[2])
-if perHour > 0 and hour >= perHour then return {2, hourWait, hour} end
+if perHour > 0 and hour >= perHour then return {2, hourWait, hour, -1} end
 local minute, minuteWait = window(KEYS[2], ${MINUTE_BUCKET_MS}, ${MINUTE_MS})
-if perMinute > 0 and minute >= perMinute then return {3, minuteWait, hour} end
+if perMinute > 0 and minute >= perMinute then return {3, minuteWait, hour, minute} end
 if ARGV[3] == '1' then
   redis.call('HINCRBY', KEYS[1], string.format('%d', now - now % ${HOUR_BUCKET_MS}), 1)
   redis.call('PEXPIRE', KEYS[1], ${HOUR_MS + HOUR_BUCKET_MS})
   redis.call('HINCRBY', KEYS[2], string.format('%d', now - now % ${MINUTE_BUCKET_MS}), 1)
   redis.call('PEXPIRE', KEYS[2], ${MINUTE_MS + MINUTE_BUCKET_MS})
   hour = hour + 1
+  minute = minute + 1
 end
-return {0, 0, hour}
+return {0, 0, hour, minute}
 `;
 
 /**
- * KEYS: the hour window, the endpoint-minute window. ARGV: how long ago (ms) each request was sent
- * that a process counted only locally while Redis was away; each is added to its buckets.
+ * A process catches one window of a key up after Redis was away (one call per window, so that it is
+ * atomic against other processes catching up). KEYS: the window (hash: bucket start → count). ARGV:
+ * its bucket and its span in ms; the count the window must hold at least afterwards (what this
+ * process knew of the fleet's spend, its own requests meanwhile included), how long ago (ms) that
+ * count was known; then how long ago each request was sent that this process counted only locally
+ * meanwhile. The requests are added to their buckets; then, if the window (as counted in the quota
+ * script) holds less than the count, the difference is added to the bucket of when it was known. So
+ * an empty Redis (restarted) gets back the fleet's spend this process knew of, and a Redis that kept
+ * its data gets only the requests it never saw: the count never counts twice what it holds.
  */
-const REPLAY = `${NOW}
-for i = 1, #ARGV do
-  local at = now - tonumber(ARGV[i])
-  if at + ${HOUR_MS + HOUR_BUCKET_MS} > now then
-    redis.call('HINCRBY', KEYS[1], string.format('%d', at - at % ${HOUR_BUCKET_MS}), 1)
-  end
-  if at + ${MINUTE_MS + MINUTE_BUCKET_MS} > now then
-    redis.call('HINCRBY', KEYS[2], string.format('%d', at - at % ${MINUTE_BUCKET_MS}), 1)
+const CATCH_UP = `${NOW}
+local bucket, span, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local function add(at, n)
+  if n > 0 and at + bucket + span > now then
+    redis.call('HINCRBY', KEYS[1], string.format('%d', at - at % bucket), n)
   end
 end
-redis.call('PEXPIRE', KEYS[1], ${HOUR_MS + HOUR_BUCKET_MS})
-redis.call('PEXPIRE', KEYS[2], ${MINUTE_MS + MINUTE_BUCKET_MS})
+for i = 5, #ARGV do add(now - tonumber(ARGV[i]), 1) end
+local fields = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #fields, 2 do
+  if tonumber(fields[i]) + bucket + span > now then total = total + tonumber(fields[i + 1]) end
+end
+add(now - tonumber(ARGV[4]), floor - total)
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], span + bucket) end
 return 1
 `;
 
@@ -85,7 +97,6 @@ if left < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) 
 return 1
 `;
 
-/**
 /** The generation a lookup answers while the key has none (nothing stored, no write since the generation expired). */
 export const NO_GENERATION = '-';
 
@@ -202,8 +213,15 @@ declare module 'ioredis' {
       perHour: number,
       perMinute: number,
       charge: '0' | '1',
-    ): Result<[number, number, number], Context>;
-    hsgqlReplay(hourKey: string, minuteKey: string, ...agesMs: number[]): Result<number, Context>;
+    ): Result<[number, number, number, number], Context>;
+    hsgqlCatchUp(
+      windowKey: string,
+      bucketMs: number,
+      spanMs: number,
+      atLeast: number,
+      knownAgoMs: number,
+      ...sentAgoMs: number[]
+    ): Result<number, Context>;
     hsgqlBlock(blockKey: string, waitMs: number): Result<number, Context>;
     hsgqlLookup(
       generationKey: string,
@@ -256,7 +274,7 @@ declare module 'ioredis' {
 /** Registers the scripts as commands of `redis` (sent by SHA, loaded on first use). */
 export function defineScripts(redis: Redis): void {
   redis.defineCommand('hsgqlQuota', { numberOfKeys: 3, lua: QUOTA });
-  redis.defineCommand('hsgqlReplay', { numberOfKeys: 2, lua: REPLAY });
+  redis.defineCommand('hsgqlCatchUp', { numberOfKeys: 1, lua: CATCH_UP });
   redis.defineCommand('hsgqlBlock', { numberOfKeys: 1, lua: BLOCK });
   redis.defineCommand('hsgqlLookup', { numberOfKeys: 1, lua: LOOKUP });
   redis.defineCommand('hsgqlStore', { numberOfKeys: 1, lua: STORE });

@@ -6,8 +6,8 @@ import { GenerationLru, LOCAL_TICKET, type CacheLookup, type CacheTicket, type R
 import type { Envelope } from './envelope.ts';
 import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
 import type { UpstreamError } from './errors.ts';
-import { quotaRefusal, QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
-import { defineScripts, NO_GENERATION } from './redis-scripts.ts';
+import { quotaRefusal, QuotaTracker, type KnownCount, type QuotaLimits, type QuotaState } from './quota.ts';
+import { defineScripts, HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS, NO_GENERATION } from './redis-scripts.ts';
 import { mirroredRefusal, missingScopes, ScopeMirror } from './shared.ts';
 import {
   MemorySharedState,
@@ -41,6 +41,7 @@ class RedisLink {
   #closed = false;
   readonly #observers: SharedStateObserver[] = [];
   readonly #catchUps: (() => Promise<void>)[] = [];
+  readonly #downs: (() => void)[] = [];
 
   constructor(
     private readonly settings: RedisSettings,
@@ -71,6 +72,11 @@ class RedisLink {
 
   observe(observer: SharedStateObserver): void {
     this.#observers.push(observer);
+  }
+
+  /** Runs (synchronously) as the state turns local, before any call is answered locally. */
+  onDown(task: () => void): void {
+    this.#downs.push(task);
   }
 
   /** Runs before the state goes back to Redis after an outage (e.g. replaying what was counted locally). */
@@ -140,6 +146,7 @@ class RedisLink {
       { err: error instanceof Error ? error.message : String(error), timeoutMs: this.settings.timeoutMs },
       'Redis is unavailable: quota, cache and scope state fall back to this process until it answers again',
     );
+    for (const task of this.#downs) task();
     for (const o of this.#observers) o.transition('down');
     this.#scheduleProbe();
   }
@@ -207,8 +214,10 @@ function parseStored(body: string): Envelope | null {
  * CACHE_MAX_BYTES as before). Each key has a generation in Redis; entries are stored under it, and a
  * write by the key gives it a new one, so that every process stops finding the older answers at once.
  * A look-up is one round trip: the current generation, and the body only when this process holds no
- * copy of that generation. While Redis is down, the memory alone serves (entries of its own, which are
- * never taken for Redis's afterwards).
+ * copy of that generation. While Redis is down, the cache answers nothing and keeps nothing: only
+ * Redis can say that another process's write has not superseded an answer, so every read goes
+ * upstream (coalesced within the process) until Redis answers again, and then finds in memory only
+ * answers of the key's current generation.
  */
 class RedisCache implements ResponseCache {
   readonly #lru: GenerationLru | null;
@@ -244,14 +253,9 @@ class RedisCache implements ResponseCache {
     const id = `${hash} ${url}`;
     if (!this.link.up) {
       this.link.fellBack('cache');
-      return this.#local(id);
+      return { miss: LOCAL_TICKET };
     }
     return this.#remote(hash, url, id);
-  }
-
-  #local(id: string): CacheLookup {
-    const envelope = this.#lru?.get(id, LOCAL_TICKET.generation);
-    return envelope ? { envelope } : { miss: LOCAL_TICKET };
   }
 
   async #remote(hash: string, url: string, id: string): Promise<CacheLookup> {
@@ -260,7 +264,7 @@ class RedisCache implements ResponseCache {
     const known = lru.generationOf(id) ?? '';
     const space = this.keys.of(hash);
     const reply = await this.link.call('cache', (redis) => redis.hsgqlLookup(`${space}g`, `${space}c:`, digest(url), known));
-    if (reply === FALLBACK) return this.#local(id);
+    if (reply === FALLBACK) return { miss: LOCAL_TICKET };
     const [generation, body, ttl] = reply;
     if (body === undefined || ttl === undefined) {
       const held = generation === known ? lru.get(id, generation) : undefined;
@@ -273,11 +277,13 @@ class RedisCache implements ResponseCache {
   }
 
   store(hash: string, url: string, envelope: Envelope, ttlMs: number, ticket: CacheTicket): void {
+    // An answer fetched while Redis was away is not kept: no generation says when another process's write supersedes it.
+    if (ticket.generation === LOCAL_TICKET.generation) return;
     const id = `${hash} ${url}`;
     // An answer fetched while the key had no generation is kept here under the one Redis gives it.
     if (ticket.generation !== NO_GENERATION) this.#lru?.set(hash, id, envelope, ticket.generation, ttlMs);
-    // An answer fetched while Redis was away stays in this process; one larger than the whole cache is not kept.
-    if (ticket.generation === LOCAL_TICKET.generation || envelope.bytes > this.options.maxBytes) return;
+    // One larger than the whole cache is not kept in Redis.
+    if (envelope.bytes > this.options.maxBytes) return;
     const space = this.keys.of(hash);
     const stored: StoredEnvelope = { d: envelope.data, m: envelope.metadata, r: envelope.rateLimit, b: envelope.bytes };
     void this.link
@@ -326,20 +332,35 @@ class RedisCache implements ResponseCache {
   }
 }
 
-/** Requests counted only locally while Redis was away, at most this many (then the oldest are dropped). */
+/** Requests counted only locally while Redis was away, at most this many (then the newest are not kept). */
 const MAX_OUTAGE_RECORDS = 100_000;
+
+/** What this process knows of one key's spend by the whole fleet, as Redis last counted it. */
+interface FleetView {
+  hour: KnownCount;
+  /** Each endpoint's last minute. */
+  minutes: Map<string, KnownCount>;
+}
 
 /**
  * The quota in Redis: "count and decide" is one script against the key's windows and its Retry-After
- * block, so that every process draws from one budget with the upstream's full limits. This process
- * also counts what it sends in its local tracker (with its share of the limits): while Redis is down
- * the local tracker decides, and what it let through meanwhile is added to Redis when Redis is back.
+ * block, so that every process draws from one budget with the upstream's full limits. Each verdict
+ * also says what the whole fleet has spent; this process keeps that per key (at no cost: it comes
+ * with the answers it needs anyway).
+ *
+ * While Redis is down the local tracker decides, starting from that: it holds the fleet's last known
+ * spend, and each request this process sends meanwhile counts `processes` times against the full
+ * limits, so that the process takes at most its share of what is left (⌊left ÷ processes⌋) and the
+ * processes together no more than what was left. Each upstream answer's remaining can only raise the
+ * spend it holds (a fresher, higher remaining never lowers it: that would hand this process a second
+ * share of what the others still hold). When Redis answers again, what this process sent meanwhile is
+ * added to it, and each window is raised to at least what this process knew the fleet had spent: a
+ * Redis restarted empty gets back the fleet's hour, not one process's part of it.
  */
 class RedisQuota implements QuotaStore {
-  /** What Redis last said of each key's hour (for `state`, reported with every answer). */
-  readonly #used: LRUCache<string, number>;
-  /** Requests sent while Redis was away, by key and endpoint, as local times. */
-  readonly #outage = new Map<string, { hash: string; endpoint: string; at: number[] }>();
+  readonly #fleet: LRUCache<string, FleetView>;
+  /** Requests sent while Redis was away: by key, by endpoint, their local times. */
+  #outage = new Map<string, Map<string, number[]>>();
   #outageRecords = 0;
   /** Retry-After blocks learnt while Redis was away: the time they end. */
   readonly #outageBlocks = new Map<string, number>();
@@ -347,14 +368,15 @@ class RedisQuota implements QuotaStore {
   constructor(
     private readonly link: RedisLink,
     private readonly keys: KeySpace,
+    /** Decides while Redis is down: the full limits, each request weighing `processes`. */
     private readonly local: QuotaTracker,
     /** The upstream's limits, shared by every process through Redis. */
     private readonly limits: QuotaLimits | null,
-    private readonly localLimits: QuotaLimits | null,
     private readonly maxWaitMs: number,
     maxKeys: number,
   ) {
-    this.#used = new LRUCache({ max: maxKeys });
+    this.#fleet = new LRUCache({ max: maxKeys });
+    link.onDown(() => this.#rebase());
     link.onCatchUp(() => this.#catchUp());
   }
 
@@ -384,18 +406,33 @@ class RedisQuota implements QuotaStore {
     }
     const [code, wait] = verdict;
     if (code !== 0) throw this.#refusal(code, wait, endpoint);
-    this.local.record(hash, endpoint);
+    // Counted by Redis, which went away meanwhile: the local decisions count it too.
+    if (!this.link.up) this.local.record(hash, endpoint);
   }
 
   async record(hash: string, endpoint: string): Promise<void> {
     const space = this.keys.of(hash);
-    const done = await this.link.call('quota', (redis) => redis.hsgqlReplay(`${space}q:h`, `${space}q:m:${endpoint}`, 0));
-    this.local.record(hash, endpoint);
-    if (done === FALLBACK) this.#recordOutage(hash, endpoint);
-    else this.#used.set(hash, (this.#used.get(hash) ?? 0) + 1);
+    const done = await this.link.call('quota', (redis) =>
+      Promise.all([
+        redis.hsgqlCatchUp(`${space}q:h`, HOUR_BUCKET_MS, HOUR_MS, 0, 0, 0),
+        redis.hsgqlCatchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, MINUTE_MS, 0, 0, 0),
+      ]),
+    );
+    if (done === FALLBACK) {
+      this.local.record(hash, endpoint);
+      this.#recordOutage(hash, endpoint);
+      return;
+    }
+    // Counted by Redis, which went away meanwhile: the local decisions count it too.
+    if (!this.link.up) this.local.record(hash, endpoint);
+    const now = Date.now();
+    const view = this.#fleet.get(hash) ?? { hour: { n: 0, at: now }, minutes: new Map<string, KnownCount>() };
+    view.hour = { n: view.hour.n + 1, at: now };
+    view.minutes.set(endpoint, { n: (view.minutes.get(endpoint)?.n ?? 0) + 1, at: now });
+    this.#fleet.set(hash, view);
   }
 
-  async #ask(hash: string, endpoint: string, charge: '0' | '1'): Promise<[number, number, number] | Fallback> {
+  async #ask(hash: string, endpoint: string, charge: '0' | '1'): Promise<[number, number, number, number] | Fallback> {
     const space = this.keys.of(hash);
     const verdict = await this.link.call('quota', (redis) =>
       redis.hsgqlQuota(
@@ -408,9 +445,17 @@ class RedisQuota implements QuotaStore {
       ),
     );
     if (verdict === FALLBACK) return verdict;
-    const [code, wait, used] = verdict;
-    // Nothing is held for a key nobody has spent anything with (a key the upstream has not confirmed yet).
-    if (charge === '1' || used > 0 || this.#used.has(hash)) this.#used.set(hash, used);
+    const [code, wait, hour, minute] = verdict;
+    const now = Date.now();
+    const view = this.#fleet.get(hash);
+    if (view === undefined) {
+      // Nothing is held for a key nobody has spent anything with (a key the upstream has not confirmed yet).
+      if (charge === '1' || hour > 0)
+        this.#fleet.set(hash, { hour: { n: hour, at: now }, minutes: new Map(minute >= 0 ? [[endpoint, { n: minute, at: now }]] : []) });
+    } else {
+      view.hour = { n: hour, at: now };
+      if (minute >= 0) view.minutes.set(endpoint, { n: minute, at: now });
+    }
     // Another process was told to wait: this one remembers it too, for its answers and for an outage.
     if (code === 1) this.local.observe(hash, { retryAfter: wait / 1000 });
     return verdict;
@@ -422,6 +467,16 @@ class RedisQuota implements QuotaStore {
 
   async observe(hash: string, info: { remaining?: number | null; retryAfter?: number | null }): Promise<void> {
     this.local.observe(hash, info);
+    if (!this.link.up && this.limits !== null && info.remaining !== undefined && info.remaining !== null) {
+      // The upstream's own count, which holds what every process sent: the local decisions count at least as much.
+      const spent = this.limits.perHour - info.remaining;
+      this.local.raise(hash, spent);
+      // And so does the catch-up: the fleet's spend before this process's own requests of the outage.
+      const view = this.#fleet.get(hash) ?? { hour: { n: 0, at: 0 }, minutes: new Map<string, KnownCount>() };
+      const before = spent - this.#sentMeanwhile(hash);
+      if (before > view.hour.n) view.hour = { n: before, at: Date.now() };
+      this.#fleet.set(hash, view);
+    }
     if (info.retryAfter === undefined || info.retryAfter === null) return;
     const waitMs = Math.ceil(Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(0, info.retryAfter)) * 1000);
     if (waitMs <= 0) return;
@@ -431,41 +486,86 @@ class RedisQuota implements QuotaStore {
 
   async forget(hash: string, endpoint?: string): Promise<void> {
     this.local.forget(hash);
-    this.#used.delete(hash);
+    this.#fleet.delete(hash);
     const space = this.keys.of(hash);
     // A key the upstream refuses keeps nothing in Redis either: its windows, block and cache generation go.
     const keys = [`${space}q:h`, `${space}q:b`, `${space}g`, ...(endpoint === undefined ? [] : [`${space}q:m:${endpoint}`])];
     await this.link.call('quota', (redis) => redis.del(...keys));
   }
 
+  /** The key's spend by the fleet as far as this process knows it: Redis's last count, and while Redis is down what it sent since. */
   state(hash: string): QuotaState {
     const local = this.local.state(hash);
-    if (!this.link.up) return { ...local, limitPerHour: this.localLimits?.perHour ?? local.limitPerHour };
-    return { ...local, usedLastHour: this.#used.get(hash) ?? 0, limitPerHour: this.limits?.perHour ?? local.limitPerHour };
+    const known = this.#fleet.peek(hash)?.hour;
+    const used = known !== undefined && Date.now() - known.at < HOUR_MS ? known.n : 0;
+    return { ...local, usedLastHour: this.link.up ? used : used + this.#sentMeanwhile(hash) };
   }
 
-  #recordOutage(hash: string, endpoint: string): void {
+  #sentMeanwhile(hash: string): number {
+    let sent = 0;
+    for (const times of this.#outage.get(hash)?.values() ?? []) sent += times.length;
+    return sent;
+  }
+
+  #recordOutage(hash: string, endpoint: string, at = Date.now()): void {
     if (this.#outageRecords >= MAX_OUTAGE_RECORDS) return;
-    const id = `${hash} ${endpoint}`;
-    const entry = this.#outage.get(id) ?? { hash, endpoint, at: [] };
-    entry.at.push(Date.now());
-    this.#outage.set(id, entry);
+    const endpoints = this.#outage.get(hash) ?? new Map<string, number[]>();
+    this.#outage.set(hash, endpoints);
+    const times = endpoints.get(endpoint) ?? [];
+    endpoints.set(endpoint, times);
+    times.push(at);
     this.#outageRecords++;
   }
 
-  /** Redis is back: what this process sent and was told meanwhile is added to it. */
+  /** Redis went away: from now on the local tracker decides, from the fleet's spend as Redis last gave it. */
+  #rebase(): void {
+    for (const [hash, view] of this.#fleet.entries()) this.local.rebase(hash, view.hour, view.minutes);
+  }
+
+  /**
+   * Redis is back: what this process sent meanwhile is added to it, each window is raised to at least
+   * what this process knew the fleet had spent (a no-op unless Redis lost it), and the Retry-After
+   * blocks it was told of are set. Should this fail half-way, it is all done again on the next try:
+   * requests may then be counted twice, never missed.
+   */
   async #catchUp(): Promise<void> {
-    const now = Date.now();
-    for (const [id, { hash, endpoint, at }] of this.#outage) {
-      const space = this.keys.of(hash);
-      await this.link.redis.hsgqlReplay(`${space}q:h`, `${space}q:m:${endpoint}`, ...at.map((t) => Math.max(0, now - t)));
-      this.#outage.delete(id);
-    }
+    const outage = this.#outage;
+    this.#outage = new Map();
     this.#outageRecords = 0;
+    try {
+      await this.#raise(outage);
+    } catch (error) {
+      for (const [hash, endpoints] of outage)
+        for (const [endpoint, times] of endpoints) for (const at of times) this.#recordOutage(hash, endpoint, at);
+      throw error;
+    }
+    const now = Date.now();
     for (const [hash, until] of this.#outageBlocks) {
       if (until > now) await this.link.redis.hsgqlBlock(`${this.keys.of(hash)}q:b`, until - now);
       this.#outageBlocks.delete(hash);
     }
+  }
+
+  async #raise(outage: Map<string, Map<string, number[]>>): Promise<void> {
+    const now = Date.now();
+    const calls: Promise<number>[] = [];
+    const catchUp = (key: string, bucket: number, span: number, known: KnownCount | undefined, sent: number[]): void => {
+      const live = (at: number): boolean => at + bucket + span > now;
+      const recent = sent.filter(live);
+      const base = known !== undefined && live(known.at) ? known : null;
+      if (base === null && recent.length === 0) return;
+      const ago = (at: number): number => Math.max(0, now - at);
+      calls.push(this.link.redis.hsgqlCatchUp(key, bucket, span, (base?.n ?? 0) + recent.length, ago(base?.at ?? now), ...recent.map(ago)));
+    };
+    for (const hash of new Set([...this.#fleet.keys(), ...outage.keys()])) {
+      const view = this.#fleet.peek(hash);
+      const sent = outage.get(hash) ?? new Map<string, number[]>();
+      const space = this.keys.of(hash);
+      catchUp(`${space}q:h`, HOUR_BUCKET_MS, HOUR_MS, view?.hour, [...sent.values()].flat());
+      for (const endpoint of new Set([...(view?.minutes.keys() ?? []), ...sent.keys()]))
+        catchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, MINUTE_MS, view?.minutes.get(endpoint), sent.get(endpoint) ?? []);
+    }
+    await Promise.all(calls);
   }
 }
 
@@ -524,8 +624,8 @@ export interface RedisStateOptions {
 /**
  * The shared state in Redis (`REDIS_URL`): every process and replica shares each key's quota, its
  * Retry-After blocks, its scope mirror and its response cache; coalescing of identical reads in flight
- * stays per process. Local state (this process's share of the limits, its own cache and mirror) stands
- * in while Redis is down or slow.
+ * stays per process. Local state stands in while Redis is down or slow: this process's share of what
+ * is left of the limits, its own mirror, and no cache.
  */
 export class RedisSharedState implements SharedState {
   readonly cache: RedisCache;
@@ -547,9 +647,8 @@ export class RedisSharedState implements SharedState {
     this.quota = new RedisQuota(
       this.#link,
       keys,
-      new QuotaTracker(this.#localLimits, options.retryAfterMaxMs, Date.now, options.maxKeys),
+      new QuotaTracker(options.quota, options.retryAfterMaxMs, Date.now, options.maxKeys, Math.max(1, options.processes)),
       options.quota,
-      this.#localLimits,
       options.retryAfterMaxMs,
       options.maxKeys,
     );

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { freePort } from '../../bench/lib/stack.ts';
 import { delay } from './scripted.ts';
@@ -10,7 +11,7 @@ export interface RedisServer {
   client: Redis;
   /** Every key in it with its TTL in ms (-1: none), for tests that check what Redis holds. */
   keys(): Promise<Map<string, number>>;
-  /** Kills the server (SIGKILL: as if it crashed); `start` brings it back on the same port, empty. */
+  /** Kills the server (SIGKILL: as if it crashed); `start` brings it back on the same port, empty (a no-op while it runs). */
   kill(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -64,7 +65,9 @@ export async function startRedis(): Promise<RedisServer> {
       await exited(proc);
       child = null;
     },
-    start: launch,
+    async start() {
+      if (child === null) await launch();
+    },
     async stop() {
       client.disconnect();
       const proc = child;
@@ -72,6 +75,59 @@ export async function startRedis(): Promise<RedisServer> {
       proc.kill('SIGTERM');
       await exited(proc);
       child = null;
+    },
+  };
+}
+
+export interface RedisProxy {
+  /** The proxy's `redis://` URL: give it to the one client whose link to Redis should fail. */
+  url: string;
+  /** Drops the proxied connections and refuses new ones (they are closed at once) until `restore`. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of `redis` on a free port of 127.0.0.1, for a fault on one client's link only
+ * (a blip of one process), while every other client reaches Redis as before.
+ */
+export async function proxyRedis(redis: RedisServer): Promise<RedisProxy> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer((client) => {
+    if (!open) return void client.destroy();
+    const upstream = connect(redis.port, '127.0.0.1');
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', drop);
+      socket.on('close', drop);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const cut = (): void => {
+    open = false;
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut,
+    restore() {
+      open = true;
+    },
+    close() {
+      cut();
+      return new Promise((resolve) => server.close(() => resolve()));
     },
   };
 }
