@@ -354,9 +354,9 @@ export class UpstreamSession {
               beforeAttempt,
               trace: this.trace,
             });
-            if (gate.probe) await this.#confirm(gate.probe, hash, endpoint, unrecorded);
+            if (gate.probe) await this.#confirm(gate.probe, hash, endpoint, unrecorded, envelope.rateLimit?.remaining ?? null);
+            else if (envelope.rateLimit) await quota.observe(hash, { remaining: envelope.rateLimit.remaining });
             gate.probe = null;
-            if (envelope.rateLimit) await quota.observe(hash, { remaining: envelope.rateLimit.remaining });
             return envelope;
           } finally {
             release();
@@ -372,7 +372,7 @@ export class UpstreamSession {
           }
           // Any other answer of the upstream (a 403, a 404, a 429 …) says the key is real; no answer says nothing.
           if (gate.probe && error.status !== null && error.status < 500) {
-            await this.#confirm(gate.probe, hash, endpoint, unrecorded);
+            await this.#confirm(gate.probe, hash, endpoint, unrecorded, null);
             gate.probe = null;
           }
           await this.deps.scopes.learn(hash, error);
@@ -398,10 +398,17 @@ export class UpstreamSession {
     }
   }
 
-  /** The upstream answered the probe: the key is confirmed, and what the probe sent is recorded against its quota. */
-  async #confirm(probe: Probe, hash: string, endpoint: string, attempts: number): Promise<void> {
-    probe.confirm();
-    for (let i = 0; i < attempts; i++) await this.deps.quota.record(hash, endpoint);
+  /**
+   * The upstream answered the probe: what the probe sent is recorded against the key's quota, with what
+   * the upstream said remains, before the key's other requests are let go (so that they are decided on it).
+   */
+  async #confirm(probe: Probe, hash: string, endpoint: string, attempts: number, remaining: number | null): Promise<void> {
+    try {
+      for (let i = 0; i < attempts; i++) await this.deps.quota.record(hash, endpoint);
+      if (remaining !== null) await this.deps.quota.observe(hash, { remaining });
+    } finally {
+      probe.confirm();
+    }
   }
 
   /**
