@@ -138,6 +138,14 @@ export function useWebSockets<C extends object>(
       socket.close(CloseCode.TryAgainLater, `The gateway holds ${options.maxConnections} WebSocket connections, the most it takes`);
       return;
     }
+    // A message over MAX_BODY_BYTES: ws closes the socket with 1009 itself, then emits the error, which
+    // graphql-ws would print with its stack as an implementation fault ("Internal error emitted on a
+    // WebSocket socket"). It is the caller's, and already answered: it goes no further.
+    const emit = socket.emit.bind(socket);
+    socket.emit = ((event: string | symbol, ...args: unknown[]): boolean =>
+      event === 'error' && (args[0] as { code?: unknown } | undefined)?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+        ? false
+        : emit(event, ...args)) as typeof socket.emit;
     const connection: Connection = { hash: null, running: new Set(), idle: null };
     connections.set(socket, connection);
     socket.once('close', () => {
