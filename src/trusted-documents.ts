@@ -33,10 +33,28 @@ export function loadTrustedDocuments(path: string): Map<string, string> {
   return documents;
 }
 
+/** A document's text sent to a gateway that runs only its trusted documents (over HTTP and WebSocket alike). */
+export const ONLY_TRUSTED = {
+  message:
+    "This gateway runs only its trusted documents (TRUSTED_DOCUMENTS): send an operation's id as documentId (or extensions.persistedQuery.sha256Hash), not its text; GraphiQL cannot run operations here",
+  code: 'PERSISTED_QUERY_ONLY',
+} as const;
+
+/** An id the allow-list does not hold. */
+export const NOT_TRUSTED = {
+  message: 'No trusted document has this id (TRUSTED_DOCUMENTS): send the id your build wrote into its persisted-documents manifest',
+  code: 'PERSISTED_QUERY_NOT_FOUND',
+} as const;
+
 /** Only operations from the allow-list run (sent by id: `extensions.persistedQuery.sha256Hash` or `documentId`). */
 export function useTrustedDocuments(documents: Map<string, string>): Plugin<GatewayContext> {
   return usePersistedOperations<GatewayContext>({
     allowArbitraryOperations: false,
+    // What a caller who sent a document's text (GraphiQL, curl) needs to know, rather than the plugin's bare names.
+    customErrors: {
+      persistedQueryOnly: { message: ONLY_TRUSTED.message, extensions: { code: ONLY_TRUSTED.code, http: { status: 400 } } },
+      notFound: { message: NOT_TRUSTED.message, extensions: { code: NOT_TRUSTED.code, http: { status: 400 } } },
+    },
     getPersistedOperation: (id) => documents.get(id) ?? null,
     extractPersistedOperationId: (params) => {
       const extensions = params.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined;

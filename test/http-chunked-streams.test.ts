@@ -181,6 +181,13 @@ describe('@defer over multipart sent with a chunked body', () => {
     const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '0', LOG_LEVEL: 'silent' }));
     closers.push(() => gateway.close());
     const url = await gateway.listen(0, '127.0.0.1');
+    // The key is confirmed first: a key's first request goes alone (src/upstream/key-gate.ts), which
+    // would hold the deferred read back until the first part's read is answered.
+    await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': FULL },
+      body: JSON.stringify({ query: '{ experiment(id: "exp_movie01") { name } }' }),
+    });
     const query = '{ experiment(id: "exp_movie01") { name ... @defer { rooms(first: 2) { totalCount edges { node { roomId } } } } } }';
     const answer = postChunked(url, JSON.stringify({ query }), { accept: 'multipart/mixed' });
     const firstWhileHeld = await answer.until(() => multipartPayloads(answer.contentType, answer.text).length >= 1);

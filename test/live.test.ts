@@ -10,6 +10,7 @@ import type { LiveChange } from '../src/simulator/live.ts';
 import { EVENTS_ONLY, startStack, type Stack } from './helpers/stack.ts';
 import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
+import { NOT_TRUSTED, ONLY_TRUSTED } from '../src/trusted-documents.ts';
 
 const EXP = 'exp_movie01';
 
@@ -301,10 +302,10 @@ describe('subscriptions over WebSocket (graphql-ws)', () => {
         client.subscribe(payload as never, { next: resolve, error: resolve, complete: () => undefined });
       });
     expect(await run({ query: '{ experiments { totalCount } }' })).toEqual([
-      expect.objectContaining({ message: 'PersistedQueryOnly', extensions: { code: 'CANNOT_SEND_PQ_ID_AND_BODY' } }),
+      expect.objectContaining({ message: ONLY_TRUSTED.message, extensions: { code: 'PERSISTED_QUERY_ONLY' } }),
     ]);
     expect(await run({ query: '', extensions: { persistedQuery: { version: 1, sha256Hash: 'nope' } } })).toEqual([
-      expect.objectContaining({ message: 'PersistedQueryNotFound', extensions: { code: 'PERSISTED_QUERY_NOT_IN_LIST' } }),
+      expect.objectContaining({ message: NOT_TRUSTED.message, extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } }),
     ]);
     expect(await run({ query: '', extensions: { persistedQuery: { version: 1, sha256Hash: 'exp' } } })).toEqual(
       expect.objectContaining({ data: { experiment: { name: 'Movie Watching Study' } } }),

@@ -21,7 +21,10 @@ describe('trusted documents', () => {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': FULL },
         body: JSON.stringify(body),
-      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { data?: unknown; errors?: { message: string }[] } }));
+      }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] },
+      }));
     try {
       const byHash = await post({
         extensions: { persistedQuery: { version: 1, sha256Hash: 'sha256:exp-name' } },
@@ -30,10 +33,33 @@ describe('trusted documents', () => {
       expect(byHash.body.data).toEqual({ experiment: { name: 'Movie Watching Study' } });
       const byDocumentId = await post({ documentId: 'sha256:exp-name', variables: { id: 'exp_joint02' } });
       expect(byDocumentId.body.data).toEqual({ experiment: { name: 'Joint Attention Pilot' } });
+      // A document's text (what GraphiQL and curl send) is told what to send instead.
       const arbitrary = await post({ query: '{ experiments { totalCount } }' });
-      expect(arbitrary.body.errors?.[0]?.message).toBe('PersistedQueryOnly');
+      expect(arbitrary).toEqual({
+        status: 400,
+        body: {
+          errors: [
+            {
+              message:
+                "This gateway runs only its trusted documents (TRUSTED_DOCUMENTS): send an operation's id as documentId (or extensions.persistedQuery.sha256Hash), not its text; GraphiQL cannot run operations here",
+              extensions: { code: 'PERSISTED_QUERY_ONLY' },
+            },
+          ],
+        },
+      });
       const unknown = await post({ documentId: 'sha256:nope' });
-      expect(unknown.body.errors?.[0]?.message).toBe('PersistedQueryNotFound');
+      expect(unknown).toEqual({
+        status: 400,
+        body: {
+          errors: [
+            {
+              message:
+                'No trusted document has this id (TRUSTED_DOCUMENTS): send the id your build wrote into its persisted-documents manifest',
+              extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' },
+            },
+          ],
+        },
+      });
       expect(stack.sim.stats.total).toBe(2);
     } finally {
       await stack.close();

@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateTypedClient } from '../examples/typed-client/generate.ts';
+import { ONLY_TRUSTED } from '../src/trusted-documents.ts';
 import { FULL, startStack } from './helpers/stack.ts';
 
 const DIR = fileURLToPath(new URL('../examples/typed-client/', import.meta.url));
@@ -106,9 +108,35 @@ describe('the typed client example (examples/typed-client)', () => {
       expect(result.participant?.categories).toHaveLength(3);
       // Anything else is refused.
       const arbitrary = await stack.gql('{ experiments { totalCount } }');
-      expect(arbitrary.body.errors?.[0]?.message).toBe('PersistedQueryOnly');
+      expect(arbitrary.body.errors?.[0]?.message).toBe(ONLY_TRUSTED.message);
     } finally {
       await stack.close();
     }
   });
+});
+
+describe('npm run example', () => {
+  it('runs the typed client against a demo it starts, under TRUSTED_DOCUMENTS, and prints what it got', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(DIR, 'run.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect([code, err]).toEqual([0, '']);
+    const [banner, ...json] = out.split('\n');
+    expect(banner).toMatch(
+      /^gateway http:\/\/127\.0\.0\.1:\d+\/graphql on the simulator, running only the documents of .*persisted-documents\.json$/,
+    );
+    expect(JSON.parse(json.join('\n'))).toEqual({
+      experiment: {
+        id: Buffer.from('Experiment:exp_movie01').toString('base64'),
+        name: 'Movie Watching Study',
+        created: '2024-09-17T09:00:00.000Z',
+        roles: ['speaker', 'listener'],
+      },
+      rooms: 4,
+      participant: { participantId: expect.stringMatching(/^ppt_/), roomId: 'room_movie01_001', events: 30, categories: expect.any(Array) },
+    });
+  }, 60_000);
 });

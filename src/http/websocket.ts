@@ -4,6 +4,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { keyHash } from '../upstream/shared.ts';
+import { NOT_TRUSTED, ONLY_TRUSTED } from '../trusted-documents.ts';
 
 /**
  * The close codes of the gateway's own limits (graphql-ws adds its 44xx: 4403 no usable key, 4408 no
@@ -209,8 +210,8 @@ export function useWebSockets<C extends object>(
           if (options.trusted) {
             // The allow-list holds over WebSocket too, with the codes HTTP answers.
             const found = trustedQuery(options.trusted, payload);
-            if (found === undefined) return refuse('PersistedQueryOnly', 'CANNOT_SEND_PQ_ID_AND_BODY');
-            if (found === null) return refuse('PersistedQueryNotFound', 'PERSISTED_QUERY_NOT_IN_LIST');
+            if (found === undefined) return refuse(ONLY_TRUSTED.message, ONLY_TRUSTED.code);
+            if (found === null) return refuse(NOT_TRUSTED.message, NOT_TRUSTED.code);
             query = found;
           }
           const document: DocumentNode = parse(query);
