@@ -1,11 +1,27 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
+const parsedUrl = (v: string): URL | null => (URL.canParse(v) ? new URL(v) : null);
+
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Every environment variable the gateway reads, with its default and meaning (the README's table). */
 export const configSchema = z.object({
-  HYPERSTUDY_API_URL: z.url().default('https://api.hyperstudy.io/api/v3').describe('Upstream base URL, including /api/v3'),
+  HYPERSTUDY_API_URL: z
+    .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+    // The gateway forwards each caller's own key and nothing else: credentials in the URL would go unused
+    // (and be printed in the `listening` line), so they are refused, without echoing them.
+    .refine((v) => {
+      const url = parsedUrl(v);
+      return url === null || (url.username === '' && url.password === '');
+    }, 'must not hold credentials (user:password@): the gateway sends each caller its own key')
+    // Paths are appended to the base: a query or fragment would end up in the middle of every request's URL.
+    .refine((v) => {
+      const url = parsedUrl(v);
+      return url === null || (url.search === '' && url.hash === '' && !v.includes('?') && !v.includes('#'));
+    }, 'must be a base URL, without a query or fragment')
+    .default('https://api.hyperstudy.io/api/v3')
+    .describe('Upstream base URL, including /api/v3'),
   PORT: z.coerce.number().int().min(0).max(65_535).default(4000).describe('Port the gateway listens on'),
   HOST: z.string().min(1).default('0.0.0.0').describe('Interface the gateway listens on'),
   UPSTREAM_TIMEOUT_MS: z.coerce
