@@ -121,7 +121,7 @@ export const configSchema = z.object({
     .max(100)
     .default(0)
     .describe('Operations one batched (array) request may hold; 0 turns batching off'),
-  INTROSPECTION: bool.default(true).describe('Answer introspection; when off, field suggestions are hidden too'),
+  INTROSPECTION: bool.default(true).describe('Answer introspection; when off, no error suggests names either ("Did you mean …")'),
   SHUTDOWN_GRACE_MS: z.coerce
     .number()
     .int()

@@ -294,7 +294,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         // graphql-armor's cost grows 1.5× a level, which no Relay graph fits; the cost limit here is the
         // upstream-request estimate against UPSTREAM_BUDGET (useUpstreamBudget).
         costLimit: { enabled: false },
-        blockFieldSuggestion: { enabled: !config.introspection },
+        // With introspection off, useNoIntrospection takes suggestions out of every error (graphql-armor's
+        // covers validation only, and leaves a marker saying that a near name exists).
+        blockFieldSuggestion: { enabled: false },
       }),
       useAliasLimits({ perRootField: config.limits.aliases, rootFields: config.limits.rootAliases }),
       useLimitErrors(),
