@@ -107,6 +107,24 @@ export const configSchema = z.object({
     .default(5_000)
     .describe('Tokens an operation document may have (a batching gateway sends some 40 per entity it delegates)'),
   MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50).describe('Directives an operation may use'),
+  MAX_LIST_ITEMS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(10_000)
+    .describe(
+      'Items the list arguments of one operation may hold in all, nested lists in input objects included, counted in literals and variables before execution (recordEvents takes up to 10,000 events: 100 upstream batches)',
+    ),
+  MAX_LOOKUPS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .optional()
+    .describe(
+      'Ids of nodes(ids:) and representations of _entities one operation may hold in all: each is an upstream request, so unset it is UPSTREAM_BUDGET (more could never all be answered)',
+    ),
   MAX_BODY_BYTES: z.coerce
     .number()
     .int()
@@ -378,7 +396,19 @@ export type GatewayConfig = {
   defaultPageSize: number;
   graphiql: boolean;
   graphiqlExampleKey: string | null;
-  limits: { depth: number; aliases: number; rootAliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
+  limits: {
+    depth: number;
+    aliases: number;
+    rootAliases: number;
+    tokens: number;
+    directives: number;
+    bodyBytes: number;
+    batching: number;
+    /** Items of the list arguments of one operation, in all. */
+    listItems: number;
+    /** Ids of nodes(ids:) and representations of _entities of one operation, in all. */
+    lookups: number;
+  };
   introspection: boolean;
   logLevel: string;
   /** Share of successful operations logged; operations with errors always are. */
@@ -469,6 +499,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       directives: c.MAX_DIRECTIVES,
       bodyBytes: c.MAX_BODY_BYTES,
       batching: c.BATCHING_LIMIT,
+      listItems: c.MAX_LIST_ITEMS,
+      lookups: c.MAX_LOOKUPS ?? c.UPSTREAM_BUDGET,
     },
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,

@@ -8,6 +8,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { useAliasLimits } from './alias-limits.ts';
+import { useListLimits } from './list-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
 import { useCors } from './http/cors.ts';
@@ -309,6 +310,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       useUpstreamResult(),
       useLiveStatus(),
       useOperationReport(metrics, logger, tracing.tracer, { sampleRate: config.logSampleRate }),
+      // Before anything runs or coerces the variables: refused lists cost no upstream request and no CPU.
+      useListLimits({ items: config.limits.listItems, lookups: config.limits.lookups }),
       useRequireApiKey(),
       useOrganizationHeader(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
