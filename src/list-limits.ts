@@ -196,7 +196,14 @@ export function useListLimits(limits: ListLimits): Plugin<GatewayContext> {
     onExecute({ args, setResultAndStopExecution }) {
       const count = countListItems(args.schema, args.document, args.operationName, args.variableValues);
       const errors = listLimitErrors(count, limits);
-      if (errors.length > 0) setResultAndStopExecution({ errors });
+      if (errors.length > 0) return setResultAndStopExecution({ errors });
+      // Reading and parsing a large body was one stretch of work; coercing its lists (and starting
+      // their reads) is the next: other requests get their turn in between.
+      if (count.items >= YIELD_BEFORE_ITEMS) return new Promise<void>((resolve) => setImmediate(resolve));
+      return undefined;
     },
   };
 }
+
+/** List items from which an operation lets others run between parsing its request and executing it. */
+const YIELD_BEFORE_ITEMS = 1_000;
