@@ -280,12 +280,9 @@ export function useNoIntrospection(): Plugin<GatewayContext> {
     },
     onSubscribe() {
       return {
+        // A subscription's variables are coerced before it starts: their errors come as its one result.
         onSubscribeResult({ result, setResult }) {
-          if (!isAsyncIterable(result)) {
-            setResult({ ...result, ...strip(result.errors) });
-            return undefined;
-          }
-          return { onNext: ({ result, setResult }) => setResult({ ...result, ...strip(result.errors) }) };
+          if (!isAsyncIterable(result)) setResult({ ...result, ...strip(result.errors) });
         },
       };
     },

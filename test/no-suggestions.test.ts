@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { subscribeSse } from './helpers/sse.ts';
 import { FULL, startStack, type Stack } from './helpers/stack.ts';
 
 /**
@@ -84,5 +85,21 @@ describe.each(['on', 'off'])('no suggestions with INTROSPECTION=false (GRAPHQL_J
     expect(res.status).toBe(400);
     expect(res.body.errors?.map((e) => [e.message, e.extensions?.code])).toEqual(errors);
     expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('an enum value in a variable of a subscription (over SSE)', async () => {
+    const subscription = await subscribeSse(
+      stack.url,
+      'subscription($s: EventSort) { roomEvents(roomId: "room_movie01_001") { participant { events(sort: $s) { totalCount } } } }',
+      { key: FULL, variables: { s: 'ONSE' } },
+    );
+    try {
+      await subscription.waitFor(1);
+      expect(subscription.payloads.map((p) => p.errors?.map((e) => [e.message, e.extensions?.code]))).toEqual([
+        [['Variable "$s" got invalid value "ONSE"; Value "ONSE" does not exist in "EventSort" enum.', 'BAD_USER_INPUT']],
+      ]);
+    } finally {
+      subscription.close();
+    }
   });
 });
