@@ -267,13 +267,9 @@ export function useNoIntrospection(): Plugin<GatewayContext> {
     onExecute() {
       return {
         onExecuteDone(payload) {
+          // Variables are coerced before anything runs: their errors are the result's own (resolvers suggest nothing).
           return handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
-            const incremental = 'incremental' in result ? result.incremental : undefined;
-            setResult({
-              ...result,
-              ...strip(result.errors),
-              ...(incremental ? { incremental: incremental.map((r) => ({ ...r, ...strip(r.errors) })) } : {}),
-            });
+            if (result.errors?.some((e) => SUGGESTION.test(e.message))) setResult({ ...result, ...strip(result.errors) });
           });
         },
       };
