@@ -251,8 +251,9 @@ export function listLimitErrors(count: Count, limits: ListLimits): GraphQLError[
 
 /**
  * Refuses, before execution — before any upstream request, and before graphql-js (or graphql-jit)
- * coerces the variables — an operation whose list arguments hold more items than the limits allow.
- * (Subscriptions take no list arguments.)
+ * coerces the variables — an operation whose list arguments hold more items than the limits allow,
+ * or whose variables hold an input object wider than its type (`wideInputObject`). (Subscriptions take
+ * no list arguments.)
  */
 export function useListLimits(limits: ListLimits): Plugin<GatewayContext> {
   return {
