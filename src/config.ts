@@ -1,11 +1,27 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
+const parsedUrl = (v: string): URL | null => (URL.canParse(v) ? new URL(v) : null);
+
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Every environment variable the gateway reads, with its default and meaning (the README's table). */
 export const configSchema = z.object({
-  HYPERSTUDY_API_URL: z.url().default('https://api.hyperstudy.io/api/v3').describe('Upstream base URL, including /api/v3'),
+  HYPERSTUDY_API_URL: z
+    .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+    // The gateway forwards each caller's own key and nothing else: credentials in the URL would go unused
+    // (and be printed in the `listening` line), so they are refused, without echoing them.
+    .refine((v) => {
+      const url = parsedUrl(v);
+      return url === null || (url.username === '' && url.password === '');
+    }, 'must not hold credentials (user:password@): the gateway sends each caller its own key')
+    // Paths are appended to the base: a query or fragment would end up in the middle of every request's URL.
+    .refine((v) => {
+      const url = parsedUrl(v);
+      return url === null || (url.search === '' && url.hash === '' && !v.includes('?') && !v.includes('#'));
+    }, 'must be a base URL, without a query or fragment')
+    .default('https://api.hyperstudy.io/api/v3')
+    .describe('Upstream base URL, including /api/v3'),
   PORT: z.coerce.number().int().min(0).max(65_535).default(4000).describe('Port the gateway listens on'),
   HOST: z.string().min(1).default('0.0.0.0').describe('Interface the gateway listens on'),
   UPSTREAM_TIMEOUT_MS: z.coerce
@@ -91,6 +107,24 @@ export const configSchema = z.object({
     .default(5_000)
     .describe('Tokens an operation document may have (a batching gateway sends some 40 per entity it delegates)'),
   MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50).describe('Directives an operation may use'),
+  MAX_LIST_ITEMS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(10_000)
+    .describe(
+      'Items the list arguments of one operation may hold in all, nested lists in input objects included, counted in literals and variables before execution (recordEvents takes up to 10,000 events: 100 upstream batches)',
+    ),
+  MAX_LOOKUPS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .optional()
+    .describe(
+      'Ids of nodes(ids:) and representations of _entities one operation may hold in all: each is an upstream request, so unset it is UPSTREAM_BUDGET (more could never all be answered)',
+    ),
   MAX_BODY_BYTES: z.coerce
     .number()
     .int()
@@ -105,7 +139,7 @@ export const configSchema = z.object({
     .max(100)
     .default(0)
     .describe('Operations one batched (array) request may hold; 0 turns batching off'),
-  INTROSPECTION: bool.default(true).describe('Answer introspection; when off, field suggestions are hidden too'),
+  INTROSPECTION: bool.default(true).describe('Answer introspection; when off, no error suggests names either ("Did you mean …")'),
   SHUTDOWN_GRACE_MS: z.coerce
     .number()
     .int()
@@ -397,7 +431,19 @@ export type GatewayConfig = {
   defaultPageSize: number;
   graphiql: boolean;
   graphiqlExampleKey: string | null;
-  limits: { depth: number; aliases: number; rootAliases: number; tokens: number; directives: number; bodyBytes: number; batching: number };
+  limits: {
+    depth: number;
+    aliases: number;
+    rootAliases: number;
+    tokens: number;
+    directives: number;
+    bodyBytes: number;
+    batching: number;
+    /** Items of the list arguments of one operation, in all. */
+    listItems: number;
+    /** Ids of nodes(ids:) and representations of _entities of one operation, in all. */
+    lookups: number;
+  };
   introspection: boolean;
   logLevel: string;
   /** Share of successful operations logged; operations with errors always are. */
@@ -492,6 +538,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       directives: c.MAX_DIRECTIVES,
       bodyBytes: c.MAX_BODY_BYTES,
       batching: c.BATCHING_LIMIT,
+      listItems: c.MAX_LIST_ITEMS,
+      lookups: c.MAX_LOOKUPS ?? c.UPSTREAM_BUDGET,
     },
     introspection: c.INTROSPECTION,
     logLevel: c.LOG_LEVEL,

@@ -8,6 +8,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { useAliasLimits } from './alias-limits.ts';
+import { useListLimits } from './list-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
 import { useContentTypeHints } from './http/content-type.ts';
@@ -316,7 +317,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         // graphql-armor's cost grows 1.5× a level, which no Relay graph fits; the cost limit here is the
         // upstream-request estimate against UPSTREAM_BUDGET (useUpstreamBudget).
         costLimit: { enabled: false },
-        blockFieldSuggestion: { enabled: !config.introspection },
+        // With introspection off, useNoIntrospection takes suggestions out of every error (graphql-armor's
+        // covers validation only, and leaves a marker saying that a near name exists).
+        blockFieldSuggestion: { enabled: false },
       }),
       useAliasLimits({ perRootField: config.limits.aliases, rootFields: config.limits.rootAliases }),
       useLimitErrors(),
@@ -329,6 +332,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       useUpstreamResult(),
       useLiveStatus(),
       useOperationReport(metrics, logger, tracing.tracer, { sampleRate: config.logSampleRate }),
+      // Before anything runs or coerces the variables: refused lists cost no upstream request and no CPU.
+      useListLimits({ items: config.limits.listItems, lookups: config.limits.lookups }),
       useRequireApiKey(),
       useOrganizationHeader(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),

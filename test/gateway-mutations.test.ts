@@ -134,7 +134,10 @@ describe('recordEvents', () => {
       ['/api/v3/data/events/batch', 201],
       ['/api/v3/data/events/batch', 201],
     ]);
-    const stored = await stack.rest(`/data/events/participant/${participantId}?roomId=${ROOM}&startTime=2031-01-01T00:00:00Z`);
+    // Only this test's window (markers 0–249): the others record later markers of the same participant, in any order.
+    const stored = await stack.rest(
+      `/data/events/participant/${participantId}?roomId=${ROOM}&startTime=2031-01-01T00:00:00Z&endTime=2031-01-01T00:04:09Z`,
+    );
     expect(stored.metadata.pagination.total).toBe(250);
     expect(stored.data.map((e) => e.content)).toEqual(events.map((e) => e.content));
     expect(stored.data.map((e) => e.id)).toEqual(result?.eventIds);

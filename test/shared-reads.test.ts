@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../src/upstream/envelope.ts';
 import { SharedReads } from '../src/upstream/shared.ts';
@@ -93,6 +94,29 @@ describe('SharedReads', () => {
     expect(upstream.cancelled()).toBe(true);
     // A new reader does not join a cancelled request.
     expect(await shared.get('h', '/x', async () => envelope(1)).how).toBe('sent');
+  });
+
+  // Issue 17, item 2: before, each read added its own listener to the operation's signal, and an
+  // EventTarget walks every listener to add or remove one: N reads cost N² (seconds for 20,000).
+  it("listens to an operation's signal once, however many reads wait on it", async () => {
+    const shared = new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 });
+    const operation = new AbortController();
+    const upstream = Array.from({ length: 300 }, () => pending());
+    const reads = upstream.map((u, i) => shared.get('h', `/x/${i}`, u.fetch, operation.signal).envelope);
+    expect(getEventListeners(operation.signal, 'abort').length).toBe(1);
+    // Reads that got their answer stop listening; the others still leave when the operation ends.
+    for (const u of upstream.slice(0, 100)) u.answer(envelope(1));
+    expect((await Promise.all(reads.slice(0, 100))).length).toBe(100);
+    operation.abort(new Error('operation ended'));
+    const ends = await Promise.allSettled(reads.slice(100));
+    expect(ends.map((e) => (e.status === 'rejected' ? (e.reason as Error).message : 'answered'))).toEqual(
+      Array.from({ length: 200 }, () => 'operation ended'),
+    );
+    expect(upstream.map((u) => u.cancelled())).toEqual([
+      ...Array.from({ length: 100 }, () => false),
+      ...Array.from({ length: 200 }, () => true),
+    ]);
+    expect(getEventListeners(operation.signal, 'abort').length).toBe(0);
   });
 });
 

@@ -5,6 +5,7 @@
  *  - heap after 20,000 distinct keys (valid ones, whose state is kept, and invalid ones);
  *  - another key's latency while one key fans out 300 requests;
  *  - another key's latency, and the upstream's 401s, while callers flood the gateway with made-up keys;
+ *  - another key's latency during the largest lists the limits allow (and 75,000 representations, refused);
  *  - the shared cache's bytes right after a burst of pages and once the TTL has passed;
  *  - RSS while the upstream sends 200 MB answers (six at once).
  */
@@ -181,6 +182,104 @@ async function junkKeyFlood(seconds: number): Promise<string> {
   }
 }
 
+/**
+ * Another key's cached tiny query, sent every 20 ms, while one key sends the largest lists the limits
+ * allow (MAX_LOOKUPS representations or ids, MAX_LIST_ITEMS events), and the issue's 75,000
+ * representations (now refused). Issue 17, item 2: before the limits, those 75,000 held it 25.9 s.
+ */
+async function largestLists(runs: number): Promise<string[]> {
+  const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  const config = loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', UPSTREAM_QUOTA_GUARD: 'off' });
+  const gw = createGateway(config);
+  const url = await gw.listen(0, '127.0.0.1');
+  const small = '{ experiment(id: "exp_movie01") { name } }';
+  const timeSmall = async (): Promise<number> => {
+    const t = performance.now();
+    await post(url, 'hst_test_demo_readonly', small);
+    return performance.now() - t;
+  };
+  const worst = (xs: number[]): number => Math.max(...xs);
+  const room = (await post(
+    url,
+    'hst_test_demo_full',
+    '{ room(id: "room_movie01_001") { participants(first: 1) { edges { node { participantId } } } } }',
+  )) as {
+    data: { room: { participants: { edges: { node: { participantId: string } }[] } } };
+  };
+  const participantId = room.data.room.participants.edges[0]?.node.participantId ?? '';
+  const { lookups, listItems } = config.limits;
+  const representations = (n: number) => Array.from({ length: n }, (_, i) => ({ __typename: 'Experiment', experimentId: `exp_${i}` }));
+  const entities = 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Experiment { name } } }';
+  const cases: { label: string; query: string; variables: Record<string, unknown> }[] = [
+    {
+      label: `\`_entities\` of ${lookups} representations (MAX_LOOKUPS), none found`,
+      query: entities,
+      variables: { r: representations(lookups) },
+    },
+    {
+      label: `\`nodes(ids:)\` of ${lookups} ids (MAX_LOOKUPS), none found`,
+      query: 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }',
+      variables: { ids: Array.from({ length: lookups }, (_, i) => Buffer.from(`Experiment:exp_${i}`).toString('base64')) },
+    },
+    {
+      label: `\`recordEvents\` of ${listItems.toLocaleString('en-US')} events (MAX_LIST_ITEMS)`,
+      query: 'mutation($e: [EventInput!]!) { recordEvents(events: $e) { recorded batches } }',
+      variables: {
+        e: Array.from({ length: listItems }, (_, i) => ({
+          eventType: 'custom.marker',
+          experimentId: 'exp_movie01',
+          roomId: 'room_movie01_001',
+          participantId,
+          onset: i,
+          content: `marker ${i}`,
+        })),
+      },
+    },
+    { label: '`_entities` of 75,000 representations (4.1 MB; refused)', query: entities, variables: { r: representations(75_000) } },
+  ];
+  try {
+    await post(url, 'hst_test_demo_readonly', small);
+    const alone: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      alone.push(await timeSmall());
+      await delay(20);
+    }
+    const rows = [`| none (the cached query alone, 50 samples) | — | ${median(alone).toFixed(0)} ms | ${worst(alone).toFixed(0)} ms |`];
+    for (const { label, query, variables } of cases) {
+      const during: number[] = [];
+      const took: number[] = [];
+      const outcomes = new Set<string>();
+      for (let run = 0; run < runs; run++) {
+        let done = false;
+        const t = performance.now();
+        const big = fetch(`${url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+          body: JSON.stringify({ query, variables }),
+        }).then(async (res) => {
+          const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+          took.push(performance.now() - t);
+          outcomes.add(`${res.status}${body.errors?.[0] ? ` ${body.errors[0].extensions?.code}` : ''}`);
+          done = true;
+        });
+        while (!done) {
+          during.push(await timeSmall());
+          await delay(20);
+        }
+        await big;
+        await delay(200);
+      }
+      rows.push(
+        `| ${label} | ${[...outcomes].join(', ')}, ${median(took).toFixed(0)} ms | ${median(during).toFixed(0)} ms | ${worst(during).toFixed(0)} ms (${during.length} samples) |`,
+      );
+    }
+    return rows;
+  } finally {
+    await gw.close();
+    await sim.close();
+  }
+}
+
 async function cacheAfterTtl(): Promise<string> {
   const sim = await startSimulator({ rooms: 50, participantsPerRoom: 8, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
   const gw = createGateway(
@@ -248,7 +347,7 @@ async function hugeBodies(): Promise<string> {
 export const hardening: Scenario = {
   name: 'hardening',
   summary:
-    'memory and fairness: 20,000 distinct keys, a 300-request fan-out, floods of made-up keys, the cache after its TTL, 200 MB upstream answers',
+    'memory and fairness: 20,000 distinct keys, a 300-request fan-out, floods of made-up keys, the largest allowed lists, the cache after its TTL, 200 MB upstream answers',
   async run({ options, progress }) {
     progress('hardening: distinct keys');
     const keys = await distinctKeys(options.quick ? 2_000 : 20_000);
@@ -256,6 +355,8 @@ export const hardening: Scenario = {
     const fan = await fanOut();
     progress('hardening: made-up keys');
     const junk = await junkKeyFlood(options.quick ? 2 : 5);
+    progress('hardening: the largest lists');
+    const lists = await largestLists(options.quick ? 1 : 5);
     progress('hardening: cache after the TTL');
     const cache = await cacheAfterTtl();
     progress('hardening: huge upstream answers');
@@ -285,6 +386,14 @@ export const hardening: Scenario = {
           '|---|---|---|---|',
           junk,
         ].join('\n'),
+      },
+      {
+        title: "Another key's latency during the largest lists the limits allow",
+        setup: [
+          ...setup,
+          'Another key\'s cached `{ experiment(id: "exp_movie01") { name } }`, sent every 20 ms while one key\'s request runs (5 runs of each); no upstream latency, so that the work is as dense as it gets.',
+        ],
+        table: ["| one key's request | its answer | another key's query: median | worst |", '|---|---|---|---|', ...lists].join('\n'),
       },
       {
         title: 'The shared cache after its TTL',

@@ -61,6 +61,7 @@ export class SharedReads {
   readonly #cache: ResponseCache;
   readonly #inFlight = new Map<string, Flight>();
   readonly #flightsByKey = new Map<string, Set<Flight>>();
+  readonly #leaving = new AbortFanOut();
   readonly #now: () => number;
 
   constructor(private readonly options: SharedReadsOptions) {
@@ -199,18 +200,47 @@ export class SharedReads {
         flight.controller.abort(signal.reason);
       };
       if (signal.aborted) return leave();
-      signal.addEventListener('abort', leave, { once: true });
+      const stay = this.#leaving.on(signal, leave);
       flight.promise.then(
         (envelope) => {
-          signal.removeEventListener('abort', leave);
+          stay();
           resolve(envelope);
         },
         (error: unknown) => {
-          signal.removeEventListener('abort', leave);
+          stay();
           reject(error);
         },
       );
     });
+  }
+}
+
+/**
+ * Calls back the readers waiting on a signal when it aborts, through one 'abort' listener per signal:
+ * an EventTarget walks all of a signal's listeners to add or remove one, so one listener per read made
+ * the N reads of an operation (all on its one signal) cost N² — seconds for a few tens of thousands.
+ */
+class AbortFanOut {
+  readonly #waiting = new WeakMap<AbortSignal, Set<() => void>>();
+
+  /** Calls `leave` when `signal` aborts; the function returned stops that (in constant time). */
+  on(signal: AbortSignal, leave: () => void): () => void {
+    let waiting = this.#waiting.get(signal);
+    if (!waiting) {
+      const fresh = new Set<() => void>();
+      waiting = fresh;
+      this.#waiting.set(signal, fresh);
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.#waiting.delete(signal);
+          for (const call of fresh) call();
+        },
+        { once: true },
+      );
+    }
+    waiting.add(leave);
+    return () => void waiting.delete(leave);
   }
 }
 
