@@ -418,6 +418,19 @@ export const configSchema = z.object({
     ),
 });
 
+/**
+ * What is allowed but most likely a mistake, said once at start (a warning each): an upstream URL that
+ * does not end with /api/v3, to which every path the gateway asks (/experiments …) is appended.
+ */
+export function configWarnings(config: Pick<GatewayConfig, 'apiUrl'>): string[] {
+  const path = new URL(config.apiUrl).pathname.replace(/\/+$/, '');
+  return path.endsWith('/api/v3')
+    ? []
+    : [
+        `HYPERSTUDY_API_URL does not end with /api/v3 (its path is '${path || '/'}'): the gateway appends paths such as /experiments to it, so the HyperStudy API would answer 404 to everything; add /api/v3 unless a proxy serves the API at this path`,
+      ];
+}
+
 export type GatewayConfig = {
   apiUrl: string;
   port: number;

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { runPrimary, shareMetrics, workerDeps } from './cluster.ts';
-import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { ConfigError, configWarnings, loadConfig, type GatewayConfig } from './config.ts';
 import { createLogger } from './observability.ts';
 import { createGateway, ListenError } from './server.ts';
 
@@ -30,6 +30,7 @@ async function serve(config: GatewayConfig): Promise<void> {
     },
     'listening',
   );
+  for (const warning of configWarnings(config)) gateway.logger.warn({ setting: 'HYPERSTUDY_API_URL' }, warning);
   let stopping = false;
   const stop = (signal: string): void => {
     // A second signal: stop now (a worker leaves that to the primary, which may signal it too).

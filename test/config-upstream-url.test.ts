@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, configWarnings, loadConfig } from '../src/config.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MEANING = '(Upstream base URL, including /api/v3)';
@@ -19,6 +19,16 @@ function refusal(env: Record<string, string>): string {
 }
 
 describe('HYPERSTUDY_API_URL', () => {
+  // Issue 19: an upstream URL without /api/v3 was accepted silently (every request then answers 404).
+  it('without /api/v3 is flagged at start, with its path', () => {
+    expect(configWarnings(loadConfig({ HYPERSTUDY_API_URL: 'https://api.example.org' }))).toEqual([
+      "HYPERSTUDY_API_URL does not end with /api/v3 (its path is '/'): the gateway appends paths such as /experiments to it, so the HyperStudy API would answer 404 to everything; add /api/v3 unless a proxy serves the API at this path",
+    ]);
+    expect(configWarnings(loadConfig({ HYPERSTUDY_API_URL: 'https://api.example.org/api/v2/' }))[0]).toContain("(its path is '/api/v2')");
+    expect(configWarnings(loadConfig({ HYPERSTUDY_API_URL: 'https://api.example.org/api/v3/' }))).toEqual([]);
+    expect(configWarnings(loadConfig({}))).toEqual([]);
+  });
+
   it('must be http or https', () => {
     for (const url of ['ftp://files.example.org/api/v3', 'file:///etc/passwd', 'ws://api.example.org/api/v3', 'not a url'])
       expect(refusal({ HYPERSTUDY_API_URL: url }), url).toBe(
