@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, ListenError } from '../src/server.ts';
+import { runScript } from './helpers/process.ts';
 
 // Issue 19: a busy port printed "Internal error emitted on the WebSocket server. Please check your
 // implementation." and two stack traces, naming neither PORT nor SIMULATOR_PORT.
@@ -33,15 +33,7 @@ describe('a busy port', () => {
   });
 
   it("stops the demo with one line naming SIMULATOR_PORT when the simulator's port is taken", async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts'], {
-      env: { ...process.env, SIMULATOR_PORT: String(port), PORT: '0', NODE_ENV: 'production' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { code, out, err } = await runScript('src/demo.ts', [], { SIMULATOR_PORT: String(port), PORT: '0', NODE_ENV: 'production' });
     expect([code, out, err]).toEqual([
       1,
       '',
@@ -52,12 +44,7 @@ describe('a busy port', () => {
 
 describe('npm run demo -- --help', () => {
   it("prints the demo's usage, not the simulator's, and exits 0", async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo.ts', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { code, out, err } = await runScript('src/demo.ts', ['--help']);
     expect([code, err]).toEqual([0, '']);
     expect(out.split('\n').slice(0, 2)).toEqual([
       'npm run demo [-- flags]',

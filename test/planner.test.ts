@@ -85,6 +85,7 @@ describe('planned and unplanned answers are identical', () => {
         CACHE_TTL_MS: '0',
         UPSTREAM_QUOTA_GUARD: 'off',
         UPSTREAM_BUDGET: '5000',
+        LOG_LEVEL: 'silent',
       }),
     );
     unplannedUrl = await unplanned.listen(0, '127.0.0.1');

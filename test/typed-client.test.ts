@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -6,6 +5,7 @@ import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateTypedClient } from '../examples/typed-client/generate.ts';
 import { ONLY_TRUSTED } from '../src/trusted-documents.ts';
+import { runScript } from './helpers/process.ts';
 import { FULL, startStack } from './helpers/stack.ts';
 
 const DIR = fileURLToPath(new URL('../examples/typed-client/', import.meta.url));
@@ -117,12 +117,7 @@ describe('the typed client example (examples/typed-client)', () => {
 
 describe('npm run example', () => {
   it('runs the typed client against a demo it starts, under TRUSTED_DOCUMENTS, and prints what it got', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(DIR, 'run.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { code, out, err } = await runScript(join(DIR, 'run.ts'));
     expect([code, err]).toEqual([0, '']);
     const [banner, ...json] = out.split('\n');
     expect(banner).toMatch(

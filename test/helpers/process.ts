@@ -65,3 +65,22 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
   proc.kill('SIGKILL');
   throw new Error(`the gateway did not listen within 30 s:\n${out}\n${err}`);
 }
+
+/** A TypeScript script of the project run to its end (through tsx), with what it printed and its exit code. */
+export async function runScript(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, out, err };
+}
