@@ -2,18 +2,12 @@ import { readFileSync } from 'node:fs';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import { stitchSchemas } from '@graphql-tools/stitch';
 import { buildSchema, Kind, Lexer, parse, print, Source, TokenKind, type OperationDefinitionNode } from 'graphql';
-import { createSchema, createYoga, handleStreamOrSingleExecutionResult, type Plugin } from 'graphql-yoga';
+import { createSchema, createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createStitchedUpstreamCost, type StitchedUpstreamCost } from '../src/plugins/use-stitched-upstream-cost.ts';
 import { FULL, firstParticipants, startStack, type Person, type Stack } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
-
-/** What the remote gateway reported in `extensions.upstream`, summed over the requests of one operation. */
-interface UpstreamCost {
-  requests: number;
-  pages: number;
-  cacheHits: number;
-}
 
 let stack: Stack;
 let people: Person[];
@@ -32,40 +26,18 @@ beforeEach(() => stack.sim.stats.reset());
  */
 function stitchingGateway(flagged: Person[]) {
   const sent: string[] = [];
-  const costs = new WeakMap<object, UpstreamCost>();
+  // Keeps what each answer of the remote gateway cost upstream, and reports the sum in the stitched answer.
+  const cost = createStitchedUpstreamCost(async (url, init) => {
+    if (typeof init?.body === 'string') sent.push(init.body);
+    return fetch(url, init);
+  });
   const executor = buildHTTPExecutor({
     endpoint: `${stack.url}/graphql`,
     headers: (request) => ({
       'x-api-key': (request?.context as { request?: Request } | undefined)?.request?.headers.get('x-api-key') ?? '',
     }),
-    // Keeps what each answer of the remote gateway cost upstream (`extensions.upstream`), per stitched operation (its context).
-    fetch: async (url: string, init?: RequestInit, context?: object) => {
-      if (typeof init?.body === 'string') sent.push(init.body);
-      const response = await fetch(url, init);
-      if (context && response.headers.get('content-type')?.includes('json')) {
-        const { extensions } = (await response.clone().json()) as { extensions?: { upstream?: UpstreamCost } };
-        const sum = costs.get(context) ?? { requests: 0, pages: 0, cacheHits: 0 };
-        const add = extensions?.upstream ?? { requests: 0, pages: 0, cacheHits: 0 };
-        costs.set(context, {
-          requests: sum.requests + add.requests,
-          pages: sum.pages + add.pages,
-          cacheHits: sum.cacheHits + add.cacheHits,
-        });
-      }
-      return response;
-    },
+    fetch: cost.fetch,
   });
-  // …and reports their sum in the stitched answer's own extensions.upstream.
-  const useUpstreamCost = (): Plugin => ({
-    onExecute: ({ args }) => ({
-      onExecuteDone: (payload) =>
-        handleStreamOrSingleExecutionResult(payload, ({ result, setResult }) => {
-          const upstream = costs.get(args.contextValue as object);
-          if (upstream) setResult({ ...result, extensions: { ...result.extensions, upstream } });
-        }),
-    }),
-  });
-
   const notes = createSchema({
     typeDefs: /* GraphQL */ `
       type Participant {
@@ -96,14 +68,14 @@ function stitchingGateway(flagged: Person[]) {
       },
     ],
   });
-  const yoga = createYoga({ schema, plugins: [useUpstreamCost()], logging: false });
+  const yoga = createYoga({ schema, plugins: [cost.plugin()], logging: false });
   const ask = async (query: string) => {
     const res = await yoga.fetch('http://stitched/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': FULL },
       body: JSON.stringify({ query }),
     });
-    return (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[]; extensions?: { upstream?: UpstreamCost } };
+    return (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[]; extensions?: { upstream?: StitchedUpstreamCost } };
   };
   return { ask, sent };
 }
