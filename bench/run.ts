@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]]`: the benchmarks, each
  * server in its own process (see `lib/stack.ts`), the load from this one, variants alternating so that
- * noise on a shared machine hits them alike. Prints Markdown tables (stdout) ready for the README, each
+ * noise on a shared machine hits them alike. Prints Markdown tables (stdout) ready for docs/measured.md, each
  * with the command that reproduces it; progress goes to stderr.
  */
 import { execFileSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import { SCENARIOS } from './scenarios/index.ts';
 const USAGE = `npm run bench -- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]
   scenarios (default: all, in this order):
 ${SCENARIOS.map((s) => `    ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
-  --quick            a smoke test: fewer runs, shorter durations (figures not for the README)
+  --quick            a smoke test: fewer runs, shorter durations (figures not for docs/measured.md)
   --seconds N        seconds per variant in throughput comparisons (default 10; quick 2)
   --load-seconds N   seconds of the load scenario (default 30; quick 5)
   --baseline DIR     also measure the gateway of another checkout (e.g. a worktree of main after npm ci)

@@ -5,7 +5,7 @@ const parsedUrl = (v: string): URL | null => (URL.canParse(v) ? new URL(v) : nul
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-/** Every environment variable the gateway reads, with its default and meaning (the README's table). */
+/** Every environment variable the gateway reads, with its default and meaning (the table of docs/configuration.md, which test/readme.test.ts holds to it). */
 export const configSchema = z.object({
   HYPERSTUDY_API_URL: z
     .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })

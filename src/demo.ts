@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: the simulator with seeded data and the gateway in front of it, in one process.
  * Simulator flags pass through (`npm run demo -- --rooms 20 --latency-ms 20`; `--live` for data arriving over
- * time); the gateway honours PORT and the other variables of the README, except HYPERSTUDY_API_URL, which
+ * time); the gateway honours PORT and the other variables of docs/configuration.md, except HYPERSTUDY_API_URL, which
  * points at the simulator.
  */
 import { ConfigError, loadConfig } from './config.ts';

@@ -187,7 +187,7 @@ describe('in a supergraph (composed with @theguild/federation-composition, serve
     gateway = createGatewayRuntime({
       supergraph: composed.supergraphSdl ?? '',
       logging: false,
-      // The caller's key travels to this gateway (and only to it): the README's Hive Gateway config.
+      // The caller's key travels to this gateway (and only to it): the Hive Gateway config of docs/federation.md.
       propagateHeaders: {
         fromClientToSubgraphs: ({ request, subgraphName }) =>
           subgraphName === 'hyperstudy'

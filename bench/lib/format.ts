@@ -1,4 +1,4 @@
-/** Markdown and numbers as the README shows them. */
+/** Markdown and numbers as docs/measured.md shows them. */
 
 export const median = (xs: readonly number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -33,7 +33,7 @@ export const settingsText = (settings: Record<string, string>): string => {
   return entries.length === 0 ? 'none' : entries.map(([k, v]) => code(`${k}=${v}`)).join(', ');
 };
 
-/** A Markdown table laid out as Prettier lays it out, so it pastes into the README unchanged. */
+/** A Markdown table laid out as Prettier lays it out, so it pastes into docs/measured.md unchanged. */
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => `| ${widths.map((w, i) => (cells[i] ?? '').padEnd(w)).join(' | ')} |`;

@@ -2,7 +2,7 @@ import type { Children } from './children.ts';
 
 /** The command-line options every scenario may read. */
 export interface BenchOptions {
-  /** A smoke test: fewer runs, shorter durations, smaller sizes; figures not for the README. */
+  /** A smoke test: fewer runs, shorter durations, smaller sizes; figures not for docs/measured.md. */
   quick: boolean;
   /** Seconds each variant of a throughput comparison is measured for (split over alternating rounds). */
   seconds: number;

@@ -149,7 +149,7 @@ export interface GatewayProcess {
 /**
  * The gateway as the checkout's `npm start` runs it (its entry under tsx, with the NODE_ENV the script
  * sets), as one process: `node --import tsx`, without npm's and tsx's wrapper processes, so that the
- * CPU measured is the gateway's own. Configured by `settings` on top of the README's defaults, listening
+ * CPU measured is the gateway's own. Configured by `settings` on top of the defaults (docs/configuration.md), listening
  * on 127.0.0.1; its JSON logs go to its log file. `checkout` is the repository it runs from: this one,
  * or another (`--baseline`) with its own `node_modules`.
  */

@@ -80,7 +80,7 @@ export const load: Scenario = {
         setup: [
           `${CLIENTS} closed-loop clients from the bench process for ${options.loadSeconds} s; client c sends query c + i and key 7c + i as its i-th request, ` +
             `rotating ${QUERIES.map((q) => q.name).join(', ')} over three demo keys (full, read-only, events-only).`,
-          `The gateway in the README’s default configuration, nothing changed: shared cache (\`CACHE_TTL_MS=5000\`), quota guard on, planner on, \`LOG_LEVEL=info\` to a file. ` +
+          `The gateway in the default configuration (docs/configuration.md), nothing changed: shared cache (\`CACHE_TTL_MS=5000\`), quota guard on, planner on, \`LOG_LEVEL=info\` to a file. ` +
             `Simulator (its own process): ${describeData(config)}. Each query ran once before the clock started.`,
         ],
         table: markdownTable(

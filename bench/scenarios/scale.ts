@@ -215,7 +215,7 @@ async function redisCostReport(children: Children, options: BenchOptions, progre
   return {
     title: 'Scale: a small cached query with Redis against in memory',
     setup: [
-      `${code(TINY)} answered from the cache (${settingsText(CACHED_SETTINGS)}), otherwise the README’s defaults (\`LOG_LEVEL=info\` to a file, quota guard on), one gateway process each; ` +
+      `${code(TINY)} answered from the cache (${settingsText(CACHED_SETTINGS)}), otherwise the defaults (docs/configuration.md) (\`LOG_LEVEL=info\` to a file, quota guard on), one gateway process each; ` +
         `with \`REDIS_URL\` each answer costs one round trip to a redis-server of its own on this machine (the key’s cache generation; the body stays in the process’s memory). Upstream: the simulator (${describeData(config)}).`,
       `${SMALL_CLIENTS} closed-loop clients over keep-alive connections from the bench process; ${options.seconds} s per variant in ${SMALL_ROUNDS} alternating rounds, after ${warmUpMs / 1000} s of warm-up each.`,
     ],

@@ -108,7 +108,7 @@ export const smallQueries: Scenario = {
         setup: [
           'The ceiling: a bare graphql-yoga server answering `{ hello }` (`bench/servers/hello-world.ts`), in its own process on the same Node and HTTP stack (node:http with Yoga’s listener); ' +
             'beside it the same with Yoga’s request-body limit off (`maxRequestBodySize: false`), as the gateway has it (it bounds bodies before Yoga, which otherwise pipes every body through a stream of its own).',
-          `The gateway: one process in the README’s default configuration except ${settingsText(CACHED_SETTINGS)} (so the tiny query is answered from its cache; it does not change \`{ __typename }\`); ` +
+          `The gateway: one process in the default configuration (docs/configuration.md) except ${settingsText(CACHED_SETTINGS)} (so the tiny query is answered from its cache; it does not change \`{ __typename }\`); ` +
             `in particular \`LOG_LEVEL=info\` and \`LOG_SAMPLE_RATE=1\` (one JSON line per operation, to a file) and the quota guard on${baseline ? `; the baseline (${baseline.checkout}) likewise` : ''}; ` +
             `a second gateway process with \`LOG_LEVEL=warn\` (no operation lines) tells what logging costs. Upstream: the simulator (${describeData(config)}).`,
           `${CLIENTS} closed-loop clients over keep-alive connections from the bench process, each sending the same POST with the demo key; ` +

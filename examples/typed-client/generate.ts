@@ -4,7 +4,7 @@
  * allow-list TRUSTED_DOCUMENTS reads (`{ "<sha256>": "<document>" }`). `npm run example:codegen`.
  *
  * This runs the preset through @graphql-codegen/core so that it needs nothing beyond the preset; with
- * @graphql-codegen/cli, the same settings go into a codegen.ts (see the README, "Use from a front end").
+ * @graphql-codegen/cli, the same settings go into a codegen.ts (see docs/front-end.md).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -13,7 +13,7 @@ export interface CorsOptions {
 }
 
 /**
- * CORS as the README states it. Callers authenticate with a header, never a cookie, so credentials are
+ * CORS as docs/configuration.md states it. Callers authenticate with a header, never a cookie, so credentials are
  * never allowed: with `*` the answer is the literal `Access-Control-Allow-Origin: *` (browsers then send
  * no cookies), with a list only a listed origin is named back (and `Vary: Origin`); any other origin
  * gets no CORS headers at all, so the browser keeps the answer from it.
