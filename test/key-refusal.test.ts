@@ -117,9 +117,10 @@ describe('a key refused in the middle of an operation', () => {
   it('sends none of the requests that were still waiting, and refuses the key’s next operation without asking', async () => {
     let answers = 0;
     const upstream = await startScripted(async (_req, res, seen) => {
-      await delay(20);
-      if (answers++ === 0) json(res, 200, success([{ id: seen.path.split('/').pop(), name: 'x' }]));
-      else json(res, 401, failure('AUTHENTICATION_ERROR', 'Invalid or expired API key'));
+      if (answers++ === 0) return json(res, 200, success([{ id: seen.path.split('/').pop(), name: 'x' }]));
+      // The refusals wait until every request the operation may have in flight has arrived (1 + 16).
+      for (let i = 0; i < 200 && upstream.seen.length < 17; i++) await delay(10);
+      json(res, 401, failure('AUTHENTICATION_ERROR', 'Invalid or expired API key'));
     });
     const { loadConfig } = await import('../src/config.ts');
     const { createGateway } = await import('../src/server.ts');
@@ -193,6 +194,12 @@ describe('keys the upstream never confirmed', () => {
       expect(stack.gateway.state.quota.size).toBe(0);
       const metrics = await (await fetch(`${stack.url}/metrics`)).text();
       expect(metrics).toContain('hsgql_key_state_entries{kind="confirmed"} 0');
+      // The real key's request that got no answer was still sent: it counts once the upstream confirms the key.
+      stack.sim.configure({ latencyMs: 0 });
+      const answered = await stack.gql('{ experiment(id: "exp_movie01") { name } }');
+      expect(answered.body.data).toEqual({ experiment: { name: 'Movie Watching Study' } });
+      expect(answered.body.extensions?.upstream?.rateLimit?.usedLastHour).toBe(2);
+      expect(stack.gateway.state.quota.size).toBe(1);
     } finally {
       await stack.close();
     }

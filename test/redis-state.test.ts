@@ -8,7 +8,7 @@ import { RedisSharedState } from '../src/upstream/redis-state.ts';
 import { keyHash, SharedReads } from '../src/upstream/shared.ts';
 import { registerStateMetrics } from '../src/upstream/state-metrics.ts';
 import type { SharedStateOptions } from '../src/upstream/state.ts';
-import { startRedis, type RedisServer } from './helpers/redis.ts';
+import { proxyRedis, startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
 
 // Two RedisSharedState instances stand for two processes: they share nothing but the Redis server
@@ -197,6 +197,75 @@ describe('the response cache in Redis', () => {
       readsA.close();
       readsB.close();
       await close();
+    }
+  });
+});
+
+describe('the response cache in Redis when the generation is gone', () => {
+  it("never stores an answer from before a write, even when the write's generation was evicted meanwhile", async () => {
+    const { a, b, prefix, close } = pair();
+    const readsA = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
+    const readsB = new SharedReads({ ...OPTIONS.cache, cache: b.cache });
+    try {
+      let answer: (e: Envelope) => void = () => undefined;
+      const before = readsB.get(HASH, '/x?', () => new Promise<Envelope>((resolve) => (answer = resolve)));
+      expect(await before.how).toBe('sent');
+      await readsA.invalidate(HASH);
+      // The write's generation is evicted (maxmemory) or deleted (the key refused somewhere) before the old answer arrives.
+      await redis.client.del(`${prefix}{${HASH}}:g`);
+      answer(envelope('old'));
+      expect((await before.envelope).data).toBe('old');
+      await delay(50);
+      const later = readsA.get(HASH, '/x?', async () => envelope('new'));
+      expect([await later.how, (await later.envelope).data]).toEqual(['sent', 'new']);
+    } finally {
+      readsA.close();
+      readsB.close();
+      await close();
+    }
+  });
+});
+
+describe('catching Redis up', () => {
+  it('also catches up what was written and sent while it was catching up, before it shares the state again', async () => {
+    const proxy = await proxyRedis(redis);
+    const prefix = `t${++prefixes}:`;
+    const a = new RedisSharedState(
+      { ...OPTIONS, quota: { perHour: 1000, perMinutePerEndpoint: 50 } },
+      { url: proxy.url, prefix, timeoutMs: 200 },
+      capture().logger,
+      { probeMs: 300 },
+    );
+    const reads = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
+    const generation = `${prefix}{${HASH}}:g`;
+    try {
+      await a.quota.take(HASH, ENDPOINT);
+      expect(await reads.get(HASH, '/x?', async () => envelope('old')).how).toBe('sent');
+      await delay(50);
+      proxy.cut();
+      await a.quota.take(HASH, ENDPOINT);
+      expect(a.status().redisUp).toBe(false);
+      proxy.restore();
+      // Redis answers PING but holds its writes: the probe starts catching up and waits on its scripts.
+      await redis.client.call('CLIENT', 'PAUSE', '1200', 'WRITE');
+      await delay(600);
+      expect(a.status().redisUp).toBe(false);
+      const before = await redis.client.get(generation);
+      // Meanwhile the key sends five requests and writes.
+      for (let i = 0; i < 5; i++) await a.quota.take(HASH, ENDPOINT);
+      await reads.invalidate(HASH);
+      for (let i = 0; i < 80 && a.status().redisUp !== true; i++) await delay(50);
+      expect(a.status().redisUp).toBe(true);
+      expect(await redis.client.get(generation)).not.toBe(before);
+      const after = reads.get(HASH, '/x?', async () => envelope('new'));
+      expect([await after.how, (await after.envelope).data]).toEqual(['sent', 'new']);
+      // 1 before the loss, 1 while lost, 5 while catching up.
+      const hour = await redis.client.hgetall(`${prefix}{${HASH}}:q:h`);
+      expect(Object.values(hour).reduce((n, v) => n + Number(v), 0)).toBe(7);
+    } finally {
+      reads.close();
+      await a.close();
+      await proxy.close();
     }
   });
 });

@@ -23,7 +23,13 @@ export interface ResponseCache {
   /** Whether answers are kept at all (CACHE_TTL_MS > 0). */
   readonly enabled: boolean;
   /** The key's fresh answer to `url`; synchronous when nothing else needs asking. Never rejects. */
-  lookup(hash: string, url: string): CacheLookup | Promise<CacheLookup>;
+  /**
+   * `confirmed`: whether the upstream has confirmed the key to this process; what a shared cache writes
+   * for a key that is not (its generation) is dropped again by `abandon` if its request gets no answer.
+   */
+  lookup(hash: string, url: string, confirmed?: boolean): CacheLookup | Promise<CacheLookup>;
+  /** The key's request got no answer from the upstream, which never confirmed the key: drop what its lookups wrote. */
+  abandon?(hash: string): void | Promise<void>;
   /** Remembers an answer fetched after `ticket`'s look-up for `ttlMs`, unless the key has written since. */
   store(hash: string, url: string, envelope: Envelope, ttlMs: number, ticket: CacheTicket): void;
   /** The key wrote: none of its answers cached before is found again. Resolves once that holds for every process it can reach. */

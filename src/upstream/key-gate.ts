@@ -14,8 +14,13 @@ export interface Probe {
   confirm(): void;
   /** The upstream answered 401: every request of the key waiting here is refused, and later ones for a while. */
   refuse(error: UpstreamError): void;
-  /** The probe ended without a verdict (aborted, timed out, an outage): the next waiting request probes. */
-  release(): void;
+  /**
+   * The probe ended without a verdict (aborted, timed out, an outage): the next waiting request probes.
+   * `sent`: the attempts it sent, carried to the key's confirmation (they count against its quota then).
+   */
+  release(sent: number): void;
+  /** The attempts of earlier probes that ended without a verdict, taken once (to record them on confirmation). */
+  takeCarried(): number;
 }
 
 interface Waiter {
@@ -39,12 +44,15 @@ interface Waiter {
 export class KeyGate {
   readonly #confirmed: LRUCache<string, true>;
   readonly #refused: LRUCache<string, UpstreamError>;
+  /** Requests sent by probes that got no answer, per key, until the key is confirmed or refused. */
+  readonly #carried: LRUCache<string, number>;
   /** Keys with a probe in flight, and the requests waiting for its verdict. */
   readonly #probing = new Map<string, Waiter[]>();
 
   constructor(options: KeyGateOptions) {
     this.#confirmed = new LRUCache({ max: options.maxKeys });
     this.#refused = new LRUCache({ max: options.maxKeys, ttl: Math.max(1, options.refusalTtlMs), ttlAutopurge: false });
+    this.#carried = new LRUCache({ max: options.maxKeys });
   }
 
   /** Keys remembered as confirmed, and as refused. */
@@ -102,6 +110,7 @@ export class KeyGate {
   /** The upstream refused the key (401), whether it was confirmed before or not. */
   refuse(hash: string, error: UpstreamError): void {
     this.#confirmed.delete(hash);
+    this.#carried.delete(hash);
     this.#refused.set(hash, error);
   }
 
@@ -126,8 +135,14 @@ export class KeyGate {
         this.refuse(hash, error);
         for (const w of settle()) w.reject(refused(error));
       },
-      release: () => {
+      takeCarried: () => {
+        const carried = this.#carried.get(hash) ?? 0;
+        this.#carried.delete(hash);
+        return carried;
+      },
+      release: (sent) => {
         if (settled) return;
+        if (sent > 0) this.#carried.set(hash, (this.#carried.get(hash) ?? 0) + sent);
         const waiters = settle();
         const next = waiters.shift();
         if (!next) return;

@@ -97,18 +97,19 @@ if left < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) 
 return 1
 `;
 
-/** The generation a lookup answers while the key has none (nothing stored, no write since the generation expired). */
-export const NO_GENERATION = '-';
-
 /**
  * KEYS: the key's cache generation. ARGV: the prefix of its entries, the URL's digest, the generation
- * of the copy this process holds (or ''). Writes nothing: a lookup of a key the upstream never
- * confirmed leaves nothing behind. Returns { generation } (NO_GENERATION when the key has none) when
- * this process's copy is current or nothing is cached, else { generation, body, its TTL in ms }.
+ * of the copy this process holds (or ''), a fresh generation (used when the key has none: generations
+ * are never reused, so no answer from before a write can be found again, even after the generation's
+ * own key expired or was evicted), the generation's TTL in ms. Returns { generation } when this
+ * process's copy is current or nothing is cached, else { generation, body, its TTL in ms }.
  */
 const LOOKUP = `
 local gen = redis.call('GET', KEYS[1])
-if not gen then return {'${NO_GENERATION}'} end
+if not gen then
+  gen = ARGV[4]
+  redis.call('SET', KEYS[1], gen, 'PX', ARGV[5])
+end
 if gen == ARGV[3] then return {gen} end
 local key = ARGV[1] .. gen .. ':' .. ARGV[2]
 local body = redis.call('GET', key)
@@ -117,24 +118,23 @@ return {gen, body, redis.call('PTTL', key)}
 `;
 
 /**
+ * KEYS: the key's cache generation. ARGV: a generation. Deletes the key's generation while it is that
+ * one: what a lookup gave a key whose request then got no answer from the upstream (nothing is held for
+ * a key the upstream never confirmed), unless a write or another process moved it on meanwhile.
+ */
+const DROP_GENERATION = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
  * KEYS: the key's cache generation. ARGV: the prefix of its entries, the URL's digest, the generation
- * the answer was fetched under, the body, its TTL in ms, the generation's TTL in ms, a fresh
- * generation. An answer fetched while the key had no generation gives it the fresh one (generations
- * are never reused, so no answer from before a write can be found again, even after the generation's
- * own key expired or was evicted), unless one was set meanwhile (a write: the answer may be older).
- * Stored only while its generation is current; returns the generation it was stored under, or 0.
+ * the answer was fetched under, the body, its TTL in ms. Stored only while that generation is current.
  */
 const STORE = `
-local gen = redis.call('GET', KEYS[1])
-if ARGV[3] == '${NO_GENERATION}' then
-  if gen then return 0 end
-  gen = ARGV[7]
-  redis.call('SET', KEYS[1], gen, 'PX', ARGV[6])
-elseif gen ~= ARGV[3] then
-  return 0
-end
-redis.call('SET', ARGV[1] .. gen .. ':' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
-return gen
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
+redis.call('SET', ARGV[1] .. ARGV[3] .. ':' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
+return 1
 `;
 
 /**
@@ -228,7 +228,10 @@ declare module 'ioredis' {
       entryPrefix: string,
       digest: string,
       knownGeneration: string,
+      freshGeneration: string,
+      generationTtlMs: number,
     ): Result<[string] | [string, string, number], Context>;
+    hsgqlDropGeneration(generationKey: string, generation: string): Result<number, Context>;
     hsgqlStore(
       generationKey: string,
       entryPrefix: string,
@@ -236,9 +239,7 @@ declare module 'ioredis' {
       generation: string,
       body: string,
       ttlMs: number,
-      generationTtlMs: number,
-      freshGeneration: string,
-    ): Result<string | number, Context>;
+    ): Result<number, Context>;
     hsgqlLiveAppend(
       leaseKey: string,
       streamKey: string,
@@ -278,6 +279,7 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('hsgqlBlock', { numberOfKeys: 1, lua: BLOCK });
   redis.defineCommand('hsgqlLookup', { numberOfKeys: 1, lua: LOOKUP });
   redis.defineCommand('hsgqlStore', { numberOfKeys: 1, lua: STORE });
+  redis.defineCommand('hsgqlDropGeneration', { numberOfKeys: 1, lua: DROP_GENERATION });
   redis.defineCommand('hsgqlLiveAppend', { numberOfKeys: 2, lua: LIVE_APPEND });
   redis.defineCommand('hsgqlLiveRenew', { numberOfKeys: 3, lua: LIVE_RENEW });
   redis.defineCommand('hsgqlLiveRelease', { numberOfKeys: 3, lua: LIVE_RELEASE });

@@ -7,7 +7,7 @@ import type { Envelope } from './envelope.ts';
 import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
 import type { UpstreamError } from './errors.ts';
 import { quotaRefusal, QuotaTracker, type KnownCount, type QuotaLimits, type QuotaState } from './quota.ts';
-import { defineScripts, HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS, NO_GENERATION } from './redis-scripts.ts';
+import { defineScripts, HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS } from './redis-scripts.ts';
 import { mirroredRefusal, missingScopes, ScopeMirror } from './shared.ts';
 import {
   MemorySharedState,
@@ -40,7 +40,7 @@ class RedisLink {
   #probe: NodeJS.Timeout | null = null;
   #closed = false;
   readonly #observers: SharedStateObserver[] = [];
-  readonly #catchUps: (() => Promise<void>)[] = [];
+  readonly #catchUps: { task: () => Promise<void>; pending: () => boolean }[] = [];
   readonly #downs: (() => void)[] = [];
 
   constructor(
@@ -80,8 +80,8 @@ class RedisLink {
   }
 
   /** Runs before the state goes back to Redis after an outage (e.g. replaying what was counted locally). */
-  onCatchUp(task: () => Promise<void>): void {
-    this.#catchUps.push(task);
+  onCatchUp(task: () => Promise<void>, pending: () => boolean): void {
+    this.#catchUps.push({ task, pending });
   }
 
   /** Counts a call answered from local state. */
@@ -160,7 +160,13 @@ class RedisLink {
   async #tryUp(): Promise<void> {
     try {
       await this.#withTimeout(this.redis.ping());
-      for (const task of this.#catchUps) await task();
+      // What is sent or written while catching up (the link still down) is caught up too: the link
+      // turns up in the same step as the last check that nothing is left.
+      for (let round = 0; ; round++) {
+        for (const { task } of this.#catchUps) await task();
+        if (!this.#catchUps.some(({ pending }) => pending())) break;
+        if (round >= 9) throw new Error('Redis is still being caught up');
+      }
     } catch {
       return this.#scheduleProbe();
     }
@@ -225,6 +231,12 @@ class RedisCache implements ResponseCache {
   #sequence = 0;
   /** Keys that wrote while Redis was away: their generations move on before Redis is used again. */
   readonly #pendingWrites = new Set<string>();
+  /**
+   * The generation a lookup gave a key the upstream had not confirmed to this process, until the key's
+   * request ends: dropped again when it got no answer (`abandon`). Bounded; an entry left behind by a
+   * key confirmed since is harmless (abandon is asked only for keys still unconfirmed).
+   */
+  readonly #given = new LRUCache<string, string>({ max: 10_000 });
 
   constructor(
     private readonly link: RedisLink,
@@ -232,12 +244,21 @@ class RedisCache implements ResponseCache {
     private readonly options: SharedStateOptions['cache'],
   ) {
     this.#lru = options.ttlMs > 0 ? new GenerationLru(options) : null;
-    link.onCatchUp(async () => {
-      for (const hash of [...this.#pendingWrites]) {
-        await this.#newGeneration(hash);
-        this.#pendingWrites.delete(hash);
-      }
-    });
+    link.onCatchUp(
+      async () => {
+        for (const hash of [...this.#pendingWrites]) {
+          // Taken off first, so that a write of the key meanwhile marks it again.
+          this.#pendingWrites.delete(hash);
+          try {
+            await this.#newGeneration(hash);
+          } catch (error) {
+            this.#pendingWrites.add(hash);
+            throw error;
+          }
+        }
+      },
+      () => this.#pendingWrites.size > 0,
+    );
   }
 
   get enabled(): boolean {
@@ -249,21 +270,26 @@ class RedisCache implements ResponseCache {
     return this.options.ttlMs + 60_000;
   }
 
-  lookup(hash: string, url: string): CacheLookup | Promise<CacheLookup> {
+  lookup(hash: string, url: string, confirmed = true): CacheLookup | Promise<CacheLookup> {
     const id = `${hash} ${url}`;
     if (!this.link.up) {
       this.link.fellBack('cache');
       return { miss: LOCAL_TICKET };
     }
-    return this.#remote(hash, url, id);
+    return this.#remote(hash, url, id, confirmed);
   }
 
-  async #remote(hash: string, url: string, id: string): Promise<CacheLookup> {
+  async #remote(hash: string, url: string, id: string, confirmed: boolean): Promise<CacheLookup> {
     const lru = this.#lru;
     if (lru === null) return { miss: LOCAL_TICKET };
     const known = lru.generationOf(id) ?? '';
     const space = this.keys.of(hash);
-    const reply = await this.link.call('cache', (redis) => redis.hsgqlLookup(`${space}g`, `${space}c:`, digest(url), known));
+    const fresh = `${this.#process}.${++this.#sequence}`;
+    const reply = await this.link.call('cache', (redis) =>
+      redis.hsgqlLookup(`${space}g`, `${space}c:`, digest(url), known, fresh, this.#generationTtlMs),
+    );
+    // Given to a key the upstream has not confirmed: dropped again if its request gets no answer (abandon).
+    if (!confirmed && reply !== FALLBACK && reply[0] === fresh) this.#given.set(hash, fresh);
     if (reply === FALLBACK) return { miss: LOCAL_TICKET };
     const [generation, body, ttl] = reply;
     if (body === undefined || ttl === undefined) {
@@ -279,29 +305,21 @@ class RedisCache implements ResponseCache {
   store(hash: string, url: string, envelope: Envelope, ttlMs: number, ticket: CacheTicket): void {
     // An answer fetched while Redis was away is not kept: no generation says when another process's write supersedes it.
     if (ticket.generation === LOCAL_TICKET.generation) return;
-    const id = `${hash} ${url}`;
-    // An answer fetched while the key had no generation is kept here under the one Redis gives it.
-    if (ticket.generation !== NO_GENERATION) this.#lru?.set(hash, id, envelope, ticket.generation, ttlMs);
+    this.#lru?.set(hash, `${hash} ${url}`, envelope, ticket.generation, ttlMs);
     // One larger than the whole cache is not kept in Redis.
     if (envelope.bytes > this.options.maxBytes) return;
     const space = this.keys.of(hash);
     const stored: StoredEnvelope = { d: envelope.data, m: envelope.metadata, r: envelope.rateLimit, b: envelope.bytes };
-    void this.link
-      .call('cache', (redis) =>
-        redis.hsgqlStore(
-          `${space}g`,
-          `${space}c:`,
-          digest(url),
-          ticket.generation,
-          JSON.stringify(stored),
-          Math.ceil(ttlMs),
-          this.#generationTtlMs,
-          `${this.#process}.${++this.#sequence}`,
-        ),
-      )
-      .then((generation) => {
-        if (ticket.generation === NO_GENERATION && typeof generation === 'string') this.#lru?.set(hash, id, envelope, generation, ttlMs);
-      });
+    void this.link.call('cache', (redis) =>
+      redis.hsgqlStore(`${space}g`, `${space}c:`, digest(url), ticket.generation, JSON.stringify(stored), Math.ceil(ttlMs)),
+    );
+  }
+
+  async abandon(hash: string): Promise<void> {
+    const given = this.#given.get(hash);
+    if (given === undefined) return;
+    this.#given.delete(hash);
+    await this.link.call('cache', (redis) => redis.hsgqlDropGeneration(`${this.keys.of(hash)}g`, given));
   }
 
   async invalidate(hash: string): Promise<void> {
@@ -377,7 +395,10 @@ class RedisQuota implements QuotaStore {
   ) {
     this.#fleet = new LRUCache({ max: maxKeys });
     link.onDown(() => this.#rebase());
-    link.onCatchUp(() => this.#catchUp());
+    link.onCatchUp(
+      () => this.#catchUp(),
+      () => this.#outage.size > 0 || this.#outageBlocks.size > 0,
+    );
   }
 
   get size(): number {
@@ -487,6 +508,10 @@ class RedisQuota implements QuotaStore {
   async forget(hash: string, endpoint?: string): Promise<void> {
     this.local.forget(hash);
     this.#fleet.delete(hash);
+    // Nor is anything of it caught up later (what it sent and was told while Redis was away).
+    for (const times of this.#outage.get(hash)?.values() ?? []) this.#outageRecords -= times.length;
+    this.#outage.delete(hash);
+    this.#outageBlocks.delete(hash);
     const space = this.keys.of(hash);
     // A key the upstream refuses keeps nothing in Redis either: its windows, block and cache generation go.
     const keys = [`${space}q:h`, `${space}q:b`, `${space}g`, ...(endpoint === undefined ? [] : [`${space}q:m:${endpoint}`])];

@@ -170,6 +170,14 @@ export class UpstreamSession {
 
   /** The operation is over: whatever it still has waiting or in flight upstream is cancelled. */
   end(): void {
+    // A key the upstream never confirmed keeps nothing: once every read of the operation has settled
+    // (their cache lookups included), what the shared cache wrote for it goes.
+    const hash = this.#hash;
+    if (!this.#ended && hash !== null && this.#memo.size > 0 && !this.deps.keys.confirmed(hash)) {
+      void Promise.allSettled(this.#memo.values()).then(() => {
+        if (!this.deps.keys.confirmed(hash)) return this.deps.shared.abandon(hash);
+      });
+    }
     this.#ended = true;
     if (this.#deadline) clearTimeout(this.#deadline);
     if (this.#onCallerAbort) this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
@@ -205,6 +213,7 @@ export class UpstreamSession {
           if (how === 'cached') this.#cost.cacheHits++;
           if (how !== 'sent') this.deps.observer?.shared(how);
         },
+        this.deps.keys.confirmed(this.#hash),
       );
       pending = shared.envelope.catch((error: unknown) => {
         const signal = this.#controller?.signal;
@@ -394,7 +403,7 @@ export class UpstreamSession {
     } finally {
       if (reserved) this.#reserved--;
       // Ended without a verdict (the caller went away, the deadline, an outage): the next waiting request probes.
-      gate.probe?.release();
+      gate.probe?.release(unrecorded);
     }
   }
 
@@ -404,7 +413,9 @@ export class UpstreamSession {
    */
   async #confirm(probe: Probe, hash: string, endpoint: string, attempts: number, remaining: number | null): Promise<void> {
     try {
-      for (let i = 0; i < attempts; i++) await this.deps.quota.record(hash, endpoint);
+      // With what earlier probes of the key sent and got no answer to: the upstream counted those too.
+      const sent = attempts + probe.takeCarried();
+      for (let i = 0; i < sent; i++) await this.deps.quota.record(hash, endpoint);
       if (remaining !== null) await this.deps.quota.observe(hash, { remaining });
     } finally {
       probe.confirm();

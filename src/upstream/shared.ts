@@ -82,6 +82,8 @@ export class SharedReads {
     fetch: (signal: AbortSignal) => Promise<Envelope>,
     signal?: AbortSignal | (() => AbortSignal),
     onHow?: (how: SharedHow) => void,
+    /** Whether the upstream has confirmed the key to this process (see `abandon`). */
+    confirmed = true,
   ): { envelope: Promise<Envelope>; how: Promise<SharedHow> } {
     let tell: (how: SharedHow) => void = () => undefined;
     const how = new Promise<SharedHow>((resolve) => {
@@ -90,7 +92,7 @@ export class SharedReads {
         resolve(h);
       };
     });
-    const found = this.#cache.enabled ? this.#cache.lookup(hash, url) : { miss: LOCAL_TICKET };
+    const found = this.#cache.enabled ? this.#cache.lookup(hash, url, confirmed) : { miss: LOCAL_TICKET };
     const envelope =
       found instanceof Promise
         ? found.then((looked) => this.#answer(hash, url, looked, fetch, signal, tell))
@@ -153,6 +155,11 @@ export class SharedReads {
    * The key wrote something: its cached answers are dropped (in every process sharing the cache, once
    * this resolves) and its reads in flight are not joined or remembered.
    */
+  /** The key's request got no answer, and the upstream never confirmed the key: the shared cache drops what it wrote for it. */
+  async abandon(hash: string): Promise<void> {
+    await this.#cache.abandon?.(hash);
+  }
+
   invalidate(hash: string): void | Promise<void> {
     for (const flight of this.#flightsByKey.get(hash) ?? []) {
       flight.cacheable = false;
