@@ -155,6 +155,31 @@ describe('a key refused in the middle of an operation', () => {
   });
 });
 
+describe("a key's first request answered 429", () => {
+  it('confirms the key and makes its waiting requests heed the Retry-After without sending', async () => {
+    const upstream = await startScripted((_req, res) => {
+      json(res, 429, failure('RATE_LIMIT_EXCEEDED', 'Slow down'), { 'retry-after': '30' });
+    });
+    const { loadConfig } = await import('../src/config.ts');
+    const { createGateway } = await import('../src/server.ts');
+    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: upstream.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0' }));
+    const url = await gateway.listen(0, '127.0.0.1');
+    try {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_busy' },
+        body: JSON.stringify({ query: 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', variables: { ids: experimentIds(5) } }),
+      });
+      const body = (await res.json()) as { errors?: { extensions: Record<string, unknown> }[] };
+      expect(body.errors?.map((e) => e.extensions.code)).toEqual(['RATE_LIMITED']);
+      expect(upstream.seen).toHaveLength(1);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
 // Issue 17, item 4: requests abandoned before the upstream's 401 arrived kept their random key's quota
 // state: 10,100 of them filled KEY_STATE_MAX_KEYS and a real key's recorded usage fell from 104 to 4.
 describe('keys the upstream never confirmed', () => {

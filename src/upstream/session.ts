@@ -379,16 +379,17 @@ export class UpstreamSession {
             if (sent) this.#cost.failed++;
             throw error;
           }
-          // Any other answer of the upstream (a 403, a 404, a 429 …) says the key is real; no answer says nothing.
+          await this.deps.scopes.learn(hash, error);
+          // A 429 makes every operation of the key wait (in every process sharing the quota).
+          if (error.status === 429) await quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
+          // Any other answer of the upstream (a 403, a 404, a 429 …) says the key is real; no answer says
+          // nothing. Confirmed after what it taught (a Retry-After), so that the waiting requests heed it.
           if (gate.probe && error.status !== null && error.status < 500) {
             await this.#confirm(gate.probe, hash, endpoint, unrecorded, null);
             gate.probe = null;
           }
-          await this.deps.scopes.learn(hash, error);
           if (error.code === 'RATE_LIMITED') {
-            // A 429 makes every operation of the key wait (in every process sharing the quota); a short
-            // wait is waited out once, then retried.
-            if (error.status === 429) await quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
+            // A short wait is waited out once, then retried.
             const told = error.status === 429 || error.details.reason === 'retry-after';
             if (told && !waitedOut && req.method === 'GET' && quota.waitable(error.retryAfter ?? 1)) {
               waitedOut = true;
