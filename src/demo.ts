@@ -4,6 +4,7 @@
  * time); the gateway honours PORT and the other variables of docs/configuration.md, except HYPERSTUDY_API_URL, which
  * points at the simulator.
  */
+import './runtime-check.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createGateway } from './server.ts';
 import { describeSimulator, parseSimulatorArgs, SIMULATOR_FLAGS } from './simulator/cli.ts';
@@ -28,16 +29,30 @@ try {
       : error;
   });
   // One process: the demo runs no workers (WORKERS would only split its limits).
-  const config = loadConfig({ GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full', ...process.env, HYPERSTUDY_API_URL: sim.url, WORKERS: '1' });
+  // On this machine only unless HOST says otherwise: the demo keys are public.
+  const config = loadConfig({
+    GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full',
+    HOST: '127.0.0.1',
+    ...process.env,
+    HYPERSTUDY_API_URL: sim.url,
+    WORKERS: '1',
+  });
   const gateway = createGateway(config);
   const url = await gateway.listen();
   console.log(describeSimulator(sim.url, simOptions));
   console.log('');
-  console.log(
-    `GraphiQL: ${url}/graphql  (open it in a browser; the Headers tab holds {"X-API-Key": "${config.graphiqlExampleKey ?? 'hst_test_demo_full'}"})`,
-  );
-  console.log(`Try:      curl -s ${url}/graphql -H 'content-type: application/json' -H 'X-API-Key: hst_test_demo_full' \\`);
-  console.log(`            -d '{"query":"{ experiments { edges { node { experimentId name roomCount } } } }"}'`);
+  if (config.trustedDocuments !== null) {
+    // Only the manifest's operations run: no GraphiQL queries, no curl with a document's text.
+    console.log(`GraphQL:  ${url}/graphql  runs only the trusted documents of ${config.trustedDocuments}, sent by id`);
+    console.log(`          (npm run example shows a client that does; a document's text answers PERSISTED_QUERY_ONLY)`);
+  } else {
+    if (config.graphiql)
+      console.log(
+        `GraphiQL: ${url}/graphql  (open it in a browser; the Headers tab holds {"X-API-Key": "${config.graphiqlExampleKey ?? 'hst_test_demo_full'}"})`,
+      );
+    console.log(`Try:      curl -s ${url}/graphql -H 'content-type: application/json' -H 'X-API-Key: hst_test_demo_full' \\`);
+    console.log(`            -d '{"query":"{ experiments { edges { node { experimentId name roomCount } } } }"}'`);
+  }
   if (sim.live) {
     console.log(`Live:     data arrives in the active rooms; run again to see it (answers are cached ${config.cacheTtlMs} ms):`);
     console.log(

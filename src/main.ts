@@ -1,8 +1,19 @@
+import './runtime-check.ts';
 import cluster from 'node:cluster';
 import { runPrimary, shareMetrics, workerDeps } from './cluster.ts';
 import { ConfigError, configWarnings, loadConfig, type GatewayConfig } from './config.ts';
 import { createLogger } from './observability.ts';
 import { createGateway, ListenError } from './server.ts';
+
+const USAGE = `npm start
+  The gateway alone, configured by environment variables, each with its default and meaning in
+  docs/configuration.md (HYPERSTUDY_API_URL: the upstream, by default the real HyperStudy API; PORT,
+  HOST, WORKERS, REDIS_URL, …); it takes no flags. npm run demo runs it on the simulator with seeded data.`;
+
+if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 try {
   const config = loadConfig();

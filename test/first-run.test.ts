@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, ListenError } from '../src/server.ts';
+import { runtimeProblem } from '../src/runtime-check.ts';
 import { runScript } from './helpers/process.ts';
 
 // Issue 19: a busy port printed "Internal error emitted on the WebSocket server. Please check your
@@ -52,5 +53,26 @@ describe('npm run demo -- --help', () => {
     ]);
     expect(out).toContain('[--live [--live-rate N]');
     expect(out).not.toContain('--port N');
+  });
+});
+
+describe('npm start -- --help', () => {
+  it('prints what configures the gateway and exits 0, without starting it', async () => {
+    const { code, out, err } = await runScript('src/main.ts', ['--help'], { HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3' });
+    expect([code, err]).toEqual([0, '']);
+    expect(out.split('\n')[0]).toBe('npm start');
+    expect(out).toContain('docs/configuration.md');
+    expect(out).not.toContain('listening');
+  });
+});
+
+describe('an older Node', () => {
+  it('is one line naming the Node the project needs', () => {
+    expect(runtimeProblem('v20.20.2')).toBe(
+      'hyperstudy-graphql needs Node.js 24.11 or newer (this is v20.20.2): see "Prerequisites" in the README',
+    );
+    expect(runtimeProblem('v24.10.0')).toContain('needs Node.js 24.11 or newer');
+    expect([runtimeProblem('v24.11.0'), runtimeProblem('v24.22.3'), runtimeProblem('v26.1.0')]).toEqual([null, null, null]);
+    expect(runtimeProblem(process.version)).toBeNull();
   });
 });

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import '../src/runtime-check.ts';
 
 /**
  * Before any test file: the shared-state tests need Debian's redis-server. scripts/ensure-redis.sh
