@@ -71,6 +71,32 @@ function pair(options: Partial<SharedStateOptions> = {}, timeoutMs = 2_000, prob
   return { a, b, prefix, log, close: () => Promise.all([a.close(), b.close()]) };
 }
 
+/** Two processes' shared reads over one Redis, closed after `run`; `held` starts a read in B whose answer the test gives. */
+async function twoReaders(
+  run: (ctx: {
+    readsA: SharedReads;
+    readsB: SharedReads;
+    prefix: string;
+    held: () => { read: ReturnType<SharedReads['get']>; answer: (e: Envelope) => void };
+  }) => Promise<void>,
+): Promise<void> {
+  const { a, b, prefix, close } = pair();
+  const readsA = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
+  const readsB = new SharedReads({ ...OPTIONS.cache, cache: b.cache });
+  const held = () => {
+    let answer: (e: Envelope) => void = () => undefined;
+    const read = readsB.get(HASH, '/x?', () => new Promise<Envelope>((resolve) => (answer = resolve)));
+    return { read, answer: (e: Envelope) => answer(e) };
+  };
+  try {
+    await run({ readsA, readsB, prefix, held });
+  } finally {
+    readsA.close();
+    readsB.close();
+    await close();
+  }
+}
+
 describe('the quota in Redis', () => {
   it('counts and decides atomically: 40 concurrent requests over two processes, exactly the 5 a minute allows go', async () => {
     const { a, b, close } = pair();
@@ -173,57 +199,39 @@ describe('the response cache in Redis', () => {
     }
   });
 
-  it("never joins a read in flight from before another process's write", async () => {
-    const { a, b, close } = pair();
-    const readsA = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
-    const readsB = new SharedReads({ ...OPTIONS.cache, cache: b.cache });
-    try {
-      let answer: (e: Envelope) => void = () => undefined;
-      const before = readsB.get(HASH, '/x?', () => new Promise<Envelope>((resolve) => (answer = resolve)));
-      expect(await before.how).toBe('sent');
+  it("never joins a read in flight from before another process's write", () =>
+    twoReaders(async ({ readsA, readsB, held }) => {
+      const before = held();
+      expect(await before.read.how).toBe('sent');
       // Before the write, an identical read of B joins it…
       expect(await readsB.get(HASH, '/x?', async () => envelope('unexpected')).how).toBe('coalesced');
       await readsA.invalidate(HASH);
       // …after A's write, it does not: it sees the new generation.
       const after = readsB.get(HASH, '/x?', async () => envelope('new'));
       expect([await after.how, (await after.envelope).data]).toEqual(['sent', 'new']);
-      answer(envelope('old'));
-      expect((await before.envelope).data).toBe('old');
+      before.answer(envelope('old'));
+      expect((await before.read.envelope).data).toBe('old');
       await delay(50);
       // The old answer was not stored over the new one.
       const later = readsA.get(HASH, '/x?', async () => envelope('unexpected'));
       expect([await later.how, (await later.envelope).data]).toEqual(['cached', 'new']);
-    } finally {
-      readsA.close();
-      readsB.close();
-      await close();
-    }
-  });
+    }));
 });
 
 describe('the response cache in Redis when the generation is gone', () => {
-  it("never stores an answer from before a write, even when the write's generation was evicted meanwhile", async () => {
-    const { a, b, prefix, close } = pair();
-    const readsA = new SharedReads({ ...OPTIONS.cache, cache: a.cache });
-    const readsB = new SharedReads({ ...OPTIONS.cache, cache: b.cache });
-    try {
-      let answer: (e: Envelope) => void = () => undefined;
-      const before = readsB.get(HASH, '/x?', () => new Promise<Envelope>((resolve) => (answer = resolve)));
-      expect(await before.how).toBe('sent');
+  it("never stores an answer from before a write, even when the write's generation was evicted meanwhile", () =>
+    twoReaders(async ({ readsA, prefix, held }) => {
+      const before = held();
+      expect(await before.read.how).toBe('sent');
       await readsA.invalidate(HASH);
       // The write's generation is evicted (maxmemory) or deleted (the key refused somewhere) before the old answer arrives.
       await redis.client.del(`${prefix}{${HASH}}:g`);
-      answer(envelope('old'));
-      expect((await before.envelope).data).toBe('old');
+      before.answer(envelope('old'));
+      expect((await before.read.envelope).data).toBe('old');
       await delay(50);
       const later = readsA.get(HASH, '/x?', async () => envelope('new'));
       expect([await later.how, (await later.envelope).data]).toEqual(['sent', 'new']);
-    } finally {
-      readsA.close();
-      readsB.close();
-      await close();
-    }
-  });
+    }));
 });
 
 describe('catching Redis up', () => {
