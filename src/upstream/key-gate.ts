@@ -38,8 +38,9 @@ interface Waiter {
  * caller went away, a timeout, an outage) hands the turn to the next waiting request. So a made-up key
  * costs one upstream request however far its operation fans out, and however many operations it sends
  * at once. The gate is this process's memory only and holds, per key hash, a confirmation or a
- * refusal (bounded by `maxKeys` each, least recently used dropped first) and the waiters of a probe in
- * flight; nothing for a key whose probe never got a verdict.
+ * refusal, and the count of requests probes sent without an answer (each bounded by `maxKeys`, least
+ * recently used dropped first; the count goes to the key's quota once it is confirmed), and the waiters
+ * of a probe in flight. The quota store and Redis hold nothing for a key until it is confirmed.
  */
 export class KeyGate {
   readonly #confirmed: LRUCache<string, true>;
