@@ -7,13 +7,13 @@ import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import { useAliasLimits } from './alias-limits.ts';
-import { useListLimits } from './list-limits.ts';
+import { useAliasLimits } from './plugins/use-alias-limits.ts';
+import { useListLimits } from './plugins/use-list-limits.ts';
 import type { GatewayConfig } from './config.ts';
 import { withBodyLimit } from './http/body-limit.ts';
 import { useContentTypeHints } from './http/content-type.ts';
 import { useCors } from './http/cors.ts';
-import { useJit } from './execution.ts';
+import { useJit } from './plugins/use-jit.ts';
 import { createDrain } from './http/drain.ts';
 import { useGraphiqlPage } from './http/graphiql.ts';
 import { useMetricsEndpoint } from './http/metrics-endpoint.ts';
@@ -24,30 +24,27 @@ import { LocalFleet, RedisFleet } from './live/fleet.ts';
 import { LiveHub } from './live/hub.ts';
 import { withWorkerId } from './http/worker-id.ts';
 import { createLoaders } from './loaders/index.ts';
-import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, useOperationReport, yogaLogging, type Metrics } from './observability.ts';
-import {
-  maskError,
-  useOrganizationHeader,
-  useLimitErrors,
-  useNoIntrospection,
-  useRequireApiKey,
-  useUpstreamBudget,
-  useUpstreamResult,
-  useLiveStatus,
-  limitError,
-} from './plugins.ts';
+import { createLogger, createMetrics, DEFAULT_OPERATION_NAMES, yogaLogging, type Metrics } from './observability.ts';
+import { useLimitErrors, limitError } from './plugins/use-limit-errors.ts';
+import { useLiveStatus } from './plugins/use-live-status.ts';
+import { useNoIntrospection } from './plugins/use-no-introspection.ts';
+import { useOperationReport } from './plugins/use-operation-report.ts';
+import { useOrganizationHeader } from './plugins/use-organization-header.ts';
+import { useRequireApiKey } from './plugins/use-require-api-key.ts';
+import { useUpstreamBudget } from './plugins/use-upstream-budget.ts';
+import { maskError, useUpstreamResult } from './plugins/use-upstream-result.ts';
 import type { GatewayContext } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { createTracing } from './tracing.ts';
-import { loadTrustedDocuments, operationNamesOf, useTrustedDocuments } from './trusted-documents.ts';
+import { loadTrustedDocuments, operationNamesOf, useTrustedDocuments } from './plugins/use-trusted-documents.ts';
 import { UpstreamClient } from './upstream/client.ts';
 import { routes } from './upstream/routes.ts';
-import { createSharedState, RedisSharedState } from './upstream/redis-state.ts';
-import { SharedReads } from './upstream/shared.ts';
+import { createSharedState, RedisSharedState } from './state/redis.ts';
+import { SharedReads } from './state/shared-reads.ts';
 import { KeyGate } from './upstream/key-gate.ts';
 import { UpstreamSession, type SessionDeps } from './upstream/session.ts';
-import { registerStateMetrics } from './upstream/state-metrics.ts';
-import { shareOf, type SharedState } from './upstream/state.ts';
+import { registerStateMetrics } from './state/metrics.ts';
+import { shareOf, type SharedState } from './state/state.ts';
 
 export const EXAMPLE_QUERY = `# Send your HyperStudy API key in the X-API-Key header (Headers tab below).
 # With \`npm run demo\`, the Headers tab already holds a demo key; the others are in the README.
@@ -310,7 +307,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       ...(trusted ? [useTrustedDocuments(trusted)] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: config.limits.depth },
-        // Aliases are counted per root field and at the root apart (alias-limits.ts).
+        // Aliases are counted per root field and at the root apart (plugins/use-alias-limits.ts).
         maxAliases: { enabled: false },
         maxTokens: { n: config.limits.tokens },
         maxDirectives: { n: config.limits.directives },

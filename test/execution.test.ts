@@ -3,7 +3,7 @@ import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { settleListItems, useJit } from '../src/execution.ts';
+import { settleListItems, useJit } from '../src/plugins/use-jit.ts';
 import { createGateway, type Gateway } from '../src/server.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
 import { EVENTS_ONLY, startStack, type Stack } from './helpers/stack.ts';

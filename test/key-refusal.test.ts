@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyHash } from '../src/upstream/shared.ts';
+import { keyHash } from '../src/state/shared-reads.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay, failure, json, startScripted, success } from './helpers/scripted.ts';
 import { FULL, startStack, type Stack } from './helpers/stack.ts';

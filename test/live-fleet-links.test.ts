@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OFFLINE, RedisFleet, type FleetEntry } from '../src/live/fleet.ts';
-import { RedisSharedState } from '../src/upstream/redis-state.ts';
+import { RedisSharedState } from '../src/state/redis.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
 

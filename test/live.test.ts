@@ -10,7 +10,7 @@ import type { LiveChange } from '../src/simulator/live.ts';
 import { EVENTS_ONLY, startStack, type Stack } from './helpers/stack.ts';
 import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
-import { NOT_TRUSTED, ONLY_TRUSTED } from '../src/trusted-documents.ts';
+import { NOT_TRUSTED, ONLY_TRUSTED } from '../src/plugins/use-trusted-documents.ts';
 
 const EXP = 'exp_movie01';
 

@@ -2,10 +2,10 @@ import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
 import { UpstreamError } from '../src/upstream/errors.ts';
-import { QuotaTracker, WindowCounter } from '../src/upstream/quota.ts';
+import { QuotaTracker, WindowCounter } from '../src/state/quota.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
-import { ScopeMirror, SharedReads } from '../src/upstream/shared.ts';
+import { ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
 
 const refusal = (f: () => unknown): UpstreamError | null => {
   try {

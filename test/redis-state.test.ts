@@ -4,10 +4,10 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../src/upstream/envelope.ts';
 import { UpstreamError } from '../src/upstream/errors.ts';
-import { RedisSharedState } from '../src/upstream/redis-state.ts';
-import { keyHash, SharedReads } from '../src/upstream/shared.ts';
-import { registerStateMetrics } from '../src/upstream/state-metrics.ts';
-import type { SharedStateOptions } from '../src/upstream/state.ts';
+import { RedisSharedState } from '../src/state/redis.ts';
+import { keyHash, SharedReads } from '../src/state/shared-reads.ts';
+import { registerStateMetrics } from '../src/state/metrics.ts';
+import type { SharedStateOptions } from '../src/state/state.ts';
 import { proxyRedis, startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
 

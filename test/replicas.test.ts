@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/server.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/server.ts';
-import { keyHash } from '../src/upstream/shared.ts';
+import { keyHash } from '../src/state/shared-reads.ts';
 import { proxyRedis, startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
 import { FULL, type GqlReply } from './helpers/stack.ts';

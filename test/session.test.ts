@@ -1,7 +1,7 @@
 import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
-import { QuotaTracker, ScopeMirror, SharedReads } from '../src/upstream/shared.ts';
+import { QuotaTracker, ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession, type SessionDeps } from '../src/upstream/session.ts';
 

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../src/upstream/envelope.ts';
-import { SharedReads } from '../src/upstream/shared.ts';
+import { SharedReads } from '../src/state/shared-reads.ts';
 import { delay } from './helpers/scripted.ts';
 import { startStack } from './helpers/stack.ts';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTrustedDocuments } from '../src/trusted-documents.ts';
+import { loadTrustedDocuments } from '../src/plugins/use-trusted-documents.ts';
 import { FULL, startStack } from './helpers/stack.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'trusted-'));

@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateTypedClient } from '../examples/typed-client/generate.ts';
-import { ONLY_TRUSTED } from '../src/trusted-documents.ts';
+import { ONLY_TRUSTED } from '../src/plugins/use-trusted-documents.ts';
 import { runScript } from './helpers/process.ts';
 import { FULL, startStack } from './helpers/stack.ts';
 

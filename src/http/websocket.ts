@@ -3,8 +3,8 @@ import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { keyHash } from '../upstream/shared.ts';
-import { NOT_TRUSTED, ONLY_TRUSTED } from '../trusted-documents.ts';
+import { keyHash } from '../state/shared-reads.ts';
+import { NOT_TRUSTED, ONLY_TRUSTED } from '../plugins/use-trusted-documents.ts';
 
 /**
  * The close codes of the gateway's own limits (graphql-ws adds its 44xx: 4403 no usable key, 4408 no

@@ -37,7 +37,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { LiveRedis } from '../upstream/redis-state.ts';
+import type { LiveRedis } from '../state/redis.ts';
 
 /** What a Redis call gave when Redis could not answer: the poller polls for itself. */
 export const OFFLINE = Symbol('offline');

@@ -1,6 +1,6 @@
 import { printSubgraphSchema } from '@apollo/subgraph';
 import { builder } from './builder.ts';
-import { settleListItems } from '../execution.ts';
+import { settleListItems } from '../plugins/use-jit.ts';
 import { boundJsonOutputs } from './json.ts';
 import './scalars.ts';
 import './records.ts';

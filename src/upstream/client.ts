@@ -5,7 +5,7 @@ import { parseEnvelope, type Envelope, type UpstreamFailureNote } from './envelo
 import { abortError, UpstreamError } from './errors.ts';
 import { endpointOf } from './routes.ts';
 import { FairQueue } from './scheduler.ts';
-import { keyHash } from './shared.ts';
+import { keyHash } from '../state/shared-reads.ts';
 
 export { parseRetryAfter, RETRY_AFTER_MAX_SECONDS, type Envelope } from './envelope.ts';
 

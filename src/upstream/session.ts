@@ -3,11 +3,11 @@ import type { Context } from '@opentelemetry/api';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
 import { abortError, UpstreamError } from './errors.ts';
 import type { KeyGate, Probe } from './key-gate.ts';
-import type { QuotaState } from './quota.ts';
+import type { QuotaState } from '../state/quota.ts';
 import { endpointOf, requiredScope } from './routes.ts';
 import { Limiter } from './scheduler.ts';
-import { keyHash, type SharedReads } from './shared.ts';
-import type { QuotaStore, ScopeStore } from './state.ts';
+import { keyHash, type SharedReads } from '../state/shared-reads.ts';
+import type { QuotaStore, ScopeStore } from '../state/state.ts';
 
 /** What one GraphQL operation cost upstream, reported in `extensions.upstream`. */
 export interface UpstreamCost {

@@ -3,12 +3,12 @@ import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { GenerationLru, LOCAL_TICKET, type CacheLookup, type CacheTicket, type ResponseCache } from './cache.ts';
-import type { Envelope } from './envelope.ts';
-import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
-import type { UpstreamError } from './errors.ts';
+import type { Envelope } from '../upstream/envelope.ts';
+import { RETRY_AFTER_MAX_SECONDS } from '../upstream/envelope.ts';
+import type { UpstreamError } from '../upstream/errors.ts';
 import { quotaRefusal, QuotaTracker, type KnownCount, type QuotaLimits, type QuotaState } from './quota.ts';
 import { defineScripts, HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS } from './redis-scripts.ts';
-import { mirroredRefusal, missingScopes, ScopeMirror } from './shared.ts';
+import { mirroredRefusal, missingScopes, ScopeMirror } from './shared-reads.ts';
 import {
   MemorySharedState,
   splitLimits,

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { addTo, LOCAL_TICKET, MemoryCache, removeFrom, type CacheLookup, type MemoryCacheOptions, type ResponseCache } from './cache.ts';
-import type { Envelope } from './envelope.ts';
-import { UpstreamError } from './errors.ts';
+import type { Envelope } from '../upstream/envelope.ts';
+import { UpstreamError } from '../upstream/errors.ts';
 
 export { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
 

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import { RETRY_AFTER_MAX_SECONDS } from './envelope.ts';
-import { UpstreamError } from './errors.ts';
+import { RETRY_AFTER_MAX_SECONDS } from '../upstream/envelope.ts';
+import { UpstreamError } from '../upstream/errors.ts';
 
 /**
  * Counts events over a sliding window in fixed buckets: a bucket counts until all of it is older than

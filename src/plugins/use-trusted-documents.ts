@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { Kind, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { ConfigError } from './config.ts';
-import type { GatewayContext } from './schema/builder.ts';
+import { ConfigError } from '../config.ts';
+import type { GatewayContext } from '../schema/builder.ts';
 
 /**
  * Reads a trusted-documents allow-list: a JSON object from document id (for example a sha256 hash) to

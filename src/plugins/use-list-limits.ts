@@ -20,7 +20,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { GatewayContext } from './schema/builder.ts';
+import type { GatewayContext } from '../schema/builder.ts';
 
 /** How many list items an operation's arguments may hold, summed over the operation. */
 export interface ListLimits {

@@ -1,6 +1,6 @@
 import { GraphQLError, Kind, type ASTNode, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { GatewayContext } from './schema/builder.ts';
+import type { GatewayContext } from '../schema/builder.ts';
 
 /** How many aliases an operation may use, told apart by where they are. */
 export interface AliasLimits {

@@ -1,7 +1,7 @@
 import { MemoryCache, type ResponseCache } from './cache.ts';
-import type { UpstreamError } from './errors.ts';
+import type { UpstreamError } from '../upstream/errors.ts';
 import { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
-import { ScopeMirror } from './shared.ts';
+import { ScopeMirror } from './shared-reads.ts';
 
 /**
  * Each key's spend against the upstream's limits and the Retry-After it was told to wait, as the

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Envelope } from './envelope.ts';
+import type { Envelope } from '../upstream/envelope.ts';
 
 /**
  * What a look-up found: a fresh answer, or a miss with the ticket an answer fetched now is stored
