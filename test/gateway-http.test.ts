@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { startStack, startGateway, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -26,8 +26,7 @@ describe('HTTP endpoints', () => {
   });
 
   it('/ready answers 503 when the upstream is unreachable', async () => {
-    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3', UPSTREAM_TIMEOUT_MS: '500' }));
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3', UPSTREAM_TIMEOUT_MS: '500' });
     try {
       const res = await fetch(`${url}/ready`);
       expect(res.status).toBe(503);
@@ -51,10 +50,10 @@ describe('HTTP endpoints', () => {
   });
 
   it('prefills the demo key in GraphiQL only when asked to', async () => {
-    const demo = await startStack({}, { GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full' });
+    const demo = await startStack({}, { GRAPHIQL_EXAMPLE_KEY: FULL });
     try {
       const html = await (await fetch(`${demo.url}/graphql`, { headers: { accept: 'text/html' } })).text();
-      expect(html).toContain('hst_test_demo_full');
+      expect(html).toContain(FULL);
     } finally {
       await demo.close();
     }

@@ -3,7 +3,8 @@
  * calls to the simulator, with the upstream requests each costs.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EVENTS_ONLY, nodes, OTHER, startStack, type Stack } from './helpers/stack.ts';
+import { nodes, startStack, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, OTHER, FULL } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 const JOINT = 'exp_joint02';
@@ -23,7 +24,7 @@ const paths = (): string[] =>
   stack.sim.stats.requests.map((r) => `${r.method} ${r.path.replace('/api/v3', '')}${r.query ? `?${r.query}` : ''}`);
 
 async function rest(path: string, headers: Record<string, string> = {}): Promise<{ data: unknown; metadata: Record<string, unknown> }> {
-  const res = await fetch(`${stack.sim.url}${path}`, { headers: { 'x-api-key': 'hst_test_demo_full', ...headers } });
+  const res = await fetch(`${stack.sim.url}${path}`, { headers: { 'x-api-key': FULL, ...headers } });
   return (await res.json()) as never;
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 const CORS_HEADERS = [
   'access-control-allow-origin',
@@ -24,7 +25,7 @@ const preflight = (url: string, origin: string) =>
 const simple = (url: string, origin: string) =>
   fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { ...(origin ? { origin } : {}), 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+    headers: { ...(origin ? { origin } : {}), 'content-type': 'application/json', 'x-api-key': FULL },
     body: JSON.stringify({ query: '{ __typename }' }),
   });
 

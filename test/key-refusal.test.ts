@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyHash } from '../src/state/shared-reads.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay, failure, json, startScripted, success } from './helpers/scripted.ts';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, startGateway, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 const experimentIds = (n: number): string[] => Array.from({ length: n }, (_, i) => Buffer.from(`Experiment:exp_${i}`).toString('base64'));
 
@@ -122,12 +123,7 @@ describe('a key refused in the middle of an operation', () => {
       for (let i = 0; i < 200 && upstream.seen.length < 17; i++) await delay(10);
       json(res, 401, failure('AUTHENTICATION_ERROR', 'Invalid or expired API key'));
     });
-    const { loadConfig } = await import('../src/config.ts');
-    const { createGateway } = await import('../src/server.ts');
-    const gateway = createGateway(
-      loadConfig({ HYPERSTUDY_API_URL: upstream.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off' }),
-    );
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off' });
     const gql = async (query: string, variables: Record<string, unknown> = {}) => {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',
@@ -160,10 +156,7 @@ describe("a key's first request answered 429", () => {
     const upstream = await startScripted((_req, res) => {
       json(res, 429, failure('RATE_LIMIT_EXCEEDED', 'Slow down'), { 'retry-after': '30' });
     });
-    const { loadConfig } = await import('../src/config.ts');
-    const { createGateway } = await import('../src/server.ts');
-    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: upstream.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0' }));
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '0' });
     try {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -85,7 +86,7 @@ describe('operation limits are refused before any upstream call', () => {
   it('request body size', async () => {
     const res = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      headers: { 'content-type': 'application/json', 'x-api-key': FULL },
       body: JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(4_000) } }),
     });
     expect(res.status).toBe(413);
@@ -100,7 +101,7 @@ describe('operation limits are refused before any upstream call', () => {
       new Promise<{ status: number; text: string }>((resolve, reject) => {
         const req = request(
           `${stack.url}/graphql`,
-          { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' } },
+          { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': FULL } },
           (res) => {
             let text = '';
             res.on('data', (c: Buffer) => (text += c.toString()));
@@ -122,7 +123,7 @@ describe('operation limits are refused before any upstream call', () => {
   it('batched (array) operations are off by default', async () => {
     const res = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      headers: { 'content-type': 'application/json', 'x-api-key': FULL },
       body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
     });
     expect(res.status).toBe(400);
@@ -154,7 +155,7 @@ describe('production settings', () => {
       const batch = async (n: number) =>
         fetch(`${prod.url}/graphql`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+          headers: { 'content-type': 'application/json', 'x-api-key': FULL },
           body: JSON.stringify(Array.from({ length: n }, () => ({ query: '{ __typename }' }))),
         });
       expect(await (await batch(2)).json()).toEqual([

@@ -3,7 +3,7 @@ import { useFleet, until, idsOf, everythingIn, EXP, LEASE_MS, INTERVAL_MS, type 
 import { type GatewayProcess } from './helpers/process.ts';
 import { delay } from './helpers/scripted.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
-import { FULL } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 // Gateway processes sharing one Redis in front of the simulator (test/helpers/fleet.ts): one poller per
 // feed in the fleet, handover, activity. The fault cases are in live-fleet-faults.test.ts.
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMetrics, OperationNames } from '../src/observability.ts';
-import { FULL, startStack } from './helpers/stack.ts';
+import { startStack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 // Issue 9, item 7: before, the first 200 operation names held their labels for the life of the process,
 // and every later name (a legitimate one, a trusted document's) was counted as `other`.

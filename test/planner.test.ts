@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
 import { DASHBOARD, sequentialRounds } from './helpers/dashboard.ts';
-import { EVENTS_ONLY, FULL, READONLY, startStack, type GqlReply, type Stack } from './helpers/stack.ts';
+import { startStack, startGateway, type GqlReply, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, FULL, READONLY } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 
@@ -78,17 +78,13 @@ describe('planned and unplanned answers are identical', () => {
   let unplannedUrl: string;
   beforeAll(async () => {
     stack = await startStack({ rooms: 6, participantsPerRoom: 3, eventsPerParticipant: 40 });
-    unplanned = createGateway(
-      loadConfig({
-        HYPERSTUDY_API_URL: stack.sim.url,
-        PLANNER: 'off',
-        CACHE_TTL_MS: '0',
-        UPSTREAM_QUOTA_GUARD: 'off',
-        UPSTREAM_BUDGET: '5000',
-        LOG_LEVEL: 'silent',
-      }),
-    );
-    unplannedUrl = await unplanned.listen(0, '127.0.0.1');
+    ({ gateway: unplanned, url: unplannedUrl } = await startGateway({
+      HYPERSTUDY_API_URL: stack.sim.url,
+      PLANNER: 'off',
+      CACHE_TTL_MS: '0',
+      UPSTREAM_QUOTA_GUARD: 'off',
+      UPSTREAM_BUDGET: '5000',
+    }));
   });
   afterAll(async () => {
     await unplanned.close();

@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, EVENTS_ONLY, OTHER } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 /** A key of the demo user with no read:events, to show the scope these routes need. */
 const RECORDINGS_ONLY = 'hst_test_recordings_only';
 const PILOT = 'exp_joint02';
@@ -20,7 +18,7 @@ interface Envelope {
 
 let sim: Simulator;
 const options = {
-  rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+  rateLimit: NO_RATE_LIMIT,
   extraKeys: [{ key: RECORDINGS_ONLY, name: 'recordings_only', userId: 'user_demo', scopes: ['read:recordings'] }],
 };
 const get = (path: string, key = FULL) => call<Envelope>(`${sim.url}${path}`, { key });

@@ -2,11 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_CATEGORIES } from '../src/simulator/model.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, READONLY, EVENTS_ONLY, OTHER } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const READONLY = 'hst_test_demo_readonly';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_001';
 
@@ -30,7 +27,7 @@ let sim: Simulator;
 const get = (path: string, key = FULL) => call<Envelope>(`${sim.url}${path}`, { key });
 
 beforeAll(async () => {
-  sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
 });
 afterAll(() => sim.close());
 
@@ -177,7 +174,7 @@ describe('open event categories', () => {
   });
 
   it('records events of a new category through the batch route, then filters by it', async () => {
-    const own = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const own = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     try {
       const [p] = (await call<Envelope>(`${own.url}/data/participants/room/${ROOM}`, { key: FULL })).body.data;
       const event = { experimentId: EXP, roomId: ROOM, participantId: String(p?.id), eventType: 'eyetracking.calibrated' };
@@ -401,7 +398,7 @@ describe('paging signals and limits', () => {
       rooms: 1200,
       participantsPerRoom: 1,
       eventsPerParticipant: 1,
-      rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+      rateLimit: NO_RATE_LIMIT,
     });
     try {
       const rooms = await call<Envelope>(`${big.url}/data/rooms/experiment/${EXP}?limit=5000`, { key: FULL });

@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, EVENTS_ONLY, OTHER } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 const RECORDINGS_ONLY = 'hst_test_recordings_only';
 const EXP = 'exp_movie01';
 const PILOT = 'exp_joint02';
@@ -22,7 +20,7 @@ beforeAll(async () => {
   // 100 events a participant: an experiment's events, ratings and gaze samples take two pages of 1000.
   sim = await startSimulator({
     eventsPerParticipant: 100,
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+    rateLimit: NO_RATE_LIMIT,
     extraKeys: [{ key: RECORDINGS_ONLY, name: 'recordings_only', userId: 'user_demo', scopes: ['read:recordings'] }],
   });
 });
@@ -139,7 +137,7 @@ describe("the SDK's call shapes", () => {
   });
 
   it('deployment writes: create, run-more, stop (no body), retry (no body)', async () => {
-    const own = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const own = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     try {
       const json = (method: string, path: string, body?: unknown) =>
         fetch(`${own.url}${path}`, {

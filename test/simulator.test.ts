@@ -4,11 +4,8 @@ import { EVENT_CATEGORIES } from '../src/simulator/model.ts';
 import { COMPLETION_CODES, LISTING_TYPES } from '../src/simulator/spec.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, READONLY, EVENTS_ONLY, OTHER } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const READONLY = 'hst_test_demo_readonly';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_001';
 
@@ -30,7 +27,7 @@ let sim: Simulator;
 const get = (path: string, key: string | null = FULL) => call<Envelope>(`${sim.url}${path}`, key === null ? {} : { key });
 
 beforeAll(async () => {
-  sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 } });
+  sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
 });
 afterAll(() => sim.close());
 
@@ -137,8 +134,8 @@ describe('envelope and data endpoints', () => {
   });
 
   it('is deterministic for a seed and different for another', async () => {
-    const again = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-    const other = await startSimulator({ seed: 7, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const again = await startSimulator({ rateLimit: NO_RATE_LIMIT });
+    const other = await startSimulator({ seed: 7, rateLimit: NO_RATE_LIMIT });
     try {
       const a = await get(`/data/events/room/${ROOM}`);
       const b = await call<Envelope>(`${again.url}/data/events/room/${ROOM}`, { key: FULL });

@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { generateTypedClient } from '../examples/typed-client/generate.ts';
 import { ONLY_TRUSTED } from '../src/plugins/use-trusted-documents.ts';
 import { runScript } from './helpers/process.ts';
-import { FULL, startStack } from './helpers/stack.ts';
+import { startStack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 const DIR = fileURLToPath(new URL('../examples/typed-client/', import.meta.url));
 const MANIFEST = join(DIR, 'src/gql/persisted-documents.json');

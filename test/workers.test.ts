@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { startGatewayProcess, type GatewayProcess } from './helpers/process.ts';
-import { FULL } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 /** One request on a connection of its own (the primary hands each new connection to the next worker). */
 function once(url: string, body?: string): Promise<{ status: number; worker: string; text: string }> {

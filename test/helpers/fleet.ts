@@ -4,7 +4,7 @@ import { startGatewayProcess, type GatewayProcess } from './process.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 import { delay } from './scripted.ts';
 import { subscribeSse, type SseSubscription } from './sse.ts';
-import { FULL } from './stack.ts';
+import { FULL, NO_RATE_LIMIT } from './simulator.ts';
 
 // Gateway processes (src/main.ts, as npm start runs them) sharing one Redis, in front of the simulator
 // in the test's process, whose request log says which subscription's poller sent each request (X-Request-Id).
@@ -67,7 +67,7 @@ export function useFleet() {
   beforeAll(async () => {
     redis = await startRedis();
     sim = await startSimulator({
-      rateLimit: { enabled: false, perHour: 1000, perMinute: 100 },
+      rateLimit: NO_RATE_LIMIT,
       live: { rate: 40, tickMs: 250, roomEveryMs: 0, paused: true },
     });
   }, 30_000);
