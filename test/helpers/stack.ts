@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createGateway, type Gateway, type GatewayDeps } from '../../src/server.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server.ts';
@@ -84,6 +85,22 @@ export async function startStack(
       await gateway.close();
       await simulator.close();
     },
+  };
+}
+
+/**
+ * For tests that each start a stack of their own: a `startStack` that closes the stack after its test,
+ * however the test ends (call it at the top of a `describe`, or of the file).
+ */
+export function stackPerTest(): typeof startStack {
+  const open: Stack[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((stack) => stack.close()));
+  });
+  return async (...args) => {
+    const stack = await startStack(...args);
+    open.push(stack);
+    return stack;
   };
 }
 
