@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useFleet, until, idsOf, everythingIn, EXP, LEASE_MS, INTERVAL_MS, type Events } from './helpers/fleet.ts';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { useFleet, until, idsOf, everythingIn, EXP, LEASE_MS, INTERVAL_MS } from './helpers/fleet.ts';
 import { type GatewayProcess } from './helpers/process.ts';
 import { delay } from './helpers/scripted.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
@@ -10,28 +10,29 @@ import { FULL } from './helpers/simulator.ts';
 const fleet = useFleet();
 
 describe('live pollers shared by two gateway processes through Redis', () => {
-  afterAll(fleet.cleanup);
+  afterEach(fleet.cleanup);
 
-  let a: GatewayProcess;
-  let b: GatewayProcess;
-  let room = '';
-  let subA: SseSubscription<Events>;
-  let subB: SseSubscription<Events>;
-  const written: string[] = [];
-
-  beforeAll(async () => {
-    [a, b] = await fleet.gatewayPair();
-    room = fleet.sim.live?.activeRooms()[0]?.roomId ?? '';
-  }, 60_000);
+  /**
+   * A pair of processes (on a key prefix of their own) with a subscriber each to the same room: A's
+   * subscribed first and polls, B's follows A's stream. Their request ids are `<tag>-a` and `<tag>-b`;
+   * the simulator's request log holds this test's requests only.
+   */
+  async function twoSubscribers(tag: string) {
+    const [a, b] = await fleet.gatewayPair();
+    const room = fleet.sim.live?.activeRooms()[0]?.roomId ?? '';
+    expect(room).not.toBe('');
+    fleet.sim.stats.reset();
+    const subA = await fleet.subscribe(a, room, `${tag}-a`);
+    await until(() => fleet.pollsOf(room, `${tag}-a`) >= 1);
+    const subB = await fleet.subscribe(b, room, `${tag}-b`);
+    await delay(4 * INTERVAL_MS);
+    return { a, b, room, subA, subB };
+  }
 
   it('poll a room once for both: the upstream sees one poller, and both subscribers get each event once, in order', async () => {
-    expect(room).not.toBe('');
-    subA = await fleet.subscribe(a, room, 'sub-a');
-    await until(() => fleet.pollsOf(room, 'sub-a') >= 1);
-    subB = await fleet.subscribe(b, room, 'sub-b');
+    const { b, room, subA, subB } = await twoSubscribers('once');
     // B follows A's stream: one poller's requests, at least an interval apart, none of B's.
-    await delay(4 * INTERVAL_MS);
-    written.push(...(await fleet.write(room, 5, 'first')));
+    const written = await fleet.write(room, 5, 'first');
     await subA.waitFor(5);
     await subB.waitFor(5);
     written.push(...(await fleet.write(room, 3, 'second')));
@@ -40,7 +41,7 @@ describe('live pollers shared by two gateway processes through Redis', () => {
     await delay(2 * INTERVAL_MS);
     expect(idsOf(subA)).toEqual(written);
     expect(idsOf(subB)).toEqual(written);
-    expect(fleet.pollsOf(room, 'sub-b')).toBe(0);
+    expect(fleet.pollsOf(room, 'once-b')).toBe(0);
     const metrics = await (await fetch(`${b.url}/metrics`)).text();
     expect(metrics).toContain('hsgql_live_pollers{what="pollers"} 1');
     expect(metrics).toContain('hsgql_live_pollers{what="following"} 1');
@@ -50,12 +51,18 @@ describe('live pollers shared by two gateway processes through Redis', () => {
   }, 60_000);
 
   it('keep no API key in Redis, neither in key names nor in values', async () => {
+    const { room, subB } = await twoSubscribers('keys');
+    await fleet.write(room, 3, 'keys');
+    await subB.waitFor(3);
     const text = await everythingIn(fleet.redis);
     expect(text).toContain('live:');
     expect(text).not.toContain(FULL);
-  });
+  }, 60_000);
 
   it('carry on in the other process when the leader is killed: events written meanwhile arrive once, in order, within the lease', async () => {
+    const { a, room, subB } = await twoSubscribers('handover');
+    const written = await fleet.write(room, 3, 'led');
+    await subB.waitFor(3);
     a.proc.kill('SIGKILL');
     await a.exited;
     // Nobody polls until B's claim succeeds (the lease runs out first): these wait upstream.
@@ -66,10 +73,11 @@ describe('live pollers shared by two gateway processes through Redis', () => {
     await subB.waitFor(written.length);
     await delay(2 * INTERVAL_MS);
     expect(idsOf(subB)).toEqual(written);
-    expect(fleet.pollsOf(room, 'sub-b')).toBeGreaterThan(0);
+    expect(fleet.pollsOf(room, 'handover-b')).toBeGreaterThan(0);
   }, 60_000);
 
   it('stop polling upstream once nobody subscribes, give the lease up, and leave only keys with a TTL', async () => {
+    const { subA, subB } = await twoSubscribers('stop');
     subA.close();
     subB.close();
     await delay(1_000);
