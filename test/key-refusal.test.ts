@@ -97,12 +97,12 @@ describe('a key the upstream refused', () => {
 
 describe('a refusal remembered for KEY_REFUSAL_TTL_MS', () => {
   it('is asked about again once that time is over', async () => {
-    const stack = await startStack({}, { KEY_REFUSAL_TTL_MS: '100' });
+    const stack = await startStack({}, { KEY_REFUSAL_TTL_MS: '1000' });
     try {
       await stack.gql('{ experiment(id: "exp_movie01") { name } }', { key: 'not-a-key-5' });
       await stack.gql('{ experiment(id: "exp_movie01") { name } }', { key: 'not-a-key-5' });
       expect(stack.sim.stats.total).toBe(1);
-      await delay(150);
+      await delay(1_050);
       const later = await stack.gql('{ experiment(id: "exp_movie01") { name } }', { key: 'not-a-key-5' });
       expect(later.status).toBe(401);
       expect(stack.sim.stats.total).toBe(2);
