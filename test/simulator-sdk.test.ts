@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
-import { FULL, NO_RATE_LIMIT, EVENTS_ONLY, OTHER } from './helpers/simulator.ts';
+import { FULL, NO_RATE_LIMIT, EVENTS_ONLY, OTHER, simulatorPerTest } from './helpers/simulator.ts';
 
 const RECORDINGS_ONLY = 'hst_test_recordings_only';
 const EXP = 'exp_movie01';
@@ -25,6 +25,8 @@ beforeAll(async () => {
   });
 });
 afterAll(() => sim.close());
+/** For the tests that write: what they write is not in the other tests' data. */
+const ownSimulator = simulatorPerTest();
 
 /** A request as the SDK (requests) sends it: the key header and the given query parameters, nothing else. */
 async function sdk<D = Row[]>(
@@ -261,12 +263,13 @@ describe('experiments in the SDK schema', () => {
   };
 
   it('accepts an experiment as the SDK writes it (only name required, extra keys kept)', async () => {
-    const valid = await call<Envelope>(`${sim.url}/experiments/validate`, { key: FULL, body: sdkExperiment });
+    const own = await ownSimulator();
+    const valid = await call<Envelope>(`${own.url}/experiments/validate`, { key: FULL, body: sdkExperiment });
     expect(valid.body.data).toEqual([{ valid: true }]);
-    expect((await call<Envelope>(`${sim.url}/experiments/validate`, { key: FULL, body: { name: 'x' } })).body.data).toEqual([
+    expect((await call<Envelope>(`${own.url}/experiments/validate`, { key: FULL, body: { name: 'x' } })).body.data).toEqual([
       { valid: true },
     ]);
-    const created = await call<Envelope>(`${sim.url}/experiments`, { key: FULL, body: sdkExperiment });
+    const created = await call<Envelope>(`${own.url}/experiments`, { key: FULL, body: sdkExperiment });
     expect(created.status).toBe(201);
     expect(created.body.data[0]).toMatchObject({ runtime: 'v2', laterPlatformField: { kept: true }, roles: sdkExperiment.roles });
   });
