@@ -139,26 +139,22 @@ describe("the SDK's call shapes", () => {
   });
 
   it('deployment writes: create, run-more, stop (no body), retry (no body)', async () => {
-    const own = await startSimulator({ rateLimit: NO_RATE_LIMIT });
-    try {
-      const json = (method: string, path: string, body?: unknown) =>
-        fetch(`${own.url}${path}`, {
-          method,
-          headers: { 'X-API-Key': FULL, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        }).then(async (r) => ({ status: r.status, body: (await r.json()) as Envelope<Row> }));
-      const created = await json('POST', '/deployments', {
-        experimentId: PILOT,
-        config: { name: 'SDK wave', type: 'agent-only', agentDeployment: { rooms: 1, budgetUsd: 5 } },
-      });
-      expect(created.status).toBe(201);
-      const id = String(created.body.data.id);
-      expect((await json('POST', `/deployments/${id}/run-more`, { rooms: 1, budgetUsd: 2.5 })).status).toBe(202);
-      expect((await json('POST', `/deployments/${id}/rooms/room_${id.slice(4)}_001/stop`)).body.data).toEqual({ stopped: true });
-      expect((await json('POST', '/deployments/dep_joint02_agents/rooms/room_joint02_spawn01/retry')).status).toBe(202);
-    } finally {
-      await own.close();
-    }
+    const own = await ownSimulator();
+    const json = (method: string, path: string, body?: unknown) =>
+      fetch(`${own.url}${path}`, {
+        method,
+        headers: { 'X-API-Key': FULL, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Envelope<Row> }));
+    const created = await json('POST', '/deployments', {
+      experimentId: PILOT,
+      config: { name: 'SDK wave', type: 'agent-only', agentDeployment: { rooms: 1, budgetUsd: 5 } },
+    });
+    expect(created.status).toBe(201);
+    const id = String(created.body.data.id);
+    expect((await json('POST', `/deployments/${id}/run-more`, { rooms: 1, budgetUsd: 2.5 })).status).toBe(202);
+    expect((await json('POST', `/deployments/${id}/rooms/room_${id.slice(4)}_001/stop`)).body.data).toEqual({ stopped: true });
+    expect((await json('POST', '/deployments/dep_joint02_agents/rooms/room_joint02_spawn01/retry')).status).toBe(202);
   });
 
   it('personas and the cognition catalog', async () => {
