@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, loadConfig } from '../src/config.ts';
-import { startStack, startGateway, type Stack } from './helpers/stack.ts';
+import { startStack, startGateway, stackPerTest, type Stack } from './helpers/stack.ts';
 import { FULL } from './helpers/simulator.ts';
+
+/** A stack of the test's own, closed after it. */
+const ownStack = stackPerTest();
 
 let stack: Stack;
 beforeAll(async () => {
@@ -50,13 +53,9 @@ describe('HTTP endpoints', () => {
   });
 
   it('prefills the demo key in GraphiQL only when asked to', async () => {
-    const demo = await startStack({}, { GRAPHIQL_EXAMPLE_KEY: FULL });
-    try {
-      const html = await (await fetch(`${demo.url}/graphql`, { headers: { accept: 'text/html' } })).text();
-      expect(html).toContain(FULL);
-    } finally {
-      await demo.close();
-    }
+    const demo = await ownStack({}, { GRAPHIQL_EXAMPLE_KEY: FULL });
+    const html = await (await fetch(`${demo.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(html).toContain(FULL);
   });
 
   it('answers GET /graphql queries', async () => {

@@ -198,10 +198,10 @@ describe('choosing the cheaper plan', () => {
 });
 
 describe('shared reads, scopes, quota and budget', () => {
-  const start = stackPerTest();
+  const ownStack = stackPerTest();
 
   it('answers repeats from the short-lived cache per key, and forgets the key after it writes', async () => {
-    const stack = await start({}, { CACHE_TTL_MS: '60000' });
+    const stack = await ownStack({}, { CACHE_TTL_MS: '60000' });
     const query = `{ experiment(id: "${EXP}") { name events(first: 2) { totalCount } } }`;
     const first = await stack.gql(query);
     const second = await stack.gql(query);
@@ -216,7 +216,7 @@ describe('shared reads, scopes, quota and budget', () => {
   });
 
   it('sends identical GETs of concurrent operations of one key once, never joining another key', async () => {
-    const stack = await start({ latencyMs: 100 });
+    const stack = await ownStack({ latencyMs: 100 });
     const query = `{ experiment(id: "${EXP}") { name events(first: 2) { totalCount } } }`;
     const replies = await Promise.all([...Array.from({ length: 5 }, () => stack.gql(query)), stack.gql(query, { key: READONLY })]);
     for (const r of replies) expect(r.body.data).toEqual(replies[0]?.body.data);
@@ -228,7 +228,7 @@ describe('shared reads, scopes, quota and budget', () => {
   });
 
   it('mirrors a missing scope: the next request needing it is FORBIDDEN without asking', async () => {
-    const stack = await start();
+    const stack = await ownStack();
     const query = `{ room(id: "room_movie01_001") { recordings(first: 1) { totalCount } } }`;
     const first = await stack.gql(query, { key: EVENTS_ONLY });
     expect(first.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
@@ -246,7 +246,7 @@ describe('shared reads, scopes, quota and budget', () => {
   });
 
   it('refuses locally what would exceed the per-endpoint limit', async () => {
-    const stack = await start({}, { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_MINUTE_LIMIT: '2' });
+    const stack = await ownStack({}, { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_MINUTE_LIMIT: '2' });
     const query = `{ experiment(id: "${EXP}") { name } }`;
     const codes = [];
     for (let i = 0; i < 3; i++) codes.push((await stack.gql(query)).body.errors?.[0]?.extensions?.code ?? 'ok');
@@ -255,7 +255,7 @@ describe('shared reads, scopes, quota and budget', () => {
   });
 
   it("honours the upstream's Retry-After for every operation of the key", async () => {
-    const stack = await start({ rateLimit: { enabled: true, perHour: 1000, perMinute: 1 } });
+    const stack = await ownStack({ rateLimit: { enabled: true, perHour: 1000, perMinute: 1 } });
     const query = `{ experiment(id: "${EXP}") { name } }`;
     await stack.gql(query);
     const limited = await stack.gql(query);
@@ -273,7 +273,7 @@ describe('shared reads, scopes, quota and budget', () => {
   });
 
   it('stops a runaway operation at its budget with UPSTREAM_BUDGET_EXCEEDED on the fields it could not afford', async () => {
-    const stack = await start({ rooms: 3, participantsPerRoom: 2 }, { PLANNER: 'off', UPSTREAM_BUDGET: '6' });
+    const stack = await ownStack({ rooms: 3, participantsPerRoom: 2 }, { PLANNER: 'off', UPSTREAM_BUDGET: '6' });
     const res = await stack.gql(DASHBOARD, { variables: { id: EXP } });
     expect(stack.sim.stats.total).toBe(6);
     const codes = new Set(res.body.errors?.map((e) => e.extensions?.code));
@@ -282,7 +282,7 @@ describe('shared reads, scopes, quota and budget', () => {
   });
 
   it('refuses before execution an operation that could never fit the budget', async () => {
-    const stack = await start({}, { UPSTREAM_BUDGET: '3' });
+    const stack = await ownStack({}, { UPSTREAM_BUDGET: '3' });
     const res = await stack.gql(
       `{ experiment(id: "${EXP}") { a: events(category: MEDIA) { totalCount } b: events(category: STATE) { totalCount } c: chatMessages { totalCount } } }`,
     );
