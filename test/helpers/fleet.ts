@@ -72,9 +72,14 @@ export function useFleet() {
     });
   }, 30_000);
 
+  /** Ends the subscriptions started so far. */
+  function unsubscribe(): void {
+    for (const s of subs.splice(0)) s.close();
+  }
+
   /** Ends the subscriptions and gateways started so far (after each group, so that none polls into the next). */
   async function cleanup(): Promise<void> {
-    for (const s of subs.splice(0)) s.close();
+    unsubscribe();
     await Promise.all(gateways.splice(0).map((g) => g.stop()));
   }
 
@@ -97,6 +102,7 @@ export function useFleet() {
     },
     /** Subscriptions to end after the group (those not started by `subscribe`). */
     subs,
+    unsubscribe,
     cleanup,
     async gatewayPair(env: Record<string, string> = {}): Promise<[GatewayProcess, GatewayProcess]> {
       const all = {
