@@ -38,15 +38,18 @@ const alive = (pid: number): boolean => {
 // of a simulator that allows 4 requests a minute per endpoint.
 describe('WORKERS=2', () => {
   let sim: Simulator;
-  let gateway: GatewayProcess;
+  // The gateway the tests share, started by the first that needs it. The SIGTERM test takes it for
+  // itself: a test after it starts another.
+  let running: Promise<GatewayProcess> | null = null;
+  const shared = (): Promise<GatewayProcess> =>
+    (running ??= startGatewayProcess({ HYPERSTUDY_API_URL: sim.url, WORKERS: '2', UPSTREAM_MINUTE_LIMIT: '4', CACHE_TTL_MS: '0' }));
 
   beforeAll(async () => {
     sim = await startSimulator({ rateLimit: { enabled: true, perHour: 1000, perMinute: 4 } });
-    gateway = await startGatewayProcess({ HYPERSTUDY_API_URL: sim.url, WORKERS: '2', UPSTREAM_MINUTE_LIMIT: '4', CACHE_TTL_MS: '0' });
-  }, 60_000);
+  });
 
   afterAll(async () => {
-    await gateway?.stop();
+    await running?.then((gateway) => gateway.stop());
     await sim?.close();
   });
 
@@ -57,6 +60,7 @@ describe('WORKERS=2', () => {
       .map((l) => Number(l.pid));
 
   it('serves one port from two worker processes', async () => {
+    const gateway = await shared();
     const workers = new Set<string>();
     for (let i = 0; i < 6; i++) {
       const reply = await once(`${gateway.url}/health`);
@@ -68,9 +72,10 @@ describe('WORKERS=2', () => {
     expect(new Set(pids).size).toBe(2);
     expect(pids).not.toContain(gateway.proc.pid);
     expect((await once(`${gateway.url}/ready`)).status).toBe(200);
-  });
+  }, 60_000);
 
   it("never exceeds a key's limits without Redis: each worker takes half of each, and /metrics says so per worker", async () => {
+    const gateway = await shared();
     const codes: string[] = [];
     for (let i = 0; i < 8; i++) {
       const reply = await once(`${gateway.url}/graphql`, JSON.stringify({ query: '{ experiment(id: "exp_movie01") { name } }' }));
@@ -90,19 +95,15 @@ describe('WORKERS=2', () => {
       expect(metrics).toContain(`hsgql_operations_total{operation="anonymous",outcome="ok",worker="${worker}"} 2\n`);
       expect(metrics).toContain(`hsgql_operations_total{operation="anonymous",outcome="partial",worker="${worker}"} 2\n`);
     }
-  });
+  }, 60_000);
 
-  // A gateway of its own: the others' goes on serving the other tests.
   it('stops the primary and every worker on SIGTERM', async () => {
-    const stopping = await startGatewayProcess({ HYPERSTUDY_API_URL: sim.url, WORKERS: '2' });
-    try {
-      const pids = workerPids(stopping);
-      expect(pids.length).toBe(2);
-      expect(await stopping.stop()).toBe(0);
-      for (const pid of pids) expect(alive(pid)).toBe(false);
-      expect(stopping.lines().filter((l) => l.msg === 'shutting down').length).toBe(2);
-    } finally {
-      if (stopping.proc.exitCode === null && stopping.proc.signalCode === null) await stopping.stop();
-    }
+    const gateway = await shared();
+    running = null;
+    const pids = workerPids(gateway);
+    expect(pids.length).toBe(2);
+    expect(await gateway.stop()).toBe(0);
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+    expect(gateway.lines().filter((l) => l.msg === 'shutting down').length).toBe(2);
   }, 60_000);
 });
