@@ -176,25 +176,25 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     { ...DEFAULT_OPERATION_NAMES, pinned: trusted ? operationNamesOf(trusted) : [] },
   );
   const upstream = new UpstreamClient({
-    baseUrl: config.apiUrl,
-    timeoutMs: config.upstreamTimeoutMs,
-    connections: config.upstreamConnections,
-    keyConcurrency: config.keyConcurrency,
-    maxBodyBytes: config.upstreamMaxBodyBytes,
+    apiUrl: config.upstream.apiUrl,
+    timeoutMs: config.upstream.timeoutMs,
+    connections: config.upstream.connections,
+    keyConcurrency: config.upstream.keyConcurrency,
+    maxBodyBytes: config.upstream.maxBodyBytes,
     maxKeys: config.maxKeys,
     dispatcher: deps.dispatcher,
-    resilience: config.resilience,
+    resilience: config.upstream.resilience,
     observer: metrics.upstream,
     onFailureNote: (route, note) => logger.debug({ route, ...note }, 'upstream error answer'),
     tracer: tracing.tracer,
   });
-  const cache = { ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes };
+  const cache = { ttlMs: config.cache.ttlMs, maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes };
   const state = createSharedState(
     {
       cache,
       quota: config.quota,
       retryAfterMaxMs: config.retryAfterMaxMs,
-      scopeTtlMs: config.scopeCacheTtlMs,
+      scopeCacheTtlMs: config.scopeCacheTtlMs,
       maxKeys: config.maxKeys,
       processes: config.workers * config.replicas,
     },
@@ -208,15 +208,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     shared: new SharedReads({ ...cache, cache: state.cache }),
     scopes: state.scopes,
     quota: state.quota,
-    keys: new KeyGate({ maxKeys: config.maxKeys, refusalTtlMs: config.keyRefusalTtlMs }),
+    keys: new KeyGate({ maxKeys: config.maxKeys, keyRefusalTtlMs: config.keyRefusalTtlMs }),
     budget: config.budget,
     deadlineMs: config.deadlineMs,
-    concurrency: config.operationConcurrency,
+    operationConcurrency: config.operationConcurrency,
     observer: metrics.upstream,
   };
   late.upstream = upstream;
   late.deps = sessionDeps;
-  const liveLimits = { perHour: config.live.perHour, perMinutePerEndpoint: config.live.perMinutePerEndpoint };
+  const liveLimits = { perHour: config.quotaLimits.perHour, perMinutePerEndpoint: config.quotaLimits.perMinutePerEndpoint };
   const live = new LiveHub(
     {
       quotaShare: config.live.quotaShare,
@@ -229,7 +229,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       },
       minIntervalMs: config.live.minIntervalMs,
       maxBackoffMs: config.live.maxBackoffMs,
-      maxPollersPerKey: config.live.maxFeedsPerKey,
+      maxFeedsPerKey: config.live.maxFeedsPerKey,
       maxSubscriptionsPerKey: config.live.maxSubscriptionsPerKey,
       maxSubscriptions: config.live.maxSubscriptions,
       maxBacklog: config.live.maxBacklog,
@@ -239,8 +239,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   late.live = live;
   const readiness = new Readiness({
     probe: (signal) => upstream.probe(routes.health(), signal),
-    cacheMs: config.readyCacheMs,
-    timeoutMs: config.upstreamTimeoutMs,
+    readyCacheMs: config.readyCacheMs,
+    timeoutMs: config.upstream.timeoutMs,
   });
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
@@ -292,11 +292,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
             }),
           ]
         : []),
-      ...(config.corsOrigins === null
+      ...(config.cors === null
         ? []
         : [
             useCors({
-              origins: config.corsOrigins,
+              origins: config.cors.origins,
               allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id', 'x-organization-id', 'x-explain-plan'],
               exposedHeaders: ['x-request-id'],
             }),
@@ -318,19 +318,19 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         // covers validation only, and leaves a marker saying that a near name exists).
         blockFieldSuggestion: { enabled: false },
       }),
-      useAliasLimits({ perRootField: config.limits.aliases, rootFields: config.limits.rootAliases }),
+      useAliasLimits({ aliases: config.limits.aliases, rootAliases: config.limits.rootAliases }),
       useLimitErrors(),
       // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
       useDeferStream(),
-      ...(config.jit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
+      ...(config.graphqlJit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.
       useUpstreamResult(),
       useLiveStatus(),
-      useOperationReport(metrics, logger, tracing.tracer, { sampleRate: config.logSampleRate }),
+      useOperationReport(metrics, logger, tracing.tracer, { logSampleRate: config.logSampleRate }),
       // Before anything runs or coerces the variables: refused lists cost no upstream request and no CPU.
-      useListLimits({ items: config.limits.listItems, lookups: config.limits.lookups }),
+      useListLimits({ listItems: config.limits.listItems, lookups: config.limits.lookups }),
       useRequireApiKey(),
       useOrganizationHeader(),
       useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),
@@ -340,7 +340,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const drain = createDrain();
   const handler = withBodyLimit(
     {
-      maxBytes: config.limits.bodyBytes,
+      bodyBytes: config.limits.bodyBytes,
       replay: (url, init) => yoga.fetch(url, init),
       onError: (error, req) => logger.error({ err: error, requestId: req.headers['x-request-id'] }, 'unexpected error'),
     },
@@ -349,7 +349,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const server = createServer(drain.track(withRequestId(deps.worker ? withWorkerId(deps.worker.id, handler) : handler)));
   const sockets = useWebSockets(server, yoga, {
     trusted,
-    maxPayload: config.limits.bodyBytes,
+    bodyBytes: config.limits.bodyBytes,
     maxOperations: WEBSOCKET_MAX_OPERATIONS,
     keyOf: apiKeyOf,
     mapError: limitError,

@@ -59,7 +59,7 @@ export interface WebSocketOptions {
   /** The allow-list of TRUSTED_DOCUMENTS: over WebSocket too, only operations sent by id run. */
   trusted: ReadonlyMap<string, string> | null;
   /** The largest message accepted, in bytes (MAX_BODY_BYTES, as for HTTP bodies). */
-  maxPayload: number;
+  bodyBytes: number;
   /** Operations one connection may have running at once. */
   maxOperations: number;
   /** The caller's API key in a request's headers (connections without one are refused). */
@@ -105,7 +105,7 @@ export function useWebSockets<C extends object>(
 ): WebSockets {
   // Upgrades are handed over here rather than by passing the server to ws, which would also re-emit the
   // server's own errors (a busy port) as the WebSocket server's, and graphql-ws would log them as its own.
-  const wss = new WebSocketServer({ noServer: true, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
+  const wss = new WebSocketServer({ noServer: true, path: yoga.graphqlEndpoint, maxPayload: options.bodyBytes });
   server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   let closing = false;
   const connections = new Map<WebSocket, Connection>();

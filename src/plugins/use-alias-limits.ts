@@ -5,9 +5,9 @@ import type { GatewayContext } from '../schema/builder.ts';
 /** How many aliases an operation may use, told apart by where they are. */
 export interface AliasLimits {
   /** Aliases inside the selection of one root field (MAX_ALIASES). */
-  perRootField: number;
+  aliases: number;
   /** Aliased root fields (MAX_ROOT_ALIASES). */
-  rootFields: number;
+  rootAliases: number;
 }
 
 /** Aliases of `__typename` cost nothing and are what gateways add; they are not counted (as graphql-armor has it). */
@@ -76,8 +76,8 @@ export function aliasLimitsRule(limits: AliasLimits): ValidationRule {
           }
         };
         visitRoot(operation.selectionSet, new Set());
-        if (roots > limits.rootFields) refuse(context, 'rootAliases', limits.rootFields, roots, operation);
-        if (worst > limits.perRootField) refuse(context, 'aliases', limits.perRootField, worst, operation);
+        if (roots > limits.rootAliases) refuse(context, 'rootAliases', limits.rootAliases, roots, operation);
+        if (worst > limits.aliases) refuse(context, 'aliases', limits.aliases, worst, operation);
       },
     };
   };

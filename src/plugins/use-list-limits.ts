@@ -25,7 +25,7 @@ import type { GatewayContext } from '../schema/builder.ts';
 /** How many list items an operation's arguments may hold, summed over the operation. */
 export interface ListLimits {
   /** Items of every list argument, nested lists in input objects included (MAX_LIST_ITEMS). */
-  items: number;
+  listItems: number;
   /** Ids of `nodes(ids:)` and representations of `_entities`: each is one upstream lookup (MAX_LOOKUPS). */
   lookups: number;
 }
@@ -244,8 +244,13 @@ export function listLimitErrors(count: Count, limits: ListLimits): GraphQLError[
       count.lookups,
       `The operation exceeds the lookups limit of ${limits.lookups} (found ${count.lookups}): each id of nodes(ids:) and each representation of _entities is an upstream request`,
     );
-  if (count.items > limits.items)
-    refuse('listItems', limits.items, count.items, `The operation exceeds the list items limit of ${limits.items} (found ${count.items})`);
+  if (count.items > limits.listItems)
+    refuse(
+      'listItems',
+      limits.listItems,
+      count.items,
+      `The operation exceeds the list items limit of ${limits.listItems} (found ${count.items})`,
+    );
   return errors;
 }
 

@@ -22,7 +22,7 @@ export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_E
 
 export interface ReportOptions {
   /** The share of successful operations (outcome ok) that get a log line, 0 to 1; the others always do (LOG_SAMPLE_RATE). */
-  sampleRate?: number;
+  logSampleRate: number;
   /** Draws the sampling decision (tests). */
   random?: () => number;
 }
@@ -40,11 +40,11 @@ interface StreamPayload {
 /**
  * Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost,
  * and each error's code. Registered after the plugin that maps upstream errors, it sees their codes.
- * Every operation is counted and traced; successful ones are logged at `sampleRate`, operations with
+ * Every operation is counted and traced; successful ones are logged at `logSampleRate`, operations with
  * errors always.
  */
-export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer, options: ReportOptions = {}): Plugin<GatewayContext> {
-  const { sampleRate = 1, random = Math.random } = options;
+export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer, options: ReportOptions): Plugin<GatewayContext> {
+  const { logSampleRate, random = Math.random } = options;
   // The line's fields are these, by name: key-shaped ones cannot occur, so it skips the redaction scan.
   const lines = logger.child({}, { redact: { paths: [] } });
   /** Starts an operation's span and clock; the returned function reports it once, when it is over. */
@@ -81,7 +81,7 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
       if (faults.length > 0)
         span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
       span.end();
-      if (outcome === 'ok' && (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate))) return;
+      if (outcome === 'ok' && (logSampleRate <= 0 || (logSampleRate < 1 && random() >= logSampleRate))) return;
       lines.info(
         {
           requestId: session.requestId,
