@@ -37,7 +37,7 @@ export const ERRORS = {
     when:
       "The key lacks the scope the data needs (e.g. `hst_test_demo_events` asking for recordings), or the experiment is someone else's. " +
       'A refusal the gateway remembers for the key is answered without asking again (`extensions.upstream.details.mirrored`).',
-    then: 'Use a key with the scope (`extensions.upstream.details.required` names it), or leave the field out; the rest of the answer is there.',
+    then: 'Use a key with the scope (`extensions.upstream.details.required` names it, when the upstream said), or leave the field out; the rest of the answer is there.',
   },
   NOT_FOUND: {
     status: 200,
@@ -46,8 +46,8 @@ export const ERRORS = {
   },
   BAD_USER_INPUT: {
     status: {
-      200: "a field's argument, refused before any upstream call, or input the upstream refused (400, 422): the field is null",
-      400: 'a variable that does not coerce, an input object in the variables wider than its type, or an `X-Organization-Id` that is not an organization id: the operation is refused before it runs',
+      200: "for a field's argument, refused before any upstream call, or input the upstream refused (400, 422): the field is null",
+      400: 'for a variable that does not coerce, an input object in the variables wider than its type, or an `X-Organization-Id` that is not an organization id: the operation is refused before it runs',
     },
     when:
       "The caller's input is wrong: an argument (`extensions.argument` names it) or a variable the gateway refuses before any upstream " +
@@ -73,7 +73,7 @@ export const ERRORS = {
     when:
       "The key's upstream quota is spent: the upstream answered 429, or the gateway's quota guard refused before sending " +
       '(`extensions.upstream.details.source: "gateway"`); or a live limit: the key\'s live polling used its share of the hour, ' +
-      'too many feeds or subscriptions for the key, or too many operations on one WebSocket connection.',
+      'too many feeds or subscriptions for the key (or for the gateway), or too many operations on one WebSocket connection.',
     then: 'Wait `extensions.retryAfter` seconds (when given) before asking again.',
   },
   UPSTREAM_ERROR: {
@@ -119,13 +119,19 @@ export const ERRORS = {
     library: '@graphql-yoga/plugin-persisted-operations',
   },
   GRAPHQL_PARSE_FAILED: {
-    status: { 400: 'asked for `application/graphql-response+json`', 200: 'asked for `application/json` only (GraphQL over HTTP)' },
+    status: {
+      200: 'when the answer is `application/json` (no `Accept`, `*/*`, or `application/json` asked for first), as GraphQL over HTTP has it',
+      400: 'when it is `application/graphql-response+json` (asked for first)',
+    },
     when: 'The document does not parse.',
     then: 'Fix its syntax (the error has its line and column).',
     library: 'graphql-yoga',
   },
   GRAPHQL_VALIDATION_FAILED: {
-    status: { 400: 'asked for `application/graphql-response+json`', 200: 'asked for `application/json` only (GraphQL over HTTP)' },
+    status: {
+      200: 'when the answer is `application/json` (no `Accept`, `*/*`, or `application/json` asked for first), as GraphQL over HTTP has it',
+      400: 'when it is `application/graphql-response+json` (asked for first)',
+    },
     when: 'The document asks for what the schema does not have (a misspelt field, a missing argument, a value of the wrong type).',
     then: 'Fix it against the schema (`schema.graphql`, or GraphiQL).',
     library: 'graphql-yoga',
@@ -138,10 +144,10 @@ export const ERRORS = {
   },
   BAD_REQUEST: {
     status: {
-      400: 'no operation (200 when asking for `application/json` only), a body that is not JSON, a form without an operation, or a batch with batching off',
-      405: 'a mutation over GET',
-      413: 'a batch of more than `BATCHING_LIMIT` operations',
-      415: 'a content type GraphQL does not read, or none',
+      400: 'for no operation (200 when the answer is `application/json`), a body that is not JSON, a form without an operation, or a batch with batching off',
+      405: 'for a mutation over GET',
+      413: 'for a batch of more than `BATCHING_LIMIT` operations',
+      415: 'for a content type GraphQL does not read, or none',
     },
     when: 'The request is not a GraphQL request the gateway reads; over WebSocket, an operation that could not be read.',
     then: 'POST the operation as JSON with `content-type: application/json`: `{"query": "…", "variables": {…}}`.',
@@ -152,7 +158,7 @@ export const ERRORS = {
     then: 'Send less in one request: split the operation (e.g. `recordEvents` in several calls).',
   },
   INTERNAL_SERVER_ERROR: {
-    status: { 200: 'beside data: the field is null', 500: 'without data' },
+    status: { 200: 'beside data (the field is null)', 500: 'without data' },
     when: 'An unexpected error in the gateway; its message is masked ("Unexpected error.") and it is logged.',
     then: "Report it with the answer's `X-Request-Id`.",
     fault: true,
