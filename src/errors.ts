@@ -159,7 +159,7 @@ export const ERRORS = {
   },
   INTERNAL_SERVER_ERROR: {
     status: { 200: 'beside data (the field is null)', 500: 'without data' },
-    when: 'An unexpected error in the gateway; its message is masked ("Unexpected error.") and it is logged.',
+    when: 'An unexpected error in the gateway; its message is masked ("Unexpected error."); the operation\'s log line has its code and path.',
     then: "Report it with the answer's `X-Request-Id`.",
     fault: true,
     library: 'graphql-yoga',
