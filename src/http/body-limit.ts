@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ERRORS, errorExtensions } from '../errors.ts';
 import type { NodeHandler } from './node.ts';
 
 export interface BodyLimitOptions {
@@ -11,9 +12,11 @@ export interface BodyLimitOptions {
 }
 
 function tooLarge(res: ServerResponse, bodyBytes: number): void {
-  res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+  res.writeHead(ERRORS.PAYLOAD_TOO_LARGE.status, { 'content-type': 'application/json', connection: 'close' });
   res.end(
-    JSON.stringify({ errors: [{ message: `The request body exceeds ${bodyBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }),
+    JSON.stringify({
+      errors: [{ message: `The request body exceeds ${bodyBytes} bytes`, extensions: errorExtensions('PAYLOAD_TOO_LARGE') }],
+    }),
   );
 }
 

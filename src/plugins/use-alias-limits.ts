@@ -1,5 +1,6 @@
-import { GraphQLError, Kind, type ASTNode, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
+import { Kind, type ASTNode, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
 /** How many aliases an operation may use, told apart by where they are. */
@@ -18,10 +19,7 @@ function refuse(context: ValidationContext, what: 'aliases' | 'rootAliases', max
   const name = what === 'aliases' ? 'aliases limit' : 'root aliases limit';
   const message = `The operation exceeds the ${name} of ${max} (found ${found})${what === 'aliases' ? ' under one root field' : ''}`;
   context.reportError(
-    new GraphQLError(message, {
-      nodes: node,
-      extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: what, max, found, http: { status: 400 } },
-    }),
+    gatewayError('OPERATION_LIMIT_EXCEEDED', message, { nodes: node, extensions: { limit: what, max, found }, status: 400 }),
   );
 }
 

@@ -2,6 +2,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@ope
 import { getOperationAST, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import { ERROR_CODES, ERRORS, type ErrorEntry } from '../errors.ts';
 import type { Metrics } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { UpstreamError } from '../upstream/errors.ts';
@@ -14,11 +15,11 @@ export function errorCode(error: GraphQLError): string {
 }
 
 /**
- * The codes that mark an operation's span as an error: faults of the gateway or the upstream. The
- * others (no key, no access, not found, bad input, rate limits, budgets, limits) are expected answers
- * to the caller's request, as 4xx statuses are for an HTTP server span.
+ * The codes that mark an operation's span as an error: faults of the gateway or the upstream (the
+ * catalogue's `fault`). The others (no key, no access, not found, bad input, rate limits, budgets,
+ * limits) are expected answers to the caller's request, as 4xx statuses are for an HTTP server span.
  */
-export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'UPSTREAM_ERROR', 'UPSTREAM_TIMEOUT']);
+export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(ERROR_CODES.filter((code) => (ERRORS[code] as ErrorEntry).fault));
 
 export interface ReportOptions {
   /** The share of successful operations (outcome ok) that get a log line, 0 to 1; the others always do (LOG_SAMPLE_RATE). */
