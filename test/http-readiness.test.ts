@@ -6,13 +6,13 @@ import { stackPerTest } from './helpers/stack.ts';
 const ownStack = stackPerTest();
 
 describe('Readiness', () => {
-  it('shares one probe among concurrent callers and reuses its answer for cacheMs', async () => {
+  it('shares one probe among concurrent callers and reuses its answer for readyCacheMs', async () => {
     let now = 0;
     let probes = 0;
     let answer: (ready: boolean) => void = () => undefined;
     const readiness = new Readiness({
       probe: () => (probes++, new Promise<boolean>((resolve) => (answer = resolve))),
-      cacheMs: 1_000,
+      readyCacheMs: 1_000,
       timeoutMs: 5_000,
       now: () => now,
     });
@@ -30,7 +30,7 @@ describe('Readiness', () => {
   });
 
   it('answers not ready when the probe fails', async () => {
-    const readiness = new Readiness({ probe: () => Promise.reject(new Error('down')), cacheMs: 0, timeoutMs: 100 });
+    const readiness = new Readiness({ probe: () => Promise.reject(new Error('down')), readyCacheMs: 0, timeoutMs: 100 });
     expect(await readiness.check()).toBe(false);
   });
 });
