@@ -285,6 +285,29 @@ export const configSchema = z.object({
     .max(60_000)
     .default(1_000)
     .describe('How long one upstream /health probe answers /ready, in ms (concurrent /ready calls share one probe)'),
+  TABLE_BUDGET: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(1000)
+    .describe(
+      'Upstream requests one table (a query answered as CSV, TSV, NDJSON, Parquet or Arrow) may send; a table that needs more, or more than the key has left this hour, is refused before its first row',
+    ),
+  TABLE_DEADLINE_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(86_400_000)
+    .default(900_000)
+    .describe('How long one table may take in all, in ms (its pages are paced within the per-minute limit)'),
+  TABLE_PARQUET_ROW_GROUP_ROWS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(1_000_000)
+    .default(10_000)
+    .describe('Rows of each Parquet row group a table writes (the gateway holds one row group of a Parquet table at a time)'),
   UPSTREAM_MINUTE_LIMIT: z.coerce
     .number()
     .int()
@@ -502,6 +525,8 @@ export type GatewayConfig = {
   /** Replicas serving the same keys (with `workers`, what the local limits are split by). */
   replicas: number;
   deadlineMs: number;
+  /** Queries answered as tables (src/tables): their upstream budget, deadline and Parquet row groups. */
+  tables: { budget: number; deadlineMs: number; rowGroupRows: number };
   retryAfterMaxMs: number;
   resilience: {
     retries: number;
@@ -602,6 +627,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workers: c.WORKERS === 'auto' ? availableParallelism() : Number(c.WORKERS),
     replicas: c.REPLICAS,
     deadlineMs: c.OPERATION_DEADLINE_MS,
+    tables: { budget: c.TABLE_BUDGET, deadlineMs: c.TABLE_DEADLINE_MS, rowGroupRows: c.TABLE_PARQUET_ROW_GROUP_ROWS },
     retryAfterMaxMs: c.RETRY_AFTER_MAX_MS,
     resilience: {
       retries: c.UPSTREAM_RETRIES,

@@ -31,6 +31,7 @@ import { useNoIntrospection } from './plugins/use-no-introspection.ts';
 import { useOperationReport } from './plugins/use-operation-report.ts';
 import { useOrganizationHeader } from './plugins/use-organization-header.ts';
 import { useRequireApiKey } from './plugins/use-require-api-key.ts';
+import { useTables } from './plugins/use-tables.ts';
 import { useUpstreamBudget } from './plugins/use-upstream-budget.ts';
 import { maskError, useUpstreamResult } from './plugins/use-upstream-result.ts';
 import type { GatewayContext } from './schema/builder.ts';
@@ -323,6 +324,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
       useDeferStream(),
       ...(config.jit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
+      useTables({ ...config.tables, ahead: config.pageConcurrency, registry: metrics.registry }),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.

@@ -151,6 +151,34 @@ function widerScopes(req: DataRequest): Scope[] {
   return out;
 }
 
+/** The one listing that holds a group's records (same data, one experiment): a room's or the experiment's; null when the parents' own are it. */
+function liftTarget(group: readonly DataRequest[]): Scope | null {
+  const first = group[0];
+  if (!first) return null;
+  const rooms = new Set(group.map((r) => (r.scope.kind === 'participant' ? r.scope.roomId : r.scope.id)));
+  if (first.experimentId !== null && rooms.size > 1) return { kind: 'experiment', id: first.experimentId };
+  if (group.length > 1 && first.scope.kind === 'participant') return { kind: 'room', id: first.scope.roomId };
+  return null;
+}
+
+/** The cheaper plan: the wider listing, when its pages are no more requests than one per parent. */
+const liftable = (probe: Page, pageLimit: number, parents: number): boolean => Math.max(1, Math.ceil(probe.total / pageLimit)) <= parents;
+
+/** A record's place for the split: its room, and its participant within the room. */
+function placeOf(r: Rec, kind: Scope['kind']): string {
+  const room = roomOf(r) ?? '';
+  if (kind === 'room') return room;
+  return `${room}\u0000${typeof r.participantId === 'string' ? r.participantId : String(r.participantId)}`;
+}
+
+const placeOfScope = (scope: Scope): string => (scope.kind === 'participant' ? `${scope.roomId}\u0000${scope.id}` : scope.id);
+
+/** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
+export interface StreamedPage {
+  records: Rec[];
+  owners: number[][];
+}
+
 /** A source of windows over one connection's records, however they are planned. */
 export interface Slicer {
   window(start: number, limit: number): Promise<Page>;
@@ -319,13 +347,7 @@ export class Planner {
       [...groups.values()].map(async (group) => {
         const first = group[0];
         if (!first) return;
-        const rooms = new Set(group.map((r) => (r.scope.kind === 'participant' ? r.scope.roomId : r.scope.id)));
-        const target: Scope | null =
-          first.experimentId !== null && rooms.size > 1
-            ? { kind: 'experiment', id: first.experimentId }
-            : group.length > 1 && first.scope.kind === 'participant'
-              ? { kind: 'room', id: first.scope.roomId }
-              : null;
+        const target = liftTarget(group);
         if (target === null) {
           for (const req of group) answers.set(req, null);
           return;
@@ -335,8 +357,7 @@ export class Planner {
           // The first page tells the total: lift when the wider listing needs no more requests than
           // one per parent; otherwise the probe is the only extra request.
           const probe = await this.#probe(listing, first.pageLimit);
-          const pages = Math.max(1, Math.ceil(probe.total / first.pageLimit));
-          const lifted = pages <= group.length;
+          const lifted = liftable(probe, first.pageLimit, group.length);
           this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: probe.total });
           if (!lifted) {
             for (const req of group) answers.set(req, null);
@@ -350,6 +371,57 @@ export class Planner {
       }),
     );
     return reqs.map((req) => answers.get(req) ?? null);
+  }
+
+  /**
+   * Every record of many parents' listings of one connection, page by page as the upstream sends them,
+   * each page's records with the parents they belong to: what a table streams (src/tables/rows.ts).
+   * Parents of one experiment are read as one wider listing when that is the cheaper plan (the same
+   * decision as for a turn's requests, explained likewise), in that listing's order; otherwise each
+   * parent's own listing, parent after parent. At most `ahead` pages are read ahead of the one handed
+   * out, and none is kept once handed out: memory holds a few pages whatever the listing's size.
+   */
+  async *stream(reqs: readonly DataRequest[], ahead: number): AsyncGenerator<StreamedPage> {
+    const groups = new Map<string, number[]>();
+    reqs.forEach((req, i) => {
+      const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
+      groups.set(group, [...(groups.get(group) ?? []), i]);
+    });
+    for (const indices of groups.values()) {
+      const group = indices.map((i) => reqs[i] as DataRequest);
+      const first = group[0];
+      if (!first) continue;
+      const target = this.enabled && first.experimentId !== null ? liftTarget(group) : null;
+      if (target !== null) {
+        const listing: ListingKey = { type: first.type, params: first.params, scope: target };
+        const probe = this.#probe(listing, first.pageLimit);
+        const page = await probe;
+        const lifted = liftable(page, first.pageLimit, group.length);
+        this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: page.total });
+        if (lifted) {
+          const owners = new Map<string, number[]>();
+          indices.forEach((index, k) => {
+            const place = placeOfScope((group[k] as DataRequest).scope);
+            owners.set(place, [...(owners.get(place) ?? []), index]);
+          });
+          const kind = first.scope.kind;
+          for await (const { records } of this.listings.pages(
+            dataSource(listing.type, target, listing.params, first.pageLimit),
+            ahead,
+            probe,
+          )) {
+            yield { records, owners: records.map((r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? []))) };
+          }
+          continue;
+        }
+      }
+      for (const index of indices) {
+        const req = reqs[index] as DataRequest;
+        const own = dataSource(req.type, req.scope, req.params, req.pageLimit);
+        const started = this.enabled ? this.#probes.get(req) : undefined;
+        for await (const { records } of this.listings.pages(own, ahead, started)) yield { records, owners: records.map(() => [index]) };
+      }
+    }
   }
 
   /** A record of a complete, unfiltered listing already fetched or in flight (back-links look here first). */

@@ -1,9 +1,11 @@
 import type { ObjectRef } from '@pothos/core';
+import type { GraphQLResolveInfo } from 'graphql';
+import { NO_META } from '../loaders/fetch.ts';
 import { LISTINGS } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import { filtersOf, type Filter, type ListingSpec, type Scope, type ScopeKind } from '../spec/spec.ts';
 import { builder, type FieldBuilder, type GatewayContext, type Types } from './builder.ts';
-import { resolveDataConnection, type Edge } from './connection.ts';
+import { resolveDataConnection, type ConnectionResult, type Edge } from './connection.ts';
 import { RECORD_TYPES, type RecordView } from './records.ts';
 import { Participant, Room } from './refs.ts';
 import { SortOrder } from './scalars.ts';
@@ -34,6 +36,14 @@ const SORT_ENUMS = new Map(
 );
 
 const asRecord = (r: Rec): Rec => r;
+
+/** What a streamed row list answers in a table's context pass (its records arrive as rows instead). */
+const EMPTY_CONNECTION: ConnectionResult<never> = {
+  edges: [],
+  totalCount: 0,
+  meta: NO_META,
+  pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+};
 
 /** The node type of a listing's records, and what its nodes are made of them. */
 function nodeOf(spec: ListingSpec): { ref: ObjectRef<Types, Rec | RecordView>; view: (r: Rec) => Rec | RecordView } {
@@ -114,10 +124,12 @@ function listingConnection<P>(t: FieldBuilder<P>, spec: ListingSpec, scopeOf: (p
       type: node,
       description: spec.description,
       args: listingArgs(t, spec),
-      resolve: (parent: P, args: object, ctx: GatewayContext) => {
+      resolve: (parent: P, args: object, ctx: GatewayContext, info: GraphQLResolveInfo) => {
         const { scope, experimentId } = scopeOf(parent);
         const req = { type: spec.path, params: listingParams(spec, args as ListingArgs), scope, experimentId, pageLimit: spec.pageLimit };
-        return resolveDataConnection(ctx, req, args, view);
+        // A table's row list: its records are streamed as rows (src/tables/rows.ts), not resolved here.
+        if (ctx.table?.defer(info, req, args, view)) return EMPTY_CONNECTION;
+        return resolveDataConnection(ctx, req, args, view, info);
       },
     },
     connectionOf(node, typeof spec.node === 'string' ? spec.node : spec.node.name),

@@ -61,11 +61,12 @@ builder.queryType({
         type: Experiment,
         description: "The experiments the caller's key may see.",
         args: { search: t.arg.string({ description: 'Matches name and description.' }) },
-        resolve: (_root, args, ctx) =>
+        resolve: (_root, args, ctx, info) =>
           resolveConnection(
             ctx,
             { path: routes.experiments(), params: { search: args.search ?? undefined }, pageLimit: EXPERIMENTS_PAGE_LIMIT },
             args,
+            info,
           ),
       },
       connectionOf(Experiment, 'Experiment'),
@@ -76,8 +77,8 @@ builder.queryType({
         description:
           'Experiments other organizations shared with yours. Send `X-Organization-Id: <your organization>`; it is forwarded ' +
           'upstream with this operation only, like the key.',
-        resolve: (_root, args, ctx) =>
-          resolveConnection(ctx, { path: routes.sharedExperiments(), params: {}, pageLimit: EXPERIMENTS_PAGE_LIMIT }, args),
+        resolve: (_root, args, ctx, info) =>
+          resolveConnection(ctx, { path: routes.sharedExperiments(), params: {}, pageLimit: EXPERIMENTS_PAGE_LIMIT }, args, info),
       },
       connectionOf(Experiment, 'Experiment'),
     ),

@@ -93,6 +93,9 @@ export class UpstreamSession {
   readonly #limiter: Limiter;
   /** Requests admitted against the budget but not sent yet. */
   #reserved = 0;
+  /** Upstream requests the operation may send, and how long it may wait for the upstream in all (a table's may be more: widen()). */
+  #budget: number;
+  #deadlineMs: number;
   /** The operation's trace context, set when its span starts. */
   trace: Context | undefined;
 
@@ -108,6 +111,18 @@ export class UpstreamSession {
     this.#hash = key === null ? null : keyHash(key);
     this.#limiter = new Limiter(deps.concurrency ?? 16);
     this.#callerSignal = callerSignal;
+    this.#budget = deps.budget;
+    this.#deadlineMs = deps.deadlineMs;
+  }
+
+  /**
+   * Lets the operation send more requests and wait longer than an operation's usual budget and
+   * deadline: a table reads every page of its rows (src/tables). Only before its first request.
+   */
+  widen(limits: { budget: number; deadlineMs: number }): void {
+    if (this.#controller) throw new Error('widen() after the operation went upstream');
+    this.#budget = limits.budget;
+    this.#deadlineMs = limits.deadlineMs;
   }
 
   /** The operation's controller, made on first use; its deadline counts from the operation's start. */
@@ -116,7 +131,7 @@ export class UpstreamSession {
     const controller = new AbortController();
     this.#controller = controller;
     // Every read of the operation (up to its budget, and each of their waits) listens to this one signal.
-    setMaxListeners(Math.max(10, this.deps.budget * 4), controller.signal);
+    setMaxListeners(Math.max(10, this.#budget * 4), controller.signal);
     if (this.#ended) {
       controller.abort(ENDED);
       return controller;
@@ -145,7 +160,7 @@ export class UpstreamSession {
     if (this.#finalCost) return this.#finalCost;
     const cost: UpstreamCost = {
       ...this.#cost,
-      budgetLeft: Math.max(0, this.deps.budget - this.#cost.requests),
+      budgetLeft: Math.max(0, this.#budget - this.#cost.requests),
       rateLimit: this.#hash === null ? null : this.deps.quota.state(this.#hash),
     };
     if (this.#ended) this.#finalCost = cost;
@@ -160,7 +175,7 @@ export class UpstreamSession {
 
   /** What is left of the operation's deadline, which counts from its start. */
   #msLeft(): number {
-    return this.deps.deadlineMs - (Date.now() - this.#started);
+    return this.#deadlineMs - (Date.now() - this.#started);
   }
 
   /** Aborts when the operation is over (ended, past its deadline, or abandoned by its caller). */
@@ -185,8 +200,12 @@ export class UpstreamSession {
     if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(ENDED);
   }
 
-  /** A GET: sent once per operation, shared with identical in-flight GETs of the same key. */
-  get(path: string, query?: URLSearchParams, kind: 'page' | 'object' = 'object'): Promise<Envelope> {
+  /**
+   * A GET: sent once per operation, shared with identical in-flight GETs of the same key. With
+   * `remember` false the operation keeps no hold on the answer once it is read (a table's pages: its
+   * memory stays a few pages whatever the table's size), so an identical GET later goes again.
+   */
+  get(path: string, query?: URLSearchParams, kind: 'page' | 'object' = 'object', remember = true): Promise<Envelope> {
     // The organization is part of what a GET asks, so answers for different ones are never shared.
     const url = `${path}?${query?.toString() ?? ''}${this.organizationId === null ? '' : `#org=${this.organizationId}`}`;
     const known = this.#memo.get(url);
@@ -220,7 +239,7 @@ export class UpstreamSession {
         throw signal?.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
       });
     }
-    this.#memo.set(url, pending);
+    if (remember) this.#memo.set(url, pending);
     return pending;
   }
 
@@ -271,10 +290,10 @@ export class UpstreamSession {
   }
 
   #budgetError(): UpstreamError {
-    return new UpstreamError(`This operation has spent its budget of ${this.deps.budget} upstream requests`, {
+    return new UpstreamError(`This operation has spent its budget of ${this.#budget} upstream requests`, {
       code: 'UPSTREAM_BUDGET_EXCEEDED',
       status: null,
-      details: { budget: this.deps.budget },
+      details: { budget: this.#budget },
     });
   }
 
@@ -285,7 +304,8 @@ export class UpstreamSession {
     // Once the upstream refused the key, the rest of the operation is refused without asking again.
     const refusal = this.#refusal(hash);
     if (refusal) throw refusal;
-    const { budget, quota, client, keys } = this.deps;
+    const { quota, client, keys } = this.deps;
+    const budget = this.#budget;
     if (req.method === 'GET') await this.deps.scopes.check(hash, requiredScope(req.path));
     // The check and the reservation go together (nothing awaited between them), so that concurrent
     // reads of the operation never overdraw its budget.

@@ -1,0 +1,282 @@
+import { getOperationAST, GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { isAsyncIterable, processRegularResult, type Plugin } from 'graphql-yoga';
+import { Counter, type Registry } from 'prom-client';
+import type { GatewayContext } from '../schema/builder.ts';
+import { negotiate, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
+import { project, type Cell, type Projection } from '../tables/projection.ts';
+import { RowSchemas, TableErrors, tableRows } from '../tables/rows.ts';
+import { createWriter } from '../tables/writers.ts';
+
+export interface TablesOptions {
+  /** Upstream requests one table may send (TABLE_BUDGET). */
+  budget: number;
+  /** How long one table may take, in ms (TABLE_DEADLINE_MS). */
+  deadlineMs: number;
+  /** Pages of the row list read ahead of the one being written (UPSTREAM_PAGE_CONCURRENCY). */
+  ahead: number;
+  /** Rows of a Parquet row group (TABLE_PARQUET_ROW_GROUP_ROWS). */
+  rowGroupRows: number;
+  /** Where the tables' metrics are registered. */
+  registry: Registry;
+}
+
+/** A table being answered: its format and columns, and what it has written so far (for the report and metrics). */
+export interface TableRun {
+  format: TableFormat;
+  projection: Projection;
+  rows: number;
+  bytes: number;
+  /** Why it ended before its last row, when it did. */
+  failure: string | null;
+}
+
+/** One payload of a table's answer: a chunk of rows, or its end (`hasNext: false`), or the errors that ended it. */
+interface TablePayload extends ExecutionResult {
+  hasNext: boolean;
+  rows?: Cell[][];
+}
+
+/** The table of a request, read by the operation report (its log line carries rows and format). */
+export const tableOf = (ctx: object): TableRun | null => (ctx as { tableRun?: TableRun }).tableRun ?? null;
+
+const HTTP_STATUS: Record<string, number> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  BAD_USER_INPUT: 400,
+  RATE_LIMITED: 429,
+  UPSTREAM_BUDGET_EXCEEDED: 429,
+  UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_ERROR: 502,
+};
+
+/**
+ * Answers before a table's first byte are JSON (errors, or a plan): with a status that is not 2xx when
+ * there are errors, so that a client expecting a table never reads an error as one.
+ */
+function jsonAnswer(result: unknown, fetchAPI: Parameters<typeof processRegularResult>[1]): Response {
+  const response = processRegularResult(result as ExecutionResult, fetchAPI, 'application/json') as Response;
+  const errors = (result as ExecutionResult).errors ?? [];
+  if (response.status !== 200 || errors.length === 0) return response;
+  const code = errors.map((e) => e.extensions?.code).find((c): c is string => typeof c === 'string');
+  return new fetchAPI.Response(response.body, { status: HTTP_STATUS[code ?? ''] ?? 500, headers: response.headers });
+}
+
+const refusal = (status: number, message: string, extensions: Record<string, unknown>, fetchAPI: { Response: typeof Response }) =>
+  new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions }] }), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  });
+
+/**
+ * Tables from the graph: a query's records as CSV, TSV, NDJSON, Parquet or Arrow from `/graphql`, by
+ * content negotiation (`Accept`, or `format=`), the way Yoga answers JSON, multipart and SSE — a
+ * result processor. The operation's execution is replaced by the table's (src/tables/rows.ts), whose
+ * result is a stream of row chunks; the processor writes them in the format as they come. Errors
+ * before the first byte are JSON with their status; a failure after it aborts the response (no final
+ * chunk), so that a truncated table is never taken for a whole one.
+ */
+export function useTables(options: TablesOptions): Plugin<GatewayContext> {
+  const asked = new WeakMap<Request, TableFormat>();
+  const runs = new WeakMap<Request, TableRun>();
+  const rowSchemas = new WeakMap<ExecutionArgs['schema'], RowSchemas>();
+  const rows = new Counter({
+    name: 'hsgql_table_rows_total',
+    help: 'Rows written in tables, by format',
+    labelNames: ['format'],
+    registers: [options.registry],
+  });
+  const bytes = new Counter({
+    name: 'hsgql_table_bytes_total',
+    help: 'Bytes written in tables, by format',
+    labelNames: ['format'],
+    registers: [options.registry],
+  });
+  const tables = new Counter({
+    name: 'hsgql_tables_total',
+    help: 'Tables answered, by format and outcome (complete; aborted after their first byte; refused before it)',
+    labelNames: ['format', 'outcome'],
+    registers: [options.registry],
+  });
+
+  /** The table's execution: JSON errors until its first rows are in hand, then a stream of row chunks. */
+  const runTable = async (
+    args: ExecutionArgs,
+    request: Request,
+    format: TableFormat,
+  ): Promise<ExecutionResult | AsyncIterable<TablePayload>> => {
+    const ctx = args.contextValue as GatewayContext & { tableRun?: TableRun };
+    const operation = getOperationAST(args.document, args.operationName ?? undefined);
+    if (!operation) return { errors: [new GraphQLError('No operation to answer as a table')] };
+    let projection: Projection;
+    try {
+      projection = project(args.schema, args.document, operation, args.variableValues ?? {});
+    } catch (error) {
+      if (error instanceof GraphQLError) return { errors: [error] };
+      throw error;
+    }
+    ctx.session.widen({ budget: options.budget, deadlineMs: options.deadlineMs });
+    let schemas = rowSchemas.get(args.schema);
+    if (!schemas) rowSchemas.set(args.schema, (schemas = new RowSchemas(args.schema)));
+    const source = tableRows(
+      {
+        schema: args.schema,
+        rowSchemas: schemas,
+        document: args.document,
+        operation,
+        variables: args.variableValues ?? undefined,
+        ctx,
+        ahead: options.ahead,
+      },
+      projection,
+    );
+    let first: IteratorResult<Cell[][]>;
+    try {
+      first = await source.next();
+    } catch (error) {
+      tables.inc({ format, outcome: 'refused' });
+      if (error instanceof TableErrors) return { data: error.data as ExecutionResult['data'], errors: error.errors };
+      return { errors: [asGraphQLError(error)] };
+    }
+    const run: TableRun = { format, projection, rows: 0, bytes: 0, failure: null };
+    runs.set(request, run);
+    ctx.tableRun = run;
+    return (async function* payloads(): AsyncGenerator<TablePayload> {
+      try {
+        if (!first.done) yield { hasNext: true, rows: first.value };
+        if (!first.done) for await (const chunk of source) yield { hasNext: true, rows: chunk };
+        yield { hasNext: false };
+      } catch (error) {
+        const errors = error instanceof TableErrors ? [...error.errors] : [asGraphQLError(error)];
+        yield { hasNext: false, errors };
+      } finally {
+        await source.return(undefined);
+      }
+    })();
+  };
+
+  /** Writes the stream of row chunks in the format, as they come. */
+  const tableResponse = (
+    run: TableRun,
+    result: AsyncIterable<TablePayload>,
+    fetchAPI: { Response: typeof Response },
+    res: unknown,
+  ): Response => {
+    const { format, projection } = run;
+    const writer = createWriter(format, projection.columns, { rowGroupRows: options.rowGroupRows });
+    const iterator = result[Symbol.asyncIterator]();
+    let started = false;
+    const send = (controller: ReadableStreamDefaultController<Uint8Array>, chunks: Uint8Array[]): void => {
+      for (const chunk of chunks) {
+        run.bytes += chunk.byteLength;
+        bytes.inc({ format }, chunk.byteLength);
+        controller.enqueue(chunk);
+      }
+    };
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (!started) {
+          started = true;
+          send(controller, writer.start());
+        }
+        try {
+          const { value, done } = await iterator.next();
+          if (done) return controller.close();
+          if (value.errors?.length) {
+            run.failure = value.errors.map((e) => e.message).join('; ');
+            tables.inc({ format, outcome: 'aborted' });
+            // Aborted: the client sees the connection end without the final chunk, never a short table that looks whole.
+            const node = res as { destroy?: (error?: Error) => void } | undefined;
+            if (node?.destroy) {
+              node.destroy();
+              controller.close();
+            } else controller.error(new Error(`The table ended early: ${run.failure}`));
+            await iterator.return?.();
+            return;
+          }
+          if (value.rows) {
+            send(controller, writer.write(value.rows));
+            run.rows += value.rows.length;
+            rows.inc({ format }, value.rows.length);
+          }
+          if (!value.hasNext) {
+            send(controller, writer.end());
+            tables.inc({ format, outcome: 'complete' });
+            controller.close();
+            // The operation is over: its report (rows, bytes) is made now.
+            await iterator.return?.();
+          }
+        } catch (error) {
+          run.failure = error instanceof Error ? error.message : String(error);
+          controller.error(error);
+        }
+      },
+      async cancel() {
+        run.failure ??= 'the client went away';
+        await iterator.return?.();
+      },
+    });
+    const extension = TABLE_FORMATS[format].extension;
+    const text = format === 'csv' || format === 'tsv';
+    return new fetchAPI.Response(body, {
+      status: 200,
+      headers: {
+        'content-type': `${TABLE_FORMATS[format].mediaType}${text ? '; charset=utf-8; header=present' : format === 'ndjson' ? '; charset=utf-8' : ''}`,
+        'content-disposition': `attachment; filename="table.${extension}"`,
+        'x-content-type-options': 'nosniff',
+      },
+    });
+  };
+
+  return {
+    onRequest({ request, url, endResponse, fetchAPI }) {
+      if (url.pathname !== '/graphql') return;
+      const negotiated = negotiate(url, request.headers.get('accept'));
+      if (negotiated.kind === 'table') asked.set(request, negotiated.format);
+      else if (negotiated.kind === 'unknown-format')
+        endResponse(
+          refusal(
+            400,
+            `Unknown format '${negotiated.format}': ask for one of ${Object.keys(TABLE_FORMATS).join(', ')} (or json)`,
+            { code: 'BAD_USER_INPUT', format: negotiated.format, formats: Object.keys(TABLE_FORMATS) },
+            fetchAPI,
+          ),
+        );
+      else if (negotiated.kind === 'not-acceptable')
+        endResponse(
+          new fetchAPI.Response(null, {
+            status: 406,
+            statusText: 'Not Acceptable',
+            headers: { accept: negotiated.acceptable.join(', ') },
+          }),
+        );
+    },
+    onExecute({ args, setExecuteFn }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      const format = request ? asked.get(request) : undefined;
+      if (!request || !format) return;
+      setExecuteFn(((executeArgs: ExecutionArgs) => runTable(executeArgs, request, format)) as never);
+    },
+    onResultProcess({ request, result, setResultProcessor, serverContext }) {
+      const format = asked.get(request);
+      if (!format) return;
+      const run = runs.get(request);
+      const res = (serverContext as { res?: unknown } | undefined)?.res;
+      if (run && isAsyncIterable(result)) {
+        setResultProcessor(
+          (r, fetchAPI) => tableResponse(run, r as AsyncIterable<TablePayload>, fetchAPI, res),
+          TABLE_FORMATS[format].mediaType,
+        );
+      } else {
+        setResultProcessor((r, fetchAPI) => jsonAnswer(r, fetchAPI), 'application/json');
+      }
+    },
+  };
+}
+
+function asGraphQLError(error: unknown): GraphQLError {
+  if (error instanceof GraphQLError) return error;
+  return new GraphQLError(error instanceof Error ? error.message : String(error), {
+    originalError: error instanceof Error ? error : undefined,
+  });
+}

@@ -1,0 +1,228 @@
+import type {
+  GraphQLError} from 'graphql';
+import {
+  execute,
+  GraphQLList,
+  GraphQLObjectType,
+  GraphQLSchema,
+  Kind,
+  type DocumentNode,
+  type ExecutionResult,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLCompositeType,
+  type OperationDefinitionNode,
+} from 'graphql';
+import type { DataRequest } from '../loaders/planner.ts';
+import type { GatewayContext, TableHooks } from '../schema/builder.ts';
+import type { Rec } from '../schema/values.ts';
+import { fill, type Cell, type Level, type Projection, type Streamed } from './projection.ts';
+
+/** The GraphQL errors an answer had: a table is never made of an answer with errors. */
+export class TableErrors extends Error {
+  override name = 'TableErrors';
+  constructor(
+    readonly errors: readonly GraphQLError[],
+    readonly data: unknown,
+  ) {
+    super(errors.map((e) => e.message).join('; '));
+  }
+}
+
+/** Rows handed out at once when they come from the answer itself (a streamed table hands out a page's). */
+const CHUNK_ROWS = 1000;
+
+/** A parent of the streamed row list: the cells its own path fills, and its listing request. */
+interface Parent {
+  cells: Cell[];
+  req: DataRequest;
+  view: (record: Rec) => unknown;
+}
+
+/**
+ * Schemas whose query type lists one record type (`{ rows: [Event] }`): a streamed table's pages are
+ * executed on them, so that each row's cells are exactly what the operation's selection resolves to
+ * on that record (its back-links and JSON values included). One per record type, made once.
+ */
+export class RowSchemas {
+  readonly #schemas = new Map<string, GraphQLSchema>();
+
+  constructor(private readonly schema: GraphQLSchema) {}
+
+  of(type: GraphQLCompositeType): GraphQLSchema {
+    let rows = this.#schemas.get(type.name);
+    if (!rows) {
+      rows = new GraphQLSchema({
+        query: new GraphQLObjectType({
+          name: 'TableRows',
+          fields: { rows: { type: new GraphQLList(type), resolve: (records: unknown[]) => records } },
+        }),
+        types: Object.values(this.schema.getTypeMap()).filter((t) => !t.name.startsWith('__')),
+        directives: this.schema.getDirectives(),
+      });
+      this.#schemas.set(type.name, rows);
+    }
+    return rows;
+  }
+}
+
+export interface TableArgs {
+  schema: GraphQLSchema;
+  rowSchemas: RowSchemas;
+  document: DocumentNode;
+  operation: OperationDefinitionNode;
+  variables: Record<string, unknown> | undefined;
+  ctx: GatewayContext;
+  /** Pages of the row list read ahead of the one being written. */
+  ahead: number;
+}
+
+const hasWindow = (args: object): boolean => {
+  const a = args as Record<string, unknown>;
+  return ['first', 'last', 'after', 'before'].some((k) => a[k] !== null && a[k] !== undefined);
+};
+
+/** A response path as `info.path` gives it and the walk of the answer rebuilds it. */
+const pathKey = (path: readonly (string | number)[]): string => path.join('\u0000');
+
+function responsePath(path: { prev: unknown; key: string | number } | undefined): (string | number)[] {
+  const keys: (string | number)[] = [];
+  for (let at = path; at; at = at.prev as typeof path) keys.unshift(at.key);
+  return keys;
+}
+
+/**
+ * The rows of an operation's table, a chunk at a time. The operation runs once as usual (its
+ * connections on the row path reading every record when given no window), which answers everything
+ * above the rows; when the row list can be streamed, its resolvers only record each parent's request,
+ * and its records then come page by page from the planner (src/loaders/planner.ts stream()), each page
+ * executed on the operation's selection of the record and joined with its parent's cells. Throws
+ * TableErrors when an answer has errors.
+ */
+export async function* tableRows(args: TableArgs, projection: Projection): AsyncGenerator<Cell[][]> {
+  const { ctx, schema, document, operation } = args;
+  const streamed = projection.streamed;
+  const deferred = new Map<string, { req: DataRequest; view: (record: Rec) => unknown }>();
+  const hooks: TableHooks = {
+    all: (node: FieldNode) => projection.path.has(node),
+    defer: (info, req, fieldArgs, view) => {
+      const node = info.fieldNodes[0];
+      if (!streamed || !node || !streamed.fields.has(node) || hasWindow(fieldArgs)) return false;
+      deferred.set(pathKey(responsePath(info.path)), { req, view });
+      return true;
+    },
+  };
+  ctx.table = hooks;
+  const answer = await execute({
+    schema,
+    document,
+    operationName: operation.name?.value,
+    contextValue: ctx,
+    variableValues: args.variables,
+  });
+  if (answer.errors?.length) throw new TableErrors(answer.errors, answer.data);
+
+  const parents: Parent[] = [];
+  const cells: Cell[] = new Array<Cell>(projection.columns.length).fill(null);
+  let chunk: Cell[][] = [];
+  // Rows in the answer itself are handed out as the walk finds them; a streamed row list's parents are kept.
+  function* walk(value: unknown, level: Level, path: (string | number)[]): Generator<Cell[][]> {
+    fill(value, level.fills, cells);
+    const next = level.next;
+    if (next === null) {
+      chunk.push(cells.slice());
+      if (chunk.length >= CHUNK_ROWS) {
+        yield chunk;
+        chunk = [];
+      }
+      return;
+    }
+    // The connection of a streamed row list: its parent's request was recorded at this path.
+    if (next.level.next === null) {
+      const known = deferred.get(pathKey(path));
+      if (known) {
+        parents.push({ cells: cells.slice(), ...known });
+        return;
+      }
+    }
+    const child = (value as Record<string, unknown> | null)?.[next.key];
+    if (child === null || child === undefined) return;
+    if (!next.list) return yield* walk(child, next.level, [...path, next.key]);
+    if (!Array.isArray(child)) return;
+    for (let i = 0; i < child.length; i++) yield* walk(child[i], next.level, [...path, next.key, i]);
+  }
+  yield* walk(answer.data, projection.root, []);
+  if (chunk.length > 0) yield chunk;
+  chunk = [];
+
+  if (parents.length === 0 || !streamed) return;
+  yield* streamRows(args, streamed, parents, rowLevel(projection.root));
+}
+
+/** The level of the row itself (an edge of the row list). */
+function rowLevel(root: Level): Level {
+  let level = root;
+  while (level.next) level = level.next.level;
+  return level;
+}
+
+/** A streamed row list's records, page by page, each executed on the operation's selection and joined with its parents' cells. */
+async function* streamRows(args: TableArgs, streamed: Streamed, parents: readonly Parent[], row: Level): AsyncGenerator<Cell[][]> {
+  const { ctx, document, operation } = args;
+  const rowDocument: DocumentNode = {
+    kind: Kind.DOCUMENT,
+    definitions: [
+      {
+        kind: Kind.OPERATION_DEFINITION,
+        operation: operation.operation,
+        variableDefinitions: operation.variableDefinitions,
+        selectionSet: {
+          kind: Kind.SELECTION_SET,
+          selections: [
+            {
+              kind: Kind.FIELD,
+              name: { kind: Kind.NAME, value: 'rows' },
+              selectionSet: { kind: Kind.SELECTION_SET, selections: streamed.selections },
+            },
+          ],
+        },
+      },
+      ...document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION),
+    ],
+  };
+  const rowSchema = args.rowSchemas.of(streamed.nodeType);
+  const reqs = parents.map((p) => p.req);
+  for await (const page of ctx.loaders.planner.stream(reqs, args.ahead)) {
+    const records: unknown[] = [];
+    const at: number[] = [];
+    page.records.forEach((record, i) => {
+      const owners = page.owners[i] ?? [];
+      const first = owners[0];
+      if (first === undefined) return;
+      at[i] = records.length;
+      records.push((parents[first] as Parent).view(record));
+    });
+    if (records.length === 0) continue;
+    const result = (await execute({
+      schema: rowSchema,
+      document: rowDocument,
+      rootValue: records,
+      contextValue: ctx,
+      variableValues: args.variables,
+    })) as ExecutionResult<{ rows: unknown[] }>;
+    if (result.errors?.length) throw new TableErrors(result.errors, null);
+    const nodes = result.data?.rows ?? [];
+    const rows: Cell[][] = [];
+    page.records.forEach((_, i) => {
+      const index = at[i];
+      if (index === undefined) return;
+      const edge = { __typename: streamed.edgeType, [streamed.nodeKey]: nodes[index] };
+      for (const owner of page.owners[i] ?? []) {
+        const cells = (parents[owner] as Parent).cells.slice();
+        fill(edge, row.fills, cells);
+        rows.push(cells);
+      }
+    });
+    yield rows;
+  }
+}
