@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { UpstreamError } from '../upstream/errors.ts';
+import { tableOf } from './use-tables.ts';
 
 /** The code an error is reported with: its own, an upstream error's, or INTERNAL_SERVER_ERROR (masked). */
 export function errorCode(error: GraphQLError): string {
@@ -82,6 +83,7 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
         span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
       span.end();
       if (outcome === 'ok' && (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate))) return;
+      const table = tableOf(args.contextValue);
       lines.info(
         {
           requestId: session.requestId,
@@ -89,6 +91,11 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
           outcome,
           durationMs: Math.round(seconds * 1000),
           ...(payloads === undefined ? {} : { payloads }),
+          ...(table
+            ? {
+                table: { format: table.format, rows: table.rows, bytes: table.bytes, ...(table.failure ? { aborted: table.failure } : {}) },
+              }
+            : {}),
           upstream: cost,
           errors: coded,
         },
