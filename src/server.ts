@@ -324,7 +324,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
       useDeferStream(),
       ...(config.jit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
-      useTables({ ...config.tables, ahead: config.pageConcurrency, registry: metrics.registry }),
+      useTables({ ...config.tables, ahead: config.pageConcurrency, quotaGuard: config.quota !== null, registry: metrics.registry }),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       // Maps upstream errors before the report sees them; both before the refusals below, so that
       // refused operations are reported too.

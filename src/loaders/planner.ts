@@ -179,6 +179,25 @@ export interface StreamedPage {
   owners: number[][];
 }
 
+/** One listing a table's plan reads: its first page (read while planning), its total, and whose each record is. */
+interface PlannedRead {
+  source: ListingSource;
+  first: Promise<Page>;
+  total: number;
+  owners: (record: Rec) => number[];
+}
+
+/** What reading a table's row list will take: the listings, the requests after their first pages, and the records. */
+export interface StreamPlan {
+  reads: readonly PlannedRead[];
+  /** Upstream requests still to send (every listing's first page is read while planning). */
+  requests: number;
+  /** Records the listings hold (the rows, when every record has a parent in the table). */
+  rows: number;
+  /** The upstream path of each listing and the pages still to read from it. */
+  endpoints: readonly { path: string; pages: number }[];
+}
+
 /** A source of windows over one connection's records, however they are planned. */
 export interface Slicer {
   window(start: number, limit: number): Promise<Page>;
@@ -374,19 +393,19 @@ export class Planner {
   }
 
   /**
-   * Every record of many parents' listings of one connection, page by page as the upstream sends them,
-   * each page's records with the parents they belong to: what a table streams (src/tables/rows.ts).
-   * Parents of one experiment are read as one wider listing when that is the cheaper plan (the same
-   * decision as for a turn's requests, explained likewise), in that listing's order; otherwise each
-   * parent's own listing, parent after parent. At most `ahead` pages are read ahead of the one handed
-   * out, and none is kept once handed out: memory holds a few pages whatever the listing's size.
+   * How many parents' listings of one connection (a table's row list) will be read: for the parents of
+   * each experiment, one wider listing when that is the cheaper plan (the same decision as for a
+   * turn's requests, explained likewise), otherwise each parent's own. Reads the first page of each
+   * listing it plans (a wider one's, or each parent's), which tells its total: the stream reads them
+   * first, so planning costs no request the table would not make anyway.
    */
-  async *stream(reqs: readonly DataRequest[], ahead: number): AsyncGenerator<StreamedPage> {
+  async plan(reqs: readonly DataRequest[]): Promise<StreamPlan> {
     const groups = new Map<string, number[]>();
     reqs.forEach((req, i) => {
       const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
       groups.set(group, [...(groups.get(group) ?? []), i]);
     });
+    const reads: PlannedRead[] = [];
     for (const indices of groups.values()) {
       const group = indices.map((i) => reqs[i] as DataRequest);
       const first = group[0];
@@ -405,21 +424,46 @@ export class Planner {
             owners.set(place, [...(owners.get(place) ?? []), index]);
           });
           const kind = first.scope.kind;
-          for await (const { records } of this.listings.pages(
-            dataSource(listing.type, target, listing.params, first.pageLimit),
-            ahead,
-            probe,
-          )) {
-            yield { records, owners: records.map((r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? []))) };
-          }
+          reads.push({
+            source: dataSource(listing.type, target, listing.params, first.pageLimit),
+            first: probe,
+            total: page.total,
+            owners: (r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? [])),
+          });
           continue;
         }
       }
       for (const index of indices) {
         const req = reqs[index] as DataRequest;
-        const own = dataSource(req.type, req.scope, req.params, req.pageLimit);
-        const started = this.enabled ? this.#probes.get(req) : undefined;
-        for await (const { records } of this.listings.pages(own, ahead, started)) yield { records, owners: records.map(() => [index]) };
+        const probe = this.#probe(req, req.pageLimit);
+        reads.push({
+          source: dataSource(req.type, req.scope, req.params, req.pageLimit),
+          first: probe,
+          total: (await probe).total,
+          owners: () => [index],
+        });
+      }
+    }
+    const pages = (read: PlannedRead): number => Math.max(0, Math.ceil(read.total / read.source.pageLimit) - 1);
+    return {
+      reads,
+      requests: reads.reduce((n, read) => n + pages(read), 0),
+      rows: reads.reduce((n, read) => n + read.total, 0),
+      endpoints: reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+    };
+  }
+
+  /**
+   * The records of a plan's listings, page by page as the upstream sends them, each page's records
+   * with the parents they belong to: what a table streams (src/tables/rows.ts). A wider listing's
+   * records come in its order; per-parent listings come parent after parent. At most `ahead` pages are
+   * read ahead of the one handed out, and none is kept once handed out: memory holds a few pages
+   * whatever the listing's size.
+   */
+  async *stream(plan: StreamPlan, ahead: number): AsyncGenerator<StreamedPage> {
+    for (const read of plan.reads) {
+      for await (const { records } of this.listings.pages(read.source, ahead, read.first)) {
+        yield { records, owners: records.map(read.owners) };
       }
     }
   }

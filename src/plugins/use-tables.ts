@@ -1,11 +1,13 @@
 import { getOperationAST, GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, processRegularResult, type Plugin } from 'graphql-yoga';
 import { Counter, type Registry } from 'prom-client';
+import type { StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { negotiate, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
 import { project, type Cell, type Projection } from '../tables/projection.ts';
 import { RowSchemas, TableErrors, tableRows } from '../tables/rows.ts';
 import { createWriter } from '../tables/writers.ts';
+import { endpointOf } from '../upstream/routes.ts';
 
 export interface TablesOptions {
   /** Upstream requests one table may send (TABLE_BUDGET). */
@@ -16,6 +18,8 @@ export interface TablesOptions {
   ahead: number;
   /** Rows of a Parquet row group (TABLE_PARQUET_ROW_GROUP_ROWS). */
   rowGroupRows: number;
+  /** Whether tables are planned against the key's hourly quota (UPSTREAM_QUOTA_GUARD); the budget always applies. */
+  quotaGuard: boolean;
   /** Where the tables' metrics are registered. */
   registry: Registry;
 }
@@ -34,6 +38,32 @@ export interface TableRun {
 interface TablePayload extends ExecutionResult {
   hasNext: boolean;
   rows?: Cell[][];
+}
+
+/** What a table will take, answered to `X-Dry-Run: 1` and said in a refusal. */
+export interface TablePlan {
+  format: TableFormat;
+  columns: string[];
+  /** The rows the table will have (every record of the listings it reads, when each has its parent in the table). */
+  rows: number;
+  /** Upstream requests: made to plan it (the answer above the rows, the first page of each listing), still to make, and all by endpoint. */
+  requests: { total: number; spent: number; remaining: number; byEndpoint: Record<string, number> };
+  /** Requests one table may send (TABLE_BUDGET). */
+  budget: number;
+  /** The key's hourly quota as far as the gateway knows it (null when it does not guard it: UPSTREAM_QUOTA_GUARD=off). */
+  quota: { left: number; limitPerHour: number } | null;
+  /** Whether the table would be answered now. */
+  fitsNow: boolean;
+  /** Seconds until it would fit the key's quota (0: now; null: never within an hour, or never within the budget). */
+  retryAfter: number | null;
+}
+
+/** A dry run's answer: the plan, instead of the rows. */
+class DryRun extends Error {
+  override name = 'DryRun';
+  constructor(readonly plan: TablePlan) {
+    super('dry run');
+  }
 }
 
 /** The table of a request, read by the operation report (its log line carries rows and format). */
@@ -115,7 +145,8 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
       if (error instanceof GraphQLError) return { errors: [error] };
       throw error;
     }
-    ctx.session.widen({ budget: options.budget, deadlineMs: options.deadlineMs });
+    ctx.session.widen({ budget: options.budget, deadlineMs: options.deadlineMs, pace: true });
+    const dryRun = request.headers.get('x-dry-run') === '1';
     let schemas = rowSchemas.get(args.schema);
     if (!schemas) rowSchemas.set(args.schema, (schemas = new RowSchemas(args.schema)));
     const source = tableRows(
@@ -127,6 +158,11 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
         variables: args.variableValues ?? undefined,
         ctx,
         ahead: options.ahead,
+        onPlan: (plan) => {
+          const table = tablePlan(ctx, format, projection, plan, options);
+          if (dryRun) throw new DryRun(table);
+          refuseUnfit(table);
+        },
       },
       projection,
     );
@@ -134,6 +170,7 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
     try {
       first = await source.next();
     } catch (error) {
+      if (error instanceof DryRun) return { extensions: { table: error.plan } };
       tables.inc({ format, outcome: 'refused' });
       if (error instanceof TableErrors) return { data: error.data as ExecutionResult['data'], errors: error.errors };
       return { errors: [asGraphQLError(error)] };
@@ -272,6 +309,62 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
       }
     },
   };
+}
+
+/** What a table will take, against the table budget and the key's hourly quota. */
+function tablePlan(ctx: GatewayContext, format: TableFormat, projection: Projection, plan: StreamPlan, options: TablesOptions): TablePlan {
+  const spent = ctx.session.cost.requests;
+  const remaining = plan.requests;
+  const byEndpoint = ctx.session.endpoints;
+  for (const { path, pages } of plan.endpoints) {
+    const endpoint = endpointOf('GET', path);
+    if (pages > 0) byEndpoint[endpoint] = (byEndpoint[endpoint] ?? 0) + pages;
+  }
+  const fitsBudget = spent + remaining <= options.budget;
+  const room = ctx.session.quotaRoom(remaining);
+  const fitsQuota = !options.quotaGuard || room.fitsInSeconds === 0;
+  return {
+    format,
+    columns: projection.columns.map((c) => c.name),
+    rows: plan.rows,
+    requests: { total: spent + remaining, spent, remaining, byEndpoint },
+    budget: options.budget,
+    quota: options.quotaGuard ? { left: room.left, limitPerHour: room.limitPerHour } : null,
+    fitsNow: fitsBudget && fitsQuota,
+    retryAfter: !fitsBudget ? null : fitsQuota ? 0 : room.fitsInSeconds,
+  };
+}
+
+const EXPORT_JOB = 'an export job (the next issue) can take it';
+
+/** Refuses, before its first row, a table that cannot fit its budget or the key's hourly quota. */
+function refuseUnfit(table: TablePlan): void {
+  const { spent, remaining } = table.requests;
+  if (spent + remaining > table.budget) {
+    throw new GraphQLError(
+      `This table needs ${remaining} more upstream requests after the ${spent} that planned it; a table may send ${table.budget} (TABLE_BUDGET): ${EXPORT_JOB}`,
+      { extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed: spent + remaining, budget: table.budget, http: { status: 422 } } },
+    );
+  }
+  if (table.fitsNow || table.quota === null) return;
+  const { left, limitPerHour } = table.quota;
+  const when =
+    table.retryAfter === null
+      ? `: that is more than a key may send in an hour — ${EXPORT_JOB}`
+      : `: it would fit in ${table.retryAfter} s, as the key's requests of the last hour age out — or ${EXPORT_JOB}`;
+  throw new GraphQLError(
+    `This table needs ${remaining} more upstream requests; this key has ${left} of its ${limitPerHour} left this hour${when}`,
+    {
+      extensions: {
+        code: 'RATE_LIMITED',
+        needed: remaining,
+        left,
+        limitPerHour,
+        retryAfter: table.retryAfter,
+        http: { status: 429, ...(table.retryAfter === null ? {} : { headers: { 'retry-after': String(table.retryAfter) } }) },
+      },
+    },
+  );
 }
 
 function asGraphQLError(error: unknown): GraphQLError {

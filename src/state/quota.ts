@@ -42,6 +42,17 @@ export class WindowCounter {
     return oldest === undefined ? 0 : Math.max(0, oldest + this.bucketMs + this.windowMs - now);
   }
 
+  /** Milliseconds until the count is at most `max` (its oldest buckets left the window); 0 when it is already. */
+  untilAtMost(now: number, max: number): number {
+    this.#expire(now);
+    let count = this.#total;
+    for (let i = 0; i < this.#starts.length && count > max; i++) {
+      count -= this.#counts[i] ?? 0;
+      if (count <= max) return Math.max(0, (this.#starts[i] ?? 0) + this.bucketMs + this.windowMs - now);
+    }
+    return 0;
+  }
+
   #expire(now: number): void {
     while (this.#starts.length > 0 && (this.#starts[0] ?? 0) + this.bucketMs + this.windowMs <= now) {
       this.#starts.shift();
@@ -214,6 +225,18 @@ export class QuotaTracker {
       upstreamRemaining: entry?.upstreamRemaining ?? null,
       retryAfter: entry && entry.blockedUntil > now ? Math.ceil((entry.blockedUntil - now) / 1000) : null,
     };
+  }
+
+  /**
+   * Milliseconds until `n` more requests fit the key's hourly limit as this tracker counts it (its
+   * oldest requests having left the hour); null when they never could (more than the limit).
+   */
+  untilRoom(hash: string, n: number): number | null {
+    const limit = this.limits?.perHour ?? null;
+    if (limit === null) return 0;
+    if (n * this.weight > limit) return null;
+    const entry = this.#keys.peek(hash);
+    return entry ? entry.hour.untilAtMost(this.now(), limit - n * this.weight) : 0;
   }
 
   #checkLimits(entry: KeyQuota, endpoint: string, now: number): void {

@@ -12,7 +12,7 @@ import {
   type GraphQLCompositeType,
   type OperationDefinitionNode,
 } from 'graphql';
-import type { DataRequest } from '../loaders/planner.ts';
+import type { DataRequest, StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
 import type { Rec } from '../schema/values.ts';
 import { fill, type Cell, type Level, type Projection, type Streamed } from './projection.ts';
@@ -74,6 +74,11 @@ export interface TableArgs {
   ctx: GatewayContext;
   /** Pages of the row list read ahead of the one being written. */
   ahead: number;
+  /**
+   * What reading the rows will take, before the first of them is read (a table whose rows are all in
+   * the answer has nothing left to read: an empty plan); may throw to refuse the table.
+   */
+  onPlan(plan: StreamPlan): void;
 }
 
 const hasWindow = (args: object): boolean => {
@@ -122,40 +127,32 @@ export async function* tableRows(args: TableArgs, projection: Projection): Async
   if (answer.errors?.length) throw new TableErrors(answer.errors, answer.data);
 
   const parents: Parent[] = [];
+  // The rows in the answer itself (all of them, unless the row list is streamed): known before the first byte.
+  const inAnswer: Cell[][] = [];
   const cells: Cell[] = new Array<Cell>(projection.columns.length).fill(null);
-  let chunk: Cell[][] = [];
-  // Rows in the answer itself are handed out as the walk finds them; a streamed row list's parents are kept.
-  function* walk(value: unknown, level: Level, path: (string | number)[]): Generator<Cell[][]> {
+  const walk = (value: unknown, level: Level, path: (string | number)[]): void => {
     fill(value, level.fills, cells);
     const next = level.next;
-    if (next === null) {
-      chunk.push(cells.slice());
-      if (chunk.length >= CHUNK_ROWS) {
-        yield chunk;
-        chunk = [];
-      }
-      return;
-    }
+    if (next === null) return void inAnswer.push(cells.slice());
     // The connection of a streamed row list: its parent's request was recorded at this path.
     if (next.level.next === null) {
       const known = deferred.get(pathKey(path));
-      if (known) {
-        parents.push({ cells: cells.slice(), ...known });
-        return;
-      }
+      if (known) return void parents.push({ cells: cells.slice(), ...known });
     }
     const child = (value as Record<string, unknown> | null)?.[next.key];
     if (child === null || child === undefined) return;
-    if (!next.list) return yield* walk(child, next.level, [...path, next.key]);
-    if (!Array.isArray(child)) return;
-    for (let i = 0; i < child.length; i++) yield* walk(child[i], next.level, [...path, next.key, i]);
-  }
-  yield* walk(answer.data, projection.root, []);
-  if (chunk.length > 0) yield chunk;
-  chunk = [];
+    if (!next.list) return walk(child, next.level, [...path, next.key]);
+    if (Array.isArray(child)) child.forEach((item, i) => walk(item, next.level, [...path, next.key, i]));
+  };
+  walk(answer.data, projection.root, []);
 
-  if (parents.length === 0 || !streamed) return;
-  yield* streamRows(args, streamed, parents, rowLevel(projection.root));
+  const plan =
+    parents.length === 0 || !streamed
+      ? { reads: [], requests: 0, rows: 0, endpoints: [] }
+      : await ctx.loaders.planner.plan(parents.map((p) => p.req));
+  args.onPlan({ ...plan, rows: plan.rows + inAnswer.length });
+  for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield inAnswer.slice(i, i + CHUNK_ROWS);
+  if (streamed && plan.reads.length > 0) yield* streamRows(args, streamed, parents, rowLevel(projection.root), plan);
 }
 
 /** The level of the row itself (an edge of the row list). */
@@ -166,7 +163,13 @@ function rowLevel(root: Level): Level {
 }
 
 /** A streamed row list's records, page by page, each executed on the operation's selection and joined with its parents' cells. */
-async function* streamRows(args: TableArgs, streamed: Streamed, parents: readonly Parent[], row: Level): AsyncGenerator<Cell[][]> {
+async function* streamRows(
+  args: TableArgs,
+  streamed: Streamed,
+  parents: readonly Parent[],
+  row: Level,
+  plan: StreamPlan,
+): AsyncGenerator<Cell[][]> {
   const { ctx, document, operation } = args;
   const rowDocument: DocumentNode = {
     kind: Kind.DOCUMENT,
@@ -190,8 +193,7 @@ async function* streamRows(args: TableArgs, streamed: Streamed, parents: readonl
     ],
   };
   const rowSchema = args.rowSchemas.of(streamed.nodeType);
-  const reqs = parents.map((p) => p.req);
-  for await (const page of ctx.loaders.planner.stream(reqs, args.ahead)) {
+  for await (const page of ctx.loaders.planner.stream(plan, args.ahead)) {
     const records: unknown[] = [];
     const at: number[] = [];
     page.records.forEach((record, i) => {

@@ -96,6 +96,10 @@ export class UpstreamSession {
   /** Upstream requests the operation may send, and how long it may wait for the upstream in all (a table's may be more: widen()). */
   #budget: number;
   #deadlineMs: number;
+  /** Whether a request the per-minute limit refuses waits its turn rather than failing (a table's pages). */
+  #pace = false;
+  /** Requests sent, by endpoint (method and route template). */
+  readonly #endpoints = new Map<string, number>();
   /** The operation's trace context, set when its span starts. */
   trace: Context | undefined;
 
@@ -119,10 +123,33 @@ export class UpstreamSession {
    * Lets the operation send more requests and wait longer than an operation's usual budget and
    * deadline: a table reads every page of its rows (src/tables). Only before its first request.
    */
-  widen(limits: { budget: number; deadlineMs: number }): void {
+  widen(limits: { budget: number; deadlineMs: number; pace?: boolean }): void {
     if (this.#controller) throw new Error('widen() after the operation went upstream');
     this.#budget = limits.budget;
     this.#deadlineMs = limits.deadlineMs;
+    this.#pace = limits.pace ?? false;
+  }
+
+  /** Requests this operation sent so far, by endpoint (method and route template). */
+  get endpoints(): Record<string, number> {
+    return Object.fromEntries(this.#endpoints);
+  }
+
+  /**
+   * The key's hourly quota as far as this gateway knows it: what is left (the upstream's own count
+   * when it said one), the limit, and in how many seconds `n` more requests would fit (null: never
+   * within an hour; 0: now).
+   */
+  quotaRoom(n: number): { left: number; limitPerHour: number; fitsInSeconds: number | null } {
+    const hash = this.#hash;
+    if (hash === null) return { left: 0, limitPerHour: 0, fitsInSeconds: null };
+    const state = this.deps.quota.state(hash);
+    const left = Math.max(0, Math.min(state.limitPerHour - state.usedLastHour, state.upstreamRemaining ?? Number.POSITIVE_INFINITY));
+    if (n > state.limitPerHour) return { left, limitPerHour: state.limitPerHour, fitsInSeconds: null };
+    if (n <= left) return { left, limitPerHour: state.limitPerHour, fitsInSeconds: 0 };
+    const ms = this.deps.quota.untilRoom?.(hash, n);
+    // A store that cannot tell: within the hour, at the latest.
+    return { left, limitPerHour: state.limitPerHour, fitsInSeconds: ms === null ? null : Math.ceil((ms ?? 3_600_000) / 1000) };
   }
 
   /** The operation's controller, made on first use; its deadline counts from the operation's start. */
@@ -350,6 +377,7 @@ export class UpstreamSession {
         if (kind === 'page') this.#cost.pages++;
       }
       this.#cost.requests++;
+      this.#endpoints.set(endpoint, (this.#endpoints.get(endpoint) ?? 0) + 1);
       sent = true;
     };
     try {
@@ -407,6 +435,11 @@ export class UpstreamSession {
           if (gate.probe && error.status !== null && error.status < 500) {
             await this.#confirm(gate.probe, hash, endpoint, unrecorded, null);
             gate.probe = null;
+          }
+          // A table's page the per-minute limit refuses before it is sent waits for room instead (paced).
+          if (this.#pace && !sent && error.details.source === 'gateway' && error.details.reason === 'minute') {
+            await sleep((error.retryAfter ?? 1) * 1000, signal);
+            continue;
           }
           if (error.code === 'RATE_LIMITED') {
             // A short wait is waited out once, then retried.
