@@ -144,6 +144,7 @@ describe('configuration', () => {
       workers: 1,
       replicas: 1,
       deadlineMs: 30_000,
+      tables: { budget: 1000, deadlineMs: 900_000, rowGroupRows: 10_000 },
       retryAfterMaxMs: 5_000,
       resilience: { retries: 3, retryBaseMs: 100, retryMaxMs: 2_000, breakerThreshold: 10, breakerHalfOpenMs: 10_000, breakerMinKeys: 3 },
     });
