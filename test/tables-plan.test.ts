@@ -11,7 +11,7 @@ import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
 import { FULL, startStack, type Stack } from './helpers/stack.ts';
-import { fetchTable } from './helpers/tables.ts';
+import { Duck, fetchTable } from './helpers/tables.ts';
 
 const EXP = 'exp_movie01';
 const NESTED = `{ experiment(id: "${EXP}") { rooms { edges { node { roomId participants { edges { node { participantId events { edges { node { id onset } } } } } } } } } } }`;
@@ -138,6 +138,28 @@ describe('streamed at the floor', () => {
     expect(text.trim().split('\n')).toHaveLength(10_000);
     expect(stack.sim.stats.total).toBe(3 + 10);
     expect(stack.sim.stats.requests.filter((r) => r.path === `/api/v3/data/events/experiment/${EXP}`)).toHaveLength(10);
+  });
+
+  it('writes Parquet row groups as they fill (TABLE_PARQUET_ROW_GROUP_ROWS), read by DuckDB', async () => {
+    const reply = await fetchTable(stack.url, NESTED, { format: 'parquet' });
+    expect(reply.status).toBe(200);
+    const duck = await Duck.open();
+    try {
+      const groups = await duck.read(
+        reply.bytes,
+        'parquet',
+        (p) => `select distinct row_group_id, row_group_num_rows from parquet_metadata(${p}) order by 1`,
+      );
+      expect(groups.rows).toEqual([{ row_group_id: '0', row_group_num_rows: '10000' }]);
+      const count = await duck.read(
+        reply.bytes,
+        'parquet',
+        (p) => `select count(distinct "experiment.rooms.participants.events.id") as n from read_parquet(${p})`,
+      );
+      expect(count.rows).toEqual([{ n: '10000' }]);
+    } finally {
+      duck.close();
+    }
   });
 
   it('reads one room’s listing when the parents are one room’s participants (lifted to the room, as the planner does)', async () => {

@@ -210,39 +210,51 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
         controller.enqueue(chunk);
       }
     };
+    /** Takes the next payload and writes it; false once the table is over (complete or aborted). */
+    const step = async (controller: ReadableStreamDefaultController<Uint8Array>): Promise<boolean> => {
+      const { value, done } = await iterator.next();
+      if (done) {
+        controller.close();
+        return false;
+      }
+      if (value.errors?.length) {
+        run.failure = value.errors.map((e) => e.message).join('; ');
+        tables.inc({ format, outcome: 'aborted' });
+        // Aborted: the client sees the connection end without the final chunk, never a short table that looks whole.
+        const node = res as { destroy?: (error?: Error) => void } | undefined;
+        if (node?.destroy) {
+          node.destroy();
+          controller.close();
+        } else controller.error(new Error(`The table ended early: ${run.failure}`));
+        await iterator.return?.();
+        return false;
+      }
+      if (value.rows) {
+        send(controller, writer.write(value.rows));
+        run.rows += value.rows.length;
+        rows.inc({ format }, value.rows.length);
+      }
+      if (!value.hasNext) {
+        send(controller, writer.end());
+        tables.inc({ format, outcome: 'complete' });
+        controller.close();
+        // The operation is over: its report (rows, bytes) is made now.
+        await iterator.return?.();
+        return false;
+      }
+      return true;
+    };
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        if (!started) {
-          started = true;
-          send(controller, writer.start());
-        }
         try {
-          const { value, done } = await iterator.next();
-          if (done) return controller.close();
-          if (value.errors?.length) {
-            run.failure = value.errors.map((e) => e.message).join('; ');
-            tables.inc({ format, outcome: 'aborted' });
-            // Aborted: the client sees the connection end without the final chunk, never a short table that looks whole.
-            const node = res as { destroy?: (error?: Error) => void } | undefined;
-            if (node?.destroy) {
-              node.destroy();
-              controller.close();
-            } else controller.error(new Error(`The table ended early: ${run.failure}`));
-            await iterator.return?.();
-            return;
+          if (!started) {
+            started = true;
+            send(controller, writer.start());
           }
-          if (value.rows) {
-            send(controller, writer.write(value.rows));
-            run.rows += value.rows.length;
-            rows.inc({ format }, value.rows.length);
-          }
-          if (!value.hasNext) {
-            send(controller, writer.end());
-            tables.inc({ format, outcome: 'complete' });
-            controller.close();
-            // The operation is over: its report (rows, bytes) is made now.
-            await iterator.return?.();
-          }
+          const before = run.bytes;
+          // A pull that enqueues nothing is not called again: read on until some bytes go (a Parquet
+          // row group fills over several chunks of rows) or the table is over.
+          while ((await step(controller)) && run.bytes === before);
         } catch (error) {
           run.failure = error instanceof Error ? error.message : String(error);
           controller.error(error);
