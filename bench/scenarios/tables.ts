@@ -29,8 +29,8 @@ export const TABLE_QUERY = `query Table($id: ID!) { experiment(id: $id) { rooms 
 /** What a pandas user pages through today: the experiment's events 1,000 at a time, each with its participant's and room's fields. */
 const LOOP_QUERY = `query Page($id: ID!, $after: String) { experiment(id: $id) { events(first: 1000, after: $after) { pageInfo { hasNextPage endCursor } edges { node { ${FIELDS} roomId participantId participant { completionCode } room { status } } } } } }`;
 
-/** The gateway's settings that differ from the defaults: the bench measures the plan, not the quota's pacing. */
-const SETTINGS = { UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'warn' };
+/** The gateway's settings that differ from the defaults: the bench measures the plan (no pacing by the quota, no answers from the cache). */
+const SETTINGS = { UPSTREAM_QUOTA_GUARD: 'off', CACHE_TTL_MS: '0', LOG_LEVEL: 'warn' };
 
 interface Run {
   label: string;

@@ -12,6 +12,7 @@ import {
   type GraphQLCompositeType,
   type OperationDefinitionNode,
 } from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { DataRequest, StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
 import type { Rec } from '../schema/values.ts';
@@ -47,6 +48,33 @@ export class RowSchemas {
   readonly #schemas = new Map<string, GraphQLSchema>();
 
   constructor(private readonly schema: GraphQLSchema) {}
+
+  /**
+   * How a page of records is executed on a selection: compiled by graphql-jit once per table (as the
+   * gateway runs operations), or by graphql-js where graphql-jit cannot compile it.
+   */
+  executor(
+    type: GraphQLCompositeType,
+    document: DocumentNode,
+  ): (
+    records: unknown[],
+    ctx: GatewayContext,
+    variables: Record<string, unknown> | undefined,
+  ) => ExecutionResult | Promise<ExecutionResult> {
+    const schema = this.of(type);
+    let compiled: CompiledQuery | null = null;
+    try {
+      const result = compileQuery(schema, document, undefined, { disablingCapturingStackErrors: true });
+      if (isCompiledQuery(result)) compiled = result;
+    } catch {
+      compiled = null;
+    }
+    if (compiled) {
+      const query = compiled;
+      return (records, ctx, variables) => query.query(records, ctx, variables ?? {}) as ExecutionResult | Promise<ExecutionResult>;
+    }
+    return (records, ctx, variables) => execute({ schema, document, rootValue: records, contextValue: ctx, variableValues: variables });
+  }
 
   of(type: GraphQLCompositeType): GraphQLSchema {
     let rows = this.#schemas.get(type.name);
@@ -192,7 +220,7 @@ async function* streamRows(
       ...document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION),
     ],
   };
-  const rowSchema = args.rowSchemas.of(streamed.nodeType);
+  const run = args.rowSchemas.executor(streamed.nodeType, rowDocument);
   for await (const page of ctx.loaders.planner.stream(plan, args.ahead)) {
     const records: unknown[] = [];
     const at: number[] = [];
@@ -204,13 +232,7 @@ async function* streamRows(
       records.push((parents[first] as Parent).view(record));
     });
     if (records.length === 0) continue;
-    const result = (await execute({
-      schema: rowSchema,
-      document: rowDocument,
-      rootValue: records,
-      contextValue: ctx,
-      variableValues: args.variables,
-    })) as ExecutionResult<{ rows: unknown[] }>;
+    const result = (await run(records, ctx, args.variables)) as ExecutionResult<{ rows: unknown[] }>;
     if (result.errors?.length) throw new TableErrors(result.errors, null);
     const nodes = result.data?.rows ?? [];
     const rows: Cell[][] = [];
