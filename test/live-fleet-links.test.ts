@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OFFLINE, RedisFleet, type FleetEntry } from '../src/live/fleet.ts';
+import { OFFLINE, type FleetEntry, type RedisFleet } from '../src/live/fleet.ts';
 import { RedisSharedState } from '../src/state/redis.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
@@ -19,14 +19,14 @@ beforeAll(async () => {
       cache: { ttlMs: 0, maxEntries: 10, maxBytes: 10_000 },
       quota: null,
       retryAfterMaxMs: 0,
-      scopeTtlMs: 0,
+      scopeCacheTtlMs: 0,
       maxKeys: 10,
       processes: 1,
     },
-    { url: redis.url, prefix: 'links:', timeoutMs: 2_000 },
+    { url: redis.url, keyPrefix: 'links:', timeoutMs: 2_000 },
     pino({ level: 'silent' }),
   );
-  fleet = new RedisFleet(state.live(), { leaseMs: 1_500 });
+  fleet = state.fleet({ leaseMs: 1_500 });
 }, 30_000);
 
 afterAll(async () => {

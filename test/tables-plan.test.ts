@@ -7,7 +7,8 @@ import { MockAgent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { quotaRefusal, QuotaTracker } from '../src/state/quota.ts';
 import { ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
-import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
+import { loadConfig } from '../src/config.ts';
+import { UpstreamClient } from '../src/upstream/client.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
 import { FULL, startStack, type Stack } from './helpers/stack.ts';
@@ -205,20 +206,24 @@ describe('paced within the per-minute limit', () => {
       }
     }
     const quota = new OnceFull({ perHour: 1000, perMinutePerEndpoint: 100 });
+    const defaults = loadConfig({});
     const deps = {
       client: new UpstreamClient({
-        baseUrl: 'http://upstream.test/api/v3',
+        ...defaults.upstream,
+        apiUrl: 'http://upstream.test/api/v3',
         timeoutMs: 5_000,
         connections: 4,
+        maxKeys: defaults.maxKeys,
         dispatcher: agent,
-        resilience: { ...DEFAULT_RESILIENCE, retries: 0 },
+        resilience: { ...defaults.upstream.resilience, retries: 0 },
       }),
       shared: new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 }),
       scopes: new ScopeMirror(60_000),
       quota,
-      keys: new KeyGate({ maxKeys: 100, refusalTtlMs: 60_000 }),
+      keys: new KeyGate({ maxKeys: 100, keyRefusalTtlMs: 60_000 }),
       budget: 50,
       deadlineMs: 10_000,
+      operationConcurrency: defaults.operationConcurrency,
     };
     const table = new UpstreamSession(deps, 'hst_test_k', 'table');
     table.widen({ budget: 50, deadlineMs: 10_000, pace: true });

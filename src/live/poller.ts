@@ -4,13 +4,14 @@
  * process's stream, or polls for itself while Redis is away, moving between these roles as
  * src/live/fleet.ts describes. Every step (a poll, a claim, a takeover) runs one at a time.
  */
+import type { ErrorCode } from '../errors.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { compareIds, OFFLINE, type FeedLink, type FleetEntry } from './fleet.ts';
 import type { Feed, LiveHub, LiveStatus } from './hub.ts';
 
 /** Errors a wait will not cure: they end the subscriptions of the poller. */
-const PERMANENT = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
+const PERMANENT: ReadonlySet<ErrorCode> = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
 const HOUR = 3_600_000;
 
 export interface Subscriber<T> {

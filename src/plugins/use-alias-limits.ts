@@ -1,13 +1,14 @@
-import { GraphQLError, Kind, type ASTNode, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
+import { Kind, type ASTNode, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
 /** How many aliases an operation may use, told apart by where they are. */
 export interface AliasLimits {
   /** Aliases inside the selection of one root field (MAX_ALIASES). */
-  perRootField: number;
+  aliases: number;
   /** Aliased root fields (MAX_ROOT_ALIASES). */
-  rootFields: number;
+  rootAliases: number;
 }
 
 /** Aliases of `__typename` cost nothing and are what gateways add; they are not counted (as graphql-armor has it). */
@@ -18,10 +19,7 @@ function refuse(context: ValidationContext, what: 'aliases' | 'rootAliases', max
   const name = what === 'aliases' ? 'aliases limit' : 'root aliases limit';
   const message = `The operation exceeds the ${name} of ${max} (found ${found})${what === 'aliases' ? ' under one root field' : ''}`;
   context.reportError(
-    new GraphQLError(message, {
-      nodes: node,
-      extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: what, max, found, http: { status: 400 } },
-    }),
+    gatewayError('OPERATION_LIMIT_EXCEEDED', message, { nodes: node, extensions: { limit: what, max, found }, status: 400 }),
   );
 }
 
@@ -76,8 +74,8 @@ export function aliasLimitsRule(limits: AliasLimits): ValidationRule {
           }
         };
         visitRoot(operation.selectionSet, new Set());
-        if (roots > limits.rootFields) refuse(context, 'rootAliases', limits.rootFields, roots, operation);
-        if (worst > limits.perRootField) refuse(context, 'aliases', limits.perRootField, worst, operation);
+        if (roots > limits.rootAliases) refuse(context, 'rootAliases', limits.rootAliases, roots, operation);
+        if (worst > limits.aliases) refuse(context, 'aliases', limits.aliases, worst, operation);
       },
     };
   };

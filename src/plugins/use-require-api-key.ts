@@ -1,5 +1,6 @@
-import { GraphQLError, type DocumentNode } from 'graphql';
+import type { DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { gatewayError } from '../errors.ts';
 import { keyless, perOperation, visitFields } from '../document.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { MISSING_KEY_MESSAGE } from '../upstream/session.ts';
@@ -23,7 +24,7 @@ export function useRequireApiKey(): Plugin<GatewayContext> {
     onExecute({ args, setResultAndStopExecution }) {
       if (args.contextValue.authenticated || !needsKey(args.document, args.operationName)) return;
       setResultAndStopExecution({
-        errors: [new GraphQLError(MISSING_KEY_MESSAGE, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } })],
+        errors: [gatewayError('UNAUTHENTICATED', MISSING_KEY_MESSAGE, { status: 401 })],
       });
     },
   };

@@ -1,6 +1,7 @@
 import { getOperationAST, GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, processRegularResult, type Plugin } from 'graphql-yoga';
 import { Counter, type Registry } from 'prom-client';
+import { errorExtensions, ERRORS, gatewayError, statusesOf, type ErrorCode, type StatusOf } from '../errors.ts';
 import type { StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { negotiate, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
@@ -69,17 +70,6 @@ class DryRun extends Error {
 /** The table of a request, read by the operation report (its log line carries rows and format). */
 export const tableOf = (ctx: object): TableRun | null => (ctx as { tableRun?: TableRun }).tableRun ?? null;
 
-const HTTP_STATUS: Record<string, number> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  BAD_USER_INPUT: 400,
-  RATE_LIMITED: 429,
-  UPSTREAM_BUDGET_EXCEEDED: 429,
-  UPSTREAM_TIMEOUT: 504,
-  UPSTREAM_ERROR: 502,
-};
-
 /**
  * Answers before a table's first byte are JSON (errors, or a plan): with a status that is not 2xx when
  * there are errors, so that a client expecting a table never reads an error as one.
@@ -88,8 +78,10 @@ function jsonAnswer(result: unknown, fetchAPI: Parameters<typeof processRegularR
   const response = processRegularResult(result as ExecutionResult, fetchAPI, 'application/json') as Response;
   const errors = (result as ExecutionResult).errors ?? [];
   if (response.status !== 200 || errors.length === 0) return response;
-  const code = errors.map((e) => e.extensions?.code).find((c): c is string => typeof c === 'string');
-  return new fetchAPI.Response(response.body, { status: HTTP_STATUS[code ?? ''] ?? 500, headers: response.headers });
+  const code = errors.map((e) => e.extensions?.code).find((c): c is ErrorCode => typeof c === 'string' && c in ERRORS);
+  // The status the catalogue gives the code besides GraphQL over HTTP's 200 (src/errors.ts: "for a table").
+  const status = (code ? statusesOf(code) : []).find((s) => s !== 200) ?? 500;
+  return new fetchAPI.Response(response.body, { status, headers: response.headers });
 }
 
 const refusal = (status: number, message: string, extensions: Record<string, unknown>, fetchAPI: { Response: typeof Response }) =>
@@ -353,9 +345,10 @@ const EXPORT_JOB = 'an export job (the next issue) can take it';
 function refuseUnfit(table: TablePlan): void {
   const { spent, remaining } = table.requests;
   if (spent + remaining > table.budget) {
-    throw new GraphQLError(
+    throw gatewayError(
+      'UPSTREAM_BUDGET_EXCEEDED',
       `This table needs ${remaining} more upstream requests after the ${spent} that planned it; a table may send ${table.budget} (TABLE_BUDGET): ${EXPORT_JOB}`,
-      { extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed: spent + remaining, budget: table.budget, http: { status: 422 } } },
+      { extensions: { needed: spent + remaining, budget: table.budget }, status: 422 },
     );
   }
   if (table.fitsNow || table.quota === null) return;
@@ -364,16 +357,14 @@ function refuseUnfit(table: TablePlan): void {
     table.retryAfter === null
       ? `: that is more than a key may send in an hour — ${EXPORT_JOB}`
       : `: it would fit in ${table.retryAfter} s, as the key's requests of the last hour age out — or ${EXPORT_JOB}`;
+  const extensions = errorExtensions('RATE_LIMITED', { needed: remaining, left, limitPerHour, retryAfter: table.retryAfter });
+  const status: StatusOf<'RATE_LIMITED'> = 429;
   throw new GraphQLError(
     `This table needs ${remaining} more upstream requests; this key has ${left} of its ${limitPerHour} left this hour${when}`,
     {
       extensions: {
-        code: 'RATE_LIMITED',
-        needed: remaining,
-        left,
-        limitPerHour,
-        retryAfter: table.retryAfter,
-        http: { status: 429, ...(table.retryAfter === null ? {} : { headers: { 'retry-after': String(table.retryAfter) } }) },
+        ...extensions,
+        http: { status, ...(table.retryAfter === null ? {} : { headers: { 'retry-after': String(table.retryAfter) } }) },
       },
     },
   );

@@ -1,5 +1,6 @@
-import { GraphQLError, print, type DocumentNode, type FieldNode } from 'graphql';
+import { print, type DocumentNode, type FieldNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { gatewayError } from '../errors.ts';
 import { keyless, perOperation, visitFields } from '../document.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
@@ -35,9 +36,13 @@ export function useUpstreamBudget(budget: number, onRefuse: () => void = () => u
       onRefuse();
       setResultAndStopExecution({
         errors: [
-          new GraphQLError(`This operation needs at least ${needed} upstream requests; the budget of one operation is ${budget}`, {
-            extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed, budget },
-          }),
+          gatewayError(
+            'UPSTREAM_BUDGET_EXCEEDED',
+            `This operation needs at least ${needed} upstream requests; the budget of one operation is ${budget}`,
+            {
+              extensions: { needed, budget },
+            },
+          ),
         ],
       });
     },

@@ -1,3 +1,4 @@
+import { LocalFleet, type LiveFleet } from '../live/fleet.ts';
 import { MemoryCache, type ResponseCache } from './cache.ts';
 import type { UpstreamError } from '../upstream/errors.ts';
 import { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
@@ -76,6 +77,11 @@ export interface SharedState {
    * No-op in memory.
    */
   observe(observer: SharedStateObserver): void;
+  /**
+   * How live polling is shared: in memory each process polls its own feeds (`LocalFleet`); through
+   * Redis one process polls each feed for the whole fleet (`RedisFleet`, its lease `leaseMs`).
+   */
+  fleet(options: { leaseMs: number }): LiveFleet;
   close(): Promise<void>;
 }
 
@@ -90,7 +96,7 @@ export interface SharedStateOptions {
   quota: QuotaLimits | null;
   /** The longest Retry-After a request waits out, in ms. */
   retryAfterMaxMs: number;
-  scopeTtlMs: number;
+  scopeCacheTtlMs: number;
   /** Keys whose quota and scope state is held in memory at most. */
   maxKeys: number;
   /**
@@ -123,7 +129,7 @@ export class MemorySharedState implements SharedState {
     this.#limits = splitLimits(options.quota, options.processes);
     this.cache = new MemoryCache(options.cache);
     this.quota = new QuotaTracker(this.#limits, options.retryAfterMaxMs, now, options.maxKeys);
-    this.scopes = new ScopeMirror(options.scopeTtlMs, now, options.maxKeys);
+    this.scopes = new ScopeMirror(options.scopeCacheTtlMs, now, options.maxKeys);
   }
 
   status(): SharedStateStatus {
@@ -131,6 +137,10 @@ export class MemorySharedState implements SharedState {
   }
 
   observe(): void {}
+
+  fleet(): LiveFleet {
+    return new LocalFleet();
+  }
 
   async close(): Promise<void> {
     this.cache.close();
@@ -140,7 +150,7 @@ export class MemorySharedState implements SharedState {
 export interface RedisSettings {
   url: string;
   /** Prefix of every Redis key the gateway writes. */
-  prefix: string;
+  keyPrefix: string;
   /** How long one Redis call may take before the gateway answers from local state, in ms. */
   timeoutMs: number;
 }

@@ -1,8 +1,8 @@
+import type { GraphQLError } from 'graphql';
 import {
   getDirectiveValues,
   getNamedType,
   getNullableType,
-  GraphQLError,
   GraphQLIncludeDirective,
   GraphQLSkipDirective,
   isAbstractType,
@@ -25,6 +25,7 @@ import {
   type SelectionNode,
   type SelectionSetNode,
 } from 'graphql';
+import { gatewayError } from '../errors.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 
 /** How a column's cells are typed in Arrow and Parquet (and written in the text formats). */
@@ -87,8 +88,8 @@ interface Selected {
   silent: boolean;
 }
 
-const badTable = (message: string, extra: Record<string, unknown> = {}): GraphQLError =>
-  new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 }, ...extra } });
+const badTable = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
+  gatewayError('BAD_USER_INPUT', message, { extensions, status: 400 });
 
 const fieldsOf = (type: GraphQLCompositeType) => (isObjectType(type) || isInterfaceType(type) ? type.getFields() : {});
 
