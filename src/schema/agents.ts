@@ -186,9 +186,9 @@ builder.objectFields(Experiment, (t) => ({
     {
       type: AgentRun,
       description: 'The AI agents’ runs in this experiment (upstream agent-runs; one request, no pages upstream).',
-      resolve: async (e, args, ctx) => {
+      resolve: async (e, args, ctx, info) => {
         const envelope = await ctx.session.get(routes.data('agent-runs', { kind: 'experiment', id: str(e.id) ?? '' }));
-        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }));
+        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }), undefined, info);
       },
     },
     connectionOf(AgentRun, 'AgentRun'),

@@ -65,9 +65,9 @@ builder.node(Deployment, {
       {
         type: Room,
         description: 'The rooms (sessions) of this deployment (upstream sessions; one request, no pages upstream).',
-        resolve: async (d, args, ctx) => {
+        resolve: async (d, args, ctx, info) => {
           const envelope = await ctx.session.get(routes.deploymentSessions(str(d.id) ?? ''));
-          return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }));
+          return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }), undefined, info);
         },
       },
       connectionOf(Room, 'Room'),

@@ -208,9 +208,9 @@ builder.queryFields((t) => ({
     {
       type: Persona,
       description: 'The personas the caller may use: their own, their organization’s and public ones (one upstream request).',
-      resolve: async (_root, args, ctx) => {
+      resolve: async (_root, args, ctx, info) => {
         const envelope = await ctx.session.get(routes.personas());
-        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }));
+        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }), undefined, info);
       },
     },
     connectionOf(Persona, 'Persona'),
