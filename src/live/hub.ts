@@ -17,7 +17,7 @@ import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { Channel } from './channel.ts';
 import { LocalFleet, OFFLINE, type LiveFleet } from './fleet.ts';
-import { KeyLedger, Poller, type Role, type Subscriber } from './poller.ts';
+import { KeyLedger, Poller, type Feed, type LiveStatus, type PollerHost, type Role, type Subscriber } from './poller.ts';
 
 const HOUR = 3_600_000;
 
@@ -44,42 +44,11 @@ export interface LiveOptions {
   maxBacklog: number;
 }
 
-/** What a poller polls: set up once (the baseline), then asked for what is new. */
-export interface Feed<T> {
-  /** Identifies the feed among a key's feeds (type, scope, filters): equal feeds share a poller. */
-  readonly id: string;
-  /** Upstream requests one poll costs, as planned (pages beyond the first are counted when they happen). */
-  readonly cost: number;
-  /** Reads where the data stands now; nothing before it is new. Throws what the upstream said. */
-  baseline(session: UpstreamSession): Promise<void>;
-  /** What arrived since the last poll, in order, each item once. */
-  poll(session: UpstreamSession): Promise<T[]>;
-  /**
-   * Of items another process's poll of the same feed delivered, those this feed has not delivered yet,
-   * taken as delivered (what `poll` applies to what it read).
-   */
-  admit(items: readonly T[]): T[];
-  /** Where the feed stands (JSON): another process restores it to poll on from there. */
-  snapshot(): unknown;
-  /** Sets the feed to where a `snapshot` stood; throws on a state that is not this feed's. */
-  restore(state: unknown): void;
-}
-
-/** What a subscriber is told besides the items, in `extensions.live` of each payload. */
-export interface LiveStatus {
-  /** The poller's interval now, in ms (it adapts to the key's quota and to faults). */
-  intervalMs: number;
-  /** Pollers the key has running, which share its live quota. */
-  pollers: number;
-  /** Whether the last poll failed and the poller is backing off. */
-  retrying: boolean;
-}
-
 /**
  * The gateway's live pollers: one per feed in this process, and with Redis (`RedisFleet`) one per feed
  * in the fleet, the other processes following its stream.
  */
-export class LiveHub {
+export class LiveHub implements PollerHost {
   readonly #pollers = new Map<string, Poller<unknown>>();
   readonly #keys = new Map<string, KeyLedger>();
   #subscribers = 0;
@@ -89,6 +58,18 @@ export class LiveHub {
     readonly options: LiveOptions,
     readonly fleet: LiveFleet = new LocalFleet(),
   ) {}
+
+  get shared(): boolean {
+    return this.fleet.shared;
+  }
+
+  get beatMs(): number {
+    return this.fleet.beatMs;
+  }
+
+  get maxBackoffMs(): number {
+    return this.options.maxBackoffMs;
+  }
 
   /**
    * The steady interval of each of a key's pollers: their polls together stay within the key's live

@@ -47,7 +47,8 @@ import {
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
-import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page, type Rec } from './fetch.ts';
+import { roomOf, type Rec } from '../upstream/values.ts';
+import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
 
 /** A listing: a data type (its upstream path) with filters, at a scope. */
 export interface ListingKey {
@@ -111,8 +112,6 @@ class ListingMap<V> {
 }
 
 const hasFilters = (params: Params): boolean => Object.values(params).some((v) => v !== undefined);
-
-const roomOf = (r: Rec): string | null => (typeof r.roomId === 'string' ? r.roomId : typeof r.sessionId === 'string' ? r.sessionId : null);
 
 /** A wider listing's records grouped once by room and by participant, so that each slice is a lookup. */
 class Split {

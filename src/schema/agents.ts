@@ -9,7 +9,7 @@ import { badInput, requireId } from './errors.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { recordField } from './records.ts';
 import { Experiment, Participant, Room } from './refs.ts';
-import { bool, json, linkable, objects, str, type Rec } from './values.ts';
+import { bool, json, linkable, objects, str, type Rec } from '../upstream/values.ts';
 import type { RecordField } from '../spec/spec.ts';
 
 /** The upstream's default (and largest) cap of decisions per room. */

@@ -7,7 +7,7 @@ import { resolveDataConnection, type Edge } from './connection.ts';
 import { RECORD_TYPES, type RecordView } from './records.ts';
 import { Participant, Room } from './refs.ts';
 import { SortOrder } from './scalars.ts';
-import type { Rec } from './values.ts';
+import type { Rec } from '../upstream/values.ts';
 
 const upper = (name: string): string => name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { ActivityFeed, ListingFeed, type Activity, type ActivityType } from '../live/feeds.ts';
-import type { Feed } from '../live/hub.ts';
+import type { Feed } from '../live/poller.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import { filtersOf, type ListingSpec } from '../spec/spec.ts';
@@ -11,7 +11,7 @@ import { toGraphQLError } from './errors.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { RECORD_TYPES } from './records.ts';
 import { Participant, Room } from './refs.ts';
-import type { Rec } from './values.ts';
+import { roomOf, type Rec } from '../upstream/values.ts';
 
 /**
  * Starts (or joins) the caller's poller of a feed; a refusal of the baseline read is thrown at once.
@@ -137,8 +137,8 @@ const ExperimentActivity = builder.objectRef<Activity>('ExperimentActivity').imp
       description: 'The room (for a participant: through a loader).',
       resolve: (a, _args, ctx) => {
         if (a.room) return a.room;
-        const roomId = a.participant?.roomId ?? a.participant?.sessionId;
-        return typeof roomId === 'string' ? ctx.loaders.room.load(roomId) : null;
+        const roomId = a.participant ? roomOf(a.participant) : null;
+        return roomId === null ? null : ctx.loaders.room.load(roomId);
       },
     }),
     participant: t.field({ type: Participant, nullable: true, resolve: (a) => a.participant }),
