@@ -35,15 +35,8 @@
  * on request (`explain()`, surfaced as `extensions.plan`).
  */
 import DataLoader from 'dataloader';
-import {
-  getArgumentValues,
-  getNamedType,
-  isObjectType,
-  Kind,
-  type GraphQLObjectType,
-  type GraphQLResolveInfo,
-  type SelectionSetNode,
-} from 'graphql';
+import { getArgumentValues, getNamedType, isObjectType, type GraphQLResolveInfo } from 'graphql';
+import { selectionWalk, type SelectionWalk } from '../document.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
@@ -381,29 +374,37 @@ interface Found {
   depth: number;
 }
 
-function collect(info: GraphQLResolveInfo, type: GraphQLObjectType, selection: SelectionSetNode, depth: number, out: Found[]): void {
-  for (const node of selection.selections) {
-    if (node.kind === Kind.INLINE_FRAGMENT || node.kind === Kind.FRAGMENT_SPREAD) {
-      const fragment = node.kind === Kind.INLINE_FRAGMENT ? node : info.fragments[node.name.value];
-      if (!fragment) continue;
-      const condition = fragment.typeCondition ? info.schema.getType(fragment.typeCondition.name.value) : type;
-      if (condition && isObjectType(condition)) collect(info, condition, fragment.selectionSet, depth, out);
-      continue;
-    }
-    const definition = type.getFields()[node.name.value];
-    if (!definition) continue;
-    let args: ListingArgs;
-    try {
-      args = getArgumentValues(definition, node, info.variableValues);
-    } catch {
-      continue;
-    }
-    const spec = RECORD_TYPES.has(type.name) ? LISTING_BY_FIELD.get(node.name.value) : undefined;
-    if (spec) out.push({ parentType: type.name, spec, args, depth });
-    const child = getNamedType(definition.type);
-    if (node.selectionSet && isObjectType(child))
-      collect(info, child, node.selectionSet, depth + (RECORD_TYPES.has(child.name) ? 1 : 0), out);
-  }
+/**
+ * The listings an operation selects below a root field, each with its parent type and arguments, in
+ * document order (fragments resolved; a selection on an interface is not followed).
+ */
+function listingsBelow(info: GraphQLResolveInfo): SelectionWalk<Found[]> {
+  return selectionWalk<Found[]>(
+    {
+      none: [],
+      add: (a, b) => (b.length === 0 ? a : a.length === 0 ? b : [...a, ...b]),
+      field: (node, type, walk) => {
+        if (!isObjectType(type)) return [];
+        const definition = type.getFields()[node.name.value];
+        if (!definition) return [];
+        let args: ListingArgs;
+        try {
+          args = getArgumentValues(definition, node, info.variableValues);
+        } catch {
+          return [];
+        }
+        const spec = RECORD_TYPES.has(type.name) ? LISTING_BY_FIELD.get(node.name.value) : undefined;
+        const own: Found[] = spec ? [{ parentType: type.name, spec, args, depth: 0 }] : [];
+        const child = getNamedType(definition.type);
+        if (!node.selectionSet || !isObjectType(child)) return own;
+        // Depths are counted from the selection walked: one more below each Experiment, Room or Participant.
+        const below = walk(node.selectionSet, child);
+        return [...own, ...(RECORD_TYPES.has(child.name) ? below.map((f) => ({ ...f, depth: f.depth + 1 })) : below)];
+      },
+    },
+    (name) => info.fragments[name],
+    info.schema,
+  );
 }
 
 /** Whether a connection's window lies inside the first upstream page, so a probe can serve it. */
@@ -427,8 +428,8 @@ export function lookahead(
   if (!planner.enabled) return;
   const rootType = getNamedType(info.returnType);
   if (!isObjectType(rootType)) return;
-  const found: Found[] = [];
-  for (const node of info.fieldNodes) if (node.selectionSet) collect(info, rootType, node.selectionSet, 0, found);
+  const below = listingsBelow(info);
+  const found = info.fieldNodes.flatMap((node) => below(node.selectionSet, rootType));
   for (const { parentType, spec, args, depth } of found) {
     if (!spec.scopes.includes(root.kind)) continue;
     const nested = depth > 0 && parentType !== 'Experiment';
