@@ -9,6 +9,7 @@ import { builder, type GatewayContext, type SubscriptionFieldBuilder } from './b
 import { upstreamId } from './ids.ts';
 import { toGraphQLError } from './errors.ts';
 import { UpstreamError } from '../upstream/errors.ts';
+import { filterArgs } from './data.ts';
 import { RECORD_TYPES } from './records.ts';
 import { Participant, Room } from './refs.ts';
 import { roomOf, type Rec } from '../upstream/values.ts';
@@ -77,20 +78,9 @@ function roomFeedField(t: SubscriptionFieldBuilder, field: string, description: 
   const node = spec && typeof spec.node !== 'string' ? RECORD_TYPES.get(spec.node.name) : undefined;
   if (!spec || !node) throw new Error(`no listing ${field}`);
   const listing: ListingSpec = spec;
-  const filters = filtersOf(listing).filter((f) => f.arg !== 'startTime' && f.arg !== 'endTime');
-  const args = Object.fromEntries(
-    filters.map((f) => {
-      const { input } = f;
-      const arg =
-        input.kind === 'EventCategory'
-          ? t.arg({ type: 'EventCategory', description: f.description })
-          : input.kind === 'Int'
-            ? t.arg.int({ description: f.description })
-            : input.kind === 'Boolean'
-              ? t.arg.boolean({ description: f.description })
-              : t.arg.string({ description: f.description });
-      return [f.arg, arg];
-    }),
+  const args = filterArgs(
+    t,
+    filtersOf(listing).filter((f) => f.arg !== 'startTime' && f.arg !== 'endTime'),
   );
   const { ref, view } = node;
   return t.field({
