@@ -13,13 +13,12 @@
  * fleet shares live polling through Redis (src/live/fleet.ts), where one poller per feed serves every
  * replica and the key's live spend and feeds are counted fleet-wide.
  */
+import { HOUR_MS, MINUTE_MS } from '../state/quota.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { Channel } from './channel.ts';
 import { LocalFleet, OFFLINE, type LiveFleet } from './fleet.ts';
 import { KeyLedger, Poller, type Feed, type LiveStatus, type PollerHost, type Role, type Subscriber } from './poller.ts';
-
-const HOUR = 3_600_000;
 
 export interface LiveOptions {
   /** The share (0–1) of a key's hourly limit live polling may use. */
@@ -83,7 +82,7 @@ export class LiveHub implements PollerHost {
     // Counted as if every poll went to one endpoint: the per-minute limit is per endpoint.
     const perMinute = Math.max(1e-9, this.options.quotaShare * limits.perMinutePerEndpoint);
     const needed = Math.max(1, costs);
-    return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR) / perHour), Math.ceil((needed * 60_000) / perMinute));
+    return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR_MS) / perHour), Math.ceil((needed * MINUTE_MS) / perMinute));
   }
 
   /** The key's pollers (in the fleet, when shared). */
@@ -98,7 +97,7 @@ export class LiveHub implements PollerHost {
     const used = ledger.usedLastHour(now);
     if (used + cost <= allowed) return 0;
     const freeing = ledger.sent[Math.max(0, used + cost - allowed - 1)] ?? now;
-    return Math.max(1, freeing + HOUR - now);
+    return Math.max(1, freeing + HOUR_MS - now);
   }
 
   /**

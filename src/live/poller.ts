@@ -4,13 +4,13 @@
  * process's stream, or polls for itself while Redis is away, moving between these roles as
  * src/live/fleet.ts describes. Every step (a poll, a claim, a takeover) runs one at a time.
  */
+import { HOUR_MS } from '../state/quota.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { compareIds, OFFLINE, type FeedLink, type FleetEntry } from './fleet.ts';
 
 /** Errors a wait will not cure: they end the subscriptions of the poller. */
 const PERMANENT = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
-const HOUR = 3_600_000;
 
 /** What a poller polls: set up once (the baseline), then asked for what is new. */
 export interface Feed<T> {
@@ -80,7 +80,7 @@ export class KeyLedger {
   constructor(readonly hash: string) {}
 
   usedLastHour(now: number): number {
-    while (this.sent.length > 0 && (this.sent[0] ?? 0) <= now - HOUR) this.sent.shift();
+    while (this.sent.length > 0 && (this.sent[0] ?? 0) <= now - HOUR_MS) this.sent.shift();
     return this.sent.length;
   }
 }
