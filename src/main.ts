@@ -3,7 +3,8 @@ import cluster from 'node:cluster';
 import { runPrimary, shareMetrics, workerDeps } from './cluster.ts';
 import { ConfigError, configWarnings, loadConfig, type GatewayConfig } from './config.ts';
 import { createLogger } from './observability.ts';
-import { createGateway, ListenError } from './server.ts';
+import { ListenError } from './http/server.ts';
+import { createGateway } from './server.ts';
 
 const USAGE = `npm start
   The gateway alone, configured by environment variables, each with its default and meaning in

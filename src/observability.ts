@@ -19,24 +19,6 @@ export interface Metrics {
   compiled(ok: boolean, seconds: number): void;
 }
 
-/** What the metrics read from the gateway's long-lived parts when scraped. */
-export interface MetricSources {
-  /** The shared upstream circuit. */
-  circuit(): 'closed' | 'open' | 'half-open';
-  /** Keys whose own circuit is open. */
-  openKeyCircuits?(): number;
-  /** The shared response cache. */
-  cache?(): { bytes: number; entries: number };
-  /** Keys whose state is held, by kind. */
-  keys?(): Record<string, number>;
-  /** Upstream requests in flight and waiting in the fair queue. */
-  queue?(): { active: number; waiting: number };
-  /** Live pollers of subscriptions, those of them following another process's stream, and their subscribers. */
-  live?(): { pollers: number; following: number; subscribers: number };
-  /** Open GraphQL-over-WebSocket connections, and the distinct keys holding them. */
-  websockets?(): { connections: number; keys: number };
-}
-
 export interface OperationNameOptions {
   /** Operation names counted under their own label at most (besides the pinned ones). */
   max: number;
@@ -92,8 +74,34 @@ export class OperationNames {
 
 const OUTCOMES = ['ok', 'partial', 'error'] as const;
 
+/**
+ * A gauge read when /metrics is scraped, registered by the part of the gateway it describes: `read`
+ * gives its value, or with `label` its value per label value.
+ */
+export function scrapedGauge(registry: Registry, name: string, help: string, read: () => number): void;
+export function scrapedGauge(registry: Registry, name: string, help: string, read: () => Record<string, number>, label: string): void;
+export function scrapedGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | Record<string, number>,
+  label?: string,
+): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: label === undefined ? [] : [label],
+    registers: [registry],
+    collect() {
+      const value = read();
+      if (typeof value === 'number') this.set(value);
+      else for (const [name, count] of Object.entries(value)) this.set({ [label as string]: name }, count);
+    },
+  });
+}
+
 /** Prometheus metrics on a registry of the gateway's own (several gateways may share a process). */
-export function createMetrics(sources: MetricSources, names: OperationNameOptions = DEFAULT_OPERATION_NAMES): Metrics {
+export function createMetrics(names: OperationNameOptions = DEFAULT_OPERATION_NAMES): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const operations = new Counter({
@@ -139,82 +147,6 @@ export function createMetrics(sources: MetricSources, names: OperationNameOption
     help: 'Operations or fields refused for the upstream budget',
     labelNames: ['stage'],
     registers: [registry],
-  });
-  new Gauge({
-    name: 'hsgql_upstream_circuit_open',
-    help: 'The shared upstream circuit: 0 closed, 1 open, 0.5 half-open',
-    registers: [registry],
-    collect() {
-      const state = sources.circuit();
-      this.set(state === 'open' ? 1 : state === 'half-open' ? 0.5 : 0);
-    },
-  });
-  new Gauge({
-    name: 'hsgql_upstream_key_circuits_open',
-    help: 'Keys whose own upstream circuit is open (their requests keep failing)',
-    registers: [registry],
-    collect() {
-      this.set(sources.openKeyCircuits?.() ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'hsgql_cache_bytes',
-    help: 'Bytes held by the shared response cache (sizes of the upstream bodies)',
-    registers: [registry],
-    collect() {
-      this.set(sources.cache?.().bytes ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'hsgql_cache_entries',
-    help: 'Answers held by the shared response cache',
-    registers: [registry],
-    collect() {
-      this.set(sources.cache?.().entries ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'hsgql_key_state_entries',
-    help: 'Keys whose state the gateway holds, by kind',
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      for (const [kind, count] of Object.entries(sources.keys?.() ?? {})) this.set({ kind }, count);
-    },
-  });
-  new Gauge({
-    name: 'hsgql_live_pollers',
-    help: 'Live pollers (one per key and feed), those following another process that polls (with Redis), and the subscriptions they serve',
-    labelNames: ['what'],
-    registers: [registry],
-    collect() {
-      const live = sources.live?.() ?? { pollers: 0, following: 0, subscribers: 0 };
-      this.set({ what: 'pollers' }, live.pollers);
-      this.set({ what: 'following' }, live.following);
-      this.set({ what: 'subscribers' }, live.subscribers);
-    },
-  });
-  new Gauge({
-    name: 'hsgql_websocket_connections',
-    help: 'Open GraphQL-over-WebSocket connections (initialised or not), and the distinct keys holding them',
-    labelNames: ['what'],
-    registers: [registry],
-    collect() {
-      const sockets = sources.websockets?.() ?? { connections: 0, keys: 0 };
-      this.set({ what: 'connections' }, sockets.connections);
-      this.set({ what: 'keys' }, sockets.keys);
-    },
-  });
-  new Gauge({
-    name: 'hsgql_upstream_queue',
-    help: 'Upstream requests in flight and waiting for their turn',
-    labelNames: ['state'],
-    registers: [registry],
-    collect() {
-      const queue = sources.queue?.() ?? { active: 0, waiting: 0 };
-      this.set({ state: 'active' }, queue.active);
-      this.set({ state: 'waiting' }, queue.waiting);
-    },
   });
   const compilations = new Counter({
     name: 'hsgql_jit_compilations_total',

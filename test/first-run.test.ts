@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { createGateway, ListenError } from '../src/server.ts';
+import { ListenError } from '../src/http/server.ts';
+import { createGateway } from '../src/server.ts';
 import { runtimeProblem } from '../src/runtime-check.ts';
 import { runScript } from './helpers/process.ts';
 

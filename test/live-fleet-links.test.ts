@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OFFLINE, RedisFleet, type FleetEntry } from '../src/live/fleet.ts';
+import { OFFLINE, type FleetEntry, type RedisFleet } from '../src/live/fleet.ts';
 import { RedisSharedState } from '../src/state/redis.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
@@ -26,7 +26,7 @@ beforeAll(async () => {
     { url: redis.url, prefix: 'links:', timeoutMs: 2_000 },
     pino({ level: 'silent' }),
   );
-  fleet = new RedisFleet(state.live(), { leaseMs: 1_500 });
+  fleet = state.fleet({ leaseMs: 1_500 });
 }, 30_000);
 
 afterAll(async () => {

@@ -29,7 +29,7 @@ describe('operation name labels', () => {
 
   it("removes a dropped name's series from the registry", async () => {
     let now = 0;
-    const metrics = createMetrics({ circuit: () => 'closed' }, { max: 1, idleMs: 1_000, pinned: [], now: () => now });
+    const metrics = createMetrics({ max: 1, idleMs: 1_000, pinned: [], now: () => now });
     metrics.operation('First', 'ok', 0.01);
     now = 2_000;
     metrics.operation('Second', 'ok', 0.01);

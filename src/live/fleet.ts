@@ -38,9 +38,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import type { LiveRedis } from '../state/redis.ts';
 
 /** What a Redis call gave when Redis could not answer: the poller polls for itself. */
+/**
+ * Redis as the live pollers use it: the shared state's connection (RedisSharedState.fleet), with its call
+ * timeout and its notion of up and down (one log line per transition), and a connection of their own
+ * for blocking reads.
+ */
+export interface LiveRedis {
+  readonly prefix: string;
+  /** Whether Redis is in use right now. */
+  readonly up: boolean;
+  /** `command`'s answer in a box, or null when Redis is down or this call failed or timed out (it is down then). */
+  call<T>(command: (redis: Redis) => Promise<T>): Promise<{ value: T } | null>;
+  /** A new connection to the same Redis (for blocking reads: they must not hold up the shared one). */
+  duplicate(name: string, commandTimeoutMs: number): Redis;
+}
+
 export const OFFLINE = Symbol('offline');
 export type Offline = typeof OFFLINE;
 

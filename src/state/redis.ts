@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { RedisFleet, type LiveRedis } from '../live/fleet.ts';
 import { GenerationLru, LOCAL_TICKET, type CacheLookup, type CacheTicket, type ResponseCache } from './cache.ts';
 import type { Envelope } from '../upstream/envelope.ts';
 import { RETRY_AFTER_MAX_SECONDS } from '../upstream/envelope.ts';
@@ -699,8 +700,13 @@ export class RedisSharedState implements SharedState {
     this.#link.observe(observer);
   }
 
+  /** Live polling shared by the fleet: one poller per feed, through this state's link. */
+  fleet(options: { leaseMs: number }): RedisFleet {
+    return new RedisFleet(this.#live(), options);
+  }
+
   /** Redis for the live pollers, through this state's link. */
-  live(): LiveRedis {
+  #live(): LiveRedis {
     const link = this.#link;
     return {
       prefix: this.settings.prefix,
@@ -723,21 +729,6 @@ export class RedisSharedState implements SharedState {
     this.cache.close();
     await this.#link.close();
   }
-}
-
-/**
- * Redis as the live pollers use it (src/live/fleet.ts): the shared state's connection, with its call
- * timeout and its notion of up and down (one log line per transition), and a connection of their own
- * for blocking reads.
- */
-export interface LiveRedis {
-  readonly prefix: string;
-  /** Whether Redis is in use right now. */
-  readonly up: boolean;
-  /** `command`'s answer in a box, or null when Redis is down or this call failed or timed out (it is down then). */
-  call<T>(command: (redis: Redis) => Promise<T>): Promise<{ value: T } | null>;
-  /** A new connection to the same Redis (for blocking reads: they must not hold up the shared one). */
-  duplicate(name: string, commandTimeoutMs: number): Redis;
 }
 
 /** The shared state the configuration asks for: Redis when `redis` is set, else this process's memory. */

@@ -1,3 +1,4 @@
+import { LocalFleet, type LiveFleet } from '../live/fleet.ts';
 import { MemoryCache, type ResponseCache } from './cache.ts';
 import type { UpstreamError } from '../upstream/errors.ts';
 import { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
@@ -71,6 +72,11 @@ export interface SharedState {
    * No-op in memory.
    */
   observe(observer: SharedStateObserver): void;
+  /**
+   * How live polling is shared: in memory each process polls its own feeds (`LocalFleet`); through
+   * Redis one process polls each feed for the whole fleet (`RedisFleet`, its lease `leaseMs`).
+   */
+  fleet(options: { leaseMs: number }): LiveFleet;
   close(): Promise<void>;
 }
 
@@ -126,6 +132,10 @@ export class MemorySharedState implements SharedState {
   }
 
   observe(): void {}
+
+  fleet(): LiveFleet {
+    return new LocalFleet();
+  }
 
   async close(): Promise<void> {
     this.cache.close();
