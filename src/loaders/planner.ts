@@ -376,7 +376,8 @@ interface Found {
 
 /**
  * The listings an operation selects below a root field, each with its parent type and arguments, in
- * document order (fragments resolved; a selection on an interface is not followed).
+ * document order (fragments resolved; fields selected on an interface type are passed over, fragments
+ * on an object type within them are not).
  */
 function listingsBelow(info: GraphQLResolveInfo): SelectionWalk<Found[]> {
   return selectionWalk<Found[]>(
