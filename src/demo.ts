@@ -54,7 +54,7 @@ try {
     console.log(`            -d '{"query":"{ experiments { edges { node { experimentId name roomCount } } } }"}'`);
   }
   if (sim.live) {
-    console.log(`Live:     data arrives in the active rooms; run again to see it (answers are cached ${config.cacheTtlMs} ms):`);
+    console.log(`Live:     data arrives in the active rooms; run again to see it (answers are cached ${config.cache.ttlMs} ms):`);
     console.log(
       `            { experiment(id: "exp_movie01") { events(first: 5, order: DESC) { totalCount edges { node { timestamp eventType roomId } } } } }`,
     );

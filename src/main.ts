@@ -35,7 +35,7 @@ async function serve(config: GatewayConfig): Promise<void> {
   gateway.logger.info(
     {
       url: `${url}/graphql`,
-      upstream: config.apiUrl,
+      upstream: config.upstream.apiUrl,
       planner: config.planner,
       nodeEnv: process.env.NODE_ENV ?? null,
       ...(worker ? { pid: process.pid } : {}),

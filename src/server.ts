@@ -75,8 +75,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const live = createLive(config, upstream.state, metrics);
   const readiness = new Readiness({
     probe: (signal) => upstream.client.probe(routes.health(), signal),
-    cacheMs: config.readyCacheMs,
-    timeoutMs: config.upstreamTimeoutMs,
+    readyCacheMs: config.readyCacheMs,
+    timeoutMs: config.upstream.timeoutMs,
   });
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Breakers, type Ticket } from '../src/upstream/breaker.ts';
 
-const options = { threshold: 3, halfOpenMs: 1_000, minKeys: 2, maxKeys: 100 };
+const options = { breakerThreshold: 3, breakerHalfOpenMs: 1_000, breakerMinKeys: 2, maxKeys: 100 };
 
 function breakers() {
   let now = 1_000_000;

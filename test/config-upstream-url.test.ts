@@ -34,7 +34,7 @@ describe('HYPERSTUDY_API_URL', () => {
       expect(refusal({ HYPERSTUDY_API_URL: url }), url).toBe(
         `Invalid configuration:\n  HYPERSTUDY_API_URL: an http:// or https:// URL ${MEANING}`,
       );
-    expect(loadConfig({ HYPERSTUDY_API_URL: 'HTTPS://api.example.org/api/v3/' }).apiUrl).toBe('HTTPS://api.example.org/api/v3');
+    expect(loadConfig({ HYPERSTUDY_API_URL: 'HTTPS://api.example.org/api/v3/' }).upstream.apiUrl).toBe('HTTPS://api.example.org/api/v3');
   });
 
   it('refuses credentials without echoing them', () => {

@@ -25,7 +25,7 @@ beforeAll(async () => {
   server = createServer(
     withBodyLimit(
       {
-        maxBytes: 100,
+        bodyBytes: 100,
         replay: async (_url, init) => {
           const body = Buffer.from(init.body as Buffer).toString();
           if (body === 'stream') return endless(init.signal ?? null);

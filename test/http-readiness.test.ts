@@ -3,13 +3,13 @@ import { Readiness } from '../src/http/readiness.ts';
 import { startStack } from './helpers/stack.ts';
 
 describe('Readiness', () => {
-  it('shares one probe among concurrent callers and reuses its answer for cacheMs', async () => {
+  it('shares one probe among concurrent callers and reuses its answer for readyCacheMs', async () => {
     let now = 0;
     let probes = 0;
     let answer: (ready: boolean) => void = () => undefined;
     const readiness = new Readiness({
       probe: () => (probes++, new Promise<boolean>((resolve) => (answer = resolve))),
-      cacheMs: 1_000,
+      readyCacheMs: 1_000,
       timeoutMs: 5_000,
       now: () => now,
     });
@@ -27,7 +27,7 @@ describe('Readiness', () => {
   });
 
   it('answers not ready when the probe fails', async () => {
-    const readiness = new Readiness({ probe: () => Promise.reject(new Error('down')), cacheMs: 0, timeoutMs: 100 });
+    const readiness = new Readiness({ probe: () => Promise.reject(new Error('down')), readyCacheMs: 0, timeoutMs: 100 });
     expect(await readiness.check()).toBe(false);
   });
 });

@@ -19,11 +19,11 @@ beforeAll(async () => {
       cache: { ttlMs: 0, maxEntries: 10, maxBytes: 10_000 },
       quota: null,
       retryAfterMaxMs: 0,
-      scopeTtlMs: 0,
+      scopeCacheTtlMs: 0,
       maxKeys: 10,
       processes: 1,
     },
-    { url: redis.url, prefix: 'links:', timeoutMs: 2_000 },
+    { url: redis.url, keyPrefix: 'links:', timeoutMs: 2_000 },
     pino({ level: 'silent' }),
   );
   fleet = state.fleet({ leaseMs: 1_500 });

@@ -49,7 +49,7 @@ describe('live limits', () => {
     await fourth.waitFor(1);
     expect(fourth.payloads[0]?.errors?.[0]?.extensions).toMatchObject({
       code: 'RATE_LIMITED',
-      upstream: { details: { maxSubscriptions: 3 } },
+      upstream: { details: { maxSubscriptionsPerKey: 3 } },
     });
     subs.push(await subscribeSse(s.url, ROOM_EVENTS, { key: 'hst_test_demo_readonly', variables: { room } }));
     await settle(() => s.gateway.live.size === 2);

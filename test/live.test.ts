@@ -382,7 +382,7 @@ describe('live feeds per key', () => {
     await third.waitFor(1);
     expect(third.payloads[0]?.errors?.[0]).toMatchObject({
       message: 'This key follows 2 live feeds already, the most one key may; end one first',
-      extensions: { code: 'RATE_LIMITED', upstream: { details: { source: 'gateway', maxFeeds: 2 } } },
+      extensions: { code: 'RATE_LIMITED', upstream: { details: { source: 'gateway', maxFeedsPerKey: 2 } } },
     });
     const other = await feed('roomSparseRatings', 'hst_test_demo_readonly');
     subs.push(other);

@@ -1,6 +1,7 @@
 import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
+import { loadConfig } from '../src/config.ts';
+import { UpstreamClient } from '../src/upstream/client.ts';
 import { UpstreamError } from '../src/upstream/errors.ts';
 import { QuotaTracker, WindowCounter } from '../src/state/quota.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
@@ -95,18 +96,30 @@ describe('per-key state when random invalid keys arrive', () => {
       .intercept({ path: (p) => p.startsWith('/api/v3/experiments/e1'), method: 'GET', headers: { 'x-api-key': 'hst_test_valid' } })
       .reply(200, { status: 'success', data: [{ id: 'e1' }] })
       .persist();
+    const defaults = loadConfig({});
     const client = new UpstreamClient({
-      baseUrl: 'http://upstream.test/api/v3',
+      ...defaults.upstream,
+      apiUrl: 'http://upstream.test/api/v3',
       timeoutMs: 5_000,
       connections: 8,
+      maxKeys: defaults.maxKeys,
       dispatcher: agent,
-      resilience: { ...DEFAULT_RESILIENCE, retries: 0 },
+      resilience: { ...defaults.upstream.resilience, retries: 0 },
     });
     const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 3 });
     const scopes = new ScopeMirror(60_000);
     const shared = new SharedReads({ ttlMs: 5_000, maxEntries: 100, maxBytes: 1_000_000 });
-    const keys = new KeyGate({ maxKeys: 100, refusalTtlMs: 60_000 });
-    const deps = { client, shared, scopes, quota, keys, budget: 10, deadlineMs: 10_000 };
+    const keys = new KeyGate({ maxKeys: 100, keyRefusalTtlMs: 60_000 });
+    const deps = {
+      client,
+      shared,
+      scopes,
+      quota,
+      keys,
+      budget: 10,
+      deadlineMs: 10_000,
+      operationConcurrency: defaults.operationConcurrency,
+    };
     try {
       for (let wave = 0; wave < 20; wave++) {
         await Promise.all(

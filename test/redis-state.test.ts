@@ -22,7 +22,7 @@ const OPTIONS: SharedStateOptions = {
   cache: { ttlMs: 60_000, maxEntries: 100, maxBytes: 1_000_000 },
   quota: { perHour: 1000, perMinutePerEndpoint: 5 },
   retryAfterMaxMs: 0,
-  scopeTtlMs: 60_000,
+  scopeCacheTtlMs: 60_000,
   maxKeys: 1_000,
   processes: 2,
 };
@@ -65,7 +65,7 @@ function pair(options: Partial<SharedStateOptions> = {}, timeoutMs = 2_000, prob
   const prefix = `t${++prefixes}:`;
   const log = capture();
   const make = (logger: ReturnType<typeof capture>['logger']) =>
-    new RedisSharedState({ ...OPTIONS, ...options }, { url: redis.url, prefix, timeoutMs }, logger, { probeMs });
+    new RedisSharedState({ ...OPTIONS, ...options }, { url: redis.url, keyPrefix: prefix, timeoutMs }, logger, { probeMs });
   const a = make(log.logger);
   const b = make(capture().logger);
   return { a, b, prefix, log, close: () => Promise.all([a.close(), b.close()]) };
@@ -240,7 +240,7 @@ describe('catching Redis up', () => {
     const prefix = `t${++prefixes}:`;
     const a = new RedisSharedState(
       { ...OPTIONS, quota: { perHour: 1000, perMinutePerEndpoint: 50 } },
-      { url: proxy.url, prefix, timeoutMs: 200 },
+      { url: proxy.url, keyPrefix: prefix, timeoutMs: 200 },
       capture().logger,
       { probeMs: 300 },
     );

@@ -1,6 +1,7 @@
 import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_RESILIENCE, UpstreamClient } from '../src/upstream/client.ts';
+import { loadConfig } from '../src/config.ts';
+import { UpstreamClient } from '../src/upstream/client.ts';
 import { QuotaTracker, ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession, type SessionDeps } from '../src/upstream/session.ts';
@@ -15,12 +16,15 @@ function deps(retryAfterMaxMs: number): { deps: SessionDeps; pool: ReturnType<Mo
   const mock = new MockAgent();
   mock.disableNetConnect();
   agent = mock;
+  const defaults = loadConfig({});
   const client = new UpstreamClient({
-    baseUrl: 'http://upstream.test/api/v3',
+    ...defaults.upstream,
+    apiUrl: 'http://upstream.test/api/v3',
     timeoutMs: 5_000,
     connections: 4,
+    maxKeys: defaults.maxKeys,
     dispatcher: mock,
-    resilience: { ...DEFAULT_RESILIENCE, retries: 0 },
+    resilience: { ...defaults.upstream.resilience, retries: 0 },
   });
   const times: number[] = [];
   return {
@@ -29,9 +33,10 @@ function deps(retryAfterMaxMs: number): { deps: SessionDeps; pool: ReturnType<Mo
       shared: new SharedReads({ ttlMs: 0, maxEntries: 100, maxBytes: 1_000_000 }),
       scopes: new ScopeMirror(60_000),
       quota: new QuotaTracker(null, retryAfterMaxMs),
-      keys: new KeyGate({ maxKeys: 100, refusalTtlMs: 60_000 }),
+      keys: new KeyGate({ maxKeys: 100, keyRefusalTtlMs: 60_000 }),
       budget: 50,
       deadlineMs: 10_000,
+      operationConcurrency: defaults.operationConcurrency,
     },
     pool: mock.get('http://upstream.test'),
     times,

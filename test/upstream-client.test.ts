@@ -1,16 +1,19 @@
 import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_RESILIENCE, parseRetryAfter, UpstreamClient } from '../src/upstream/client.ts';
+import { loadConfig } from '../src/config.ts';
+import { parseRetryAfter, UpstreamClient } from '../src/upstream/client.ts';
 import { UpstreamError } from '../src/upstream/errors.ts';
 
 const BASE = 'http://upstream.test/api/v3';
+/** The client as the gateway configures it by default. */
+const { upstream: DEFAULTS, maxKeys } = loadConfig({});
 let agent: MockAgent | undefined;
-const client = (resilience = { ...DEFAULT_RESILIENCE, retries: 0 }) => {
+const client = (resilience = { ...DEFAULTS.resilience, retries: 0 }) => {
   const mock = new MockAgent();
   mock.disableNetConnect();
   agent = mock;
   return {
-    c: new UpstreamClient({ baseUrl: BASE, timeoutMs: 1000, connections: 1, dispatcher: mock, resilience }),
+    c: new UpstreamClient({ ...DEFAULTS, apiUrl: BASE, timeoutMs: 1000, connections: 1, maxKeys, dispatcher: mock, resilience }),
     pool: mock.get('http://upstream.test'),
   };
 };
@@ -172,11 +175,13 @@ describe('UpstreamClient', () => {
     mock.disableNetConnect();
     agent = mock;
     const c = new UpstreamClient({
-      baseUrl: BASE,
+      ...DEFAULTS,
+      apiUrl: BASE,
       timeoutMs: 1000,
       connections: 1,
+      maxKeys,
       dispatcher: mock,
-      resilience: { ...DEFAULT_RESILIENCE, retries: 0 },
+      resilience: { ...DEFAULTS.resilience, retries: 0 },
       onFailureNote: (route, note) => notes.push({ route, ...note }),
     });
     const pool = mock.get('http://upstream.test');

@@ -1,19 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ERRORS, errorExtensions } from '../errors.ts';
 import type { NodeHandler } from './node.ts';
 
 export interface BodyLimitOptions {
   /** The largest request body accepted, in bytes (MAX_BODY_BYTES). */
-  maxBytes: number;
+  bodyBytes: number;
   /** Answers a request whose body was read here (chunked, within the limit): Yoga's fetch. */
   replay: (url: string, init: RequestInit) => Response | Promise<Response>;
   /** Told of an unexpected failure while replaying (the caller gets a 500). */
   onError: (error: unknown, req: IncomingMessage) => void;
 }
 
-function tooLarge(res: ServerResponse, maxBytes: number): void {
-  res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+function tooLarge(res: ServerResponse, bodyBytes: number): void {
+  res.writeHead(ERRORS.PAYLOAD_TOO_LARGE.status, { 'content-type': 'application/json', connection: 'close' });
   res.end(
-    JSON.stringify({ errors: [{ message: `The request body exceeds ${maxBytes} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }),
+    JSON.stringify({
+      errors: [{ message: `The request body exceeds ${bodyBytes} bytes`, extensions: errorExtensions('PAYLOAD_TOO_LARGE') }],
+    }),
   );
 }
 
@@ -50,12 +53,12 @@ async function pipe(reader: ReadableStreamDefaultReader<Uint8Array>, res: Server
  * once and the connection is closed without reading the rest.
  */
 export function withBodyLimit(options: BodyLimitOptions, next: NodeHandler): NodeHandler {
-  const { maxBytes } = options;
+  const { bodyBytes } = options;
   return (req, res) => {
     const length = req.headers['content-length'];
     if (length !== undefined) {
-      if (Number(length) > maxBytes) {
-        tooLarge(res, maxBytes);
+      if (Number(length) > bodyBytes) {
+        tooLarge(res, bodyBytes);
         req.resume();
         return;
       }
@@ -66,11 +69,11 @@ export function withBodyLimit(options: BodyLimitOptions, next: NodeHandler): Nod
     let size = 0;
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size <= maxBytes) return void chunks.push(chunk);
+      if (size <= bodyBytes) return void chunks.push(chunk);
       req.off('data', onData);
       req.off('end', onEnd);
       res.once('finish', () => req.destroy());
-      tooLarge(res, maxBytes);
+      tooLarge(res, bodyBytes);
     };
     const onEnd = (): void => {
       const headers = new Headers();

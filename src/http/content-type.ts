@@ -1,4 +1,5 @@
-import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import type { Plugin } from 'graphql-yoga';
+import { gatewayError } from '../errors.ts';
 
 const HINT = "send the operation as JSON with the header content-type: application/json (with curl: -H 'content-type: application/json')";
 
@@ -23,17 +24,14 @@ export function useContentTypeHints(): Plugin {
           onRequestParseDone({ requestParserResult }) {
             const all = Array.isArray(requestParserResult) ? requestParserResult : [requestParserResult];
             if (all.some((p) => empty(p as Parameters<typeof empty>[0])))
-              throw createGraphQLError(`The form carried no operation: ${HINT}`, {
-                extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
-              });
+              throw gatewayError('BAD_REQUEST', `The form carried no operation: ${HINT}`, { status: 400 });
           },
         };
       if (type === '' || !/^(application\/(json|graphql-response\+json|graphql)|multipart\/form-data)$/.test(type))
-        throw createGraphQLError(
+        throw gatewayError(
+          'BAD_REQUEST',
           `${type === '' ? 'The request has no content type' : 'The content type is not one GraphQL reads'}: ${HINT}`,
-          {
-            extensions: { code: 'BAD_REQUEST', http: { status: 415 } },
-          },
+          { status: 415 },
         );
     },
   };

@@ -4,7 +4,7 @@ export interface ReadinessOptions {
   /** Asks the upstream whether it is healthy; whatever it resolves (or a failure: not ready) is the answer. */
   probe: (signal: AbortSignal) => Promise<boolean>;
   /** How long one probe's answer serves every caller, in ms (READY_CACHE_MS). */
-  cacheMs: number;
+  readyCacheMs: number;
   /** The longest one probe may take, in ms. */
   timeoutMs: number;
   now?: () => number;
@@ -12,8 +12,8 @@ export interface ReadinessOptions {
 
 /**
  * Readiness from the upstream's own health: one probe at a time, shared by every concurrent caller,
- * and its answer reused for `cacheMs`, so that any number of `/ready` calls make at most one upstream
- * request per `cacheMs`. The probe goes out whatever the circuits say, so readiness recovers as soon
+ * and its answer reused for `readyCacheMs`, so that any number of `/ready` calls make at most one upstream
+ * request per `readyCacheMs`. The probe goes out whatever the circuits say, so readiness recovers as soon
  * as the upstream does.
  */
 export class Readiness {
@@ -27,7 +27,7 @@ export class Readiness {
 
   check(): Promise<boolean> {
     const last = this.#last;
-    if (last && this.#now() - last.at < this.options.cacheMs) return Promise.resolve(last.ready);
+    if (last && this.#now() - last.at < this.options.readyCacheMs) return Promise.resolve(last.ready);
     this.#pending ??= this.options
       .probe(AbortSignal.timeout(this.options.timeoutMs))
       .catch(() => false)

@@ -56,7 +56,7 @@ export function serveHttp<C extends object>(
   const drain = createDrain();
   const handler = withBodyLimit(
     {
-      maxBytes: config.limits.bodyBytes,
+      bodyBytes: config.limits.bodyBytes,
       replay: (url, init) => yoga.fetch(url, init),
       onError: (error, req) => logger.error({ err: error, requestId: req.headers['x-request-id'] }, 'unexpected error'),
     },
@@ -65,7 +65,7 @@ export function serveHttp<C extends object>(
   const server = createServer(drain.track(withRequestId(workerId === undefined ? handler : withWorkerId(workerId, handler))));
   const sockets = useWebSockets(server, yoga, {
     trusted,
-    maxPayload: config.limits.bodyBytes,
+    bodyBytes: config.limits.bodyBytes,
     maxOperations: WEBSOCKET_MAX_OPERATIONS,
     keyOf: apiKeyOf,
     mapError: limitError,

@@ -3,6 +3,7 @@ import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { gatewayError } from '../errors.ts';
 import { keyHash } from '../state/shared-reads.ts';
 import { NOT_TRUSTED, ONLY_TRUSTED } from '../plugins/use-trusted-documents.ts';
 
@@ -59,7 +60,7 @@ export interface WebSocketOptions {
   /** The allow-list of TRUSTED_DOCUMENTS: over WebSocket too, only operations sent by id run. */
   trusted: ReadonlyMap<string, string> | null;
   /** The largest message accepted, in bytes (MAX_BODY_BYTES, as for HTTP bodies). */
-  maxPayload: number;
+  bodyBytes: number;
   /** Operations one connection may have running at once. */
   maxOperations: number;
   /** The caller's API key in a request's headers (connections without one are refused). */
@@ -105,7 +106,7 @@ export function useWebSockets<C extends object>(
 ): WebSockets {
   // Upgrades are handed over here rather than by passing the server to ws, which would also re-emit the
   // server's own errors (a busy port) as the WebSocket server's, and graphql-ws would log them as its own.
-  const wss = new WebSocketServer({ noServer: true, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
+  const wss = new WebSocketServer({ noServer: true, path: yoga.graphqlEndpoint, maxPayload: options.bodyBytes });
   server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   let closing = false;
   const connections = new Map<WebSocket, Connection>();
@@ -114,9 +115,6 @@ export function useWebSockets<C extends object>(
   /** Operations running on every connection (a shutdown waits for them). */
   let running = 0;
   let drained: (() => void) | null = null;
-  const refuse = (message: string, code: string, extra: Record<string, unknown> = {}): GraphQLError[] => [
-    new GraphQLError(message, { extensions: { code, ...extra } }),
-  ];
   const arm = (socket: WebSocket, connection: Connection): void => {
     if (connection.idle) clearTimeout(connection.idle);
     connection.idle = setTimeout(() => {
@@ -194,9 +192,13 @@ export function useWebSockets<C extends object>(
           running++;
           if (connection.idle) clearTimeout(connection.idle);
         }
-        if (closing) return refuse('The gateway is shutting down', 'SHUTTING_DOWN');
+        if (closing) return [gatewayError('SHUTTING_DOWN', 'The gateway is shutting down')];
         if (Object.keys(ctx.subscriptions).length >= options.maxOperations) {
-          return refuse(`A connection may run ${options.maxOperations} operations at once`, 'RATE_LIMITED', { max: options.maxOperations });
+          return [
+            gatewayError('RATE_LIMITED', `A connection may run ${options.maxOperations} operations at once`, {
+              extensions: { max: options.maxOperations },
+            }),
+          ];
         }
         try {
           const url = `http://${ctx.extra.request.headers.host ?? 'localhost'}${yoga.graphqlEndpoint}`;
@@ -210,8 +212,8 @@ export function useWebSockets<C extends object>(
           if (options.trusted) {
             // The allow-list holds over WebSocket too, with the codes HTTP answers.
             const found = trustedQuery(options.trusted, payload);
-            if (found === undefined) return refuse(ONLY_TRUSTED.message, ONLY_TRUSTED.code);
-            if (found === null) return refuse(NOT_TRUSTED.message, NOT_TRUSTED.code);
+            if (found === undefined) return [gatewayError(ONLY_TRUSTED.code, ONLY_TRUSTED.message)];
+            if (found === null) return [gatewayError(NOT_TRUSTED.code, NOT_TRUSTED.message)];
             query = found;
           }
           const document: DocumentNode = parse(query);
@@ -228,7 +230,7 @@ export function useWebSockets<C extends object>(
         } catch (error) {
           // Limits (graphql-armor) and syntax errors come as thrown errors: answered with codes, the socket stays.
           if (error instanceof GraphQLError) return [options.mapError(error)];
-          return refuse('The operation could not be read', 'BAD_REQUEST');
+          return [gatewayError('BAD_REQUEST', 'The operation could not be read')];
         }
       },
       // Called as an operation ends (a refused one through onError), before its last message is sent:

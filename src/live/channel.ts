@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { gatewayError } from '../errors.ts';
 
 /** One subscriber's queue of items, read as an async iterator; returning it unsubscribes. */
 export class Channel<T> implements AsyncIterableIterator<T> {
@@ -17,9 +17,13 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     // Only what the subscriber left unread from earlier batches counts: one large batch is not slowness.
     if (this.#queue.length > this.max) {
       this.fail(
-        new GraphQLError(`This subscription left more than ${this.max} items unread and was ended; read faster or subscribe again`, {
-          extensions: { code: 'SUBSCRIBER_TOO_SLOW', maxBacklog: this.max },
-        }),
+        gatewayError(
+          'SUBSCRIBER_TOO_SLOW',
+          `This subscription left more than ${this.max} items unread and was ended; read faster or subscribe again`,
+          {
+            extensions: { maxBacklog: this.max },
+          },
+        ),
       );
       return;
     }

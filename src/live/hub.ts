@@ -34,7 +34,7 @@ export interface LiveOptions {
   /** The longest a poller backs off after faults, in ms. */
   maxBackoffMs: number;
   /** Feeds one key may have polled at once (each further one shares a quota that is already thin). */
-  maxPollersPerKey: number;
+  maxFeedsPerKey: number;
   /** Subscriptions one key may have open at once, over all its feeds. */
   maxSubscriptionsPerKey: number;
   /** Subscriptions the process holds at most, over all keys. */
@@ -151,13 +151,13 @@ export class LiveHub implements PollerHost {
     const keyLedger = ledger;
     if (keyLedger.subscribers >= this.options.maxSubscriptionsPerKey) {
       throw limited(`This key has ${keyLedger.subscribers} subscriptions open, the most one key may; end one first`, {
-        maxSubscriptions: this.options.maxSubscriptionsPerKey,
+        maxSubscriptionsPerKey: this.options.maxSubscriptionsPerKey,
       });
     }
     let poller = this.#pollers.get(id) as Poller<T> | undefined;
-    if (!poller && keyLedger.pollers.size >= this.options.maxPollersPerKey) {
+    if (!poller && keyLedger.pollers.size >= this.options.maxFeedsPerKey) {
       throw limited(`This key follows ${keyLedger.pollers.size} live feeds already, the most one key may; end one first`, {
-        maxFeeds: this.options.maxPollersPerKey,
+        maxFeedsPerKey: this.options.maxFeedsPerKey,
       });
     }
     if (!poller) {

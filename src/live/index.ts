@@ -14,7 +14,7 @@ export interface Live {
 }
 
 export function createLive(config: GatewayConfig, state: SharedState, { registry }: Metrics): Live {
-  const limits = { perHour: config.live.perHour, perMinutePerEndpoint: config.live.perMinutePerEndpoint };
+  const limits = { perHour: config.quotaLimits.perHour, perMinutePerEndpoint: config.quotaLimits.perMinutePerEndpoint };
   const hub = new LiveHub(
     {
       quotaShare: config.live.quotaShare,
@@ -27,7 +27,7 @@ export function createLive(config: GatewayConfig, state: SharedState, { registry
       },
       minIntervalMs: config.live.minIntervalMs,
       maxBackoffMs: config.live.maxBackoffMs,
-      maxPollersPerKey: config.live.maxFeedsPerKey,
+      maxFeedsPerKey: config.live.maxFeedsPerKey,
       maxSubscriptionsPerKey: config.live.maxSubscriptionsPerKey,
       maxSubscriptions: config.live.maxSubscriptions,
       maxBacklog: config.live.maxBacklog,

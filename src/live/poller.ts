@@ -4,13 +4,14 @@
  * process's stream, or polls for itself while Redis is away, moving between these roles as
  * src/live/fleet.ts describes. Every step (a poll, a claim, a takeover) runs one at a time.
  */
+import type { ErrorCode } from '../errors.ts';
 import { HOUR_MS } from '../state/quota.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { compareIds, OFFLINE, type FeedLink, type FleetEntry } from './fleet.ts';
 
 /** Errors a wait will not cure: they end the subscriptions of the poller. */
-const PERMANENT = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
+const PERMANENT: ReadonlySet<ErrorCode> = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
 
 /** What a poller polls: set up once (the baseline), then asked for what is new. */
 export interface Feed<T> {
@@ -44,7 +45,7 @@ export interface LiveStatus {
 }
 
 /**
- * What a poller asks of the hub that runs it (\`LiveHub\`): the pace of the key's live share, and
+ * What a poller asks of the hub that runs it (`LiveHub`): the pace of the key's live share, and
  * whether the fleet shares polling through Redis.
  */
 export interface PollerHost {
@@ -58,9 +59,9 @@ export interface PollerHost {
   intervalFor(ledger: KeyLedger): number;
   /** The key's pollers (in the fleet, when shared). */
   pollersOf(ledger: KeyLedger): number;
-  /** Before a poll of \`cost\` requests: how long to wait first (0: go), and what was counted already. */
+  /** Before a poll of `cost` requests: how long to wait first (0: go), and what was counted already. */
   admit(ledger: KeyLedger, cost: number): Promise<{ wait: number; charged: number }>;
-  /** After a poll: what it sent, beyond what \`admit\` counted. */
+  /** After a poll: what it sent, beyond what `admit` counted. */
   spent(ledger: KeyLedger, requests: number, charged: number): void;
 }
 

@@ -115,14 +115,14 @@ function listingQuery(source: ListingSource, offset: number, limit: number): URL
 export class ListingFetcher {
   constructor(
     private readonly session: UpstreamSession,
-    private readonly concurrency: number,
+    private readonly pageConcurrency: number,
   ) {}
 
   async window(source: ListingSource, offset: number, limit: number): Promise<Page> {
     if (limit <= 0) return { records: [], total: await this.total(source), offset, meta: NO_META };
     const starts: number[] = [];
     for (let at = offset; at < offset + limit; at += source.pageLimit) starts.push(at);
-    const envelopes = await mapBounded(starts, this.concurrency, (at) =>
+    const envelopes = await mapBounded(starts, this.pageConcurrency, (at) =>
       this.session.get(source.path, listingQuery(source, at, Math.min(source.pageLimit, offset + limit - at)), 'page'),
     );
     const first = envelopes[0];

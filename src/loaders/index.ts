@@ -9,8 +9,8 @@ import { Planner } from './planner.ts';
 const participantKey = (roomId: string, id: string): string => `${roomId}\u0000${id}`;
 
 /** The per-operation loaders: every back-link and by-id lookup goes through one of these. */
-export function createLoaders(session: UpstreamSession, concurrency: number, planned: boolean) {
-  const listings = new ListingFetcher(session, concurrency);
+export function createLoaders(session: UpstreamSession, pageConcurrency: number, planned: boolean) {
+  const listings = new ListingFetcher(session, pageConcurrency);
   const planner = new Planner(listings, planned);
   const notFound = (what: string, id: string): UpstreamError =>
     new UpstreamError(`${what} not found: ${id}`, { code: 'NOT_FOUND', status: 404, details: { id } });
@@ -91,7 +91,7 @@ export function createLoaders(session: UpstreamSession, concurrency: number, pla
   /** Download URLs of recordings whose rows do not carry one: one request per recording, bounded. */
   const downloadUrl = new DataLoader<{ roomId: string; recordingId: string }, string | null, string>(
     (keys) =>
-      mapBounded(keys, concurrency, ({ roomId, recordingId }) =>
+      mapBounded(keys, pageConcurrency, ({ roomId, recordingId }) =>
         Promise.resolve()
           .then(() => session.get(routes.recordingDownload(roomId, recordingId)))
           .then(

@@ -57,11 +57,11 @@ export function gatewayPlugins(
           }),
         ]
       : []),
-    ...(config.corsOrigins === null
+    ...(config.cors === null
       ? []
       : [
           useCors({
-            origins: config.corsOrigins,
+            origins: config.cors.origins,
             allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id', 'x-organization-id', 'x-explain-plan'],
             exposedHeaders: ['x-request-id'],
           }),
@@ -83,19 +83,19 @@ export function gatewayPlugins(
       // covers validation only, and leaves a marker saying that a near name exists).
       blockFieldSuggestion: { enabled: false },
     }),
-    useAliasLimits({ perRootField: config.limits.aliases, rootFields: config.limits.rootAliases }),
+    useAliasLimits({ aliases: config.limits.aliases, rootAliases: config.limits.rootAliases }),
     useLimitErrors(),
     // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
     useDeferStream(),
-    ...(config.jit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
+    ...(config.graphqlJit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
     ...(config.introspection ? [] : [useNoIntrospection()]),
     // Maps upstream errors before the report sees them; both before the refusals below, so that
     // refused operations are reported too.
     useUpstreamResult(),
     useLiveStatus(),
-    useOperationReport(metrics, logger, tracer, { sampleRate: config.logSampleRate }),
+    useOperationReport(metrics, logger, tracer, { logSampleRate: config.logSampleRate }),
     // Before anything runs or coerces the variables: refused lists cost no upstream request and no CPU.
-    useListLimits({ items: config.limits.listItems, lookups: config.limits.lookups }),
+    useListLimits({ listItems: config.limits.listItems, lookups: config.limits.lookups }),
     useRequireApiKey(),
     useOrganizationHeader(),
     useUpstreamBudget(config.budget, () => metrics.upstream.budgetRefused('before')),

@@ -1,14 +1,15 @@
-import { GraphQLError, type ASTNode, type ValidationContext, type ValidationRule } from 'graphql';
+import type { ASTNode, ValidationContext, ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { selectionWalk } from '../document.ts';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
 /** How many aliases an operation may use, told apart by where they are. */
 export interface AliasLimits {
   /** Aliases inside the selection of one root field (MAX_ALIASES). */
-  perRootField: number;
+  aliases: number;
   /** Aliased root fields (MAX_ROOT_ALIASES). */
-  rootFields: number;
+  rootAliases: number;
 }
 
 /** Aliases of `__typename` cost nothing and are what gateways add; they are not counted (as graphql-armor has it). */
@@ -19,10 +20,7 @@ function refuse(context: ValidationContext, what: 'aliases' | 'rootAliases', max
   const name = what === 'aliases' ? 'aliases limit' : 'root aliases limit';
   const message = `The operation exceeds the ${name} of ${max} (found ${found})${what === 'aliases' ? ' under one root field' : ''}`;
   context.reportError(
-    new GraphQLError(message, {
-      nodes: node,
-      extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit: what, max, found, http: { status: 400 } },
-    }),
+    gatewayError('OPERATION_LIMIT_EXCEEDED', message, { nodes: node, extensions: { limit: what, max, found }, status: 400 }),
   );
 }
 
@@ -54,8 +52,8 @@ export function aliasLimitsRule(limits: AliasLimits): ValidationRule {
     return {
       OperationDefinition(operation) {
         const found = roots(operation.selectionSet);
-        if (found.roots > limits.rootFields) refuse(context, 'rootAliases', limits.rootFields, found.roots, operation);
-        if (found.worst > limits.perRootField) refuse(context, 'aliases', limits.perRootField, found.worst, operation);
+        if (found.roots > limits.rootAliases) refuse(context, 'rootAliases', limits.rootAliases, found.roots, operation);
+        if (found.worst > limits.aliases) refuse(context, 'aliases', limits.aliases, found.worst, operation);
       },
     };
   };

@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
 const LIMIT_ERROR = /^(?:Syntax Error: )?(Query depth|Aliases|Token|Directives) limit of (\d+) exceeded(?:, found (\d+))?/;
@@ -11,14 +12,9 @@ export function limitError(error: GraphQLError): GraphQLError {
   if (!match) return error;
   const [, what = '', max = '0', found] = match;
   const limit = LIMIT_NAMES[what] ?? what;
-  return new GraphQLError(`The operation exceeds the ${limit} limit of ${max}${found ? ` (found ${found})` : ''}`, {
-    extensions: {
-      code: 'OPERATION_LIMIT_EXCEEDED',
-      limit,
-      max: Number(max),
-      ...(found ? { found: Number(found) } : {}),
-      http: { status: 400 },
-    },
+  return gatewayError('OPERATION_LIMIT_EXCEEDED', `The operation exceeds the ${limit} limit of ${max}${found ? ` (found ${found})` : ''}`, {
+    extensions: { limit, max: Number(max), ...(found ? { found: Number(found) } : {}) },
+    status: 400,
   });
 }
 

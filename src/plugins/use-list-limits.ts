@@ -1,7 +1,7 @@
 import {
   getNamedType,
   getOperationAST,
-  GraphQLError,
+  type GraphQLError,
   isInputObjectType,
   isInputType,
   isInterfaceType,
@@ -19,12 +19,13 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { fragmentsOf, selectionWalk } from '../document.ts';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
 /** How many list items an operation's arguments may hold, summed over the operation. */
 export interface ListLimits {
   /** Items of every list argument, nested lists in input objects included (MAX_LIST_ITEMS). */
-  items: number;
+  listItems: number;
   /** Ids of `nodes(ids:)` and representations of `_entities`: each is one upstream lookup (MAX_LOOKUPS). */
   lookups: number;
 }
@@ -218,7 +219,7 @@ const getNullableOf = (type: GraphQLInputType): GraphQLInputType => (isNonNullTy
 export function listLimitErrors(count: Count, limits: ListLimits): GraphQLError[] {
   const errors: GraphQLError[] = [];
   const refuse = (limit: 'listItems' | 'lookups', max: number, found: number, message: string): void => {
-    errors.push(new GraphQLError(message, { extensions: { code: 'OPERATION_LIMIT_EXCEEDED', limit, max, found, http: { status: 400 } } }));
+    errors.push(gatewayError('OPERATION_LIMIT_EXCEEDED', message, { extensions: { limit, max, found }, status: 400 }));
   };
   if (count.lookups > limits.lookups)
     refuse(
@@ -227,8 +228,13 @@ export function listLimitErrors(count: Count, limits: ListLimits): GraphQLError[
       count.lookups,
       `The operation exceeds the lookups limit of ${limits.lookups} (found ${count.lookups}): each id of nodes(ids:) and each representation of _entities is an upstream request`,
     );
-  if (count.items > limits.items)
-    refuse('listItems', limits.items, count.items, `The operation exceeds the list items limit of ${limits.items} (found ${count.items})`);
+  if (count.items > limits.listItems)
+    refuse(
+      'listItems',
+      limits.listItems,
+      count.items,
+      `The operation exceeds the list items limit of ${limits.listItems} (found ${count.items})`,
+    );
   return errors;
 }
 
@@ -246,9 +252,10 @@ export function useListLimits(limits: ListLimits): Plugin<GatewayContext> {
       const wide = wideInputObject(args.schema, args.document, args.operationName, args.variableValues);
       if (wide)
         errors.push(
-          new GraphQLError(
+          gatewayError(
+            'BAD_USER_INPUT',
             `Variable "$${wide.variable}" got invalid value at "${wide.at}"; "${wide.type}" defines ${wide.fields} fields, and the value holds more keys`,
-            { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } },
+            { status: 400 },
           ),
         );
       if (errors.length > 0) return setResultAndStopExecution({ errors });

@@ -2,6 +2,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@ope
 import { getOperationAST, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import { ERROR_CODES, ERRORS, type ErrorEntry } from '../errors.ts';
 import type { Metrics } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { UpstreamError } from '../upstream/errors.ts';
@@ -14,15 +15,15 @@ export function errorCode(error: GraphQLError): string {
 }
 
 /**
- * The codes that mark an operation's span as an error: faults of the gateway or the upstream. The
- * others (no key, no access, not found, bad input, rate limits, budgets, limits) are expected answers
- * to the caller's request, as 4xx statuses are for an HTTP server span.
+ * The codes that mark an operation's span as an error: faults of the gateway or the upstream (the
+ * catalogue's `fault`). The others (no key, no access, not found, bad input, rate limits, budgets,
+ * limits) are expected answers to the caller's request, as 4xx statuses are for an HTTP server span.
  */
-export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(['INTERNAL_SERVER_ERROR', 'UPSTREAM_ERROR', 'UPSTREAM_TIMEOUT']);
+export const SPAN_ERROR_CODES: ReadonlySet<string> = new Set(ERROR_CODES.filter((code) => (ERRORS[code] as ErrorEntry).fault));
 
 export interface ReportOptions {
   /** The share of successful operations (outcome ok) that get a log line, 0 to 1; the others always do (LOG_SAMPLE_RATE). */
-  sampleRate?: number;
+  logSampleRate: number;
   /** Draws the sampling decision (tests). */
   random?: () => number;
 }
@@ -40,11 +41,11 @@ interface StreamPayload {
 /**
  * Logs one line, counts and traces each operation: name, outcome, duration, request id, upstream cost,
  * and each error's code. Registered after the plugin that maps upstream errors, it sees their codes.
- * Every operation is counted and traced; successful ones are logged at `sampleRate`, operations with
+ * Every operation is counted and traced; successful ones are logged at `logSampleRate`, operations with
  * errors always.
  */
-export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer, options: ReportOptions = {}): Plugin<GatewayContext> {
-  const { sampleRate = 1, random = Math.random } = options;
+export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tracer, options: ReportOptions): Plugin<GatewayContext> {
+  const { logSampleRate, random = Math.random } = options;
   // The line's fields are these, by name: key-shaped ones cannot occur, so it skips the redaction scan.
   const lines = logger.child({}, { redact: { paths: [] } });
   /** Starts an operation's span and clock; the returned function reports it once, when it is over. */
@@ -81,7 +82,7 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
       if (faults.length > 0)
         span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(faults.map((e) => e.code))].sort().join(',') });
       span.end();
-      if (outcome === 'ok' && (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate))) return;
+      if (outcome === 'ok' && (logSampleRate <= 0 || (logSampleRate < 1 && random() >= logSampleRate))) return;
       lines.info(
         {
           requestId: session.requestId,

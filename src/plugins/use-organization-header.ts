@@ -1,5 +1,5 @@
-import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
 /** Refuses an operation whose X-Organization-Id is not a plain id, before any upstream call. */
@@ -9,8 +9,9 @@ export function useOrganizationHeader(): Plugin<GatewayContext> {
       if (!args.contextValue.organizationRefused) return;
       setResultAndStopExecution({
         errors: [
-          new GraphQLError('X-Organization-Id must be an organization id (letters, digits, _ . : -, at most 128)', {
-            extensions: { code: 'BAD_USER_INPUT', argument: 'X-Organization-Id', http: { status: 400 } },
+          gatewayError('BAD_USER_INPUT', 'X-Organization-Id must be an organization id (letters, digits, _ . : -, at most 128)', {
+            extensions: { argument: 'X-Organization-Id' },
+            status: 400,
           }),
         ],
       });

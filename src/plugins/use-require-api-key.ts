@@ -1,6 +1,7 @@
-import { getOperationAST, GraphQLError, type DocumentNode } from 'graphql';
+import { getOperationAST, type DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { fragmentsOf, keyless, perOperation, selectionWalk } from '../document.ts';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { MISSING_KEY_MESSAGE } from '../upstream/session.ts';
 
@@ -24,7 +25,7 @@ export function useRequireApiKey(): Plugin<GatewayContext> {
     onExecute({ args, setResultAndStopExecution }) {
       if (args.contextValue.authenticated || !needsKey(args.document, args.operationName)) return;
       setResultAndStopExecution({
-        errors: [new GraphQLError(MISSING_KEY_MESSAGE, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } })],
+        errors: [gatewayError('UNAUTHENTICATED', MISSING_KEY_MESSAGE, { status: 401 })],
       });
     },
   };

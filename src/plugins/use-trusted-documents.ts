@@ -3,6 +3,7 @@ import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operation
 import { Kind, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ConfigError } from '../config.ts';
+import { errorExtensions, type ErrorCode } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
 /**
@@ -38,13 +39,13 @@ export const ONLY_TRUSTED = {
   message:
     "This gateway runs only its trusted documents (TRUSTED_DOCUMENTS): send an operation's id as documentId (or extensions.persistedQuery.sha256Hash), not its text; GraphiQL cannot run operations here",
   code: 'PERSISTED_QUERY_ONLY',
-} as const;
+} as const satisfies { message: string; code: ErrorCode };
 
 /** An id the allow-list does not hold. */
 export const NOT_TRUSTED = {
   message: 'No trusted document has this id (TRUSTED_DOCUMENTS): send the id your build wrote into its persisted-documents manifest',
   code: 'PERSISTED_QUERY_NOT_FOUND',
-} as const;
+} as const satisfies { message: string; code: ErrorCode };
 
 /** Only operations from the allow-list run (sent by id: `extensions.persistedQuery.sha256Hash` or `documentId`). */
 export function useTrustedDocuments(documents: Map<string, string>): Plugin<GatewayContext> {
@@ -52,8 +53,8 @@ export function useTrustedDocuments(documents: Map<string, string>): Plugin<Gate
     allowArbitraryOperations: false,
     // What a caller who sent a document's text (GraphiQL, curl) needs to know, rather than the plugin's bare names.
     customErrors: {
-      persistedQueryOnly: { message: ONLY_TRUSTED.message, extensions: { code: ONLY_TRUSTED.code, http: { status: 400 } } },
-      notFound: { message: NOT_TRUSTED.message, extensions: { code: NOT_TRUSTED.code, http: { status: 400 } } },
+      persistedQueryOnly: { message: ONLY_TRUSTED.message, extensions: errorExtensions(ONLY_TRUSTED.code, {}, 400) },
+      notFound: { message: NOT_TRUSTED.message, extensions: errorExtensions(NOT_TRUSTED.code, {}, 400) },
     },
     getPersistedOperation: (id) => documents.get(id) ?? null,
     extractPersistedOperationId: (params) => {

@@ -1,6 +1,7 @@
-import { getOperationAST, GraphQLError, print, type DocumentNode, type FieldNode } from 'graphql';
+import { getOperationAST, print, type DocumentNode, type FieldNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { fragmentsOf, keyless, perOperation, selectionWalk } from '../document.ts';
+import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 
@@ -55,9 +56,13 @@ export function useUpstreamBudget(budget: number, onRefuse: () => void = () => u
       onRefuse();
       setResultAndStopExecution({
         errors: [
-          new GraphQLError(`This operation needs at least ${needed} upstream requests; the budget of one operation is ${budget}`, {
-            extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed, budget },
-          }),
+          gatewayError(
+            'UPSTREAM_BUDGET_EXCEEDED',
+            `This operation needs at least ${needed} upstream requests; the budget of one operation is ${budget}`,
+            {
+              extensions: { needed, budget },
+            },
+          ),
         ],
       });
     },

@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { handleStreamOrSingleExecutionResult, maskError as defaultMaskError, type Plugin } from 'graphql-yoga';
+import { ERRORS, type ErrorCode } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { isMappedUpstreamError, toGraphQLError } from '../schema/errors.ts';
 import { UpstreamError } from '../upstream/errors.ts';
@@ -9,14 +10,14 @@ import { UpstreamError } from '../upstream/errors.ts';
  * keep 200 with partial data, as GraphQL over HTTP has it.)
  */
 function unauthenticated401(error: GraphQLError): GraphQLError {
-  if (error.extensions.code !== 'UNAUTHENTICATED' || error.extensions.http) return error;
+  if (error.extensions.code !== ('UNAUTHENTICATED' satisfies ErrorCode) || error.extensions.http) return error;
   return new GraphQLError(error.message, {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
     path: error.path,
     originalError: error.originalError,
-    extensions: { ...error.extensions, http: { status: 401 } },
+    extensions: { ...error.extensions, http: { status: ERRORS.UNAUTHENTICATED.status } },
   });
 }
 
@@ -31,7 +32,7 @@ function requestErrorCode(error: GraphQLError): GraphQLError {
     source: error.source,
     positions: error.positions,
     originalError: error.originalError,
-    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' satisfies ErrorCode },
   });
 }
 

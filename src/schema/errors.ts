@@ -1,10 +1,11 @@
 import { GraphQLError } from 'graphql';
+import { gatewayError } from '../errors.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { isPlainSegment, LONE_SURROGATE } from '../upstream/routes.ts';
 
 /** A caller's bad argument, rejected before any upstream call. */
 export function badInput(message: string, argument: string, details: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', argument, ...details } });
+  return gatewayError('BAD_USER_INPUT', message, { extensions: { argument, ...details } });
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.ts';
 import { objectOf } from '../loaders/fetch.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
@@ -99,7 +100,7 @@ const EventInput = builder.inputType('EventInput', {
 interface EventFailure {
   batch: number;
   indices: number[];
-  code: string;
+  code: ErrorCode;
   message: string;
   outcome: 'NOT_RECORDED' | 'UNKNOWN';
   retryAfter: number | null;

@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { gatewayError } from '../errors.ts';
 import { ActivityFeed, ListingFeed, type Activity, type ActivityType } from '../live/feeds.ts';
 import type { Feed } from '../live/poller.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
@@ -21,10 +21,10 @@ import { roomOf, type Rec } from '../upstream/values.ts';
  */
 async function follow<T>(ctx: GatewayContext, feed: Feed<T>): Promise<AsyncIterable<T>> {
   const owner = ctx.session.forLive();
-  if (!ctx.authenticated || owner === null) throw new GraphQLError(MISSING_KEY_MESSAGE, { extensions: { code: 'UNAUTHENTICATED' } });
+  if (!ctx.authenticated || owner === null) throw gatewayError('UNAUTHENTICATED', MISSING_KEY_MESSAGE);
   if (ctx.organizationRefused) {
-    throw new GraphQLError('X-Organization-Id must be an organization id (letters, digits, _ . : -, at most 128)', {
-      extensions: { code: 'BAD_USER_INPUT', argument: 'X-Organization-Id' },
+    throw gatewayError('BAD_USER_INPUT', 'X-Organization-Id must be an organization id (letters, digits, _ . : -, at most 128)', {
+      extensions: { argument: 'X-Organization-Id' },
     });
   }
   const { items, status } = await ctx.live.hub.subscribe(owner, feed, ctx.live.signal);

@@ -52,7 +52,7 @@ export class WindowCounter {
 
 /**
  * The upstream's limit windows (it documents a limit per key an hour, and per endpoint a minute), and
- * the buckets the quota counts them in: in memory (\`WindowCounter\`) and in Redis (redis-scripts.ts).
+ * the buckets the quota counts them in: in memory (`WindowCounter`) and in Redis (redis-scripts.ts).
  * Live polling's share of the hour is counted over the same hour (src/live/).
  */
 export const HOUR_MS = 3_600_000;

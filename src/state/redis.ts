@@ -677,7 +677,7 @@ export class RedisSharedState implements SharedState {
     extra: RedisStateOptions = {},
   ) {
     this.#link = new RedisLink(settings, logger, extra.probeMs ?? 1_000);
-    const keys = new KeySpace(settings.prefix);
+    const keys = new KeySpace(settings.keyPrefix);
     this.#localLimits = splitLimits(options.quota, options.processes);
     this.cache = new RedisCache(this.#link, keys, options.cache);
     this.quota = new RedisQuota(
@@ -688,7 +688,12 @@ export class RedisSharedState implements SharedState {
       options.retryAfterMaxMs,
       options.maxKeys,
     );
-    this.scopes = new RedisScopes(this.#link, keys, new ScopeMirror(options.scopeTtlMs, Date.now, options.maxKeys), options.scopeTtlMs);
+    this.scopes = new RedisScopes(
+      this.#link,
+      keys,
+      new ScopeMirror(options.scopeCacheTtlMs, Date.now, options.maxKeys),
+      options.scopeCacheTtlMs,
+    );
   }
 
   status(): SharedStateStatus {
@@ -709,7 +714,7 @@ export class RedisSharedState implements SharedState {
   #live(): LiveRedis {
     const link = this.#link;
     return {
-      prefix: this.settings.prefix,
+      prefix: this.settings.keyPrefix,
       get up() {
         return link.up;
       },

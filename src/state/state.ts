@@ -91,7 +91,7 @@ export interface SharedStateOptions {
   quota: QuotaLimits | null;
   /** The longest Retry-After a request waits out, in ms. */
   retryAfterMaxMs: number;
-  scopeTtlMs: number;
+  scopeCacheTtlMs: number;
   /** Keys whose quota and scope state is held in memory at most. */
   maxKeys: number;
   /**
@@ -124,7 +124,7 @@ export class MemorySharedState implements SharedState {
     this.#limits = splitLimits(options.quota, options.processes);
     this.cache = new MemoryCache(options.cache);
     this.quota = new QuotaTracker(this.#limits, options.retryAfterMaxMs, now, options.maxKeys);
-    this.scopes = new ScopeMirror(options.scopeTtlMs, now, options.maxKeys);
+    this.scopes = new ScopeMirror(options.scopeCacheTtlMs, now, options.maxKeys);
   }
 
   status(): SharedStateStatus {
@@ -145,7 +145,7 @@ export class MemorySharedState implements SharedState {
 export interface RedisSettings {
   url: string;
   /** Prefix of every Redis key the gateway writes. */
-  prefix: string;
+  keyPrefix: string;
   /** How long one Redis call may take before the gateway answers from local state, in ms. */
   timeoutMs: number;
 }

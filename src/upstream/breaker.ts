@@ -12,7 +12,7 @@ export type Verdict =
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
 /**
- * One circuit: opens after `threshold` consecutive outages, fails fast for `halfOpenMs`, then lets a
+ * One circuit: opens after `breakerThreshold` consecutive outages, fails fast for `breakerHalfOpenMs`, then lets a
  * single trial through; the trial's answer closes it, its outage opens it again.
  */
 class Circuit {
@@ -48,11 +48,11 @@ class Circuit {
 
 export interface BreakerOptions {
   /** Consecutive outages that open a circuit. */
-  threshold: number;
+  breakerThreshold: number;
   /** How long an open circuit fails fast before a trial, in ms. */
-  halfOpenMs: number;
+  breakerHalfOpenMs: number;
   /** Distinct keys (the health probe counts as one) among the consecutive outages that open the shared circuit. */
-  minKeys: number;
+  breakerMinKeys: number;
   /** Per-key circuits held at most (least recently used dropped first; a dropped one is closed). */
   maxKeys: number;
   now?: () => number;
@@ -71,12 +71,12 @@ export interface Ticket {
 /**
  * Circuit breakers that tell the upstream's trouble from one key's: each key (partition) has its own
  * circuit, opened by its own consecutive outages, and the shared circuit opens only when consecutive
- * outages come from at least `minKeys` distinct keys. One key's failing requests (its timeouts, its
+ * outages come from at least `breakerMinKeys` distinct keys. One key's failing requests (its timeouts, its
  * expensive listings) stop that key alone; an answer from anyone shows the upstream is up.
  */
 export class Breakers {
   readonly #shared = new Circuit();
-  /** The keys among the shared circuit's consecutive outages (at most `minKeys` are needed). */
+  /** The keys among the shared circuit's consecutive outages (at most `breakerMinKeys` are needed). */
   readonly #failingKeys = new Set<string>();
   readonly #keys: LRUCache<string, Circuit>;
   readonly #now: () => number;
@@ -88,24 +88,24 @@ export class Breakers {
 
   /** The shared circuit (what `/ready` and the metrics report). */
   get state(): CircuitState {
-    return this.#shared.state(this.#now(), this.options.halfOpenMs);
+    return this.#shared.state(this.#now(), this.options.breakerHalfOpenMs);
   }
 
   /** Keys whose own circuit is open now. */
   get openKeys(): number {
     let open = 0;
     const now = this.#now();
-    for (const circuit of this.#keys.values()) if (circuit.state(now, this.options.halfOpenMs) !== 'closed') open++;
+    for (const circuit of this.#keys.values()) if (circuit.state(now, this.options.breakerHalfOpenMs) !== 'closed') open++;
     return open;
   }
 
   /** Lets an attempt of `partition` through, or says which circuit refuses it. */
   admit(partition: string): Ticket | Refusal {
     const now = this.#now();
-    const sharedPass = this.#shared.admit(now, this.options.halfOpenMs);
+    const sharedPass = this.#shared.admit(now, this.options.breakerHalfOpenMs);
     if (sharedPass === 'refuse') return 'upstream';
     const key = this.#keys.get(partition);
-    const keyPass = key ? key.admit(now, this.options.halfOpenMs) : 'go';
+    const keyPass = key ? key.admit(now, this.options.breakerHalfOpenMs) : 'go';
     if (keyPass === 'refuse') {
       if (sharedPass === 'trial') this.#shared.trial = false;
       return 'key';
@@ -139,7 +139,7 @@ export class Breakers {
   probed(healthy: boolean): void {
     if (healthy) return this.#closeShared();
     const now = this.#now();
-    const state = this.#shared.state(now, this.options.halfOpenMs);
+    const state = this.#shared.state(now, this.options.breakerHalfOpenMs);
     if (state === 'closed') this.#sharedOutage('(health probe)', false, now);
     // A failed probe is a failed trial once the open period is over; within it, nothing changes.
     else if (state === 'half-open' && !this.#shared.trial) this.#shared.open(now);
@@ -156,13 +156,14 @@ export class Breakers {
     const circuit = known ?? new Circuit();
     if (!known) this.#keys.set(partition, circuit);
     circuit.failures++;
-    if (trial || circuit.failures >= this.options.threshold) circuit.open(now);
+    if (trial || circuit.failures >= this.options.breakerThreshold) circuit.open(now);
   }
 
   #sharedOutage(partition: string, reopen: boolean, now: number): void {
     const shared = this.#shared;
     shared.failures++;
-    if (this.#failingKeys.size < this.options.minKeys) this.#failingKeys.add(partition);
-    if (reopen || (shared.failures >= this.options.threshold && this.#failingKeys.size >= this.options.minKeys)) shared.open(now);
+    if (this.#failingKeys.size < this.options.breakerMinKeys) this.#failingKeys.add(partition);
+    if (reopen || (shared.failures >= this.options.breakerThreshold && this.#failingKeys.size >= this.options.breakerMinKeys))
+      shared.open(now);
   }
 }

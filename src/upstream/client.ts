@@ -50,15 +50,6 @@ export interface ResilienceOptions {
   breakerMinKeys: number;
 }
 
-export const DEFAULT_RESILIENCE: ResilienceOptions = {
-  retries: 3,
-  retryBaseMs: 100,
-  retryMaxMs: 2_000,
-  breakerThreshold: 10,
-  breakerHalfOpenMs: 10_000,
-  breakerMinKeys: 3,
-};
-
 /** An outage of the upstream (not an answer about the request): what retries and the breakers act on. */
 export const isOutage = (error: unknown): boolean =>
   error instanceof UpstreamError &&
@@ -66,19 +57,19 @@ export const isOutage = (error: unknown): boolean =>
 
 export interface UpstreamClientOptions {
   /** The upstream base including `/api/v3`. */
-  baseUrl: string;
+  apiUrl: string;
   timeoutMs: number;
   /** Keep-alive connections, and so requests in flight at once. */
   connections: number;
   /** Requests of one key in flight at once (default: all connections). */
   keyConcurrency?: number;
   /** The largest upstream body read, in bytes; a longer one is cut off and fails UPSTREAM_ERROR. */
-  maxBodyBytes?: number;
+  maxBodyBytes: number;
   /** Keys whose circuit state is held at most. */
-  maxKeys?: number;
+  maxKeys: number;
   /** Replaces the keep-alive pool (tests pass undici's MockAgent). */
   dispatcher?: Dispatcher;
-  resilience?: ResilienceOptions;
+  resilience: ResilienceOptions;
   /** Told of every attempt (route template, status or `network`/`timeout`, seconds) and retry, for metrics. */
   observer?: { request(route: string, status: string, seconds: number): void; retry(route: string): void };
   /** Told what an upstream error answer said (scrubbed), for a debug log; callers never see a 5xx's text. */
@@ -88,7 +79,6 @@ export interface UpstreamClientOptions {
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 class BodyTooLarge extends Error {
   constructor(readonly status: number) {
@@ -115,16 +105,12 @@ export class UpstreamClient {
 
   constructor(options: UpstreamClientOptions) {
     this.#options = options;
-    this.#resilience = options.resilience ?? DEFAULT_RESILIENCE;
-    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.#breakers = new Breakers({
-      threshold: this.#resilience.breakerThreshold,
-      halfOpenMs: this.#resilience.breakerHalfOpenMs,
-      minKeys: this.#resilience.breakerMinKeys,
-      maxKeys: options.maxKeys ?? 10_000,
-    });
+    this.#resilience = options.resilience;
+    this.#maxBodyBytes = options.maxBodyBytes;
+    const { breakerThreshold, breakerHalfOpenMs, breakerMinKeys } = options.resilience;
+    this.#breakers = new Breakers({ breakerThreshold, breakerHalfOpenMs, breakerMinKeys, maxKeys: options.maxKeys });
     this.#queue = new FairQueue({ capacity: options.connections, perPartition: options.keyConcurrency ?? options.connections });
-    const url = new URL(options.baseUrl);
+    const url = new URL(options.apiUrl);
     this.#origin = url.origin;
     this.#host = url.hostname;
     this.#basePath = url.pathname.replace(/\/+$/, '');

@@ -1,15 +1,4 @@
-/** The stable error codes the gateway reports in `extensions.code`. */
-export type ErrorCode =
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'BAD_USER_INPUT'
-  | 'RATE_LIMITED'
-  | 'UPSTREAM_ERROR'
-  | 'UPSTREAM_TIMEOUT'
-  | 'UPSTREAM_BUDGET_EXCEEDED'
-  /** The gateway is stopping (a deploy): what was running ends; reconnect, another process answers. */
-  | 'SHUTTING_DOWN';
+import type { ErrorCode } from '../errors.ts';
 
 export interface UpstreamErrorOptions {
   code: ErrorCode;

@@ -47,25 +47,25 @@ export interface UpstreamDeps {
 
 export function createUpstream(config: GatewayConfig, { metrics, logger, tracer, dispatcher }: UpstreamDeps): Upstream {
   const client = new UpstreamClient({
-    baseUrl: config.apiUrl,
-    timeoutMs: config.upstreamTimeoutMs,
-    connections: config.upstreamConnections,
-    keyConcurrency: config.keyConcurrency,
-    maxBodyBytes: config.upstreamMaxBodyBytes,
+    apiUrl: config.upstream.apiUrl,
+    timeoutMs: config.upstream.timeoutMs,
+    connections: config.upstream.connections,
+    keyConcurrency: config.upstream.keyConcurrency,
+    maxBodyBytes: config.upstream.maxBodyBytes,
     maxKeys: config.maxKeys,
     dispatcher,
-    resilience: config.resilience,
+    resilience: config.upstream.resilience,
     observer: metrics.upstream,
     onFailureNote: (route, note) => logger.debug({ route, ...note }, 'upstream error answer'),
     tracer,
   });
-  const cache = { ttlMs: config.cacheTtlMs, maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes };
+  const cache = { ttlMs: config.cache.ttlMs, maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes };
   const state = createSharedState(
     {
       cache,
       quota: config.quota,
       retryAfterMaxMs: config.retryAfterMaxMs,
-      scopeTtlMs: config.scopeCacheTtlMs,
+      scopeCacheTtlMs: config.scopeCacheTtlMs,
       maxKeys: config.maxKeys,
       processes: config.workers * config.replicas,
     },
@@ -77,10 +77,10 @@ export function createUpstream(config: GatewayConfig, { metrics, logger, tracer,
     shared: new SharedReads({ ...cache, cache: state.cache }),
     scopes: state.scopes,
     quota: state.quota,
-    keys: new KeyGate({ maxKeys: config.maxKeys, refusalTtlMs: config.keyRefusalTtlMs }),
+    keys: new KeyGate({ maxKeys: config.maxKeys, keyRefusalTtlMs: config.keyRefusalTtlMs }),
     budget: config.budget,
     deadlineMs: config.deadlineMs,
-    concurrency: config.operationConcurrency,
+    operationConcurrency: config.operationConcurrency,
     observer: metrics.upstream,
   };
   registerMetrics(metrics, client, deps, state);

@@ -5,7 +5,7 @@ export interface KeyGateOptions {
   /** Keys remembered as confirmed, and as refused, at most each (KEY_STATE_MAX_KEYS). */
   maxKeys: number;
   /** How long a key the upstream refused is refused here without asking again, in ms (KEY_REFUSAL_TTL_MS). */
-  refusalTtlMs: number;
+  keyRefusalTtlMs: number;
 }
 
 /** The one request of an unconfirmed key that goes upstream; its verdict lets the others go, or refuses them. */
@@ -34,7 +34,7 @@ interface Waiter {
  * never seen answered goes upstream one request at a time: the first is the probe and the rest of the
  * key's requests (of this operation and of any other) wait for its verdict. An answer other than 401
  * confirms the key, and from then on its requests go at once; a 401 refuses every waiting request and
- * every request of the key for `refusalTtlMs` without asking again; a probe with no verdict (the
+ * every request of the key for `keyRefusalTtlMs` without asking again; a probe with no verdict (the
  * caller went away, a timeout, an outage) hands the turn to the next waiting request. So a made-up key
  * costs one upstream request however far its operation fans out, and however many operations it sends
  * at once. The gate is this process's memory only and holds, per key hash, a confirmation or a
@@ -52,7 +52,7 @@ export class KeyGate {
 
   constructor(options: KeyGateOptions) {
     this.#confirmed = new LRUCache({ max: options.maxKeys });
-    this.#refused = new LRUCache({ max: options.maxKeys, ttl: Math.max(1, options.refusalTtlMs), ttlAutopurge: false });
+    this.#refused = new LRUCache({ max: options.maxKeys, ttl: Math.max(1, options.keyRefusalTtlMs), ttlAutopurge: false });
     this.#carried = new LRUCache({ max: options.maxKeys });
   }
 

@@ -44,8 +44,8 @@ export interface SessionDeps {
   budget: number;
   /** How long one operation may wait for the upstream in all, in ms. */
   deadlineMs: number;
-  /** Upstream requests one operation has in flight at once; the rest wait their turn (default 16). */
-  concurrency?: number;
+  /** Upstream requests one operation has in flight at once; the rest wait their turn. */
+  operationConcurrency: number;
   observer?: { shared(how: 'cached' | 'coalesced'): void; budgetRefused(stage: 'during'): void };
 }
 
@@ -60,7 +60,7 @@ const ENDED = new OperationEnded('The operation ended');
 /**
  * The upstream as one GraphQL operation sees it: bound to the caller's key (and only theirs), it
  * answers identical GETs once, joins other operations' identical in-flight GETs, honours what the
- * upstream said about the key's scopes and quota, keeps at most `concurrency` requests in flight, and
+ * upstream said about the key's scopes and quota, keeps at most `operationConcurrency` requests in flight, and
  * counts and bounds what the operation costs. When the operation ends (`end()`), its deadline passes,
  * or its caller goes away, its requests still waiting or in flight are cancelled.
  */
@@ -93,7 +93,7 @@ export class UpstreamSession {
     readonly organizationId: string | null = null,
   ) {
     this.#hash = key === null ? null : keyHash(key);
-    this.#limiter = new Limiter(deps.concurrency ?? 16);
+    this.#limiter = new Limiter(deps.operationConcurrency);
     this.#callerSignal = callerSignal;
   }
 
