@@ -2,8 +2,7 @@ import type { Envelope } from '../upstream/client.ts';
 import type { Params } from '../spec/spec.ts';
 import { dataQuery, routes, type Scope } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
-
-export type Rec = Record<string, unknown>;
+import type { Rec } from '../upstream/values.ts';
 
 /** What the upstream said about a listing besides its records: its metadata and any warnings. */
 export interface ListingMeta {

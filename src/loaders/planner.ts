@@ -35,19 +35,13 @@
  * on request (`explain()`, surfaced as `extensions.plan`).
  */
 import DataLoader from 'dataloader';
-import {
-  getArgumentValues,
-  getNamedType,
-  isObjectType,
-  Kind,
-  type GraphQLObjectType,
-  type GraphQLResolveInfo,
-  type SelectionSetNode,
-} from 'graphql';
+import { getArgumentValues, getNamedType, isObjectType, type GraphQLResolveInfo } from 'graphql';
+import { selectionWalk, type SelectionWalk } from '../document.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
-import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page, type Rec } from './fetch.ts';
+import { roomOf, type Rec } from '../upstream/values.ts';
+import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
 
 /** A listing: a data type (its upstream path) with filters, at a scope. */
 export interface ListingKey {
@@ -111,8 +105,6 @@ class ListingMap<V> {
 }
 
 const hasFilters = (params: Params): boolean => Object.values(params).some((v) => v !== undefined);
-
-const roomOf = (r: Rec): string | null => (typeof r.roomId === 'string' ? r.roomId : typeof r.sessionId === 'string' ? r.sessionId : null);
 
 /** A wider listing's records grouped once by room and by participant, so that each slice is a lookup. */
 class Split {
@@ -498,29 +490,38 @@ interface Found {
   depth: number;
 }
 
-function collect(info: GraphQLResolveInfo, type: GraphQLObjectType, selection: SelectionSetNode, depth: number, out: Found[]): void {
-  for (const node of selection.selections) {
-    if (node.kind === Kind.INLINE_FRAGMENT || node.kind === Kind.FRAGMENT_SPREAD) {
-      const fragment = node.kind === Kind.INLINE_FRAGMENT ? node : info.fragments[node.name.value];
-      if (!fragment) continue;
-      const condition = fragment.typeCondition ? info.schema.getType(fragment.typeCondition.name.value) : type;
-      if (condition && isObjectType(condition)) collect(info, condition, fragment.selectionSet, depth, out);
-      continue;
-    }
-    const definition = type.getFields()[node.name.value];
-    if (!definition) continue;
-    let args: ListingArgs;
-    try {
-      args = getArgumentValues(definition, node, info.variableValues);
-    } catch {
-      continue;
-    }
-    const spec = RECORD_TYPES.has(type.name) ? LISTING_BY_FIELD.get(node.name.value) : undefined;
-    if (spec) out.push({ parentType: type.name, spec, args, depth });
-    const child = getNamedType(definition.type);
-    if (node.selectionSet && isObjectType(child))
-      collect(info, child, node.selectionSet, depth + (RECORD_TYPES.has(child.name) ? 1 : 0), out);
-  }
+/**
+ * The listings an operation selects below a root field, each with its parent type and arguments, in
+ * document order (fragments resolved; fields selected on an interface type are passed over, fragments
+ * on an object type within them are not).
+ */
+function listingsBelow(info: GraphQLResolveInfo): SelectionWalk<Found[]> {
+  return selectionWalk<Found[]>(
+    {
+      none: [],
+      add: (a, b) => (b.length === 0 ? a : a.length === 0 ? b : [...a, ...b]),
+      field: (node, type, walk) => {
+        if (!isObjectType(type)) return [];
+        const definition = type.getFields()[node.name.value];
+        if (!definition) return [];
+        let args: ListingArgs;
+        try {
+          args = getArgumentValues(definition, node, info.variableValues);
+        } catch {
+          return [];
+        }
+        const spec = RECORD_TYPES.has(type.name) ? LISTING_BY_FIELD.get(node.name.value) : undefined;
+        const own: Found[] = spec ? [{ parentType: type.name, spec, args, depth: 0 }] : [];
+        const child = getNamedType(definition.type);
+        if (!node.selectionSet || !isObjectType(child)) return own;
+        // Depths are counted from the selection walked: one more below each Experiment, Room or Participant.
+        const below = walk(node.selectionSet, child);
+        return [...own, ...(RECORD_TYPES.has(child.name) ? below.map((f) => ({ ...f, depth: f.depth + 1 })) : below)];
+      },
+    },
+    (name) => info.fragments[name],
+    info.schema,
+  );
 }
 
 /** Whether a connection's window lies inside the first upstream page, so a probe can serve it. */
@@ -544,8 +545,8 @@ export function lookahead(
   if (!planner.enabled) return;
   const rootType = getNamedType(info.returnType);
   if (!isObjectType(rootType)) return;
-  const found: Found[] = [];
-  for (const node of info.fieldNodes) if (node.selectionSet) collect(info, rootType, node.selectionSet, 0, found);
+  const below = listingsBelow(info);
+  const found = info.fieldNodes.flatMap((node) => below(node.selectionSet, rootType));
   for (const { parentType, spec, args, depth } of found) {
     if (!spec.scopes.includes(root.kind)) continue;
     const nested = depth > 0 && parentType !== 'Experiment';

@@ -3,10 +3,11 @@ import DirectivesPlugin from '@pothos/plugin-directives';
 import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { FieldNode, GraphQLResolveInfo } from 'graphql';
-import type { LiveHub, LiveStatus } from '../live/hub.ts';
+import type { LiveHub } from '../live/hub.ts';
+import type { LiveStatus } from '../live/poller.ts';
 import type { Loaders } from '../loaders/index.ts';
 import type { DataRequest } from '../loaders/planner.ts';
-import type { Rec } from './values.ts';
+import type { Rec } from '../upstream/values.ts';
 import { badInput } from './errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 

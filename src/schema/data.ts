@@ -1,4 +1,4 @@
-import type { ObjectRef } from '@pothos/core';
+import type { ArgBuilder, ObjectRef } from '@pothos/core';
 import type { GraphQLResolveInfo } from 'graphql';
 import { NO_META } from '../loaders/fetch.ts';
 import { LISTINGS } from '../spec/data-types.ts';
@@ -9,17 +9,19 @@ import { resolveDataConnection, type ConnectionResult, type Edge } from './conne
 import { RECORD_TYPES, type RecordView } from './records.ts';
 import { Participant, Room } from './refs.ts';
 import { SortOrder } from './scalars.ts';
-import type { Rec } from './values.ts';
+import type { Rec } from '../upstream/values.ts';
 
 const upper = (name: string): string => name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 
-/** Enums named by filters (CompletionCode, …), built once each. */
-const enums = new Map<string, ReturnType<typeof builder.enumType>>();
-function enumOf(name: string, values: readonly string[]) {
-  let ref = enums.get(name);
+/** Enums named by filters (CompletionCode, …), built once each per schema builder. */
+const enums = new WeakMap<PothosSchemaTypes.SchemaBuilder<Types>, Map<string, ReturnType<typeof builder.enumType>>>();
+function enumOf(on: PothosSchemaTypes.SchemaBuilder<Types>, name: string, values: readonly string[]) {
+  let known = enums.get(on);
+  if (!known) enums.set(on, (known = new Map()));
+  let ref = known.get(name);
   if (!ref) {
-    ref = builder.enumType(name, { values: Object.fromEntries(values.map((v) => [v, { value: v }])) });
-    enums.set(name, ref);
+    ref = on.enumType(name, { values: Object.fromEntries(values.map((v) => [v, { value: v }])) });
+    known.set(name, ref);
   }
   return ref;
 }
@@ -81,7 +83,13 @@ export function connectionOf<N>(node: ObjectRef<Types, N>, name: string): Return
   return ref;
 }
 
-function filterArg<P>(t: FieldBuilder<P>, filter: Filter) {
+/** What building arguments needs of a field builder (a type's, the subscription type's). */
+interface ArgsBuilder {
+  arg: ArgBuilder<Types>;
+  builder: PothosSchemaTypes.SchemaBuilder<Types>;
+}
+
+function filterArg(t: ArgsBuilder, filter: Filter) {
   const { input, description } = filter;
   switch (input.kind) {
     case 'DateTime':
@@ -93,18 +101,24 @@ function filterArg<P>(t: FieldBuilder<P>, filter: Filter) {
     case 'Int':
       return t.arg.int({ description });
     case 'Enum':
-      return t.arg({ type: enumOf(input.name, input.values), description });
+      return t.arg({ type: enumOf(t.builder, input.name, input.values), description });
     case 'EventCategory':
       return t.arg({ type: 'EventCategory', description });
   }
 }
+
+/**
+ * The arguments of filters, by GraphQL argument name: a listing connection's and a subscription's
+ * (its listing's filters but the time window) are built here alike.
+ */
+export const filterArgs = (t: ArgsBuilder, filters: readonly Filter[]) => Object.fromEntries(filters.map((f) => [f.arg, filterArg(t, f)]));
 
 /** A listing's arguments: its filters (common ones first), sort and order. */
 function listingArgs<P>(t: FieldBuilder<P>, spec: ListingSpec) {
   const sort = SORT_ENUMS.get(spec.field);
   if (!sort) throw new Error(`no sort enum for ${spec.field}`);
   return {
-    ...Object.fromEntries(filtersOf(spec).map((f) => [f.arg, filterArg(t, f)])),
+    ...filterArgs(t, filtersOf(spec)),
     sort: t.arg({ type: sort, description: 'Sort field (default TIMESTAMP).' }),
     order: t.arg({ type: SortOrder, description: 'Sort order (default ASC).' }),
   };

@@ -8,8 +8,8 @@ import { badInput, requireId, requireKey } from './errors.ts';
 import { upstreamId } from './ids.ts';
 import { write } from './writes.ts';
 import { experimentLink, roomLink } from './links.ts';
-import { Experiment, Room } from './refs.ts';
-import { branded, date, float, int, obj, str, type Rec } from './values.ts';
+import { branded, Experiment, Room } from './refs.ts';
+import { date, float, int, obj, str, type Rec } from '../upstream/values.ts';
 
 export const Deployment = builder.objectRef<Rec>('Deployment');
 

@@ -7,7 +7,8 @@ import { connectionOf } from './data.ts';
 import { badInput, requireId, requireKey } from './errors.ts';
 import { upstreamId } from './ids.ts';
 import { recordField } from './records.ts';
-import { branded, bool, obj, str, strList, type Rec } from './values.ts';
+import { bool, obj, str, strList, type Rec } from '../upstream/values.ts';
+import { branded } from './refs.ts';
 import { given, write } from './writes.ts';
 import type { RecordField } from '../spec/spec.ts';
 

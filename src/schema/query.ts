@@ -9,7 +9,7 @@ import { lookahead } from '../loaders/planner.ts';
 import { connectionOf } from './data.ts';
 import { Experiment, Participant, Room } from './refs.ts';
 import type { ConnectionResult } from './connection.ts';
-import { bool, date, float, obj, str, type Rec } from './values.ts';
+import { bool, date, float, obj, str, type Rec } from '../upstream/values.ts';
 
 builder.globalConnectionField('totalCount', (t) =>
   t.int({

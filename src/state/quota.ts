@@ -61,6 +61,16 @@ export class WindowCounter {
   }
 }
 
+/**
+ * The upstream's limit windows (it documents a limit per key an hour, and per endpoint a minute), and
+ * the buckets the quota counts them in: in memory (`WindowCounter`) and in Redis (redis-scripts.ts).
+ * Live polling's share of the hour is counted over the same hour (src/live/).
+ */
+export const HOUR_MS = 3_600_000;
+export const MINUTE_MS = 60_000;
+export const HOUR_BUCKET_MS = 60_000;
+export const MINUTE_BUCKET_MS = 1_000;
+
 export interface QuotaLimits {
   perHour: number;
   perMinutePerEndpoint: number;
@@ -88,9 +98,6 @@ interface KeyQuota {
   blockedUntil: number;
   upstreamRemaining: number | null;
 }
-
-const HOUR = 3_600_000;
-const MINUTE = 60_000;
 
 /**
  * Tracks each key's spend against the upstream's documented limits and honours a 429's Retry-After
@@ -121,7 +128,7 @@ export class QuotaTracker {
   #entry(hash: string): KeyQuota {
     let entry = this.#keys.get(hash);
     if (!entry) {
-      entry = { hour: new WindowCounter(MINUTE, HOUR), endpoints: new Map(), blockedUntil: 0, upstreamRemaining: null };
+      entry = { hour: new WindowCounter(HOUR_BUCKET_MS, HOUR_MS), endpoints: new Map(), blockedUntil: 0, upstreamRemaining: null };
       this.#keys.set(hash, entry);
     }
     return entry;
@@ -166,7 +173,7 @@ export class QuotaTracker {
     entry.hour.add(now, this.weight);
     let minute = entry.endpoints.get(endpoint);
     if (!minute) {
-      minute = new WindowCounter(1_000, MINUTE);
+      minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
       entry.endpoints.set(endpoint, minute);
     }
     minute.add(now, this.weight);
@@ -179,11 +186,11 @@ export class QuotaTracker {
    */
   rebase(hash: string, hour: KnownCount | null, minutes: Iterable<[string, KnownCount]>): void {
     const entry = this.#entry(hash);
-    entry.hour = new WindowCounter(MINUTE, HOUR);
+    entry.hour = new WindowCounter(HOUR_BUCKET_MS, HOUR_MS);
     if (hour) entry.hour.add(hour.at, hour.n);
     entry.endpoints = new Map();
     for (const [endpoint, known] of minutes) {
-      const minute = new WindowCounter(1_000, MINUTE);
+      const minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
       minute.add(known.at, known.n);
       entry.endpoints.set(endpoint, minute);
     }

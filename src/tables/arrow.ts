@@ -13,9 +13,8 @@ import {
   Utf8,
   type DataType,
 } from 'apache-arrow';
-import { typedValue } from './cells.ts';
+import { typedValue, type TableWriter } from './cells.ts';
 import type { Cell, Column } from './projection.ts';
-import type { TableWriter } from './writers.ts';
 
 /** A column's Arrow type: Int → int32, Float → float64, Boolean → bool, DateTime → timestamp[ms, UTC], the rest utf8. */
 function arrowType(column: Column): DataType {

@@ -31,3 +31,13 @@ export function typedValue(value: Cell, column: Column): string | number | boole
       return typeof value === 'string' ? value : JSON.stringify(value);
   }
 }
+
+/** Writes a table's rows in one format, chunk by chunk, as they come. */
+export interface TableWriter {
+  /** What opens the table (the CSV header row, the Parquet magic number, the Arrow schema). */
+  start(): Uint8Array[];
+  /** Some rows; a writer may hold them until it has enough for a part (a Parquet row group). */
+  write(rows: readonly (readonly Cell[])[]): Uint8Array[];
+  /** What ends the table (rows still held, the Parquet footer, the Arrow end-of-stream). */
+  end(): Uint8Array[];
+}

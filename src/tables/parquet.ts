@@ -1,7 +1,6 @@
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import { typedValue } from './cells.ts';
+import { typedValue, type TableWriter } from './cells.ts';
 import type { Cell, Column } from './projection.ts';
-import type { TableWriter } from './writers.ts';
 
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
 

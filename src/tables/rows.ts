@@ -15,7 +15,7 @@ import {
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { DataRequest, StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
-import type { Rec } from '../schema/values.ts';
+import type { Rec } from '../upstream/values.ts';
 import { fill, type Cell, type Level, type Projection, type Streamed } from './projection.ts';
 
 /** The GraphQL errors an answer had: a table is never made of an answer with errors. */

@@ -1,18 +1,8 @@
 import type { TableFormat } from './formats.ts';
-import type { Cell, Column } from './projection.ts';
+import type { Column } from './projection.ts';
 import { arrowWriter } from './arrow.ts';
-import { textOf } from './cells.ts';
+import { textOf, type TableWriter } from './cells.ts';
 import { parquetWriter } from './parquet.ts';
-
-/** Writes a table's rows in one format, chunk by chunk, as they come. */
-export interface TableWriter {
-  /** What opens the table (the CSV header row, the Parquet magic number, the Arrow schema). */
-  start(): Uint8Array[];
-  /** Some rows; a writer may hold them until it has enough for a part (a Parquet row group). */
-  write(rows: readonly (readonly Cell[])[]): Uint8Array[];
-  /** What ends the table (rows still held, the Parquet footer, the Arrow end-of-stream). */
-  end(): Uint8Array[];
-}
 
 export interface WriterOptions {
   /** Rows of a Parquet row group (the last may have fewer). */

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from '@opentelemetry/api';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
 import { abortError, UpstreamError } from './errors.ts';
@@ -55,20 +56,6 @@ class OperationEnded extends Error {
 
 /** One reason for every session that ends (an Error's stack costs more than a small operation's whole execution). */
 const ENDED = new OperationEnded('The operation ended');
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal));
-    const stop = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', stop);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', stop, { once: true });
-  });
 
 /**
  * The upstream as one GraphQL operation sees it: bound to the caller's key (and only theirs), it
@@ -393,7 +380,10 @@ export class UpstreamSession {
       for (;;) {
         try {
           const wait = await quota.admit(hash, endpoint);
-          if (wait > 0) await sleep(wait, signal);
+          if (wait > 0)
+            await delay(wait, undefined, { signal }).catch((error: unknown) => {
+              throw abortError(signal, error);
+            });
           let release: () => void;
           try {
             release = await this.#limiter.acquire(signal);
@@ -438,7 +428,9 @@ export class UpstreamSession {
           }
           // A table's page the per-minute limit refuses before it is sent waits for room instead (paced).
           if (this.#pace && !sent && error.details.source === 'gateway' && error.details.reason === 'minute') {
-            await sleep((error.retryAfter ?? 1) * 1000, signal);
+            await delay((error.retryAfter ?? 1) * 1000, undefined, { signal }).catch((cause: unknown) => {
+              throw abortError(signal, cause);
+            });
             continue;
           }
           if (error.code === 'RATE_LIMITED') {
