@@ -247,6 +247,25 @@ export const settings = {
     'How long one GraphQL operation may wait for the upstream in all, in ms',
     'How long one GraphQL operation may wait for the upstream in all, in ms (then `UPSTREAM_TIMEOUT`)',
   ),
+  /** Of queries answered as tables (`useTables`, `TablesOptions`). */
+  tables: {
+    budget: setting(
+      'TABLE_BUDGET',
+      int(1, 1_000_000, 1000),
+      'Upstream requests one table (a query answered as CSV, TSV, NDJSON, Parquet or Arrow) may send; a table that needs more, or more than the key has left this hour, is refused before its first row',
+      'Upstream requests one table (a query answered as CSV, TSV, NDJSON, Parquet or Arrow) may send; a table that needs more (`UPSTREAM_BUDGET_EXCEEDED`), or more than the key has left this hour (`RATE_LIMITED`), is refused before its first row',
+    ),
+    deadlineMs: setting(
+      'TABLE_DEADLINE_MS',
+      ms(1_000, 86_400_000, 900_000),
+      'How long one table may take in all, in ms (its pages are paced within the per-minute limit)',
+    ),
+    rowGroupRows: setting(
+      'TABLE_PARQUET_ROW_GROUP_ROWS',
+      int(100, 1_000_000, 10_000),
+      'Rows of each Parquet row group a table writes (the gateway holds one row group of a Parquet table at a time)',
+    ),
+  },
   defaultPageSize: setting(
     'DEFAULT_PAGE_SIZE',
     int(1, 1000, 100),

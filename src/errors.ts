@@ -18,6 +18,9 @@ export interface ErrorEntry {
   library?: string;
 }
 
+/** How the catalogue says a table's status. */
+const TABLE = 'a table (CSV, TSV, NDJSON, Parquet or Arrow) refused before its first byte';
+
 /**
  * Every code the gateway answers with, in `extensions.code` (or in the JSON body of an HTTP refusal, or
  * a `recordEvents` failure's `code`). A code outside it does not type-check (`ErrorCode`); a test finds
@@ -33,21 +36,23 @@ export const ERRORS = {
     then: 'Send a valid key in `X-API-Key` (or `Authorization: Bearer <key>`).',
   },
   FORBIDDEN: {
-    status: 200,
+    status: { 200: 'the field is null with its error; the rest of the answer arrives', 403: `for ${TABLE}` },
     when:
       "The key lacks the scope the data needs (e.g. `hst_test_demo_events` asking for recordings), or the experiment is someone else's. " +
       'A refusal the gateway remembers for the key is answered without asking again (`extensions.upstream.details.mirrored`).',
     then: 'Use a key with the scope (`extensions.upstream.details.required` names it, when the upstream said), or leave the field out; the rest of the answer is there.',
   },
   NOT_FOUND: {
-    status: 200,
+    status: { 200: 'the field is null with its error; the rest of the answer arrives', 404: `for ${TABLE}` },
     when: 'No such experiment, room, participant, … (the upstream answered 404, or a listing did not hold it).',
     then: 'Check the id; the rest of the answer is there.',
   },
   BAD_USER_INPUT: {
     status: {
       200: "for a field's argument, refused before any upstream call, or input the upstream refused (400, 422): the field is null",
-      400: 'for a variable that does not coerce, an input object in the variables wider than its type, or an `X-Organization-Id` that is not an organization id: the operation is refused before it runs',
+      400:
+        'for a variable that does not coerce, an input object in the variables wider than its type, or an `X-Organization-Id` that is not an organization id: the operation is refused before it runs; ' +
+        'for a table the operation cannot be made of (several candidate lists and no `@table`, `@table` on a field that is not a list, two columns of one name, a mutation) or an unknown `format=`',
     },
     when:
       "The caller's input is wrong: an argument (`extensions.argument` names it) or a variable the gateway refuses before any upstream " +
@@ -62,14 +67,20 @@ export const ERRORS = {
     then: 'Split the operation, or (running the gateway) raise the limit: `MAX_DEPTH`, `MAX_TOKENS`, `MAX_DIRECTIVES`, `MAX_ALIASES`, `MAX_ROOT_ALIASES`, `MAX_LOOKUPS`, `MAX_LIST_ITEMS`.',
   },
   UPSTREAM_BUDGET_EXCEEDED: {
-    status: 200,
+    status: {
+      200: 'the fields past the budget are null with it (or, refused before any upstream call, the operation has no data)',
+      422: 'for a table that needs more than `TABLE_BUDGET` upstream requests, refused before its first row',
+    },
     when:
       'The operation needs more than `UPSTREAM_BUDGET` upstream requests (`extensions.needed`, `budget`): refused before any ' +
       'upstream call, without data; or it spent its budget while running, and the fields past it fail.',
     then: 'Ask for fewer lists, or fewer pages of them, in one operation; or split it.',
   },
   RATE_LIMITED: {
-    status: 200,
+    status: {
+      200: 'the field is null with its error (a subscription ends with it)',
+      429: "for a table that needs more upstream requests than the key has left this hour, refused before its first row (with `Retry-After`), or one refused for the key's quota before its first byte",
+    },
     when:
       "The key's upstream quota is spent: the upstream answered 429, or the gateway's quota guard refused before sending " +
       '(`extensions.upstream.details.source: "gateway"`); or a live limit: the key\'s live polling used its share of the hour, ' +
@@ -77,7 +88,7 @@ export const ERRORS = {
     then: 'Wait `extensions.retryAfter` seconds (when given) before asking again.',
   },
   UPSTREAM_ERROR: {
-    status: 200,
+    status: { 200: 'the field is null with its error; the rest of the answer arrives', 502: `for ${TABLE}` },
     when:
       'The upstream failed: a 5xx, a lost connection, a body that is not its envelope, an answer over `UPSTREAM_MAX_BODY_BYTES` ' +
       'or a value nested too deep; or the circuit is open after repeated faults (`extensions.upstream.details.circuit`). Reads were retried first.',
@@ -85,7 +96,7 @@ export const ERRORS = {
     fault: true,
   },
   UPSTREAM_TIMEOUT: {
-    status: 200,
+    status: { 200: 'the field is null with its error; the rest of the answer arrives', 504: `for ${TABLE}` },
     when: "The upstream did not answer in time, or the operation's deadline passed (or it was cancelled) before it answered.",
     then: 'Try again later, or ask for less in one operation. A failed write may have been applied (`extensions.outcome`).',
     fault: true,

@@ -9,6 +9,7 @@ import type { LiveOptions } from '../src/live/hub.ts';
 import type { AliasLimits } from '../src/plugins/use-alias-limits.ts';
 import type { ListLimits } from '../src/plugins/use-list-limits.ts';
 import type { ReportOptions } from '../src/plugins/use-operation-report.ts';
+import type { TablesOptions } from '../src/plugins/use-tables.ts';
 import type { MemoryCacheOptions } from '../src/state/cache.ts';
 import type { QuotaLimits } from '../src/state/quota.ts';
 import type { RedisSettings, SharedStateOptions } from '../src/state/state.ts';
@@ -40,6 +41,7 @@ describe('configuration names', () => {
     expectTypeOf<Config['limits']>().toExtend<AliasLimits & ListLimits & Pick<BodyLimitOptions, 'bodyBytes'>>();
     expectTypeOf<Config>().toExtend<Pick<ReadinessOptions, 'readyCacheMs'> & ReportOptions>();
     expectTypeOf<Config['cors']>().toExtend<Pick<CorsOptions, 'origins'> | null>();
+    expectTypeOf<Config['tables']>().toExtend<Pick<TablesOptions, 'budget' | 'deadlineMs' | 'rowGroupRows'>>();
     // The same at run time, for the groups handed over whole.
     expect(Object.keys(config.live)).toEqual([
       'quotaShare',

@@ -2,10 +2,13 @@ import { spawnSync } from 'node:child_process';
 import '../src/runtime-check.ts';
 
 /**
- * Before any test file: the shared-state tests need Debian's redis-server. scripts/ensure-redis.sh
- * installs it where it can; otherwise the run stops here with the one line that installs it.
+ * Before any test file: the shared-state tests need Debian's redis-server, the table tests Debian's
+ * python3-pandas. scripts/ensure-redis.sh and ensure-pandas.sh install them where they can; otherwise
+ * the run stops here with the one line that installs them.
  */
 export default function setup(): void {
-  const result = spawnSync('bash', ['scripts/ensure-redis.sh'], { stdio: 'inherit' });
-  if (result.status !== 0) process.exit(1);
+  for (const script of ['scripts/ensure-redis.sh', 'scripts/ensure-pandas.sh']) {
+    const result = spawnSync('bash', [script], { stdio: 'inherit' });
+    if (result.status !== 0) process.exit(1);
+  }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ListingFetcher, NO_META, type ListingSource, type Page, type Rec } from '../src/loaders/fetch.ts';
+import { ListingFetcher, NO_META, type ListingSource, type Page } from '../src/loaders/fetch.ts';
+import type { Rec } from '../src/upstream/values.ts';
 import { Planner } from '../src/loaders/planner.ts';
 
 /** A listing fetcher over fixed records per path, counting the windows asked for. */

@@ -5,7 +5,8 @@ import { hardening } from './hardening.ts';
 import { load } from './load.ts';
 import { scale } from './scale.ts';
 import { smallQueries } from './small-queries.ts';
+import { tables } from './tables.ts';
 import { throughput } from './throughput.ts';
 
 /** Every scenario, in the order a full `npm run bench` runs them. Add new ones here. */
-export const SCENARIOS: readonly Scenario[] = [dashboards, throughput, smallQueries, load, faults, hardening, scale];
+export const SCENARIOS: readonly Scenario[] = [dashboards, throughput, smallQueries, load, faults, hardening, scale, tables];

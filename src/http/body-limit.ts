@@ -114,9 +114,12 @@ export function withBodyLimit(options: BodyLimitOptions, next: NodeHandler): Nod
           if (!res.destroyed) res.end();
         })
         .catch((error: unknown) => {
-          options.onError(error, req);
           if (res.destroyed) return;
-          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+          // A stream that fails after its first bytes (a table whose upstream failed) ends without its
+          // final chunk: the client sees it cut short, never an error appended to a whole-looking answer.
+          if (res.headersSent) return void res.destroy();
+          options.onError(error, req);
+          res.writeHead(500, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ errors: [{ message: 'Unexpected error.' }] }));
         });
     };

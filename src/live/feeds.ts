@@ -5,11 +5,12 @@
  * ids seen within the overlap are not delivered twice. A record more than `lateMs` late is missed
  * (LIVE_LATE_MS sets the window).
  */
-import { recordsOf, type Rec } from '../loaders/fetch.ts';
+import { recordsOf } from '../loaders/fetch.ts';
+import type { Rec } from '../upstream/values.ts';
 import type { Params, Scope } from '../spec/spec.ts';
 import { dataQuery, routes } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
-import type { Feed } from './hub.ts';
+import type { Feed } from './poller.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 

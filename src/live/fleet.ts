@@ -36,6 +36,7 @@
  * organization, feed id): the API key never reaches Redis, nor the hash of it the rest of the state uses.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 
 /** What a Redis call gave when Redis could not answer: the poller polls for itself. */
@@ -331,4 +332,5 @@ export class RedisFleet implements LiveFleet {
   }
 }
 
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** A wait that does not keep the process alive. */
+const pause = (ms: number): Promise<void> => delay(ms, undefined, { ref: false });

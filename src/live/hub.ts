@@ -13,13 +13,12 @@
  * fleet shares live polling through Redis (src/live/fleet.ts), where one poller per feed serves every
  * replica and the key's live spend and feeds are counted fleet-wide.
  */
+import { HOUR_MS, MINUTE_MS } from '../state/quota.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { Channel } from './channel.ts';
 import { LocalFleet, OFFLINE, type LiveFleet } from './fleet.ts';
-import { KeyLedger, Poller, type Role, type Subscriber } from './poller.ts';
-
-const HOUR = 3_600_000;
+import { KeyLedger, Poller, type Feed, type LiveStatus, type PollerHost, type Role, type Subscriber } from './poller.ts';
 
 export interface LiveOptions {
   /** The share (0–1) of a key's hourly limit live polling may use. */
@@ -44,42 +43,11 @@ export interface LiveOptions {
   maxBacklog: number;
 }
 
-/** What a poller polls: set up once (the baseline), then asked for what is new. */
-export interface Feed<T> {
-  /** Identifies the feed among a key's feeds (type, scope, filters): equal feeds share a poller. */
-  readonly id: string;
-  /** Upstream requests one poll costs, as planned (pages beyond the first are counted when they happen). */
-  readonly cost: number;
-  /** Reads where the data stands now; nothing before it is new. Throws what the upstream said. */
-  baseline(session: UpstreamSession): Promise<void>;
-  /** What arrived since the last poll, in order, each item once. */
-  poll(session: UpstreamSession): Promise<T[]>;
-  /**
-   * Of items another process's poll of the same feed delivered, those this feed has not delivered yet,
-   * taken as delivered (what `poll` applies to what it read).
-   */
-  admit(items: readonly T[]): T[];
-  /** Where the feed stands (JSON): another process restores it to poll on from there. */
-  snapshot(): unknown;
-  /** Sets the feed to where a `snapshot` stood; throws on a state that is not this feed's. */
-  restore(state: unknown): void;
-}
-
-/** What a subscriber is told besides the items, in `extensions.live` of each payload. */
-export interface LiveStatus {
-  /** The poller's interval now, in ms (it adapts to the key's quota and to faults). */
-  intervalMs: number;
-  /** Pollers the key has running, which share its live quota. */
-  pollers: number;
-  /** Whether the last poll failed and the poller is backing off. */
-  retrying: boolean;
-}
-
 /**
  * The gateway's live pollers: one per feed in this process, and with Redis (`RedisFleet`) one per feed
  * in the fleet, the other processes following its stream.
  */
-export class LiveHub {
+export class LiveHub implements PollerHost {
   readonly #pollers = new Map<string, Poller<unknown>>();
   readonly #keys = new Map<string, KeyLedger>();
   #subscribers = 0;
@@ -89,6 +57,18 @@ export class LiveHub {
     readonly options: LiveOptions,
     readonly fleet: LiveFleet = new LocalFleet(),
   ) {}
+
+  get shared(): boolean {
+    return this.fleet.shared;
+  }
+
+  get beatMs(): number {
+    return this.fleet.beatMs;
+  }
+
+  get maxBackoffMs(): number {
+    return this.options.maxBackoffMs;
+  }
 
   /**
    * The steady interval of each of a key's pollers: their polls together stay within the key's live
@@ -102,7 +82,7 @@ export class LiveHub {
     // Counted as if every poll went to one endpoint: the per-minute limit is per endpoint.
     const perMinute = Math.max(1e-9, this.options.quotaShare * limits.perMinutePerEndpoint);
     const needed = Math.max(1, costs);
-    return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR) / perHour), Math.ceil((needed * 60_000) / perMinute));
+    return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR_MS) / perHour), Math.ceil((needed * MINUTE_MS) / perMinute));
   }
 
   /** The key's pollers (in the fleet, when shared). */
@@ -117,7 +97,7 @@ export class LiveHub {
     const used = ledger.usedLastHour(now);
     if (used + cost <= allowed) return 0;
     const freeing = ledger.sent[Math.max(0, used + cost - allowed - 1)] ?? now;
-    return Math.max(1, freeing + HOUR - now);
+    return Math.max(1, freeing + HOUR_MS - now);
   }
 
   /**

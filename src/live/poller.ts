@@ -5,14 +5,65 @@
  * src/live/fleet.ts describes. Every step (a poll, a claim, a takeover) runs one at a time.
  */
 import type { ErrorCode } from '../errors.ts';
+import { HOUR_MS } from '../state/quota.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { compareIds, OFFLINE, type FeedLink, type FleetEntry } from './fleet.ts';
-import type { Feed, LiveHub, LiveStatus } from './hub.ts';
 
 /** Errors a wait will not cure: they end the subscriptions of the poller. */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT']);
-const HOUR = 3_600_000;
+
+/** What a poller polls: set up once (the baseline), then asked for what is new. */
+export interface Feed<T> {
+  /** Identifies the feed among a key's feeds (type, scope, filters): equal feeds share a poller. */
+  readonly id: string;
+  /** Upstream requests one poll costs, as planned (pages beyond the first are counted when they happen). */
+  readonly cost: number;
+  /** Reads where the data stands now; nothing before it is new. Throws what the upstream said. */
+  baseline(session: UpstreamSession): Promise<void>;
+  /** What arrived since the last poll, in order, each item once. */
+  poll(session: UpstreamSession): Promise<T[]>;
+  /**
+   * Of items another process's poll of the same feed delivered, those this feed has not delivered yet,
+   * taken as delivered (what `poll` applies to what it read).
+   */
+  admit(items: readonly T[]): T[];
+  /** Where the feed stands (JSON): another process restores it to poll on from there. */
+  snapshot(): unknown;
+  /** Sets the feed to where a `snapshot` stood; throws on a state that is not this feed's. */
+  restore(state: unknown): void;
+}
+
+/** What a subscriber is told besides the items, in `extensions.live` of each payload. */
+export interface LiveStatus {
+  /** The poller's interval now, in ms (it adapts to the key's quota and to faults). */
+  intervalMs: number;
+  /** Pollers the key has running, which share its live quota. */
+  pollers: number;
+  /** Whether the last poll failed and the poller is backing off. */
+  retrying: boolean;
+}
+
+/**
+ * What a poller asks of the hub that runs it (`LiveHub`): the pace of the key's live share, and
+ * whether the fleet shares polling through Redis.
+ */
+export interface PollerHost {
+  /** Whether the fleet shares live polling through Redis now (pollers claim, lead and follow). */
+  readonly shared: boolean;
+  /** How often a poller beats (renews, claims or rejoins), in ms. */
+  readonly beatMs: number;
+  /** The longest a poller backs off after faults, in ms. */
+  readonly maxBackoffMs: number;
+  /** The steady interval of each of the key's pollers. */
+  intervalFor(ledger: KeyLedger): number;
+  /** The key's pollers (in the fleet, when shared). */
+  pollersOf(ledger: KeyLedger): number;
+  /** Before a poll of `cost` requests: how long to wait first (0: go), and what was counted already. */
+  admit(ledger: KeyLedger, cost: number): Promise<{ wait: number; charged: number }>;
+  /** After a poll: what it sent, beyond what `admit` counted. */
+  spent(ledger: KeyLedger, requests: number, charged: number): void;
+}
 
 export interface Subscriber<T> {
   push(items: T[]): void;
@@ -30,7 +81,7 @@ export class KeyLedger {
   constructor(readonly hash: string) {}
 
   usedLastHour(now: number): number {
-    while (this.sent.length > 0 && (this.sent[0] ?? 0) <= now - HOUR) this.sent.shift();
+    while (this.sent.length > 0 && (this.sent[0] ?? 0) <= now - HOUR_MS) this.sent.shift();
     return this.sent.length;
   }
 }
@@ -59,7 +110,7 @@ export class Poller<T> {
   readonly ready: Promise<void>;
 
   constructor(
-    private readonly hub: LiveHub,
+    private readonly hub: PollerHost,
     readonly ledger: KeyLedger,
     private readonly feed: Feed<T>,
     private readonly session: () => UpstreamSession,
@@ -73,7 +124,7 @@ export class Poller<T> {
       void this.stop();
     });
     if (link) {
-      this.#beat = setInterval(() => void this.#beatNow(link).catch((error: unknown) => this.#failed(error)), hub.fleet.beatMs);
+      this.#beat = setInterval(() => void this.#beatNow(link).catch((error: unknown) => this.#failed(error)), hub.beatMs);
       this.#beat.unref();
     }
   }
@@ -106,7 +157,7 @@ export class Poller<T> {
   }
 
   async #start(): Promise<void> {
-    if (this.link && this.hub.fleet.shared) {
+    if (this.link && this.hub.shared) {
       const won = await this.link.claim();
       if (this.#stopped) return;
       if (won === true) return this.#lead(this.link);
@@ -265,7 +316,7 @@ export class Poller<T> {
       const won = await link.claim();
       if (won === OFFLINE) this.#local();
       else if (won) await this.#lead(link);
-    } else if (this.hub.fleet.shared) {
+    } else if (this.hub.shared) {
       await this.#rejoin(link);
     }
     this.#tell();
@@ -358,7 +409,7 @@ export class Poller<T> {
       // A fault or a 429: wait (at least what the upstream asked), doubling up to the ceiling.
       const told = error instanceof UpstreamError && error.retryAfter !== null ? error.retryAfter * 1000 : 0;
       const base = Math.max(this.hub.intervalFor(this.ledger), this.#backoffMs * 2);
-      this.#backoffMs = Math.min(this.hub.options.maxBackoffMs, Math.max(told, base));
+      this.#backoffMs = Math.min(this.hub.maxBackoffMs, Math.max(told, base));
     }
     this.#tell();
     this.#schedule();

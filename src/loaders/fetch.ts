@@ -2,8 +2,7 @@ import type { Envelope } from '../upstream/client.ts';
 import type { Params } from '../spec/spec.ts';
 import { dataQuery, routes, type Scope } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
-
-export type Rec = Record<string, unknown>;
+import type { Rec } from '../upstream/values.ts';
 
 /** What the upstream said about a listing besides its records: its metadata and any warnings. */
 export interface ListingMeta {
@@ -84,6 +83,26 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, task:
   return out;
 }
 
+/** Runs `task` over the items with at most `ahead` started before the one handed out, handing them out in order. */
+export async function* inOrder<T, R>(items: readonly T[], ahead: number, task: (item: T) => Promise<R>): AsyncGenerator<R> {
+  const started: Promise<R>[] = [];
+  let next = 0;
+  const start = (): void => {
+    while (next < items.length && started.length < Math.max(1, ahead)) {
+      const pending = task(items[next++] as T);
+      // Handled when its turn comes; an earlier failure ends the walk first.
+      pending.catch(() => undefined);
+      started.push(pending);
+    }
+  };
+  start();
+  for (let pending = started.shift(); pending; pending = started.shift()) {
+    const value = await pending;
+    start();
+    yield value;
+  }
+}
+
 export interface ListingSource {
   path: string;
   params: Params;
@@ -130,6 +149,28 @@ export class ListingFetcher {
     // One page (the usual case) is taken as it is; several are joined with one copy.
     const records = envelopes.length === 1 && first ? recordsOf(first) : ([] as Rec[]).concat(...envelopes.map(recordsOf));
     return { records, total: first ? totalOf(first, offset, recordsOf(first).length) : records.length, offset, meta: metaOf(envelopes) };
+  }
+
+  /**
+   * One upstream page at `offset`, which the operation does not keep once read (a streamed table's
+   * pages: see UpstreamSession.get).
+   */
+  async page(source: ListingSource, offset: number): Promise<Page> {
+    const envelope = await this.session.get(source.path, listingQuery(source, offset, source.pageLimit), 'page', false);
+    const records = recordsOf(envelope);
+    return { records, total: totalOf(envelope, offset, records.length), offset, meta: metaOf([envelope]) };
+  }
+
+  /**
+   * A whole listing page by page, in order, from its first page (one already started, or read here):
+   * at most `ahead` pages are read ahead of the one handed out.
+   */
+  async *pages(source: ListingSource, ahead: number, firstPage?: Promise<Page>): AsyncGenerator<Page> {
+    const first = await (firstPage ?? this.page(source, 0));
+    yield first;
+    const offsets: number[] = [];
+    for (let at = first.records.length; at < first.total; at += source.pageLimit) offsets.push(at);
+    yield* inOrder(offsets, ahead, (at) => this.page(source, at));
   }
 
   /** The listing's total, from the smallest request (shared with any identical one of this operation). */

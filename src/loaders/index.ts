@@ -2,11 +2,9 @@ import DataLoader from 'dataloader';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
-import { dataSource, ListingFetcher, mapBounded, objectOf, type Rec } from './fetch.ts';
-import { str } from '../schema/values.ts';
+import { roomOf, str, type Rec } from '../upstream/values.ts';
+import { dataSource, ListingFetcher, mapBounded, objectOf } from './fetch.ts';
 import { Planner } from './planner.ts';
-
-export type { Page, Rec } from './fetch.ts';
 
 const participantKey = (roomId: string, id: string): string => `${roomId}\u0000${id}`;
 
@@ -78,7 +76,7 @@ export function createLoaders(session: UpstreamSession, pageConcurrency: number,
       Promise.all(
         keys.map(async ({ roomId, id }) => {
           try {
-            const known = await planner.find('participants', (p) => p.id === id && (p.roomId ?? p.sessionId) === roomId);
+            const known = await planner.find('participants', (p) => p.id === id && roomOf(p) === roomId);
             if (known) return known;
             const all = await roomParticipants.load(roomId);
             return all.find((p) => p.id === id) ?? notFound('Participant', `${id} in room ${roomId}`);

@@ -35,19 +35,13 @@
  * on request (`explain()`, surfaced as `extensions.plan`).
  */
 import DataLoader from 'dataloader';
-import {
-  getArgumentValues,
-  getNamedType,
-  isObjectType,
-  Kind,
-  type GraphQLObjectType,
-  type GraphQLResolveInfo,
-  type SelectionSetNode,
-} from 'graphql';
+import { getArgumentValues, getNamedType, isObjectType, type GraphQLResolveInfo } from 'graphql';
+import { selectionWalk, type SelectionWalk } from '../document.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
-import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page, type Rec } from './fetch.ts';
+import { roomOf, type Rec } from '../upstream/values.ts';
+import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
 
 /** A listing: a data type (its upstream path) with filters, at a scope. */
 export interface ListingKey {
@@ -112,8 +106,6 @@ class ListingMap<V> {
 
 const hasFilters = (params: Params): boolean => Object.values(params).some((v) => v !== undefined);
 
-const roomOf = (r: Rec): string | null => (typeof r.roomId === 'string' ? r.roomId : typeof r.sessionId === 'string' ? r.sessionId : null);
-
 /** A wider listing's records grouped once by room and by participant, so that each slice is a lookup. */
 class Split {
   readonly #rooms = new Map<string, Rec[]>();
@@ -149,6 +141,53 @@ function widerScopes(req: DataRequest): Scope[] {
   if (req.scope.kind === 'participant') out.push({ kind: 'room', id: req.scope.roomId });
   if (req.scope.kind !== 'experiment' && req.experimentId !== null) out.push({ kind: 'experiment', id: req.experimentId });
   return out;
+}
+
+/** The one listing that holds a group's records (same data, one experiment): a room's or the experiment's; null when the parents' own are it. */
+function liftTarget(group: readonly DataRequest[]): Scope | null {
+  const first = group[0];
+  if (!first) return null;
+  const rooms = new Set(group.map((r) => (r.scope.kind === 'participant' ? r.scope.roomId : r.scope.id)));
+  if (first.experimentId !== null && rooms.size > 1) return { kind: 'experiment', id: first.experimentId };
+  if (group.length > 1 && first.scope.kind === 'participant') return { kind: 'room', id: first.scope.roomId };
+  return null;
+}
+
+/** The cheaper plan: the wider listing, when its pages are no more requests than one per parent. */
+const liftable = (probe: Page, pageLimit: number, parents: number): boolean => Math.max(1, Math.ceil(probe.total / pageLimit)) <= parents;
+
+/** A record's place for the split: its room, and its participant within the room. */
+function placeOf(r: Rec, kind: Scope['kind']): string {
+  const room = roomOf(r) ?? '';
+  if (kind === 'room') return room;
+  return `${room}\u0000${typeof r.participantId === 'string' ? r.participantId : String(r.participantId)}`;
+}
+
+const placeOfScope = (scope: Scope): string => (scope.kind === 'participant' ? `${scope.roomId}\u0000${scope.id}` : scope.id);
+
+/** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
+export interface StreamedPage {
+  records: Rec[];
+  owners: number[][];
+}
+
+/** One listing a table's plan reads: its first page (read while planning), its total, and whose each record is. */
+interface PlannedRead {
+  source: ListingSource;
+  first: Promise<Page>;
+  total: number;
+  owners: (record: Rec) => number[];
+}
+
+/** What reading a table's row list will take: the listings, the requests after their first pages, and the records. */
+export interface StreamPlan {
+  reads: readonly PlannedRead[];
+  /** Upstream requests still to send (every listing's first page is read while planning). */
+  requests: number;
+  /** Records the listings hold (the rows, when every record has a parent in the table). */
+  rows: number;
+  /** The upstream path of each listing and the pages still to read from it. */
+  endpoints: readonly { path: string; pages: number }[];
 }
 
 /** A source of windows over one connection's records, however they are planned. */
@@ -319,13 +358,7 @@ export class Planner {
       [...groups.values()].map(async (group) => {
         const first = group[0];
         if (!first) return;
-        const rooms = new Set(group.map((r) => (r.scope.kind === 'participant' ? r.scope.roomId : r.scope.id)));
-        const target: Scope | null =
-          first.experimentId !== null && rooms.size > 1
-            ? { kind: 'experiment', id: first.experimentId }
-            : group.length > 1 && first.scope.kind === 'participant'
-              ? { kind: 'room', id: first.scope.roomId }
-              : null;
+        const target = liftTarget(group);
         if (target === null) {
           for (const req of group) answers.set(req, null);
           return;
@@ -335,8 +368,7 @@ export class Planner {
           // The first page tells the total: lift when the wider listing needs no more requests than
           // one per parent; otherwise the probe is the only extra request.
           const probe = await this.#probe(listing, first.pageLimit);
-          const pages = Math.max(1, Math.ceil(probe.total / first.pageLimit));
-          const lifted = pages <= group.length;
+          const lifted = liftable(probe, first.pageLimit, group.length);
           this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: probe.total });
           if (!lifted) {
             for (const req of group) answers.set(req, null);
@@ -350,6 +382,82 @@ export class Planner {
       }),
     );
     return reqs.map((req) => answers.get(req) ?? null);
+  }
+
+  /**
+   * How many parents' listings of one connection (a table's row list) will be read: for the parents of
+   * each experiment, one wider listing when that is the cheaper plan (the same decision as for a
+   * turn's requests, explained likewise), otherwise each parent's own. Reads the first page of each
+   * listing it plans (a wider one's, or each parent's), which tells its total: the stream reads them
+   * first, so planning costs no request the table would not make anyway.
+   */
+  async plan(reqs: readonly DataRequest[]): Promise<StreamPlan> {
+    const groups = new Map<string, number[]>();
+    reqs.forEach((req, i) => {
+      const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
+      groups.set(group, [...(groups.get(group) ?? []), i]);
+    });
+    const reads: PlannedRead[] = [];
+    for (const indices of groups.values()) {
+      const group = indices.map((i) => reqs[i] as DataRequest);
+      const first = group[0];
+      if (!first) continue;
+      const target = this.enabled && first.experimentId !== null ? liftTarget(group) : null;
+      if (target !== null) {
+        const listing: ListingKey = { type: first.type, params: first.params, scope: target };
+        const probe = this.#probe(listing, first.pageLimit);
+        const page = await probe;
+        const lifted = liftable(page, first.pageLimit, group.length);
+        this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: page.total });
+        if (lifted) {
+          const owners = new Map<string, number[]>();
+          indices.forEach((index, k) => {
+            const place = placeOfScope((group[k] as DataRequest).scope);
+            owners.set(place, [...(owners.get(place) ?? []), index]);
+          });
+          const kind = first.scope.kind;
+          reads.push({
+            source: dataSource(listing.type, target, listing.params, first.pageLimit),
+            first: probe,
+            total: page.total,
+            owners: (r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? [])),
+          });
+          continue;
+        }
+      }
+      for (const index of indices) {
+        const req = reqs[index] as DataRequest;
+        const probe = this.#probe(req, req.pageLimit);
+        reads.push({
+          source: dataSource(req.type, req.scope, req.params, req.pageLimit),
+          first: probe,
+          total: (await probe).total,
+          owners: () => [index],
+        });
+      }
+    }
+    const pages = (read: PlannedRead): number => Math.max(0, Math.ceil(read.total / read.source.pageLimit) - 1);
+    return {
+      reads,
+      requests: reads.reduce((n, read) => n + pages(read), 0),
+      rows: reads.reduce((n, read) => n + read.total, 0),
+      endpoints: reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+    };
+  }
+
+  /**
+   * The records of a plan's listings, page by page as the upstream sends them, each page's records
+   * with the parents they belong to: what a table streams (src/tables/rows.ts). A wider listing's
+   * records come in its order; per-parent listings come parent after parent. At most `ahead` pages are
+   * read ahead of the one handed out, and none is kept once handed out: memory holds a few pages
+   * whatever the listing's size.
+   */
+  async *stream(plan: StreamPlan, ahead: number): AsyncGenerator<StreamedPage> {
+    for (const read of plan.reads) {
+      for await (const { records } of this.listings.pages(read.source, ahead, read.first)) {
+        yield { records, owners: records.map(read.owners) };
+      }
+    }
   }
 
   /** A record of a complete, unfiltered listing already fetched or in flight (back-links look here first). */
@@ -382,29 +490,38 @@ interface Found {
   depth: number;
 }
 
-function collect(info: GraphQLResolveInfo, type: GraphQLObjectType, selection: SelectionSetNode, depth: number, out: Found[]): void {
-  for (const node of selection.selections) {
-    if (node.kind === Kind.INLINE_FRAGMENT || node.kind === Kind.FRAGMENT_SPREAD) {
-      const fragment = node.kind === Kind.INLINE_FRAGMENT ? node : info.fragments[node.name.value];
-      if (!fragment) continue;
-      const condition = fragment.typeCondition ? info.schema.getType(fragment.typeCondition.name.value) : type;
-      if (condition && isObjectType(condition)) collect(info, condition, fragment.selectionSet, depth, out);
-      continue;
-    }
-    const definition = type.getFields()[node.name.value];
-    if (!definition) continue;
-    let args: ListingArgs;
-    try {
-      args = getArgumentValues(definition, node, info.variableValues);
-    } catch {
-      continue;
-    }
-    const spec = RECORD_TYPES.has(type.name) ? LISTING_BY_FIELD.get(node.name.value) : undefined;
-    if (spec) out.push({ parentType: type.name, spec, args, depth });
-    const child = getNamedType(definition.type);
-    if (node.selectionSet && isObjectType(child))
-      collect(info, child, node.selectionSet, depth + (RECORD_TYPES.has(child.name) ? 1 : 0), out);
-  }
+/**
+ * The listings an operation selects below a root field, each with its parent type and arguments, in
+ * document order (fragments resolved; fields selected on an interface type are passed over, fragments
+ * on an object type within them are not).
+ */
+function listingsBelow(info: GraphQLResolveInfo): SelectionWalk<Found[]> {
+  return selectionWalk<Found[]>(
+    {
+      none: [],
+      add: (a, b) => (b.length === 0 ? a : a.length === 0 ? b : [...a, ...b]),
+      field: (node, type, walk) => {
+        if (!isObjectType(type)) return [];
+        const definition = type.getFields()[node.name.value];
+        if (!definition) return [];
+        let args: ListingArgs;
+        try {
+          args = getArgumentValues(definition, node, info.variableValues);
+        } catch {
+          return [];
+        }
+        const spec = RECORD_TYPES.has(type.name) ? LISTING_BY_FIELD.get(node.name.value) : undefined;
+        const own: Found[] = spec ? [{ parentType: type.name, spec, args, depth: 0 }] : [];
+        const child = getNamedType(definition.type);
+        if (!node.selectionSet || !isObjectType(child)) return own;
+        // Depths are counted from the selection walked: one more below each Experiment, Room or Participant.
+        const below = walk(node.selectionSet, child);
+        return [...own, ...(RECORD_TYPES.has(child.name) ? below.map((f) => ({ ...f, depth: f.depth + 1 })) : below)];
+      },
+    },
+    (name) => info.fragments[name],
+    info.schema,
+  );
 }
 
 /** Whether a connection's window lies inside the first upstream page, so a probe can serve it. */
@@ -428,8 +545,8 @@ export function lookahead(
   if (!planner.enabled) return;
   const rootType = getNamedType(info.returnType);
   if (!isObjectType(rootType)) return;
-  const found: Found[] = [];
-  for (const node of info.fieldNodes) if (node.selectionSet) collect(info, rootType, node.selectionSet, 0, found);
+  const below = listingsBelow(info);
+  const found = info.fieldNodes.flatMap((node) => below(node.selectionSet, rootType));
   for (const { parentType, spec, args, depth } of found) {
     if (!spec.scopes.includes(root.kind)) continue;
     const nested = depth > 0 && parentType !== 'Experiment';

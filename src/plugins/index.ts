@@ -22,6 +22,7 @@ import { useNoIntrospection } from './use-no-introspection.ts';
 import { useOperationReport } from './use-operation-report.ts';
 import { useOrganizationHeader } from './use-organization-header.ts';
 import { useRequireApiKey } from './use-require-api-key.ts';
+import { useTables } from './use-tables.ts';
 import { useTrustedDocuments } from './use-trusted-documents.ts';
 import { useUpstreamBudget } from './use-upstream-budget.ts';
 import { useUpstreamResult } from './use-upstream-result.ts';
@@ -88,6 +89,8 @@ export function gatewayPlugins(
     // @defer and @stream, over multipart HTTP and SSE; deferred parts are planned with the rest (planner.ts).
     useDeferStream(),
     ...(config.graphqlJit ? [useJit({ onCompile: (ms, ok) => metrics.compiled(ok, ms / 1000) })] : []),
+    // After graphql-jit: a table's execution replaces the operation's (src/tables).
+    useTables({ ...config.tables, ahead: config.pageConcurrency, quotaGuard: config.quota !== null, registry: metrics.registry }),
     ...(config.introspection ? [] : [useNoIntrospection()]),
     // Maps upstream errors before the report sees them; both before the refusals below, so that
     // refused operations are reported too.

@@ -1,5 +1,6 @@
-import { Kind, type ASTNode, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
+import type { ASTNode, ValidationContext, ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { selectionWalk } from '../document.ts';
 import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
@@ -33,49 +34,26 @@ function refuse(context: ValidationContext, what: 'aliases' | 'rootAliases', max
  */
 export function aliasLimitsRule(limits: AliasLimits): ValidationRule {
   return (context) => {
-    const fragmentAliases = new Map<string, number>();
-
-    /** Aliases in a selection, fragments expanded (each fragment counted once per spread, cycles cut). */
-    const nested = (selection: SelectionSetNode, path: ReadonlySet<string>): number => {
-      let n = 0;
-      for (const s of selection.selections) {
-        if (s.kind === Kind.FIELD) {
-          if (counted(s)) n++;
-          if (s.selectionSet) n += nested(s.selectionSet, path);
-        } else if (s.kind === Kind.INLINE_FRAGMENT) n += nested(s.selectionSet, path);
-        else if (!path.has(s.name.value)) {
-          const known = fragmentAliases.get(s.name.value);
-          if (known !== undefined) n += known;
-          else {
-            const fragment = context.getFragment(s.name.value);
-            const count = fragment ? nested(fragment.selectionSet, new Set([...path, s.name.value])) : 0;
-            fragmentAliases.set(s.name.value, count);
-            n += count;
-          }
-        }
-      }
-      return n;
-    };
-
+    const fragments = (name: string) => context.getFragment(name);
+    /** Aliases in a selection, fragments expanded (each fragment counted once per spread). */
+    const nested = selectionWalk<number>(
+      { none: 0, add: (a, b) => a + b, field: (f, _parent, walk) => (counted(f) ? 1 : 0) + walk(f.selectionSet) },
+      fragments,
+    );
+    /** Aliased root fields, and the most aliases inside one root field. */
+    const roots = selectionWalk<{ roots: number; worst: number }>(
+      {
+        none: { roots: 0, worst: 0 },
+        add: (a, b) => ({ roots: a.roots + b.roots, worst: Math.max(a.worst, b.worst) }),
+        field: (f) => ({ roots: counted(f) ? 1 : 0, worst: nested(f.selectionSet) }),
+      },
+      fragments,
+    );
     return {
       OperationDefinition(operation) {
-        let roots = 0;
-        let worst = 0;
-        const visitRoot = (selection: SelectionSetNode, path: ReadonlySet<string>): void => {
-          for (const s of selection.selections) {
-            if (s.kind === Kind.FIELD) {
-              if (counted(s)) roots++;
-              if (s.selectionSet) worst = Math.max(worst, nested(s.selectionSet, new Set()));
-            } else if (s.kind === Kind.INLINE_FRAGMENT) visitRoot(s.selectionSet, path);
-            else if (!path.has(s.name.value)) {
-              const fragment = context.getFragment(s.name.value);
-              if (fragment) visitRoot(fragment.selectionSet, new Set([...path, s.name.value]));
-            }
-          }
-        };
-        visitRoot(operation.selectionSet, new Set());
-        if (roots > limits.rootAliases) refuse(context, 'rootAliases', limits.rootAliases, roots, operation);
-        if (worst > limits.aliases) refuse(context, 'aliases', limits.aliases, worst, operation);
+        const found = roots(operation.selectionSet);
+        if (found.roots > limits.rootAliases) refuse(context, 'rootAliases', limits.rootAliases, found.roots, operation);
+        if (found.worst > limits.aliases) refuse(context, 'aliases', limits.aliases, found.worst, operation);
       },
     };
   };

@@ -11,15 +11,14 @@ import {
   Kind,
   typeFromAST,
   type DocumentNode,
-  type FragmentDefinitionNode,
   type GraphQLInputType,
   type GraphQLNamedType,
   type GraphQLSchema,
-  type SelectionSetNode,
   type ValueNode,
   type VariableDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { fragmentsOf, selectionWalk } from '../document.ts';
 import { gatewayError } from '../errors.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 
@@ -39,10 +38,9 @@ interface Count {
 /** Root query fields whose list items are each one upstream lookup. */
 const LOOKUP_FIELDS: ReadonlySet<string> = new Set(['nodes', '_entities']);
 
-const add = (a: Count, b: Count): void => {
-  a.items += b.items;
-  a.lookups += b.lookups;
-};
+const NONE: Count = { items: 0, lookups: 0 };
+
+const add = (a: Count, b: Count): Count => ({ items: a.items + b.items, lookups: a.lookups + b.lookups });
 
 /**
  * Counts the list items an operation's arguments hold — literals, variables (their raw JSON, before
@@ -57,15 +55,11 @@ export function countListItems(
   operationName: string | null | undefined,
   variables: Readonly<Record<string, unknown>> | null | undefined,
 ): Count {
-  const total: Count = { items: 0, lookups: 0 };
   const operation = getOperationAST(document, operationName ?? undefined);
   const root = operation ? schema.getRootType(operation.operation) : null;
-  if (!operation || !root) return total;
+  if (!operation || !root) return NONE;
   const queryType = schema.getQueryType();
   const definitions = new Map<string, VariableDefinitionNode>(operation.variableDefinitions?.map((d) => [d.variable.name.value, d]));
-  const fragments = new Map(
-    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
-  );
   const nesting = new Map<GraphQLNamedType, boolean>();
 
   /** Whether values of a type can hold lists at all (else its items need no visit). */
@@ -133,14 +127,15 @@ export function countListItems(
     }, 0);
   };
 
-  const memo = new Map<string, Count>();
-  const selection = (set: SelectionSetNode, parent: GraphQLNamedType | null | undefined): Count => {
-    const count: Count = { items: 0, lookups: 0 };
-    for (const s of set.selections) {
-      if (s.kind === Kind.FIELD) {
-        if (s.name.value.startsWith('__') || !(isObjectType(parent) || isInterfaceType(parent))) continue;
+  const selection = selectionWalk<Count>(
+    {
+      none: NONE,
+      add,
+      field: (s, parent, walk) => {
+        if (s.name.value.startsWith('__') || !(isObjectType(parent) || isInterfaceType(parent))) return NONE;
         const field = parent.getFields()[s.name.value];
-        if (!field) continue;
+        if (!field) return NONE;
+        const count: Count = { items: 0, lookups: 0 };
         for (const argument of s.arguments ?? []) {
           const definition = field.args.find((a) => a.name === argument.name.value);
           if (!definition) continue;
@@ -148,25 +143,13 @@ export function countListItems(
           count.items += n;
           if (parent === queryType && LOOKUP_FIELDS.has(field.name) && isListType(getNullableOf(definition.type))) count.lookups += n;
         }
-        if (s.selectionSet) add(count, selection(s.selectionSet, getNamedType(field.type)));
-      } else if (s.kind === Kind.INLINE_FRAGMENT) {
-        add(count, selection(s.selectionSet, s.typeCondition ? schema.getType(s.typeCondition.name.value) : parent));
-      } else {
-        let known = memo.get(s.name.value);
-        if (!known) {
-          const fragment = fragments.get(s.name.value);
-          // Cycles are refused by validation; the placeholder keeps a bad document from recursing for ever.
-          memo.set(s.name.value, { items: 0, lookups: 0 });
-          known = fragment ? selection(fragment.selectionSet, schema.getType(fragment.typeCondition.name.value)) : { items: 0, lookups: 0 };
-          memo.set(s.name.value, known);
-        }
-        add(count, known);
-      }
-    }
-    return count;
-  };
-  add(total, selection(operation.selectionSet, root));
-  return total;
+        return s.selectionSet ? add(count, walk(s.selectionSet, getNamedType(field.type))) : count;
+      },
+    },
+    fragmentsOf(document),
+    schema,
+  );
+  return selection(operation.selectionSet, root);
 }
 
 /** An input object value in the variables with more keys than its type has fields. */

@@ -6,6 +6,14 @@ import { ERROR_CODES, ERRORS, type ErrorEntry } from '../errors.ts';
 import type { Metrics } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { UpstreamError } from '../upstream/errors.ts';
+import { tableOf } from './use-tables.ts';
+
+/** A table's format, rows and bytes on its operation's line, and why it ended early when it did. */
+function tableFields(ctx: object): Record<string, unknown> {
+  const table = tableOf(ctx);
+  if (!table) return {};
+  return { table: { format: table.format, rows: table.rows, bytes: table.bytes, ...(table.failure ? { aborted: table.failure } : {}) } };
+}
 
 /** The code an error is reported with: its own, an upstream error's, or INTERNAL_SERVER_ERROR (masked). */
 export function errorCode(error: GraphQLError): string {
@@ -90,6 +98,7 @@ export function useOperationReport(metrics: Metrics, logger: Logger, tracer: Tra
           outcome,
           durationMs: Math.round(seconds * 1000),
           ...(payloads === undefined ? {} : { payloads }),
+          ...tableFields(args.contextValue),
           upstream: cost,
           errors: coded,
         },

@@ -1,7 +1,7 @@
-import type { DocumentNode } from 'graphql';
+import { getOperationAST, type DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { fragmentsOf, keyless, perOperation, selectionWalk } from '../document.ts';
 import { gatewayError } from '../errors.ts';
-import { keyless, perOperation, visitFields } from '../document.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { MISSING_KEY_MESSAGE } from '../upstream/session.ts';
 
@@ -10,11 +10,12 @@ import { MISSING_KEY_MESSAGE } from '../upstream/session.ts';
  * and `_service { sdl }` (composition tools ask for it without a key).
  */
 export function operationNeedsKey(document: DocumentNode, operationName?: string | null): boolean {
-  let needs = false;
-  visitFields(document, operationName, (field, atRoot) => {
-    if (atRoot && !keyless(field.name.value)) needs = true;
-  });
-  return needs;
+  const operation = getOperationAST(document, operationName ?? undefined);
+  const rootFields = selectionWalk<boolean>(
+    { none: false, add: (a, b) => a || b, field: (f) => !keyless(f.name.value) },
+    fragmentsOf(document),
+  );
+  return operation ? rootFields(operation.selectionSet) : false;
 }
 
 /** Refuses an operation that needs data when the caller sent no key, before any upstream call. */

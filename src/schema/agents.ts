@@ -1,4 +1,5 @@
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { selectionWalk } from '../document.ts';
 import { listSlicer } from '../loaders/planner.ts';
 import { metaOf, objectOf, recordsOf } from '../loaders/fetch.ts';
 import { routes, type Scope } from '../upstream/routes.ts';
@@ -9,7 +10,7 @@ import { badInput, requireId } from './errors.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { recordField } from './records.ts';
 import { Experiment, Participant, Room } from './refs.ts';
-import { bool, json, linkable, objects, str, type Rec } from './values.ts';
+import { bool, json, linkable, objects, str, type Rec } from '../upstream/values.ts';
 import type { RecordField } from '../spec/spec.ts';
 
 /** The upstream's default (and largest) cap of decisions per room. */
@@ -108,17 +109,14 @@ export const AgentRun = builder.objectRef<Rec>('AgentRun').implement({
   }),
 });
 
-/** Whether the operation asks for a detail field of the decisions below this field. */
+/** Whether the operation asks for a detail field of the decisions within 6 levels below this field. */
 function asksDetail(info: GraphQLResolveInfo): boolean {
-  const walk = (selection: SelectionSetNode | undefined, depth: number): boolean =>
-    selection !== undefined &&
-    depth < 6 &&
-    selection.selections.some((s) => {
-      if (s.kind === Kind.FIELD) return DETAIL_FIELDS.has(s.name.value) || walk(s.selectionSet, depth + 1);
-      if (s.kind === Kind.INLINE_FRAGMENT) return walk(s.selectionSet, depth);
-      return walk(info.fragments[s.name.value]?.selectionSet, depth);
-    });
-  return info.fieldNodes.some((node) => walk(node.selectionSet, 0));
+  // The fewest levels down to a detail field (Infinity: none).
+  const nearest = selectionWalk<number>(
+    { none: Infinity, add: Math.min, field: (f, _parent, walk) => (DETAIL_FIELDS.has(f.name.value) ? 0 : 1 + walk(f.selectionSet)) },
+    (name) => info.fragments[name],
+  );
+  return info.fieldNodes.some((node) => nearest(node.selectionSet) < 6);
 }
 
 interface DecisionArgs extends ConnectionArgs {
@@ -186,9 +184,9 @@ builder.objectFields(Experiment, (t) => ({
     {
       type: AgentRun,
       description: 'The AI agents’ runs in this experiment (upstream agent-runs; one request, no pages upstream).',
-      resolve: async (e, args, ctx) => {
+      resolve: async (e, args, ctx, info) => {
         const envelope = await ctx.session.get(routes.data('agent-runs', { kind: 'experiment', id: str(e.id) ?? '' }));
-        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }));
+        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }), undefined, info);
       },
     },
     connectionOf(AgentRun, 'AgentRun'),

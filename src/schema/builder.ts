@@ -2,8 +2,12 @@ import SchemaBuilder from '@pothos/core';
 import DirectivesPlugin from '@pothos/plugin-directives';
 import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
-import type { LiveHub, LiveStatus } from '../live/hub.ts';
+import type { FieldNode, GraphQLResolveInfo } from 'graphql';
+import type { LiveHub } from '../live/hub.ts';
+import type { LiveStatus } from '../live/poller.ts';
 import type { Loaders } from '../loaders/index.ts';
+import type { DataRequest } from '../loaders/planner.ts';
+import type { Rec } from '../upstream/values.ts';
 import { badInput } from './errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 
@@ -30,6 +34,19 @@ export interface GatewayContext {
   explain: boolean;
   /** Warnings the upstream attached to listings this operation read (`metadata._warnings`), once each. */
   warnings: Set<string>;
+  /** Set while the operation is answered as a table (src/tables): what its connections do differently. */
+  table?: TableHooks;
+}
+
+/** How a table's execution changes the connections on its row path (see src/tables/rows.ts). */
+export interface TableHooks {
+  /** Whether this connection field reads every record when it is given neither `first` nor `last`. */
+  all(node: FieldNode): boolean;
+  /**
+   * Whether this listing's records are streamed as the table's rows rather than resolved here: then
+   * the parent's request is recorded (by the field's response path) and the connection answers empty.
+   */
+  defer(info: GraphQLResolveInfo, req: DataRequest, args: object, view: (record: Rec) => unknown): boolean;
 }
 
 export interface SchemaTypes {

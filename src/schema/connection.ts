@@ -1,8 +1,9 @@
+import type { GraphQLResolveInfo } from 'graphql';
 import type { GatewayContext } from './builder.ts';
 import { badInput } from './errors.ts';
 import type { ListingMeta, ListingSource } from '../loaders/fetch.ts';
 import type { DataRequest, Slicer } from '../loaders/planner.ts';
-import type { Rec } from './values.ts';
+import type { Rec } from '../upstream/values.ts';
 
 export const MAX_FIRST = 1000;
 
@@ -62,8 +63,11 @@ function checkCount(value: number | null | undefined, argument: 'first' | 'last'
   return value;
 }
 
-/** The window [start, end) that Relay arguments select; `end` is null when it needs the total. */
-export function selectWindow(args: ConnectionArgs, defaultSize: number): { start: number; end: number | null; last: number | null } {
+/**
+ * The window [start, end) that Relay arguments select; `end` is null when it needs the total. A
+ * `defaultSize` of null reads every record from `after` on (a table's connections, src/tables).
+ */
+export function selectWindow(args: ConnectionArgs, defaultSize: number | null): { start: number; end: number | null; last: number | null } {
   const first = checkCount(args.first, 'first');
   const last = checkCount(args.last, 'last');
   const after = args.after ? decodeCursor(args.after, 'after') + 1 : 0;
@@ -77,26 +81,35 @@ export function selectWindow(args: ConnectionArgs, defaultSize: number): { start
     if (before !== null) return { start: Math.max(after, before - last), end: before, last: null };
     return { start: after, end: null, last };
   }
+  if (defaultSize === null) return { start: after, end: before, last: null };
   return { start: after, end: Math.min(after + defaultSize, before ?? Number.POSITIVE_INFINITY), last: null };
 }
 
 const asRecord = (r: Rec): Rec => r;
 
+/** The edges a connection gives when neither `first` nor `last` is given: all of them in a table (src/tables). */
+function defaultSizeOf(ctx: GatewayContext, info: GraphQLResolveInfo | undefined): number | null {
+  const node = info?.fieldNodes[0];
+  return node && ctx.table?.all(node) ? null : ctx.defaultPageSize;
+}
+
 /**
  * Resolves Relay arguments over any source of windows: an upstream listing, a planned list, records in
- * hand; `view` makes each record the node its type reads (a record type's view).
+ * hand; `view` makes each record the node its type reads (a record type's view). With `info`, a
+ * table's connections read every record when they have no window (src/tables).
  */
 export async function connectionOver<N = Rec>(
   ctx: GatewayContext,
   args: ConnectionArgs,
   slicer: Slicer,
   view: (record: Rec) => N = asRecord as (record: Rec) => N,
+  info?: GraphQLResolveInfo,
 ): Promise<ConnectionResult<N>> {
-  const window = selectWindow(args, ctx.defaultPageSize);
+  const window = selectWindow(args, defaultSizeOf(ctx, info));
   let { start, end } = window;
   if (end === null) {
     end = Math.max(start, await slicer.total());
-    start = Math.max(start, end - (window.last ?? 0));
+    if (window.last !== null) start = Math.max(start, end - window.last);
   }
   const page = await slicer.window(start, end - start);
   const edges = page.records.map((record, i) => new Edge(start + i, view(record)));
@@ -115,11 +128,22 @@ export async function connectionOver<N = Rec>(
 }
 
 /** Resolves a Relay connection over an upstream listing, mapped onto limit/offset. */
-export function resolveConnection(ctx: GatewayContext, source: ListingSource, args: ConnectionArgs): Promise<ConnectionResult> {
-  return connectionOver(ctx, args, {
-    window: (start, limit) => ctx.loaders.listings.window(source, start, limit),
-    total: () => ctx.loaders.listings.total(source),
-  });
+export function resolveConnection(
+  ctx: GatewayContext,
+  source: ListingSource,
+  args: ConnectionArgs,
+  info?: GraphQLResolveInfo,
+): Promise<ConnectionResult> {
+  return connectionOver(
+    ctx,
+    args,
+    {
+      window: (start, limit) => ctx.loaders.listings.window(source, start, limit),
+      total: () => ctx.loaders.listings.total(source),
+    },
+    undefined,
+    info,
+  );
 }
 
 /** Resolves a data connection through the planner (see loaders/planner.ts). */
@@ -128,7 +152,8 @@ export function resolveDataConnection<N>(
   req: DataRequest,
   args: ConnectionArgs,
   view: (record: Rec) => N,
+  info?: GraphQLResolveInfo,
 ): Promise<ConnectionResult<N>> {
   selectWindow(args, ctx.defaultPageSize); // bad arguments fail here, before the planner may fetch
-  return connectionOver(ctx, args, ctx.loaders.planner.slicer(req), view);
+  return connectionOver(ctx, args, ctx.loaders.planner.slicer(req), view, info);
 }

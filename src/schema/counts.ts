@@ -2,7 +2,7 @@ import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { Participant } from './refs.ts';
-import { int, obj, roomOf, str, type Rec } from './values.ts';
+import { int, obj, roomOf, str, type Rec } from '../upstream/values.ts';
 
 interface TypeCount {
   dataType: string;

@@ -1,23 +1,27 @@
-import type { ObjectRef } from '@pothos/core';
+import type { ArgBuilder, ObjectRef } from '@pothos/core';
+import type { GraphQLResolveInfo } from 'graphql';
+import { NO_META } from '../loaders/fetch.ts';
 import { LISTINGS } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import { filtersOf, type Filter, type ListingSpec, type Scope, type ScopeKind } from '../spec/spec.ts';
 import { builder, type FieldBuilder, type GatewayContext, type Types } from './builder.ts';
-import { resolveDataConnection, type Edge } from './connection.ts';
+import { resolveDataConnection, type ConnectionResult, type Edge } from './connection.ts';
 import { RECORD_TYPES, type RecordView } from './records.ts';
 import { Participant, Room } from './refs.ts';
 import { SortOrder } from './scalars.ts';
-import type { Rec } from './values.ts';
+import type { Rec } from '../upstream/values.ts';
 
 const upper = (name: string): string => name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 
-/** Enums named by filters (CompletionCode, …), built once each. */
-const enums = new Map<string, ReturnType<typeof builder.enumType>>();
-function enumOf(name: string, values: readonly string[]) {
-  let ref = enums.get(name);
+/** Enums named by filters (CompletionCode, …), built once each per schema builder. */
+const enums = new WeakMap<PothosSchemaTypes.SchemaBuilder<Types>, Map<string, ReturnType<typeof builder.enumType>>>();
+function enumOf(on: PothosSchemaTypes.SchemaBuilder<Types>, name: string, values: readonly string[]) {
+  let known = enums.get(on);
+  if (!known) enums.set(on, (known = new Map()));
+  let ref = known.get(name);
   if (!ref) {
-    ref = builder.enumType(name, { values: Object.fromEntries(values.map((v) => [v, { value: v }])) });
-    enums.set(name, ref);
+    ref = on.enumType(name, { values: Object.fromEntries(values.map((v) => [v, { value: v }])) });
+    known.set(name, ref);
   }
   return ref;
 }
@@ -34,6 +38,14 @@ const SORT_ENUMS = new Map(
 );
 
 const asRecord = (r: Rec): Rec => r;
+
+/** What a streamed row list answers in a table's context pass (its records arrive as rows instead). */
+const EMPTY_CONNECTION: ConnectionResult<never> = {
+  edges: [],
+  totalCount: 0,
+  meta: NO_META,
+  pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+};
 
 /** The node type of a listing's records, and what its nodes are made of them. */
 function nodeOf(spec: ListingSpec): { ref: ObjectRef<Types, Rec | RecordView>; view: (r: Rec) => Rec | RecordView } {
@@ -71,7 +83,13 @@ export function connectionOf<N>(node: ObjectRef<Types, N>, name: string): Return
   return ref;
 }
 
-function filterArg<P>(t: FieldBuilder<P>, filter: Filter) {
+/** What building arguments needs of a field builder (a type's, the subscription type's). */
+interface ArgsBuilder {
+  arg: ArgBuilder<Types>;
+  builder: PothosSchemaTypes.SchemaBuilder<Types>;
+}
+
+function filterArg(t: ArgsBuilder, filter: Filter) {
   const { input, description } = filter;
   switch (input.kind) {
     case 'DateTime':
@@ -83,18 +101,24 @@ function filterArg<P>(t: FieldBuilder<P>, filter: Filter) {
     case 'Int':
       return t.arg.int({ description });
     case 'Enum':
-      return t.arg({ type: enumOf(input.name, input.values), description });
+      return t.arg({ type: enumOf(t.builder, input.name, input.values), description });
     case 'EventCategory':
       return t.arg({ type: 'EventCategory', description });
   }
 }
+
+/**
+ * The arguments of filters, by GraphQL argument name: a listing connection's and a subscription's
+ * (its listing's filters but the time window) are built here alike.
+ */
+export const filterArgs = (t: ArgsBuilder, filters: readonly Filter[]) => Object.fromEntries(filters.map((f) => [f.arg, filterArg(t, f)]));
 
 /** A listing's arguments: its filters (common ones first), sort and order. */
 function listingArgs<P>(t: FieldBuilder<P>, spec: ListingSpec) {
   const sort = SORT_ENUMS.get(spec.field);
   if (!sort) throw new Error(`no sort enum for ${spec.field}`);
   return {
-    ...Object.fromEntries(filtersOf(spec).map((f) => [f.arg, filterArg(t, f)])),
+    ...filterArgs(t, filtersOf(spec)),
     sort: t.arg({ type: sort, description: 'Sort field (default TIMESTAMP).' }),
     order: t.arg({ type: SortOrder, description: 'Sort order (default ASC).' }),
   };
@@ -114,10 +138,12 @@ function listingConnection<P>(t: FieldBuilder<P>, spec: ListingSpec, scopeOf: (p
       type: node,
       description: spec.description,
       args: listingArgs(t, spec),
-      resolve: (parent: P, args: object, ctx: GatewayContext) => {
+      resolve: (parent: P, args: object, ctx: GatewayContext, info: GraphQLResolveInfo) => {
         const { scope, experimentId } = scopeOf(parent);
         const req = { type: spec.path, params: listingParams(spec, args as ListingArgs), scope, experimentId, pageLimit: spec.pageLimit };
-        return resolveDataConnection(ctx, req, args, view);
+        // A table's row list: its records are streamed as rows (src/tables/rows.ts), not resolved here.
+        if (ctx.table?.defer(info, req, args, view)) return EMPTY_CONNECTION;
+        return resolveDataConnection(ctx, req, args, view, info);
       },
     },
     connectionOf(node, typeof spec.node === 'string' ? spec.node : spec.node.name),

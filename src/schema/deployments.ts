@@ -8,8 +8,8 @@ import { badInput, requireId, requireKey } from './errors.ts';
 import { upstreamId } from './ids.ts';
 import { write } from './writes.ts';
 import { experimentLink, roomLink } from './links.ts';
-import { Experiment, Room } from './refs.ts';
-import { branded, date, float, int, obj, str, type Rec } from './values.ts';
+import { branded, Experiment, Room } from './refs.ts';
+import { date, float, int, obj, str, type Rec } from '../upstream/values.ts';
 
 export const Deployment = builder.objectRef<Rec>('Deployment');
 
@@ -65,9 +65,9 @@ builder.node(Deployment, {
       {
         type: Room,
         description: 'The rooms (sessions) of this deployment (upstream sessions; one request, no pages upstream).',
-        resolve: async (d, args, ctx) => {
+        resolve: async (d, args, ctx, info) => {
           const envelope = await ctx.session.get(routes.deploymentSessions(str(d.id) ?? ''));
-          return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }));
+          return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }), undefined, info);
         },
       },
       connectionOf(Room, 'Room'),

@@ -3,8 +3,8 @@ import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
 import { requireId, requireKey } from './errors.ts';
-import { Experiment } from './refs.ts';
-import { branded, bool, date, int, json, str, strList, type Rec } from './values.ts';
+import { branded, Experiment } from './refs.ts';
+import { bool, date, int, json, str, strList, type Rec } from '../upstream/values.ts';
 
 const experimentScope = (e: Rec): ParentScope => ({ scope: { kind: 'experiment', id: str(e.id) ?? '' }, experimentId: str(e.id) });
 

@@ -1,4 +1,6 @@
 import { printSubgraphSchema } from '@apollo/subgraph';
+import { specifiedDirectives } from 'graphql';
+import { TableDirective } from '../tables/directive.ts';
 import { builder } from './builder.ts';
 import { settleListItems } from '../plugins/use-jit.ts';
 import { boundJsonOutputs } from './json.ts';
@@ -18,14 +20,14 @@ import './personas.ts';
 import './subscriptions.ts';
 
 /** The public API: what clients use and schema.graphql prints (without the Federation fields). */
-export const publicSchema = builder.toSchema({ sortSchema: false });
+export const publicSchema = builder.toSchema({ sortSchema: false, directives: [...specifiedDirectives, TableDirective] });
 
 /**
  * What the gateway serves: the public API as a Federation v2 subgraph, always on — plus `_service { sdl }`
  * (answered without a key) and `_entities` (Experiment, Room, Participant, Deployment and Persona,
  * keyed by their upstream ids; see `asEntity` in each type's file).
  */
-export const schema = settleListItems(boundJsonOutputs(builder.toSubGraphSchema({})));
+export const schema = settleListItems(boundJsonOutputs(builder.toSubGraphSchema({ directives: [...specifiedDirectives, TableDirective] })));
 
 /** The subgraph SDL that `_service { sdl }` answers and subgraph.graphql prints (with @link and @key). */
 export const subgraphSdl = printSubgraphSchema(schema);

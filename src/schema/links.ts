@@ -1,6 +1,6 @@
 import type { FieldBuilder } from './builder.ts';
 import { Experiment, Room } from './refs.ts';
-import { linkable, type Rec } from './values.ts';
+import { linkable, type Rec } from '../upstream/values.ts';
 
 /** A back-link to the experiment whose id the parent carries, through the experiment loader. */
 export const experimentLink = <P>(t: FieldBuilder<P>, idOf: (parent: P) => string | null, description?: string) =>

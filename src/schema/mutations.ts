@@ -6,7 +6,7 @@ import { upstreamId } from './ids.ts';
 import { builder, type Types } from './builder.ts';
 import { badInput, writeOutcome } from './errors.ts';
 import { Experiment } from './refs.ts';
-import { bool, int, obj, str, type Rec } from './values.ts';
+import { bool, int, obj, str, type Rec } from '../upstream/values.ts';
 import { given, write } from './writes.ts';
 
 /** The upstream's batch size for POST /data/events/batch. */

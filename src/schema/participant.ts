@@ -3,8 +3,8 @@ import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
 import { badInput, requireId, requireKey } from './errors.ts';
 import { experimentLink, roomLink } from './links.ts';
-import { Participant } from './refs.ts';
-import { branded, date, roomOf, str, type Rec } from './values.ts';
+import { branded, Participant } from './refs.ts';
+import { date, roomOf, str, type Rec } from '../upstream/values.ts';
 
 const BACK_LINK =
   'Always exists upstream, but is loaded (one more request at most, shared in the operation): null only when loading it failed, with the ' +

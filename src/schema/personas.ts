@@ -7,7 +7,8 @@ import { connectionOf } from './data.ts';
 import { badInput, requireId, requireKey } from './errors.ts';
 import { upstreamId } from './ids.ts';
 import { recordField } from './records.ts';
-import { branded, bool, obj, str, strList, type Rec } from './values.ts';
+import { bool, obj, str, strList, type Rec } from '../upstream/values.ts';
+import { branded } from './refs.ts';
 import { given, write } from './writes.ts';
 import type { RecordField } from '../spec/spec.ts';
 
@@ -208,9 +209,9 @@ builder.queryFields((t) => ({
     {
       type: Persona,
       description: 'The personas the caller may use: their own, their organization’s and public ones (one upstream request).',
-      resolve: async (_root, args, ctx) => {
+      resolve: async (_root, args, ctx, info) => {
         const envelope = await ctx.session.get(routes.personas());
-        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }));
+        return connectionOver(ctx, args, listSlicer({ records: recordsOf(envelope), meta: metaOf([envelope]) }), undefined, info);
       },
     },
     connectionOf(Persona, 'Persona'),

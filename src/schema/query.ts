@@ -9,7 +9,7 @@ import { lookahead } from '../loaders/planner.ts';
 import { connectionOf } from './data.ts';
 import { Experiment, Participant, Room } from './refs.ts';
 import type { ConnectionResult } from './connection.ts';
-import { bool, date, float, obj, str, type Rec } from './values.ts';
+import { bool, date, float, obj, str, type Rec } from '../upstream/values.ts';
 
 builder.globalConnectionField('totalCount', (t) =>
   t.int({
@@ -61,11 +61,12 @@ builder.queryType({
         type: Experiment,
         description: "The experiments the caller's key may see.",
         args: { search: t.arg.string({ description: 'Matches name and description.' }) },
-        resolve: (_root, args, ctx) =>
+        resolve: (_root, args, ctx, info) =>
           resolveConnection(
             ctx,
             { path: routes.experiments(), params: { search: args.search ?? undefined }, pageLimit: EXPERIMENTS_PAGE_LIMIT },
             args,
+            info,
           ),
       },
       connectionOf(Experiment, 'Experiment'),
@@ -76,8 +77,8 @@ builder.queryType({
         description:
           'Experiments other organizations shared with yours. Send `X-Organization-Id: <your organization>`; it is forwarded ' +
           'upstream with this operation only, like the key.',
-        resolve: (_root, args, ctx) =>
-          resolveConnection(ctx, { path: routes.sharedExperiments(), params: {}, pageLimit: EXPERIMENTS_PAGE_LIMIT }, args),
+        resolve: (_root, args, ctx, info) =>
+          resolveConnection(ctx, { path: routes.sharedExperiments(), params: {}, pageLimit: EXPERIMENTS_PAGE_LIMIT }, args, info),
       },
       connectionOf(Experiment, 'Experiment'),
     ),

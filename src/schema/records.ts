@@ -4,7 +4,7 @@ import type { FieldKind, RecordField, RecordTypeSpec } from '../spec/spec.ts';
 import { builder, type FieldBuilder, type Types } from './builder.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
-import { bool, date, float, int, json, linkable, roomOf, str, strList, type Rec } from './values.ts';
+import { bool, date, float, int, json, linkable, roomOf, str, strList, type Rec } from '../upstream/values.ts';
 
 /** A record field read leniently from the upstream record: a missing or mistyped value is null. */
 export function recordField(t: FieldBuilder<Rec>, [name, kind, description]: RecordField) {

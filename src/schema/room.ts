@@ -2,8 +2,8 @@ import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
 import { requireId, requireKey } from './errors.ts';
 import { experimentLink } from './links.ts';
-import { Room } from './refs.ts';
-import { branded, date, int, str, type Rec } from './values.ts';
+import { branded, Room } from './refs.ts';
+import { date, int, str, type Rec } from '../upstream/values.ts';
 
 const roomScope = (r: Rec): ParentScope => ({ scope: { kind: 'room', id: str(r.id) ?? '' }, experimentId: str(r.experimentId) });
 

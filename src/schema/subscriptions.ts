@@ -1,6 +1,6 @@
 import { gatewayError } from '../errors.ts';
 import { ActivityFeed, ListingFeed, type Activity, type ActivityType } from '../live/feeds.ts';
-import type { Feed } from '../live/hub.ts';
+import type { Feed } from '../live/poller.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import { filtersOf, type ListingSpec } from '../spec/spec.ts';
@@ -9,9 +9,10 @@ import { builder, type GatewayContext, type SubscriptionFieldBuilder } from './b
 import { upstreamId } from './ids.ts';
 import { toGraphQLError } from './errors.ts';
 import { UpstreamError } from '../upstream/errors.ts';
+import { filterArgs } from './data.ts';
 import { RECORD_TYPES } from './records.ts';
 import { Participant, Room } from './refs.ts';
-import type { Rec } from './values.ts';
+import { roomOf, type Rec } from '../upstream/values.ts';
 
 /**
  * Starts (or joins) the caller's poller of a feed; a refusal of the baseline read is thrown at once.
@@ -77,20 +78,9 @@ function roomFeedField(t: SubscriptionFieldBuilder, field: string, description: 
   const node = spec && typeof spec.node !== 'string' ? RECORD_TYPES.get(spec.node.name) : undefined;
   if (!spec || !node) throw new Error(`no listing ${field}`);
   const listing: ListingSpec = spec;
-  const filters = filtersOf(listing).filter((f) => f.arg !== 'startTime' && f.arg !== 'endTime');
-  const args = Object.fromEntries(
-    filters.map((f) => {
-      const { input } = f;
-      const arg =
-        input.kind === 'EventCategory'
-          ? t.arg({ type: 'EventCategory', description: f.description })
-          : input.kind === 'Int'
-            ? t.arg.int({ description: f.description })
-            : input.kind === 'Boolean'
-              ? t.arg.boolean({ description: f.description })
-              : t.arg.string({ description: f.description });
-      return [f.arg, arg];
-    }),
+  const args = filterArgs(
+    t,
+    filtersOf(listing).filter((f) => f.arg !== 'startTime' && f.arg !== 'endTime'),
   );
   const { ref, view } = node;
   return t.field({
@@ -137,8 +127,8 @@ const ExperimentActivity = builder.objectRef<Activity>('ExperimentActivity').imp
       description: 'The room (for a participant: through a loader).',
       resolve: (a, _args, ctx) => {
         if (a.room) return a.room;
-        const roomId = a.participant?.roomId ?? a.participant?.sessionId;
-        return typeof roomId === 'string' ? ctx.loaders.room.load(roomId) : null;
+        const roomId = a.participant ? roomOf(a.participant) : null;
+        return roomId === null ? null : ctx.loaders.room.load(roomId);
       },
     }),
     participant: t.field({ type: Participant, nullable: true, resolve: (a) => a.participant }),

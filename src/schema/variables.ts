@@ -2,7 +2,7 @@ import { recordsOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { Room } from './refs.ts';
-import { bool, date, json, objects, str, strList, type Rec } from './values.ts';
+import { bool, date, json, objects, str, strList, type Rec } from '../upstream/values.ts';
 
 const VariableWrite = builder.objectRef<Rec>('VariableWrite').implement({
   description: 'One write to a room variable, in the order they happened.',

@@ -2,7 +2,7 @@ import type { Envelope } from '../upstream/client.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { GatewayContext } from './builder.ts';
 import { writeError } from './errors.ts';
-import type { Rec } from './values.ts';
+import type { Rec } from '../upstream/values.ts';
 
 /**
  * Sends a write once — writes are never retried, so a lost answer is reported, not repeated — and

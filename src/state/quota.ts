@@ -42,6 +42,17 @@ export class WindowCounter {
     return oldest === undefined ? 0 : Math.max(0, oldest + this.bucketMs + this.windowMs - now);
   }
 
+  /** Milliseconds until the count is at most `max` (its oldest buckets left the window); 0 when it is already. */
+  untilAtMost(now: number, max: number): number {
+    this.#expire(now);
+    let count = this.#total;
+    for (let i = 0; i < this.#starts.length && count > max; i++) {
+      count -= this.#counts[i] ?? 0;
+      if (count <= max) return Math.max(0, (this.#starts[i] ?? 0) + this.bucketMs + this.windowMs - now);
+    }
+    return 0;
+  }
+
   #expire(now: number): void {
     while (this.#starts.length > 0 && (this.#starts[0] ?? 0) + this.bucketMs + this.windowMs <= now) {
       this.#starts.shift();
@@ -49,6 +60,16 @@ export class WindowCounter {
     }
   }
 }
+
+/**
+ * The upstream's limit windows (it documents a limit per key an hour, and per endpoint a minute), and
+ * the buckets the quota counts them in: in memory (`WindowCounter`) and in Redis (redis-scripts.ts).
+ * Live polling's share of the hour is counted over the same hour (src/live/).
+ */
+export const HOUR_MS = 3_600_000;
+export const MINUTE_MS = 60_000;
+export const HOUR_BUCKET_MS = 60_000;
+export const MINUTE_BUCKET_MS = 1_000;
 
 export interface QuotaLimits {
   perHour: number;
@@ -77,9 +98,6 @@ interface KeyQuota {
   blockedUntil: number;
   upstreamRemaining: number | null;
 }
-
-const HOUR = 3_600_000;
-const MINUTE = 60_000;
 
 /**
  * Tracks each key's spend against the upstream's documented limits and honours a 429's Retry-After
@@ -110,7 +128,7 @@ export class QuotaTracker {
   #entry(hash: string): KeyQuota {
     let entry = this.#keys.get(hash);
     if (!entry) {
-      entry = { hour: new WindowCounter(MINUTE, HOUR), endpoints: new Map(), blockedUntil: 0, upstreamRemaining: null };
+      entry = { hour: new WindowCounter(HOUR_BUCKET_MS, HOUR_MS), endpoints: new Map(), blockedUntil: 0, upstreamRemaining: null };
       this.#keys.set(hash, entry);
     }
     return entry;
@@ -155,7 +173,7 @@ export class QuotaTracker {
     entry.hour.add(now, this.weight);
     let minute = entry.endpoints.get(endpoint);
     if (!minute) {
-      minute = new WindowCounter(1_000, MINUTE);
+      minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
       entry.endpoints.set(endpoint, minute);
     }
     minute.add(now, this.weight);
@@ -168,11 +186,11 @@ export class QuotaTracker {
    */
   rebase(hash: string, hour: KnownCount | null, minutes: Iterable<[string, KnownCount]>): void {
     const entry = this.#entry(hash);
-    entry.hour = new WindowCounter(MINUTE, HOUR);
+    entry.hour = new WindowCounter(HOUR_BUCKET_MS, HOUR_MS);
     if (hour) entry.hour.add(hour.at, hour.n);
     entry.endpoints = new Map();
     for (const [endpoint, known] of minutes) {
-      const minute = new WindowCounter(1_000, MINUTE);
+      const minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
       minute.add(known.at, known.n);
       entry.endpoints.set(endpoint, minute);
     }
@@ -214,6 +232,18 @@ export class QuotaTracker {
       upstreamRemaining: entry?.upstreamRemaining ?? null,
       retryAfter: entry && entry.blockedUntil > now ? Math.ceil((entry.blockedUntil - now) / 1000) : null,
     };
+  }
+
+  /**
+   * Milliseconds until `n` more requests fit the key's hourly limit as this tracker counts it (its
+   * oldest requests having left the hour); null when they never could (more than the limit).
+   */
+  untilRoom(hash: string, n: number): number | null {
+    const limit = this.limits?.perHour ?? null;
+    if (limit === null) return 0;
+    if (n * this.weight > limit) return null;
+    const entry = this.#keys.peek(hash);
+    return entry ? entry.hour.untilAtMost(this.now(), limit - n * this.weight) : 0;
   }
 
   #checkLimits(entry: KeyQuota, endpoint: string, now: number): void {

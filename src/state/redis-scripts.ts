@@ -6,12 +6,7 @@
  * clocks do not matter. ioredis sends them by SHA (EVALSHA), loading them once.
  */
 import type { Redis, Result } from 'ioredis';
-
-/** The buckets and windows of the quota, as `WindowCounter` has them in memory. */
-export const HOUR_MS = 3_600_000;
-export const MINUTE_MS = 60_000;
-export const HOUR_BUCKET_MS = 60_000;
-export const MINUTE_BUCKET_MS = 1_000;
+import { HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS } from './quota.ts';
 
 const NOW = `
 local t = redis.call('TIME')

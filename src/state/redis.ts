@@ -7,8 +7,18 @@ import { GenerationLru, LOCAL_TICKET, type CacheLookup, type CacheTicket, type R
 import type { Envelope } from '../upstream/envelope.ts';
 import { RETRY_AFTER_MAX_SECONDS } from '../upstream/envelope.ts';
 import type { UpstreamError } from '../upstream/errors.ts';
-import { quotaRefusal, QuotaTracker, type KnownCount, type QuotaLimits, type QuotaState } from './quota.ts';
-import { defineScripts, HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS } from './redis-scripts.ts';
+import {
+  HOUR_BUCKET_MS,
+  HOUR_MS,
+  MINUTE_BUCKET_MS,
+  MINUTE_MS,
+  quotaRefusal,
+  QuotaTracker,
+  type KnownCount,
+  type QuotaLimits,
+  type QuotaState,
+} from './quota.ts';
+import { defineScripts } from './redis-scripts.ts';
 import { mirroredRefusal, missingScopes, ScopeMirror } from './shared-reads.ts';
 import {
   MemorySharedState,

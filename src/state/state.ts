@@ -31,6 +31,11 @@ export interface QuotaStore {
   waitable(retryAfterSeconds: number): boolean;
   /** The key's spend as far as this process knows it (synchronous: it is reported with every answer). */
   state(hash: string): QuotaState;
+  /**
+   * Milliseconds until `n` more requests fit the key's hourly limit (null: never, they are more than
+   * the limit), when this store can tell; a table's refusal says when it would fit.
+   */
+  untilRoom?(hash: string, n: number): number | null;
   /** Keys whose state this process holds. */
   readonly size: number;
 }

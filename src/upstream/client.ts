@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 import { Pool, type Dispatcher } from 'undici';
 import { Breakers, type CircuitState, type Refusal, type Ticket, type Verdict } from './breaker.ts';
@@ -79,21 +80,6 @@ export interface UpstreamClientOptions {
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const done = (): void => {
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    const stop = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
-
 class BodyTooLarge extends Error {
   constructor(readonly status: number) {
     super('body too large');
@@ -169,7 +155,7 @@ export class UpstreamClient {
     let previous: UpstreamError | null = null;
     for (let attempt = 0; ; attempt++) {
       try {
-        if (attempt > 0) await sleep(this.#backoff(attempt), req.signal);
+        if (attempt > 0) await delay(this.#backoff(attempt), undefined, { signal: req.signal });
       } catch (error) {
         throw req.signal ? abortError(req.signal, error) : error;
       }

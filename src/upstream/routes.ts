@@ -33,8 +33,11 @@ function seg(id: string): string {
   return encodeURIComponent(id);
 }
 
-/** Data endpoints under `/data/{type}/{scope}/{id}` that are not listings, and the scope each needs. */
-const OTHER_DATA: Readonly<Record<string, string | null>> = {
+/**
+ * Data endpoints under `/data/{type}/{scope}/{id}` that are not listings, and the scope each needs
+ * where the upstream documents it.
+ */
+export const OTHER_DATA: Readonly<Record<string, string | null>> = {
   variables: null,
   counts: null,
   'agent-decisions': 'read:events',
@@ -78,17 +81,19 @@ export function dataQuery(scope: Scope, params: Record<string, string | undefine
   return query;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /**
- * The route templates besides the data listings, literal segments before `:id` ones, and the key
- * scope each method needs where the upstream documents it.
+ * The routes `routes` builds besides the data endpoints, as templates (`:id` for an id segment; literal
+ * segments before `:id` ones), with each method the gateway sends there and the key scope it needs
+ * where the upstream documents it (null: not documented). test/routes.test.ts holds them to the
+ * simulator's routes: the same templates and methods, counted as the same endpoints.
  */
-const TEMPLATES: readonly (readonly [template: string, scopes: Partial<Record<Method, string>>])[] = [
-  ['/health', {}],
-  ['/data/check-access/experiment/:id', {}],
+export const ROUTE_TEMPLATES: readonly (readonly [template: string, methods: Partial<Record<Method, string | null>>])[] = [
+  ['/health', { GET: null }],
+  ['/data/check-access/experiment/:id', { GET: null }],
   ['/data/events/batch', { POST: 'write:events' }],
-  ['/data/recordings/download/:id/:id', {}],
+  ['/data/recordings/download/:id/:id', { GET: null }],
   ['/data/agent-decisions/room/:id/decision/:id', { GET: 'read:events' }],
   ['/experiments', { GET: 'read:experiments', POST: 'write:experiments' }],
   ['/experiments/validate', { POST: 'write:experiments' }],
@@ -96,10 +101,10 @@ const TEMPLATES: readonly (readonly [template: string, scopes: Partial<Record<Me
   ['/experiments/:id', { GET: 'read:experiments', PUT: 'write:experiments', DELETE: 'delete:experiments' }],
   ['/experiments/:id/config', { GET: 'read:experiments' }],
   ['/experiments/:id/export', { GET: 'read:experiments' }],
-  ['/deployments', { POST: 'write:deployments' }],
-  ['/deployments/:id', {}],
-  ['/deployments/:id/sessions', {}],
-  ['/deployments/:id/agent-spend', {}],
+  ['/deployments', { GET: null, POST: 'write:deployments' }],
+  ['/deployments/:id', { GET: null }],
+  ['/deployments/:id/sessions', { GET: null }],
+  ['/deployments/:id/agent-spend', { GET: null }],
   ['/deployments/:id/run-more', { POST: 'write:deployments' }],
   ['/deployments/:id/rooms/:id/stop', { POST: 'write:deployments' }],
   ['/deployments/:id/rooms/:id/retry', { POST: 'write:deployments' }],
@@ -109,7 +114,7 @@ const TEMPLATES: readonly (readonly [template: string, scopes: Partial<Record<Me
   ['/agent-cognition/catalog', { GET: 'read:personas' }],
 ];
 
-const PATTERNS = TEMPLATES.map(([template, scopes]) => ({ template, parts: template.split('/').slice(1), scopes }));
+const PATTERNS = ROUTE_TEMPLATES.map(([template, scopes]) => ({ template, parts: template.split('/').slice(1), scopes }));
 
 interface Matched {
   template: string;

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Context } from '@opentelemetry/api';
 import type { Envelope, UpstreamClient, UpstreamRequest } from './client.ts';
 import { abortError, UpstreamError } from './errors.ts';
@@ -77,20 +78,6 @@ class OperationEnded extends Error {
 /** One reason for every session that ends (an Error's stack costs more than a small operation's whole execution). */
 const ENDED = new OperationEnded('The operation ended');
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal));
-    const stop = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', stop);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', stop, { once: true });
-  });
-
 /**
  * The upstream as one GraphQL operation sees it: bound to the caller's key (and only theirs), it
  * answers identical GETs once, joins other operations' identical in-flight GETs, honours what the
@@ -114,6 +101,13 @@ export class UpstreamSession {
   readonly #limiter: Limiter;
   /** Requests admitted against the budget but not sent yet. */
   #reserved = 0;
+  /** Upstream requests the operation may send, and how long it may wait for the upstream in all (a table's may be more: widen()). */
+  #budget: number;
+  #deadlineMs: number;
+  /** Whether a request the per-minute limit refuses waits its turn rather than failing (a table's pages). */
+  #pace = false;
+  /** Requests sent, by endpoint (method and route template). */
+  readonly #endpoints = new Map<string, number>();
   /** The operation's trace context, set when its span starts. */
   trace: Context | undefined;
 
@@ -129,6 +123,41 @@ export class UpstreamSession {
     this.#hash = key === null ? null : keyHash(key);
     this.#limiter = new Limiter(deps.operationConcurrency);
     this.#callerSignal = callerSignal;
+    this.#budget = deps.budget;
+    this.#deadlineMs = deps.deadlineMs;
+  }
+
+  /**
+   * Lets the operation send more requests and wait longer than an operation's usual budget and
+   * deadline: a table reads every page of its rows (src/tables). Only before its first request.
+   */
+  widen(limits: { budget: number; deadlineMs: number; pace?: boolean }): void {
+    if (this.#controller) throw new Error('widen() after the operation went upstream');
+    this.#budget = limits.budget;
+    this.#deadlineMs = limits.deadlineMs;
+    this.#pace = limits.pace ?? false;
+  }
+
+  /** Requests this operation sent so far, by endpoint (method and route template). */
+  get endpoints(): Record<string, number> {
+    return Object.fromEntries(this.#endpoints);
+  }
+
+  /**
+   * The key's hourly quota as far as this gateway knows it: what is left (the upstream's own count
+   * when it said one), the limit, and in how many seconds `n` more requests would fit (null: never
+   * within an hour; 0: now).
+   */
+  quotaRoom(n: number): { left: number; limitPerHour: number; fitsInSeconds: number | null } {
+    const hash = this.#hash;
+    if (hash === null) return { left: 0, limitPerHour: 0, fitsInSeconds: null };
+    const state = this.deps.quota.state(hash);
+    const left = Math.max(0, Math.min(state.limitPerHour - state.usedLastHour, state.upstreamRemaining ?? Number.POSITIVE_INFINITY));
+    if (n > state.limitPerHour) return { left, limitPerHour: state.limitPerHour, fitsInSeconds: null };
+    if (n <= left) return { left, limitPerHour: state.limitPerHour, fitsInSeconds: 0 };
+    const ms = this.deps.quota.untilRoom?.(hash, n);
+    // A store that cannot tell: within the hour, at the latest.
+    return { left, limitPerHour: state.limitPerHour, fitsInSeconds: ms === null ? null : Math.ceil((ms ?? 3_600_000) / 1000) };
   }
 
   /** The operation's controller, made on first use; its deadline counts from the operation's start. */
@@ -137,7 +166,7 @@ export class UpstreamSession {
     const controller = new AbortController();
     this.#controller = controller;
     // Every read of the operation (up to its budget, and each of their waits) listens to this one signal.
-    setMaxListeners(Math.max(10, this.deps.budget * 4), controller.signal);
+    setMaxListeners(Math.max(10, this.#budget * 4), controller.signal);
     if (this.#ended) {
       controller.abort(ENDED);
       return controller;
@@ -166,7 +195,7 @@ export class UpstreamSession {
     if (this.#finalCost) return this.#finalCost;
     const cost: UpstreamCost = {
       ...this.#cost,
-      budgetLeft: Math.max(0, this.deps.budget - this.#cost.requests),
+      budgetLeft: Math.max(0, this.#budget - this.#cost.requests),
       rateLimit: this.#hash === null ? null : this.deps.quota.state(this.#hash),
     };
     if (this.#ended) this.#finalCost = cost;
@@ -181,7 +210,7 @@ export class UpstreamSession {
 
   /** What is left of the operation's deadline, which counts from its start. */
   #msLeft(): number {
-    return this.deps.deadlineMs - (Date.now() - this.#started);
+    return this.#deadlineMs - (Date.now() - this.#started);
   }
 
   /** Aborts when the operation is over (ended, past its deadline, or abandoned by its caller). */
@@ -206,8 +235,12 @@ export class UpstreamSession {
     if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(ENDED);
   }
 
-  /** A GET: sent once per operation, shared with identical in-flight GETs of the same key. */
-  get(path: string, query?: URLSearchParams, kind: 'page' | 'object' = 'object'): Promise<Envelope> {
+  /**
+   * A GET: sent once per operation, shared with identical in-flight GETs of the same key. With
+   * `remember` false the operation keeps no hold on the answer once it is read (a table's pages: its
+   * memory stays a few pages whatever the table's size), so an identical GET later goes again.
+   */
+  get(path: string, query?: URLSearchParams, kind: 'page' | 'object' = 'object', remember = true): Promise<Envelope> {
     // The organization is part of what a GET asks, so answers for different ones are never shared.
     const url = `${path}?${query?.toString() ?? ''}${this.organizationId === null ? '' : `#org=${this.organizationId}`}`;
     const known = this.#memo.get(url);
@@ -241,7 +274,7 @@ export class UpstreamSession {
         throw signal?.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
       });
     }
-    this.#memo.set(url, pending);
+    if (remember) this.#memo.set(url, pending);
     return pending;
   }
 
@@ -292,10 +325,10 @@ export class UpstreamSession {
   }
 
   #budgetError(): UpstreamError {
-    return new UpstreamError(`This operation has spent its budget of ${this.deps.budget} upstream requests`, {
+    return new UpstreamError(`This operation has spent its budget of ${this.#budget} upstream requests`, {
       code: 'UPSTREAM_BUDGET_EXCEEDED',
       status: null,
-      details: { budget: this.deps.budget },
+      details: { budget: this.#budget },
     });
   }
 
@@ -325,6 +358,13 @@ export class UpstreamSession {
           if (error.status === 401) await this.#refused(out, error);
           else {
             await this.#learn(out, error);
+            // A table's page the per-minute limit refuses before it is sent waits for room instead (paced).
+            if (this.#pace && !out.sent && error.details.source === 'gateway' && error.details.reason === 'minute') {
+              await delay((error.retryAfter ?? 1) * 1000, undefined, { signal }).catch((cause: unknown) => {
+                throw abortError(signal, cause);
+              });
+              continue;
+            }
             if (this.#mayWaitOut(out, error)) {
               out.waitedOut = error;
               continue;
@@ -356,7 +396,7 @@ export class UpstreamSession {
 
   /** Holds room in the budget for one request, if there is any. */
   #reserve(): boolean {
-    if (this.#cost.requests + this.#reserved >= this.deps.budget) return false;
+    if (this.#cost.requests + this.#reserved >= this.#budget) return false;
     this.#reserved++;
     return true;
   }
@@ -385,7 +425,10 @@ export class UpstreamSession {
   async #attempt(out: Outgoing, signal: AbortSignal): Promise<Envelope> {
     const { quota } = this.deps;
     const wait = await quota.admit(out.hash, out.endpoint);
-    if (wait > 0) await sleep(wait, signal);
+    if (wait > 0)
+      await delay(wait, undefined, { signal }).catch((error: unknown) => {
+        throw abortError(signal, error);
+      });
     let release: () => void;
     try {
       release = await this.#limiter.acquire(signal);
@@ -440,6 +483,7 @@ export class UpstreamSession {
       if (out.kind === 'page') this.#cost.pages++;
     }
     this.#cost.requests++;
+    this.#endpoints.set(out.endpoint, (this.#endpoints.get(out.endpoint) ?? 0) + 1);
     out.sent = true;
   }
 

@@ -1,9 +1,11 @@
-import { brandWithType, type ObjectRef } from '@pothos/core';
-import type { Types } from './builder.ts';
-import { isPlainSegment } from '../upstream/routes.ts';
+import { isPlainSegment } from './routes.ts';
 
-/** Lenient readers of upstream values: a missing or mistyped field is null, never a crash. */
+/**
+ * Lenient readers of upstream values: a missing or mistyped field is null, never a crash. The schema,
+ * the loaders and the live feeds read records with these.
+ */
 
+/** An upstream record (or any JSON object the upstream sent). */
 export type Rec = Record<string, unknown>;
 
 export const str = (v: unknown): string | null =>
@@ -48,14 +50,3 @@ export const objects = (v: unknown): Rec[] =>
         return o ? [o] : [];
       })
     : [];
-
-/**
- * Marks a loaded record with its GraphQL type at once. Pothos brands records loaded through `node`
- * only after the whole batch settles, so a `nodes` field that reuses the same record in the same
- * operation could meet it unbranded ("Abstract type Node must resolve to an Object type").
- */
-export const branded = (type: ObjectRef<Types, Rec>, record: Promise<Rec>): Promise<Rec> =>
-  record.then((r) => {
-    brandWithType(r, type);
-    return r;
-  });

@@ -1,0 +1,251 @@
+import type { GraphQLError } from 'graphql';
+import {
+  execute,
+  GraphQLList,
+  GraphQLObjectType,
+  GraphQLSchema,
+  Kind,
+  type DocumentNode,
+  type ExecutionResult,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLCompositeType,
+  type OperationDefinitionNode,
+} from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import type { DataRequest, StreamPlan } from '../loaders/planner.ts';
+import type { GatewayContext, TableHooks } from '../schema/builder.ts';
+import type { Rec } from '../upstream/values.ts';
+import { fill, type Cell, type Level, type Projection, type Streamed } from './projection.ts';
+
+/** The GraphQL errors an answer had: a table is never made of an answer with errors. */
+export class TableErrors extends Error {
+  override name = 'TableErrors';
+  constructor(
+    readonly errors: readonly GraphQLError[],
+    readonly data: unknown,
+  ) {
+    super(errors.map((e) => e.message).join('; '));
+  }
+}
+
+/** Rows handed out at once when they come from the answer itself (a streamed table hands out a page's). */
+const CHUNK_ROWS = 1000;
+
+/** A parent of the streamed row list: the cells its own path fills, and its listing request. */
+interface Parent {
+  cells: Cell[];
+  req: DataRequest;
+  view: (record: Rec) => unknown;
+}
+
+/**
+ * Schemas whose query type lists one record type (`{ rows: [Event] }`): a streamed table's pages are
+ * executed on them, so that each row's cells are exactly what the operation's selection resolves to
+ * on that record (its back-links and JSON values included). One per record type, made once.
+ */
+export class RowSchemas {
+  readonly #schemas = new Map<string, GraphQLSchema>();
+
+  constructor(private readonly schema: GraphQLSchema) {}
+
+  /**
+   * How a page of records is executed on a selection: compiled by graphql-jit once per table (as the
+   * gateway runs operations), or by graphql-js where graphql-jit cannot compile it.
+   */
+  executor(
+    type: GraphQLCompositeType,
+    document: DocumentNode,
+  ): (
+    records: unknown[],
+    ctx: GatewayContext,
+    variables: Record<string, unknown> | undefined,
+  ) => ExecutionResult | Promise<ExecutionResult> {
+    const schema = this.of(type);
+    let compiled: CompiledQuery | null = null;
+    try {
+      const result = compileQuery(schema, document, undefined, { disablingCapturingStackErrors: true });
+      if (isCompiledQuery(result)) compiled = result;
+    } catch {
+      compiled = null;
+    }
+    if (compiled) {
+      const query = compiled;
+      return (records, ctx, variables) => query.query(records, ctx, variables ?? {}) as ExecutionResult | Promise<ExecutionResult>;
+    }
+    return (records, ctx, variables) => execute({ schema, document, rootValue: records, contextValue: ctx, variableValues: variables });
+  }
+
+  of(type: GraphQLCompositeType): GraphQLSchema {
+    let rows = this.#schemas.get(type.name);
+    if (!rows) {
+      rows = new GraphQLSchema({
+        query: new GraphQLObjectType({
+          name: 'TableRows',
+          fields: { rows: { type: new GraphQLList(type), resolve: (records: unknown[]) => records } },
+        }),
+        types: Object.values(this.schema.getTypeMap()).filter((t) => !t.name.startsWith('__')),
+        directives: this.schema.getDirectives(),
+      });
+      this.#schemas.set(type.name, rows);
+    }
+    return rows;
+  }
+}
+
+export interface TableArgs {
+  schema: GraphQLSchema;
+  rowSchemas: RowSchemas;
+  document: DocumentNode;
+  operation: OperationDefinitionNode;
+  variables: Record<string, unknown> | undefined;
+  ctx: GatewayContext;
+  /** Pages of the row list read ahead of the one being written. */
+  ahead: number;
+  /**
+   * What reading the rows will take, before the first of them is read (a table whose rows are all in
+   * the answer has nothing left to read: an empty plan); may throw to refuse the table.
+   */
+  onPlan(plan: StreamPlan): void;
+}
+
+const hasWindow = (args: object): boolean => {
+  const a = args as Record<string, unknown>;
+  return ['first', 'last', 'after', 'before'].some((k) => a[k] !== null && a[k] !== undefined);
+};
+
+/** A response path as `info.path` gives it and the walk of the answer rebuilds it. */
+const pathKey = (path: readonly (string | number)[]): string => path.join('\u0000');
+
+function responsePath(path: { prev: unknown; key: string | number } | undefined): (string | number)[] {
+  const keys: (string | number)[] = [];
+  for (let at = path; at; at = at.prev as typeof path) keys.unshift(at.key);
+  return keys;
+}
+
+/**
+ * The rows of an operation's table, a chunk at a time. The operation runs once as usual (its
+ * connections on the row path reading every record when given no window), which answers everything
+ * above the rows; when the row list can be streamed, its resolvers only record each parent's request,
+ * and its records then come page by page from the planner (src/loaders/planner.ts stream()), each page
+ * executed on the operation's selection of the record and joined with its parent's cells. Throws
+ * TableErrors when an answer has errors.
+ */
+export async function* tableRows(args: TableArgs, projection: Projection): AsyncGenerator<Cell[][]> {
+  const { ctx, schema, document, operation } = args;
+  const streamed = projection.streamed;
+  const deferred = new Map<string, { req: DataRequest; view: (record: Rec) => unknown }>();
+  const hooks: TableHooks = {
+    all: (node: FieldNode) => projection.path.has(node),
+    defer: (info, req, fieldArgs, view) => {
+      const node = info.fieldNodes[0];
+      if (!streamed || !node || !streamed.fields.has(node) || hasWindow(fieldArgs)) return false;
+      deferred.set(pathKey(responsePath(info.path)), { req, view });
+      return true;
+    },
+  };
+  ctx.table = hooks;
+  const answer = await execute({
+    schema,
+    document,
+    operationName: operation.name?.value,
+    contextValue: ctx,
+    variableValues: args.variables,
+  });
+  if (answer.errors?.length) throw new TableErrors(answer.errors, answer.data);
+
+  const parents: Parent[] = [];
+  // The rows in the answer itself (all of them, unless the row list is streamed): known before the first byte.
+  const inAnswer: Cell[][] = [];
+  const cells: Cell[] = new Array<Cell>(projection.columns.length).fill(null);
+  const walk = (value: unknown, level: Level, path: (string | number)[]): void => {
+    fill(value, level.fills, cells);
+    const next = level.next;
+    if (next === null) return void inAnswer.push(cells.slice());
+    // The connection of a streamed row list: its parent's request was recorded at this path.
+    if (next.level.next === null) {
+      const known = deferred.get(pathKey(path));
+      if (known) return void parents.push({ cells: cells.slice(), ...known });
+    }
+    const child = (value as Record<string, unknown> | null)?.[next.key];
+    if (child === null || child === undefined) return;
+    if (!next.list) return walk(child, next.level, [...path, next.key]);
+    if (Array.isArray(child)) child.forEach((item, i) => walk(item, next.level, [...path, next.key, i]));
+  };
+  walk(answer.data, projection.root, []);
+
+  const plan =
+    parents.length === 0 || !streamed
+      ? { reads: [], requests: 0, rows: 0, endpoints: [] }
+      : await ctx.loaders.planner.plan(parents.map((p) => p.req));
+  args.onPlan({ ...plan, rows: plan.rows + inAnswer.length });
+  for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield inAnswer.slice(i, i + CHUNK_ROWS);
+  if (streamed && plan.reads.length > 0) yield* streamRows(args, streamed, parents, rowLevel(projection.root), plan);
+}
+
+/** The level of the row itself (an edge of the row list). */
+function rowLevel(root: Level): Level {
+  let level = root;
+  while (level.next) level = level.next.level;
+  return level;
+}
+
+/** A streamed row list's records, page by page, each executed on the operation's selection and joined with its parents' cells. */
+async function* streamRows(
+  args: TableArgs,
+  streamed: Streamed,
+  parents: readonly Parent[],
+  row: Level,
+  plan: StreamPlan,
+): AsyncGenerator<Cell[][]> {
+  const { ctx, document, operation } = args;
+  const rowDocument: DocumentNode = {
+    kind: Kind.DOCUMENT,
+    definitions: [
+      {
+        kind: Kind.OPERATION_DEFINITION,
+        operation: operation.operation,
+        variableDefinitions: operation.variableDefinitions,
+        selectionSet: {
+          kind: Kind.SELECTION_SET,
+          selections: [
+            {
+              kind: Kind.FIELD,
+              name: { kind: Kind.NAME, value: 'rows' },
+              selectionSet: { kind: Kind.SELECTION_SET, selections: streamed.selections },
+            },
+          ],
+        },
+      },
+      ...document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION),
+    ],
+  };
+  const run = args.rowSchemas.executor(streamed.nodeType, rowDocument);
+  for await (const page of ctx.loaders.planner.stream(plan, args.ahead)) {
+    const records: unknown[] = [];
+    const at: number[] = [];
+    page.records.forEach((record, i) => {
+      const owners = page.owners[i] ?? [];
+      const first = owners[0];
+      if (first === undefined) return;
+      at[i] = records.length;
+      records.push((parents[first] as Parent).view(record));
+    });
+    if (records.length === 0) continue;
+    const result = (await run(records, ctx, args.variables)) as ExecutionResult<{ rows: unknown[] }>;
+    if (result.errors?.length) throw new TableErrors(result.errors, null);
+    const nodes = result.data?.rows ?? [];
+    const rows: Cell[][] = [];
+    page.records.forEach((_, i) => {
+      const index = at[i];
+      if (index === undefined) return;
+      const edge = { __typename: streamed.edgeType, [streamed.nodeKey]: nodes[index] };
+      for (const owner of page.owners[i] ?? []) {
+        const cells = (parents[owner] as Parent).cells.slice();
+        fill(edge, row.fills, cells);
+        rows.push(cells);
+      }
+    });
+    yield rows;
+  }
+}
