@@ -1,3 +1,4 @@
+import { isInputObjectType } from 'graphql';
 import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
@@ -60,6 +61,18 @@ builder.node(Experiment, {
     }),
     roles: t.field({ type: 'JSON', nullable: true, resolve: (e) => json(e.roles) }),
     raw: t.field({ type: 'JSON', nullable: false, description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
+    definition: t.field({
+      type: 'JSON',
+      nullable: false,
+      description:
+        'The experiment as the SDK’s schema describes it: the upstream’s fields that `ExperimentInput` takes, ' +
+        'ready to change and send back (`updateExperiment`, `createExperiment`).',
+      resolve: (e, _args, _ctx, info) => {
+        const input = info.schema.getType('ExperimentInput');
+        const names = isInputObjectType(input) ? Object.keys(input.getFields()) : [];
+        return Object.fromEntries(names.filter((name) => e[name] !== undefined).map((name) => [name, e[name]]));
+      },
+    }),
     access: t.field({
       type: Access,
       nullable: true,

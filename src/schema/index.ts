@@ -11,6 +11,7 @@ import './experiment.ts';
 import './room.ts';
 import './participant.ts';
 import './query.ts';
+import './experiment-input.ts';
 import './mutations.ts';
 import './agents.ts';
 import './variables.ts';
