@@ -20,7 +20,10 @@ import './deployments.ts';
 import './personas.ts';
 import './subscriptions.ts';
 
-/** The public API: what clients use and schema.graphql prints (without the Federation fields). */
+/**
+ * The public API as built (without the Federation fields). schema.graphql is printed from what the
+ * gateway serves instead (scripts/served-schema.ts): this plus the plugins' directives (@defer, @stream).
+ */
 export const publicSchema = builder.toSchema({ sortSchema: false, directives: [...specifiedDirectives, TableDirective] });
 
 /**
