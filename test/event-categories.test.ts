@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { categoryWarning, eventCategory, nearCategory } from '../src/spec/params.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { stackPerTest, startStack, type Stack } from './helpers/stack.ts';
 
 const ROOM = 'room_movie01_003';
 let stack: Stack;
@@ -9,6 +9,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 beforeEach(() => stack.sim.stats.reset());
+const ownStack = stackPerTest();
 
 type Answer = { room: { events: { totalCount: number } } };
 type Warnings = { upstream?: { warnings?: string[] } };
@@ -39,6 +40,16 @@ describe('a category that looks like a slip of a known one', () => {
         'A category of your own is given as a string in lower case, as the upstream writes categories.',
     );
     expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('is named even with introspection off (categories are documented, not schema to hide)', async () => {
+    const closed = await ownStack({}, { INTROSPECTION: 'false' });
+    const res = await closed.gql(`{ room(id: "${ROOM}") { events(category: Components) { totalCount } } }`);
+    expect(res.body.errors?.map((e) => e.message)).toEqual([
+      'Components is not a known event category: did you mean COMPONENT ("component")? ' +
+        'A category of your own is given as a string in lower case, as the upstream writes categories.',
+    ]);
+    expect(closed.sim.stats.total).toBe(0);
   });
 
   it('in lower case goes upstream as given, with a warning that names the known one', async () => {
