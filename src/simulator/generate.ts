@@ -86,10 +86,13 @@ function experimentStates(rng: Random): JsonObject[] {
   });
 }
 
-/** The seeded states' focus component configs, as the SDK's factories write them. */
+/**
+ * The seeded states' focus component configs, as the SDK's factories write them. The video and the image
+ * name no media file (their stimuli are chosen per room), so the seeded exports list no media assets.
+ */
 const FOCUS_CONFIGS: Record<string, JsonObject> = {
-  showvideo: { url: 'stimulus_1.mp4' },
-  showimage: { url: 'stimulus_1.png' },
+  showvideo: { autoplay: true, controls: false },
+  showimage: { caption: 'Please read the consent form' },
   textinput: { prompt: 'Describe the film', outputVariable: 'description' },
   vasrating: { prompt: 'How engaging was it?', outputVariable: 'engagement' },
   likertscale: { prompt: 'I enjoyed the film', outputVariable: 'enjoyment', scalePoints: 7 },
