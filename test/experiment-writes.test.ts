@@ -141,6 +141,22 @@ describe('experiments in the SDK’s shape', () => {
     ]);
   });
 
+  it('reads a seeded experiment in the same shape, which validates unchanged as input', async () => {
+    const read = await stack.gql<{ experiment: { definition: Record<string, unknown> } }>(
+      '{ experiment(id: "exp_joint02") { definition } }',
+    );
+    const definition = read.body.data?.experiment.definition ?? {};
+    expect(Object.keys(definition)).toEqual(['name', 'description', 'requiredParticipants', 'states', 'roles', 'runtime']);
+    expect((definition.states as unknown[])[0]).toEqual({
+      id: 'state_welcome',
+      name: 'Welcome',
+      order: 0,
+      focusComponent: { id: 'cmp_welcome_1', type: 'showvideo', config: { autoplay: true, controls: false } },
+    });
+    const checked = await stack.gql(VALIDATE, { variables: { experiment: definition } });
+    expect(checked.body.data).toEqual({ validateExperiment: { valid: true, errors: [] } });
+  });
+
   it('reads the field of an upstream error from field, path or a JSON-schema instancePath', () => {
     expect(issueField({ field: 'roles.bot.mode', message: 'x' })).toBe('roles.bot.mode');
     expect(issueField({ path: ['states', 2, 'focusComponent', 'type'] })).toBe('states[2].focusComponent.type');

@@ -69,8 +69,9 @@ builder.node(Experiment, {
         'ready to change and send back (`updateExperiment`, `createExperiment`).',
       resolve: (e, _args, _ctx, info) => {
         const input = info.schema.getType('ExperimentInput');
-        const names = isInputObjectType(input) ? Object.keys(input.getFields()) : [];
-        return Object.fromEntries(names.filter((name) => e[name] !== undefined).map((name) => [name, e[name]]));
+        const fields = isInputObjectType(input) ? input.getFields() : {};
+        // In the upstream's order (the order they were written in).
+        return Object.fromEntries(Object.entries(e).filter(([name, value]) => Object.hasOwn(fields, name) && value !== undefined));
       },
     }),
     access: t.field({
