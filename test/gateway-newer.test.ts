@@ -398,6 +398,43 @@ describe('shared experiments and X-Organization-Id', () => {
     expect(stack.sim.stats.requests.map((r) => r.organizationId)).toEqual(['org_other', null]);
   });
 
+  it('reads the nested data of a shared experiment for a member of the organization, and refuses it to others', async () => {
+    const selection = `experimentId name
+      rooms(first: 10) { totalCount edges { node { roomId participants(first: 10) { totalCount edges { node { participantId events(first: 2) { totalCount edges { node { id eventType } } } } } } } } }
+      events(first: 3) { totalCount edges { node { id participantId } } }
+      sparseRatings(first: 2) { totalCount }
+      config`;
+    const member = await stack.gql<{ sharedExperiments: unknown }>(`{ sharedExperiments { edges { node { ${selection} } } } }`, {
+      headers: { 'x-organization-id': 'org_demo' },
+    });
+    expect(member.body.errors).toBeUndefined();
+    // Every request of the operation went as the organization.
+    expect(new Set(stack.sim.stats.requests.map((r) => [r.status, r.organizationId].join(' ')))).toEqual(new Set(['200 org_demo']));
+    const owner = await stack.gql<{ experiment: Record<string, unknown> }>(`{ experiment(id: "exp_other01") { ${selection} } }`, {
+      key: OTHER,
+    });
+    expect(owner.body.errors).toBeUndefined();
+    expect(nodes(member.body.data?.sharedExperiments)).toEqual([owner.body.data?.experiment]);
+    const shared = nodes<{ rooms: { totalCount: number }; events: { totalCount: number } }>(member.body.data?.sharedExperiments)[0];
+    expect(shared?.rooms.totalCount).toBe(1);
+    expect(shared?.events.totalCount).toBeGreaterThan(0);
+
+    // The same experiment by id: a member with the header reads it, no header or another organization is FORBIDDEN.
+    const byId = `{ experiment(id: "exp_other01") { name events(first: 1) { totalCount } access { canView canExport } } }`;
+    const asMember = await stack.gql<{ experiment: Record<string, unknown> }>(byId, { headers: { 'x-organization-id': 'org_demo' } });
+    expect(asMember.body.errors).toBeUndefined();
+    expect(asMember.body.data?.experiment).toMatchObject({ name: 'Private Replication', access: { canView: true, canExport: false } });
+    for (const headers of [{}, { 'x-organization-id': 'org_other' }] as Record<string, string>[]) {
+      const refused = await stack.gql<{ experiment: unknown }>(byId, { headers });
+      expect(refused.body.data?.experiment).toBeNull();
+      expect(refused.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['experiment'], 'FORBIDDEN']]);
+    }
+    const nested = await stack.gql(`{ sharedExperiments { edges { node { name events(first: 1) { totalCount } } } } }`, {
+      headers: { 'x-organization-id': 'org_other' },
+    });
+    expect(nested.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['sharedExperiments'], 'FORBIDDEN']]);
+  });
+
   it('keeps answers of one key apart per organization in the shared cache', async () => {
     const cached = await ownStack({}, { CACHE_TTL_MS: '60000' });
     const query = '{ sharedExperiments { totalCount } }';
