@@ -1,4 +1,5 @@
 import { objectOf } from '../loaders/fetch.ts';
+import { entityLookahead } from '../loaders/planner.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
@@ -84,5 +85,11 @@ builder.node(Experiment, {
 // A Federation entity: other subgraphs refer to an experiment by its upstream id.
 builder.asEntity(Experiment, {
   key: builder.selection<{ experimentId: string }>('experimentId'),
-  resolveReference: async (ref, ctx) => ctx.loaders.experiment.load(requireKey(ref.experimentId, 'experimentId')),
+  // As `experiment(id:)`: its record goes upstream at once, and the lookahead starts what the selection below needs.
+  resolveReference: (ref, ctx, info) => {
+    const id = requireKey(ref.experimentId, 'experimentId');
+    const experiment = ctx.loaders.experiment.now(id);
+    entityLookahead(ctx.loaders.planner, info, { kind: 'experiment', id }, ctx.defaultPageSize);
+    return experiment;
+  },
 });
