@@ -8,8 +8,8 @@
  *
  *   - `ListingKey`: a listing is a data type with filters at a scope; maps of listings are keyed by it.
  *   - lookahead: `experiment(id:)` and `room(id:)` (and Experiment and Room entities in `_entities`)
- *     read the operation below them and start the first
- *     page of every listing the nested fields will need, at the root's own scope (`prefetch`).
+ *     read the operation below them and start the first page of every listing the nested fields will
+ *     need, at the root's own scope (`prefetch`).
  *   - probe reuse: a started first page serves any window inside it, and tells the listing's total.
  *   - the cheaper plan: requests of one event-loop turn are grouped; a group is lifted to the wider
  *     listing when its pages are no more than one request per parent; otherwise each parent fetches
