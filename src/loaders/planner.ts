@@ -265,6 +265,11 @@ export class Planner {
   readonly #splits = new WeakMap<readonly Rec[], Split>();
   readonly #batch: DataLoader<Planned, Listing | null, string>;
   readonly #decisions: PlanDecision[] = [];
+  /**
+   * The lookahead's listings below each entity type of an `_entities` field (`entityLookahead`), worked
+   * out once per operation (the arguments depend on its variables), however many representations it has.
+   */
+  readonly entityListings = new Map<FieldNode, Map<string, Found[]>>();
 
   constructor(
     private readonly listings: ListingFetcher,
@@ -565,12 +570,6 @@ export function lookahead(
 }
 
 /**
- * The listings below each entity type in an `_entities` field, worked out once per operation (its
- * planner: the arguments depend on its variables), field and type, however many representations it has.
- */
-const entityListings = new WeakMap<Planner, Map<FieldNode, Map<string, Found[]>>>();
-
-/**
  * The lookahead of a Federation entity (`_entities`): what `lookahead` does for `experiment(id:)` and
  * `room(id:)`, on the selections of the entity's own type (its fragments in `_entities`), so that the
  * same nested selection costs the same requests and rounds through a supergraph as directly.
@@ -585,11 +584,9 @@ export function entityLookahead(
   const typeName = root.kind === 'experiment' ? 'Experiment' : 'Room';
   const type = info.schema.getType(typeName);
   if (!isObjectType(type)) return;
-  let byField = entityListings.get(planner);
-  if (!byField) entityListings.set(planner, (byField = new Map()));
   const found = info.fieldNodes.flatMap((node) => {
-    let byType = byField.get(node);
-    if (!byType) byField.set(node, (byType = new Map()));
+    let byType = planner.entityListings.get(node);
+    if (!byType) planner.entityListings.set(node, (byType = new Map()));
     let listings = byType.get(typeName);
     if (!listings) {
       const below = listingsBelow(info);
