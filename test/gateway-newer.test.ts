@@ -378,7 +378,7 @@ describe('personas and the cognition catalog', () => {
 describe('shared experiments and X-Organization-Id', () => {
   it('forwards the caller’s organization with the operation, and never shares answers across organizations', async () => {
     const query =
-      '{ sharedExperiments { totalCount edges { node { experimentId accessType permissions sharedAt ownerOrganizationId raw } } } }';
+      '{ sharedExperiments { totalCount edges { node { experimentId accessType permissions dataPermissions expiresAt sharedAt ownerOrganizationId raw } } } }';
     const res = await stack.gql<{ sharedExperiments: unknown }>(query, { headers: { 'x-organization-id': 'org_demo' } });
     expect(res.body.errors).toBeUndefined();
     const sent = stack.sim.stats.requests.map((r) => [r.path, r.organizationId]);
@@ -387,6 +387,8 @@ describe('shared experiments and X-Organization-Id', () => {
       experimentId: 'exp_other01',
       accessType: 'shared',
       permissions: ['view'],
+      dataPermissions: ['view'],
+      expiresAt: null,
     });
     expect(sent).toEqual([['/api/v3/experiments/shared', 'org_demo']]);
 

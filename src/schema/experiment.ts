@@ -42,6 +42,17 @@ builder.node(Experiment, {
       description: 'What a share allows (shared listings).',
       resolve: (e) => strList(e.permissions),
     }),
+    dataPermissions: t.stringList({
+      nullable: true,
+      description: "What a share allows of the experiment's data: `view` (its nested data), `export` (shared listings).",
+      resolve: (e) => strList(e.dataPermissions),
+    }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a share ends; null while it has no end (shared listings).',
+      resolve: (e) => date(e.expiresAt),
+    }),
     sharedAt: t.field({
       type: 'DateTime',
       nullable: true,
