@@ -140,6 +140,48 @@ describe('the OpenAPI description at /api/v3/openapi.yaml', () => {
     expect(doc.paths['/experiments/shared']?.get?.parameters.at(-1)).toEqual({ $ref: '#/components/parameters/RequiredOrganizationId' });
   });
 
+  it("accepts every query parameter a data type's operation documents, at every documented scope, and refuses another type's", async () => {
+    const participant = (await call<{ data: Json[] }>(`${sim.url}/data/participants/room/room_movie01_001?limit=1`, { key: FULL })).body
+      .data[0];
+    const scopeIds: Record<string, string> = { experiment: 'exp_movie01', room: 'room_movie01_001', participant: String(participant?.id) };
+    /** A valid value of a documented parameter. */
+    const sample = (p: Parameter): string => {
+      const schema = p.schema ?? {};
+      if (p.name === 'roomId') return 'room_movie01_001';
+      if (Array.isArray(schema.enum)) return String(schema.enum[0]);
+      if (schema.type === 'integer') return String(schema.default ?? schema.minimum);
+      if (schema.type === 'boolean') return 'true';
+      if (schema.format === 'date-time') return '2024-10-01T00:00:00.000Z';
+      return 'x';
+    };
+    const dataOperations = DATA_TYPE_PATHS.map((type) => [type, doc.paths[`/data/${type}/{scope}/{id}`]?.get] as const);
+    const everyParam = new Set(dataOperations.flatMap(([, op]) => Object.keys(queryOf(op))));
+    let requests = 0;
+    for (const [type, operation] of dataOperations) {
+      const documented = Object.values(queryOf(operation));
+      const scopes = (operation?.parameters.find((p) => p.name === 'scope')?.schema?.enum ?? []) as string[];
+      for (const scope of scopes) {
+        const params = new URLSearchParams(documented.map((p) => [p.name, sample(p)]));
+        // The counts take roomId at participant scope only; the listings take it at every scope.
+        if (scope !== 'participant' && !SIMULATOR_DATA_TYPES[type].paginated) params.delete('roomId');
+        if (scope === 'participant') params.set('roomId', 'room_movie01_001');
+        const res = await call<{ error?: Json }>(`${sim.url}/data/${type}/${scope}/${scopeIds[scope]}?${params.toString()}`, { key: FULL });
+        requests++;
+        expect([res.status, res.body.error], `${type} at ${scope}: ${params.toString()}`).toEqual([200, undefined]);
+      }
+      const scope = scopes[0] ?? 'experiment';
+      for (const name of [...everyParam].filter((n) => !(n in queryOf(operation)))) {
+        const res = await call<{ error?: { details: Json } }>(`${sim.url}/data/${type}/${scope}/${scopeIds[scope]}?${name}=1`, {
+          key: FULL,
+        });
+        requests++;
+        expect([res.status, res.body.error?.details.parameter], `${type}: ${name}`).toEqual([400, name]);
+      }
+    }
+    // 36 pairs of a data type and a scope, and 132 parameters of other types.
+    expect(requests).toBe(168);
+  });
+
   it('documents the other routes as they behave: no key for /health, scopes, bodies, statuses and query parameters', async () => {
     expect(doc.paths['/health']?.get?.security).toEqual([]);
     expect(doc.paths['/openapi.yaml']?.get?.security).toEqual([]);
