@@ -431,10 +431,17 @@ describe('shared experiments and X-Organization-Id', () => {
       expect(refused.body.data?.experiment).toBeNull();
       expect(refused.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['experiment'], 'FORBIDDEN']]);
     }
-    const nested = await stack.gql(`{ sharedExperiments { edges { node { name events(first: 1) { totalCount } } } } }`, {
-      headers: { 'x-organization-id': 'org_other' },
-    });
-    expect(nested.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['sharedExperiments'], 'FORBIDDEN']]);
+    // Naming an organization the key's user is not in: FORBIDDEN, whether the user is the demo user or another.
+    for (const [key, org] of [
+      [FULL, 'org_other'],
+      [OTHER, 'org_demo'],
+    ]) {
+      const nested = await stack.gql(`{ sharedExperiments { edges { node { name events(first: 1) { totalCount } } } } }`, {
+        key,
+        headers: { 'x-organization-id': org ?? '' },
+      });
+      expect(nested.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['sharedExperiments'], 'FORBIDDEN']]);
+    }
   });
 
   it('keeps answers of one key apart per organization in the shared cache', async () => {
