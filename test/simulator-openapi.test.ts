@@ -6,6 +6,7 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { describeSimulator, parseSimulatorArgs } from '../src/simulator/cli.ts';
 import { openApiPath, servedRoutes } from '../src/simulator/openapi.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { DATA_TYPE_PATHS, SIMULATOR_DATA_TYPES } from '../src/simulator/spec.ts';
@@ -67,6 +68,8 @@ describe('the OpenAPI description at /api/v3/openapi.yaml', () => {
     // The same text every time (generated once per simulator, deterministic).
     expect(await (await fetch(`${sim.url}/openapi.yaml`)).text()).toBe(text);
     expect(sim.stats.byPath()['/api/v3/openapi.yaml']).toBe(2);
+    // `npm run simulator` and `npm run demo` say where it is.
+    expect(describeSimulator(sim.url, parseSimulatorArgs([]))).toContain(`  OpenAPI 3.1 description: ${sim.url}/openapi.yaml`);
   });
 
   it('holds every route and method the simulator serves, and nothing else', () => {
