@@ -88,7 +88,7 @@ describe('_entities looks ahead like experiment(id:) and room(id:)', () => {
     expect(entity.reply.body.data?._entities).toEqual([{ __typename: 'Experiment', ...(direct.reply.body.data?.experiment as object) }]);
   });
 
-  it('a Room entity costs what room(id:) costs, its selection in a named fragment', async () => {
+  it('a Room entity costs what room(id:) costs, its selection in a named fragment or behind one on Node', async () => {
     const direct = await costOf<{ room: unknown }>(`{ room(id: "${ROOM}") { ${ROOM_SELECTION} } }`);
     // The room, and at room scope: participants, events and continuous ratings — one round.
     expect(direct.cost).toEqual({
@@ -108,6 +108,12 @@ describe('_entities looks ahead like experiment(id:) and room(id:)', () => {
     );
     expect(entity.cost).toEqual(direct.cost);
     expect(entity.reply.body.data?._entities).toEqual([{ __typename: 'Room', ...(direct.reply.body.data?.room as object) }]);
+    // The same behind a fragment on the Node interface.
+    const behindNode = await costOf<{ _entities: unknown[] }>(`${ENTITIES} ... on Node { ... on Room { ${ROOM_SELECTION} } } } }`, {
+      r: [{ __typename: 'Room', roomId: ROOM }],
+    });
+    expect(behindNode.cost).toEqual(direct.cost);
+    expect(behindNode.reply.body.data).toEqual(entity.reply.body.data);
   });
 
   it('an Experiment and a Room in one _entities cost what the two root fields cost side by side', async () => {

@@ -599,15 +599,17 @@ export function entityLookahead(
 
 /**
  * The selection sets of an abstract field's selection that apply to one object type: its inline
- * fragments and named fragments on that type, and those without a type condition looked into.
+ * fragments and named fragments on that type, and those without a type condition or on an abstract
+ * type (`... on Node`) looked into.
  */
 function selectionsOf(selection: SelectionSetNode | undefined, typeName: string, info: GraphQLResolveInfo): SelectionSetNode[] {
   const sets: SelectionSetNode[] = [];
   const visit = (set: SelectionSetNode | undefined, seen: Set<string>): void => {
     for (const s of set?.selections ?? []) {
       if (s.kind === Kind.INLINE_FRAGMENT) {
-        if (s.typeCondition === undefined) visit(s.selectionSet, seen);
-        else if (s.typeCondition.name.value === typeName) sets.push(s.selectionSet);
+        const condition = s.typeCondition?.name.value;
+        if (condition === typeName) sets.push(s.selectionSet);
+        else if (condition === undefined || !isObjectType(info.schema.getType(condition))) visit(s.selectionSet, seen);
       } else if (s.kind === Kind.FRAGMENT_SPREAD && !seen.has(s.name.value)) {
         const fragment = info.fragments[s.name.value];
         if (fragment?.typeCondition.name.value === typeName) sets.push(fragment.selectionSet);
