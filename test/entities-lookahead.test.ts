@@ -9,7 +9,8 @@ import { startStack, type GqlReply, type Stack } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_003';
-const LATENCY = 150;
+// Rounds are told apart by gaps of half this: wide enough that a busy machine does not split one.
+const LATENCY = 300;
 
 /** The dashboard's selection below the experiment (test/helpers/dashboard.ts). */
 const EXPERIMENT_SELECTION = `experimentId name
