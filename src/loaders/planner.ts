@@ -7,8 +7,9 @@
  * known at the root starts at once ("lookahead"). Its parts, all in this module:
  *
  *   - `ListingKey`: a listing is a data type with filters at a scope; maps of listings are keyed by it.
- *   - lookahead: `experiment(id:)` and `room(id:)` read the operation below them and start the first
- *     page of every listing the nested fields will need, at the root's own scope (`prefetch`).
+ *   - lookahead: `experiment(id:)` and `room(id:)` (and Experiment and Room entities in `_entities`)
+ *     read the operation below them and start the first page of every listing the nested fields will
+ *     need, at the root's own scope (`prefetch`).
  *   - probe reuse: a started first page serves any window inside it, and tells the listing's total.
  *   - the cheaper plan: requests of one event-loop turn are grouped; a group is lifted to the wider
  *     listing when its pages are no more than one request per parent; otherwise each parent fetches
@@ -35,7 +36,15 @@
  * on request (`explain()`, surfaced as `extensions.plan`).
  */
 import DataLoader from 'dataloader';
-import { getArgumentValues, getNamedType, isObjectType, type GraphQLResolveInfo } from 'graphql';
+import {
+  getArgumentValues,
+  getNamedType,
+  isObjectType,
+  Kind,
+  type FieldNode,
+  type GraphQLResolveInfo,
+  type SelectionSetNode,
+} from 'graphql';
 import { selectionWalk, type SelectionWalk } from '../document.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
@@ -250,6 +259,11 @@ export class Planner {
   readonly #splits = new WeakMap<readonly Rec[], Split>();
   readonly #batch: DataLoader<Planned, Listing | null, string>;
   readonly #decisions: PlanDecision[] = [];
+  /**
+   * The lookahead's listings below each entity type of an `_entities` field (`entityLookahead`), worked
+   * out once per operation (the arguments depend on its variables), however many representations it has.
+   */
+  readonly entityListings = new Map<FieldNode, Map<string, Found[]>>();
 
   constructor(
     private readonly listings: ListingFetcher,
@@ -545,11 +559,80 @@ export function lookahead(
   const rootType = getNamedType(info.returnType);
   if (!isObjectType(rootType)) return;
   const below = listingsBelow(info);
-  const found = info.fieldNodes.flatMap((node) => below(node.selectionSet, rootType));
+  prefetchFound(
+    planner,
+    info.fieldNodes.flatMap((node) => below(node.selectionSet, rootType)),
+    rootType.name,
+    root,
+    defaultSize,
+  );
+}
+
+/**
+ * The lookahead of a Federation entity (`_entities`): what `lookahead` does for `experiment(id:)` and
+ * `room(id:)`, on the selections of the entity's own type (its fragments in `_entities`), so that the
+ * same nested selection costs the same requests and rounds through a supergraph as directly.
+ */
+export function entityLookahead(
+  planner: Planner,
+  info: GraphQLResolveInfo,
+  root: Scope & { kind: 'experiment' | 'room' },
+  defaultSize: number,
+): void {
+  if (!planner.enabled) return;
+  const typeName = root.kind === 'experiment' ? 'Experiment' : 'Room';
+  const type = info.schema.getType(typeName);
+  if (!isObjectType(type)) return;
+  const found = info.fieldNodes.flatMap((node) => {
+    let byType = planner.entityListings.get(node);
+    if (!byType) planner.entityListings.set(node, (byType = new Map()));
+    let listings = byType.get(typeName);
+    if (!listings) {
+      const below = listingsBelow(info);
+      byType.set(typeName, (listings = selectionsOf(node.selectionSet, typeName, info).flatMap((set) => below(set, type))));
+    }
+    return listings;
+  });
+  prefetchFound(planner, found, typeName, root, defaultSize);
+}
+
+/**
+ * The selection sets of an abstract field's selection that apply to one object type: its inline
+ * fragments and named fragments on that type, and those without a type condition or on an abstract
+ * type (`... on Node`) looked into.
+ */
+function selectionsOf(selection: SelectionSetNode | undefined, typeName: string, info: GraphQLResolveInfo): SelectionSetNode[] {
+  const sets: SelectionSetNode[] = [];
+  const visit = (set: SelectionSetNode | undefined, seen: Set<string>): void => {
+    for (const s of set?.selections ?? []) {
+      if (s.kind === Kind.INLINE_FRAGMENT) {
+        const condition = s.typeCondition?.name.value;
+        if (condition === typeName) sets.push(s.selectionSet);
+        else if (condition === undefined || !isObjectType(info.schema.getType(condition))) visit(s.selectionSet, seen);
+      } else if (s.kind === Kind.FRAGMENT_SPREAD && !seen.has(s.name.value)) {
+        const fragment = info.fragments[s.name.value];
+        if (fragment?.typeCondition.name.value === typeName) sets.push(fragment.selectionSet);
+        else if (fragment && !isObjectType(info.schema.getType(fragment.typeCondition.name.value)))
+          visit(fragment.selectionSet, new Set([...seen, s.name.value]));
+      }
+    }
+  };
+  visit(selection, new Set());
+  return sets;
+}
+
+/** Starts the first page of each listing found below a root of type `rootTypeName`, at the root's scope. */
+function prefetchFound(
+  planner: Planner,
+  found: readonly Found[],
+  rootTypeName: string,
+  root: Scope & { kind: 'experiment' | 'room' },
+  defaultSize: number,
+): void {
   for (const { parentType, spec, args, depth } of found) {
     if (!spec.scopes.includes(root.kind)) continue;
     const nested = depth > 0 && parentType !== 'Experiment';
-    const atRoot = depth === 0 && parentType === rootType.name && fitsFirstPage(args, defaultSize, spec.pageLimit);
+    const atRoot = depth === 0 && parentType === rootTypeName && fitsFirstPage(args, defaultSize, spec.pageLimit);
     if (!nested && !atRoot) continue;
     try {
       planner.prefetch({ type: spec.path, params: listingParams(spec, args), scope: root }, spec.pageLimit);

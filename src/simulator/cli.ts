@@ -120,6 +120,7 @@ export function describeSimulator(url: string, options: SimulatorOptions): strin
     `  live: ${describeLive(options.live)}`,
     '  also: AI agents in exp_joint02 (agent-only deployment dep_joint02_agents), personas psn_demo_partner and',
     '        psn_demo_confederate, exp_other01 shared with org_demo (GET /experiments/shared, X-Organization-Id: org_demo)',
+    `  OpenAPI 3.1 description: ${url}/openapi.yaml`,
     '  demo keys (X-API-Key):',
     ...DEMO_KEYS.map((k) => `    ${k.key.padEnd(24)} scopes ${k.scopes.join(' ')}${k.userId === 'user_other' ? ' (another user)' : ''}`),
   ];
