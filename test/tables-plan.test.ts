@@ -6,12 +6,13 @@
 import { MockAgent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { quotaRefusal, QuotaTracker } from '../src/state/quota.ts';
-import { ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
+import { keyHash, ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
 import { loadConfig } from '../src/config.ts';
 import { UpstreamClient } from '../src/upstream/client.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
 import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startRedis } from './helpers/redis.ts';
 import { Duck, fetchTable } from './helpers/tables.ts';
 
 const EXP = 'exp_movie01';
@@ -85,6 +86,39 @@ describe('planned before the first byte', () => {
       `This table needs 3 more upstream requests; this key has 0 of its 20 left this hour: it would fit in ${retryAfter} s, as the key's requests of the last hour age out — or an export job (the next issue) can take it`,
     );
     expect(stack.sim.stats.total).toBe(4);
+  });
+});
+
+describe('planned against the fleet’s quota in Redis', () => {
+  it('says when the table would fit from the hour window in Redis (its oldest minute buckets leaving the hour), not the hour’s bound', async () => {
+    const redis = await startRedis();
+    const stack = await startStack(
+      { rooms: 4, participantsPerRoom: 5, eventsPerParticipant: 200 },
+      { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_HOURLY_LIMIT: '20', REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'tables:' },
+    );
+    try {
+      const key = 'hst_test_demo_readonly';
+      const [seconds, micros] = await redis.client.time();
+      const t0 = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      // 14 requests of the fleet thirty minutes ago: planning takes 4 more (18 of 20), the table needs 3 after them.
+      const oldest = t0 - (t0 % 60_000) - 30 * 60_000;
+      await redis.client.hset(`tables:{${keyHash(key)}}:q:h`, { [oldest]: 14 });
+      const reply = await fetchTable(stack.url, NESTED, { format: 'csv', headers: { 'x-dry-run': '1' }, key });
+      const [s1, m1] = await redis.client.time();
+      const t1 = Number(s1) * 1000 + Math.floor(Number(m1) / 1000);
+      const plan = JSON.parse(reply.text).extensions.table;
+      expect(plan).toMatchObject({ rows: 4000, requests: { spent: 4, remaining: 3 }, quota: { left: 2, limitPerHour: 20 }, fitsNow: false });
+      // The 14 leave the hour when all of their minute bucket has: 3 more fit then (4 + 3 ≤ 20).
+      const leaves = oldest + 60_000 + 3_600_000;
+      expect(plan.retryAfter).toBeGreaterThanOrEqual(Math.ceil((leaves - t1) / 1000));
+      expect(plan.retryAfter).toBeLessThanOrEqual(Math.ceil((leaves - t0) / 1000));
+      const refused = await fetchTable(stack.url, NESTED, { format: 'csv', key });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeLessThan(1900);
+    } finally {
+      await stack.close();
+      await redis.stop();
+    }
   });
 });
 

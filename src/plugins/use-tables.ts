@@ -150,8 +150,8 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
         variables: args.variableValues ?? undefined,
         ctx,
         ahead: options.ahead,
-        onPlan: (plan) => {
-          const table = tablePlan(ctx, format, projection, plan, options);
+        onPlan: async (plan) => {
+          const table = await tablePlan(ctx, format, projection, plan, options);
           if (dryRun) throw new DryRun(table);
           refuseUnfit(table);
         },
@@ -316,7 +316,13 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
 }
 
 /** What a table will take, against the table budget and the key's hourly quota. */
-function tablePlan(ctx: GatewayContext, format: TableFormat, projection: Projection, plan: StreamPlan, options: TablesOptions): TablePlan {
+async function tablePlan(
+  ctx: GatewayContext,
+  format: TableFormat,
+  projection: Projection,
+  plan: StreamPlan,
+  options: TablesOptions,
+): Promise<TablePlan> {
   const spent = ctx.session.cost.requests;
   const remaining = plan.requests;
   const byEndpoint = ctx.session.endpoints;
@@ -325,7 +331,7 @@ function tablePlan(ctx: GatewayContext, format: TableFormat, projection: Project
     if (pages > 0) byEndpoint[endpoint] = (byEndpoint[endpoint] ?? 0) + pages;
   }
   const fitsBudget = spent + remaining <= options.budget;
-  const room = ctx.session.quotaRoom(remaining);
+  const room = await ctx.session.quotaRoom(remaining);
   const fitsQuota = !options.quotaGuard || room.fitsInSeconds === 0;
   return {
     format,

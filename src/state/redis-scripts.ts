@@ -1,6 +1,6 @@
 /**
  * The Lua scripts the shared state runs in Redis, each one atomic: "count and decide" for the quota,
- * the cache's generation check on look-up and store, a Retry-After block that only ever lengthens, and
+ * when more requests would fit the hour, the cache's generation check on look-up and store, a Retry-After block that only ever lengthens, and
  * a process's catch-up after Redis was away (what it spent meanwhile, what it knew the fleet spent), and the live pollers' lease, stream, feeds and
  * spend. Times are Redis's own (`TIME`), so replicas'
  * clocks do not matter. ioredis sends them by SHA (EVALSHA), loading them once.
@@ -83,6 +83,34 @@ end
 add(now - tonumber(ARGV[4]), floor - total)
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], span + bucket) end
 return 1
+`;
+
+/**
+ * KEYS: the key's hour window (hash: minute bucket → count). ARGV: the hourly limit, requests wanted.
+ * Counts the window as the quota script does (a bucket until all of it is older than the hour) and
+ * returns in how many ms that many more requests would fit it: 0 now, else when enough of its oldest
+ * buckets have left the hour (-1: never, they are more than the limit). Reads only.
+ */
+const UNTIL_ROOM = `${NOW}
+local limit, wanted = tonumber(ARGV[1]), tonumber(ARGV[2])
+if wanted > limit then return -1 end
+local fields = redis.call('HGETALL', KEYS[1])
+local buckets, total = {}, 0
+for i = 1, #fields, 2 do
+  local start = tonumber(fields[i])
+  if start + ${HOUR_BUCKET_MS} + ${HOUR_MS} > now then
+    local n = tonumber(fields[i + 1])
+    table.insert(buckets, {start, n})
+    total = total + n
+  end
+end
+if total + wanted <= limit then return 0 end
+table.sort(buckets, function(a, b) return a[1] < b[1] end)
+for _, bucket in ipairs(buckets) do
+  total = total - bucket[2]
+  if total + wanted <= limit then return math.max(0, bucket[1] + ${HOUR_BUCKET_MS} + ${HOUR_MS} - now) end
+end
+return 0
 `;
 
 /** KEYS: the key's Retry-After block. ARGV: ms to wait. A block is only ever lengthened. */
@@ -218,6 +246,7 @@ declare module 'ioredis' {
       ...sentAgoMs: number[]
     ): Result<number, Context>;
     hsgqlBlock(blockKey: string, waitMs: number): Result<number, Context>;
+    hsgqlUntilRoom(hourKey: string, perHour: number, wanted: number): Result<number, Context>;
     hsgqlLookup(
       generationKey: string,
       entryPrefix: string,
@@ -272,6 +301,7 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('hsgqlQuota', { numberOfKeys: 3, lua: QUOTA });
   redis.defineCommand('hsgqlCatchUp', { numberOfKeys: 1, lua: CATCH_UP });
   redis.defineCommand('hsgqlBlock', { numberOfKeys: 1, lua: BLOCK });
+  redis.defineCommand('hsgqlUntilRoom', { numberOfKeys: 1, lua: UNTIL_ROOM });
   redis.defineCommand('hsgqlLookup', { numberOfKeys: 1, lua: LOOKUP });
   redis.defineCommand('hsgqlStore', { numberOfKeys: 1, lua: STORE });
   redis.defineCommand('hsgqlDropGeneration', { numberOfKeys: 1, lua: DROP_GENERATION });

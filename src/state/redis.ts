@@ -537,6 +537,18 @@ class RedisQuota implements QuotaStore {
     return { ...local, usedLastHour: this.link.up ? used : used + this.#sentMeanwhile(hash) };
   }
 
+  /**
+   * Milliseconds until `n` more requests fit the key's hourly limit, from the fleet's hour window in
+   * Redis (exact to its minute buckets); while Redis is down, from the local tracker that decides then.
+   */
+  async untilRoom(hash: string, n: number): Promise<number | null> {
+    if (this.limits === null) return 0;
+    const perHour = this.limits.perHour;
+    const ms = await this.link.call('quota', (redis) => redis.hsgqlUntilRoom(`${this.keys.of(hash)}q:h`, perHour, n));
+    if (ms === FALLBACK) return this.local.untilRoom(hash, n);
+    return ms < 0 ? null : ms;
+  }
+
   #sentMeanwhile(hash: string): number {
     let sent = 0;
     for (const times of this.#outage.get(hash)?.values() ?? []) sent += times.length;

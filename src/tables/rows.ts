@@ -106,7 +106,7 @@ export interface TableArgs {
    * What reading the rows will take, before the first of them is read (a table whose rows are all in
    * the answer has nothing left to read: an empty plan); may throw to refuse the table.
    */
-  onPlan(plan: StreamPlan): void;
+  onPlan(plan: StreamPlan): void | Promise<void>;
 }
 
 const hasWindow = (args: object): boolean => {
@@ -178,7 +178,7 @@ export async function* tableRows(args: TableArgs, projection: Projection): Async
     parents.length === 0 || !streamed
       ? { reads: [], requests: 0, rows: 0, endpoints: [] }
       : await ctx.loaders.planner.plan(parents.map((p) => p.req));
-  args.onPlan({ ...plan, rows: plan.rows + inAnswer.length });
+  await args.onPlan({ ...plan, rows: plan.rows + inAnswer.length });
   for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield inAnswer.slice(i, i + CHUNK_ROWS);
   if (streamed && plan.reads.length > 0) yield* streamRows(args, streamed, parents, rowLevel(projection.root), plan);
 }
