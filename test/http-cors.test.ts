@@ -48,13 +48,20 @@ describe('CORS with the default CORS_ORIGINS=*', () => {
     expect(cors(pre)).toEqual({ 'access-control-allow-origin': '*', ...PREFLIGHT });
     const res = await simple(stack.url, 'https://evil.example.com');
     expect(res.status).toBe(200);
-    expect(cors(res)).toEqual({ 'access-control-allow-origin': '*', 'access-control-expose-headers': 'x-request-id, retry-after, content-disposition' });
+    expect(cors(res)).toEqual({
+      'access-control-allow-origin': '*',
+      'access-control-expose-headers': 'x-request-id, retry-after, content-disposition',
+    });
   });
 
   it('lets a browser ask for a table’s dry run (X-Dry-Run) and read a table’s Retry-After and file name', async () => {
     const pre = await fetch(`${stack.url}/graphql?format=csv`, {
       method: 'OPTIONS',
-      headers: { origin: 'https://lab.example.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-api-key,x-dry-run' },
+      headers: {
+        origin: 'https://lab.example.org',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-api-key,x-dry-run',
+      },
     });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-headers')?.split(', ')).toContain('x-dry-run');

@@ -107,7 +107,12 @@ describe('planned against the fleet’s quota in Redis', () => {
       const [s1, m1] = await redis.client.time();
       const t1 = Number(s1) * 1000 + Math.floor(Number(m1) / 1000);
       const plan = JSON.parse(reply.text).extensions.table;
-      expect(plan).toMatchObject({ rows: 4000, requests: { spent: 4, remaining: 3 }, quota: { left: 2, limitPerHour: 20 }, fitsNow: false });
+      expect(plan).toMatchObject({
+        rows: 4000,
+        requests: { spent: 4, remaining: 3 },
+        quota: { left: 2, limitPerHour: 20 },
+        fitsNow: false,
+      });
       // The 14 leave the hour when all of their minute bucket has: 3 more fit then (4 + 3 ≤ 20).
       const leaves = oldest + 60_000 + 3_600_000;
       expect(plan.retryAfter).toBeGreaterThanOrEqual(Math.ceil((leaves - t1) / 1000));

@@ -63,7 +63,15 @@ export function gatewayPlugins(
       : [
           useCors({
             origins: config.cors.origins,
-            allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id', 'x-organization-id', 'x-explain-plan', 'x-dry-run'],
+            allowedHeaders: [
+              'content-type',
+              'x-api-key',
+              'authorization',
+              'x-request-id',
+              'x-organization-id',
+              'x-explain-plan',
+              'x-dry-run',
+            ],
             // A table's client reads when a refused table would fit, and the file name the table comes under.
             exposedHeaders: ['x-request-id', 'retry-after', 'content-disposition'],
           }),
