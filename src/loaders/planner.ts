@@ -37,7 +37,8 @@
 import DataLoader from 'dataloader';
 import { getArgumentValues, getNamedType, isObjectType, type GraphQLResolveInfo } from 'graphql';
 import { selectionWalk, type SelectionWalk } from '../document.ts';
-import { LISTING_BY_FIELD } from '../spec/data-types.ts';
+import { LISTING_BY_FIELD, LISTINGS } from '../spec/data-types.ts';
+import { upstreamOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
 import { roomOf, type Rec } from '../upstream/values.ts';
@@ -177,6 +178,9 @@ interface PlannedRead {
   first: Promise<Page>;
   total: number;
   owners: (record: Rec) => number[];
+  /** The reads of one data type, filters and experiment share a group: several (each parent's own) are merged in the upstream's order. */
+  group: number;
+  order: (a: Rec, b: Rec) => number;
 }
 
 /** What reading a table's row list will take: the listings, the requests after their first pages, and the records. */
@@ -398,10 +402,11 @@ export class Planner {
       groups.set(group, [...(groups.get(group) ?? []), i]);
     });
     const reads: PlannedRead[] = [];
-    for (const indices of groups.values()) {
+    for (const [g, indices] of [...groups.values()].entries()) {
       const group = indices.map((i) => reqs[i] as DataRequest);
       const first = group[0];
       if (!first) continue;
+      const order = upstreamOrder({ instant: LISTINGS.find((l) => l.path === first.type)?.instant ?? 'timestamp' }, first.params);
       const target = this.enabled && first.experimentId !== null ? liftTarget(group) : null;
       if (target !== null) {
         const listing: ListingKey = { type: first.type, params: first.params, scope: target };
@@ -421,6 +426,8 @@ export class Planner {
             first: probe,
             total: page.total,
             owners: (r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? [])),
+            group: g,
+            order,
           });
           continue;
         }
@@ -433,6 +440,8 @@ export class Planner {
           first: probe,
           total: (await probe).total,
           owners: () => [index],
+          group: g,
+          order,
         });
       }
     }
@@ -448,15 +457,73 @@ export class Planner {
   /**
    * The records of a plan's listings, page by page as the upstream sends them, each page's records
    * with the parents they belong to: what a table streams (src/tables/rows.ts). A wider listing's
-   * records come in its order; per-parent listings come parent after parent. At most `ahead` pages are
-   * read ahead of the one handed out, and none is kept once handed out: memory holds a few pages
-   * whatever the listing's size.
+   * records come in its order, `ahead` pages read ahead of the one handed out. Each parent's own
+   * listings (the cheaper plan when the parents are few in a wide scope) are merged in the upstream's
+   * order (`sort`, `order`), as the wider listing would have them: see `#merged`. None is kept once
+   * handed out, so memory holds a few pages whatever the listings' size.
    */
   async *stream(plan: StreamPlan, ahead: number): AsyncGenerator<StreamedPage> {
-    for (const read of plan.reads) {
-      for await (const { records } of this.listings.pages(read.source, ahead, read.first)) {
-        yield { records, owners: records.map(read.owners) };
+    for (let i = 0; i < plan.reads.length;) {
+      const group = (plan.reads[i] as PlannedRead).group;
+      let end = i + 1;
+      while (end < plan.reads.length && (plan.reads[end] as PlannedRead).group === group) end++;
+      const reads = plan.reads.slice(i, end);
+      i = end;
+      const read = reads[0];
+      if (read && reads.length === 1) {
+        for await (const { records } of this.listings.pages(read.source, ahead, read.first))
+          yield { records, owners: records.map(read.owners) };
+      } else yield* this.#merged(reads);
+    }
+  }
+
+  /**
+   * A k-way merge of each parent's listing by the upstream's order, in pages of the listings' page
+   * size: each listing holds its current page and reads its next one ahead, so memory is two pages a
+   * parent (their first pages are what planning read anyway). Records equal in the order keep the
+   * parents' order.
+   */
+  async *#merged(reads: readonly PlannedRead[]): AsyncGenerator<StreamedPage> {
+    const first = reads[0];
+    if (!first) return;
+    const heads = reads.map((read) => ({
+      read,
+      pages: this.listings.pages(read.source, 1, read.first),
+      records: [] as Rec[],
+      at: 0,
+      done: false,
+    }));
+    type Head = (typeof heads)[number];
+    const refill = async (head: Head): Promise<void> => {
+      while (!head.done && head.at >= head.records.length) {
+        const next = await head.pages.next();
+        if (next.done) head.done = true;
+        else [head.records, head.at] = [next.value.records, 0];
       }
+    };
+    try {
+      await Promise.all(heads.map(refill));
+      let records: Rec[] = [];
+      let owners: number[][] = [];
+      for (;;) {
+        let best: Head | null = null;
+        for (const head of heads) {
+          if (head.done) continue;
+          if (best === null || first.order(head.records[head.at] as Rec, best.records[best.at] as Rec) < 0) best = head;
+        }
+        if (best === null) break;
+        const record = best.records[best.at++] as Rec;
+        records.push(record);
+        owners.push(best.read.owners(record));
+        if (best.at >= best.records.length) await refill(best);
+        if (records.length >= first.source.pageLimit) {
+          yield { records, owners };
+          [records, owners] = [[], []];
+        }
+      }
+      if (records.length > 0) yield { records, owners };
+    } finally {
+      await Promise.all(heads.map((head) => head.pages.return(undefined)));
     }
   }
 
