@@ -20,7 +20,8 @@ export default defineConfig({
     maxWorkers: 2,
     // Each worker imports the gateway once for all its files instead of once per file (some 2 s each, 68
     // files: the suite ran 196 s, now about 110 s). Files share no state: none is kept at module level,
-    // and the suite passes with its files shuffled (--sequence.shuffle.files).
+    // and the suite passes shuffled, its files and the tests in each (--sequence.shuffle), as each test
+    // does alone (-t).
     isolate: false,
   },
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { naiveDashboard, recordCount, type NaiveDashboard } from '../bench/naive-client.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
-import { FULL, nodes, startStack, type Stack } from './helpers/stack.ts';
+import { nodes, startStack, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 /** The bench's naive REST client is a reference: it must read exactly what the gateway answers. */
 describe('the bench’s naive sequential REST client', () => {

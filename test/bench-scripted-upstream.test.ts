@@ -2,9 +2,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import scriptedUpstream from '../bench/servers/scripted-upstream.ts';
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
 import { call } from './helpers/http.ts';
+import { startGateway } from './helpers/stack.ts';
 
 /** The bench's scripted upstream stand-in must speak the envelope the gateway reads, pages included. */
 describe('the bench’s scripted upstream stand-in', () => {
@@ -14,15 +14,11 @@ describe('the bench’s scripted upstream stand-in', () => {
   beforeAll(async () => {
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
     const { port } = upstream.address() as AddressInfo;
-    gateway = createGateway(
-      loadConfig({
-        HYPERSTUDY_API_URL: `http://127.0.0.1:${port}/api/v3`,
-        CACHE_TTL_MS: '0',
-        UPSTREAM_QUOTA_GUARD: 'off',
-        LOG_LEVEL: 'silent',
-      }),
-    );
-    url = await gateway.listen(0, '127.0.0.1');
+    ({ gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: `http://127.0.0.1:${port}/api/v3`,
+      CACHE_TTL_MS: '0',
+      UPSTREAM_QUOTA_GUARD: 'off',
+    }));
   });
   afterAll(async () => {
     await gateway.close();

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { printErrorsDoc } from '../scripts/print-errors.ts';
 import { ERROR_CODES, ERRORS, errorExtensions, gatewayError, statusesOf, type ErrorCode, type ErrorEntry } from '../src/errors.ts';
 import { SPAN_ERROR_CODES } from '../src/plugins/use-operation-report.ts';
-import { FULL, OTHER, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL, OTHER } from './helpers/simulator.ts';
 
 const SRC = new URL('../src/', import.meta.url);
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');

@@ -2,11 +2,11 @@ import { GraphQLError } from 'graphql';
 import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
 import { settleListItems, useJit } from '../src/plugins/use-jit.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
-import { EVENTS_ONLY, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, startGateway, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, FULL } from './helpers/simulator.ts';
 
 class Boom extends Error {
   override name = 'Boom';
@@ -168,16 +168,12 @@ describe('the gateway with GRAPHQL_JIT on and off', () => {
   let offUrl: string;
   beforeAll(async () => {
     stack = await startStack({ rooms: 6, participantsPerRoom: 3 });
-    off = createGateway(
-      loadConfig({
-        HYPERSTUDY_API_URL: stack.sim.url,
-        CACHE_TTL_MS: '0',
-        UPSTREAM_QUOTA_GUARD: 'off',
-        LOG_LEVEL: 'silent',
-        GRAPHQL_JIT: 'off',
-      }),
-    );
-    offUrl = await off.listen(0, '127.0.0.1');
+    ({ gateway: off, url: offUrl } = await startGateway({
+      HYPERSTUDY_API_URL: stack.sim.url,
+      CACHE_TTL_MS: '0',
+      UPSTREAM_QUOTA_GUARD: 'off',
+      GRAPHQL_JIT: 'off',
+    }));
   });
   afterAll(async () => {
     await off.close();
@@ -195,16 +191,16 @@ describe('the gateway with GRAPHQL_JIT on and off', () => {
   };
 
   it.each([
-    ['the dashboard', DASHBOARD, 'hst_test_demo_full', { id: 'exp_movie01' }],
+    ['the dashboard', DASHBOARD, FULL, { id: 'exp_movie01' }],
     ['the dashboard with a key lacking read:ratings (FORBIDDEN per participant)', DASHBOARD, EVENTS_ONLY, { id: 'exp_movie01' }],
-    ['an experiment that does not exist', '{ experiment(id: "exp_nope") { name rooms { totalCount } } }', 'hst_test_demo_full', undefined],
-    ['an id that is not one', '{ room(id: "..") { roomId } experiment(id: "exp_movie01") { name } }', 'hst_test_demo_full', undefined],
-    ['a bad cursor', '{ experiment(id: "exp_movie01") { events(after: "nope") { totalCount } } }', 'hst_test_demo_full', undefined],
+    ['an experiment that does not exist', '{ experiment(id: "exp_nope") { name rooms { totalCount } } }', FULL, undefined],
+    ['an id that is not one', '{ room(id: "..") { roomId } experiment(id: "exp_movie01") { name } }', FULL, undefined],
+    ['a bad cursor', '{ experiment(id: "exp_movie01") { events(after: "nope") { totalCount } } }', FULL, undefined],
     ['no key', '{ experiment(id: "exp_movie01") { name } }', null, undefined],
     [
       'a variable that does not coerce',
       'query($t: DateTime) { experiment(id: "exp_movie01") { events(startTime: $t) { totalCount } } }',
-      'hst_test_demo_full',
+      FULL,
       { t: 'yesterday' },
     ],
   ])('answers %s identically', async (_what, query, key, variables) => {
@@ -219,8 +215,8 @@ describe('the gateway with GRAPHQL_JIT on and off', () => {
       )?.value ?? 0;
     const query = '{ experiment(id: "exp_movie01") { experimentId } }';
     const before = await compiled();
-    await ask(stack.url, query, 'hst_test_demo_full');
-    await ask(stack.url, query, 'hst_test_demo_full');
+    await ask(stack.url, query, FULL);
+    await ask(stack.url, query, FULL);
     expect((await compiled()) - before).toBe(1);
   });
 });

@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
 import { delay, failure, json, startScripted, success } from './helpers/scripted.ts';
+import { startGateway } from './helpers/stack.ts';
 
 async function gatewayOn(upstreamUrl: string, env: Record<string, string> = {}) {
-  const gateway = createGateway(
-    loadConfig({ HYPERSTUDY_API_URL: upstreamUrl, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', ...env }),
-  );
-  const url = await gateway.listen(0, '127.0.0.1');
+  const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: upstreamUrl, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', ...env });
   const gql = async (key: string, query: string, variables: Record<string, unknown> = {}) => {
     const res = await fetch(`${url}/graphql`, {
       method: 'POST',

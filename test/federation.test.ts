@@ -7,9 +7,8 @@ import { composeServices } from '@theguild/federation-composition';
 import { parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
-import { FULL, READONLY, firstParticipants, startStack, type Person, type Stack } from './helpers/stack.ts';
+import { firstParticipants, startStack, startGateway, type Person, type Stack } from './helpers/stack.ts';
+import { FULL, READONLY } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 const SUBGRAPH_SDL = readFileSync(new URL('../subgraph.graphql', import.meta.url), 'utf8').trimEnd();
@@ -50,8 +49,7 @@ describe('the Federation subgraph', () => {
     );
     expect(res.status).toBe(401);
     expect(res.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    const closed = createGateway(loadConfig({ HYPERSTUDY_API_URL: stack.sim.url, INTROSPECTION: 'false', LOG_LEVEL: 'silent' }));
-    const url = await closed.listen(0, '127.0.0.1');
+    const { gateway: closed, url } = await startGateway({ HYPERSTUDY_API_URL: stack.sim.url, INTROSPECTION: 'false' });
     try {
       const refused = await fetch(`${url}/graphql`, {
         method: 'POST',

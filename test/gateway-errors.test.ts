@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EVENTS_ONLY, FULL, nodes, OTHER, READONLY, startStack, type Stack } from './helpers/stack.ts';
+import { nodes, startStack, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, FULL, OTHER, READONLY } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_001';

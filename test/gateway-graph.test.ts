@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LISTINGS } from '../src/spec/data-types.ts';
-import { nodes, READONLY, startStack, type Stack } from './helpers/stack.ts';
+import { nodes, startStack, type Stack } from './helpers/stack.ts';
+import { READONLY, EVENTS_ONLY } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_002';
@@ -332,7 +333,7 @@ describe('back-links', () => {
     expect(exp.export).toMatchObject({ formatVersion: '1.0', experiment: { name: 'Movie Watching Study' } });
     const limited = await stack.gql<Record<string, Record<string, unknown>>>(
       `{ experiment(id: "${EXP}") { access { canView canExport } } }`,
-      { key: 'hst_test_demo_events' },
+      { key: EVENTS_ONLY },
     );
     expect(limited.body.data?.experiment?.access).toEqual({ canView: true, canExport: false });
     const readonly = await stack.gql<Record<string, Record<string, unknown>>>(`{ experiment(id: "${EXP}") { access { canExport } } }`, {

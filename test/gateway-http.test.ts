@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
 import { loadConfig, variables } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { startStack, startGateway, stackPerTest, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
+
+/** A stack of the test's own, closed after it. */
+const ownStack = stackPerTest();
 
 /** The configuration's defaults (docs/configuration.md), which the stack keeps but for the cache and the quota guard. */
 const DEFAULTS = loadConfig({});
@@ -29,8 +32,7 @@ describe('HTTP endpoints', () => {
   });
 
   it('/ready answers 503 when the upstream is unreachable', async () => {
-    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3', UPSTREAM_TIMEOUT_MS: '500' }));
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3', UPSTREAM_TIMEOUT_MS: '500' });
     try {
       const res = await fetch(`${url}/ready`);
       expect(res.status).toBe(503);
@@ -54,13 +56,9 @@ describe('HTTP endpoints', () => {
   });
 
   it('prefills the demo key in GraphiQL only when asked to', async () => {
-    const demo = await startStack({}, { GRAPHIQL_EXAMPLE_KEY: 'hst_test_demo_full' });
-    try {
-      const html = await (await fetch(`${demo.url}/graphql`, { headers: { accept: 'text/html' } })).text();
-      expect(html).toContain('hst_test_demo_full');
-    } finally {
-      await demo.close();
-    }
+    const demo = await ownStack({}, { GRAPHIQL_EXAMPLE_KEY: FULL });
+    const html = await (await fetch(`${demo.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(html).toContain(FULL);
   });
 
   it('answers GET /graphql queries', async () => {

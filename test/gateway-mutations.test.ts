@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EVENTS_ONLY, READONLY, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, READONLY } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_003';

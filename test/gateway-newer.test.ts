@@ -3,7 +3,11 @@
  * calls to the simulator, with the upstream requests each costs.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EVENTS_ONLY, nodes, OTHER, startStack, type Stack } from './helpers/stack.ts';
+import { nodes, startStack, stackPerTest, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, OTHER, FULL } from './helpers/simulator.ts';
+
+/** A stack of the test's own, closed after it. */
+const ownStack = stackPerTest();
 
 const EXP = 'exp_movie01';
 const JOINT = 'exp_joint02';
@@ -23,7 +27,7 @@ const paths = (): string[] =>
   stack.sim.stats.requests.map((r) => `${r.method} ${r.path.replace('/api/v3', '')}${r.query ? `?${r.query}` : ''}`);
 
 async function rest(path: string, headers: Record<string, string> = {}): Promise<{ data: unknown; metadata: Record<string, unknown> }> {
-  const res = await fetch(`${stack.sim.url}${path}`, { headers: { 'x-api-key': 'hst_test_demo_full', ...headers } });
+  const res = await fetch(`${stack.sim.url}${path}`, { headers: { 'x-api-key': FULL, ...headers } });
   return (await res.json()) as never;
 }
 
@@ -395,18 +399,14 @@ describe('shared experiments and X-Organization-Id', () => {
   });
 
   it('keeps answers of one key apart per organization in the shared cache', async () => {
-    const cached = await startStack({}, { CACHE_TTL_MS: '60000' });
-    try {
-      const query = '{ sharedExperiments { totalCount } }';
-      await cached.gql(query, { headers: { 'x-organization-id': 'org_demo' } });
-      const again = await cached.gql(query, { headers: { 'x-organization-id': 'org_demo' } });
-      expect(again.body.extensions?.upstream?.cacheHits).toBe(1);
-      const other = await cached.gql(query, { headers: { 'x-organization-id': 'org_other' } });
-      expect(other.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-      expect(cached.sim.stats.requests.map((r) => r.organizationId)).toEqual(['org_demo', 'org_other']);
-    } finally {
-      await cached.close();
-    }
+    const cached = await ownStack({}, { CACHE_TTL_MS: '60000' });
+    const query = '{ sharedExperiments { totalCount } }';
+    await cached.gql(query, { headers: { 'x-organization-id': 'org_demo' } });
+    const again = await cached.gql(query, { headers: { 'x-organization-id': 'org_demo' } });
+    expect(again.body.extensions?.upstream?.cacheHits).toBe(1);
+    const other = await cached.gql(query, { headers: { 'x-organization-id': 'org_other' } });
+    expect(other.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(cached.sim.stats.requests.map((r) => r.organizationId)).toEqual(['org_demo', 'org_other']);
   });
 
   it('refuses an X-Organization-Id that is not an id before any upstream call', async () => {

@@ -4,14 +4,13 @@
  */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
 import { startSimulator } from '../src/simulator/server.ts';
 import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { mergePayloads, multipartPayloads, ssePayloads } from './helpers/incremental.ts';
 import { json, startScripted } from './helpers/scripted.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack, startGateway } from './helpers/stack.ts';
+import { FULL, NO_RATE_LIMIT } from './helpers/simulator.ts';
 
 const ROOM_EVENTS = 'subscription($room: ID!) { roomEvents(roomId: $room) { id } }';
 
@@ -168,7 +167,7 @@ describe('@defer over multipart sent with a chunked body', () => {
     // A proxy in front of the simulator holds the deferred read until the test lets it go.
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     closers.push(() => sim.close());
     const upstream = await startScripted(async (req, res, seen) => {
       if (seen.path.includes('/rooms')) await held;
@@ -178,9 +177,8 @@ describe('@defer over multipart sent with a chunked body', () => {
       json(res, answer.status, await answer.json());
     });
     closers.push(() => upstream.close());
-    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '0', LOG_LEVEL: 'silent' }));
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '0' });
     closers.push(() => gateway.close());
-    const url = await gateway.listen(0, '127.0.0.1');
     // The key is confirmed first: a key's first request goes alone (src/upstream/key-gate.ts), which
     // would hold the deferred read back until the first part's read is answered.
     await fetch(`${url}/graphql`, {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 const HINT = "send the operation as JSON with the header content-type: application/json (with curl: -H 'content-type: application/json')";
 

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { startStack, stackPerTest, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
+
+/** A stack of the test's own, closed after it. */
+const ownStack = stackPerTest();
 
 const CORS_HEADERS = [
   'access-control-allow-origin',
@@ -24,7 +28,7 @@ const preflight = (url: string, origin: string) =>
 const simple = (url: string, origin: string) =>
   fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { ...(origin ? { origin } : {}), 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+    headers: { ...(origin ? { origin } : {}), 'content-type': 'application/json', 'x-api-key': FULL },
     body: JSON.stringify({ query: '{ __typename }' }),
   });
 
@@ -115,12 +119,8 @@ describe('CORS with a list of origins', () => {
 
 describe('CORS off', () => {
   it('sends no CORS headers', async () => {
-    const stack = await startStack({}, { CORS_ORIGINS: 'off' });
-    try {
-      expect(cors(await preflight(stack.url, 'https://dash.example.org'))).toEqual({});
-      expect(cors(await simple(stack.url, 'https://dash.example.org'))).toEqual({});
-    } finally {
-      await stack.close();
-    }
+    const stack = await ownStack({}, { CORS_ORIGINS: 'off' });
+    expect(cors(await preflight(stack.url, 'https://dash.example.org'))).toEqual({});
+    expect(cors(await simple(stack.url, 'https://dash.example.org'))).toEqual({});
   });
 });

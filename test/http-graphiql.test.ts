@@ -1,16 +1,15 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
 import { chooseEncoding } from '../src/http/graphiql.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
+import { startGateway } from './helpers/stack.ts';
 
 let gateway: Gateway;
 let url: string;
 beforeAll(async () => {
   // No upstream call is made: the page is the gateway's own.
-  gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3', LOG_LEVEL: 'silent' }));
-  url = await gateway.listen(0, '127.0.0.1');
+  ({ gateway, url } = await startGateway({ HYPERSTUDY_API_URL: 'http://127.0.0.1:9/api/v3' }));
 });
 afterAll(async () => {
   await gateway.close();

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Readiness } from '../src/http/readiness.ts';
-import { startStack } from './helpers/stack.ts';
+import { stackPerTest } from './helpers/stack.ts';
+
+/** A stack of the test's own, closed after it. */
+const ownStack = stackPerTest();
 
 describe('Readiness', () => {
   it('shares one probe among concurrent callers and reuses its answer for readyCacheMs', async () => {
@@ -35,15 +38,11 @@ describe('Readiness', () => {
 // Issue 9, item 20: before, 500 /ready calls made 500 upstream /health requests.
 describe('/ready', () => {
   it('makes one upstream /health request for 500 calls within READY_CACHE_MS', async () => {
-    const stack = await startStack({ latencyMs: 50 }, { READY_CACHE_MS: '5000' });
-    try {
-      stack.sim.stats.reset();
-      const answers = await Promise.all(Array.from({ length: 500 }, () => fetch(`${stack.url}/ready`).then((r) => r.status)));
-      expect(new Set(answers)).toEqual(new Set([200]));
-      expect((await fetch(`${stack.url}/ready`)).status).toBe(200);
-      expect(stack.sim.stats.byPath()).toEqual({ '/api/v3/health': 1 });
-    } finally {
-      await stack.close();
-    }
+    const stack = await ownStack({ latencyMs: 50 }, { READY_CACHE_MS: '5000' });
+    stack.sim.stats.reset();
+    const answers = await Promise.all(Array.from({ length: 500 }, () => fetch(`${stack.url}/ready`).then((r) => r.status)));
+    expect(new Set(answers)).toEqual(new Set([200]));
+    expect((await fetch(`${stack.url}/ready`)).status).toBe(200);
+    expect(stack.sim.stats.byPath()).toEqual({ '/api/v3/health': 1 });
   });
 });

@@ -1,12 +1,12 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { DASHBOARD, sequentialRounds } from './helpers/dashboard.ts';
 import { mergePayloads, multipartPayloads, ssePayloads, type Payload } from './helpers/incremental.ts';
-import { FULL } from './helpers/stack.ts';
+import { FULL, NO_RATE_LIMIT } from './helpers/simulator.ts';
+import { startGateway } from './helpers/stack.ts';
 
 const EXP = 'exp_movie01';
 const LATENCY = 150;
@@ -23,7 +23,7 @@ beforeAll(async () => {
     rooms: 20,
     participantsPerRoom: 4,
     latencyMs: LATENCY,
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+    rateLimit: NO_RATE_LIMIT,
   });
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -31,10 +31,10 @@ beforeAll(async () => {
       done();
     },
   });
-  gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off' }), {
-    logger: pino({ level: 'info' }, sink),
-  });
-  url = await gateway.listen(0, '127.0.0.1');
+  ({ gateway, url } = await startGateway(
+    { HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off' },
+    { logger: pino({ level: 'info' }, sink) },
+  ));
   // The key's first request in a process goes alone until the upstream confirms the key
   // (src/upstream/key-gate.ts): confirmed here, so that each test counts the rounds of a known key.
   await post('{ experiment(id: "exp_movie01") { name } }', 'application/graphql-response+json');

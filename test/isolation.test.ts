@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
-import { EVENTS_ONLY, FULL, OTHER, READONLY, startStack, type GqlReply } from './helpers/stack.ts';
+import { startStack, startGateway, type GqlReply } from './helpers/stack.ts';
+import { EVENTS_ONLY, FULL, OTHER, READONLY } from './helpers/simulator.ts';
 
 const KEYS = [FULL, READONLY, EVENTS_ONLY, OTHER];
 const QUERIES = [
@@ -20,17 +19,13 @@ const observed = (body: GqlReply['body']) => ({
 describe('isolation between keys', () => {
   it('with every cache on, concurrent mixed-key requests each see exactly what their own key may see', async () => {
     const stack = await startStack({ latencyMs: 25 }, { CACHE_TTL_MS: '60000', SCOPE_CACHE_TTL_MS: '60000' });
-    const truthGateway = createGateway(
-      loadConfig({
-        HYPERSTUDY_API_URL: stack.sim.url,
-        CACHE_TTL_MS: '0',
-        SCOPE_CACHE_TTL_MS: '0',
-        PLANNER: 'off',
-        UPSTREAM_QUOTA_GUARD: 'off',
-        LOG_LEVEL: 'silent',
-      }),
-    );
-    const truthUrl = await truthGateway.listen(0, '127.0.0.1');
+    const { gateway: truthGateway, url: truthUrl } = await startGateway({
+      HYPERSTUDY_API_URL: stack.sim.url,
+      CACHE_TTL_MS: '0',
+      SCOPE_CACHE_TTL_MS: '0',
+      PLANNER: 'off',
+      UPSTREAM_QUOTA_GUARD: 'off',
+    });
     const ask = async (url: string, key: string, query: string) => {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { startSimulator } from '../src/simulator/server.ts';
 import { startStack } from './helpers/stack.ts';
+import { NO_RATE_LIMIT, FULL } from './helpers/simulator.ts';
 
 const QUERY = '{ experiment(id: "exp_movie01") { name } }';
 
@@ -34,7 +35,7 @@ describe('graceful shutdown', () => {
   });
 
   it('stops `npm start` cleanly on SIGTERM', async () => {
-    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { ...process.env, HYPERSTUDY_API_URL: sim.url, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,7 +48,7 @@ describe('graceful shutdown', () => {
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+        headers: { 'content-type': 'application/json', 'x-api-key': FULL },
         body: JSON.stringify({ query: QUERY }),
       });
       expect(((await res.json()) as { data: unknown }).data).toEqual({ experiment: { name: 'Movie Watching Study' } });
@@ -55,7 +56,7 @@ describe('graceful shutdown', () => {
       const [code] = await once(child, 'exit');
       expect(code).toBe(0);
       expect(out).toContain('"msg":"shutting down"');
-      expect(out).not.toContain('hst_test_demo_full');
+      expect(out).not.toContain(FULL);
     } finally {
       child.kill('SIGKILL');
       await sim.close();
@@ -63,7 +64,7 @@ describe('graceful shutdown', () => {
   }, 30_000);
 
   it('runs `npm start` in production mode (graphql-js without its development checks) unless NODE_ENV says otherwise', async () => {
-    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     // What `npm start` logs when it listens, from a process group of its own (npm, its shell, tsx and node).
     const started = async (nodeEnv: string | undefined): Promise<unknown> => {
       const env: Record<string, string | undefined> = { ...process.env, HYPERSTUDY_API_URL: sim.url, PORT: '0', HOST: '127.0.0.1' };

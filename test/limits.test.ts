@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { startStack, stackPerTest, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
+
+/** A stack of the test's own, closed after it. */
+const ownStack = stackPerTest();
 
 let stack: Stack;
 beforeAll(async () => {
@@ -85,7 +89,7 @@ describe('operation limits are refused before any upstream call', () => {
   it('request body size', async () => {
     const res = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      headers: { 'content-type': 'application/json', 'x-api-key': FULL },
       body: JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(4_000) } }),
     });
     expect(res.status).toBe(413);
@@ -100,7 +104,7 @@ describe('operation limits are refused before any upstream call', () => {
       new Promise<{ status: number; text: string }>((resolve, reject) => {
         const req = request(
           `${stack.url}/graphql`,
-          { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' } },
+          { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': FULL } },
           (res) => {
             let text = '';
             res.on('data', (c: Buffer) => (text += c.toString()));
@@ -122,7 +126,7 @@ describe('operation limits are refused before any upstream call', () => {
   it('batched (array) operations are off by default', async () => {
     const res = await fetch(`${stack.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      headers: { 'content-type': 'application/json', 'x-api-key': FULL },
       body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
     });
     expect(res.status).toBe(400);
@@ -132,43 +136,39 @@ describe('operation limits are refused before any upstream call', () => {
 
 describe('production settings', () => {
   it('turns off introspection, GraphiQL and field suggestions; bounds batching when on', async () => {
-    const prod = await startStack({}, { INTROSPECTION: 'false', GRAPHIQL: 'false', BATCHING_LIMIT: '2', MAX_BODY_BYTES: '100000' });
-    try {
-      const intro = await prod.gql('{ __schema { queryType { name } } }');
-      expect(intro.body.errors?.[0]?.message).toMatch(/introspection/i);
-      const typo = await prod.gql('{ experimnt(id: "x") { name } }');
-      expect(typo.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
-      // Nor enum values, argument names or type names.
-      for (const query of [
-        '{ experiments { edges { node { participants(completionCode: SUCCES) { totalCount } } } } }',
-        '{ experiment(id: "x") { events(frist: 1) { totalCount } } }',
-        'query($t: DateTim) { experiment(id: "x") { events(startTime: $t) { totalCount } } }',
-      ]) {
-        const res = await prod.gql(query);
-        expect(res.status, query).toBe(400);
-        expect(res.body.errors?.length, query).toBeGreaterThan(0);
-        for (const error of res.body.errors ?? []) expect(error.message, query).not.toMatch(/Did you mean/);
-      }
-      const page = await fetch(`${prod.url}/graphql`, { headers: { accept: 'text/html' } });
-      expect(await page.text()).not.toContain('GraphiQL');
-      const batch = async (n: number) =>
-        fetch(`${prod.url}/graphql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
-          body: JSON.stringify(Array.from({ length: n }, () => ({ query: '{ __typename }' }))),
-        });
-      expect(await (await batch(2)).json()).toEqual([
-        { data: { __typename: 'Query' }, extensions: expect.any(Object) },
-        { data: { __typename: 'Query' }, extensions: expect.any(Object) },
-      ]);
-      const over = await batch(3);
-      expect(over.status).toBe(413);
-      expect(await over.json()).toEqual({
-        errors: [{ message: 'Batching is limited to 2 operations per request.', extensions: { code: 'BAD_REQUEST' } }],
-      });
-    } finally {
-      await prod.close();
+    const prod = await ownStack({}, { INTROSPECTION: 'false', GRAPHIQL: 'false', BATCHING_LIMIT: '2', MAX_BODY_BYTES: '100000' });
+    const intro = await prod.gql('{ __schema { queryType { name } } }');
+    expect(intro.body.errors?.[0]?.message).toMatch(/introspection/i);
+    const typo = await prod.gql('{ experimnt(id: "x") { name } }');
+    expect(typo.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+    // Nor enum values, argument names or type names.
+    for (const query of [
+      '{ experiments { edges { node { participants(completionCode: SUCCES) { totalCount } } } } }',
+      '{ experiment(id: "x") { events(frist: 1) { totalCount } } }',
+      'query($t: DateTim) { experiment(id: "x") { events(startTime: $t) { totalCount } } }',
+    ]) {
+      const res = await prod.gql(query);
+      expect(res.status, query).toBe(400);
+      expect(res.body.errors?.length, query).toBeGreaterThan(0);
+      for (const error of res.body.errors ?? []) expect(error.message, query).not.toMatch(/Did you mean/);
     }
+    const page = await fetch(`${prod.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(await page.text()).not.toContain('GraphiQL');
+    const batch = async (n: number) =>
+      fetch(`${prod.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': FULL },
+        body: JSON.stringify(Array.from({ length: n }, () => ({ query: '{ __typename }' }))),
+      });
+    expect(await (await batch(2)).json()).toEqual([
+      { data: { __typename: 'Query' }, extensions: expect.any(Object) },
+      { data: { __typename: 'Query' }, extensions: expect.any(Object) },
+    ]);
+    const over = await batch(3);
+    expect(over.status).toBe(413);
+    expect(await over.json()).toEqual({
+      errors: [{ message: 'Batching is limited to 2 operations per request.', extensions: { code: 'BAD_REQUEST' } }],
+    });
     const dev = await stack.gql('{ experimnt(id: "x") { name } }');
     expect(dev.body.errors?.[0]?.message).toMatch(/Did you mean "experiment"/);
     const devEnum = await stack.gql('{ experiments { edges { node { participants(completionCode: SUCCES) { totalCount } } } } }');

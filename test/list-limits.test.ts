@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { FULL, startStack, type GqlReply, type Stack } from './helpers/stack.ts';
+import { startStack, type GqlReply, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 // Issue 17, item 2: before, list arguments had no bound before execution: 75,000 representations of
 // `_entities` held the gateway 25.9 s, and graphql-js coerced every item before any resolver could refuse.

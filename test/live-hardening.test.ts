@@ -4,14 +4,13 @@ import { createClient } from 'graphql-ws';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { startStack, startGateway, type Stack } from './helpers/stack.ts';
+import { FULL, NO_RATE_LIMIT, READONLY, EVENTS_ONLY } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
 const ROOM_EVENTS = 'subscription($room: ID!) { roomEvents(roomId: $room) { id } }';
 
 let stack: Stack | null = null;
@@ -51,9 +50,9 @@ describe('live limits', () => {
       code: 'RATE_LIMITED',
       upstream: { details: { maxSubscriptionsPerKey: 3 } },
     });
-    subs.push(await subscribeSse(s.url, ROOM_EVENTS, { key: 'hst_test_demo_readonly', variables: { room } }));
+    subs.push(await subscribeSse(s.url, ROOM_EVENTS, { key: READONLY, variables: { room } }));
     await settle(() => s.gateway.live.size === 2);
-    const overall = await subscribeSse(s.url, ROOM_EVENTS, { key: 'hst_test_demo_events', variables: { room } });
+    const overall = await subscribeSse(s.url, ROOM_EVENTS, { key: EVENTS_ONLY, variables: { room } });
     subs.push(overall);
     await overall.waitFor(1);
     expect(overall.payloads[0]?.errors?.[0]?.extensions).toMatchObject({
@@ -294,10 +293,9 @@ describe('shutting down', () => {
   });
 
   it('ends subscriptions over SSE and over WebSocket with SHUTTING_DOWN, not an upstream fault', async () => {
-    sim = await startSimulator({ live: PAUSED_LIVE, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-    const g = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', ...FAST_LIVE }));
+    sim = await startSimulator({ live: PAUSED_LIVE, rateLimit: NO_RATE_LIMIT });
+    const { gateway: g, url } = await startGateway({ HYPERSTUDY_API_URL: sim.url, ...FAST_LIVE });
     gateway = g;
-    const url = await g.listen(0, '127.0.0.1');
     const room = sim.live?.activeRooms()[0]?.roomId ?? '';
     const sse = await subscribeSse(url, ROOM_EVENTS, { variables: { room } });
     subs.push(sse);
@@ -330,12 +328,13 @@ describe('shutting down', () => {
   });
 
   it('lets a query in flight over WebSocket answer within the grace period', async () => {
-    sim = await startSimulator({ latencyMs: 1_000, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    sim = await startSimulator({ latencyMs: 1_000, rateLimit: NO_RATE_LIMIT });
     const lines: string[] = [];
-    gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'info' }), {
-      logger: pino(new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) })),
-    });
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway: g, url } = await startGateway(
+      { HYPERSTUDY_API_URL: sim.url },
+      { logger: pino(new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) })) },
+    );
+    gateway = g;
     const client = createClient({
       url: `${url.replace('http', 'ws')}/graphql`,
       webSocketImpl: WebSocket,

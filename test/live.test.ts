@@ -7,7 +7,8 @@ import WebSocket from 'ws';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LiveChange } from '../src/simulator/live.ts';
-import { EVENTS_ONLY, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, FULL, READONLY, OTHER } from './helpers/simulator.ts';
 import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
 import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
 import { NOT_TRUSTED, ONLY_TRUSTED } from '../src/plugins/use-trusted-documents.ts';
@@ -242,7 +243,7 @@ describe('subscriptions over WebSocket (graphql-ws)', () => {
     const client = createClient({
       url: wsUrl,
       webSocketImpl: WebSocket,
-      connectionParams: { 'X-API-Key': 'hst_test_demo_full' },
+      connectionParams: { 'X-API-Key': FULL },
       retryAttempts: 0,
     });
     const got: { id: string }[] = [];
@@ -294,7 +295,7 @@ describe('subscriptions over WebSocket (graphql-ws)', () => {
     const client = createClient({
       url: `${s.url.replace('http', 'ws')}/graphql`,
       webSocketImpl: WebSocket,
-      connectionParams: { apiKey: 'hst_test_demo_full' },
+      connectionParams: { apiKey: FULL },
       retryAttempts: 0,
     });
     const run = (payload: Record<string, unknown>) =>
@@ -356,7 +357,7 @@ describe('events written straight to the upstream', () => {
     }));
     const written = await fetch(`${s.sim.url}/data/events/batch`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      headers: { 'content-type': 'application/json', 'x-api-key': FULL },
       body: JSON.stringify({ events }),
     });
     const ids = ((await written.json()) as { data: { eventIds: string[] }[] }).data[0]?.eventIds ?? [];
@@ -384,7 +385,7 @@ describe('live feeds per key', () => {
       message: 'This key follows 2 live feeds already, the most one key may; end one first',
       extensions: { code: 'RATE_LIMITED', upstream: { details: { source: 'gateway', maxFeedsPerKey: 2 } } },
     });
-    const other = await feed('roomSparseRatings', 'hst_test_demo_readonly');
+    const other = await feed('roomSparseRatings', READONLY);
     subs.push(other);
     await requestsTo(s, '/data/ratings/sparse/room/', 1);
     expect(s.gateway.live.size).toBe(3);
@@ -420,7 +421,7 @@ describe('subscription reports', () => {
     ]);
 
     const refused = await subscribeSse(s.url, watch, {
-      key: 'hst_test_demo_other',
+      key: OTHER,
       variables: { room },
       headers: { 'x-request-id': 'watch-2' },
     });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscribeSse } from './helpers/sse.ts';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 /**
  * With INTROSPECTION=false no error suggests a name ("Did you mean …"), nor says that one was hidden:

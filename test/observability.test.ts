@@ -1,33 +1,40 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
+import { startGateway } from './helpers/stack.ts';
+import { FULL, NO_RATE_LIMIT, OTHER } from './helpers/simulator.ts';
 
 const SECRET = 'hst_live_do_not_log_me_1234';
 let sim: Simulator;
-let gateway: Gateway;
-let url: string;
-const lines: string[] = [];
-
 beforeAll(async () => {
-  sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
+});
+afterAll(() => sim.close());
+
+/** A gateway logging to `into` (one string per line). */
+function logging(into: string[], env: Record<string, string> = {}): Promise<{ gateway: Gateway; url: string }> {
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      into.push(...chunk.toString('utf8').split('\n').filter(Boolean));
       done();
     },
   });
-  gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0' }), { logger: pino({ level: 'info' }, sink) });
-  url = await gateway.listen(0, '127.0.0.1');
+  return startGateway({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0', ...env }, { logger: pino({ level: 'info' }, sink) });
+}
+
+// Each test has a gateway of its own: its log lines and metrics are that test's alone.
+let gateway: Gateway;
+let url: string;
+let lines: string[];
+beforeEach(async () => {
+  lines = [];
+  ({ gateway, url } = await logging(lines));
 });
-afterAll(async () => {
-  await gateway.close();
-  await sim.close();
-});
+afterEach(() => gateway.close());
 
 const post = (body: unknown, headers: Record<string, string>) =>
   fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
@@ -37,7 +44,7 @@ describe('logs', () => {
     sim.stats.reset();
     const res = await post(
       { query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' },
-      { 'x-api-key': 'hst_test_demo_full', 'x-request-id': 'trace-abc-123' },
+      { 'x-api-key': FULL, 'x-request-id': 'trace-abc-123' },
     );
     expect(res.headers.get('x-request-id')).toBe('trace-abc-123');
     await res.json();
@@ -53,7 +60,7 @@ describe('logs', () => {
   it("logs each error with the code the caller sees, upstream errors' included", async () => {
     const res = await post(
       { query: 'query Mixed { a: experiment(id: "exp_movie01") { name } b: experiment(id: "exp_nope") { name } }' },
-      { 'x-api-key': 'hst_test_demo_other', 'x-request-id': 'codes-1' },
+      { 'x-api-key': OTHER, 'x-request-id': 'codes-1' },
     );
     const body = (await res.json()) as { errors: { extensions: { code: string } }[] };
     expect(body.errors.map((e) => e.extensions.code)).toEqual(['FORBIDDEN', 'NOT_FOUND']);
@@ -82,11 +89,11 @@ describe('logs', () => {
       expect(text).toContain('UNAUTHENTICATED');
       expect(text).not.toContain(SECRET);
     }
-    await post({ query: '{ experiment(id: "exp_movie01") { name } }' }, { 'x-api-key': 'hst_test_demo_full' });
+    await post({ query: '{ experiment(id: "exp_movie01") { name } }' }, { 'x-api-key': FULL });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const everything = `${lines.join('\n')}\n${metrics}`;
     expect(everything).not.toContain(SECRET);
-    expect(everything).not.toContain('hst_test_demo_full');
+    expect(everything).not.toContain(FULL);
     expect(everything).not.toContain('do_not_log');
   });
 
@@ -102,21 +109,12 @@ describe('logs', () => {
 
   it('logs a share of successful operations (LOG_SAMPLE_RATE) and every operation with errors; metrics count them all', async () => {
     const sampled: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        sampled.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        done();
-      },
-    });
-    const quiet = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0', LOG_SAMPLE_RATE: '0' }), {
-      logger: pino({ level: 'info' }, sink),
-    });
-    const quietUrl = await quiet.listen(0, '127.0.0.1');
+    const { gateway: quiet, url: quietUrl } = await logging(sampled, { LOG_SAMPLE_RATE: '0' });
     try {
       const ask = (query: string, id: string) =>
         fetch(`${quietUrl}/graphql`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full', 'x-request-id': id },
+          headers: { 'content-type': 'application/json', 'x-api-key': FULL, 'x-request-id': id },
           body: JSON.stringify({ query }),
         }).then((r) => r.json());
       await ask('query Fine { experiment(id: "exp_movie01") { name } }', 'sampled-ok');
@@ -137,6 +135,11 @@ describe('logs', () => {
 
 describe('metrics', () => {
   it('exposes operations, latency, upstream requests by route and status, retries, shared reads, circuit and budget refusals', async () => {
+    await post({ query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' }, { 'x-api-key': FULL }).then((r) =>
+      r.text(),
+    );
+    const refused: Record<string, string>[] = [{ 'x-api-key': SECRET }, { authorization: `Bearer ${SECRET}` }];
+    for (const headers of refused) await post({ query: '{ experiment(id: "exp_movie01") { name } }' }, headers).then((r) => r.text());
     const text = await (await fetch(`${url}/metrics`)).text();
     expect(text).toMatch(/hsgql_operations_total\{operation="Dashboard",outcome="ok"\} 1/);
     expect(text).toMatch(/hsgql_operation_duration_seconds_bucket\{le="[^"]+",operation="Dashboard"\} 1/);

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Gateway } from '../src/server.ts';
 import { DASHBOARD, sequentialRounds } from './helpers/dashboard.ts';
-import { EVENTS_ONLY, FULL, READONLY, startStack, type GqlReply, type Stack } from './helpers/stack.ts';
+import { startStack, stackPerTest, startGateway, type GqlReply, type Stack } from './helpers/stack.ts';
+import { EVENTS_ONLY, FULL, READONLY } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 
@@ -78,17 +78,13 @@ describe('planned and unplanned answers are identical', () => {
   let unplannedUrl: string;
   beforeAll(async () => {
     stack = await startStack({ rooms: 6, participantsPerRoom: 3, eventsPerParticipant: 40 });
-    unplanned = createGateway(
-      loadConfig({
-        HYPERSTUDY_API_URL: stack.sim.url,
-        PLANNER: 'off',
-        CACHE_TTL_MS: '0',
-        UPSTREAM_QUOTA_GUARD: 'off',
-        UPSTREAM_BUDGET: '5000',
-        LOG_LEVEL: 'silent',
-      }),
-    );
-    unplannedUrl = await unplanned.listen(0, '127.0.0.1');
+    ({ gateway: unplanned, url: unplannedUrl } = await startGateway({
+      HYPERSTUDY_API_URL: stack.sim.url,
+      PLANNER: 'off',
+      CACHE_TTL_MS: '0',
+      UPSTREAM_QUOTA_GUARD: 'off',
+      UPSTREAM_BUDGET: '5000',
+    }));
   });
   afterAll(async () => {
     await unplanned.close();
@@ -202,12 +198,10 @@ describe('choosing the cheaper plan', () => {
 });
 
 describe('shared reads, scopes, quota and budget', () => {
-  let stack: Stack;
-  beforeEach(() => stack?.sim.stats.reset());
-  afterAll(() => stack?.close());
+  const ownStack = stackPerTest();
 
   it('answers repeats from the short-lived cache per key, and forgets the key after it writes', async () => {
-    stack = await startStack({}, { CACHE_TTL_MS: '60000' });
+    const stack = await ownStack({}, { CACHE_TTL_MS: '60000' });
     const query = `{ experiment(id: "${EXP}") { name events(first: 2) { totalCount } } }`;
     const first = await stack.gql(query);
     const second = await stack.gql(query);
@@ -219,11 +213,10 @@ describe('shared reads, scopes, quota and budget', () => {
     const after = await stack.gql(query);
     expect(after.body.extensions?.upstream).toMatchObject({ requests: 2, cacheHits: 0 });
     expect(stack.sim.stats.byKey()).toEqual({ demo_full: 5, demo_readonly: 2 });
-    await stack.close();
   });
 
   it('sends identical GETs of concurrent operations of one key once, never joining another key', async () => {
-    stack = await startStack({ latencyMs: 100 });
+    const stack = await ownStack({ latencyMs: 100 });
     const query = `{ experiment(id: "${EXP}") { name events(first: 2) { totalCount } } }`;
     const replies = await Promise.all([...Array.from({ length: 5 }, () => stack.gql(query)), stack.gql(query, { key: READONLY })]);
     for (const r of replies) expect(r.body.data).toEqual(replies[0]?.body.data);
@@ -232,11 +225,10 @@ describe('shared reads, scopes, quota and budget', () => {
     expect(full.reduce((n, c) => n + (c?.coalesced ?? 0), 0)).toBe(8);
     expect(replies[5]?.body.extensions?.upstream).toMatchObject({ requests: 2, coalesced: 0 });
     expect(stack.sim.stats.byKey()).toEqual({ demo_full: 2, demo_readonly: 2 });
-    await stack.close();
   });
 
   it('mirrors a missing scope: the next request needing it is FORBIDDEN without asking', async () => {
-    stack = await startStack();
+    const stack = await ownStack();
     const query = `{ room(id: "room_movie01_001") { recordings(first: 1) { totalCount } } }`;
     const first = await stack.gql(query, { key: EVENTS_ONLY });
     expect(first.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
@@ -251,21 +243,19 @@ describe('shared reads, scopes, quota and budget', () => {
     });
     const full = await stack.gql(query);
     expect(full.body.errors).toBeUndefined();
-    await stack.close();
   });
 
   it('refuses locally what would exceed the per-endpoint limit', async () => {
-    stack = await startStack({}, { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_MINUTE_LIMIT: '2' });
+    const stack = await ownStack({}, { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_MINUTE_LIMIT: '2' });
     const query = `{ experiment(id: "${EXP}") { name } }`;
     const codes = [];
     for (let i = 0; i < 3; i++) codes.push((await stack.gql(query)).body.errors?.[0]?.extensions?.code ?? 'ok');
     expect(codes).toEqual(['ok', 'ok', 'RATE_LIMITED']);
     expect(stack.sim.stats.total).toBe(2);
-    await stack.close();
   });
 
   it("honours the upstream's Retry-After for every operation of the key", async () => {
-    stack = await startStack({ rateLimit: { enabled: true, perHour: 1000, perMinute: 1 } });
+    const stack = await ownStack({ rateLimit: { enabled: true, perHour: 1000, perMinute: 1 } });
     const query = `{ experiment(id: "${EXP}") { name } }`;
     await stack.gql(query);
     const limited = await stack.gql(query);
@@ -280,21 +270,19 @@ describe('shared reads, scopes, quota and budget', () => {
     expect(stack.sim.stats.total).toBe(2);
     const otherKey = await stack.gql(query, { key: READONLY });
     expect(otherKey.body.errors).toBeUndefined();
-    await stack.close();
   });
 
   it('stops a runaway operation at its budget with UPSTREAM_BUDGET_EXCEEDED on the fields it could not afford', async () => {
-    stack = await startStack({ rooms: 3, participantsPerRoom: 2 }, { PLANNER: 'off', UPSTREAM_BUDGET: '6' });
+    const stack = await ownStack({ rooms: 3, participantsPerRoom: 2 }, { PLANNER: 'off', UPSTREAM_BUDGET: '6' });
     const res = await stack.gql(DASHBOARD, { variables: { id: EXP } });
     expect(stack.sim.stats.total).toBe(6);
     const codes = new Set(res.body.errors?.map((e) => e.extensions?.code));
     expect(codes).toEqual(new Set(['UPSTREAM_BUDGET_EXCEEDED']));
     expect((res.body.data as { experiment: { name: string } }).experiment.name).toBe('Movie Watching Study');
-    await stack.close();
   });
 
   it('refuses before execution an operation that could never fit the budget', async () => {
-    stack = await startStack({}, { UPSTREAM_BUDGET: '3' });
+    const stack = await ownStack({}, { UPSTREAM_BUDGET: '3' });
     const res = await stack.gql(
       `{ experiment(id: "${EXP}") { a: events(category: MEDIA) { totalCount } b: events(category: STATE) { totalCount } c: chatMessages { totalCount } } }`,
     );

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
 import { delay, json, startScripted, success } from './helpers/scripted.ts';
+import { startGateway } from './helpers/stack.ts';
 
 const QUERY = '{ experiment(id: "e1") { name } }';
 
@@ -22,8 +21,7 @@ describe('read-your-writes', () => {
       await delay(seen.key === 'hst_test_k' ? 400 : 0);
       json(res, 200, success([{ id: 'e1', name: answer }]));
     });
-    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: upstream.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '5000' }));
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '5000' });
     const gql = async (query: string) => {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',

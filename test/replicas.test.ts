@@ -5,7 +5,8 @@ import { startSimulator, type Simulator, type SimulatorOptions } from '../src/si
 import { keyHash } from '../src/state/shared-reads.ts';
 import { proxyRedis, startRedis, type RedisServer } from './helpers/redis.ts';
 import { delay } from './helpers/scripted.ts';
-import { FULL, type GqlReply } from './helpers/stack.ts';
+import { type GqlReply } from './helpers/stack.ts';
+import { FULL, NO_RATE_LIMIT } from './helpers/simulator.ts';
 
 // Two gateways as two replicas: two createGateway instances in this test process, each with its own
 // upstream pool, coalescing, memory cache, local quota and its own Redis connection, sharing only the
@@ -38,7 +39,7 @@ async function startReplicas(
   env: Record<string, string>,
   second: Record<string, string> = {},
 ): Promise<Replicas> {
-  const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
+  const simulator = await startSimulator({ rateLimit: NO_RATE_LIMIT, ...sim });
   const prefix = `replicas${++prefixes}:`;
   const settings = {
     HYPERSTUDY_API_URL: simulator.url,

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
 import { json, startScripted, success } from './helpers/scripted.ts';
-import { EVENTS_ONLY, FULL, OTHER, READONLY, startStack } from './helpers/stack.ts';
+import { startStack, startGateway } from './helpers/stack.ts';
+import { EVENTS_ONLY, FULL, OTHER, READONLY } from './helpers/simulator.ts';
 
 const CODES = new Set([
   'UNAUTHENTICATED',
@@ -76,17 +75,13 @@ describe('upstream faults', () => {
       if (seen.path === '/health') return json(res, 200, { status: 'healthy' });
       json(res, 200, success([{ id: 'e1', name: 'Fine' }]));
     });
-    const gateway = createGateway(
-      loadConfig({
-        HYPERSTUDY_API_URL: upstream.url,
-        LOG_LEVEL: 'silent',
-        UPSTREAM_RETRIES: '0',
-        UPSTREAM_TIMEOUT_MS: '200',
-        BREAKER_THRESHOLD: '3',
-        CACHE_TTL_MS: '0',
-      }),
-    );
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: upstream.url,
+      UPSTREAM_RETRIES: '0',
+      UPSTREAM_TIMEOUT_MS: '200',
+      BREAKER_THRESHOLD: '3',
+      CACHE_TTL_MS: '0',
+    });
     const ask = async (key: string) => {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',

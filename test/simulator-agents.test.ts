@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, EVENTS_ONLY, OTHER, simulatorPerTest } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 /** A key of the demo user with no read:events, to show the scope these routes need. */
 const RECORDINGS_ONLY = 'hst_test_recordings_only';
 const PILOT = 'exp_joint02';
@@ -20,7 +18,7 @@ interface Envelope {
 
 let sim: Simulator;
 const options = {
-  rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+  rateLimit: NO_RATE_LIMIT,
   extraKeys: [{ key: RECORDINGS_ONLY, name: 'recordings_only', userId: 'user_demo', scopes: ['read:recordings'] }],
 };
 const get = (path: string, key = FULL) => call<Envelope>(`${sim.url}${path}`, { key });
@@ -30,6 +28,8 @@ beforeAll(async () => {
   sim = await startSimulator({ ...options, rooms: 8 });
 });
 afterAll(() => sim.close());
+/** For the tests that write (what they write is not in the other tests' data) or need the default data set. */
+const ownSimulator = simulatorPerTest();
 
 async function people(room: string): Promise<Row[]> {
   return (await get(`/data/participants/room/${room}`)).body.data;
@@ -153,19 +153,15 @@ describe('participant counts', () => {
   });
 
   it('counts events recorded through the batch route, live', async () => {
-    const own = await startSimulator(options);
-    try {
-      const p = (await call<Envelope>(`${own.url}/data/participants/room/${PILOT_ROOM}`, { key: FULL })).body.data[0];
-      const path = `${own.url}/data/counts/participant/${String(p?.id)}?roomId=${PILOT_ROOM}`;
-      const before = (await call<Envelope>(path, { key: FULL })).body.data[0]?.counts as Record<string, number>;
-      const event = { experimentId: PILOT, roomId: PILOT_ROOM, participantId: String(p?.id), eventType: 'custom.marker' };
-      await call(`${own.url}/data/events/batch`, { key: FULL, body: { events: Array.from({ length: 5 }, () => event) } });
-      const after = (await call<Envelope>(path, { key: FULL })).body.data[0]?.counts as Record<string, number>;
-      expect(after).toEqual({ ...before, events: (before.events ?? 0) + 5 });
-      expect(before.events).toBe(30);
-    } finally {
-      await own.close();
-    }
+    const own = await ownSimulator(options);
+    const p = (await call<Envelope>(`${own.url}/data/participants/room/${PILOT_ROOM}`, { key: FULL })).body.data[0];
+    const path = `${own.url}/data/counts/participant/${String(p?.id)}?roomId=${PILOT_ROOM}`;
+    const before = (await call<Envelope>(path, { key: FULL })).body.data[0]?.counts as Record<string, number>;
+    const event = { experimentId: PILOT, roomId: PILOT_ROOM, participantId: String(p?.id), eventType: 'custom.marker' };
+    await call(`${own.url}/data/events/batch`, { key: FULL, body: { events: Array.from({ length: 5 }, () => event) } });
+    const after = (await call<Envelope>(path, { key: FULL })).body.data[0]?.counts as Record<string, number>;
+    expect(after).toEqual({ ...before, events: (before.events ?? 0) + 5 });
+    expect(before.events).toBe(30);
   });
 
   it('needs participant scope and roomId, read:events, and a participant of that room', async () => {
@@ -381,14 +377,10 @@ describe('agent decisions', () => {
 
 describe('the default data set', () => {
   it('keeps the pilot at one room of three participants, its one agent run orphaned', async () => {
-    const own = await startSimulator(options);
-    try {
-      const rooms = await call<Envelope>(`${own.url}/data/rooms/experiment/${PILOT}`, { key: FULL });
-      expect(rooms.body.data.map((r) => [r.id, r.participantCount])).toEqual([[PILOT_ROOM, 3]]);
-      const runs = await call<Envelope>(`${own.url}/data/agent-runs/experiment/${PILOT}`, { key: FULL });
-      expect(runs.body.data.map((r) => [r.roomId, r.roomStatus, r.orphaned, r.endedAt])).toEqual([[PILOT_ROOM, 'failed', true, null]]);
-    } finally {
-      await own.close();
-    }
+    const own = await ownSimulator(options);
+    const rooms = await call<Envelope>(`${own.url}/data/rooms/experiment/${PILOT}`, { key: FULL });
+    expect(rooms.body.data.map((r) => [r.id, r.participantCount])).toEqual([[PILOT_ROOM, 3]]);
+    const runs = await call<Envelope>(`${own.url}/data/agent-runs/experiment/${PILOT}`, { key: FULL });
+    expect(runs.body.data.map((r) => [r.roomId, r.roomStatus, r.orphaned, r.endedAt])).toEqual([[PILOT_ROOM, 'failed', true, null]]);
   });
 });

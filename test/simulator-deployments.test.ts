@@ -1,11 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, READONLY, EVENTS_ONLY, OTHER } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const READONLY = 'hst_test_demo_readonly';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 const RECORDINGS_ONLY = 'hst_test_recordings_only';
 const PILOT = 'exp_joint02';
 
@@ -21,7 +18,7 @@ interface Envelope<D = Row[]> {
 let sim: Simulator;
 beforeEach(async () => {
   sim = await startSimulator({
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+    rateLimit: NO_RATE_LIMIT,
     extraKeys: [{ key: RECORDINGS_ONLY, name: 'recordings_only', userId: 'user_demo', scopes: ['read:recordings'] }],
   });
 });

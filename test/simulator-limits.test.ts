@@ -3,8 +3,8 @@ import { parseSimulatorArgs } from '../src/simulator/cli.ts';
 import { RateLimiter } from '../src/simulator/rate-limit.ts';
 import { FAULT_MODES, startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, READONLY } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
 const ROOM = 'room_movie01_001';
 let sim: Simulator | undefined;
 afterEach(async () => {
@@ -28,7 +28,7 @@ describe('rate limits', () => {
     expect(retryAfter).toBeLessThanOrEqual(60);
     // Another endpoint and another key still have their own budgets.
     expect((await call(`${sim.url}/data/chat/room/${ROOM}`, { key: FULL })).status).toBe(200);
-    expect((await call(`${sim.url}/data/events/room/${ROOM}`, { key: 'hst_test_demo_readonly' })).status).toBe(200);
+    expect((await call(`${sim.url}/data/events/room/${ROOM}`, { key: READONLY })).status).toBe(200);
   });
 
   it('allows perHour requests per key across endpoints and reports the remaining budget', async () => {
@@ -43,7 +43,7 @@ describe('rate limits', () => {
   });
 
   it('defaults to the documented 1000/hour and 100/minute, and can be turned off', async () => {
-    sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     for (let i = 0; i < 3; i++) expect((await call(`${sim.url}/experiments`, { key: FULL })).status).toBe(200);
     expect(parseSimulatorArgs([]).rateLimit).toEqual({ enabled: true, perHour: 1000, perMinute: 100 });
     expect(parseSimulatorArgs(['--rate-limit', 'off']).rateLimit.enabled).toBe(false);
@@ -170,7 +170,7 @@ describe('scale', () => {
       rooms: 50,
       participantsPerRoom: 8,
       eventsPerParticipant: 250,
-      rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+      rateLimit: NO_RATE_LIMIT,
     });
     const exp = await call<{ metadata: { pagination: { total: number } } }>(`${sim.url}/data/events/experiment/exp_movie01?limit=1`, {
       key: FULL,

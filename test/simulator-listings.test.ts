@@ -2,11 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_CATEGORIES } from '../src/simulator/model.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, READONLY, EVENTS_ONLY, OTHER, simulatorPerTest } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const READONLY = 'hst_test_demo_readonly';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_001';
 
@@ -30,9 +27,11 @@ let sim: Simulator;
 const get = (path: string, key = FULL) => call<Envelope>(`${sim.url}${path}`, { key });
 
 beforeAll(async () => {
-  sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
 });
 afterAll(() => sim.close());
+/** For the tests that write: what they write is not in the other tests' data. */
+const ownSimulator = simulatorPerTest();
 
 async function participantsOf(room: string): Promise<{ id: string; roomId: string }[]> {
   return (await get(`/data/participants/room/${room}`)).body.data.map((p) => ({ id: String(p.id), roomId: String(p.roomId) }));
@@ -177,42 +176,38 @@ describe('open event categories', () => {
   });
 
   it('records events of a new category through the batch route, then filters by it', async () => {
-    const own = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-    try {
-      const [p] = (await call<Envelope>(`${own.url}/data/participants/room/${ROOM}`, { key: FULL })).body.data;
-      const event = { experimentId: EXP, roomId: ROOM, participantId: String(p?.id), eventType: 'eyetracking.calibrated' };
-      const ok = await call(`${own.url}/data/events/batch`, {
-        key: FULL,
-        body: {
-          events: [
-            { ...event, category: 'calibration' },
-            { ...event, category: 'scanner' },
-          ],
-        },
-      });
-      expect(ok.status).toBe(201);
-      const found = await call<Envelope>(`${own.url}/data/events/room/${ROOM}?category=calibration`, { key: FULL });
-      expect(found.body.data.map((e) => [e.category, e.eventType])).toEqual([['calibration', 'eyetracking.calibrated']]);
-      const bad = await call<Envelope>(`${own.url}/data/events/batch`, {
-        key: FULL,
-        body: {
-          events: [
-            { ...event, category: 'two words' },
-            { ...event, category: '' },
-            { ...event, category: 'x'.repeat(65) },
-          ],
-        },
-      });
-      expect(bad.body.error?.details).toEqual({
-        errors: [
-          { index: 0, field: 'category', message: 'category must be 1 to 64 letters, digits, or _ . : -' },
-          { index: 1, field: 'category', message: 'category must be a non-empty string' },
-          { index: 2, field: 'category', message: 'category must be 1 to 64 letters, digits, or _ . : -' },
+    const own = await ownSimulator();
+    const [p] = (await call<Envelope>(`${own.url}/data/participants/room/${ROOM}`, { key: FULL })).body.data;
+    const event = { experimentId: EXP, roomId: ROOM, participantId: String(p?.id), eventType: 'eyetracking.calibrated' };
+    const ok = await call(`${own.url}/data/events/batch`, {
+      key: FULL,
+      body: {
+        events: [
+          { ...event, category: 'calibration' },
+          { ...event, category: 'scanner' },
         ],
-      });
-    } finally {
-      await own.close();
-    }
+      },
+    });
+    expect(ok.status).toBe(201);
+    const found = await call<Envelope>(`${own.url}/data/events/room/${ROOM}?category=calibration`, { key: FULL });
+    expect(found.body.data.map((e) => [e.category, e.eventType])).toEqual([['calibration', 'eyetracking.calibrated']]);
+    const bad = await call<Envelope>(`${own.url}/data/events/batch`, {
+      key: FULL,
+      body: {
+        events: [
+          { ...event, category: 'two words' },
+          { ...event, category: '' },
+          { ...event, category: 'x'.repeat(65) },
+        ],
+      },
+    });
+    expect(bad.body.error?.details).toEqual({
+      errors: [
+        { index: 0, field: 'category', message: 'category must be 1 to 64 letters, digits, or _ . : -' },
+        { index: 1, field: 'category', message: 'category must be a non-empty string' },
+        { index: 2, field: 'category', message: 'category must be 1 to 64 letters, digits, or _ . : -' },
+      ],
+    });
   });
 });
 
@@ -401,7 +396,7 @@ describe('paging signals and limits', () => {
       rooms: 1200,
       participantsPerRoom: 1,
       eventsPerParticipant: 1,
-      rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+      rateLimit: NO_RATE_LIMIT,
     });
     try {
       const rooms = await call<Envelope>(`${big.url}/data/rooms/experiment/${EXP}?limit=5000`, { key: FULL });

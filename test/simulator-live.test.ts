@@ -5,8 +5,8 @@ import { DEFAULT_LIVE, LIVE_TYPES, type LiveChange, type LiveMode, type LiveOpti
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/server.ts';
 import { SIMULATOR_DATA_TYPES } from '../src/simulator/spec.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
 const EXP = 'exp_movie01';
 /** The seeded room of exp_movie01 that is active (its third participant is in progress). */
 const ACTIVE = 'room_movie01_002';
@@ -31,7 +31,7 @@ afterEach(async () => {
 /** A simulator in live mode, paused at T0 unless `live` says otherwise: only `tick()` moves it. */
 async function start(live: Partial<LiveOptions> = {}, extra: Partial<SimulatorOptions> = {}) {
   const sim = await startSimulator({
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+    rateLimit: NO_RATE_LIMIT,
     live: { paused: true, now: () => T0, ...live },
     ...extra,
   });
@@ -367,7 +367,7 @@ describe('determinism', () => {
     const a = await start({ rate: 30, roomEveryMs: 2_000, roomDurationMs: 6_000 });
     const b = await start({ rate: 30, roomEveryMs: 2_000, roomDurationMs: 6_000 });
     const c = await start({ rate: 30, roomEveryMs: 2_000, roomDurationMs: 6_000 }, { seed: 7 });
-    const plain = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const plain = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     sims.push(plain);
     const seeded = (await call<Envelope>(`${plain.url}/data/events/experiment/${EXP}`, { key: FULL })).body.data;
     expect((await a.get(`/data/events/experiment/${EXP}`)).body.data).toEqual(seeded);

@@ -1,11 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
-
-const FULL = 'hst_test_demo_full';
-const READONLY = 'hst_test_demo_readonly';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
+import { FULL, NO_RATE_LIMIT, READONLY, EVENTS_ONLY, OTHER } from './helpers/simulator.ts';
 
 type Row = Record<string, unknown>;
 interface Envelope<D = Row> {
@@ -18,7 +14,7 @@ interface Envelope<D = Row> {
 // Most tests write, so each has its own simulator.
 let sim: Simulator;
 beforeEach(async () => {
-  sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
 });
 afterEach(() => sim.close());
 

@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, EVENTS_ONLY, OTHER, simulatorPerTest } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 const RECORDINGS_ONLY = 'hst_test_recordings_only';
 const EXP = 'exp_movie01';
 const PILOT = 'exp_joint02';
@@ -22,11 +20,13 @@ beforeAll(async () => {
   // 100 events a participant: an experiment's events, ratings and gaze samples take two pages of 1000.
   sim = await startSimulator({
     eventsPerParticipant: 100,
-    rateLimit: { enabled: false, perHour: 1, perMinute: 1 },
+    rateLimit: NO_RATE_LIMIT,
     extraKeys: [{ key: RECORDINGS_ONLY, name: 'recordings_only', userId: 'user_demo', scopes: ['read:recordings'] }],
   });
 });
 afterAll(() => sim.close());
+/** For the tests that write: what they write is not in the other tests' data. */
+const ownSimulator = simulatorPerTest();
 
 /** A request as the SDK (requests) sends it: the key header and the given query parameters, nothing else. */
 async function sdk<D = Row[]>(
@@ -139,26 +139,22 @@ describe("the SDK's call shapes", () => {
   });
 
   it('deployment writes: create, run-more, stop (no body), retry (no body)', async () => {
-    const own = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-    try {
-      const json = (method: string, path: string, body?: unknown) =>
-        fetch(`${own.url}${path}`, {
-          method,
-          headers: { 'X-API-Key': FULL, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        }).then(async (r) => ({ status: r.status, body: (await r.json()) as Envelope<Row> }));
-      const created = await json('POST', '/deployments', {
-        experimentId: PILOT,
-        config: { name: 'SDK wave', type: 'agent-only', agentDeployment: { rooms: 1, budgetUsd: 5 } },
-      });
-      expect(created.status).toBe(201);
-      const id = String(created.body.data.id);
-      expect((await json('POST', `/deployments/${id}/run-more`, { rooms: 1, budgetUsd: 2.5 })).status).toBe(202);
-      expect((await json('POST', `/deployments/${id}/rooms/room_${id.slice(4)}_001/stop`)).body.data).toEqual({ stopped: true });
-      expect((await json('POST', '/deployments/dep_joint02_agents/rooms/room_joint02_spawn01/retry')).status).toBe(202);
-    } finally {
-      await own.close();
-    }
+    const own = await ownSimulator();
+    const json = (method: string, path: string, body?: unknown) =>
+      fetch(`${own.url}${path}`, {
+        method,
+        headers: { 'X-API-Key': FULL, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Envelope<Row> }));
+    const created = await json('POST', '/deployments', {
+      experimentId: PILOT,
+      config: { name: 'SDK wave', type: 'agent-only', agentDeployment: { rooms: 1, budgetUsd: 5 } },
+    });
+    expect(created.status).toBe(201);
+    const id = String(created.body.data.id);
+    expect((await json('POST', `/deployments/${id}/run-more`, { rooms: 1, budgetUsd: 2.5 })).status).toBe(202);
+    expect((await json('POST', `/deployments/${id}/rooms/room_${id.slice(4)}_001/stop`)).body.data).toEqual({ stopped: true });
+    expect((await json('POST', '/deployments/dep_joint02_agents/rooms/room_joint02_spawn01/retry')).status).toBe(202);
   });
 
   it('personas and the cognition catalog', async () => {
@@ -263,12 +259,13 @@ describe('experiments in the SDK schema', () => {
   };
 
   it('accepts an experiment as the SDK writes it (only name required, extra keys kept)', async () => {
-    const valid = await call<Envelope>(`${sim.url}/experiments/validate`, { key: FULL, body: sdkExperiment });
+    const own = await ownSimulator();
+    const valid = await call<Envelope>(`${own.url}/experiments/validate`, { key: FULL, body: sdkExperiment });
     expect(valid.body.data).toEqual([{ valid: true }]);
-    expect((await call<Envelope>(`${sim.url}/experiments/validate`, { key: FULL, body: { name: 'x' } })).body.data).toEqual([
+    expect((await call<Envelope>(`${own.url}/experiments/validate`, { key: FULL, body: { name: 'x' } })).body.data).toEqual([
       { valid: true },
     ]);
-    const created = await call<Envelope>(`${sim.url}/experiments`, { key: FULL, body: sdkExperiment });
+    const created = await call<Envelope>(`${own.url}/experiments`, { key: FULL, body: sdkExperiment });
     expect(created.status).toBe(201);
     expect(created.body.data[0]).toMatchObject({ runtime: 'v2', laterPlatformField: { kept: true }, roles: sdkExperiment.roles });
   });

@@ -11,15 +11,15 @@ import {
   type DataTypePath,
 } from '../src/simulator/spec.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
 type Rows = { data: JsonObject[] };
 
 let sim: Simulator;
 beforeAll(async () => {
   // Eight rooms in the primary experiment give the joint-attention pilot two rooms: one completed agent
   // run and one orphaned.
-  sim = await startSimulator({ rooms: 8, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+  sim = await startSimulator({ rooms: 8, rateLimit: NO_RATE_LIMIT });
 });
 afterAll(() => sim.close());
 

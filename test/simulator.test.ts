@@ -4,11 +4,8 @@ import { EVENT_CATEGORIES } from '../src/simulator/model.ts';
 import { COMPLETION_CODES, LISTING_TYPES } from '../src/simulator/spec.ts';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
+import { FULL, NO_RATE_LIMIT, READONLY, EVENTS_ONLY, OTHER, simulatorPerTest } from './helpers/simulator.ts';
 
-const FULL = 'hst_test_demo_full';
-const READONLY = 'hst_test_demo_readonly';
-const EVENTS_ONLY = 'hst_test_demo_events';
-const OTHER = 'hst_test_demo_other';
 const EXP = 'exp_movie01';
 const ROOM = 'room_movie01_001';
 
@@ -27,15 +24,18 @@ type Envelope = {
 };
 
 let sim: Simulator;
-const get = (path: string, key: string | null = FULL) => call<Envelope>(`${sim.url}${path}`, key === null ? {} : { key });
+const get = (path: string, key: string | null = FULL, on: Simulator = sim) =>
+  call<Envelope>(`${on.url}${path}`, key === null ? {} : { key });
 
 beforeAll(async () => {
-  sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 } });
+  sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
 });
 afterAll(() => sim.close());
+/** For the tests that write: what they write is not in the other tests' data. */
+const ownSimulator = simulatorPerTest();
 
-async function firstParticipant(): Promise<{ id: string; roomId: string }> {
-  const res = await get(`/data/participants/room/${ROOM}?limit=1`);
+async function firstParticipant(on: Simulator = sim): Promise<{ id: string; roomId: string }> {
+  const res = await get(`/data/participants/room/${ROOM}?limit=1`, FULL, on);
   const p = res.body.data[0];
   return { id: String(p?.id), roomId: String(p?.roomId) };
 }
@@ -137,8 +137,8 @@ describe('envelope and data endpoints', () => {
   });
 
   it('is deterministic for a seed and different for another', async () => {
-    const again = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
-    const other = await startSimulator({ seed: 7, rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const again = await startSimulator({ rateLimit: NO_RATE_LIMIT });
+    const other = await startSimulator({ seed: 7, rateLimit: NO_RATE_LIMIT });
     try {
       const a = await get(`/data/events/room/${ROOM}`);
       const b = await call<Envelope>(`${again.url}/data/events/room/${ROOM}`, { key: FULL });
@@ -343,8 +343,9 @@ describe('keys and scopes', () => {
 
 describe('recording events', () => {
   it('stores a batch of 1-100 events, readable afterwards', async () => {
-    const p = await firstParticipant();
-    const before = await get(`/data/events/participant/${p.id}?roomId=${p.roomId}`);
+    const own = await ownSimulator();
+    const p = await firstParticipant(own);
+    const before = await get(`/data/events/participant/${p.id}?roomId=${p.roomId}`, FULL, own);
     const events = Array.from({ length: 100 }, (_, i) => ({
       experimentId: EXP,
       roomId: p.roomId,
@@ -354,18 +355,18 @@ describe('recording events', () => {
       timestamp: new Date(Date.UTC(2030, 0, 1, 0, 0, i)).toISOString(),
       content: `marker ${i}`,
     }));
-    const res = await call<{ data: { recorded: number; eventIds: string[] }[] }>(`${sim.url}/data/events/batch`, {
+    const res = await call<{ data: { recorded: number; eventIds: string[] }[] }>(`${own.url}/data/events/batch`, {
       key: FULL,
       body: { events },
     });
     expect(res.status).toBe(201);
     expect(res.body.data[0]?.recorded).toBe(100);
     expect(new Set(res.body.data[0]?.eventIds).size).toBe(100);
-    const after = await get(`/data/events/participant/${p.id}?roomId=${p.roomId}&startTime=2030-01-01T00:00:00Z`);
+    const after = await get(`/data/events/participant/${p.id}?roomId=${p.roomId}&startTime=2030-01-01T00:00:00Z`, FULL, own);
     expect(after.body.metadata.pagination.total).toBe(100);
     expect(after.body.data.map((e) => e.content)).toEqual(events.map((e) => e.content));
     expect(after.body.data[0]).toMatchObject({ eventType: 'custom.marker', roomId: p.roomId, experimentId: EXP });
-    const total = await get(`/data/events/participant/${p.id}?roomId=${p.roomId}`);
+    const total = await get(`/data/events/participant/${p.id}?roomId=${p.roomId}`, FULL, own);
     expect(total.body.metadata.pagination.total).toBe(before.body.metadata.pagination.total + 100);
   });
 
@@ -436,14 +437,15 @@ describe('experiment management', () => {
   });
 
   it('creates, validates, updates and soft-deletes', async () => {
-    const bad = await call<Envelope>(`${sim.url}/experiments`, { key: FULL, body: { description: 'no name' } });
+    const own = await ownSimulator();
+    const bad = await call<Envelope>(`${own.url}/experiments`, { key: FULL, body: { description: 'no name' } });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toEqual({
       code: 'VALIDATION_ERROR',
       message: 'The experiment is not valid',
       details: { errors: [{ field: 'name', message: 'name is required and must be a non-empty string' }] },
     });
-    const created = await call<Envelope>(`${sim.url}/experiments`, {
+    const created = await call<Envelope>(`${own.url}/experiments`, {
       key: FULL,
       body: { name: 'New study', states: [{ id: 's1', name: 'One' }] },
     });
@@ -451,9 +453,9 @@ describe('experiment management', () => {
     const id = String(created.body.data[0]?.id);
     expect(created.body.data[0]).toMatchObject({ name: 'New study', roomCount: 0, participantCount: 0, ownerId: 'user_demo' });
 
-    const valid = await call<{ data: unknown[] }>(`${sim.url}/experiments/validate`, { key: FULL, body: { name: 'ok' } });
+    const valid = await call<{ data: unknown[] }>(`${own.url}/experiments/validate`, { key: FULL, body: { name: 'ok' } });
     expect(valid.body.data).toEqual([{ valid: true }]);
-    const invalid = await call<{ data: unknown[] }>(`${sim.url}/experiments/validate`, {
+    const invalid = await call<{ data: unknown[] }>(`${own.url}/experiments/validate`, {
       key: FULL,
       body: {
         name: '',
@@ -473,29 +475,30 @@ describe('experiment management', () => {
       },
     ]);
 
-    const updated = await call<Envelope>(`${sim.url}/experiments/${id}`, {
+    const updated = await call<Envelope>(`${own.url}/experiments/${id}`, {
       key: FULL,
       method: 'PUT',
       body: { description: 'now described' },
     });
     expect(updated.body.data[0]).toMatchObject({ id, name: 'New study', description: 'now described' });
-    const readOnly = await call<Envelope>(`${sim.url}/experiments/${id}`, { key: FULL, method: 'PUT', body: { ownerId: 'me' } });
+    const readOnly = await call<Envelope>(`${own.url}/experiments/${id}`, { key: FULL, method: 'PUT', body: { ownerId: 'me' } });
     expect(readOnly.body.error?.details).toEqual({ errors: [{ field: 'ownerId', message: 'ownerId is read-only' }] });
 
-    const deleted = await call<Envelope>(`${sim.url}/experiments/${id}`, { key: FULL, method: 'DELETE' });
+    const deleted = await call<Envelope>(`${own.url}/experiments/${id}`, { key: FULL, method: 'DELETE' });
     expect(deleted.body.data[0]).toMatchObject({ id, deleted: true });
-    expect((await get(`/experiments/${id}`)).status).toBe(404);
+    expect((await get(`/experiments/${id}`, FULL, own)).status).toBe(404);
   });
 
   it('refuses to delete an experiment with data unless skipDataCheck=true', async () => {
-    const refused = await call<Envelope>(`${sim.url}/experiments/exp_joint02`, { key: FULL, method: 'DELETE' });
+    const own = await ownSimulator();
+    const refused = await call<Envelope>(`${own.url}/experiments/exp_joint02`, { key: FULL, method: 'DELETE' });
     expect(refused.status).toBe(400);
     expect(refused.body.error?.details).toEqual({ roomCount: 1, participantCount: 3 });
-    expect((await call(`${sim.url}/experiments/exp_joint02?skipDataCheck=maybe`, { key: FULL, method: 'DELETE' })).status).toBe(400);
-    expect((await call(`${sim.url}/experiments/exp_joint02`, { key: READONLY, method: 'DELETE' })).status).toBe(403);
-    const forced = await call<Envelope>(`${sim.url}/experiments/exp_joint02?skipDataCheck=true`, { key: FULL, method: 'DELETE' });
+    expect((await call(`${own.url}/experiments/exp_joint02?skipDataCheck=maybe`, { key: FULL, method: 'DELETE' })).status).toBe(400);
+    expect((await call(`${own.url}/experiments/exp_joint02`, { key: READONLY, method: 'DELETE' })).status).toBe(403);
+    const forced = await call<Envelope>(`${own.url}/experiments/exp_joint02?skipDataCheck=true`, { key: FULL, method: 'DELETE' });
     expect(forced.status).toBe(200);
-    expect((await get('/data/events/experiment/exp_joint02')).status).toBe(404);
+    expect((await get('/data/events/experiment/exp_joint02', FULL, own)).status).toBe(404);
   });
 });
 

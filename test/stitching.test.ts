@@ -5,7 +5,8 @@ import { buildSchema, Kind, Lexer, parse, print, Source, TokenKind, type Operati
 import { createSchema, createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createStitchedUpstreamCost, type StitchedUpstreamCost } from '../src/plugins/use-stitched-upstream-cost.ts';
-import { FULL, firstParticipants, startStack, type Person, type Stack } from './helpers/stack.ts';
+import { firstParticipants, startStack, type Person, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 const EXP = 'exp_movie01';
 

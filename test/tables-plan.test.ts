@@ -11,8 +11,9 @@ import { loadConfig } from '../src/config.ts';
 import { UpstreamClient } from '../src/upstream/client.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
 import { startRedis } from './helpers/redis.ts';
+import { FULL, READONLY } from './helpers/simulator.ts';
 import { Duck, fetchTable } from './helpers/tables.ts';
 
 const EXP = 'exp_movie01';
@@ -33,7 +34,7 @@ describe('planned before the first byte', () => {
 
   it('answers X-Dry-Run: 1 with the plan, at the cost of the requests that planned it', async () => {
     stack.sim.stats.reset();
-    const reply = await fetchTable(stack.url, NESTED, { format: 'parquet', headers: { 'x-dry-run': '1' }, key: 'hst_test_demo_readonly' });
+    const reply = await fetchTable(stack.url, NESTED, { format: 'parquet', headers: { 'x-dry-run': '1' }, key: READONLY });
     expect(reply.status).toBe(200);
     expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(JSON.parse(reply.text).extensions.table).toEqual({
@@ -66,7 +67,7 @@ describe('planned before the first byte', () => {
   });
 
   it('refuses a table past the key’s hourly quota before any row: 429 RATE_LIMITED saying what it needs, has, and when it would fit', async () => {
-    const key = 'hst_test_demo_full';
+    const key = FULL;
     // 16 of the key's 20 requests go: the table plans with 4 more (20 spent), and needs 3 after them.
     for (let i = 0; i < 4; i++)
       await stack.gql(

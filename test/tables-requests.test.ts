@@ -5,7 +5,8 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 import { fetchTable, restAll } from './helpers/tables.ts';
 
 const EXP = 'exp_movie01';

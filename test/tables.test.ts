@@ -7,7 +7,8 @@
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvField, tsvField } from '../src/tables/writers.ts';
-import { FULL, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 import { Duck, fetchTable, PANDAS_READ, python, restAll } from './helpers/tables.ts';
 
 const EXP = 'exp_movie01';

@@ -3,26 +3,24 @@ import type { AddressInfo } from 'node:net';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway } from '../src/server.ts';
 import { startSimulator } from '../src/simulator/server.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
+import { FULL, NO_RATE_LIMIT, OTHER } from './helpers/simulator.ts';
+import { startGateway } from './helpers/stack.ts';
 
-const KEY = 'hst_test_demo_full';
 const ask = (url: string) =>
   fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': KEY, 'x-request-id': 'trace-me' },
+    headers: { 'content-type': 'application/json', 'x-api-key': FULL, 'x-request-id': 'trace-me' },
     body: JSON.stringify({ query: DASHBOARD, variables: { id: 'exp_movie01' }, operationName: 'Dashboard' }),
   }).then((r) => r.json());
 
 describe('tracing', () => {
   it('traces each operation with a child span per upstream request, never the key', async () => {
-    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     const exporter = new InMemorySpanExporter();
     const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('test');
-    const gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0' }), { tracer });
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0' }, { tracer });
     try {
       await ask(url);
       const spans = exporter.getFinishedSpans();
@@ -47,7 +45,7 @@ describe('tracing', () => {
         expect(span.parentSpanContext?.spanId).toBe(server[0]?.spanContext().spanId);
         expect(span.attributes['http.response.status_code']).toBe('200');
       }
-      expect(JSON.stringify(spans.map((s) => ({ name: s.name, attributes: s.attributes })))).not.toContain(KEY);
+      expect(JSON.stringify(spans.map((s) => ({ name: s.name, attributes: s.attributes })))).not.toContain(FULL);
     } finally {
       await gateway.close();
       await sim.close();
@@ -56,15 +54,11 @@ describe('tracing', () => {
 
   // Issue 9, item 21: before, every operation with an error (NOT_FOUND, FORBIDDEN…) was marked ERROR.
   it('marks an operation span ERROR for faults only, not for expected answers', async () => {
-    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     const exporter = new InMemorySpanExporter();
     const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('test');
-    const gateway = createGateway(
-      loadConfig({ HYPERSTUDY_API_URL: sim.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_RETRIES: '0' }),
-      { tracer },
-    );
-    const url = await gateway.listen(0, '127.0.0.1');
-    const run = (query: string, key = KEY) =>
+    const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: sim.url, CACHE_TTL_MS: '0', UPSTREAM_RETRIES: '0' }, { tracer });
+    const run = (query: string, key = FULL) =>
       fetch(`${url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': key },
@@ -72,7 +66,7 @@ describe('tracing', () => {
       }).then((r) => r.json());
     try {
       await run('query Missing { experiment(id: "exp_nope") { name } }');
-      await run('query Foreign { experiment(id: "exp_movie01") { name } }', 'hst_test_demo_other');
+      await run('query Foreign { experiment(id: "exp_movie01") { name } }', OTHER);
       sim.configure({ faults: { rate: 1, modes: ['http500'] } });
       await run('query Broken { experiment(id: "exp_movie01") { name } }');
       const status = (name: string) => {
@@ -100,17 +94,13 @@ describe('tracing', () => {
       });
     });
     await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-    const sim = await startSimulator({ rateLimit: { enabled: false, perHour: 1, perMinute: 1 } });
+    const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
-    const gateway = createGateway(
-      loadConfig({
-        HYPERSTUDY_API_URL: sim.url,
-        LOG_LEVEL: 'silent',
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoint,
-        OTEL_SERVICE_NAME: 'hsgql-test',
-      }),
-    );
-    const url = await gateway.listen(0, '127.0.0.1');
+    const { gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: sim.url,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoint,
+      OTEL_SERVICE_NAME: 'hsgql-test',
+    });
     try {
       await ask(url);
     } finally {
@@ -122,6 +112,6 @@ describe('tracing', () => {
     expect(all).toContain('/v1/traces');
     expect(all).toContain('graphql Dashboard');
     expect(all).toContain('hsgql-test');
-    expect(all).not.toContain(KEY);
+    expect(all).not.toContain(FULL);
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTrustedDocuments } from '../src/plugins/use-trusted-documents.ts';
-import { FULL, startStack } from './helpers/stack.ts';
+import { startStack } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'trusted-'));
 const file = (name: string, content: string): string => {

@@ -6,7 +6,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { generateTypedClient } from '../examples/typed-client/generate.ts';
 import { ONLY_TRUSTED } from '../src/plugins/use-trusted-documents.ts';
 import { runScript } from './helpers/process.ts';
-import { FULL, startStack } from './helpers/stack.ts';
+import { stackPerTest } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
+
+/** A stack of the test's own, closed after it. */
+const ownStack = stackPerTest();
 
 const DIR = fileURLToPath(new URL('../examples/typed-client/', import.meta.url));
 const MANIFEST = join(DIR, 'src/gql/persisted-documents.json');
@@ -89,29 +93,25 @@ describe('the typed client example (examples/typed-client)', () => {
     const manifest = JSON.parse(readFileSync(MANIFEST, 'utf8')) as Record<string, string>;
     expect(Object.keys(manifest)).toHaveLength(3);
     expect(Object.keys(manifest).every((id) => /^sha256:[0-9a-f]{64}$/.test(id))).toBe(true);
-    const stack = await startStack({}, { TRUSTED_DOCUMENTS: MANIFEST });
-    try {
-      const example = (await import(pathToFileURL(join(DIR, 'src/example.ts')).href)) as Example;
-      const result = await example.run(`${stack.url}/graphql`, FULL);
-      const room = (await stack.rest('/data/rooms/experiment/exp_movie01')).data[0];
-      const person = (await stack.rest(`/data/participants/room/${String(room?.id)}`)).data[0];
-      expect(result).toEqual({
-        experiment: {
-          id: Buffer.from('Experiment:exp_movie01').toString('base64'),
-          name: 'Movie Watching Study',
-          created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-          roles: expect.any(Array),
-        },
-        rooms: 4,
-        participant: { participantId: person?.id, roomId: room?.id, events: 30, categories: expect.any(Array) },
-      });
-      expect(result.participant?.categories).toHaveLength(3);
-      // Anything else is refused.
-      const arbitrary = await stack.gql('{ experiments { totalCount } }');
-      expect(arbitrary.body.errors?.[0]?.message).toBe(ONLY_TRUSTED.message);
-    } finally {
-      await stack.close();
-    }
+    const stack = await ownStack({}, { TRUSTED_DOCUMENTS: MANIFEST });
+    const example = (await import(pathToFileURL(join(DIR, 'src/example.ts')).href)) as Example;
+    const result = await example.run(`${stack.url}/graphql`, FULL);
+    const room = (await stack.rest('/data/rooms/experiment/exp_movie01')).data[0];
+    const person = (await stack.rest(`/data/participants/room/${String(room?.id)}`)).data[0];
+    expect(result).toEqual({
+      experiment: {
+        id: Buffer.from('Experiment:exp_movie01').toString('base64'),
+        name: 'Movie Watching Study',
+        created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        roles: expect.any(Array),
+      },
+      rooms: 4,
+      participant: { participantId: person?.id, roomId: room?.id, events: 30, categories: expect.any(Array) },
+    });
+    expect(result.participant?.categories).toHaveLength(3);
+    // Anything else is refused.
+    const arbitrary = await stack.gql('{ experiments { totalCount } }');
+    expect(arbitrary.body.errors?.[0]?.message).toBe(ONLY_TRUSTED.message);
   });
 });
 

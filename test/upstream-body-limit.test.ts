@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { createGateway, type Gateway } from '../src/server.ts';
+import { type Gateway } from '../src/server.ts';
 import { startScripted, type Scripted } from './helpers/scripted.ts';
+import { startGateway } from './helpers/stack.ts';
 
 const MIB = 1024 * 1024;
 
@@ -45,10 +45,7 @@ describe('upstream answers larger than UPSTREAM_MAX_BODY_BYTES', () => {
       res.write('{"status":"success","data":[{"id":"x","name":"');
       written[seen.path] = pour(res, seen.path === '/experiments/endless' ? Infinity : 200 * MIB);
     });
-    gateway = createGateway(
-      loadConfig({ HYPERSTUDY_API_URL: upstream.url, LOG_LEVEL: 'silent', CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '30000' }),
-    );
-    url = await gateway.listen(0, '127.0.0.1');
+    ({ gateway, url } = await startGateway({ HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '0', UPSTREAM_TIMEOUT_MS: '30000' }));
   });
   afterAll(async () => {
     await gateway.close();

@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
-import { FULL, READONLY, startStack, type Stack } from './helpers/stack.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { FULL, READONLY, EVENTS_ONLY } from './helpers/simulator.ts';
 
 let stack: Stack | null = null;
 const sockets: WebSocket[] = [];
@@ -91,7 +92,7 @@ describe('WebSocket connection caps', () => {
     await connect(s, READONLY);
     expect(await counts(s)).toEqual({ connections: 3, keys: 2 });
     const full = { code: 1013, reason: 'The gateway holds 3 WebSocket connections, the most it takes' };
-    expect((await connect(s, 'hst_test_demo_events')).outcome).toEqual(full);
+    expect((await connect(s, EVENTS_ONLY)).outcome).toEqual(full);
     first.socket.close(1000);
     await first.closed;
     await settle(async () => (await counts(s)).connections === 2);

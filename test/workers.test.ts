@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { startGatewayProcess, type GatewayProcess } from './helpers/process.ts';
-import { FULL } from './helpers/stack.ts';
+import { FULL } from './helpers/simulator.ts';
 
 /** One request on a connection of its own (the primary hands each new connection to the next worker). */
 function once(url: string, body?: string): Promise<{ status: number; worker: string; text: string }> {
@@ -38,25 +38,29 @@ const alive = (pid: number): boolean => {
 // of a simulator that allows 4 requests a minute per endpoint.
 describe('WORKERS=2', () => {
   let sim: Simulator;
-  let gateway: GatewayProcess;
+  // The gateway the tests share, started by the first that needs it. The SIGTERM test takes it for
+  // itself: a test after it starts another.
+  let running: Promise<GatewayProcess> | null = null;
+  const shared = (): Promise<GatewayProcess> =>
+    (running ??= startGatewayProcess({ HYPERSTUDY_API_URL: sim.url, WORKERS: '2', UPSTREAM_MINUTE_LIMIT: '4', CACHE_TTL_MS: '0' }));
 
   beforeAll(async () => {
     sim = await startSimulator({ rateLimit: { enabled: true, perHour: 1000, perMinute: 4 } });
-    gateway = await startGatewayProcess({ HYPERSTUDY_API_URL: sim.url, WORKERS: '2', UPSTREAM_MINUTE_LIMIT: '4', CACHE_TTL_MS: '0' });
-  }, 60_000);
+  });
 
   afterAll(async () => {
-    await gateway?.stop();
+    await running?.then((gateway) => gateway.stop());
     await sim?.close();
   });
 
-  const workerPids = (): number[] =>
-    gateway
+  const workerPids = (of: GatewayProcess): number[] =>
+    of
       .lines()
       .filter((l) => l.msg === 'listening')
       .map((l) => Number(l.pid));
 
   it('serves one port from two worker processes', async () => {
+    const gateway = await shared();
     const workers = new Set<string>();
     for (let i = 0; i < 6; i++) {
       const reply = await once(`${gateway.url}/health`);
@@ -64,13 +68,14 @@ describe('WORKERS=2', () => {
       workers.add(reply.worker);
     }
     expect([...workers].sort()).toEqual(['1', '2']);
-    const pids = workerPids();
+    const pids = workerPids(gateway);
     expect(new Set(pids).size).toBe(2);
     expect(pids).not.toContain(gateway.proc.pid);
     expect((await once(`${gateway.url}/ready`)).status).toBe(200);
-  });
+  }, 60_000);
 
   it("never exceeds a key's limits without Redis: each worker takes half of each, and /metrics says so per worker", async () => {
+    const gateway = await shared();
     const codes: string[] = [];
     for (let i = 0; i < 8; i++) {
       const reply = await once(`${gateway.url}/graphql`, JSON.stringify({ query: '{ experiment(id: "exp_movie01") { name } }' }));
@@ -90,13 +95,15 @@ describe('WORKERS=2', () => {
       expect(metrics).toContain(`hsgql_operations_total{operation="anonymous",outcome="ok",worker="${worker}"} 2\n`);
       expect(metrics).toContain(`hsgql_operations_total{operation="anonymous",outcome="partial",worker="${worker}"} 2\n`);
     }
-  });
+  }, 60_000);
 
   it('stops the primary and every worker on SIGTERM', async () => {
-    const pids = workerPids();
+    const gateway = await shared();
+    running = null;
+    const pids = workerPids(gateway);
     expect(pids.length).toBe(2);
     expect(await gateway.stop()).toBe(0);
     for (const pid of pids) expect(alive(pid)).toBe(false);
     expect(gateway.lines().filter((l) => l.msg === 'shutting down').length).toBe(2);
-  });
+  }, 60_000);
 });

@@ -14,12 +14,20 @@ export const OTHER_USER: User = {
 };
 export const USERS: readonly User[] = [DEMO_USER, OTHER_USER];
 
+/** The demo keys of DESIGN.md (public: the README and `npm run demo` print them), by what they may do. */
+export const DEMO_KEY = {
+  full: 'hst_test_demo_full',
+  readonly: 'hst_test_demo_readonly',
+  events: 'hst_test_demo_events',
+  other: 'hst_test_demo_other',
+} as const;
+
 /** The demo keys of DESIGN.md, with exactly the scopes listed there. */
 export const DEMO_KEYS: readonly ApiKey[] = [
-  { key: 'hst_test_demo_full', name: 'demo_full', userId: DEMO_USER.id, scopes: ['*'] },
-  { key: 'hst_test_demo_readonly', name: 'demo_readonly', userId: DEMO_USER.id, scopes: ['read:*'] },
-  { key: 'hst_test_demo_events', name: 'demo_events', userId: DEMO_USER.id, scopes: ['read:events', 'read:experiments'] },
-  { key: 'hst_test_demo_other', name: 'demo_other', userId: OTHER_USER.id, scopes: ['*'] },
+  { key: DEMO_KEY.full, name: 'demo_full', userId: DEMO_USER.id, scopes: ['*'] },
+  { key: DEMO_KEY.readonly, name: 'demo_readonly', userId: DEMO_USER.id, scopes: ['read:*'] },
+  { key: DEMO_KEY.events, name: 'demo_events', userId: DEMO_USER.id, scopes: ['read:events', 'read:experiments'] },
+  { key: DEMO_KEY.other, name: 'demo_other', userId: OTHER_USER.id, scopes: ['*'] },
 ];
 
 /** Whether a key's scopes grant `required`, honouring the `read:*` and `*` wildcards. */

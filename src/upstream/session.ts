@@ -49,6 +49,27 @@ export interface SessionDeps {
   observer?: { shared(how: 'cached' | 'coalesced'): void; budgetRefused(stage: 'during'): void };
 }
 
+/** A request that is its key's probe, and the attempts it sent (recorded against the key's quota once the upstream confirmed the key). */
+interface Probing {
+  readonly probe: Probe;
+  attempts: number;
+}
+
+/** One request of the operation on its way upstream, as the steps of `#send` see it. */
+interface Outgoing {
+  readonly req: Omit<UpstreamRequest, 'key' | 'requestId'>;
+  readonly kind: 'page' | 'object';
+  readonly key: string;
+  readonly hash: string;
+  readonly endpoint: string;
+  /** Whether an attempt went out (counted in the operation's requests); until then it holds room in the budget. */
+  sent: boolean;
+  /** Set while the request is its key's probe: the key is not confirmed, and nothing is recorded for it until it is. */
+  probing: Probing | null;
+  /** The rate limit waited out (once): the failure that stands if the repeat may not go. */
+  waitedOut: UpstreamError | null;
+}
+
 /** The reason a session's requests stop when its operation is over. */
 class OperationEnded extends Error {
   override name = 'OperationEnded';
@@ -310,172 +331,215 @@ export class UpstreamSession {
     });
   }
 
+  /**
+   * One request of the operation, step by step: whether it may go at all, the scope mirror, room in
+   * the budget, the key gate, then admission and the attempt until the upstream's answer decides
+   * (confirming or refusing the key, teaching its scopes and Retry-After; a short rate limit is waited
+   * out once). Each attempt is counted as it goes out (`#beforeAttempt`).
+   */
   async #send(req: Omit<UpstreamRequest, 'key' | 'requestId'>, kind: 'page' | 'object', signal: AbortSignal): Promise<Envelope> {
-    const hash = this.#hash;
-    if (this.key === null || hash === null) throw new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null });
-    if (signal.aborted) throw abortError(signal);
-    // Once the upstream refused the key, the rest of the operation is refused without asking again.
-    const refusal = this.#refusal(hash);
-    if (refusal) throw refusal;
-    const { quota, client, keys } = this.deps;
-    const budget = this.#budget;
+    const { key, hash } = this.#mayGo(signal);
     if (req.method === 'GET') await this.deps.scopes.check(hash, requiredScope(req.path));
     // The check and the reservation go together (nothing awaited between them), so that concurrent
     // reads of the operation never overdraw its budget.
-    if (this.#cost.requests + this.#reserved >= budget) {
+    if (!this.#reserve()) {
       this.deps.observer?.budgetRefused('during');
       throw this.#budgetError();
     }
-    const endpoint = endpointOf(req.method, req.path);
-    this.#reserved++;
-    let reserved = true;
-    let sent = false;
-    let waitedOut = false;
-    let last: UpstreamError | null = null;
-    /** Set while this request is its key's probe: the key is not confirmed, and nothing is recorded for it until it is. */
-    const gate: { probe: Probe | null } = { probe: null };
-    /** Attempts the probe sent, recorded against the key's quota once the upstream confirmed the key. */
-    let unrecorded = 0;
-    // Counts an attempt at the moment it goes out: the first uses the reservation, a repeat needs room
-    // in the budget and the quota, or the failure it would repeat stands. A key refused meanwhile (by
-    // another operation's 401) sends nothing more, wherever its requests waited.
-    const beforeAttempt = async (_attempt: number, previous: UpstreamError | null): Promise<void> => {
-      const refused = this.#refusal(hash);
-      if (refused) throw refused;
-      if (sent) {
-        if (this.#cost.requests + this.#reserved >= budget) throw previous ?? last ?? this.#budgetError();
-        // Room in the budget is held while the quota is asked.
-        this.#reserved++;
-        try {
-          if (gate.probe) unrecorded++;
-          else await quota.take(hash, endpoint);
-        } catch (refusal) {
-          throw previous ?? last ?? refusal;
-        } finally {
-          this.#reserved--;
-        }
-        this.#cost.retries++;
-      } else {
-        if (gate.probe) unrecorded++;
-        else await quota.take(hash, endpoint);
-        this.#reserved--;
-        reserved = false;
-        if (kind === 'page') this.#cost.pages++;
-      }
-      this.#cost.requests++;
-      this.#endpoints.set(endpoint, (this.#endpoints.get(endpoint) ?? 0) + 1);
-      sent = true;
-    };
+    const out: Outgoing = { req, kind, key, hash, endpoint: endpointOf(req.method, req.path), sent: false, probing: null, waitedOut: null };
     try {
-      try {
-        gate.probe = await keys.enter(hash, signal);
-      } catch (error) {
-        if (error instanceof UpstreamError) {
-          this.#keyRefused ??= error;
-          throw error;
-        }
-        throw abortError(signal, error);
-      }
+      out.probing = await this.#enterGate(hash, signal);
       for (;;) {
         try {
-          const wait = await quota.admit(hash, endpoint);
-          if (wait > 0)
-            await delay(wait, undefined, { signal }).catch((error: unknown) => {
-              throw abortError(signal, error);
-            });
-          let release: () => void;
-          try {
-            release = await this.#limiter.acquire(signal);
-          } catch (error) {
-            throw abortError(signal, error);
-          }
-          try {
-            const envelope = await client.send({
-              organizationId: this.organizationId,
-              ...req,
-              key: this.key,
-              requestId: this.requestId,
-              signal,
-              partition: hash,
-              beforeAttempt,
-              trace: this.trace,
-            });
-            if (gate.probe) await this.#confirm(gate.probe, hash, endpoint, unrecorded, envelope.rateLimit?.remaining ?? null);
-            else if (envelope.rateLimit) await quota.observe(hash, { remaining: envelope.rateLimit.remaining });
-            gate.probe = null;
-            return envelope;
-          } finally {
-            release();
-          }
+          return await this.#attempt(out, signal);
         } catch (error) {
           if (!(error instanceof UpstreamError)) throw error;
-          if (error.status === 401) {
-            this.#refuse(hash, error, gate.probe);
-            gate.probe = null;
-            await quota.forget(hash, endpoint);
-            if (sent) this.#cost.failed++;
-            throw error;
-          }
-          await this.deps.scopes.learn(hash, error);
-          // A 429 makes every operation of the key wait (in every process sharing the quota).
-          if (error.status === 429) await quota.observe(hash, { retryAfter: error.retryAfter ?? 1 });
-          // Any other answer of the upstream (a 403, a 404, a 429 …) says the key is real; no answer says
-          // nothing. Confirmed after what it taught (a Retry-After), so that the waiting requests heed it.
-          if (gate.probe && error.status !== null && error.status < 500) {
-            await this.#confirm(gate.probe, hash, endpoint, unrecorded, null);
-            gate.probe = null;
-          }
-          // A table's page the per-minute limit refuses before it is sent waits for room instead (paced).
-          if (this.#pace && !sent && error.details.source === 'gateway' && error.details.reason === 'minute') {
-            await delay((error.retryAfter ?? 1) * 1000, undefined, { signal }).catch((cause: unknown) => {
-              throw abortError(signal, cause);
-            });
-            continue;
-          }
-          if (error.code === 'RATE_LIMITED') {
-            // A short wait is waited out once, then retried.
-            const told = error.status === 429 || error.details.reason === 'retry-after';
-            if (told && !waitedOut && req.method === 'GET' && quota.waitable(error.retryAfter ?? 1)) {
-              waitedOut = true;
-              last = error;
+          if (error.status === 401) await this.#refused(out, error);
+          else {
+            await this.#learn(out, error);
+            // A table's page the per-minute limit refuses before it is sent waits for room instead (paced).
+            if (this.#pace && !out.sent && error.details.source === 'gateway' && error.details.reason === 'minute') {
+              await delay((error.retryAfter ?? 1) * 1000, undefined, { signal }).catch((cause: unknown) => {
+                throw abortError(signal, cause);
+              });
+              continue;
+            }
+            if (this.#mayWaitOut(out, error)) {
+              out.waitedOut = error;
               continue;
             }
           }
-          if (sent) this.#cost.failed++;
+          if (out.sent) this.#cost.failed++;
           throw error;
         }
       }
     } finally {
-      if (reserved) this.#reserved--;
+      // Never sent: its room in the budget is given back.
+      if (!out.sent) this.#reserved--;
       // Ended without a verdict (the caller went away, the deadline, an outage): the next waiting request probes.
-      gate.probe?.release(unrecorded);
+      out.probing?.probe.release(out.probing.attempts);
     }
+  }
+
+  /** The key, if a request of the operation may go: there is one, the operation is not over, and the key is not refused. */
+  #mayGo(signal: AbortSignal): { key: string; hash: string } {
+    const { key } = this;
+    const hash = this.#hash;
+    if (key === null || hash === null) throw new UpstreamError(MISSING_KEY_MESSAGE, { code: 'UNAUTHENTICATED', status: null });
+    if (signal.aborted) throw abortError(signal);
+    // Once the upstream refused the key, the rest of the operation is refused without asking again.
+    const refusal = this.#refusal(hash);
+    if (refusal) throw refusal;
+    return { key, hash };
+  }
+
+  /** Holds room in the budget for one request, if there is any. */
+  #reserve(): boolean {
+    if (this.#cost.requests + this.#reserved >= this.#budget) return false;
+    this.#reserved++;
+    return true;
+  }
+
+  /**
+   * The key gate: `null` when the key is confirmed (go at once), else this request is the key's probe
+   * (after another probe's request ended without a verdict, if one was in flight).
+   */
+  async #enterGate(hash: string, signal: AbortSignal): Promise<Probing | null> {
+    try {
+      const probe = await this.deps.keys.enter(hash, signal);
+      return probe && { probe, attempts: 0 };
+    } catch (error) {
+      if (error instanceof UpstreamError) {
+        this.#keyRefused ??= error;
+        throw error;
+      }
+      throw abortError(signal, error);
+    }
+  }
+
+  /**
+   * Admission (the key's quota may ask to wait a moment; the operation's concurrency), then the client's
+   * attempts; an answer confirms the key its probe found out, or tells the quota what remains.
+   */
+  async #attempt(out: Outgoing, signal: AbortSignal): Promise<Envelope> {
+    const { quota } = this.deps;
+    const wait = await quota.admit(out.hash, out.endpoint);
+    if (wait > 0)
+      await delay(wait, undefined, { signal }).catch((error: unknown) => {
+        throw abortError(signal, error);
+      });
+    let release: () => void;
+    try {
+      release = await this.#limiter.acquire(signal);
+    } catch (error) {
+      throw abortError(signal, error);
+    }
+    try {
+      const envelope = await this.deps.client.send({
+        organizationId: this.organizationId,
+        ...out.req,
+        key: out.key,
+        requestId: this.requestId,
+        signal,
+        partition: out.hash,
+        beforeAttempt: (_attempt, previous) => this.#beforeAttempt(out, previous),
+        trace: this.trace,
+      });
+      if (out.probing) await this.#confirm(out, out.probing, envelope.rateLimit?.remaining ?? null);
+      else if (envelope.rateLimit) await quota.observe(out.hash, { remaining: envelope.rateLimit.remaining });
+      out.probing = null;
+      return envelope;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Right before each attempt goes out: it is counted, or it does not go. The first uses the request's
+   * reservation; a repeat needs room in the budget and the quota, or the failure it would repeat
+   * stands. A key refused meanwhile (by another operation's 401) sends nothing more, wherever its
+   * requests waited.
+   */
+  async #beforeAttempt(out: Outgoing, previous: UpstreamError | null): Promise<void> {
+    const refused = this.#refusal(out.hash);
+    if (refused) throw refused;
+    if (out.sent) {
+      const standing = previous ?? out.waitedOut;
+      // Room in the budget is held while the quota is asked.
+      if (!this.#reserve()) throw standing ?? this.#budgetError();
+      try {
+        await this.#take(out);
+      } catch (refusal) {
+        throw standing ?? refusal;
+      } finally {
+        this.#reserved--;
+      }
+      this.#cost.retries++;
+    } else {
+      await this.#take(out);
+      // The reservation becomes the request.
+      this.#reserved--;
+      if (out.kind === 'page') this.#cost.pages++;
+    }
+    this.#cost.requests++;
+    this.#endpoints.set(out.endpoint, (this.#endpoints.get(out.endpoint) ?? 0) + 1);
+    out.sent = true;
+  }
+
+  /** An attempt from the key's quota; a probe's attempts are counted apart, and recorded once the key is confirmed. */
+  async #take(out: Outgoing): Promise<void> {
+    if (out.probing) out.probing.attempts++;
+    else await this.deps.quota.take(out.hash, out.endpoint);
+  }
+
+  /**
+   * What a failed request's answer teaches, a refusal aside: the scopes the key lacks; a 429's
+   * Retry-After (every operation of the key waits, in every process sharing the quota); and that the
+   * key is real — any answer of the upstream (a 403, a 404, a 429 …) says so, no answer says nothing.
+   * The key is confirmed after what it taught, so that its waiting requests heed it.
+   */
+  async #learn(out: Outgoing, error: UpstreamError): Promise<void> {
+    await this.deps.scopes.learn(out.hash, error);
+    if (error.status === 429) await this.deps.quota.observe(out.hash, { retryAfter: error.retryAfter ?? 1 });
+    if (out.probing && error.status !== null && error.status < 500) {
+      await this.#confirm(out, out.probing, null);
+      out.probing = null;
+    }
+  }
+
+  /** Whether a read's rate limit is short enough to wait out (once; the wait is admission's), then try again. */
+  #mayWaitOut(out: Outgoing, error: UpstreamError): boolean {
+    if (error.code !== 'RATE_LIMITED' || out.waitedOut !== null || out.req.method !== 'GET') return false;
+    const told = error.status === 429 || error.details.reason === 'retry-after';
+    return told && this.deps.quota.waitable(error.retryAfter ?? 1);
   }
 
   /**
    * The upstream answered the probe: what the probe sent is recorded against the key's quota, with what
    * the upstream said remains, before the key's other requests are let go (so that they are decided on it).
    */
-  async #confirm(probe: Probe, hash: string, endpoint: string, attempts: number, remaining: number | null): Promise<void> {
+  async #confirm(out: Outgoing, probing: Probing, remaining: number | null): Promise<void> {
     try {
       // With what earlier probes of the key sent and got no answer to: the upstream counted those too.
-      const sent = attempts + probe.takeCarried();
-      for (let i = 0; i < sent; i++) await this.deps.quota.record(hash, endpoint);
-      if (remaining !== null) await this.deps.quota.observe(hash, { remaining });
+      const sent = probing.attempts + probing.probe.takeCarried();
+      for (let i = 0; i < sent; i++) await this.deps.quota.record(out.hash, out.endpoint);
+      if (remaining !== null) await this.deps.quota.observe(out.hash, { remaining });
     } finally {
-      probe.confirm();
+      probing.probe.confirm();
     }
   }
 
   /**
    * The upstream refused the key (401): every request of the key waiting at the gate is refused, the
-   * rest of this operation's requests end wherever they wait (queue, limiter, admission), and the key's
-   * later requests are refused for a while without asking.
+   * rest of this operation's requests end wherever they wait (queue, limiter, admission), the key's
+   * later requests are refused for a while without asking, and what the quota holds for it goes.
    */
-  #refuse(hash: string, error: UpstreamError, probe: Probe | null): void {
+  async #refused(out: Outgoing, error: UpstreamError): Promise<void> {
     this.#keyRefused ??= error;
-    if (probe) probe.refuse(error);
-    else this.deps.keys.refuse(hash, error);
+    if (out.probing) out.probing.probe.refuse(error);
+    else this.deps.keys.refuse(out.hash, error);
     if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(error);
+    out.probing = null;
+    await this.deps.quota.forget(out.hash, out.endpoint);
   }
 }

@@ -1,7 +1,6 @@
-import { loadConfig } from '../../src/config.ts';
-import { createGateway, type Gateway } from '../../src/server.ts';
 import { startSimulator, type Simulator } from '../../src/simulator/server.ts';
-import type { GqlReply } from '../helpers/stack.ts';
+import { startGateway, type GqlReply } from '../helpers/stack.ts';
+import { READONLY } from '../helpers/simulator.ts';
 
 /**
  * Where the contract suite runs: the API `HYPERSTUDY_API_URL` names with the key `HYPERSTUDY_API_KEY`
@@ -31,10 +30,9 @@ export async function startContractTarget(): Promise<ContractTarget> {
   } else {
     sim = await startSimulator({ rateLimit: { enabled: true, perHour: 1000, perMinute: 100 } });
     apiUrl = sim.url;
-    key = 'hst_test_demo_readonly';
+    key = READONLY;
   }
-  const gateway: Gateway = createGateway(loadConfig({ HYPERSTUDY_API_URL: apiUrl, LOG_LEVEL: 'silent', CACHE_TTL_MS: '60000' }));
-  const url = await gateway.listen(0, '127.0.0.1');
+  const { gateway, url } = await startGateway({ HYPERSTUDY_API_URL: apiUrl, CACHE_TTL_MS: '60000' });
   let spent = 0;
   return {
     upstream: realUrl ?? 'simulator',

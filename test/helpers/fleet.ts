@@ -4,7 +4,7 @@ import { startGatewayProcess, type GatewayProcess } from './process.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 import { delay } from './scripted.ts';
 import { subscribeSse, type SseSubscription } from './sse.ts';
-import { FULL } from './stack.ts';
+import { FULL, NO_RATE_LIMIT } from './simulator.ts';
 
 // Gateway processes (src/main.ts, as npm start runs them) sharing one Redis, in front of the simulator
 // in the test's process, whose request log says which subscription's poller sent each request (X-Request-Id).
@@ -67,14 +67,19 @@ export function useFleet() {
   beforeAll(async () => {
     redis = await startRedis();
     sim = await startSimulator({
-      rateLimit: { enabled: false, perHour: 1000, perMinute: 100 },
+      rateLimit: NO_RATE_LIMIT,
       live: { rate: 40, tickMs: 250, roomEveryMs: 0, paused: true },
     });
   }, 30_000);
 
+  /** Ends the subscriptions started so far. */
+  function unsubscribe(): void {
+    for (const s of subs.splice(0)) s.close();
+  }
+
   /** Ends the subscriptions and gateways started so far (after each group, so that none polls into the next). */
   async function cleanup(): Promise<void> {
-    for (const s of subs.splice(0)) s.close();
+    unsubscribe();
     await Promise.all(gateways.splice(0).map((g) => g.stop()));
   }
 
@@ -97,6 +102,7 @@ export function useFleet() {
     },
     /** Subscriptions to end after the group (those not started by `subscribe`). */
     subs,
+    unsubscribe,
     cleanup,
     async gatewayPair(env: Record<string, string> = {}): Promise<[GatewayProcess, GatewayProcess]> {
       const all = {

@@ -1,6 +1,6 @@
 import { MockAgent } from 'undici';
-import { loadConfig } from '../../src/config.ts';
-import { createGateway, type Gateway } from '../../src/server.ts';
+import { type Gateway } from '../../src/server.ts';
+import { startGateway } from './stack.ts';
 
 /** The gateway over HTTP in front of a scripted upstream (undici's MockAgent at http://upstream.test). */
 export interface Mocked {
@@ -14,13 +14,10 @@ export async function startMocked(env: Record<string, string> = {}): Promise<Moc
   const agent = new MockAgent();
   agent.disableNetConnect();
   agent.enableNetConnect(/127\.0\.0\.1/);
-  const gateway = createGateway(
-    loadConfig({ HYPERSTUDY_API_URL: 'http://upstream.test/api/v3', LOG_LEVEL: 'silent', UPSTREAM_RETRIES: '0', ...env }),
-    {
-      dispatcher: agent,
-    },
+  const { gateway, url } = await startGateway(
+    { HYPERSTUDY_API_URL: 'http://upstream.test/api/v3', UPSTREAM_RETRIES: '0', ...env },
+    { dispatcher: agent },
   );
-  const url = await gateway.listen(0, '127.0.0.1');
   return {
     agent,
     gateway,

@@ -1,3 +1,4 @@
+import { FULL } from './simulator.ts';
 /** A GraphQL-over-SSE subscription (distinct connections mode): its payloads as they arrive, and a way to end it. */
 export interface SseSubscription<T = Record<string, unknown>> {
   /** Every `next` payload so far. */
@@ -16,7 +17,7 @@ export async function subscribeSse<T = Record<string, unknown>>(
 ): Promise<SseSubscription<T>> {
   const controller = new AbortController();
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream', ...options.headers };
-  if (options.key !== null) headers['x-api-key'] = options.key ?? 'hst_test_demo_full';
+  if (options.key !== null) headers['x-api-key'] = options.key ?? FULL;
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers,

@@ -1,11 +1,8 @@
+import { afterEach } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createGateway, type Gateway, type GatewayDeps } from '../../src/server.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server.ts';
-
-export const FULL = 'hst_test_demo_full';
-export const READONLY = 'hst_test_demo_readonly';
-export const EVENTS_ONLY = 'hst_test_demo_events';
-export const OTHER = 'hst_test_demo_other';
+import { FULL, NO_RATE_LIMIT } from './simulator.ts';
 
 export interface GqlReply<D = Record<string, unknown>> {
   status: number;
@@ -25,6 +22,16 @@ export interface GqlReply<D = Record<string, unknown>> {
       };
     };
   };
+}
+
+/**
+ * The gateway as `npm start` builds it (`createGateway(loadConfig(env))`), logging nothing unless
+ * `env` sets LOG_LEVEL (or `deps` a logger), listening on a free port of 127.0.0.1. Close it with
+ * `gateway.close()`.
+ */
+export async function startGateway(env: Record<string, string>, deps: GatewayDeps = {}): Promise<{ gateway: Gateway; url: string }> {
+  const gateway = createGateway(loadConfig({ LOG_LEVEL: 'silent', ...env }), deps);
+  return { gateway, url: await gateway.listen(0, '127.0.0.1') };
 }
 
 export interface Stack {
@@ -50,12 +57,11 @@ export async function startStack(
   env: Record<string, string> = {},
   deps: GatewayDeps = {},
 ): Promise<Stack> {
-  const simulator = await startSimulator({ rateLimit: { enabled: false, perHour: 1000, perMinute: 100 }, ...sim });
-  const gateway = createGateway(
-    loadConfig({ HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', LOG_LEVEL: 'silent', ...env }),
+  const simulator = await startSimulator({ rateLimit: NO_RATE_LIMIT, ...sim });
+  const { gateway, url } = await startGateway(
+    { HYPERSTUDY_API_URL: simulator.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off', ...env },
     deps,
   );
-  const url = await gateway.listen(0, '127.0.0.1');
   return {
     sim: simulator,
     gateway,
@@ -79,6 +85,22 @@ export async function startStack(
       await gateway.close();
       await simulator.close();
     },
+  };
+}
+
+/**
+ * For tests that each start a stack of their own: a `startStack` that closes the stack after its test,
+ * however the test ends (call it at the top of a `describe`, or of the file).
+ */
+export function stackPerTest(): typeof startStack {
+  const open: Stack[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((stack) => stack.close()));
+  });
+  return async (...args) => {
+    const stack = await startStack(...args);
+    open.push(stack);
+    return stack;
   };
 }
 
