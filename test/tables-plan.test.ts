@@ -61,6 +61,7 @@ describe('planned before the first byte', () => {
       quota: { left: 16, limitPerHour: 20 },
       fitsNow: true,
       retryAfter: 0,
+      inMemory: null,
     });
     // The experiment, its rooms and participants, and the first page of events (which tells their total).
     expect(stack.sim.stats.total).toBe(4);

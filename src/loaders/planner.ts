@@ -42,7 +42,7 @@ import { upstreamOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
 import { roomOf, type Rec } from '../upstream/values.ts';
-import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
+import { dataSource, mapBounded, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
 
 /** A listing: a data type (its upstream path) with filters, at a scope. */
 export interface ListingKey {
@@ -164,6 +164,8 @@ function placeOf(r: Rec, kind: Scope['kind']): string {
   return `${room}\u0000${typeof r.participantId === 'string' ? r.participantId : String(r.participantId)}`;
 }
 
+const ownSource = (req: DataRequest): ListingSource => dataSource(req.type, req.scope, req.params, req.pageLimit);
+
 const placeOfScope = (scope: Scope): string => (scope.kind === 'participant' ? `${scope.roomId}\u0000${scope.id}` : scope.id);
 
 /** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
@@ -192,6 +194,12 @@ export interface StreamPlan {
   rows: number;
   /** The upstream path of each listing and the pages still to read from it. */
   endpoints: readonly { path: string; pages: number }[];
+  /**
+   * Each request's own total, when the plan was asked for them (a table that selects its row list's
+   * totalCount, startCursor or endCursor): known from a first page read while planning, or a listing
+   * still to count (one request of one record, in `requests`: see `totals`).
+   */
+  totals: readonly (number | ListingSource)[] | null;
 }
 
 /** A source of windows over one connection's records, however they are planned. */
@@ -393,9 +401,12 @@ export class Planner {
    * each experiment, one wider listing when that is the cheaper plan (the same decision as for a
    * turn's requests, explained likewise), otherwise each parent's own. Reads the first page of each
    * listing it plans (a wider one's, or each parent's), which tells its total: the stream reads them
-   * first, so planning costs no request the table would not make anyway.
+   * first, so planning costs no request the table would not make anyway. With `totals`, it also tells
+   * each request's own total: a lifted listing's parents are counted from its first page when that
+   * holds it all, else each is asked after the plan (a request each, counted in the plan).
    */
-  async plan(reqs: readonly DataRequest[]): Promise<StreamPlan> {
+  async plan(reqs: readonly DataRequest[], options: { totals?: boolean } = {}): Promise<StreamPlan> {
+    const totals: (number | ListingSource)[] | null = options.totals ? reqs.map(() => 0) : null;
     const groups = new Map<string, number[]>();
     reqs.forEach((req, i) => {
       const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
@@ -421,24 +432,31 @@ export class Planner {
             owners.set(place, [...(owners.get(place) ?? []), index]);
           });
           const kind = first.scope.kind;
+          const ownersOf = (r: Rec): number[] => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? []));
           reads.push({
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
-            owners: (r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? [])),
+            owners: ownersOf,
             group: g,
             order,
           });
+          // A wider listing whole in its first page tells each parent's total; otherwise each is counted.
+          if (totals && page.total <= page.records.length)
+            for (const r of page.records) for (const o of ownersOf(r)) totals[o] = (totals[o] as number) + 1;
+          else if (totals) for (const index of indices) totals[index] = ownSource(reqs[index] as DataRequest);
           continue;
         }
       }
       for (const index of indices) {
         const req = reqs[index] as DataRequest;
         const probe = this.#probe(req, req.pageLimit);
+        const total = (await probe).total;
+        if (totals) totals[index] = total;
         reads.push({
           source: dataSource(req.type, req.scope, req.params, req.pageLimit),
           first: probe,
-          total: (await probe).total,
+          total,
           owners: () => [index],
           group: g,
           order,
@@ -446,12 +464,22 @@ export class Planner {
       }
     }
     const pages = (read: PlannedRead): number => Math.max(0, Math.ceil(read.total / read.source.pageLimit) - 1);
+    const counts = (totals ?? []).filter((t): t is ListingSource => typeof t !== 'number');
     return {
       reads,
-      requests: reads.reduce((n, read) => n + pages(read), 0),
+      requests: reads.reduce((n, read) => n + pages(read), 0) + counts.length,
       rows: reads.reduce((n, read) => n + read.total, 0),
-      endpoints: reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+      endpoints: [
+        ...reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+        ...counts.map((c) => ({ path: c.path, pages: 1 })),
+      ],
+      totals,
     };
+  }
+
+  /** Each request's own total of a plan made with totals: the listings still to count are asked now, `concurrency` at a time. */
+  async totals(plan: StreamPlan, concurrency: number): Promise<number[]> {
+    return mapBounded(plan.totals ?? [], concurrency, async (t) => (typeof t === 'number' ? t : this.listings.total(t)));
   }
 
   /**
