@@ -6,7 +6,7 @@
  * clocks do not matter. ioredis sends them by SHA (EVALSHA), loading them once.
  */
 import type { Redis, Result } from 'ioredis';
-import { HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS } from './quota.ts';
+import { HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS } from './quota.ts';
 
 const NOW = `
 local t = redis.call('TIME')
@@ -16,7 +16,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 /**
  * KEYS: the key's hour window (hash: minute bucket → count), its endpoint-minute window (hash: second
  * bucket → count), its Retry-After block. ARGV: hourly limit, per-minute limit (0: none), 1 to count
- * the request when it may go. Buckets older than the window are deleted as they are read; a bucket counts
+ * the request when it may go, the per-minute window in ms. Buckets older than the window are deleted as they are read; a bucket counts
  * until all of it is older than the window, so the count never falls short of the true one.
  * Returns { verdict, wait ms, requests of the last hour, requests of the last minute to the endpoint
  * (-1: not counted, when the hour decided) }: 0 go (counted when asked), 1 blocked by a Retry-After,
@@ -43,13 +43,14 @@ local blocked = redis.call('PTTL', KEYS[3])
 if blocked > 0 then return {1, blocked, hour, -1} end
 local perHour, perMinute = tonumber(ARGV[1]), tonumber(ARGV[2])
 if perHour > 0 and hour >= perHour then return {2, hourWait, hour, -1} end
-local minute, minuteWait = window(KEYS[2], ${MINUTE_BUCKET_MS}, ${MINUTE_MS})
+local minuteMs = tonumber(ARGV[4])
+local minute, minuteWait = window(KEYS[2], ${MINUTE_BUCKET_MS}, minuteMs)
 if perMinute > 0 and minute >= perMinute then return {3, minuteWait, hour, minute} end
 if ARGV[3] == '1' then
   redis.call('HINCRBY', KEYS[1], string.format('%d', now - now % ${HOUR_BUCKET_MS}), 1)
   redis.call('PEXPIRE', KEYS[1], ${HOUR_MS + HOUR_BUCKET_MS})
   redis.call('HINCRBY', KEYS[2], string.format('%d', now - now % ${MINUTE_BUCKET_MS}), 1)
-  redis.call('PEXPIRE', KEYS[2], ${MINUTE_MS + MINUTE_BUCKET_MS})
+  redis.call('PEXPIRE', KEYS[2], minuteMs + ${MINUTE_BUCKET_MS})
   hour = hour + 1
   minute = minute + 1
 end
@@ -236,6 +237,7 @@ declare module 'ioredis' {
       perHour: number,
       perMinute: number,
       charge: '0' | '1',
+      minuteMs: number,
     ): Result<[number, number, number, number], Context>;
     hsgqlCatchUp(
       windowKey: string,
