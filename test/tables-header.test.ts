@@ -170,6 +170,17 @@ describe('a row list with its totalCount, pageInfo and cursors', () => {
   });
 });
 
+describe('a streamed row list’s edges', () => {
+  it('fill __typename under an alias, as the JSON answer has it', async () => {
+    const query = (window: string) => `{ experiment(id: "${EXP}") { events${window} { edges { t: __typename node { id } } } } }`;
+    const rows = ndjson((await fetchTable(stack.url, query(''), { format: 'ndjson' })).text);
+    const json = await stack.gql<{ experiment: { events: { edges: { t: string; node: { id: string } }[] } } }>(query('(first: 3)'));
+    const edges = json.body.data?.experiment.events.edges ?? [];
+    expect(edges).toHaveLength(3);
+    expect(rows.slice(0, 3)).toEqual(edges.map((e) => ({ 'experiment.events.t': e.t, 'experiment.events.id': e.node.id })));
+  });
+});
+
 describe('a row list made from the answer in memory', () => {
   it('says why in its dry run: what the connection selects that only the whole listing tells, or a window', async () => {
     const plan = async (query: string) =>

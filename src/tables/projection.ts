@@ -63,6 +63,8 @@ export interface Streamed {
   selections: readonly SelectionNode[];
   /** The response keys of the edge's `cursor`: each record's position in its parent's listing. */
   cursorKeys: readonly string[];
+  /** The response keys of the edge's `__typename` (the edge type's name). */
+  typenameKeys: readonly string[];
   /**
    * What the connection selects besides its edges, by response key: `totalCount`, and `pageInfo` with
    * its fields' keys. A streamed row list reads every record, so these follow from each parent's total.
@@ -388,6 +390,7 @@ function streamedOf(connection: Selected, edges: Selected): Streamed | null {
     nodeType,
     selections: node.nodes.flatMap((n) => n.selectionSet?.selections ?? []),
     cursorKeys: (edges.children ?? []).filter((c) => c.name === 'cursor').map((c) => c.key),
+    typenameKeys: (edges.children ?? []).filter((c) => c.name === '__typename').map((c) => c.key),
     header,
     totals: header.some((h) => h.name === 'totalCount' || h.fields.some((f) => f.name === 'startCursor' || f.name === 'endCursor')),
   };

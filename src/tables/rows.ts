@@ -278,6 +278,7 @@ async function* streamRows(
       const index = at[i];
       if (index === undefined) return;
       const edge: Record<string, unknown> = { __typename: streamed.edgeType, [streamed.nodeKey]: nodes[index] };
+      for (const key of streamed.typenameKeys) edge[key] = streamed.edgeType;
       for (const owner of page.owners[i] ?? []) {
         const cells = (parents[owner] as Parent).cells.slice();
         if (offsets) {
