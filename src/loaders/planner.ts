@@ -46,11 +46,12 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { selectionWalk, type SelectionWalk } from '../document.ts';
-import { LISTING_BY_FIELD } from '../spec/data-types.ts';
+import { LISTING_BY_FIELD, LISTINGS } from '../spec/data-types.ts';
+import { upstreamOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
 import { roomOf, type Rec } from '../upstream/values.ts';
-import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
+import { dataSource, mapBounded, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
 
 /** A listing: a data type (its upstream path) with filters, at a scope. */
 export interface ListingKey {
@@ -168,6 +169,8 @@ const liftable = (probe: Page, pageLimit: number, parents: number): boolean => M
 /** A record's participant, as the split reads it. */
 const participantOf = (r: Rec): string => (typeof r.participantId === 'string' ? r.participantId : String(r.participantId));
 
+const ownSource = (req: DataRequest): ListingSource => dataSource(req.type, req.scope, req.params, req.pageLimit);
+
 /** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
 export interface StreamedPage {
   records: Rec[];
@@ -180,6 +183,9 @@ interface PlannedRead {
   first: Promise<Page>;
   total: number;
   owners: (record: Rec) => number[];
+  /** The reads of one data type, filters and experiment share a group: several (each parent's own) are merged in the upstream's order. */
+  group: number;
+  order: (a: Rec, b: Rec) => number;
 }
 
 /** What reading a table's row list will take: the listings, the requests after their first pages, and the records. */
@@ -191,6 +197,12 @@ export interface StreamPlan {
   rows: number;
   /** The upstream path of each listing and the pages still to read from it. */
   endpoints: readonly { path: string; pages: number }[];
+  /**
+   * Each request's own total, when the plan was asked for them (a table that selects its row list's
+   * totalCount, startCursor or endCursor): known from a first page read while planning, or a listing
+   * still to count (one request of one record, in `requests`: see `totals`).
+   */
+  totals: readonly (number | ListingSource)[] | null;
 }
 
 /** A source of windows over one connection's records, however they are planned. */
@@ -397,19 +409,23 @@ export class Planner {
    * each experiment, one wider listing when that is the cheaper plan (the same decision as for a
    * turn's requests, explained likewise), otherwise each parent's own. Reads the first page of each
    * listing it plans (a wider one's, or each parent's), which tells its total: the stream reads them
-   * first, so planning costs no request the table would not make anyway.
+   * first, so planning costs no request the table would not make anyway. With `totals`, it also tells
+   * each request's own total: a lifted listing's parents are counted from its first page when that
+   * holds it all, else each is asked after the plan (a request each, counted in the plan).
    */
-  async plan(reqs: readonly DataRequest[]): Promise<StreamPlan> {
+  async plan(reqs: readonly DataRequest[], options: { totals?: boolean } = {}): Promise<StreamPlan> {
+    const totals: (number | ListingSource)[] | null = options.totals ? reqs.map(() => 0) : null;
     const groups = new Map<string, number[]>();
     reqs.forEach((req, i) => {
       const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
       groups.set(group, [...(groups.get(group) ?? []), i]);
     });
     const reads: PlannedRead[] = [];
-    for (const indices of groups.values()) {
+    for (const [g, indices] of [...groups.values()].entries()) {
       const group = indices.map((i) => reqs[i] as DataRequest);
       const first = group[0];
       if (!first) continue;
+      const order = upstreamOrder({ instant: LISTINGS.find((l) => l.path === first.type)?.instant ?? 'timestamp' }, first.params);
       const target = this.enabled && first.experimentId !== null ? liftTarget(group) : null;
       if (target !== null) {
         const listing: ListingKey = { type: first.type, params: first.params, scope: target };
@@ -428,48 +444,127 @@ export class Planner {
           });
           const kind = first.scope.kind;
           const none: number[] = [];
+          const ownersOf = (r: Rec): number[] =>
+            kind === 'experiment' ? indices : (owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none);
           reads.push({
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
-            owners: (r) =>
-              kind === 'experiment' ? indices : (owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none),
+            owners: ownersOf,
+            group: g,
+            order,
           });
+          // A wider listing whole in its first page tells each parent's total; otherwise each is counted.
+          if (totals && page.total <= page.records.length)
+            for (const r of page.records) for (const o of ownersOf(r)) totals[o] = (totals[o] as number) + 1;
+          else if (totals) for (const index of indices) totals[index] = ownSource(reqs[index] as DataRequest);
           continue;
         }
       }
       for (const index of indices) {
         const req = reqs[index] as DataRequest;
         const probe = this.#probe(req, req.pageLimit);
+        const total = (await probe).total;
+        if (totals) totals[index] = total;
         reads.push({
           source: dataSource(req.type, req.scope, req.params, req.pageLimit),
           first: probe,
-          total: (await probe).total,
+          total,
           owners: () => [index],
+          group: g,
+          order,
         });
       }
     }
     const pages = (read: PlannedRead): number => Math.max(0, Math.ceil(read.total / read.source.pageLimit) - 1);
+    const counts = (totals ?? []).filter((t): t is ListingSource => typeof t !== 'number');
     return {
       reads,
-      requests: reads.reduce((n, read) => n + pages(read), 0),
+      requests: reads.reduce((n, read) => n + pages(read), 0) + counts.length,
       rows: reads.reduce((n, read) => n + read.total, 0),
-      endpoints: reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+      endpoints: [
+        ...reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+        ...counts.map((c) => ({ path: c.path, pages: 1 })),
+      ],
+      totals,
     };
+  }
+
+  /** Each request's own total of a plan made with totals: the listings still to count are asked now, `concurrency` at a time. */
+  async totals(plan: StreamPlan, concurrency: number): Promise<number[]> {
+    return mapBounded(plan.totals ?? [], concurrency, async (t) => (typeof t === 'number' ? t : this.listings.total(t)));
   }
 
   /**
    * The records of a plan's listings, page by page as the upstream sends them, each page's records
    * with the parents they belong to: what a table streams (src/tables/rows.ts). A wider listing's
-   * records come in its order; per-parent listings come parent after parent. At most `ahead` pages are
-   * read ahead of the one handed out, and none is kept once handed out: memory holds a few pages
-   * whatever the listing's size.
+   * records come in its order, `ahead` pages read ahead of the one handed out. Each parent's own
+   * listings (the cheaper plan when the parents are few in a wide scope) are merged in the upstream's
+   * order (`sort`, `order`), as the wider listing would have them: see `#merged`. None is kept once
+   * handed out, so memory holds a few pages whatever the listings' size.
    */
   async *stream(plan: StreamPlan, ahead: number): AsyncGenerator<StreamedPage> {
-    for (const read of plan.reads) {
-      for await (const { records } of this.listings.pages(read.source, ahead, read.first)) {
-        yield { records, owners: records.map(read.owners) };
+    for (let i = 0; i < plan.reads.length;) {
+      const group = (plan.reads[i] as PlannedRead).group;
+      let end = i + 1;
+      while (end < plan.reads.length && (plan.reads[end] as PlannedRead).group === group) end++;
+      const reads = plan.reads.slice(i, end);
+      i = end;
+      const read = reads[0];
+      if (read && reads.length === 1) {
+        for await (const { records } of this.listings.pages(read.source, ahead, read.first))
+          yield { records, owners: records.map(read.owners) };
+      } else yield* this.#merged(reads);
+    }
+  }
+
+  /**
+   * A k-way merge of each parent's listing by the upstream's order, in pages of the listings' page
+   * size: each listing holds its current page and reads its next one ahead, so memory is two pages a
+   * parent (their first pages are what planning read anyway). Records equal in the order keep the
+   * parents' order.
+   */
+  async *#merged(reads: readonly PlannedRead[]): AsyncGenerator<StreamedPage> {
+    const first = reads[0];
+    if (!first) return;
+    const heads = reads.map((read) => ({
+      read,
+      pages: this.listings.pages(read.source, 1, read.first),
+      records: [] as Rec[],
+      at: 0,
+      done: false,
+    }));
+    type Head = (typeof heads)[number];
+    const refill = async (head: Head): Promise<void> => {
+      while (!head.done && head.at >= head.records.length) {
+        const next = await head.pages.next();
+        if (next.done) head.done = true;
+        else [head.records, head.at] = [next.value.records, 0];
       }
+    };
+    try {
+      await Promise.all(heads.map(refill));
+      let records: Rec[] = [];
+      let owners: number[][] = [];
+      for (;;) {
+        let best: Head | null = null;
+        for (const head of heads) {
+          if (head.done) continue;
+          if (best === null || first.order(head.records[head.at] as Rec, best.records[best.at] as Rec) < 0) best = head;
+        }
+        if (best === null) break;
+        const record = best.records[best.at++] as Rec;
+        records.push(record);
+        owners.push(best.read.owners(record));
+        if (best.at >= best.records.length) await refill(best);
+        if (records.length >= first.source.pageLimit) {
+          yield { records, owners };
+          [records, owners] = [[], []];
+        }
+      }
+      if (records.length > 0) yield { records, owners };
+    } finally {
+      await Promise.all(heads.map((head) => head.pages.return(undefined)));
     }
   }
 
