@@ -97,9 +97,13 @@ describe('a category that looks like a slip of a known one', () => {
     const participantId = String((await live.rest(`/data/participants/room/${room}?limit=1`)).data[0]?.id);
     type Events = { roomEvents: { eventType: string } };
     const follow = (category: string) =>
-      subscribeSse<Events>(live.url, 'subscription($room: ID!, $c: EventCategory) { roomEvents(roomId: $room, category: $c) { eventType } }', {
-        variables: { room, c: category },
-      });
+      subscribeSse<Events>(
+        live.url,
+        'subscription($room: ID!, $c: EventCategory) { roomEvents(roomId: $room, category: $c) { eventType } }',
+        {
+          variables: { room, c: category },
+        },
+      );
     const subs: SseSubscription<Events>[] = [await follow('sytem'), await follow('blink_detector')];
     try {
       // The first polls (each feed's baseline read) have gone upstream with the category as given.
@@ -125,12 +129,8 @@ describe('a category that looks like a slip of a known one', () => {
       const [typo, custom] = subs;
       expect(typo?.payloads.map((p) => p.data?.roomEvents.eventType)).toEqual(['custom.sytem_0', 'custom.sytem_1']);
       expect(typo?.payloads.map((p) => (p.extensions as Warnings | undefined)?.upstream?.warnings)).toEqual([
-        [
-          'UNKNOWN_CATEGORY: "sytem" is not a known event category (did you mean "system"?); it was sent as given and may match no events.',
-        ],
-        [
-          'UNKNOWN_CATEGORY: "sytem" is not a known event category (did you mean "system"?); it was sent as given and may match no events.',
-        ],
+        ['UNKNOWN_CATEGORY: "sytem" is not a known event category (did you mean "system"?); it was sent as given and may match no events.'],
+        ['UNKNOWN_CATEGORY: "sytem" is not a known event category (did you mean "system"?); it was sent as given and may match no events.'],
       ]);
       expect(typo?.payloads.every((p) => p.extensions?.live !== undefined)).toBe(true);
       expect(custom?.payloads.map((p) => p.data?.roomEvents.eventType)).toEqual(['custom.blink_detector_2']);

@@ -100,10 +100,28 @@ const DATA_CALLS: SdkCall[] = DATA_TYPES.flatMap((type) =>
 
 const READ_CALLS: SdkCall[] = [
   ...DATA_CALLS,
-  { sdk: `get_participants(${EXP})`, method: 'GET', path: `/data/participants/experiment/${EXP}`, params: paged(), reads: { rows: 12, pages: 1 } },
-  { sdk: `get_participants(${ROOM}, scope="room")`, method: 'GET', path: `/data/participants/room/${ROOM}`, params: paged(), reads: { rows: 3, pages: 1 } },
+  {
+    sdk: `get_participants(${EXP})`,
+    method: 'GET',
+    path: `/data/participants/experiment/${EXP}`,
+    params: paged(),
+    reads: { rows: 12, pages: 1 },
+  },
+  {
+    sdk: `get_participants(${ROOM}, scope="room")`,
+    method: 'GET',
+    path: `/data/participants/room/${ROOM}`,
+    params: paged(),
+    reads: { rows: 3, pages: 1 },
+  },
   { sdk: `get_rooms(${EXP})`, method: 'GET', path: `/data/rooms/experiment/${EXP}`, params: paged(), reads: { rows: 4, pages: 1 } },
-  { sdk: `get_rooms(${ROOM}, scope="room")`, method: 'GET', path: `/data/rooms/room/${ROOM}`, params: paged(), reads: { rows: 1, pages: 1 } },
+  {
+    sdk: `get_rooms(${ROOM}, scope="room")`,
+    method: 'GET',
+    path: `/data/rooms/room/${ROOM}`,
+    params: paged(),
+    reads: { rows: 1, pages: 1 },
+  },
   {
     sdk: `get_events(${EXP}, deployment_id=…, start_time=…, end_time=…, category="component", sort="onset", order="desc", limit=5)`,
     method: 'GET',
@@ -167,12 +185,27 @@ const READ_CALLS: SdkCall[] = [
     params: { experimentId: PILOT, status: 'active' },
     reads: { list: 2 },
   },
-  { sdk: 'get_deployment("dep_joint02_a")', method: 'GET', path: '/deployments/dep_joint02_a', reads: { record: ['id', 'experimentId', 'status'] } },
+  {
+    sdk: 'get_deployment("dep_joint02_a")',
+    method: 'GET',
+    path: '/deployments/dep_joint02_a',
+    reads: { record: ['id', 'experimentId', 'status'] },
+  },
   { sdk: 'get_deployment_sessions("dep_joint02_a")', method: 'GET', path: '/deployments/dep_joint02_a/sessions', reads: { list: 1 } },
-  { sdk: 'get_agent_spend("dep_joint02_agents")', method: 'GET', path: '/deployments/dep_joint02_agents/agent-spend', reads: { object: ['total', 'perRoom'] } },
+  {
+    sdk: 'get_agent_spend("dep_joint02_agents")',
+    method: 'GET',
+    path: '/deployments/dep_joint02_agents/agent-spend',
+    reads: { object: ['total', 'perRoom'] },
+  },
   { sdk: 'list_personas()', method: 'GET', path: '/personas', reads: { list: 2 } },
   { sdk: 'get_persona("psn_demo_partner")', method: 'GET', path: '/personas/psn_demo_partner', reads: { object: ['id', 'name'] } },
-  { sdk: 'get_cognition_catalog()', method: 'GET', path: '/agent-cognition/catalog', reads: { record: ['abilities', 'recipes', 'offlineRecipes'] } },
+  {
+    sdk: 'get_cognition_catalog()',
+    method: 'GET',
+    path: '/agent-cognition/catalog',
+    reads: { record: ['abilities', 'recipes', 'offlineRecipes'] },
+  },
   { sdk: 'list_experiments()', method: 'GET', path: '/experiments', params: { offset: '0', limit: '50' }, reads: { rows: 2, pages: 1 } },
   {
     sdk: 'list_experiments(search="movie", limit=10)',
@@ -199,10 +232,30 @@ const EXPERIMENT = {
 /** The writes, in order, on a simulator of their own (later ones use what earlier ones created). */
 const WRITE_CALLS: SdkCall[] = [
   { sdk: 'validate_experiment(experiment)', method: 'POST', path: '/experiments/validate', body: EXPERIMENT, reads: { record: ['valid'] } },
-  { sdk: 'create_experiment(experiment=experiment)', method: 'POST', path: '/experiments', body: EXPERIMENT, status: 201, reads: { record: ['id', 'name'] }, saves: 'experiment' },
-  { sdk: 'update_experiment(id, description="v2")', method: 'PUT', path: '/experiments/:experiment', body: { description: 'v2' }, reads: { record: ['id'] } },
+  {
+    sdk: 'create_experiment(experiment=experiment)',
+    method: 'POST',
+    path: '/experiments',
+    body: EXPERIMENT,
+    status: 201,
+    reads: { record: ['id', 'name'] },
+    saves: 'experiment',
+  },
+  {
+    sdk: 'update_experiment(id, description="v2")',
+    method: 'PUT',
+    path: '/experiments/:experiment',
+    body: { description: 'v2' },
+    reads: { record: ['id'] },
+  },
   { sdk: 'delete_experiment(id)', method: 'DELETE', path: '/experiments/:experiment', reads: { nothing: true } },
-  { sdk: `delete_experiment(${EXP}, skip_data_check=True)`, method: 'DELETE', path: `/experiments/${EXP}`, params: { skipDataCheck: 'true' }, reads: { nothing: true } },
+  {
+    sdk: `delete_experiment(${EXP}, skip_data_check=True)`,
+    method: 'DELETE',
+    path: `/experiments/${EXP}`,
+    params: { skipDataCheck: 'true' },
+    reads: { nothing: true },
+  },
   {
     sdk: `create_deployment(${PILOT}, config={name, type: "agent-only", agentDeployment})`,
     method: 'POST',
@@ -212,12 +265,39 @@ const WRITE_CALLS: SdkCall[] = [
     reads: { object: ['id', 'type', 'status'] },
     saves: 'deployment',
   },
-  { sdk: 'run_more(id, rooms=1, budget_usd=2.5)', method: 'POST', path: '/deployments/:deployment/run-more', body: { rooms: 1, budgetUsd: 2.5 }, status: 202, reads: { object: ['batchId', 'requestedRooms'] } },
+  {
+    sdk: 'run_more(id, rooms=1, budget_usd=2.5)',
+    method: 'POST',
+    path: '/deployments/:deployment/run-more',
+    body: { rooms: 1, budgetUsd: 2.5 },
+    status: 202,
+    reads: { object: ['batchId', 'requestedRooms'] },
+  },
   { sdk: 'get_deployment_sessions(id)', method: 'GET', path: '/deployments/:deployment/sessions', reads: { list: 2 }, saves: 'room' },
   { sdk: 'stop_room(id, room)', method: 'POST', path: '/deployments/:deployment/rooms/:room/stop', reads: { nothing: true } },
-  { sdk: 'retry_room(dep_joint02_agents, spawn-failed room)', method: 'POST', path: '/deployments/dep_joint02_agents/rooms/room_joint02_spawn01/retry', status: 202, reads: { object: ['batchId', 'requestedRooms'] } },
-  { sdk: 'create_persona(name="Confederate 2", provider="anthropic")', method: 'POST', path: '/personas', body: { name: 'Confederate 2', provider: 'anthropic' }, status: 201, reads: { object: ['id', 'name'] }, saves: 'persona' },
-  { sdk: 'update_persona(id, temperature=0.2)', method: 'PUT', path: '/personas/:persona', body: { temperature: 0.2 }, reads: { object: ['id', 'temperature'] } },
+  {
+    sdk: 'retry_room(dep_joint02_agents, spawn-failed room)',
+    method: 'POST',
+    path: '/deployments/dep_joint02_agents/rooms/room_joint02_spawn01/retry',
+    status: 202,
+    reads: { object: ['batchId', 'requestedRooms'] },
+  },
+  {
+    sdk: 'create_persona(name="Confederate 2", provider="anthropic")',
+    method: 'POST',
+    path: '/personas',
+    body: { name: 'Confederate 2', provider: 'anthropic' },
+    status: 201,
+    reads: { object: ['id', 'name'] },
+    saves: 'persona',
+  },
+  {
+    sdk: 'update_persona(id, temperature=0.2)',
+    method: 'PUT',
+    path: '/personas/:persona',
+    body: { temperature: 0.2 },
+    reads: { object: ['id', 'temperature'] },
+  },
   { sdk: 'duplicate_persona(id)', method: 'POST', path: '/personas/:persona/duplicate', status: 201, reads: { object: ['id', 'name'] } },
   { sdk: 'delete_persona(id)', method: 'DELETE', path: '/personas/:persona', reads: { nothing: true } },
 ];
@@ -243,7 +323,9 @@ const REFUSED_CALLS: RefusedCall[] = [
 
 /** Sends one call as `requests` would and returns the HTTP status and parsed body. */
 async function send(base: string, call: Omit<SdkCall, 'reads'>, ids: Record<string, string> = {}): Promise<{ status: number; body: Row }> {
-  const url = new URL(`${base}${call.path.replace(/:(experiment|persona|deployment|room|download)\b/g, (_, name: string) => ids[name] ?? '')}`);
+  const url = new URL(
+    `${base}${call.path.replace(/:(experiment|persona|deployment|room|download)\b/g, (_, name: string) => ids[name] ?? '')}`,
+  );
   for (const [name, value] of Object.entries(call.params ?? {})) url.searchParams.append(name, value);
   const headers: Record<string, string> = { 'X-API-Key': FULL, Accept: 'application/json' };
   if (call.body !== undefined) headers['Content-Type'] = 'application/json';
@@ -283,7 +365,7 @@ async function readAsSdk(base: string, call: SdkCall, ids: Record<string, string
     let offset = 0;
     let pages = 1;
     const pageSize = Number(call.params?.limit);
-    for (;; pages++) {
+    for (; ; pages++) {
       const { data: pageData, metadata: pageMeta } = envelope(body);
       expect(Array.isArray(pageData), call.sdk).toBe(true);
       rows.push(...(pageData as unknown[]));
@@ -314,7 +396,10 @@ async function readAsSdk(base: string, call: SdkCall, ids: Record<string, string
     const keys = 'record' in reads ? reads.record : reads.object;
     expect(value !== null && typeof value === 'object' && !Array.isArray(value), call.sdk).toBe(true);
     const record = value as Row;
-    expect(keys.filter((k) => !(k in record)), call.sdk).toEqual([]);
+    expect(
+      keys.filter((k) => !(k in record)),
+      call.sdk,
+    ).toEqual([]);
     keep(ids, call.saves, [record]);
     return { keys: keys.length };
   }
