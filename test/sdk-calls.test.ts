@@ -45,6 +45,10 @@ interface SdkCall {
   body?: Row;
   status?: number;
   reads: Reads;
+  /** Keys every row carries that the SDK reads from rows (a list: any one of them, as its fallbacks read). */
+  rowKeys?: readonly (string | readonly string[])[];
+  /** Keys of `metadata` the SDK reads. */
+  metadataKeys?: readonly string[];
   /** Keeps the first row's id (the first `downloadPath`) for later calls' paths. */
   saves?: Saved;
 }
@@ -72,7 +76,13 @@ const SCOPES = [
 ] as const;
 
 /** `get_<type>(scope_id, scope=…)` for each data type and scope, paged, with the rows each answer totals. */
-const DATA_TYPES: readonly { sdk: string; path: string; rows: readonly [number, number, number]; category?: string }[] = [
+const DATA_TYPES: readonly {
+  sdk: string;
+  path: string;
+  rows: readonly [number, number, number];
+  category?: string;
+  rowKeys?: readonly string[];
+}[] = [
   { sdk: 'get_events', path: 'events', rows: [1200, 300, 100] },
   { sdk: 'get_recordings', path: 'recordings', rows: [24, 6, 2] },
   { sdk: 'get_chat', path: 'chat', rows: [156, 39, 13] },
@@ -84,8 +94,8 @@ const DATA_TYPES: readonly { sdk: string; path: string; rows: readonly [number, 
   { sdk: 'get_components', path: 'components', rows: [156, 39, 13] },
   { sdk: 'get_questionnaire', path: 'events', rows: [189, 39, 14], category: 'questionnaire' },
   // get_instructions and get_consent send the same request and filter eventType client-side.
-  { sdk: 'get_instructions', path: 'events', rows: [197, 40, 20], category: 'pre_experiment' },
-  { sdk: 'get_consent', path: 'events', rows: [197, 40, 20], category: 'pre_experiment' },
+  { sdk: 'get_instructions', path: 'events', rows: [197, 40, 20], category: 'pre_experiment', rowKeys: ['eventType'] },
+  { sdk: 'get_consent', path: 'events', rows: [197, 40, 20], category: 'pre_experiment', rowKeys: ['eventType'] },
 ];
 
 const DATA_CALLS: SdkCall[] = DATA_TYPES.flatMap((type) =>
@@ -95,6 +105,7 @@ const DATA_CALLS: SdkCall[] = DATA_TYPES.flatMap((type) =>
     path: `/data/${type.path}/${s.scope}/${s.id}`,
     params: paged({ ...s.params, ...(type.category === undefined ? {} : { category: type.category }) }),
     reads: { rows: type.rows[i] ?? 0, pages: Math.max(1, Math.ceil((type.rows[i] ?? 0) / 1000)) },
+    ...(type.rowKeys === undefined ? {} : { rowKeys: type.rowKeys }),
   })),
 );
 
@@ -145,7 +156,13 @@ const READ_CALLS: SdkCall[] = [
     params: { offset: '0', aggregationWindow: '1000', limit: '1000' },
     reads: { rows: 60, pages: 1 },
   },
-  { sdk: `get_variables(${ROOM})`, method: 'GET', path: `/data/variables/room/${ROOM}`, reads: { list: 11 } },
+  {
+    sdk: `get_variables(${ROOM})`,
+    method: 'GET',
+    path: `/data/variables/room/${ROOM}`,
+    reads: { list: 11 },
+    metadataKeys: ['timeline', 'variableNames', 'matrixColumns', 'droppedWrites', 'mode'],
+  },
   {
     sdk: `get_counts(${PPT}, ${ROOM})`,
     method: 'GET',
@@ -153,13 +170,22 @@ const READ_CALLS: SdkCall[] = [
     params: { roomId: ROOM },
     reads: { record: ['counts', 'hasData'] },
   },
-  { sdk: `get_agent_decisions(${PILOT})`, method: 'GET', path: `/data/agent-decisions/experiment/${PILOT}`, reads: { list: 33 } },
+  {
+    sdk: `get_agent_decisions(${PILOT})`,
+    method: 'GET',
+    path: `/data/agent-decisions/experiment/${PILOT}`,
+    reads: { list: 33 },
+    rowKeys: ['participantId'],
+    metadataKeys: ['truncated'],
+  },
   {
     sdk: `get_agent_decisions(${PILOT_ROOM}, scope="room", detail=True, limit=5000)`,
     method: 'GET',
     path: `/data/agent-decisions/room/${PILOT_ROOM}`,
     params: { detail: 'true', limit: '5000' },
     reads: { list: 33 },
+    rowKeys: ['participantId'],
+    metadataKeys: ['truncated'],
   },
   {
     sdk: `get_agent_decision(${PILOT_ROOM}, "${AGENT}_1")`,
@@ -174,6 +200,14 @@ const READ_CALLS: SdkCall[] = [
     path: '/data/recordings/room/room_movie01_002',
     params: paged(),
     reads: { rows: 6, pages: 1 },
+    // build_filename, the recording_type filter and _download_url_for.
+    rowKeys: [
+      ['participantName', 'participantId'],
+      ['recordingId', 'egressId'],
+      'metadata',
+      'format',
+      ['downloadPath', 'downloadUrl', 'url'],
+    ],
     saves: 'download',
   },
   { sdk: 'download_recordings(…): a row’s downloadPath', method: 'GET', path: ':download', reads: { object: ['url'] } },
@@ -343,6 +377,18 @@ function firstOrSelf(data: unknown): unknown {
   return Array.isArray(data) && data.length > 0 ? data[0] : data;
 }
 
+/** The rows' and metadata's keys the SDK reads, missing ones listed (none, when the answer is as the SDK reads it). */
+function missingKeys(call: SdkCall, rows: readonly Row[], metadata: Row): string[] {
+  const missing = new Set<string>();
+  for (const key of call.metadataKeys ?? []) if (!(key in metadata)) missing.add(`metadata.${key}`);
+  for (const row of rows)
+    for (const key of call.rowKeys ?? []) {
+      const anyOf = typeof key === 'string' ? [key] : key;
+      if (!anyOf.some((k) => row[k] !== undefined && row[k] !== null)) missing.add(anyOf.join('|'));
+    }
+  return [...missing];
+}
+
 function keep(ids: Record<string, string>, saves: Saved | undefined, rows: readonly Row[]): void {
   if (saves === 'download') ids.download = String(rows.find((r) => typeof r.downloadPath === 'string')?.downloadPath);
   else if (saves !== undefined) ids[saves] = String(rows[0]?.id);
@@ -381,6 +427,7 @@ async function readAsSdk(base: string, call: SdkCall, ids: Record<string, string
       expect(body.status, call.sdk).toBe('success');
       expect(pages, call.sdk).toBeLessThan(20);
     }
+    expect(missingKeys(call, rows as Row[], metadata), call.sdk).toEqual([]);
     keep(ids, call.saves, rows as Row[]);
     return { rows: rows.length, pages };
   }
@@ -388,6 +435,7 @@ async function readAsSdk(base: string, call: SdkCall, ids: Record<string, string
     expect(Array.isArray(data), call.sdk).toBe(true);
     const rows = data as Row[];
     expect(rows.length, call.sdk).toBe(reads.list);
+    expect(missingKeys(call, rows, metadata), call.sdk).toEqual([]);
     keep(ids, call.saves, rows);
     return { rows: rows.length };
   }
