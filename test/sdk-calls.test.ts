@@ -188,6 +188,14 @@ const READ_CALLS: SdkCall[] = [
     metadataKeys: ['truncated'],
   },
   {
+    sdk: `get_all_data(participant, room_id="${PILOT_ROOM}"): get_agent_decisions(room, scope="room", participant_id=…)`,
+    method: 'GET',
+    path: `/data/agent-decisions/room/${PILOT_ROOM}`,
+    reads: { list: 33 },
+    rowKeys: ['participantId'],
+    metadataKeys: ['truncated'],
+  },
+  {
     sdk: `get_agent_decision(${PILOT_ROOM}, "${AGENT}_1")`,
     method: 'GET',
     path: `/data/agent-decisions/room/${PILOT_ROOM}/decision/${AGENT}_1`,
@@ -463,8 +471,8 @@ afterAll(() => sim.close());
 const ownSimulator = simulatorPerTest();
 
 describe("the SDK's calls against the simulator", () => {
-  it('lists 80 calls: 64 reads and a writing script of 14 answered as the SDK reads them, 2 answered as the docs say', () => {
-    expect([READ_CALLS.length, WRITE_CALLS.length, REFUSED_CALLS.length]).toEqual([64, 14, 2]);
+  it('lists 81 calls: 65 reads and a writing script of 14 answered as the SDK reads them, 2 answered as the docs say', () => {
+    expect([READ_CALLS.length, WRITE_CALLS.length, REFUSED_CALLS.length]).toEqual([65, 14, 2]);
   });
 
   it('answers every read as the SDK reads it, with the rows its pages total', async () => {
