@@ -1,4 +1,6 @@
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { rename } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -9,15 +11,18 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * 1,900 modules through tsx, and a process is listening after about half the CPU time (2.3–2.6 s instead
  * of 4.6 s on a busy two-core machine) — the fleet, worker and replica tests start some thirty of them.
  * The tests of `npm start` and `npm run demo` themselves (first-run, config-upstream-url) run the real
- * commands.
+ * commands. Its folder is named after the checkout: worktrees that share one node_modules (a symlink)
+ * each have their own.
  */
-export const GATEWAY_BUNDLE = `${ROOT}node_modules/.cache/hyperstudy-graphql-tests/main.mjs`;
+export const GATEWAY_BUNDLE = `${ROOT}node_modules/.cache/hyperstudy-graphql-tests/${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}/main.mjs`;
 
 /** Builds GATEWAY_BUNDLE (test/global-setup.ts, once before any test file). */
 export async function buildGatewayBundle(): Promise<void> {
+  const partial = `${GATEWAY_BUNDLE}.${process.pid}.partial.mjs`;
   await build({
     entryPoints: [`${ROOT}src/main.ts`],
-    outfile: GATEWAY_BUNDLE,
+    // Written beside it and renamed: a test run of the same checkout never starts a half-written file.
+    outfile: partial,
     bundle: true,
     // CommonJS packages inside an ES module bundle call require(): give them node's.
     banner: {
@@ -28,4 +33,5 @@ export async function buildGatewayBundle(): Promise<void> {
     target: `node${process.versions.node.split('.')[0]}`,
     logLevel: 'warning',
   });
+  await rename(partial, GATEWAY_BUNDLE);
 }
