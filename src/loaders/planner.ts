@@ -169,10 +169,15 @@ const placeOfScope = (scope: Scope): string => (scope.kind === 'participant' ? `
 export interface StreamedPage {
   records: Rec[];
   owners: number[][];
+  /** Which of the plan's reads it is from, and where in that listing it starts. */
+  read: number;
+  offset: number;
 }
 
 /** One listing a table's plan reads: its first page (read while planning), its total, and whose each record is. */
-interface PlannedRead {
+export interface PlannedRead {
+  /** The listing (what `seed` takes to stand in for its first page). */
+  key: ListingKey;
   source: ListingSource;
   first: Promise<Page>;
   total: number;
@@ -271,6 +276,14 @@ export class Planner {
   /** What the planner decided so far in this operation (the `extensions.plan` debug view). */
   explain(): readonly PlanDecision[] {
     return this.#decisions;
+  }
+
+  /**
+   * A listing's first page, known already (an export job's, from its checkpoint): the lookahead and
+   * plan() take it instead of reading it.
+   */
+  seed(key: ListingKey, page: Page): void {
+    if (!this.#probes.get(key)) this.#probes.set(key, Promise.resolve(page));
   }
 
   /** Starts a listing's first page (lookahead), unless one is started already. */
@@ -417,6 +430,7 @@ export class Planner {
           });
           const kind = first.scope.kind;
           reads.push({
+            key: listing,
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
@@ -429,6 +443,7 @@ export class Planner {
         const req = reqs[index] as DataRequest;
         const probe = this.#probe(req, req.pageLimit);
         reads.push({
+          key: { type: req.type, params: req.params, scope: req.scope },
           source: dataSource(req.type, req.scope, req.params, req.pageLimit),
           first: probe,
           total: (await probe).total,
@@ -450,12 +465,14 @@ export class Planner {
    * with the parents they belong to: what a table streams (src/tables/rows.ts). A wider listing's
    * records come in its order; per-parent listings come parent after parent. At most `ahead` pages are
    * read ahead of the one handed out, and none is kept once handed out: memory holds a few pages
-   * whatever the listing's size.
+   * whatever the listing's size. Pages `skip` names (by read and offset) are neither read (but a
+   * first page, read while planning) nor handed out.
    */
-  async *stream(plan: StreamPlan, ahead: number): AsyncGenerator<StreamedPage> {
-    for (const read of plan.reads) {
-      for await (const { records } of this.listings.pages(read.source, ahead, read.first)) {
-        yield { records, owners: records.map(read.owners) };
+  async *stream(plan: StreamPlan, ahead: number, skip?: (read: number, offset: number) => boolean): AsyncGenerator<StreamedPage> {
+    for (const [index, read] of plan.reads.entries()) {
+      const skipped = skip && ((offset: number) => skip(index, offset));
+      for await (const { records, offset } of this.listings.pages(read.source, ahead, read.first, skipped)) {
+        yield { records, owners: records.map(read.owners), read: index, offset };
       }
     }
   }

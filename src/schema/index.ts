@@ -18,6 +18,7 @@ import './counts.ts';
 import './deployments.ts';
 import './personas.ts';
 import './subscriptions.ts';
+import './exports.ts';
 
 /** The public API: what clients use and schema.graphql prints (without the Federation fields). */
 export const publicSchema = builder.toSchema({ sortSchema: false, directives: [...specifiedDirectives, TableDirective] });

@@ -6,7 +6,7 @@ import { DEFAULT_SIMULATOR, FAULT_MODES, startSimulator, type FaultMode, type Si
 /** The data, latency, fault, rate-limit and live flags, which `npm run demo` takes too. */
 export const SIMULATOR_FLAGS = `[--seed S] [--rooms R] [--participants-per-room P] [--events-per-participant E]
   [--latency-ms L] [--fault-rate F] [--fault-modes ${FAULT_MODES.join(',')}] [--stall-ms MS]
-  [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N]
+  [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N] [--rate-limit-minute-ms MS]
   [--live [--live-rate N] [--live-late-ms MS] [--live-room-every-ms MS] [--live-room-ms MS]]`;
 
 const USAGE = `npm run simulator -- --port N [--host H]
@@ -47,6 +47,7 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       'rate-limit': { type: 'string' },
       'rate-limit-hour': { type: 'string' },
       'rate-limit-minute': { type: 'string' },
+      'rate-limit-minute-ms': { type: 'string' },
       live: { type: 'boolean' },
       'live-rate': { type: 'string' },
       'live-late-ms': { type: 'string' },
@@ -93,6 +94,7 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       enabled: rateLimit === 'on',
       perHour: number('rate-limit-hour', values['rate-limit-hour'], d.rateLimit.perHour, 1, 1_000_000),
       perMinute: number('rate-limit-minute', values['rate-limit-minute'], d.rateLimit.perMinute, 1, 1_000_000),
+      minuteMs: number('rate-limit-minute-ms', values['rate-limit-minute-ms'], d.rateLimit.minuteMs ?? 60_000, 1_000, 60_000),
     },
     live,
   };

@@ -74,6 +74,8 @@ export const MINUTE_BUCKET_MS = 1_000;
 export interface QuotaLimits {
   perHour: number;
   perMinutePerEndpoint: number;
+  /** How long the upstream's per-minute window lasts, in ms (MINUTE_MS unless a simulator is set otherwise). */
+  minuteMs?: number;
 }
 
 /** A count learnt at a time (local ms): e.g. what Redis last said the fleet spent. */
@@ -173,7 +175,7 @@ export class QuotaTracker {
     entry.hour.add(now, this.weight);
     let minute = entry.endpoints.get(endpoint);
     if (!minute) {
-      minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
+      minute = new WindowCounter(MINUTE_BUCKET_MS, this.limits?.minuteMs ?? MINUTE_MS);
       entry.endpoints.set(endpoint, minute);
     }
     minute.add(now, this.weight);
@@ -190,7 +192,7 @@ export class QuotaTracker {
     if (hour) entry.hour.add(hour.at, hour.n);
     entry.endpoints = new Map();
     for (const [endpoint, known] of minutes) {
-      const minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
+      const minute = new WindowCounter(MINUTE_BUCKET_MS, this.limits?.minuteMs ?? MINUTE_MS);
       minute.add(known.at, known.n);
       entry.endpoints.set(endpoint, minute);
     }

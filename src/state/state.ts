@@ -112,7 +112,7 @@ export const shareOf = (limit: number, processes: number): number => Math.max(1,
 export function splitLimits(limits: QuotaLimits | null, processes: number): QuotaLimits | null {
   return limits === null
     ? null
-    : { perHour: shareOf(limits.perHour, processes), perMinutePerEndpoint: shareOf(limits.perMinutePerEndpoint, processes) };
+    : { ...limits, perHour: shareOf(limits.perHour, processes), perMinutePerEndpoint: shareOf(limits.perMinutePerEndpoint, processes) };
 }
 
 /** This process's state alone: what the gateway does without REDIS_URL. */

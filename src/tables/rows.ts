@@ -107,6 +107,14 @@ export interface TableArgs {
    * the answer has nothing left to read: an empty plan); may throw to refuse the table.
    */
   onPlan(plan: StreamPlan): void;
+  /** Pages of the row list not to read nor hand out (an export job's, already on disk): by read and offset. */
+  skip?: (read: number, offset: number) => boolean;
+}
+
+/** Rows and where they came from: a page of the plan's reads (its listing, offset and raw records), or the answer itself. */
+export interface RowChunk {
+  rows: Cell[][];
+  page: { read: number; offset: number; records: readonly Rec[] } | null;
 }
 
 const hasWindow = (args: object): boolean => {
@@ -132,6 +140,11 @@ function responsePath(path: { prev: unknown; key: string | number } | undefined)
  * TableErrors when an answer has errors.
  */
 export async function* tableRows(args: TableArgs, projection: Projection): AsyncGenerator<Cell[][]> {
+  for await (const chunk of tableChunks(args, projection)) if (chunk.rows.length > 0) yield chunk.rows;
+}
+
+/** tableRows, each chunk with where its rows came from (an export job checkpoints them page by page). */
+export async function* tableChunks(args: TableArgs, projection: Projection): AsyncGenerator<RowChunk> {
   const { ctx, schema, document, operation } = args;
   const streamed = projection.streamed;
   const deferred = new Map<string, { req: DataRequest; view: (record: Rec) => unknown }>();
@@ -179,7 +192,7 @@ export async function* tableRows(args: TableArgs, projection: Projection): Async
       ? { reads: [], requests: 0, rows: 0, endpoints: [] }
       : await ctx.loaders.planner.plan(parents.map((p) => p.req));
   args.onPlan({ ...plan, rows: plan.rows + inAnswer.length });
-  for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield inAnswer.slice(i, i + CHUNK_ROWS);
+  for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield { rows: inAnswer.slice(i, i + CHUNK_ROWS), page: null };
   if (streamed && plan.reads.length > 0) yield* streamRows(args, streamed, parents, rowLevel(projection.root), plan);
 }
 
@@ -197,7 +210,7 @@ async function* streamRows(
   parents: readonly Parent[],
   row: Level,
   plan: StreamPlan,
-): AsyncGenerator<Cell[][]> {
+): AsyncGenerator<RowChunk> {
   const { ctx, document, operation } = args;
   const rowDocument: DocumentNode = {
     kind: Kind.DOCUMENT,
@@ -221,7 +234,8 @@ async function* streamRows(
     ],
   };
   const run = args.rowSchemas.executor(streamed.nodeType, rowDocument);
-  for await (const page of ctx.loaders.planner.stream(plan, args.ahead)) {
+  for await (const page of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
+    const from = { read: page.read, offset: page.offset, records: page.records };
     const records: unknown[] = [];
     const at: number[] = [];
     page.records.forEach((record, i) => {
@@ -231,7 +245,10 @@ async function* streamRows(
       at[i] = records.length;
       records.push((parents[first] as Parent).view(record));
     });
-    if (records.length === 0) continue;
+    if (records.length === 0) {
+      yield { rows: [], page: from };
+      continue;
+    }
     const result = (await run(records, ctx, args.variables)) as ExecutionResult<{ rows: unknown[] }>;
     if (result.errors?.length) throw new TableErrors(result.errors, null);
     const nodes = result.data?.rows ?? [];
@@ -246,6 +263,6 @@ async function* streamRows(
         rows.push(cells);
       }
     });
-    yield rows;
+    yield { rows, page: from };
   }
 }
