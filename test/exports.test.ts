@@ -78,6 +78,15 @@ describe('a job on a shared stack', () => {
     expect(file.headers.get('etag')).toMatch(/^"[0-9a-f]{32}"$/);
   });
 
+  it('counts jobs by status, rows and requests in /metrics', async () => {
+    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    const line = (name: string): string | undefined => metrics.split('\n').find((l) => l.startsWith(name));
+    expect(line('hsgql_export_jobs_total{status="SUCCEEDED"}')).toMatch(/ [12]$/);
+    expect(line('hsgql_export_jobs{status="SUCCEEDED"}')).toMatch(/ [12]$/);
+    expect(Number(line('hsgql_export_rows_total')?.split(' ')[1]) % 3000).toBe(0);
+    expect(Number(line('hsgql_export_requests_total')?.split(' ')[1]) % 4).toBe(0);
+  });
+
   it('answers byte ranges (206), refuses one past the end (416), and honours If-None-Match and If-Range', async () => {
     const path = job.downloadUrl ?? '';
     const whole = new TextEncoder().encode(csv);

@@ -269,8 +269,9 @@ export class ExportService implements ExportJobs {
     const job: Job = { record, keyed: owner.session, controller: null, stopAs: null, run: null, waitingUntil: null, listeners: new Set() };
     this.#jobs.set(record.id, job);
     await this.#transition(job, 'QUEUED');
+    const queued = this.#view(job);
     this.#launch(job);
-    return this.#view(job);
+    return queued;
   }
 
   /** Refuses a job past the caps: per key, and per process. */
@@ -317,8 +318,9 @@ export class ExportService implements ExportJobs {
     job.keyed = owner.session;
     job.record.error = null;
     await this.#transition(job, 'QUEUED');
+    const queued = this.#view(job);
     this.#launch(job);
-    return this.#view(job);
+    return queued;
   }
 
   async get(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
