@@ -338,7 +338,7 @@ function tablePlan(ctx: GatewayContext, format: TableFormat, projection: Project
   };
 }
 
-const EXPORT_JOB = 'an export job (the next issue) can take it';
+const EXPORT_JOB = 'an export job (startExport) can take it';
 
 /** Refuses, before its first row, a table that cannot fit its budget or the key's hourly quota. */
 function refuseUnfit(table: TablePlan): void {
