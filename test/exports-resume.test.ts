@@ -145,3 +145,39 @@ describe('a page that keeps failing', () => {
     expect((await download(url, job.downloadUrl ?? '')).text).toBe(csv);
   });
 });
+
+describe('a 429 that comes anyway', () => {
+  it('is waited out (WAITING until its Retry-After) and the job goes on, without counting as a failure', async () => {
+    const sim = await simulator({ rooms: 5, participantsPerRoom: 4, eventsPerParticipant: 150 });
+    const csv = await expectedCsv(sim);
+    sim.stats.reset();
+    let limited = 0;
+    const base = sim.url.replace(/\/api\/v3$/, '');
+    const upstream: Scripted = await startScripted(async (req, res) => {
+      if (req.url?.includes('offset=1000') && limited++ === 0) {
+        return json(res, 429, failure('RATE_LIMIT_EXCEEDED', 'Too many requests'), { 'retry-after': '2' });
+      }
+      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    });
+    closing.push(() => upstream.close());
+    const { gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: upstream.url,
+      EXPORT_DIR: exportDir(),
+      CACHE_TTL_MS: '0',
+      // The session does not wait it out itself, and the job may not fail even once.
+      RETRY_AFTER_MAX_MS: '0',
+      EXPORT_RETRIES: '0',
+      UPSTREAM_PAGE_CONCURRENCY: '1',
+    });
+    closing.push(() => gateway.close());
+    const started = await startExport(url, EVENTS, 'CSV', { id: EXP });
+    const { job, seen } = await until(url, started.id, over);
+    expect([job.status, job.rows, job.error]).toEqual(['SUCCEEDED', 3000, null]);
+    expect(seen.some((j) => j.status === 'WAITING' && j.eta !== null)).toBe(true);
+    expect(upstream.seen.filter((s) => s.query.get('offset') === '1000')).toHaveLength(2);
+    expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1, '2000': 1 });
+    expect((await download(url, job.downloadUrl ?? '')).text).toBe(csv);
+  });
+});

@@ -519,7 +519,9 @@ export class ExportService implements ExportJobs {
     const pacer = this.#pacer(r.owner).forJob((until) => {
       if (until === job.waitingUntil) return;
       job.waitingUntil = until;
-      void this.#transition(job, until === null ? 'RUNNING' : 'WAITING');
+      this.#transition(job, until === null ? 'RUNNING' : 'WAITING').catch((error: unknown) =>
+        this.deps.logger.error({ err: error, export: r.id }, 'export job: its record could not be written'),
+      );
     });
     session.widen({ budget: NO_BUDGET, deadlineMs: NO_DEADLINE_MS, pace: true, pacer });
     const end = (): void => session.end();
