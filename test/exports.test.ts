@@ -3,7 +3,7 @@
  * documents refused before any request, jobs belonging to their key, the download with its headers and
  * ranges, pacing within the key's share under a small per-minute limit, cancelling and the caps.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -267,5 +267,38 @@ describe('pacing within the key’s share', () => {
     const other = await startExport(s.url, `{ experiments { edges { node { experimentId } } } }`, 'CSV', undefined, OTHER);
     expect(other.status).toMatch(/QUEUED|RUNNING/);
     await until(s.url, first.id, over);
+  });
+});
+
+describe('the disk', () => {
+  const stack = stackPerTest();
+
+  it('bounds what the jobs take (EXPORT_MAX_BYTES): a job that would take more is FAILED with EXPORT_TOO_LARGE', async () => {
+    const s = await stack(DATA, { EXPORT_DIR: exportDir(), EXPORT_MAX_BYTES: '100000' });
+    const started = await startExport(s.url, EVENTS, 'CSV', { id: EXP });
+    const { job } = await until(s.url, started.id, over);
+    expect([job.status, job.rows, job.downloadUrl, job.error]).toEqual([
+      'FAILED',
+      0,
+      null,
+      {
+        code: 'EXPORT_TOO_LARGE',
+        message:
+          "Export jobs would take more than EXPORT_MAX_BYTES (100000 bytes) in EXPORT_DIR: resume this job once other jobs' files have expired or been removed",
+      },
+    ]);
+  });
+
+  it('removes a finished job and its file once EXPORT_TTL_MS has passed', async () => {
+    const dir = exportDir();
+    const s = await stack(DATA, { EXPORT_DIR: dir, EXPORT_TTL_MS: '1000' });
+    const started = await startExport(s.url, EVENTS, 'CSV', { id: EXP });
+    const { job } = await until(s.url, started.id, over);
+    expect((await download(s.url, job.downloadUrl ?? '')).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await s.gateway.exports.sweep();
+    expect(await jobOf(s.url, job.id)).toBeNull();
+    expect((await download(s.url, job.downloadUrl ?? '')).status).toBe(404);
+    expect(existsSync(join(dir, job.id))).toBe(false);
   });
 });
