@@ -156,14 +156,8 @@ function liftTarget(group: readonly DataRequest[]): Scope | null {
 /** The cheaper plan: the wider listing, when its pages are no more requests than one per parent. */
 const liftable = (probe: Page, pageLimit: number, parents: number): boolean => Math.max(1, Math.ceil(probe.total / pageLimit)) <= parents;
 
-/** A record's place for the split: its room, and its participant within the room. */
-function placeOf(r: Rec, kind: Scope['kind']): string {
-  const room = roomOf(r) ?? '';
-  if (kind === 'room') return room;
-  return `${room}\u0000${typeof r.participantId === 'string' ? r.participantId : String(r.participantId)}`;
-}
-
-const placeOfScope = (scope: Scope): string => (scope.kind === 'participant' ? `${scope.roomId}\u0000${scope.id}` : scope.id);
+/** A record's participant, as the split reads it. */
+const participantOf = (r: Rec): string => (typeof r.participantId === 'string' ? r.participantId : String(r.participantId));
 
 /** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
 export interface StreamedPage {
@@ -423,18 +417,23 @@ export class Planner {
         const lifted = liftable(page, first.pageLimit, group.length);
         this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: page.total });
         if (lifted) {
-          const owners = new Map<string, number[]>();
+          // Whose each record is, by room and then participant: a lookup per record, no key built.
+          const owners = new Map<string, Map<string, number[]>>();
           indices.forEach((index, k) => {
-            const place = placeOfScope((group[k] as DataRequest).scope);
-            owners.set(place, [...(owners.get(place) ?? []), index]);
+            const scope = (group[k] as DataRequest).scope;
+            const [room, participant] = scope.kind === 'participant' ? [scope.roomId, scope.id] : [scope.id, ''];
+            const inRoom = owners.get(room) ?? new Map<string, number[]>();
+            owners.set(room, inRoom.set(participant, [...(inRoom.get(participant) ?? []), index]));
           });
           const kind = first.scope.kind;
+          const none: number[] = [];
           reads.push({
             key: listing,
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
-            owners: (r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? [])),
+            owners: (r) =>
+              kind === 'experiment' ? indices : (owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none),
           });
           continue;
         }

@@ -1,3 +1,4 @@
+import { isInputObjectType } from 'graphql';
 import { objectOf } from '../loaders/fetch.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
@@ -60,6 +61,19 @@ builder.node(Experiment, {
     }),
     roles: t.field({ type: 'JSON', nullable: true, resolve: (e) => json(e.roles) }),
     raw: t.field({ type: 'JSON', nullable: false, description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
+    definition: t.field({
+      type: 'JSON',
+      nullable: false,
+      description:
+        'The experiment as the SDK’s schema describes it: the upstream’s fields that `ExperimentInput` takes, ' +
+        'ready to change and send back (`updateExperiment`, `createExperiment`).',
+      resolve: (e, _args, _ctx, info) => {
+        const input = info.schema.getType('ExperimentInput');
+        const fields = isInputObjectType(input) ? input.getFields() : {};
+        // In the upstream's order (the order they were written in).
+        return Object.fromEntries(Object.entries(e).filter(([name, value]) => Object.hasOwn(fields, name) && value !== undefined));
+      },
+    }),
     access: t.field({
       type: Access,
       nullable: true,

@@ -46,6 +46,17 @@ export const FOCUS_COMPONENT_TYPES = [
 ] as const;
 
 /**
+ * The component a state shows, as the data listings name it: the state's `focusComponent` (the SDK's
+ * lower-case type) with the type the records carry (`ShowVideo`, …). Empty for a state without one.
+ */
+export function stateComponents(state: JsonObject): JsonObject[] {
+  const focus = state.focusComponent;
+  if (focus === null || typeof focus !== 'object' || Array.isArray(focus)) return [];
+  const type = String(focus.type);
+  return [{ id: String(focus.id), type: COMPONENT_TYPES.find((t) => t.toLowerCase() === type) ?? type }];
+}
+
+/**
  * A stored record and where it belongs. `record` is exactly what the API serves; the other fields are
  * the simulator's index keys (older records carry `sessionId` instead of `roomId`, so the room is kept
  * here rather than read back from the record).

@@ -79,7 +79,7 @@ function errorEnvelope(code: string, message: string, details: JsonObject = {}):
   return { status: 'error', error: { code, message, details } };
 }
 
-function readBody(req: IncomingMessage, max: number): () => Promise<unknown> {
+function readBody(req: IncomingMessage, max: number, seen: (body: unknown) => void): () => Promise<unknown> {
   let parsed: Promise<unknown> | null = null;
   return () => {
     parsed ??= new Promise((resolve, reject) => {
@@ -100,7 +100,9 @@ function readBody(req: IncomingMessage, max: number): () => Promise<unknown> {
         if (text.trim() === '')
           return reject(new ApiFailure(400, 'VALIDATION_ERROR', 'The request body is empty; a JSON object is required'));
         try {
-          resolve(JSON.parse(text));
+          const body: unknown = JSON.parse(text);
+          seen(body);
+          resolve(body);
         } catch {
           reject(new ApiFailure(400, 'VALIDATION_ERROR', 'The request body is not valid JSON'));
         }
@@ -146,6 +148,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     res: ServerResponse,
     url: URL,
     record: (status: number, fault?: string) => void,
+    seen: (body: unknown) => void,
   ): Promise<void> {
     const segments = url.pathname.slice('/api/v3'.length).split('/').filter(Boolean);
     if (latencyMs > 0) await delay(latencyMs);
@@ -223,7 +226,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
         method: req.method ?? 'GET',
         segments,
         params: url.searchParams,
-        body: readBody(req, options.maxBodyBytes),
+        body: readBody(req, options.maxBodyBytes, seen),
         key,
         organizationId: organizationOf(req),
       });
@@ -271,6 +274,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     const requestId = req.headers['x-request-id'];
     stats.begin();
     let done = false;
+    let body: unknown = null;
     const record = (status: number, fault?: string): void => {
       if (done) return;
       done = true;
@@ -283,11 +287,12 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
         fault: fault ?? null,
         requestId: typeof requestId === 'string' ? requestId : null,
         organizationId: organizationOf(req),
+        body,
         startedAt,
         endedAt: stats.now(),
       });
     };
-    handleApi(req, res, url, record).catch(() => {
+    handleApi(req, res, url, record, (parsed) => (body = parsed)).catch(() => {
       if (!res.headersSent) sendJson(res, 500, errorEnvelope('INTERNAL_SERVER_ERROR', 'An unexpected error occurred'));
       record(500);
     });

@@ -9,6 +9,7 @@ import {
   isCompositeType,
   isEnumType,
   isInterfaceType,
+  isLeafType,
   isListType,
   isNonNullType,
   isObjectType,
@@ -19,6 +20,7 @@ import {
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
   type GraphQLField,
+  type GraphQLLeafType,
   type GraphQLNamedType,
   type GraphQLSchema,
   type OperationDefinitionNode,
@@ -61,6 +63,21 @@ export interface Streamed {
   /** The record type and what the operation selects on it (executed on each page's records). */
   nodeType: GraphQLCompositeType;
   selections: readonly SelectionNode[];
+  /**
+   * The record's selected fields when each is a scalar or enum leaf its node reads as a property (no
+   * resolver, no arguments) or `__typename`: then a page's cells are read straight from its records,
+   * serialized as the executor would, instead of executing the page. Null when any is not.
+   */
+  leaves: readonly Leaf[] | null;
+}
+
+/** A leaf of a streamed record read as its node's property and serialized by its type. */
+export interface Leaf {
+  key: string;
+  /** The property read (`__typename`: the node type's name). */
+  name: string;
+  type: GraphQLLeafType;
+  nonNull: boolean;
 }
 
 /** What the table of an operation is: its columns, how the answer fills them, and how its rows are read. */
@@ -338,7 +355,24 @@ function streamedOf(connection: Selected, edges: Selected): Streamed | null {
     nodeKey: node.key,
     nodeType,
     selections: node.nodes.flatMap((n) => n.selectionSet?.selections ?? []),
+    leaves: leavesOf(node.children ?? [], nodeType),
   };
+}
+
+/** The leaves of a streamed record's selection, when every selected field is one read as a property (see Streamed.leaves). */
+function leavesOf(children: readonly Selected[], nodeType: GraphQLCompositeType): Leaf[] | null {
+  const leaves: Leaf[] = [];
+  for (const c of children) {
+    const type = getNullableType(c.field.type);
+    if (c.parent !== nodeType) return null;
+    if (c.field === TypeNameMetaFieldDef) {
+      leaves.push({ key: c.key, name: '__typename', type: getNamedType(c.field.type) as GraphQLLeafType, nonNull: true });
+      continue;
+    }
+    if (!isLeafType(type) || c.field.resolve !== undefined || c.field.args.length > 0) return null;
+    leaves.push({ key: c.key, name: c.name, type, nonNull: isNonNullType(c.field.type) });
+  }
+  return leaves;
 }
 
 /** Fills a row's cells from an object of the answer (null: every cell of it is null). */

@@ -13,10 +13,10 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import type { DataRequest, StreamPlan } from '../loaders/planner.ts';
+import type { DataRequest, StreamedPage, StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
 import type { Rec } from '../upstream/values.ts';
-import { fill, type Cell, type Level, type Projection, type Streamed } from './projection.ts';
+import { fill, type Cell, type Leaf, type Level, type Projection, type Streamed } from './projection.ts';
 
 /** The GraphQL errors an answer had: a table is never made of an answer with errors. */
 export class TableErrors extends Error {
@@ -234,8 +234,15 @@ async function* streamRows(
     ],
   };
   const run = args.rowSchemas.executor(streamed.nodeType, rowDocument);
+  const direct = directRows(streamed, row);
   for await (const page of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
     const from = { read: page.read, offset: page.offset, records: page.records };
+    const read = direct?.(page, parents);
+    if (read) {
+      // Even empty: an export job checkpoints every page.
+      yield { rows: read, page: from };
+      continue;
+    }
     const records: unknown[] = [];
     const at: number[] = [];
     page.records.forEach((record, i) => {
@@ -265,4 +272,68 @@ async function* streamRows(
     });
     yield { rows, page: from };
   }
+}
+
+/**
+ * How a page's rows are read straight from its records when the record's selection is leaves read as
+ * properties (Streamed.leaves): the same cells the executor gives, each value serialized by its type,
+ * without executing the page (a tenth of a table's CPU). Null when the row has cells of another kind.
+ * A page it cannot read so (a value its type refuses, a null the schema rules out) reads as null and
+ * is executed, so that the executor reports it as it would.
+ */
+function directRows(streamed: Streamed, row: Level): ((page: StreamedPage, parents: readonly Parent[]) => Cell[][] | null) | null {
+  const leaves = streamed.leaves;
+  if (!leaves) return null;
+  // Each cell the row fills beyond its parents': the column, and the leaf it comes from (-1: the edge's __typename).
+  const columns: number[] = [];
+  const sources: number[] = [];
+  for (const f of row.fills) {
+    if ('column' in f) {
+      if (f.key !== '__typename') return null;
+      columns.push(f.column);
+      sources.push(-1);
+      continue;
+    }
+    if (f.key !== streamed.nodeKey) return null;
+    for (const g of f.object) {
+      const at = leaves.findIndex((l) => l.key === g.key);
+      if (!('column' in g) || at === -1) return null;
+      columns.push(g.column);
+      sources.push(at);
+    }
+  }
+  const values = new Array<Cell>(leaves.length);
+  return (page, parents) => {
+    const rows: Cell[][] = [];
+    for (let i = 0; i < page.records.length; i++) {
+      const owners = page.owners[i];
+      const first = owners?.[0];
+      if (owners === undefined || first === undefined) continue;
+      const node = (parents[first] as Parent).view(page.records[i] as Rec) as Record<string, unknown>;
+      for (let j = 0; j < leaves.length; j++) {
+        const leaf = leaves[j] as Leaf;
+        const raw = leaf.name === '__typename' ? streamed.nodeType.name : node[leaf.name];
+        let value: unknown = null;
+        if (raw !== null && raw !== undefined) {
+          if (typeof raw === 'function') return null;
+          try {
+            value = leaf.type.serialize(raw);
+          } catch {
+            return null;
+          }
+          if (value === null || value === undefined) return null;
+        } else if (leaf.nonNull) return null;
+        values[j] = value;
+      }
+      for (const owner of owners) {
+        const cells = (parents[owner] as Parent).cells.slice();
+        for (let k = 0; k < columns.length; k++) {
+          const source = sources[k] as number;
+          cells[columns[k] as number] = source === -1 ? streamed.edgeType : values[source];
+        }
+        rows.push(cells);
+      }
+    }
+    return rows;
+  };
 }
