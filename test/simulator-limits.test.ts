@@ -45,7 +45,7 @@ describe('rate limits', () => {
   it('defaults to the documented 1000/hour and 100/minute, and can be turned off', async () => {
     sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     for (let i = 0; i < 3; i++) expect((await call(`${sim.url}/experiments`, { key: FULL })).status).toBe(200);
-    expect(parseSimulatorArgs([]).rateLimit).toEqual({ enabled: true, perHour: 1000, perMinute: 100 });
+    expect(parseSimulatorArgs([]).rateLimit).toEqual({ enabled: true, perHour: 1000, perMinute: 100, minuteMs: 60_000 });
     expect(parseSimulatorArgs(['--rate-limit', 'off']).rateLimit.enabled).toBe(false);
   });
 
@@ -56,6 +56,19 @@ describe('rate limits', () => {
     now = 30_000;
     expect(limiter.take('k', 'e')).toEqual({ ok: false, limit: 2, window: 'minute', retryAfter: 30 });
     now = 60_000;
+    expect(limiter.take('k', 'e').ok).toBe(true);
+  });
+
+  it('takes a shorter minute window (--rate-limit-minute-ms), for watching pacing across windows', () => {
+    let now = 0;
+    const limiter = new RateLimiter(
+      parseSimulatorArgs(['--rate-limit-minute', '2', '--rate-limit-minute-ms', '3000']).rateLimit,
+      () => now,
+    );
+    expect([limiter.take('k', 'e').ok, limiter.take('k', 'e').ok, limiter.take('k', 'e').ok]).toEqual([true, true, false]);
+    now = 1_000;
+    expect(limiter.take('k', 'e')).toEqual({ ok: false, limit: 2, window: 'minute', retryAfter: 2 });
+    now = 3_000;
     expect(limiter.take('k', 'e').ok).toBe(true);
   });
 });
