@@ -148,8 +148,9 @@ const quotaLimits = {
   ),
   minuteMs: setting(
     'UPSTREAM_MINUTE_WINDOW_MS',
-    ms(1_000, 60_000, 60_000),
-    "Length of the upstream's per-minute window, in ms (60,000; shorter only against a simulator started alike, to watch pacing across windows in tests); the in-memory quota and export jobs count by it, Redis's quota by 60 s",
+    ms(1_000, 3_600_000, 60_000),
+    "How long the upstream's per-minute window is, in ms (documented: a minute); shorter only in front of a simulator run with --rate-limit-minute-ms (tests)",
+    "How long the upstream's per-minute window is, in ms (documented: a minute); shorter only in front of a simulator run with `--rate-limit-minute-ms` (tests)",
   ),
 };
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseSimulatorArgs } from '../src/simulator/cli.ts';
+import { describeSimulator, parseSimulatorArgs } from '../src/simulator/cli.ts';
 import { RateLimiter } from '../src/simulator/rate-limit.ts';
 import { FAULT_MODES, startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
@@ -59,17 +59,17 @@ describe('rate limits', () => {
     expect(limiter.take('k', 'e').ok).toBe(true);
   });
 
-  it('takes a shorter minute window (--rate-limit-minute-ms), for watching pacing across windows', () => {
+  it('takes a shorter minute window for tests (minuteMs, --rate-limit-minute-ms)', () => {
     let now = 0;
-    const limiter = new RateLimiter(
-      parseSimulatorArgs(['--rate-limit-minute', '2', '--rate-limit-minute-ms', '3000']).rateLimit,
-      () => now,
-    );
+    const limiter = new RateLimiter({ enabled: true, perHour: 1000, perMinute: 2, minuteMs: 2_000 }, () => now);
     expect([limiter.take('k', 'e').ok, limiter.take('k', 'e').ok, limiter.take('k', 'e').ok]).toEqual([true, true, false]);
-    now = 1_000;
+    now = 500;
     expect(limiter.take('k', 'e')).toEqual({ ok: false, limit: 2, window: 'minute', retryAfter: 2 });
-    now = 3_000;
+    now = 2_000;
     expect(limiter.take('k', 'e').ok).toBe(true);
+    expect(describeSimulator('http://x/api/v3', parseSimulatorArgs(['--rate-limit-minute-ms', '2000']))).toContain(
+      '  rate limits: 1000/hour per key, 100/2 s per endpoint;',
+    );
   });
 });
 
@@ -152,6 +152,8 @@ describe('command line', () => {
       '10',
       '--rate-limit-minute',
       '5',
+      '--rate-limit-minute-ms',
+      '2000',
     ]);
     expect(o).toMatchObject({
       port: 4010,
@@ -161,7 +163,7 @@ describe('command line', () => {
       eventsPerParticipant: 50,
       latencyMs: 20,
       faults: { rate: 0.2, modes: ['drop', 'stall'], stallMs: 100 },
-      rateLimit: { enabled: true, perHour: 10, perMinute: 5 },
+      rateLimit: { enabled: true, perHour: 10, perMinute: 5, minuteMs: 2000 },
     });
     expect(parseSimulatorArgs([]).faults.modes).toEqual(FAULT_MODES);
   });

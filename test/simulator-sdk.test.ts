@@ -176,7 +176,9 @@ describe('experiments shared with an organisation', () => {
         ownerOrganizationId: 'org_other',
         accessType: 'shared',
         permissions: ['view'],
+        dataPermissions: ['view'],
         sharedAt: '2024-10-02T08:00:00.000Z',
+        expiresAt: null,
         roomCount: 1,
         participantCount: 3,
       },
@@ -189,7 +191,7 @@ describe('experiments shared with an organisation', () => {
     expect(bad.body.error?.details).toEqual({ parameter: 'limit', value: '0', expected: 'integer between 1 and 100' });
     const theirs = await sdk('/experiments/shared', {}, { key: OTHER, headers: { 'X-Organization-Id': 'org_other' } });
     expect(theirs.body.data).toEqual([]);
-    // Shared for viewing in a list; its data stays the owner's.
+    // Its data is read as the organisation (test/simulator-shared.test.ts); without the header it stays the owner's.
     expect((await sdk(`/data/events/experiment/exp_other01`)).status).toBe(403);
   });
 

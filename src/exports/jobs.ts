@@ -562,7 +562,8 @@ export class ExportService implements ExportJobs {
         const name = chunk.page ? pageName(chunk.page.read, chunk.page.offset) : answerName(answers++);
         const checkpoint: Checkpoint = { rows: chunk.rows };
         const read = chunk.page && (plan as StreamPlan | null)?.reads[chunk.page.read];
-        if (chunk.page && read && chunk.page.offset === 0) {
+        // A listing's own first page is kept to plan with on resume (a merged page is no listing's own).
+        if (chunk.page && read && chunk.page.offset === 0 && !chunk.page.merged) {
           checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
         }
         await this.#write(job, name, checkpoint);

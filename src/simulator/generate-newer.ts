@@ -225,7 +225,9 @@ export function seedNewerData(store: DataStore, options: NewerOptions): void {
       experimentId: other.id,
       organizationId: DEMO_USER.organizationId,
       permissions: ['view'],
+      dataPermissions: ['view'],
       sharedAt: Date.UTC(2024, 9, 2, 8),
+      expiresAt: null,
     });
 
   const pilot = store.experiments.get(EXPERIMENT_IDS.secondary);

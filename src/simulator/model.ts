@@ -125,12 +125,20 @@ export interface Persona {
   record: JsonObject;
 }
 
-/** An experiment another organisation shared with an organisation. */
+/**
+ * An experiment another organisation shared with an organisation. Experiment and data permissions are
+ * granted apart (the docs: sharing an experiment does not share its data).
+ */
 export interface Share {
   experimentId: string;
   organizationId: string;
+  /** On the experiment: `view`, `edit`, `duplicate`. */
   permissions: string[];
+  /** On its data: `view`, `export`. */
+  dataPermissions: string[];
   sharedAt: number;
+  /** When the access ends (ms), or null. */
+  expiresAt: number | null;
 }
 
 /** One agent participant's run and its decisions (each with its detail fields). */

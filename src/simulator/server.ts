@@ -5,6 +5,7 @@ import { ApiFailure } from './errors.ts';
 import { DEFAULT_GENERATE, generate, type GenerateOptions } from './generate.ts';
 import { DEMO_KEYS } from './keys.ts';
 import { LiveMode, type LiveOptions } from './live.ts';
+import { openApiYaml } from './openapi.ts';
 import type { ApiKey, JsonObject } from './model.ts';
 import { Random } from './random.ts';
 import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitOptions } from './rate-limit.ts';
@@ -135,6 +136,8 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
   let latencyMs = options.latencyMs;
   const faults: FaultOptions = { ...options.faults };
   const stalled = new Set<Socket>();
+  /** The OpenAPI description, generated on its first request. */
+  let openapi: string | null = null;
   const timers = new Set<NodeJS.Timeout>();
 
   const delay = (ms: number): Promise<void> =>
@@ -181,6 +184,12 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
 
     if (segments.length === 1 && segments[0] === 'health') {
       sendJson(res, 200, { status: 'healthy', version: '3.0.0', timestamp: new Date().toISOString() });
+      return record(200);
+    }
+    if (segments.length === 1 && segments[0] === 'openapi.yaml' && (req.method === 'GET' || req.method === 'HEAD')) {
+      openapi ??= openApiYaml();
+      res.writeHead(200, { 'content-type': 'application/yaml; charset=utf-8', 'content-length': Buffer.byteLength(openapi) });
+      res.end(req.method === 'HEAD' ? undefined : openapi);
       return record(200);
     }
 

@@ -16,7 +16,8 @@ import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { DataRequest, StreamedPage, StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
 import type { Rec } from '../upstream/values.ts';
-import { fill, type Cell, type Leaf, type Level, type Projection, type Streamed } from './projection.ts';
+import { encodeCursor } from '../schema/connection.ts';
+import { fill, type Cell, type Fill, type Leaf, type Level, type Projection, type Streamed } from './projection.ts';
 
 /** The GraphQL errors an answer had: a table is never made of an answer with errors. */
 export class TableErrors extends Error {
@@ -37,6 +38,9 @@ interface Parent {
   cells: Cell[];
   req: DataRequest;
   view: (record: Rec) => unknown;
+  /** The row list's connection as the answer has it (empty), and how it fills the cells: its header is filled again once the parent's total is known. */
+  connection: unknown;
+  fills: readonly Fill[];
 }
 
 /**
@@ -106,15 +110,18 @@ export interface TableArgs {
    * What reading the rows will take, before the first of them is read (a table whose rows are all in
    * the answer has nothing left to read: an empty plan); may throw to refuse the table.
    */
-  onPlan(plan: StreamPlan): void;
+  onPlan(plan: StreamPlan, inMemory: string | null): void | Promise<void>;
   /** Pages of the row list not to read nor hand out (an export job's, already on disk): by read and offset. */
   skip?: (read: number, offset: number) => boolean;
 }
 
-/** Rows and where they came from: a page of the plan's reads (its listing, offset and raw records), or the answer itself. */
+/**
+ * Rows and where they came from: a page of the plan's reads (its read, offset and raw records; `merged`:
+ * a page of the merge of a group's reads, whose records are no listing's own page), or the answer itself.
+ */
 export interface RowChunk {
   rows: Cell[][];
-  page: { read: number; offset: number; records: readonly Rec[] } | null;
+  page: { read: number; offset: number; merged: boolean; records: readonly Rec[] } | null;
 }
 
 const hasWindow = (args: object): boolean => {
@@ -148,11 +155,13 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
   const { ctx, schema, document, operation } = args;
   const streamed = projection.streamed;
   const deferred = new Map<string, { req: DataRequest; view: (record: Rec) => unknown }>();
+  let windowed = false;
   const hooks: TableHooks = {
     all: (node: FieldNode) => projection.path.has(node),
     defer: (info, req, fieldArgs, view) => {
       const node = info.fieldNodes[0];
-      if (!streamed || !node || !streamed.fields.has(node) || hasWindow(fieldArgs)) return false;
+      if (!streamed || !node || !streamed.fields.has(node)) return false;
+      if (hasWindow(fieldArgs)) return !(windowed = true);
       deferred.set(pathKey(responsePath(info.path)), { req, view });
       return true;
     },
@@ -178,7 +187,7 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
     // The connection of a streamed row list: its parent's request was recorded at this path.
     if (next.level.next === null) {
       const known = deferred.get(pathKey(path));
-      if (known) return void parents.push({ cells: cells.slice(), ...known });
+      if (known) return void parents.push({ cells: cells.slice(), ...known, connection: value, fills: level.fills });
     }
     const child = (value as Record<string, unknown> | null)?.[next.key];
     if (child === null || child === undefined) return;
@@ -189,11 +198,41 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
 
   const plan =
     parents.length === 0 || !streamed
-      ? { reads: [], requests: 0, rows: 0, endpoints: [] }
-      : await ctx.loaders.planner.plan(parents.map((p) => p.req));
-  args.onPlan({ ...plan, rows: plan.rows + inAnswer.length });
+      ? { reads: [], requests: 0, rows: 0, endpoints: [], totals: null }
+      : await ctx.loaders.planner.plan(
+          parents.map((p) => p.req),
+          { totals: streamed.totals },
+        );
+  const inMemory =
+    projection.inMemory ??
+    (windowed ? `'${projection.rowList}' is given a window (first, last, after or before): its records are read in the answer` : null);
+  await args.onPlan({ ...plan, rows: plan.rows + inAnswer.length }, inMemory);
+  if (streamed && streamed.header.length > 0 && parents.length > 0) {
+    const totals = streamed.totals ? await ctx.loaders.planner.totals(plan, args.ahead) : null;
+    parents.forEach((p, i) => fill(headerOf(p.connection, streamed, totals?.[i] ?? 0), p.fills, p.cells));
+  }
   for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield { rows: inAnswer.slice(i, i + CHUNK_ROWS), page: null };
   if (streamed && plan.reads.length > 0) yield* streamRows(args, streamed, parents, rowLevel(projection.root), plan);
+}
+
+/**
+ * A streamed row list's connection as a parent's whole listing answers it: every record (so no page
+ * before or after), its cursors from the first record's position to the last's.
+ */
+function headerOf(connection: unknown, streamed: Streamed, total: number): Record<string, unknown> {
+  const header: Record<string, unknown> = { ...(connection as Record<string, unknown>) };
+  const pageInfo: Record<string, unknown> = {
+    __typename: 'PageInfo',
+    hasNextPage: false,
+    hasPreviousPage: false,
+    startCursor: total > 0 ? encodeCursor(0) : null,
+    endCursor: total > 0 ? encodeCursor(total - 1) : null,
+  };
+  for (const field of streamed.header) {
+    if (field.name === 'totalCount') header[field.key] = total;
+    else header[field.key] = Object.fromEntries(field.fields.map((f) => [f.key, pageInfo[f.name] ?? null]));
+  }
+  return header;
 }
 
 /** The level of the row itself (an edge of the row list). */
@@ -234,9 +273,12 @@ async function* streamRows(
     ],
   };
   const run = args.rowSchemas.executor(streamed.nodeType, rowDocument);
+  // Read straight from the records when the row is leaves only (never with cursors: see directRows).
   const direct = directRows(streamed, row);
+  // Each parent's records come in its listing's order: the next one's position is its cursor.
+  const offsets = streamed.cursorKeys.length > 0 ? new Array<number>(parents.length).fill(0) : null;
   for await (const page of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
-    const from = { read: page.read, offset: page.offset, records: page.records };
+    const from = { read: page.read, offset: page.offset, merged: page.merged, records: page.records };
     const read = direct?.(page, parents);
     if (read) {
       // Even empty: an export job checkpoints every page.
@@ -263,9 +305,14 @@ async function* streamRows(
     page.records.forEach((_, i) => {
       const index = at[i];
       if (index === undefined) return;
-      const edge = { __typename: streamed.edgeType, [streamed.nodeKey]: nodes[index] };
+      const edge: Record<string, unknown> = { __typename: streamed.edgeType, [streamed.nodeKey]: nodes[index] };
+      for (const key of streamed.typenameKeys) edge[key] = streamed.edgeType;
       for (const owner of page.owners[i] ?? []) {
         const cells = (parents[owner] as Parent).cells.slice();
+        if (offsets) {
+          const cursor = encodeCursor((offsets[owner] as number)++);
+          for (const key of streamed.cursorKeys) edge[key] = cursor;
+        }
         fill(edge, row.fills, cells);
         rows.push(cells);
       }
