@@ -139,8 +139,12 @@ describe('a page that keeps failing', () => {
 
     failing = false;
     expect(await gql(url, RESUME, { id: started.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
-    const { job } = await until(url, started.id, over);
-    expect([job.status, job.rows, job.error]).toEqual(['SUCCEEDED', 5000, null]);
+    const { job, seen: resumed } = await until(url, started.id, over);
+    expect([job.status, job.rows, job.error], JSON.stringify(resumed.map((j) => [j.status, j.rows, j.error]))).toEqual([
+      'SUCCEEDED',
+      5000,
+      null,
+    ]);
     expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1, '2000': 1, '3000': 1, '4000': 1 });
     expect((await download(url, job.downloadUrl ?? '')).text).toBe(csv);
   });

@@ -266,11 +266,11 @@ export class ExportService implements ExportJobs {
       file: null,
       bytes: 0,
     };
-    const job: Job = { record, keyed: owner.session, controller: null, stopAs: null, run: null, waitingUntil: null, listeners: new Set() };
+    const job: Job = { record, keyed: null, controller: null, stopAs: null, run: null, waitingUntil: null, listeners: new Set() };
     this.#jobs.set(record.id, job);
     await this.#transition(job, 'QUEUED');
     const queued = this.#view(job);
-    this.#launch(job);
+    this.#launch(job, owner.session);
     return queued;
   }
 
@@ -314,12 +314,13 @@ export class ExportService implements ExportJobs {
     const job = this.#own(owner.hash, id);
     if (!job) return null;
     if (job.record.status !== 'PAUSED' && job.record.status !== 'FAILED') return this.#view(job);
+    // A run that has just ended (its status is said before it has settled) settles first.
+    await job.run;
     this.#admit(owner.hash);
-    job.keyed = owner.session;
     job.record.error = null;
     await this.#transition(job, 'QUEUED');
     const queued = this.#view(job);
-    this.#launch(job);
+    this.#launch(job, owner.session);
     return queued;
   }
 
@@ -452,15 +453,19 @@ export class ExportService implements ExportJobs {
     await this.#save(job);
   }
 
-  #launch(job: Job): void {
+  #launch(job: Job, keyed: () => UpstreamSession): void {
     const controller = new AbortController();
     job.controller = controller;
+    job.keyed = keyed;
     job.stopAs = null;
-    job.run = this.#run(job, controller.signal).finally(() => {
+    const run = this.#run(job, controller.signal).finally(() => {
+      // Unless the job was resumed meanwhile (its status said it was over before this run settled).
+      if (job.controller !== controller) return;
       job.controller = null;
       job.keyed = null;
       job.run = null;
     });
+    job.run = run;
   }
 
   /** Stops a running job; its status becomes `as` once its pass has ended. */
