@@ -26,6 +26,8 @@ WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
+# EXPORT_DIR's default (export jobs' pages and files), writable by the unprivileged user.
+RUN mkdir -p /app/exports && chown node:node /app/exports
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

@@ -272,6 +272,50 @@ export const settings = {
       'Rows of each Parquet row group a table writes (the gateway holds one row group of a Parquet table at a time)',
     ),
   },
+  /** Export jobs (`ExportsOptions`). */
+  exports: {
+    dir: setting(
+      'EXPORT_DIR',
+      text('exports', { min: 1, accepts: 'a directory path' }),
+      'Directory where export jobs keep their pages (checkpoints) and finished files; replicas share one (never holds a key)',
+      'Directory where export jobs keep their pages (checkpoints) and finished files, created if missing; with several replicas, one shared volume. It never holds an API key, only a hash of it',
+    ),
+    quotaShare: setting(
+      'EXPORT_QUOTA_SHARE',
+      share(0.5, true),
+      "Share of a key's hourly and per-minute upstream limits its export jobs may spend; the rest is left to its interactive use",
+    ),
+    ttlMs: setting(
+      'EXPORT_TTL_MS',
+      ms(1_000, 2_592_000_000, 86_400_000),
+      'How long a finished export job (and its file) is kept, in ms; a paused one, since it was last touched',
+      'How long a finished export job and its file are kept, in ms (a paused one: since its last change); then both are removed',
+    ),
+    maxBytes: setting(
+      'EXPORT_MAX_BYTES',
+      int(1_024, Number.MAX_SAFE_INTEGER, 10_737_418_240),
+      "Bytes export jobs' pages and files may take in EXPORT_DIR in all; a job that would take more fails EXPORT_TOO_LARGE, keeping its pages",
+      "Bytes export jobs' pages and files may take in `EXPORT_DIR` in all; a job that would take more fails `EXPORT_TOO_LARGE`, keeping its pages (resumable)",
+    ),
+    maxJobsPerKey: setting(
+      'EXPORT_MAX_JOBS_PER_KEY',
+      int(1, 1_000, 2),
+      'Export jobs one key may have going (queued, running or waiting) at once; more are EXPORT_LIMIT_EXCEEDED',
+      'Export jobs one key may have going (queued, running or waiting) at once; more are `EXPORT_LIMIT_EXCEEDED`',
+    ),
+    maxJobs: setting(
+      'EXPORT_MAX_JOBS',
+      int(1, 100_000, 20),
+      'Export jobs one gateway process has going at once, over all keys; more are EXPORT_LIMIT_EXCEEDED',
+      'Export jobs one gateway process has going at once, over all keys; more are `EXPORT_LIMIT_EXCEEDED`',
+    ),
+    retries: setting(
+      'EXPORT_RETRIES',
+      int(0, 100, 5),
+      "Times in a row an export job tries again after a failure (a page's upstream fault, after the client's own retries) before it ends FAILED, keeping its pages; rate limits are waited out without counting",
+      "Times in a row an export job tries again after a failure (a page's upstream fault, after the client's own retries) before it ends `FAILED`, keeping its pages; rate limits are waited out and do not count",
+    ),
+  },
   defaultPageSize: setting(
     'DEFAULT_PAGE_SIZE',
     int(1, 1000, 100),

@@ -87,6 +87,18 @@ export const ERRORS = {
       'too many feeds or subscriptions for the key (or for the gateway), or too many operations on one WebSocket connection.',
     then: 'Wait `extensions.retryAfter` seconds (when given) before asking again.',
   },
+  EXPORT_LIMIT_EXCEEDED: {
+    status: 200,
+    when:
+      'startExport or resumeExport past a cap: the key has `EXPORT_MAX_JOBS_PER_KEY` export jobs going, or the process `EXPORT_MAX_JOBS` ' +
+      '(`extensions.limit`, `max`); nothing was started.',
+    then: 'Wait for a job to end (exportProgress), or cancel one, then try again.',
+  },
+  EXPORT_TOO_LARGE: {
+    status: 200,
+    when: "An export job's next page would take the jobs' files past `EXPORT_MAX_BYTES` in `EXPORT_DIR`: the job is `FAILED` with it, its pages kept.",
+    then: "resumeExport once other jobs' files have expired or been removed (or, running the gateway, raise `EXPORT_MAX_BYTES`).",
+  },
   UPSTREAM_ERROR: {
     status: { 200: 'the field is null with its error; the rest of the answer arrives', 502: `for ${TABLE}` },
     when:

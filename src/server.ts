@@ -4,7 +4,8 @@ import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
-import { createContext } from './context.ts';
+import { createContext, jobContext } from './context.ts';
+import { ExportService } from './exports/jobs.ts';
 import { Readiness } from './http/readiness.ts';
 import { serveHttp } from './http/server.ts';
 import { createLive } from './live/index.ts';
@@ -19,6 +20,7 @@ import type { SharedReads } from './state/shared-reads.ts';
 import type { SharedState } from './state/state.ts';
 import { createTracing } from './tracing.ts';
 import type { UpstreamClient } from './upstream/client.ts';
+import type { UpstreamSession } from './upstream/session.ts';
 import { createUpstream } from './upstream/index.ts';
 import { routes } from './upstream/routes.ts';
 
@@ -46,6 +48,8 @@ export interface Gateway {
   live: LiveHub;
   /** Each key's quota, scope mirror and cache: this process's, or shared through Redis. */
   state: SharedState;
+  /** Export jobs: paced, checkpointed pulls of tables. */
+  exports: ExportService;
   readiness: Readiness;
   metrics: Metrics;
   logger: Logger;
@@ -78,6 +82,19 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     readyCacheMs: config.readyCacheMs,
     timeoutMs: config.upstream.timeoutMs,
   });
+  // The jobs' context is made by a function the service is handed once it exists (they refer to each other).
+  let contextFor: ((session: UpstreamSession, signal: AbortSignal) => GatewayContext) | null = null;
+  const exports = new ExportService(config.exports, {
+    schema,
+    contextFor: (session, signal) => (contextFor as NonNullable<typeof contextFor>)(session, signal),
+    quota: upstream.state.quota,
+    limits: () => upstream.state.status().limits ?? config.quotaLimits,
+    ahead: config.pageConcurrency,
+    rowGroupRows: config.tables.rowGroupRows,
+    logger,
+    registry: metrics.registry,
+  });
+  contextFor = jobContext(config, live, exports);
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -91,8 +108,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     logging: yogaLogging(logger),
     batching: config.limits.batching > 0 ? { limit: config.limits.batching } : false,
     cors: false,
-    context: createContext(config, upstream, live),
-    plugins: gatewayPlugins(config, { metrics, logger, tracer: tracing.tracer, readiness, trusted, renderMetrics: deps.worker?.metrics }),
+    context: createContext(config, upstream, live, exports),
+    plugins: gatewayPlugins(config, {
+      metrics,
+      logger,
+      tracer: tracing.tracer,
+      readiness,
+      trusted,
+      exports,
+      renderMetrics: deps.worker?.metrics,
+    }),
   });
   const http = serveHttp(yoga, config, { logger, metrics, trusted, workerId: deps.worker?.id });
   return {
@@ -102,13 +127,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     shared: upstream.shared,
     live: live.hub,
     state: upstream.state,
+    exports,
     readiness,
     metrics,
     logger,
     listen: (port = config.port, host = config.host) => http.listen(port, host),
     close: async (graceMs = config.shutdownGraceMs) => {
-      // Queries and mutations in flight over HTTP and WebSocket answer within the grace; live data ends.
+      // Queries and mutations in flight over HTTP and WebSocket answer within the grace; live data ends;
+      // export jobs stop PAUSED (resumed by their key, here or after a restart).
       await live.hub.close();
+      await exports.close();
       const drained = await http.close(graceMs);
       await upstream.close(!drained);
       await tracing.shutdown();

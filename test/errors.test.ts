@@ -52,6 +52,8 @@ describe('the error catalogue', () => {
       'OPERATION_LIMIT_EXCEEDED',
       'UPSTREAM_BUDGET_EXCEEDED',
       'RATE_LIMITED',
+      'EXPORT_LIMIT_EXCEEDED',
+      'EXPORT_TOO_LARGE',
       'UPSTREAM_ERROR',
       'UPSTREAM_TIMEOUT',
       'SHUTTING_DOWN',

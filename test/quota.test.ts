@@ -51,6 +51,18 @@ describe('QuotaTracker under many distinct keys', () => {
     expect(quota.state('late').usedLastHour).toBe(2);
   });
 
+  it('counts the per-minute limit over the window it is given (UPSTREAM_MINUTE_WINDOW_MS)', () => {
+    let now = 1_000_000;
+    const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 2, minuteMs: 3_000 }, 0, () => now);
+    quota.take('k', 'GET /a');
+    quota.take('k', 'GET /a');
+    expect(refusal(() => quota.take('k', 'GET /a'))).toMatchObject({ code: 'RATE_LIMITED', retryAfter: 4 });
+    // The second's bucket of the first requests has left the 3-second window.
+    now += 4_000;
+    expect(refusal(() => quota.take('k', 'GET /a'))).toBeNull();
+    expect(quota.state('k').usedLastHour).toBe(3);
+  });
+
   it('holds at most maxKeys keys, dropping the least recently active, never the one in use', () => {
     const now = 1_000_000;
     const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 1 }, 0, () => now, 1_000);

@@ -85,7 +85,7 @@ describe('planned before the first byte', () => {
     expect(retryAfter).toBeLessThanOrEqual(3660);
     expect(reply.headers.get('retry-after')).toBe(String(retryAfter));
     expect(error.message).toBe(
-      `This table needs 3 more upstream requests; this key has 0 of its 20 left this hour: it would fit in ${retryAfter} s, as the key's requests of the last hour age out — or an export job (the next issue) can take it`,
+      `This table needs 3 more upstream requests; this key has 0 of its 20 left this hour: it would fit in ${retryAfter} s, as the key's requests of the last hour age out — or an export job (startExport) can take it`,
     );
     expect(stack.sim.stats.total).toBe(4);
   });
@@ -137,7 +137,7 @@ describe('the table budget', () => {
       expect(reply.status).toBe(422);
       expect(JSON.parse(reply.text).errors[0]).toEqual({
         message:
-          'This table needs 3 more upstream requests after the 4 that planned it; a table may send 6 (TABLE_BUDGET): an export job (the next issue) can take it',
+          'This table needs 3 more upstream requests after the 4 that planned it; a table may send 6 (TABLE_BUDGET): an export job (startExport) can take it',
         extensions: { code: 'UPSTREAM_BUDGET_EXCEEDED', needed: 7, budget: 6 },
       });
       const dry = await fetchTable(stack.url, NESTED, { format: 'csv', headers: { 'x-dry-run': '1' } });

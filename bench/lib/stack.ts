@@ -22,6 +22,9 @@ export interface SimulatorConfig {
   latencyMs: number;
   /** Default off: the bench measures the gateway's own requests, not the upstream's refusals. */
   rateLimit?: boolean;
+  /** With `rateLimit`: the per-minute limit per endpoint and the length of its window (default 100 in 60 s). */
+  rateLimitMinute?: number;
+  rateLimitMinuteMs?: number;
   faultRate?: number;
   faultModes?: readonly string[];
   stallMs?: number;
@@ -79,6 +82,8 @@ export async function startSimulator(children: Children, config: SimulatorConfig
     config.rateLimit ? 'on' : 'off',
   ];
   if (config.seed !== undefined) args.push('--seed', String(config.seed));
+  if (config.rateLimitMinute !== undefined) args.push('--rate-limit-minute', String(config.rateLimitMinute));
+  if (config.rateLimitMinuteMs !== undefined) args.push('--rate-limit-minute-ms', String(config.rateLimitMinuteMs));
   if (config.faultRate !== undefined) args.push('--fault-rate', String(config.faultRate));
   if (config.faultModes !== undefined) args.push('--fault-modes', config.faultModes.join(','));
   if (config.stallMs !== undefined) args.push('--stall-ms', String(config.stallMs));

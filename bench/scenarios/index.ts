@@ -1,5 +1,6 @@
 import type { Scenario } from '../lib/scenario.ts';
 import { dashboards } from './dashboards.ts';
+import { exportJobs } from './exports.ts';
 import { faults } from './faults.ts';
 import { hardening } from './hardening.ts';
 import { load } from './load.ts';
@@ -9,4 +10,4 @@ import { tables } from './tables.ts';
 import { throughput } from './throughput.ts';
 
 /** Every scenario, in the order a full `npm run bench` runs them. Add new ones here. */
-export const SCENARIOS: readonly Scenario[] = [dashboards, throughput, smallQueries, load, faults, hardening, scale, tables];
+export const SCENARIOS: readonly Scenario[] = [dashboards, throughput, smallQueries, load, faults, hardening, scale, tables, exportJobs];

@@ -163,13 +163,14 @@ export class ListingFetcher {
 
   /**
    * A whole listing page by page, in order, from its first page (one already started, or read here):
-   * at most `ahead` pages are read ahead of the one handed out.
+   * at most `ahead` pages are read ahead of the one handed out. Pages at offsets `skip` names (an
+   * export job's pages already on disk) are neither read nor handed out; the first page always is read.
    */
-  async *pages(source: ListingSource, ahead: number, firstPage?: Promise<Page>): AsyncGenerator<Page> {
+  async *pages(source: ListingSource, ahead: number, firstPage?: Promise<Page>, skip?: (offset: number) => boolean): AsyncGenerator<Page> {
     const first = await (firstPage ?? this.page(source, 0));
-    yield first;
+    if (!skip?.(0)) yield first;
     const offsets: number[] = [];
-    for (let at = first.records.length; at < first.total; at += source.pageLimit) offsets.push(at);
+    for (let at = first.records.length; at < first.total; at += source.pageLimit) if (!skip?.(at)) offsets.push(at);
     yield* inOrder(offsets, ahead, (at) => this.page(source, at));
   }
 

@@ -177,10 +177,20 @@ const ownSource = (req: DataRequest): ListingSource => dataSource(req.type, req.
 export interface StreamedPage {
   records: Rec[];
   owners: number[][];
+  /**
+   * Which of the plan's reads it is from, and where in that listing it starts; for the merge of a
+   * group's reads (`merged`), the group's first read and the merged page's place (its number × the page
+   * size), which the same listings merge to again.
+   */
+  read: number;
+  offset: number;
+  merged: boolean;
 }
 
 /** One listing a table's plan reads: its first page (read while planning), its total, and whose each record is. */
-interface PlannedRead {
+export interface PlannedRead {
+  /** The listing (what `seed` takes to stand in for its first page). */
+  key: ListingKey;
   source: ListingSource;
   first: Promise<Page>;
   total: number;
@@ -293,6 +303,14 @@ export class Planner {
   /** What the planner decided so far in this operation (the `extensions.plan` debug view). */
   explain(): readonly PlanDecision[] {
     return this.#decisions;
+  }
+
+  /**
+   * A listing's first page, known already (an export job's, from its checkpoint): the lookahead and
+   * plan() take it instead of reading it.
+   */
+  seed(key: ListingKey, page: Page): void {
+    if (!this.#probes.get(key)) this.#probes.set(key, Promise.resolve(page));
   }
 
   /**
@@ -457,6 +475,7 @@ export class Planner {
           const ownersOf = (r: Rec): number[] =>
             kind === 'experiment' ? indices : (owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none);
           reads.push({
+            key: listing,
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
@@ -477,6 +496,7 @@ export class Planner {
         const total = (await probe).total;
         if (totals) totals[index] = total;
         reads.push({
+          key: { type: req.type, params: req.params, scope: req.scope },
           source: dataSource(req.type, req.scope, req.params, req.pageLimit),
           first: probe,
           total,
@@ -511,20 +531,24 @@ export class Planner {
    * records come in its order, `ahead` pages read ahead of the one handed out. Each parent's own
    * listings (the cheaper plan when the parents are few in a wide scope) are merged in the upstream's
    * order (`sort`, `order`), as the wider listing would have them: see `#merged`. None is kept once
-   * handed out, so memory holds a few pages whatever the listings' size.
+   * handed out, so memory holds a few pages whatever the listings' size. Pages `skip` names (by read
+   * and offset: an export job's, on disk) are not handed out, nor read when they are a listing's own
+   * (but a first page, read while planning); a merge reads its listings whole again.
    */
-  async *stream(plan: StreamPlan, ahead: number): AsyncGenerator<StreamedPage> {
+  async *stream(plan: StreamPlan, ahead: number, skip?: (read: number, offset: number) => boolean): AsyncGenerator<StreamedPage> {
     for (let i = 0; i < plan.reads.length;) {
+      const index = i;
       const group = (plan.reads[i] as PlannedRead).group;
       let end = i + 1;
       while (end < plan.reads.length && (plan.reads[end] as PlannedRead).group === group) end++;
       const reads = plan.reads.slice(i, end);
       i = end;
       const read = reads[0];
+      const skipped = skip && ((offset: number) => skip(index, offset));
       if (read && reads.length === 1) {
-        for await (const { records } of this.listings.pages(read.source, ahead, read.first))
-          yield { records, owners: records.map(read.owners) };
-      } else yield* this.#merged(reads);
+        for await (const { records, offset } of this.listings.pages(read.source, ahead, read.first, skipped))
+          yield { records, owners: records.map(read.owners), read: index, offset, merged: false };
+      } else yield* this.#merged(reads, index, skipped);
     }
   }
 
@@ -534,7 +558,7 @@ export class Planner {
    * parent (their first pages are what planning read anyway). Records equal in the order keep the
    * parents' order.
    */
-  async *#merged(reads: readonly PlannedRead[]): AsyncGenerator<StreamedPage> {
+  async *#merged(reads: readonly PlannedRead[], index: number, skip?: (offset: number) => boolean): AsyncGenerator<StreamedPage> {
     const first = reads[0];
     if (!first) return;
     const heads = reads.map((read) => ({
@@ -556,6 +580,8 @@ export class Planner {
       await Promise.all(heads.map(refill));
       let records: Rec[] = [];
       let owners: number[][] = [];
+      // Where the merged page starts in the merge.
+      let at = 0;
       for (;;) {
         let best: Head | null = null;
         for (const head of heads) {
@@ -568,11 +594,12 @@ export class Planner {
         owners.push(best.read.owners(record));
         if (best.at >= best.records.length) await refill(best);
         if (records.length >= first.source.pageLimit) {
-          yield { records, owners };
+          if (!skip?.(at)) yield { records, owners, read: index, offset: at, merged: true };
+          at += records.length;
           [records, owners] = [[], []];
         }
       }
-      if (records.length > 0) yield { records, owners };
+      if (records.length > 0 && !skip?.(at)) yield { records, owners, read: index, offset: at, merged: true };
     } finally {
       await Promise.all(heads.map((head) => head.pages.return(undefined)));
     }

@@ -8,6 +8,8 @@ import type { GatewayConfig } from '../config.ts';
 import { useContentTypeHints } from '../http/content-type.ts';
 import { useCors } from '../http/cors.ts';
 import { EXAMPLE_QUERY } from '../http/example-query.ts';
+import { useExportDownload } from '../http/export-download.ts';
+import type { ExportJobs } from '../exports/types.ts';
 import { useGraphiqlPage } from '../http/graphiql.ts';
 import { useMetricsEndpoint } from '../http/metrics-endpoint.ts';
 import { useReadiness, type Readiness } from '../http/readiness.ts';
@@ -34,6 +36,8 @@ export interface PluginParts {
   readiness: Readiness;
   /** The allow-list of operations (TRUSTED_DOCUMENTS), or null. */
   trusted: Map<string, string> | null;
+  /** Export jobs, whose files are downloaded at /exports/<id>/file. */
+  exports: ExportJobs;
   /** In a worker of WORKERS > 1: what /metrics serves, gathered from every worker. */
   renderMetrics?: () => Promise<string>;
 }
@@ -41,7 +45,7 @@ export interface PluginParts {
 /** The gateway's Yoga plugins, in the order they must run (each says why where it matters). */
 export function gatewayPlugins(
   config: GatewayConfig,
-  { metrics, logger, tracer, readiness, trusted, renderMetrics }: PluginParts,
+  { metrics, logger, tracer, readiness, trusted, exports, renderMetrics }: PluginParts,
 ): Plugin<GatewayContext>[] {
   return [
     ...(config.graphiql
@@ -78,6 +82,7 @@ export function gatewayPlugins(
         ]),
     useMetricsEndpoint({ registry: metrics.registry, render: renderMetrics }),
     useReadiness({ readiness }),
+    useExportDownload(exports),
     useContentTypeHints(),
     ...(trusted ? [useTrustedDocuments(trusted)] : []),
     EnvelopArmorPlugin({

@@ -4,7 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import { errorExtensions, ERRORS, gatewayError, statusesOf, type ErrorCode, type StatusOf } from '../errors.ts';
 import type { StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext } from '../schema/builder.ts';
-import { negotiate, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
+import { contentTypeOf, negotiate, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
 import { project, type Cell, type Projection } from '../tables/projection.ts';
 import { RowSchemas, TableErrors, tableRows } from '../tables/rows.ts';
 import { createWriter } from '../tables/writers.ts';
@@ -263,11 +263,10 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
       },
     });
     const extension = TABLE_FORMATS[format].extension;
-    const text = format === 'csv' || format === 'tsv';
     return new fetchAPI.Response(body, {
       status: 200,
       headers: {
-        'content-type': `${TABLE_FORMATS[format].mediaType}${text ? '; charset=utf-8; header=present' : format === 'ndjson' ? '; charset=utf-8' : ''}`,
+        'content-type': contentTypeOf(format),
         'content-disposition': `attachment; filename="table.${extension}"`,
         'x-content-type-options': 'nosniff',
       },
@@ -352,7 +351,7 @@ async function tablePlan(
   };
 }
 
-const EXPORT_JOB = 'an export job (the next issue) can take it';
+const EXPORT_JOB = 'an export job (startExport) can take it';
 
 /** Refuses, before its first row, a table that cannot fit its budget or the key's hourly quota. */
 function refuseUnfit(table: TablePlan): void {

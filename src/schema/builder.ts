@@ -3,6 +3,7 @@ import DirectivesPlugin from '@pothos/plugin-directives';
 import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { FieldNode, GraphQLResolveInfo } from 'graphql';
+import type { ExportJobs } from '../exports/types.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { LiveStatus } from '../live/poller.ts';
 import type { Loaders } from '../loaders/index.ts';
@@ -34,6 +35,8 @@ export interface GatewayContext {
   explain: boolean;
   /** Warnings the upstream attached to listings this operation read (`metadata._warnings`), once each. */
   warnings: Set<string>;
+  /** Export jobs (src/exports): started, followed and controlled by the caller's key. */
+  exports: ExportJobs;
   /** Set while the operation is answered as a table (src/tables): what its connections do differently. */
   table?: TableHooks;
 }

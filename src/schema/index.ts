@@ -19,6 +19,7 @@ import './counts.ts';
 import './deployments.ts';
 import './personas.ts';
 import './subscriptions.ts';
+import './exports.ts';
 
 /**
  * The public API as built (without the Federation fields). schema.graphql is printed from what the

@@ -12,6 +12,12 @@ export const TABLE_FORMATS = {
 
 export type TableFormat = keyof typeof TABLE_FORMATS;
 
+/** A table's Content-Type: the format's media type, with the charset (and CSV/TSV's header row) said for the text formats. */
+export function contentTypeOf(format: TableFormat): string {
+  const text = format === 'csv' || format === 'tsv';
+  return `${TABLE_FORMATS[format].mediaType}${text ? '; charset=utf-8; header=present' : format === 'ndjson' ? '; charset=utf-8' : ''}`;
+}
+
 export const isTableFormat = (name: string): name is TableFormat => Object.hasOwn(TABLE_FORMATS, name);
 
 /** What Yoga itself answers (JSON, GraphQL over HTTP's JSON, multipart for @defer/@stream, SSE). */

@@ -111,6 +111,17 @@ export interface TableArgs {
    * the answer has nothing left to read: an empty plan); may throw to refuse the table.
    */
   onPlan(plan: StreamPlan, inMemory: string | null): void | Promise<void>;
+  /** Pages of the row list not to read nor hand out (an export job's, already on disk): by read and offset. */
+  skip?: (read: number, offset: number) => boolean;
+}
+
+/**
+ * Rows and where they came from: a page of the plan's reads (its read, offset and raw records; `merged`:
+ * a page of the merge of a group's reads, whose records are no listing's own page), or the answer itself.
+ */
+export interface RowChunk {
+  rows: Cell[][];
+  page: { read: number; offset: number; merged: boolean; records: readonly Rec[] } | null;
 }
 
 const hasWindow = (args: object): boolean => {
@@ -136,6 +147,11 @@ function responsePath(path: { prev: unknown; key: string | number } | undefined)
  * TableErrors when an answer has errors.
  */
 export async function* tableRows(args: TableArgs, projection: Projection): AsyncGenerator<Cell[][]> {
+  for await (const chunk of tableChunks(args, projection)) if (chunk.rows.length > 0) yield chunk.rows;
+}
+
+/** tableRows, each chunk with where its rows came from (an export job checkpoints them page by page). */
+export async function* tableChunks(args: TableArgs, projection: Projection): AsyncGenerator<RowChunk> {
   const { ctx, schema, document, operation } = args;
   const streamed = projection.streamed;
   const deferred = new Map<string, { req: DataRequest; view: (record: Rec) => unknown }>();
@@ -195,7 +211,7 @@ export async function* tableRows(args: TableArgs, projection: Projection): Async
     const totals = streamed.totals ? await ctx.loaders.planner.totals(plan, args.ahead) : null;
     parents.forEach((p, i) => fill(headerOf(p.connection, streamed, totals?.[i] ?? 0), p.fills, p.cells));
   }
-  for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield inAnswer.slice(i, i + CHUNK_ROWS);
+  for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield { rows: inAnswer.slice(i, i + CHUNK_ROWS), page: null };
   if (streamed && plan.reads.length > 0) yield* streamRows(args, streamed, parents, rowLevel(projection.root), plan);
 }
 
@@ -233,7 +249,7 @@ async function* streamRows(
   parents: readonly Parent[],
   row: Level,
   plan: StreamPlan,
-): AsyncGenerator<Cell[][]> {
+): AsyncGenerator<RowChunk> {
   const { ctx, document, operation } = args;
   const rowDocument: DocumentNode = {
     kind: Kind.DOCUMENT,
@@ -261,10 +277,12 @@ async function* streamRows(
   const direct = directRows(streamed, row);
   // Each parent's records come in its listing's order: the next one's position is its cursor.
   const offsets = streamed.cursorKeys.length > 0 ? new Array<number>(parents.length).fill(0) : null;
-  for await (const page of ctx.loaders.planner.stream(plan, args.ahead)) {
+  for await (const page of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
+    const from = { read: page.read, offset: page.offset, merged: page.merged, records: page.records };
     const read = direct?.(page, parents);
     if (read) {
-      if (read.length > 0) yield read;
+      // Even empty: an export job checkpoints every page.
+      yield { rows: read, page: from };
       continue;
     }
     const records: unknown[] = [];
@@ -276,7 +294,10 @@ async function* streamRows(
       at[i] = records.length;
       records.push((parents[first] as Parent).view(record));
     });
-    if (records.length === 0) continue;
+    if (records.length === 0) {
+      yield { rows: [], page: from };
+      continue;
+    }
     const result = (await run(records, ctx, args.variables)) as ExecutionResult<{ rows: unknown[] }>;
     if (result.errors?.length) throw new TableErrors(result.errors, null);
     const nodes = result.data?.rows ?? [];
@@ -296,7 +317,7 @@ async function* streamRows(
         rows.push(cells);
       }
     });
-    yield rows;
+    yield { rows, page: from };
   }
 }
 

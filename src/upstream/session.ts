@@ -49,6 +49,18 @@ export interface SessionDeps {
   observer?: { shared(how: 'cached' | 'coalesced'): void; budgetRefused(stage: 'during'): void };
 }
 
+/**
+ * Paces an operation's requests within a share of its key's limits (an export job's: src/exports/pacer.ts).
+ * The session asks it once per request, before admission, so that a request waiting for its turn holds
+ * no slot anywhere.
+ */
+export interface RequestPacer {
+  /** Resolves when the request may go (it counts from then on); rejects when the signal aborts. */
+  turn(endpoint: string, signal: AbortSignal): Promise<void>;
+  /** A repeat of a request went out (a retry after a fault): it counts too. */
+  repeated(endpoint: string): void;
+}
+
 /** A request that is its key's probe, and the attempts it sent (recorded against the key's quota once the upstream confirmed the key). */
 interface Probing {
   readonly probe: Probe;
@@ -68,6 +80,8 @@ interface Outgoing {
   probing: Probing | null;
   /** The rate limit waited out (once): the failure that stands if the repeat may not go. */
   waitedOut: UpstreamError | null;
+  /** Whether the operation's pacer gave it its turn. */
+  paced: boolean;
 }
 
 /** The reason a session's requests stop when its operation is over. */
@@ -106,6 +120,7 @@ export class UpstreamSession {
   #deadlineMs: number;
   /** Whether a request the per-minute limit refuses waits its turn rather than failing (a table's pages). */
   #pace = false;
+  #pacer: RequestPacer | null = null;
   /** Requests sent, by endpoint (method and route template). */
   readonly #endpoints = new Map<string, number>();
   /** The operation's trace context, set when its span starts. */
@@ -131,11 +146,12 @@ export class UpstreamSession {
    * Lets the operation send more requests and wait longer than an operation's usual budget and
    * deadline: a table reads every page of its rows (src/tables). Only before its first request.
    */
-  widen(limits: { budget: number; deadlineMs: number; pace?: boolean }): void {
+  widen(limits: { budget: number; deadlineMs: number; pace?: boolean; pacer?: RequestPacer }): void {
     if (this.#controller) throw new Error('widen() after the operation went upstream');
     this.#budget = limits.budget;
     this.#deadlineMs = limits.deadlineMs;
     this.#pace = limits.pace ?? false;
+    this.#pacer = limits.pacer ?? null;
   }
 
   /** Requests this operation sent so far, by endpoint (method and route template). */
@@ -346,7 +362,17 @@ export class UpstreamSession {
       this.deps.observer?.budgetRefused('during');
       throw this.#budgetError();
     }
-    const out: Outgoing = { req, kind, key, hash, endpoint: endpointOf(req.method, req.path), sent: false, probing: null, waitedOut: null };
+    const out: Outgoing = {
+      req,
+      kind,
+      key,
+      hash,
+      endpoint: endpointOf(req.method, req.path),
+      sent: false,
+      probing: null,
+      waitedOut: null,
+      paced: false,
+    };
     try {
       out.probing = await this.#enterGate(hash, signal);
       for (;;) {
@@ -423,6 +449,12 @@ export class UpstreamSession {
    */
   async #attempt(out: Outgoing, signal: AbortSignal): Promise<Envelope> {
     const { quota } = this.deps;
+    if (this.#pacer && !out.paced) {
+      await this.#pacer.turn(out.endpoint, signal).catch((error: unknown) => {
+        throw abortError(signal, error);
+      });
+      out.paced = true;
+    }
     const wait = await quota.admit(out.hash, out.endpoint);
     if (wait > 0)
       await delay(wait, undefined, { signal }).catch((error: unknown) => {
@@ -475,6 +507,7 @@ export class UpstreamSession {
         this.#reserved--;
       }
       this.#cost.retries++;
+      this.#pacer?.repeated(out.endpoint);
     } else {
       await this.#take(out);
       // The reservation becomes the request.

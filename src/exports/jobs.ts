@@ -1,0 +1,651 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  parse,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import { gatewayError } from '../errors.ts';
+import { NO_META } from '../loaders/fetch.ts';
+import type { StreamPlan } from '../loaders/planner.ts';
+import { scrapedGauge } from '../observability.ts';
+import type { GatewayContext } from '../schema/builder.ts';
+import { HOUR_MS, MINUTE_MS, type QuotaLimits } from '../state/quota.ts';
+import type { QuotaStore } from '../state/state.ts';
+import { contentTypeOf, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
+import { project, type Projection } from '../tables/projection.ts';
+import { RowSchemas, TableErrors, tableChunks } from '../tables/rows.ts';
+import { UpstreamError } from '../upstream/errors.ts';
+import { MISSING_KEY_MESSAGE, type UpstreamSession } from '../upstream/session.ts';
+import { answerName, ExportFiles, pageName, tableOrder, type Checkpoint } from './files.ts';
+import { KeyPacer } from './pacer.ts';
+import {
+  ACTIVE,
+  EXPORT_STATUSES,
+  FINISHED,
+  type ExportFile,
+  type ExportJobs,
+  type ExportJobView,
+  type ExportStart,
+  type ExportStatus,
+} from './types.ts';
+
+/** The export jobs' settings (EXPORT_*). */
+export interface ExportsOptions {
+  /** Where jobs keep their pages and files (EXPORT_DIR). */
+  dir: string;
+  /** Share of each of the key's limits its jobs may spend (EXPORT_QUOTA_SHARE). */
+  quotaShare: number;
+  /** How long a finished (or paused) job and its file are kept, in ms (EXPORT_TTL_MS). */
+  ttlMs: number;
+  /** Bytes the jobs' pages and files may take in EXPORT_DIR (EXPORT_MAX_BYTES). */
+  maxBytes: number;
+  /** Jobs one key may have going at once (EXPORT_MAX_JOBS_PER_KEY). */
+  maxJobsPerKey: number;
+  /** Jobs one process runs at once (EXPORT_MAX_JOBS). */
+  maxJobs: number;
+  /** Times a job tries again after a failure before it ends FAILED (EXPORT_RETRIES). */
+  retries: number;
+}
+
+export interface ExportsDeps {
+  schema: GraphQLSchema;
+  /** An operation's context around a job's session (its loaders and planner). */
+  contextFor(session: UpstreamSession, signal: AbortSignal): GatewayContext;
+  quota: QuotaStore;
+  /** The key's limits as this process enforces them. */
+  limits(): QuotaLimits;
+  /** Pages read ahead of the one written (UPSTREAM_PAGE_CONCURRENCY). */
+  ahead: number;
+  rowGroupRows: number;
+  logger: Logger;
+  registry: Registry;
+  now?: () => number;
+}
+
+/** A job as it is kept on disk (job.json): never its key, only the key's hash (its owner). */
+interface JobRecord {
+  id: string;
+  owner: string;
+  organizationId: string | null;
+  query: string;
+  variables: Record<string, unknown> | null;
+  operationName: string | null;
+  format: TableFormat;
+  since: string | null;
+  status: ExportStatus;
+  /** Rows of each page on disk (and, once assembled, of the file). */
+  pageRows: Record<string, number>;
+  requestsPlanned: number;
+  requestsDone: number;
+  watermark: string | null;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+  /** The assembled file. */
+  file: { bytes: number; etag: string } | null;
+  /** Bytes of the job's pages and file on disk. */
+  bytes: number;
+}
+
+/** A job in this process: its record, and while it runs its key (in a session factory), its abort and waits. */
+interface Job {
+  record: JobRecord;
+  /** New sessions with the owner's key: held while the job runs, never written anywhere. */
+  keyed: (() => UpstreamSession) | null;
+  controller: AbortController | null;
+  /** What the abort means for the job's status. */
+  stopAs: ExportStatus | null;
+  run: Promise<void> | null;
+  waitingUntil: number | null;
+  /** Told of each change (exportProgress). */
+  listeners: Set<() => void>;
+}
+
+/** The longest timer Node keeps (a job's session has no deadline but its abort). */
+const NO_DEADLINE_MS = 2_147_483_647;
+/** Requests one pass of a job may send (its session's budget): in effect none. */
+const NO_BUDGET = 10_000_000;
+/** Codes a job does not try again after: the same request would fail the same way. */
+const PERMANENT = new Set(['BAD_USER_INPUT', 'FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'EXPORT_TOO_LARGE', 'GRAPHQL_VALIDATION_FAILED']);
+
+/** A failure's code, message and Retry-After, whatever shape it came in (an upstream error, a table's GraphQL errors). */
+function reasonOf(error: unknown): { code: string; message: string; retryAfter: number | null } {
+  const first = error instanceof TableErrors ? error.errors[0] : error;
+  const original = first instanceof GraphQLError ? (first.originalError ?? first) : first;
+  if (original instanceof UpstreamError) return { code: original.code, message: original.message, retryAfter: original.retryAfter ?? null };
+  if (original instanceof GraphQLError) {
+    const code = typeof original.extensions.code === 'string' ? original.extensions.code : 'INTERNAL_SERVER_ERROR';
+    const retryAfter = typeof original.extensions.retryAfter === 'number' ? original.extensions.retryAfter : null;
+    return { code, message: original.message, retryAfter };
+  }
+  return { code: 'INTERNAL_SERVER_ERROR', message: error instanceof Error ? error.message : String(error), retryAfter: null };
+}
+
+/** A document checked as startExport checks it: parsed, valid, one operation, its variables, a table. */
+function checked(schema: GraphQLSchema, input: Pick<ExportStart, 'query' | 'variables' | 'operationName'>) {
+  let document: DocumentNode;
+  try {
+    document = parse(input.query);
+  } catch (error) {
+    throw gatewayError('BAD_USER_INPUT', `The export's query does not parse: ${(error as Error).message}`, {
+      extensions: { argument: 'query' },
+    });
+  }
+  const invalid = validate(schema, document);
+  if (invalid.length > 0) {
+    throw gatewayError('BAD_USER_INPUT', `The export's query is not valid: ${invalid.map((e) => e.message).join('; ')}`, {
+      extensions: { argument: 'query' },
+    });
+  }
+  const operation = getOperationAST(document, input.operationName ?? undefined);
+  if (!operation) {
+    throw gatewayError('BAD_USER_INPUT', 'The export names no operation of its query (give operationName when it has several)', {
+      extensions: { argument: 'operationName' },
+    });
+  }
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], input.variables ?? {});
+  if (coerced.errors) {
+    throw gatewayError('BAD_USER_INPUT', `The export's variables: ${coerced.errors.map((e) => e.message).join('; ')}`, {
+      extensions: { argument: 'variables' },
+    });
+  }
+  const projection = project(schema, document, operation, coerced.coerced);
+  return { document, operation, projection };
+}
+
+/**
+ * Export jobs: a table pulled page by page within a share of its key's quota, each page on disk before
+ * it counts, the file assembled at the end. Jobs belong to their key's hash; the key itself lives in
+ * memory only while its job runs. A process that starts finds the jobs it did not finish PAUSED.
+ */
+export class ExportService implements ExportJobs {
+  readonly #jobs = new Map<string, Job>();
+  readonly #pacers = new Map<string, KeyPacer>();
+  readonly #files: ExportFiles;
+  readonly #rowSchemas: RowSchemas;
+  readonly #now: () => number;
+  readonly #ready: Promise<void>;
+  readonly #sweeper: NodeJS.Timeout;
+  readonly #metrics: { transitions: Counter; rows: Counter; requests: Counter };
+  #closed = false;
+
+  constructor(
+    private readonly options: ExportsOptions,
+    private readonly deps: ExportsDeps,
+  ) {
+    this.#files = new ExportFiles(options.dir);
+    this.#rowSchemas = new RowSchemas(deps.schema);
+    this.#now = deps.now ?? Date.now;
+    this.#ready = this.#load();
+    this.#ready.catch((error: unknown) => deps.logger.error({ err: error }, 'export jobs: EXPORT_DIR could not be read'));
+    this.#sweeper = setInterval(() => void this.sweep(), Math.min(options.ttlMs, 60_000));
+    this.#sweeper.unref();
+    const registers = [deps.registry];
+    this.#metrics = {
+      transitions: new Counter({
+        name: 'hsgql_export_jobs_total',
+        help: 'Export jobs entering each status',
+        labelNames: ['status'],
+        registers,
+      }),
+      rows: new Counter({ name: 'hsgql_export_rows_total', help: 'Rows export jobs wrote to disk', registers }),
+      requests: new Counter({ name: 'hsgql_export_requests_total', help: 'Upstream requests export jobs sent', registers }),
+    };
+    scrapedGauge(
+      deps.registry,
+      'hsgql_export_jobs',
+      'Export jobs this process holds, by status',
+      () => {
+        const counts: Record<string, number> = Object.fromEntries(EXPORT_STATUSES.map((s) => [s, 0]));
+        for (const job of this.#jobs.values()) counts[job.record.status] = (counts[job.record.status] ?? 0) + 1;
+        return counts;
+      },
+      'status',
+    );
+  }
+
+  /** The jobs on disk: those that were going when their process stopped are PAUSED, to be resumed by their key. */
+  async #load(): Promise<void> {
+    for (const raw of await this.#files.readRecords()) {
+      const record = raw as JobRecord;
+      if (typeof record.id !== 'string' || !EXPORT_STATUSES.includes(record.status)) continue;
+      const job: Job = { record, keyed: null, controller: null, stopAs: null, run: null, waitingUntil: null, listeners: new Set() };
+      this.#jobs.set(record.id, job);
+      if (ACTIVE.has(record.status)) await this.#transition(job, 'PAUSED');
+    }
+  }
+
+  async #caller(session: UpstreamSession) {
+    await this.#ready;
+    const owner = session.forLive();
+    if (owner === null) throw gatewayError('UNAUTHENTICATED', MISSING_KEY_MESSAGE);
+    return owner;
+  }
+
+  #own(hash: string, id: string): Job | null {
+    const job = this.#jobs.get(id);
+    return job && job.record.owner === hash ? job : null;
+  }
+
+  async start(session: UpstreamSession, input: ExportStart): Promise<ExportJobView> {
+    const owner = await this.#caller(session);
+    if (!Object.hasOwn(TABLE_FORMATS, input.format)) throw gatewayError('BAD_USER_INPUT', `Unknown format '${input.format}'`);
+    if (input.since !== null) {
+      throw gatewayError('BAD_USER_INPUT', 'Incremental exports (since) are not built yet: leave since out', {
+        extensions: { argument: 'since' },
+      });
+    }
+    checked(this.deps.schema, input);
+    this.#admit(owner.hash);
+    const now = new Date(this.#now()).toISOString();
+    const record: JobRecord = {
+      id: `exp_job_${randomBytes(12).toString('hex')}`,
+      owner: owner.hash,
+      organizationId: owner.organizationId,
+      query: input.query,
+      variables: input.variables,
+      operationName: input.operationName,
+      format: input.format,
+      since: input.since,
+      status: 'QUEUED',
+      pageRows: {},
+      requestsPlanned: 0,
+      requestsDone: 0,
+      watermark: null,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+      file: null,
+      bytes: 0,
+    };
+    const job: Job = { record, keyed: null, controller: null, stopAs: null, run: null, waitingUntil: null, listeners: new Set() };
+    this.#jobs.set(record.id, job);
+    await this.#transition(job, 'QUEUED');
+    const queued = this.#view(job);
+    this.#launch(job, owner.session);
+    return queued;
+  }
+
+  /** Refuses a job past the caps: per key, and per process. */
+  #admit(hash: string): void {
+    const active = [...this.#jobs.values()].filter((j) => ACTIVE.has(j.record.status));
+    const mine = active.filter((j) => j.record.owner === hash).length;
+    if (mine >= this.options.maxJobsPerKey) {
+      throw gatewayError(
+        'EXPORT_LIMIT_EXCEEDED',
+        `This key has ${mine} export jobs going, the most it may (EXPORT_MAX_JOBS_PER_KEY): wait for one to end, or cancel one`,
+        { extensions: { limit: 'EXPORT_MAX_JOBS_PER_KEY', max: this.options.maxJobsPerKey } },
+      );
+    }
+    if (active.length >= this.options.maxJobs) {
+      throw gatewayError(
+        'EXPORT_LIMIT_EXCEEDED',
+        `This gateway runs ${active.length} export jobs, the most it may (EXPORT_MAX_JOBS): try again later`,
+        {
+          extensions: { limit: 'EXPORT_MAX_JOBS', max: this.options.maxJobs },
+        },
+      );
+    }
+  }
+
+  async cancel(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
+    const owner = await this.#caller(session);
+    const job = this.#own(owner.hash, id);
+    if (!job) return null;
+    if (FINISHED.has(job.record.status)) return this.#view(job);
+    await this.#stop(job, 'CANCELLED');
+    await this.#files.removePages(id);
+    job.record.pageRows = {};
+    job.record.bytes = 0;
+    await this.#save(job);
+    return this.#view(job);
+  }
+
+  async resume(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
+    const owner = await this.#caller(session);
+    const job = this.#own(owner.hash, id);
+    if (!job) return null;
+    if (job.record.status !== 'PAUSED' && job.record.status !== 'FAILED') return this.#view(job);
+    // A run that has just ended (its status is said before it has settled) settles first.
+    await job.run;
+    this.#admit(owner.hash);
+    job.record.error = null;
+    await this.#transition(job, 'QUEUED');
+    const queued = this.#view(job);
+    this.#launch(job, owner.session);
+    return queued;
+  }
+
+  async get(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
+    const owner = await this.#caller(session);
+    const job = this.#own(owner.hash, id);
+    return job ? this.#view(job) : null;
+  }
+
+  async list(session: UpstreamSession): Promise<ExportJobView[]> {
+    const owner = await this.#caller(session);
+    return [...this.#jobs.values()]
+      .filter((j) => j.record.owner === owner.hash)
+      .sort((a, b) => a.record.createdAt.localeCompare(b.record.createdAt) || a.record.id.localeCompare(b.record.id))
+      .map((j) => this.#view(j));
+  }
+
+  progress(session: UpstreamSession, id: string, signal: AbortSignal): AsyncIterable<ExportJobView> | null {
+    const owner = session.forLive();
+    const job = owner && this.#own(owner.hash, id);
+    if (!job) return null;
+    const view = (): ExportJobView => this.#view(job);
+    return (async function* follow(): AsyncGenerator<ExportJobView> {
+      let changed = false;
+      let wake: (() => void) | null = null;
+      const listener = (): void => {
+        changed = true;
+        wake?.();
+      };
+      const aborted = (): void => wake?.();
+      job.listeners.add(listener);
+      signal.addEventListener('abort', aborted);
+      try {
+        yield view();
+        while (!signal.aborted && !FINISHED.has(job.record.status) && job.record.status !== 'PAUSED') {
+          if (!changed) await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+          if (!changed) continue;
+          changed = false;
+          yield view();
+        }
+      } finally {
+        job.listeners.delete(listener);
+        signal.removeEventListener('abort', aborted);
+      }
+    })();
+  }
+
+  file(hash: string, id: string): ExportFile | null {
+    const job = this.#own(hash, id);
+    const file = job?.record.file;
+    if (!job || !file || job.record.status !== 'SUCCEEDED') return null;
+    const { format } = job.record;
+    return {
+      path: this.#files.filePath(id, format),
+      bytes: file.bytes,
+      etag: file.etag,
+      mediaType: contentTypeOf(format),
+      fileName: `${id}.${TABLE_FORMATS[format].extension}`,
+      modified: new Date(job.record.updatedAt),
+    };
+  }
+
+  #view(job: Job): ExportJobView {
+    const r = job.record;
+    return {
+      id: r.id,
+      status: r.status,
+      format: r.format,
+      rows: Object.values(r.pageRows).reduce((n, rows) => n + rows, 0),
+      requestsPlanned: r.requestsPlanned,
+      requestsDone: r.requestsDone,
+      eta: this.#eta(job),
+      downloadUrl: r.status === 'SUCCEEDED' && r.file ? `/exports/${r.id}/file` : null,
+      watermark: r.watermark,
+      error: r.error,
+      createdAt: new Date(r.createdAt),
+      updatedAt: new Date(r.updatedAt),
+    };
+  }
+
+  /** When a going job should end, at the pace its share allows (while it waits, not before its wait ends). */
+  #eta(job: Job): Date | null {
+    const r = job.record;
+    if (!ACTIVE.has(r.status)) return null;
+    const now = this.#now();
+    const from = Math.max(now, job.waitingUntil ?? now);
+    const pacer = this.#pacers.get(r.owner);
+    if (!pacer) return job.waitingUntil === null ? null : new Date(from);
+    const { perHour, perMinute, minuteMs } = pacer.allowance();
+    const left = Math.max(0, r.requestsPlanned - r.requestsDone);
+    const perMs = Math.min(perHour / HOUR_MS, perMinute / (minuteMs || MINUTE_MS));
+    return new Date(from + Math.ceil(left / perMs));
+  }
+
+  #pacer(hash: string): KeyPacer {
+    let pacer = this.#pacers.get(hash);
+    if (!pacer) {
+      pacer = new KeyPacer({ share: this.options.quotaShare, limits: this.deps.limits, quota: this.deps.quota, hash, now: this.#now });
+      this.#pacers.set(hash, pacer);
+    }
+    return pacer;
+  }
+
+  async #save(job: Job): Promise<void> {
+    job.record.updatedAt = new Date(this.#now()).toISOString();
+    await this.#files.writeRecord(job.record.id, job.record);
+    for (const listener of job.listeners) listener();
+  }
+
+  /** A status change: saved, counted, and one log line. */
+  async #transition(job: Job, status: ExportStatus): Promise<void> {
+    const r = job.record;
+    if (r.status === status && status !== 'QUEUED') return;
+    r.status = status;
+    if (!ACTIVE.has(status)) job.waitingUntil = null;
+    this.#metrics.transitions.inc({ status });
+    this.deps.logger.info(
+      {
+        export: r.id,
+        status,
+        format: r.format,
+        rows: this.#view(job).rows,
+        requestsDone: r.requestsDone,
+        requestsPlanned: r.requestsPlanned,
+        ...(r.error ? { code: r.error.code, reason: r.error.message } : {}),
+      },
+      'export job',
+    );
+    await this.#save(job);
+  }
+
+  #launch(job: Job, keyed: () => UpstreamSession): void {
+    const controller = new AbortController();
+    job.controller = controller;
+    job.keyed = keyed;
+    job.stopAs = null;
+    const run = this.#run(job, controller.signal).finally(() => {
+      // Unless the job was resumed meanwhile (its status said it was over before this run settled).
+      if (job.controller !== controller) return;
+      job.controller = null;
+      job.keyed = null;
+      job.run = null;
+    });
+    job.run = run;
+  }
+
+  /** Stops a running job; its status becomes `as` once its pass has ended. */
+  async #stop(job: Job, as: ExportStatus): Promise<void> {
+    if (job.controller) {
+      job.stopAs = as;
+      job.controller.abort();
+      await job.run;
+    } else await this.#transition(job, as);
+  }
+
+  /**
+   * Runs a job to its end: passes from its checkpoints until one reads every page. A pass that fails
+   * is tried again (after the Retry-After, for a rate limit: WAITING; after a back-off, for a fault),
+   * up to EXPORT_RETRIES times in a row, then the job is FAILED with the reason, its pages kept.
+   */
+  async #run(job: Job, signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      try {
+        await this.#pass(job, signal);
+        return;
+      } catch (error) {
+        if (signal.aborted) {
+          await this.#transition(job, job.stopAs ?? 'PAUSED');
+          return;
+        }
+        const reason = reasonOf(error);
+        const limited = reason.code === 'RATE_LIMITED';
+        if (PERMANENT.has(reason.code) || (!limited && failures >= this.options.retries)) {
+          job.record.error = { code: reason.code, message: reason.message };
+          await this.#transition(job, 'FAILED');
+          return;
+        }
+        if (!limited) failures++;
+        const waitMs = limited ? Math.max(1, reason.retryAfter ?? 1) * 1000 : Math.min(30_000, 250 * 2 ** failures);
+        job.waitingUntil = this.#now() + waitMs;
+        this.deps.logger.warn({ export: job.record.id, code: reason.code, reason: reason.message, waitMs }, 'export job: trying again');
+        await this.#transition(job, 'WAITING');
+        try {
+          await delay(waitMs, undefined, { signal });
+        } catch {
+          await this.#transition(job, job.stopAs ?? 'PAUSED');
+          return;
+        }
+      }
+    }
+  }
+
+  /** One pass: the answer above the rows, then every page not on disk yet, each written before it counts; then the file. */
+  async #pass(job: Job, signal: AbortSignal): Promise<void> {
+    const r = job.record;
+    const keyed = job.keyed;
+    if (!keyed) throw gatewayError('UNAUTHENTICATED', MISSING_KEY_MESSAGE);
+    const session = keyed();
+    const pacer = this.#pacer(r.owner).forJob((until) => {
+      if (until === job.waitingUntil) return;
+      job.waitingUntil = until;
+      this.#transition(job, until === null ? 'RUNNING' : 'WAITING').catch((error: unknown) =>
+        this.deps.logger.error({ err: error, export: r.id }, 'export job: its record could not be written'),
+      );
+    });
+    session.widen({ budget: NO_BUDGET, deadlineMs: NO_DEADLINE_MS, pace: true, pacer });
+    const end = (): void => session.end();
+    signal.addEventListener('abort', end, { once: true });
+    const before = r.requestsDone;
+    const spent = (): number => before + session.cost.requests;
+    try {
+      await this.#transition(job, 'RUNNING');
+      const { document, operation, projection } = checked(this.deps.schema, r);
+      const ctx = this.deps.contextFor(session, signal);
+      const onDisk = await this.#files.pages(r.id);
+      // The first pages on disk stand in for reading them again while planning.
+      for (const name of onDisk.keys()) {
+        if (!/^p-\d+-0$/.test(name)) continue;
+        const first = (await this.#files.readPage(r.id, name)).first;
+        if (first) ctx.loaders.planner.seed(first.key, first.page);
+      }
+      let plan: StreamPlan | null = null;
+      let answers = 0;
+      const chunks = tableChunks(
+        {
+          schema: this.deps.schema,
+          rowSchemas: this.#rowSchemas,
+          document,
+          operation: operation as OperationDefinitionNode,
+          variables: r.variables ?? undefined,
+          ctx,
+          ahead: this.deps.ahead,
+          onPlan: (planned) => {
+            plan = planned;
+            r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk);
+          },
+          skip: (read, offset) => onDisk.has(pageName(read, offset)),
+        },
+        projection,
+      );
+      for await (const chunk of chunks) {
+        const name = chunk.page ? pageName(chunk.page.read, chunk.page.offset) : answerName(answers++);
+        const checkpoint: Checkpoint = { rows: chunk.rows };
+        const read = chunk.page && (plan as StreamPlan | null)?.reads[chunk.page.read];
+        // A listing's own first page is kept to plan with on resume (a merged page is no listing's own).
+        if (chunk.page && read && chunk.page.offset === 0 && !chunk.page.merged) {
+          checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
+        }
+        await this.#write(job, name, checkpoint);
+        const done = spent();
+        this.#metrics.requests.inc(done - r.requestsDone);
+        r.requestsDone = done;
+        await this.#save(job);
+      }
+      await this.#assemble(job, projection);
+      const done = spent();
+      this.#metrics.requests.inc(done - r.requestsDone);
+      r.requestsDone = done;
+      await this.#transition(job, 'SUCCEEDED');
+    } finally {
+      signal.removeEventListener('abort', end);
+      session.end();
+      if (r.requestsDone < spent()) {
+        this.#metrics.requests.inc(spent() - r.requestsDone);
+        r.requestsDone = spent();
+      }
+    }
+  }
+
+  /** Requests of the plan for pages already on disk (a resumed job does not read them again). */
+  #skipped(plan: StreamPlan, onDisk: ReadonlyMap<string, number>): number {
+    let n = 0;
+    plan.reads.forEach((read, i) => {
+      for (let at = read.source.pageLimit; at < read.total; at += read.source.pageLimit) if (onDisk.has(pageName(i, at))) n++;
+    });
+    return n;
+  }
+
+  /** A page on disk, within EXPORT_MAX_BYTES; then it counts. */
+  async #write(job: Job, name: string, checkpoint: Checkpoint): Promise<void> {
+    const r = job.record;
+    const size = Buffer.byteLength(JSON.stringify(checkpoint));
+    const used = [...this.#jobs.values()].reduce((n, j) => n + j.record.bytes, 0);
+    if (used + size > this.options.maxBytes) {
+      throw gatewayError(
+        'EXPORT_TOO_LARGE',
+        `Export jobs would take more than EXPORT_MAX_BYTES (${this.options.maxBytes} bytes) in EXPORT_DIR: resume this job once other jobs' files have expired or been removed`,
+        { extensions: { maxBytes: this.options.maxBytes } },
+      );
+    }
+    const written = await this.#files.writePage(r.id, name, checkpoint);
+    r.bytes += written;
+    r.pageRows[name] = checkpoint.rows.length;
+    this.#metrics.rows.inc(checkpoint.rows.length);
+  }
+
+  async #assemble(job: Job, projection: Projection): Promise<void> {
+    const r = job.record;
+    const names = tableOrder((await this.#files.pages(r.id)).keys());
+    const file = await this.#files.assemble(r.id, r.format, projection.columns, names, this.deps.rowGroupRows);
+    r.file = file;
+    r.bytes = file.bytes;
+  }
+
+  /** Removes jobs over for EXPORT_TTL_MS (finished, or paused and never resumed) with their files. */
+  async sweep(): Promise<void> {
+    await this.#ready;
+    const now = this.#now();
+    for (const job of [...this.#jobs.values()]) {
+      const r = job.record;
+      if (ACTIVE.has(r.status) || Date.parse(r.updatedAt) + this.options.ttlMs > now) continue;
+      this.#jobs.delete(r.id);
+      await this.#files.remove(r.id);
+      this.deps.logger.info({ export: r.id, status: r.status }, 'export job removed (EXPORT_TTL_MS)');
+    }
+  }
+
+  /** Stops every running job (they are PAUSED, to be resumed by their key, here or after a restart). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    await this.#ready.catch(() => undefined);
+    await Promise.all([...this.#jobs.values()].filter((j) => j.controller).map((j) => this.#stop(j, 'PAUSED')));
+  }
+}

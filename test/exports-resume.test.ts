@@ -1,0 +1,187 @@
+/**
+ * Export jobs that stop before their end (issue 21): a gateway killed (-9) mid-job, whose successor finds
+ * the job PAUSED and resumes it without reading a page on disk again; a page that keeps failing, which
+ * ends the job FAILED keeping what it read, resumed once the upstream is well.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { download, exportDirPerTest, gql, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
+import { startGatewayProcess } from './helpers/process.ts';
+import { json, failure, startScripted, type Scripted } from './helpers/scripted.ts';
+import { simulatorPerTest } from './helpers/simulator.ts';
+import { startGateway } from './helpers/stack.ts';
+import { restAll } from './helpers/tables.ts';
+import type { Simulator } from '../src/simulator/server.ts';
+import { afterEach } from 'vitest';
+
+const EXP = 'exp_movie01';
+const EVENTS = `query($id: ID!) { experiment(id: $id) { experimentId events { edges { node { id eventType onset } } } } }`;
+const EVENTS_PATH = `/api/v3/data/events/experiment/${EXP}`;
+const RESUME = `mutation($id: ID!) { resumeExport(id: $id) { status } }`;
+
+const simulator = simulatorPerTest();
+const exportDir = exportDirPerTest();
+const closing: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(closing.splice(0).map((close) => close()));
+});
+
+/** The CSV the job should write, from the simulator's REST listing (read past its rate limit, which is then as new). */
+async function expectedCsv(sim: Simulator): Promise<string> {
+  const limited = sim.rateLimiter.options.enabled;
+  sim.rateLimiter.options.enabled = false;
+  const events = await restAll(async (path) => {
+    const res = await fetch(`${sim.url}${path}`, { headers: { 'x-api-key': 'hst_test_demo_full' } });
+    return (await res.json()) as { data: Record<string, unknown>[] };
+  }, `/data/events/experiment/${EXP}`);
+  sim.rateLimiter.options.enabled = limited;
+  sim.rateLimiter.reset();
+  const lines = events.map((e) => `${EXP},${String(e.id)},${String(e.eventType)},${String(e.onset)}\r\n`);
+  return `experiment.experimentId,experiment.events.id,experiment.events.eventType,experiment.events.onset\r\n${lines.join('')}`;
+}
+
+/** Requests of the experiment's events listing, by offset. */
+const byOffset = (sim: Simulator): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const r of sim.stats.requests) {
+    if (r.path !== EVENTS_PATH) continue;
+    const offset = new URLSearchParams(r.query).get('offset') ?? '';
+    out[offset] = (out[offset] ?? 0) + 1;
+  }
+  return out;
+};
+
+describe('a gateway killed mid-job', () => {
+  it('leaves the job PAUSED; resumeExport goes on from its pages on disk, reading none of them again', async () => {
+    // 5,000 events (five pages), read two a 3-second window: the job is mid-way for several seconds.
+    const sim = await simulator({
+      rooms: 5,
+      participantsPerRoom: 4,
+      eventsPerParticipant: 250,
+      rateLimit: { enabled: true, perHour: 1000, perMinute: 4, minuteMs: 3_000 },
+    });
+    const csv = await expectedCsv(sim);
+    sim.stats.reset();
+    const dir = exportDir();
+    const env = {
+      HYPERSTUDY_API_URL: sim.url,
+      EXPORT_DIR: dir,
+      CACHE_TTL_MS: '0',
+      UPSTREAM_MINUTE_LIMIT: '4',
+      UPSTREAM_MINUTE_WINDOW_MS: '3000',
+      EXPORT_QUOTA_SHARE: '0.5',
+    };
+    const first = await startGatewayProcess(env);
+    closing.push(() => first.stop(1_000));
+    const started = await startExport(first.url, EVENTS, 'CSV', { id: EXP });
+    await until(first.url, started.id, (j) => j.rows >= 2000 || over(j));
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    const onDisk = readdirSync(join(dir, started.id, 'pages')).filter((n) => n.endsWith('.json'));
+    const offsetsOnDisk = onDisk.map((n) => n.replace(/^p-0-(\d+)\.json$/, '$1')).sort((a, b) => Number(a) - Number(b));
+    expect(offsetsOnDisk.length).toBeGreaterThanOrEqual(2);
+    expect(offsetsOnDisk.length).toBeLessThan(5);
+    const before = byOffset(sim);
+
+    const { gateway, url } = await startGateway(env);
+    closing.push(() => gateway.close());
+    const paused = (await jobOf(url, started.id)) as Job;
+    expect([paused.status, paused.rows]).toEqual(['PAUSED', offsetsOnDisk.length * 1000]);
+    expect(await gql(url, RESUME, { id: started.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
+    const { job } = await until(url, started.id, over);
+    expect([job.status, job.rows]).toEqual(['SUCCEEDED', 5000]);
+    const file = await download(url, job.downloadUrl ?? '');
+    expect(file.text).toBe(csv);
+
+    const after = byOffset(sim);
+    // Every page on disk was read once, before the kill; the rest once more at most (those in flight when it came).
+    for (const offset of offsetsOnDisk) expect([offset, after[offset]]).toEqual([offset, 1]);
+    for (const offset of ['0', '1000', '2000', '3000', '4000']) {
+      expect(after[offset]).toBeGreaterThanOrEqual(1);
+      expect((after[offset] ?? 0) - (before[offset] ?? 0)).toBeLessThanOrEqual(1);
+    }
+    // Paced throughout: the upstream never answered 429.
+    expect(sim.stats.requests.filter((r) => r.status !== 200)).toEqual([]);
+  }, 60_000);
+});
+
+describe('a page that keeps failing', () => {
+  it('ends the job FAILED with the reason, keeping its pages; resumed, it reads only the pages it lacks', async () => {
+    const sim = await simulator({ rooms: 5, participantsPerRoom: 4, eventsPerParticipant: 250 });
+    const csv = await expectedCsv(sim);
+    sim.stats.reset();
+    let failing = true;
+    const base = sim.url.replace(/\/api\/v3$/, '');
+    const upstream: Scripted = await startScripted(async (req, res) => {
+      if (failing && req.url?.includes('offset=2000')) return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
+      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    });
+    closing.push(() => upstream.close());
+    const { gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: upstream.url,
+      EXPORT_DIR: exportDir(),
+      CACHE_TTL_MS: '0',
+      UPSTREAM_RETRIES: '0',
+      UPSTREAM_PAGE_CONCURRENCY: '1',
+      EXPORT_RETRIES: '1',
+    });
+    closing.push(() => gateway.close());
+    const started = await startExport(url, EVENTS, 'CSV', { id: EXP });
+    const { job: failed } = await until(url, started.id, over);
+    expect(failed).toMatchObject({ status: 'FAILED', rows: 2000, downloadUrl: null });
+    expect(failed.error?.code).toBe('UPSTREAM_ERROR');
+    // Two passes (the first try and one more), each reading the experiment and failing at offset 2000.
+    expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1 });
+    expect(upstream.seen.filter((s) => s.query.get('offset') === '2000')).toHaveLength(2);
+
+    failing = false;
+    expect(await gql(url, RESUME, { id: started.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
+    const { job, seen: resumed } = await until(url, started.id, over);
+    expect([job.status, job.rows, job.error], JSON.stringify(resumed.map((j) => [j.status, j.rows, j.error]))).toEqual([
+      'SUCCEEDED',
+      5000,
+      null,
+    ]);
+    expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1, '2000': 1, '3000': 1, '4000': 1 });
+    expect((await download(url, job.downloadUrl ?? '')).text).toBe(csv);
+  });
+});
+
+describe('a 429 that comes anyway', () => {
+  it('is waited out (WAITING until its Retry-After) and the job goes on, without counting as a failure', async () => {
+    const sim = await simulator({ rooms: 5, participantsPerRoom: 4, eventsPerParticipant: 150 });
+    const csv = await expectedCsv(sim);
+    sim.stats.reset();
+    let limited = 0;
+    const base = sim.url.replace(/\/api\/v3$/, '');
+    const upstream: Scripted = await startScripted(async (req, res) => {
+      if (req.url?.includes('offset=1000') && limited++ === 0) {
+        return json(res, 429, failure('RATE_LIMIT_EXCEEDED', 'Too many requests'), { 'retry-after': '2' });
+      }
+      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    });
+    closing.push(() => upstream.close());
+    const { gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: upstream.url,
+      EXPORT_DIR: exportDir(),
+      CACHE_TTL_MS: '0',
+      // The session does not wait it out itself, and the job may not fail even once.
+      RETRY_AFTER_MAX_MS: '0',
+      EXPORT_RETRIES: '0',
+      UPSTREAM_PAGE_CONCURRENCY: '1',
+    });
+    closing.push(() => gateway.close());
+    const started = await startExport(url, EVENTS, 'CSV', { id: EXP });
+    const { job, seen } = await until(url, started.id, over);
+    expect([job.status, job.rows, job.error]).toEqual(['SUCCEEDED', 3000, null]);
+    expect(seen.some((j) => j.status === 'WAITING' && j.eta !== null)).toBe(true);
+    expect(upstream.seen.filter((s) => s.query.get('offset') === '1000')).toHaveLength(2);
+    expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1, '2000': 1 });
+    expect((await download(url, job.downloadUrl ?? '')).text).toBe(csv);
+  });
+});
