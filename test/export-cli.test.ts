@@ -16,8 +16,9 @@ const EXP = 'exp_movie01';
 const EVENTS = `query($id: ID!) { experiment(id: $id) { experimentId events { edges { node { id eventType onset } } } } }`;
 const DATA = { rooms: 5, participantsPerRoom: 4, eventsPerParticipant: 150 };
 
-const stack = stackPerTest();
+// In this order: afterEach hooks run last-registered first, so each test's gateway closes before its EXPORT_DIR goes.
 const exportDir = exportDirPerTest();
+const stack = stackPerTest();
 
 async function expectedCsv(s: Stack): Promise<string> {
   const events = await restAll((path) => s.rest(path), `/data/events/experiment/${EXP}`);
