@@ -1,4 +1,5 @@
 import type { Scenario } from '../lib/scenario.ts';
+import { cpu } from './cpu.ts';
 import { dashboards } from './dashboards.ts';
 import { faults } from './faults.ts';
 import { hardening } from './hardening.ts';
@@ -9,4 +10,4 @@ import { tables } from './tables.ts';
 import { throughput } from './throughput.ts';
 
 /** Every scenario, in the order a full `npm run bench` runs them. Add new ones here. */
-export const SCENARIOS: readonly Scenario[] = [dashboards, throughput, smallQueries, load, faults, hardening, scale, tables];
+export const SCENARIOS: readonly Scenario[] = [dashboards, throughput, cpu, smallQueries, load, faults, hardening, scale, tables];
