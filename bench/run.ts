@@ -21,7 +21,7 @@ ${SCENARIOS.map((s) => `    ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
   --seconds N        seconds per variant in throughput comparisons (default 10; quick 2)
   --load-seconds N   seconds of the load scenario (default 30; quick 5)
   --baseline DIR     also measure the gateway of another checkout (e.g. a worktree of main after npm ci)
-                     beside this one, in throughput and small`;
+                     beside this one, in throughput, small and tables`;
 
 function parse(argv: string[]): { options: BenchOptions; names: string[]; flags: string[] } | 'help' {
   const { values, positionals } = parseArgs({

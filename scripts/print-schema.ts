@@ -1,20 +1,16 @@
 /**
- * Prints the public schema to schema.graphql and the Federation subgraph SDL (what `_service { sdl }`
- * answers: the same API with @link and @key, plus the entity types) to subgraph.graphql; with --check,
- * fails when either committed file is stale.
+ * Prints schema.graphql — the public schema exactly as the running gateway serves it, read by
+ * introspection over HTTP (scripts/served-schema.ts) — and subgraph.graphql, the Federation subgraph
+ * SDL (what `_service { sdl }` answers: the same API with @link and @key, plus the entity types); with
+ * --check, fails when either committed file differs.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { lexicographicSortSchema, printSchema } from 'graphql';
-import { publicSchema, subgraphSdl } from '../src/schema/index.ts';
+import { subgraphSdl } from '../src/schema/index.ts';
+import { servedSchemaSdl } from './served-schema.ts';
 
-const files = [
-  {
-    file: fileURLToPath(new URL('../schema.graphql', import.meta.url)),
-    printed: `${printSchema(lexicographicSortSchema(publicSchema))}\n`,
-  },
-  { file: fileURLToPath(new URL('../subgraph.graphql', import.meta.url)), printed: `${subgraphSdl}\n` },
-];
+const SCHEMA_FILE = fileURLToPath(new URL('../schema.graphql', import.meta.url));
+const SUBGRAPH_FILE = fileURLToPath(new URL('../subgraph.graphql', import.meta.url));
 
 const read = (file: string): string => {
   try {
@@ -24,14 +20,26 @@ const read = (file: string): string => {
   }
 };
 
-if (process.argv.includes('--check')) {
-  const stale = files.filter(({ file, printed }) => read(file) !== printed);
-  for (const { file } of stale) console.error(`${file} is stale: run \`npm run schema\` and commit the result.`);
-  if (stale.length > 0) process.exit(1);
-  console.log('schema.graphql and subgraph.graphql are up to date.');
-} else {
-  for (const { file, printed } of files) {
-    writeFileSync(file, printed);
-    console.log(`wrote ${file}`);
+/** The files (schema.graphql, subgraph.graphql by default) that differ from what the gateway serves. */
+export async function staleSchemaFiles(schemaFile = SCHEMA_FILE, subgraphFile = SUBGRAPH_FILE): Promise<string[]> {
+  const served = await servedSchemaSdl();
+  return [
+    { file: schemaFile, printed: served },
+    { file: subgraphFile, printed: `${subgraphSdl}\n` },
+  ]
+    .filter(({ file, printed }) => read(file) !== printed)
+    .map(({ file }) => file);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--check')) {
+    const stale = await staleSchemaFiles();
+    for (const file of stale) console.error(`${file} is not what the gateway serves: run \`npm run schema\` and commit the result.`);
+    if (stale.length > 0) process.exit(1);
+    console.log('schema.graphql and subgraph.graphql are what the gateway serves.');
+  } else {
+    writeFileSync(SCHEMA_FILE, await servedSchemaSdl());
+    writeFileSync(SUBGRAPH_FILE, `${subgraphSdl}\n`);
+    console.log(`wrote ${SCHEMA_FILE} and ${SUBGRAPH_FILE}`);
   }
 }

@@ -146,6 +146,12 @@ const quotaLimits = {
     int(1, 1_000_000, 100),
     'Upstream requests per minute per endpoint per key (documented: 100)',
   ),
+  minuteMs: setting(
+    'UPSTREAM_MINUTE_WINDOW_MS',
+    ms(1_000, 3_600_000, 60_000),
+    "How long the upstream's per-minute window is, in ms (documented: a minute); shorter only in front of a simulator run with --rate-limit-minute-ms (tests)",
+    "How long the upstream's per-minute window is, in ms (documented: a minute); shorter only in front of a simulator run with `--rate-limit-minute-ms` (tests)",
+  ),
 };
 
 /** Every setting, where it stands in the config. */

@@ -6,7 +6,6 @@
  */
 import './runtime-check.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { createGateway } from './server.ts';
 import { describeSimulator, parseSimulatorArgs, SIMULATOR_FLAGS } from './simulator/cli.ts';
 import { startSimulator } from './simulator/server.ts';
 
@@ -20,6 +19,9 @@ if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
   console.log(USAGE);
   process.exit(0);
 }
+
+// The gateway's modules load after the usage: `--help` answers sooner.
+const { createGateway } = await import('./server.ts');
 
 try {
   const simOptions = parseSimulatorArgs(['--port', process.env.SIMULATOR_PORT ?? '4010', ...process.argv.slice(2)]);

@@ -1,10 +1,6 @@
 import './runtime-check.ts';
 import cluster from 'node:cluster';
-import { runPrimary, shareMetrics, workerDeps } from './cluster.ts';
 import { ConfigError, configWarnings, loadConfig, type GatewayConfig } from './config.ts';
-import { createLogger } from './observability.ts';
-import { ListenError } from './http/server.ts';
-import { createGateway } from './server.ts';
 
 const USAGE = `npm start
   The gateway alone, configured by environment variables, each with its default and meaning in
@@ -16,14 +12,33 @@ if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
   process.exit(0);
 }
 
+const config = configOrExit();
+
+// The gateway's modules load once the usage and the configuration are settled: `--help` and a bad
+// setting answer at once.
+const [{ runPrimary, shareMetrics, workerDeps }, { createLogger }, { ListenError }, { createGateway }] = await Promise.all([
+  import('./cluster.ts'),
+  import('./observability.ts'),
+  import('./http/server.ts'),
+  import('./server.ts'),
+]);
+
 try {
-  const config = loadConfig();
   // WORKERS > 1: this process only runs the workers (src/cluster.ts), each of which serves below.
   if (config.workers > 1 && cluster.isPrimary) runPrimary(config, createLogger(config.logLevel));
   else await serve(config);
 } catch (error) {
-  console.error(error instanceof ConfigError || error instanceof ListenError ? error.message : error);
+  console.error(error instanceof ListenError ? error.message : error);
   process.exit(1);
+}
+
+function configOrExit(): GatewayConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  }
 }
 
 async function serve(config: GatewayConfig): Promise<void> {

@@ -32,7 +32,7 @@ describe('configuration names', () => {
     expectTypeOf<Config>().toExtend<KeyGateOptions>();
     expectTypeOf<Config>().toExtend<Omit<SharedStateOptions, 'processes'>>();
     expectTypeOf<Config['cache']>().toExtend<MemoryCacheOptions>();
-    expectTypeOf<Config['quotaLimits']>().toEqualTypeOf<QuotaLimits>();
+    expectTypeOf<Config['quotaLimits']>().toEqualTypeOf<Required<QuotaLimits>>();
     expectTypeOf<Config['redis']>().toEqualTypeOf<RedisSettings | null>();
     expectTypeOf<Config['live']>().toExtend<Omit<LiveOptions, 'limits'> & RedisFleetOptions>();
     expectTypeOf<Config['websocket'] & Pick<Config['limits'], 'bodyBytes'>>().toExtend<

@@ -91,7 +91,7 @@ describe('deeply nested JSON', () => {
 
   it('refuses a JSON variable nested deeper than the bound as BAD_USER_INPUT, before any upstream call', async () => {
     const res = await post(
-      `{"query":"mutation($s: JSON) { validateExperiment(input: { settings: $s }) { valid } }","variables":{"s":${nested(5000)}}}`,
+      `{"query":"mutation($s: JSON) { validateExperiment(input: { variables: $s }) { valid } }","variables":{"s":${nested(5000)}}}`,
     );
     expect(res.status).toBe(400);
     expect(res.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT' } })]);

@@ -330,7 +330,7 @@ describe('back-links', () => {
     const exp = res.body.data?.experiment ?? {};
     expect(exp.access).toEqual({ canView: true, canExport: true });
     expect(Object.keys(exp.config as object)).toEqual(['experimentId', 'states', 'roles', 'settings', 'requiredParticipants']);
-    expect(exp.export).toMatchObject({ formatVersion: '1.0', experiment: { name: 'Movie Watching Study' } });
+    expect(exp.export).toMatchObject({ experiment: { name: 'Movie Watching Study' }, mediaAssets: [] });
     const limited = await stack.gql<Record<string, Record<string, unknown>>>(
       `{ experiment(id: "${EXP}") { access { canView canExport } } }`,
       { key: EVENTS_ONLY },

@@ -101,7 +101,10 @@ describe('experiments', () => {
   it('rejects bad input before the upstream, and maps missing write scope to FORBIDDEN', async () => {
     const cases = [
       ['mutation { createExperiment(input: { name: "  " }) { name } }', "'name' must not be empty"],
-      ['mutation { createExperiment(input: { name: "x", states: { a: 1 } }) { name } }', "'states' must be a list"],
+      [
+        'mutation { createExperiment(input: { name: "x", states: [{ id: "s1" }, { id: "s1" }] }) { name } }',
+        "'states[1].id' repeats the state id s1",
+      ],
       [
         'mutation { createExperiment(input: { name: "x", requiredParticipants: 0 }) { name } }',
         "'requiredParticipants' must be at least 1",

@@ -378,7 +378,7 @@ describe('personas and the cognition catalog', () => {
 describe('shared experiments and X-Organization-Id', () => {
   it('forwards the caller’s organization with the operation, and never shares answers across organizations', async () => {
     const query =
-      '{ sharedExperiments { totalCount edges { node { experimentId accessType permissions sharedAt ownerOrganizationId raw } } } }';
+      '{ sharedExperiments { totalCount edges { node { experimentId accessType permissions dataPermissions expiresAt sharedAt ownerOrganizationId raw } } } }';
     const res = await stack.gql<{ sharedExperiments: unknown }>(query, { headers: { 'x-organization-id': 'org_demo' } });
     expect(res.body.errors).toBeUndefined();
     const sent = stack.sim.stats.requests.map((r) => [r.path, r.organizationId]);
@@ -387,6 +387,8 @@ describe('shared experiments and X-Organization-Id', () => {
       experimentId: 'exp_other01',
       accessType: 'shared',
       permissions: ['view'],
+      dataPermissions: ['view'],
+      expiresAt: null,
     });
     expect(sent).toEqual([['/api/v3/experiments/shared', 'org_demo']]);
 
@@ -396,6 +398,50 @@ describe('shared experiments and X-Organization-Id', () => {
     const none = await stack.gql(query);
     expect(none.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(stack.sim.stats.requests.map((r) => r.organizationId)).toEqual(['org_other', null]);
+  });
+
+  it('reads the nested data of a shared experiment for a member of the organization, and refuses it to others', async () => {
+    const selection = `experimentId name
+      rooms(first: 10) { totalCount edges { node { roomId participants(first: 10) { totalCount edges { node { participantId events(first: 2) { totalCount edges { node { id eventType } } } } } } } } }
+      events(first: 3) { totalCount edges { node { id participantId } } }
+      sparseRatings(first: 2) { totalCount }
+      config`;
+    const member = await stack.gql<{ sharedExperiments: unknown }>(`{ sharedExperiments { edges { node { ${selection} } } } }`, {
+      headers: { 'x-organization-id': 'org_demo' },
+    });
+    expect(member.body.errors).toBeUndefined();
+    // Every request of the operation went as the organization.
+    expect(new Set(stack.sim.stats.requests.map((r) => [r.status, r.organizationId].join(' ')))).toEqual(new Set(['200 org_demo']));
+    const owner = await stack.gql<{ experiment: Record<string, unknown> }>(`{ experiment(id: "exp_other01") { ${selection} } }`, {
+      key: OTHER,
+    });
+    expect(owner.body.errors).toBeUndefined();
+    expect(nodes(member.body.data?.sharedExperiments)).toEqual([owner.body.data?.experiment]);
+    const shared = nodes<{ rooms: { totalCount: number }; events: { totalCount: number } }>(member.body.data?.sharedExperiments)[0];
+    expect(shared?.rooms.totalCount).toBe(1);
+    expect(shared?.events.totalCount).toBeGreaterThan(0);
+
+    // The same experiment by id: a member with the header reads it, no header or another organization is FORBIDDEN.
+    const byId = `{ experiment(id: "exp_other01") { name events(first: 1) { totalCount } access { canView canExport } } }`;
+    const asMember = await stack.gql<{ experiment: Record<string, unknown> }>(byId, { headers: { 'x-organization-id': 'org_demo' } });
+    expect(asMember.body.errors).toBeUndefined();
+    expect(asMember.body.data?.experiment).toMatchObject({ name: 'Private Replication', access: { canView: true, canExport: false } });
+    for (const headers of [{}, { 'x-organization-id': 'org_other' }] as Record<string, string>[]) {
+      const refused = await stack.gql<{ experiment: unknown }>(byId, { headers });
+      expect(refused.body.data?.experiment).toBeNull();
+      expect(refused.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['experiment'], 'FORBIDDEN']]);
+    }
+    // Naming an organization the key's user is not in: FORBIDDEN, whether the user is the demo user or another.
+    for (const [key, org] of [
+      [FULL, 'org_other'],
+      [OTHER, 'org_demo'],
+    ]) {
+      const nested = await stack.gql(`{ sharedExperiments { edges { node { name events(first: 1) { totalCount } } } } }`, {
+        key,
+        headers: { 'x-organization-id': org ?? '' },
+      });
+      expect(nested.body.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['sharedExperiments'], 'FORBIDDEN']]);
+    }
   });
 
   it('keeps answers of one key apart per organization in the shared cache', async () => {

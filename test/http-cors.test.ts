@@ -34,7 +34,7 @@ const simple = (url: string, origin: string) =>
 
 const PREFLIGHT = {
   'access-control-allow-methods': 'GET, POST, OPTIONS',
-  'access-control-allow-headers': 'content-type, x-api-key, authorization, x-request-id, x-organization-id, x-explain-plan',
+  'access-control-allow-headers': 'content-type, x-api-key, authorization, x-request-id, x-organization-id, x-explain-plan, x-dry-run',
   'access-control-max-age': '600',
 };
 
@@ -52,7 +52,35 @@ describe('CORS with the default CORS_ORIGINS=*', () => {
     expect(cors(pre)).toEqual({ 'access-control-allow-origin': '*', ...PREFLIGHT });
     const res = await simple(stack.url, 'https://evil.example.com');
     expect(res.status).toBe(200);
-    expect(cors(res)).toEqual({ 'access-control-allow-origin': '*', 'access-control-expose-headers': 'x-request-id' });
+    expect(cors(res)).toEqual({
+      'access-control-allow-origin': '*',
+      'access-control-expose-headers': 'x-request-id, retry-after, content-disposition',
+    });
+  });
+
+  it('lets a browser ask for a table’s dry run (X-Dry-Run) and read a table’s Retry-After and file name', async () => {
+    const pre = await fetch(`${stack.url}/graphql?format=csv`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://lab.example.org',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-api-key,x-dry-run',
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-headers')?.split(', ')).toContain('x-dry-run');
+    const table = await fetch(`${stack.url}/graphql?format=csv`, {
+      method: 'POST',
+      headers: { origin: 'https://lab.example.org', 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      body: JSON.stringify({ query: '{ experiments { edges { node { experimentId } } } }' }),
+    });
+    expect(table.status).toBe(200);
+    expect(table.headers.get('content-disposition')).toBe('attachment; filename="table.csv"');
+    expect(cors(table)).toEqual({
+      'access-control-allow-origin': '*',
+      'access-control-expose-headers': 'x-request-id, retry-after, content-disposition',
+    });
+    await table.arrayBuffer();
   });
 
   it('adds nothing to a request without an Origin', async () => {
@@ -75,7 +103,7 @@ describe('CORS with a list of origins', () => {
     });
     expect(cors(await simple(stack.url, 'https://dash.example.org'))).toEqual({
       'access-control-allow-origin': 'https://dash.example.org',
-      'access-control-expose-headers': 'x-request-id',
+      'access-control-expose-headers': 'x-request-id, retry-after, content-disposition',
       vary: 'Origin',
     });
   });

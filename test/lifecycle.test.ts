@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { startSimulator } from '../src/simulator/server.ts';
+import { startGatewayProcess } from './helpers/process.ts';
 import { startStack } from './helpers/stack.ts';
 import { NO_RATE_LIMIT, FULL } from './helpers/simulator.ts';
 
@@ -36,32 +36,23 @@ describe('graceful shutdown', () => {
 
   it('stops `npm start` cleanly on SIGTERM', async () => {
     const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, HYPERSTUDY_API_URL: sim.url, PORT: '0', HOST: '127.0.0.1', SHUTDOWN_GRACE_MS: '1000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const gateway = await startGatewayProcess({ HYPERSTUDY_API_URL: sim.url, SHUTDOWN_GRACE_MS: '1000' });
     try {
-      for (let i = 0; i < 100 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
-      const url = (JSON.parse(out.split('\n').find((l) => l.includes('listening')) ?? '{}') as { url?: string }).url ?? '';
-      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
-      const res = await fetch(url, {
+      const res = await fetch(`${gateway.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': FULL },
         body: JSON.stringify({ query: QUERY }),
       });
       expect(((await res.json()) as { data: unknown }).data).toEqual({ experiment: { name: 'Movie Watching Study' } });
-      child.kill('SIGTERM');
-      const [code] = await once(child, 'exit');
-      expect(code).toBe(0);
-      expect(out).toContain('"msg":"shutting down"');
-      expect(out).not.toContain(FULL);
+      expect(await gateway.stop()).toBe(0);
+      const said = gateway.lines().map((l) => l.msg);
+      expect(said).toContain('shutting down');
+      expect(JSON.stringify(gateway.lines())).not.toContain(FULL);
     } finally {
-      child.kill('SIGKILL');
+      gateway.proc.kill('SIGKILL');
       await sim.close();
     }
-  }, 30_000);
+  }, 60_000);
 
   it('runs `npm start` in production mode (graphql-js without its development checks) unless NODE_ENV says otherwise', async () => {
     const sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
@@ -74,7 +65,7 @@ describe('graceful shutdown', () => {
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       try {
-        for (let i = 0; i < 150 && !out.includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 400 && !out.includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 100));
         const line = out.split('\n').find((l) => l.includes('"msg":"listening"')) ?? '{}';
         return (JSON.parse(line) as { nodeEnv?: unknown }).nodeEnv;
       } finally {
@@ -86,5 +77,5 @@ describe('graceful shutdown', () => {
     } finally {
       await sim.close();
     }
-  }, 40_000);
+  }, 60_000);
 });

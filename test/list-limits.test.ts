@@ -131,18 +131,18 @@ describe('input objects wider than their type', () => {
     await refusedWith(
       'mutation($p: PersonaInput!) { createPersona(input: $p) { name } }',
       { p: { name: 'x', ...keys(30_000) } },
-      'Variable "$p" got invalid value at "p"; "PersonaInput" defines 20 fields, and the value holds more keys',
+      'Variable "$p" got invalid value at "p"; "PersonaInput" defines 20 fields, and the value holds more keys; Field "k0" is not defined by type "PersonaInput".',
     );
     await refusedWith(
       'mutation($p: PersonaInput!) { createPersona(input: $p) { name } }',
       { p: { name: 'x', guardrails: { maxTurns: 1, ...keys(4) } } },
-      'Variable "$p" got invalid value at "p.guardrails"; "PersonaGuardrailsInput" defines 4 fields, and the value holds more keys',
+      'Variable "$p" got invalid value at "p.guardrails"; "PersonaGuardrailsInput" defines 4 fields, and the value holds more keys; Field "k0" is not defined by type "PersonaGuardrailsInput".',
     );
     const event = { eventType: 'custom.marker', experimentId: 'exp_movie01', roomId: 'room_movie01_001', participantId: 'p' };
     await refusedWith(
       'mutation($e: [EventInput!]!) { recordEvents(events: $e) { recorded } }',
       { e: [event, event, { ...event, ...keys(20) }] },
-      'Variable "$e" got invalid value at "e[2]"; "EventInput" defines 15 fields, and the value holds more keys',
+      'Variable "$e" got invalid value at "e[2]"; "EventInput" defines 15 fields, and the value holds more keys; Field "k0" is not defined by type "EventInput".',
     );
   });
 });

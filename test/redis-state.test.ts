@@ -234,6 +234,79 @@ describe('the response cache in Redis when the generation is gone', () => {
     }));
 });
 
+/** Redis's own clock (the scripts' `TIME`), in ms. */
+async function redisNow(): Promise<number> {
+  const [seconds, micros] = await redis.client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+describe('when more requests would fit the hour (a table’s retryAfter)', () => {
+  it('is read from the fleet’s hour window in Redis: when enough of its oldest minute buckets have left the hour', async () => {
+    const { a, b, prefix, close } = pair({ quota: { perHour: 20, perMinutePerEndpoint: 100 } });
+    try {
+      const t0 = await redisNow();
+      const minute = t0 - (t0 % 60_000);
+      // 18 requests of the last hour: 8 thirty minutes ago, 6 ten minutes ago, 4 in this minute.
+      const oldest = minute - 30 * 60_000;
+      const middle = minute - 10 * 60_000;
+      await redis.client.hset(`${prefix}{${HASH}}:q:h`, { [oldest]: 8, [middle]: 6, [minute]: 4 });
+      // A bucket counts until all of it is older than the hour.
+      const leaves = (start: number): number => start + 60_000 + 3_600_000;
+      const asked = async (n: number, process: typeof a) => {
+        const before = await redisNow();
+        const ms = await process.quota.untilRoom(HASH, n);
+        return { ms, before, after: await redisNow() };
+      };
+      expect(await a.quota.untilRoom(HASH, 2)).toBe(0);
+      // 5 more fit once the 8 of thirty minutes ago have left (10 ≤ 15); 12 more once the 6 have too (4 ≤ 8).
+      for (const [n, start, process] of [
+        [5, oldest, a],
+        [12, middle, b],
+      ] as const) {
+        const { ms, before, after } = await asked(n, process);
+        expect(ms).toBeGreaterThanOrEqual(leaves(start) - after);
+        expect(ms).toBeLessThanOrEqual(leaves(start) - before);
+      }
+      // More than the hour allows never fit.
+      expect(await b.quota.untilRoom(HASH, 21)).toBeNull();
+    } finally {
+      await close();
+    }
+  });
+
+  it('is the local tracker’s while Redis is down: the fleet’s last known hour, each request weighing the processes', async () => {
+    const proxy = await proxyRedis(redis);
+    const prefix = `t${++prefixes}:`;
+    const a = new RedisSharedState(
+      { ...OPTIONS, quota: { perHour: 20, perMinutePerEndpoint: 100 } },
+      { url: proxy.url, keyPrefix: prefix, timeoutMs: 200 },
+      capture().logger,
+      { probeMs: 60_000 },
+    );
+    try {
+      const t0 = await redisNow();
+      await redis.client.hset(`${prefix}{${HASH}}:q:h`, { [t0 - (t0 % 60_000) - 30 * 60_000]: 15 });
+      // Its verdict tells the process the fleet spent 16.
+      await a.quota.take(HASH, ENDPOINT);
+      const learnt = Date.now();
+      expect(a.quota.state(HASH).usedLastHour).toBe(16);
+      proxy.cut();
+      await a.quota.take(HASH, ENDPOINT).catch(() => undefined);
+      expect(a.status().redisUp).toBe(false);
+      // Locally the 16 count as of when they were learnt (this minute): 2 requests weighing 2 processes
+      // each fit once they leave the hour, not when the 15 of thirty minutes ago do.
+      const ms = await a.quota.untilRoom(HASH, 2);
+      const bucket = learnt - (learnt % 60_000);
+      expect(ms).toBeGreaterThanOrEqual(bucket + 3_660_000 - Date.now());
+      expect(ms).toBeLessThanOrEqual(bucket + 3_660_000 - learnt + 60_000);
+      expect(await a.quota.untilRoom(HASH, 11)).toBeNull();
+    } finally {
+      await a.close();
+      await proxy.close();
+    }
+  });
+});
+
 describe('catching Redis up', () => {
   it('also catches up what was written and sent while it was catching up, before it shares the state again', async () => {
     const proxy = await proxyRedis(redis);

@@ -59,6 +59,13 @@ describe('the gateway’s routes and the simulator’s', () => {
     expect(requests.length).toBe(65);
   });
 
+  it('orders each listing by the instant the simulator sorts it by (a table merges parents’ listings by it)', () => {
+    for (const listing of LISTINGS) {
+      const simulated = SIMULATOR_DATA_TYPES[listing.path as keyof typeof SIMULATOR_DATA_TYPES];
+      expect([listing.path, listing.instant]).toEqual([listing.path, simulated.timeField]);
+    }
+  });
+
   it('asks of each data type the scope the simulator requires, where the upstream documents one', () => {
     const scopes = Object.fromEntries(DATA_TYPE_PATHS.map((type) => [type, requiredScope(`/data/${type}/room/id1`)]));
     for (const type of DATA_TYPE_PATHS) {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseSimulatorArgs } from '../src/simulator/cli.ts';
+import { describeSimulator, parseSimulatorArgs } from '../src/simulator/cli.ts';
 import { RateLimiter } from '../src/simulator/rate-limit.ts';
 import { FAULT_MODES, startSimulator, type Simulator } from '../src/simulator/server.ts';
 import { call } from './helpers/http.ts';
@@ -45,7 +45,7 @@ describe('rate limits', () => {
   it('defaults to the documented 1000/hour and 100/minute, and can be turned off', async () => {
     sim = await startSimulator({ rateLimit: NO_RATE_LIMIT });
     for (let i = 0; i < 3; i++) expect((await call(`${sim.url}/experiments`, { key: FULL })).status).toBe(200);
-    expect(parseSimulatorArgs([]).rateLimit).toEqual({ enabled: true, perHour: 1000, perMinute: 100 });
+    expect(parseSimulatorArgs([]).rateLimit).toEqual({ enabled: true, perHour: 1000, perMinute: 100, minuteMs: 60_000 });
     expect(parseSimulatorArgs(['--rate-limit', 'off']).rateLimit.enabled).toBe(false);
   });
 
@@ -57,6 +57,19 @@ describe('rate limits', () => {
     expect(limiter.take('k', 'e')).toEqual({ ok: false, limit: 2, window: 'minute', retryAfter: 30 });
     now = 60_000;
     expect(limiter.take('k', 'e').ok).toBe(true);
+  });
+
+  it('takes a shorter minute window for tests (minuteMs, --rate-limit-minute-ms)', () => {
+    let now = 0;
+    const limiter = new RateLimiter({ enabled: true, perHour: 1000, perMinute: 2, minuteMs: 2_000 }, () => now);
+    expect([limiter.take('k', 'e').ok, limiter.take('k', 'e').ok, limiter.take('k', 'e').ok]).toEqual([true, true, false]);
+    now = 500;
+    expect(limiter.take('k', 'e')).toEqual({ ok: false, limit: 2, window: 'minute', retryAfter: 2 });
+    now = 2_000;
+    expect(limiter.take('k', 'e').ok).toBe(true);
+    expect(describeSimulator('http://x/api/v3', parseSimulatorArgs(['--rate-limit-minute-ms', '2000']))).toContain(
+      '  rate limits: 1000/hour per key, 100/2 s per endpoint;',
+    );
   });
 });
 
@@ -139,6 +152,8 @@ describe('command line', () => {
       '10',
       '--rate-limit-minute',
       '5',
+      '--rate-limit-minute-ms',
+      '2000',
     ]);
     expect(o).toMatchObject({
       port: 4010,
@@ -148,7 +163,7 @@ describe('command line', () => {
       eventsPerParticipant: 50,
       latencyMs: 20,
       faults: { rate: 0.2, modes: ['drop', 'stall'], stallMs: 100 },
-      rateLimit: { enabled: true, perHour: 10, perMinute: 5 },
+      rateLimit: { enabled: true, perHour: 10, perMinute: 5, minuteMs: 2000 },
     });
     expect(parseSimulatorArgs([]).faults.modes).toEqual(FAULT_MODES);
   });

@@ -415,10 +415,17 @@ describe('paging signals and limits', () => {
 });
 
 describe('processing metadata and warnings', () => {
-  it('reports firstStateStartedAt (not experimentStartedAt), processing time, enriched and the version', async () => {
+  it('reports experimentStartedAt (as the docs show it) and firstStateStartedAt (its newer name), processing time, enriched and the version', async () => {
     const res = await get(`/data/events/room/${ROOM}?limit=1`);
-    expect(Object.keys(res.body.metadata.processing)).toEqual(['firstStateStartedAt', 'processingTimeMs', 'enriched', 'version']);
+    expect(Object.keys(res.body.metadata.processing)).toEqual([
+      'experimentStartedAt',
+      'firstStateStartedAt',
+      'processingTimeMs',
+      'enriched',
+      'version',
+    ]);
     expect(res.body.metadata.processing).toMatchObject({
+      experimentStartedAt: '2024-10-01T09:27:44.541Z',
       firstStateStartedAt: '2024-10-01T09:27:44.541Z',
       enriched: true,
       version: '3.0.0',

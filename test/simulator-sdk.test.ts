@@ -176,7 +176,9 @@ describe('experiments shared with an organisation', () => {
         ownerOrganizationId: 'org_other',
         accessType: 'shared',
         permissions: ['view'],
+        dataPermissions: ['view'],
         sharedAt: '2024-10-02T08:00:00.000Z',
+        expiresAt: null,
         roomCount: 1,
         participantCount: 3,
       },
@@ -189,7 +191,7 @@ describe('experiments shared with an organisation', () => {
     expect(bad.body.error?.details).toEqual({ parameter: 'limit', value: '0', expected: 'integer between 1 and 100' });
     const theirs = await sdk('/experiments/shared', {}, { key: OTHER, headers: { 'X-Organization-Id': 'org_other' } });
     expect(theirs.body.data).toEqual([]);
-    // Shared for viewing in a list; its data stays the owner's.
+    // Its data is read as the organisation (test/simulator-shared.test.ts); without the header it stays the owner's.
     expect((await sdk(`/data/events/experiment/exp_other01`)).status).toBe(403);
   });
 
@@ -254,7 +256,7 @@ describe('experiments in the SDK schema', () => {
       },
     ],
     runtime: 'v2',
-    agentConfig: { roleOverrides: { bot: 'Be brief.' }, pacing: {}, seed: 3 },
+    agentConfig: { roleOverrides: { bot: { guidance: 'Be brief.', examples: ['Fine.'] } }, pacing: {}, seed: 3 },
     laterPlatformField: { kept: true },
   };
 
@@ -286,7 +288,7 @@ describe('experiments in the SDK schema', () => {
           { id: 's2' },
         ],
         runtime: 'v3',
-        agentConfig: { seed: 'x' },
+        agentConfig: { seed: 'x', roleOverrides: { bot: 'Be brief.', p1: { objective: 3, examples: 'x' } } },
       },
     });
     expect(res.body.data).toEqual([
@@ -314,6 +316,12 @@ describe('experiments in the SDK schema', () => {
           { field: 'states[2].focusComponent.type', message: 'type is required' },
           { field: 'states[3].id', message: 'duplicate state id s2' },
           { field: 'runtime', message: 'runtime must be one of v1, v2' },
+          {
+            field: 'agentConfig.roleOverrides.bot',
+            message: 'a prompt override must be an object with persona, objective, guidance, additionalInstructions, examples',
+          },
+          { field: 'agentConfig.roleOverrides.p1.objective', message: 'objective must be a string' },
+          { field: 'agentConfig.roleOverrides.p1.examples', message: 'examples must be an array of strings' },
           { field: 'agentConfig.seed', message: 'seed must be an integer >= 0' },
         ],
       },
@@ -326,18 +334,55 @@ describe('experiments in the SDK schema', () => {
     });
   });
 
-  it('gives the pilot runtime v2 and an agent role bound to a seeded persona; the movie study stays human', async () => {
+  it('seeds experiments in the current shape: states with a focus component, roles with name and participantCount', async () => {
     const pilot = (await sdk(`/experiments/${PILOT}`)).body.data[0];
     expect(pilot).toMatchObject({
       runtime: 'v2',
       roles: {
-        speaker: { label: 'Speaker', max: 1 },
-        listener: { label: 'Listener' },
-        partner: { label: 'AI partner', mode: 'agent', personaId: 'psn_demo_partner' },
+        speaker: { name: 'Speaker', participantCount: 1 },
+        listener: { name: 'Listener', participantCount: 2 },
+        partner: { name: 'AI partner', participantCount: 1, mode: 'agent', personaId: 'psn_demo_partner' },
       },
     });
     const movie = (await sdk(`/experiments/${EXP}`)).body.data[0];
-    expect(movie?.roles).toEqual({ speaker: { label: 'Speaker', max: 1 }, listener: { label: 'Listener' } });
+    expect(movie?.roles).toEqual({
+      speaker: { name: 'Speaker', participantCount: 1 },
+      listener: { name: 'Listener', participantCount: 2 },
+    });
     expect(movie).not.toHaveProperty('runtime');
+    expect((movie?.states as unknown[]).slice(2, 4)).toEqual([
+      {
+        id: 'state_instructions',
+        name: 'Instructions',
+        order: 2,
+        focusComponent: {
+          id: 'cmp_instructions_1',
+          type: 'textinput',
+          config: { prompt: 'Describe the film', outputVariable: 'description' },
+        },
+      },
+      {
+        id: 'state_movie',
+        name: 'Movie',
+        order: 3,
+        focusComponent: { id: 'cmp_movie_1', type: 'vasrating', config: { prompt: 'How engaging was it?', outputVariable: 'engagement' } },
+        transitionRules: { type: 'timed', durationMs: 600_000 },
+      },
+    ]);
+    // Every seeded experiment passes the schema the simulator checks writes against.
+    for (const seeded of [pilot, movie]) {
+      const {
+        id: _id,
+        ownerId: _o,
+        ownerEmail: _e,
+        createdAt: _c,
+        updatedAt: _u,
+        roomCount: _r,
+        participantCount: _p,
+        ...definition
+      } = seeded ?? {};
+      const checked = await call<Envelope>(`${sim.url}/experiments/validate`, { key: FULL, body: definition });
+      expect(checked.body.data).toEqual([{ valid: true }]);
+    }
   });
 });

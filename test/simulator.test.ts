@@ -432,7 +432,8 @@ describe('experiment management', () => {
     const config = await get(`/experiments/${EXP}/config`);
     expect(Object.keys(config.body.data[0] ?? {})).toEqual(['experimentId', 'states', 'roles', 'settings', 'requiredParticipants']);
     const exported = await get(`/experiments/${EXP}/export`);
-    expect(exported.body.data[0]).toMatchObject({ formatVersion: '1.0', experiment: { name: 'Movie Watching Study' } });
+    expect(Object.keys(exported.body.data[0] ?? {})).toEqual(['experiment', 'mediaAssets']);
+    expect(exported.body.data[0]).toMatchObject({ experiment: { name: 'Movie Watching Study' }, mediaAssets: [] });
     expect((await get('/experiments/exp_nope')).status).toBe(404);
   });
 

@@ -6,12 +6,13 @@
 import { MockAgent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { quotaRefusal, QuotaTracker } from '../src/state/quota.ts';
-import { ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
+import { keyHash, ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
 import { loadConfig } from '../src/config.ts';
 import { UpstreamClient } from '../src/upstream/client.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { stackPerTest, startStack, type Stack } from './helpers/stack.ts';
+import { startRedis } from './helpers/redis.ts';
 import { FULL, READONLY } from './helpers/simulator.ts';
 import { Duck, fetchTable } from './helpers/tables.ts';
 
@@ -60,6 +61,7 @@ describe('planned before the first byte', () => {
       quota: { left: 16, limitPerHour: 20 },
       fitsNow: true,
       retryAfter: 0,
+      inMemory: null,
     });
     // The experiment, its rooms and participants, and the first page of events (which tells their total).
     expect(stack.sim.stats.total).toBe(4);
@@ -86,6 +88,44 @@ describe('planned before the first byte', () => {
       `This table needs 3 more upstream requests; this key has 0 of its 20 left this hour: it would fit in ${retryAfter} s, as the key's requests of the last hour age out — or an export job (the next issue) can take it`,
     );
     expect(stack.sim.stats.total).toBe(4);
+  });
+});
+
+describe('planned against the fleet’s quota in Redis', () => {
+  it('says when the table would fit from the hour window in Redis (its oldest minute buckets leaving the hour), not the hour’s bound', async () => {
+    const redis = await startRedis();
+    const stack = await startStack(
+      { rooms: 4, participantsPerRoom: 5, eventsPerParticipant: 200 },
+      { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_HOURLY_LIMIT: '20', REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'tables:' },
+    );
+    try {
+      const key = 'hst_test_demo_readonly';
+      const [seconds, micros] = await redis.client.time();
+      const t0 = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      // 14 requests of the fleet thirty minutes ago: planning takes 4 more (18 of 20), the table needs 3 after them.
+      const oldest = t0 - (t0 % 60_000) - 30 * 60_000;
+      await redis.client.hset(`tables:{${keyHash(key)}}:q:h`, { [oldest]: 14 });
+      const reply = await fetchTable(stack.url, NESTED, { format: 'csv', headers: { 'x-dry-run': '1' }, key });
+      const [s1, m1] = await redis.client.time();
+      const t1 = Number(s1) * 1000 + Math.floor(Number(m1) / 1000);
+      const plan = JSON.parse(reply.text).extensions.table;
+      expect(plan).toMatchObject({
+        rows: 4000,
+        requests: { spent: 4, remaining: 3 },
+        quota: { left: 2, limitPerHour: 20 },
+        fitsNow: false,
+      });
+      // The 14 leave the hour when all of their minute bucket has: 3 more fit then (4 + 3 ≤ 20).
+      const leaves = oldest + 60_000 + 3_600_000;
+      expect(plan.retryAfter).toBeGreaterThanOrEqual(Math.ceil((leaves - t1) / 1000));
+      expect(plan.retryAfter).toBeLessThanOrEqual(Math.ceil((leaves - t0) / 1000));
+      const refused = await fetchTable(stack.url, NESTED, { format: 'csv', key });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeLessThan(1900);
+    } finally {
+      await stack.close();
+      await redis.stop();
+    }
   });
 });
 
@@ -238,5 +278,46 @@ describe('paced within the per-minute limit', () => {
       code: 'RATE_LIMITED',
       details: { source: 'gateway', reason: 'minute' },
     });
+  });
+});
+
+describe('paced within the per-minute limit, over HTTP', () => {
+  const ownStack = stackPerTest();
+
+  it('a table needing more pages than the simulator’s per-minute limit allows waits for room, and every row arrives without a 429', async () => {
+    // The simulator's "minute" is 2 s (--rate-limit-minute-ms) and lets 2 requests an endpoint in it; the
+    // table reads 4 pages of events from one endpoint, so it needs two of its windows. The gateway paces by
+    // a window of 2.5 s: the simulator starts a window when a request arrives, the gateway counts from when
+    // it sends, and its 1 s buckets leave it a margin of 0–1 s; the half second more keeps a page sent at the
+    // end of the gateway's window from arriving inside the simulator's.
+    const stack = await ownStack(
+      {
+        rooms: 2,
+        participantsPerRoom: 2,
+        eventsPerParticipant: 1000,
+        rateLimit: { enabled: true, perHour: 1000, perMinute: 2, minuteMs: 2_000 },
+      },
+      { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_MINUTE_LIMIT: '2', UPSTREAM_MINUTE_WINDOW_MS: '2500' },
+    );
+    const reply = await fetchTable(stack.url, `{ experiment(id: "${EXP}") { events { edges { node { id } } } } }`, { format: 'csv' });
+    const served = [...stack.sim.stats.requests];
+    expect(reply.status).toBe(200);
+    const ids = reply.text.trim().split('\r\n').slice(1);
+    expect(ids).toHaveLength(4000);
+    // Direct REST for comparison, its windows emptied before each page (these reads are not the test's).
+    const direct: string[] = [];
+    for (let offset = 0; offset < 4000; offset += 1000) {
+      stack.sim.rateLimiter.reset();
+      direct.push(...(await stack.rest(`/data/events/experiment/${EXP}?limit=1000&offset=${offset}`)).data.map((e) => String(e.id)));
+    }
+    expect(ids).toEqual(direct);
+    // The upstream saw every page once and no 429; no more than 2 pages in any 2 s of its own clock.
+    const pages = served.filter((r) => r.path === `/api/v3/data/events/experiment/${EXP}`);
+    expect(served.map((r) => r.status)).toEqual(served.map(() => 200));
+    expect(pages).toHaveLength(4);
+    for (let i = 2; i < pages.length; i++)
+      expect((pages[i] as { startedAt: number }).startedAt - (pages[i - 2] as { startedAt: number }).startedAt).toBeGreaterThanOrEqual(
+        2_000,
+      );
   });
 });

@@ -204,7 +204,7 @@ describe('rows', () => {
     expect(csv(reply.text).rows.map((r) => [r[2], Number(r[3])])).toEqual(events.map((e) => [e.id, e.onset]));
   });
 
-  it('makes a table with the row list’s totalCount from the whole answer (not streamed), each row carrying it', async () => {
+  it('makes a table with the row list’s totalCount (streamed, from the listing’s first page), each row carrying it', async () => {
     const reply = await fetchTable(stack.url, `{ experiment(id: "${EXP}") { events { totalCount edges { node { id } } } } }`, {
       format: 'csv',
     });

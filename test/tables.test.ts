@@ -4,6 +4,7 @@
  * (CSV and TSV straight from the gateway's URL) — and compared record for record with direct REST reads
  * of the simulator; at the floor of upstream requests.
  */
+import { readFileSync } from 'node:fs';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvField, tsvField } from '../src/tables/writers.ts';
@@ -219,6 +220,22 @@ describe('a nested table, read by real readers, is the REST records joined with 
     expect(values.rows.map((r) => [...COLUMNS.slice(0, 10).map((c) => r[c]), Number(r.ms)])).toEqual(
       expected.map((row) => [...row.slice(0, 9), row[9] === null ? null : JSON.stringify(row[9]), Date.parse(String(row[10]))]),
     );
+  });
+
+  it('Parquet: the README’s DuckDB example — its query, its SQL through @duckdb/node-api — counts the events by type as REST has them', async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### DuckDB'), readme.indexOf('### Rows, columns and cells'));
+    const body = /-d '([^']+)'/.exec(section)?.[1] ?? '';
+    const sql = /runAndReadAll\(\s*`([^`]+)`/.exec(section)?.[1] ?? '';
+    expect(sql).toContain("FROM 'events.parquet'");
+    const reply = await fetchTable(stack.url, (JSON.parse(body) as { query: string }).query, { format: 'parquet' });
+    expect(reply.status).toBe(200);
+    const read = await duck.read(reply.bytes, 'parquet', (path) => sql.replace("'events.parquet'", path));
+    const counts = new Map<string, number>();
+    for (const e of await restAll(stack.rest, `/data/events/experiment/${EXP}`))
+      counts.set(String(e.eventType), (counts.get(String(e.eventType)) ?? 0) + 1);
+    const byCount = [...counts].sort(([a, m], [b, n]) => n - m || (a < b ? -1 : 1)).map(([type, n]) => ({ type, n }));
+    expect(read.rows).toEqual(byCount);
   });
 
   it('Arrow IPC stream: typed columns, read by Arrow JS (tableFromIPC)', async () => {

@@ -22,6 +22,7 @@ import {
 
 const EXP = 'exp_movie01';
 const FIELDS = 'id onset eventType category timestamp';
+const FORMATS = ['csv', 'parquet', 'arrow'];
 
 /** The table: every event with its room and participant, context joined by the gateway. */
 export const TABLE_QUERY = `query Table($id: ID!) { experiment(id: $id) { rooms { edges { node { roomId status participants { edges { node { participantId completionCode events { edges { node { ${FIELDS} } } } } } } } } } } }`;
@@ -43,6 +44,8 @@ interface Run {
   rssGrowthMb: number | null;
   /** The gateway's CPU seconds over the run (null: not through the gateway). */
   gatewayCpuSeconds: number | null;
+  /** The simulator's CPU seconds over the run: the upstream serving the pages, on the same cores. */
+  simulatorCpuSeconds: number | null;
 }
 
 const cpu = new CpuMeter();
@@ -57,7 +60,7 @@ async function measured(
   await simulator.reset();
   const before = gateway ? memoryOf(await gateway.metrics(), 0) : null;
   const sampler = gateway ? sampleEvery(100, async (at) => memoryOf(await gateway.metrics(), at)) : null;
-  const meter = cpu.start(gateway ? gateway.pids : []);
+  const meter = cpu.start([...(gateway ? [gateway.pids[0] as number] : []), simulator.child.pid]);
   const started = performance.now();
   const { rows, firstRowMs } = await body();
   const seconds = (performance.now() - started) / 1000;
@@ -65,7 +68,8 @@ async function measured(
   const samples: MemorySample[] = sampler ? await sampler.stop() : [];
   const peak = (pick: (s: MemorySample) => number): number | null =>
     before === null ? null : Math.max(0, ...samples.map((s) => pick(s) - pick(before)));
-  const share = used.others[0];
+  const share = gateway ? used.others[0] : null;
+  const simulatorShare = used.others.at(-1);
   return {
     label,
     rows,
@@ -75,6 +79,7 @@ async function measured(
     heapGrowthMb: peak((s) => s.heapUsedMb),
     rssGrowthMb: peak((s) => s.rssMb),
     gatewayCpuSeconds: share === null || share === undefined ? null : (share / 100) * seconds,
+    simulatorCpuSeconds: simulatorShare === null || simulatorShare === undefined ? null : (simulatorShare / 100) * seconds,
   };
 }
 
@@ -153,14 +158,28 @@ export const tables: Scenario = {
     progress(`tables: starting the simulator (${num(expected)} events) and the gateway`);
     const simulator = await startSimulator(children, data);
     const gateway = await startGateway(children, 'gateway', simulator.url, SETTINGS);
-    // Unmeasured: the key's first operation (it confirms the key), and one table of each kind.
-    await table(gateway, 'csv', expected);
+    const { baseline } = options;
+    const base = baseline ? await startGateway(children, 'gateway-baseline', simulator.url, SETTINGS, baseline.checkout) : null;
+    // Unmeasured: the key's first operation (it confirms the key), and a table of each format (the baseline's too).
+    for (const g of base ? [gateway, base] : [gateway]) {
+      for (const format of FORMATS) {
+        await simulator.reset();
+        await table(g, format, expected);
+      }
+    }
     await pagingLoop(gateway);
     const runs: Run[] = [];
     const bodies: string[] = [];
-    for (const format of ['csv', 'parquet', 'arrow']) {
+    // With a baseline, each format's table from this checkout and then from the baseline's, one after the other.
+    for (const format of FORMATS) {
       progress(`tables: ${format}`);
       runs.push(await measured(`table, ${code(`format=${format}`)}`, gateway, simulator, () => table(gateway, format, expected)));
+      if (baseline && base) {
+        progress(`tables: ${format}, ${baseline.label}`);
+        runs.push(
+          await measured(`${baseline.label}: table, ${code(`format=${format}`)}`, base, simulator, () => table(base, format, expected)),
+        );
+      }
     }
     progress('tables: the first: 1000 paging loop through the gateway');
     runs.push(await measured(`${code('first: 1000')} paging loop through the gateway`, gateway, simulator, () => pagingLoop(gateway)));
@@ -181,6 +200,7 @@ export const tables: Scenario = {
         'gateway RSS growth (peak)',
         'gateway CPU per row',
         'vs parsing the upstream bytes',
+        'simulator CPU per row',
       ],
       runs.map((r) => {
         const cpuPerRow = r.gatewayCpuSeconds === null ? null : r.gatewayCpuSeconds / r.rows;
@@ -194,6 +214,7 @@ export const tables: Scenario = {
           r.rssGrowthMb === null ? 'n/a' : `${r.rssGrowthMb.toFixed(0)} MB`,
           cpuPerRow === null ? 'n/a' : `${(cpuPerRow * 1e6).toFixed(1)} µs`,
           cpuPerRow === null ? 'n/a' : ratio(cpuPerRow / floor),
+          r.simulatorCpuSeconds === null ? 'n/a' : `${((r.simulatorCpuSeconds / r.rows) * 1e6).toFixed(1)} µs`,
         ];
       }),
     );
@@ -204,7 +225,7 @@ export const tables: Scenario = {
         setup: [
           `Data: ${describeData(data)}: ${num(expected)} events, ${pages} pages of 1,000 at experiment scope. Gateway settings changed from the defaults: ${settingsText(SETTINGS)}.`,
           `The table is ${code('experiment → rooms → participants → events')} (${FIELDS.split(' ').length} event fields, the room's id and status, the participant's id and completion code); the loop asks ${code('experiment.events(first: 1000, after:)')} with the same fields and the participant's and room's through their back-links; REST pages ${code('/data/events/experiment/:id?limit=1000&offset=…')} (the events alone, no context).`,
-          `One run each after an unmeasured one; memory sampled from the gateway's ${code('/metrics')} every 100 ms (growth over what it held before the run); CPU from /proc; the floor is this process parsing the same ${pages} upstream bodies with ${code('JSON.parse')} (${(floor * 1e6).toFixed(2)} µs per row, best of 5).`,
+          `One run each after an unmeasured one${baseline ? ` (the baseline, ${baseline.checkout}, with the same settings, right after each of this checkout's tables)` : ''}; memory sampled from the gateway's ${code('/metrics')} every 100 ms (growth over what it held before the run); CPU from /proc, the gateway's and the simulator's (which serves the pages on the same cores); the floor is this process parsing the same ${pages} upstream bodies with ${code('JSON.parse')} (${(floor * 1e6).toFixed(2)} µs per row, best of 5).`,
         ],
         table: rowsTable,
         notes: [

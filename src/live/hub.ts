@@ -13,7 +13,7 @@
  * fleet shares live polling through Redis (src/live/fleet.ts), where one poller per feed serves every
  * replica and the key's live spend and feeds are counted fleet-wide.
  */
-import { HOUR_MS, MINUTE_MS } from '../state/quota.ts';
+import { HOUR_MS, minuteOf, type QuotaLimits } from '../state/quota.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
 import { Channel } from './channel.ts';
@@ -28,7 +28,7 @@ export interface LiveOptions {
    * shares its live spend through Redis, else this process's share of them (as its quota guard has it).
    * Live polls are held to the share of both (the per-minute one per endpoint).
    */
-  limits(): { perHour: number; perMinutePerEndpoint: number };
+  limits(): QuotaLimits;
   /** The shortest interval between two polls of one poller, in ms. */
   minIntervalMs: number;
   /** The longest a poller backs off after faults, in ms. */
@@ -82,7 +82,11 @@ export class LiveHub implements PollerHost {
     // Counted as if every poll went to one endpoint: the per-minute limit is per endpoint.
     const perMinute = Math.max(1e-9, this.options.quotaShare * limits.perMinutePerEndpoint);
     const needed = Math.max(1, costs);
-    return Math.max(this.options.minIntervalMs, Math.ceil((needed * HOUR_MS) / perHour), Math.ceil((needed * MINUTE_MS) / perMinute));
+    return Math.max(
+      this.options.minIntervalMs,
+      Math.ceil((needed * HOUR_MS) / perHour),
+      Math.ceil((needed * minuteOf(limits)) / perMinute),
+    );
   }
 
   /** The key's pollers (in the fleet, when shared). */

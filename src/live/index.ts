@@ -14,7 +14,7 @@ export interface Live {
 }
 
 export function createLive(config: GatewayConfig, state: SharedState, { registry }: Metrics): Live {
-  const limits = { perHour: config.quotaLimits.perHour, perMinutePerEndpoint: config.quotaLimits.perMinutePerEndpoint };
+  const limits = config.quotaLimits;
   const hub = new LiveHub(
     {
       quotaShare: config.live.quotaShare,
@@ -23,7 +23,11 @@ export function createLive(config: GatewayConfig, state: SharedState, { registry
         const { redisUp, processes } = state.status();
         return redisUp === true
           ? limits
-          : { perHour: shareOf(limits.perHour, processes), perMinutePerEndpoint: shareOf(limits.perMinutePerEndpoint, processes) };
+          : {
+              ...limits,
+              perHour: shareOf(limits.perHour, processes),
+              perMinutePerEndpoint: shareOf(limits.perMinutePerEndpoint, processes),
+            };
       },
       minIntervalMs: config.live.minIntervalMs,
       maxBackoffMs: config.live.maxBackoffMs,

@@ -7,8 +7,9 @@
  * known at the root starts at once ("lookahead"). Its parts, all in this module:
  *
  *   - `ListingKey`: a listing is a data type with filters at a scope; maps of listings are keyed by it.
- *   - lookahead: `experiment(id:)` and `room(id:)` read the operation below them and start the first
- *     page of every listing the nested fields will need, at the root's own scope (`prefetch`).
+ *   - lookahead: `experiment(id:)` and `room(id:)` (and Experiment and Room entities in `_entities`)
+ *     read the operation below them and start the first page of every listing the nested fields will
+ *     need, at the root's own scope (`prefetch`).
  *   - probe reuse: a started first page serves any window inside it, and tells the listing's total.
  *   - the cheaper plan: requests of one event-loop turn are grouped; a group is lifted to the wider
  *     listing when its pages are no more than one request per parent; otherwise each parent fetches
@@ -35,13 +36,22 @@
  * on request (`explain()`, surfaced as `extensions.plan`).
  */
 import DataLoader from 'dataloader';
-import { getArgumentValues, getNamedType, isObjectType, type GraphQLResolveInfo } from 'graphql';
+import {
+  getArgumentValues,
+  getNamedType,
+  isObjectType,
+  Kind,
+  type FieldNode,
+  type GraphQLResolveInfo,
+  type SelectionSetNode,
+} from 'graphql';
 import { selectionWalk, type SelectionWalk } from '../document.ts';
-import { LISTING_BY_FIELD } from '../spec/data-types.ts';
+import { LISTING_BY_FIELD, LISTINGS } from '../spec/data-types.ts';
+import { upstreamOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
 import { roomOf, type Rec } from '../upstream/values.ts';
-import { dataSource, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
+import { dataSource, mapBounded, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
 
 /** A listing: a data type (its upstream path) with filters, at a scope. */
 export interface ListingKey {
@@ -156,14 +166,10 @@ function liftTarget(group: readonly DataRequest[]): Scope | null {
 /** The cheaper plan: the wider listing, when its pages are no more requests than one per parent. */
 const liftable = (probe: Page, pageLimit: number, parents: number): boolean => Math.max(1, Math.ceil(probe.total / pageLimit)) <= parents;
 
-/** A record's place for the split: its room, and its participant within the room. */
-function placeOf(r: Rec, kind: Scope['kind']): string {
-  const room = roomOf(r) ?? '';
-  if (kind === 'room') return room;
-  return `${room}\u0000${typeof r.participantId === 'string' ? r.participantId : String(r.participantId)}`;
-}
+/** A record's participant, as the split reads it. */
+const participantOf = (r: Rec): string => (typeof r.participantId === 'string' ? r.participantId : String(r.participantId));
 
-const placeOfScope = (scope: Scope): string => (scope.kind === 'participant' ? `${scope.roomId}\u0000${scope.id}` : scope.id);
+const ownSource = (req: DataRequest): ListingSource => dataSource(req.type, req.scope, req.params, req.pageLimit);
 
 /** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
 export interface StreamedPage {
@@ -177,6 +183,9 @@ interface PlannedRead {
   first: Promise<Page>;
   total: number;
   owners: (record: Rec) => number[];
+  /** The reads of one data type, filters and experiment share a group: several (each parent's own) are merged in the upstream's order. */
+  group: number;
+  order: (a: Rec, b: Rec) => number;
 }
 
 /** What reading a table's row list will take: the listings, the requests after their first pages, and the records. */
@@ -188,6 +197,12 @@ export interface StreamPlan {
   rows: number;
   /** The upstream path of each listing and the pages still to read from it. */
   endpoints: readonly { path: string; pages: number }[];
+  /**
+   * Each request's own total, when the plan was asked for them (a table that selects its row list's
+   * totalCount, startCursor or endCursor): known from a first page read while planning, or a listing
+   * still to count (one request of one record, in `requests`: see `totals`).
+   */
+  totals: readonly (number | ListingSource)[] | null;
 }
 
 /** A source of windows over one connection's records, however they are planned. */
@@ -256,6 +271,11 @@ export class Planner {
   readonly #splits = new WeakMap<readonly Rec[], Split>();
   readonly #batch: DataLoader<Planned, Listing | null, string>;
   readonly #decisions: PlanDecision[] = [];
+  /**
+   * The lookahead's listings below each entity type of an `_entities` field (`entityLookahead`), worked
+   * out once per operation (the arguments depend on its variables), however many representations it has.
+   */
+  readonly entityListings = new Map<FieldNode, Map<string, Found[]>>();
 
   constructor(
     private readonly listings: ListingFetcher,
@@ -389,19 +409,23 @@ export class Planner {
    * each experiment, one wider listing when that is the cheaper plan (the same decision as for a
    * turn's requests, explained likewise), otherwise each parent's own. Reads the first page of each
    * listing it plans (a wider one's, or each parent's), which tells its total: the stream reads them
-   * first, so planning costs no request the table would not make anyway.
+   * first, so planning costs no request the table would not make anyway. With `totals`, it also tells
+   * each request's own total: a lifted listing's parents are counted from its first page when that
+   * holds it all, else each is asked after the plan (a request each, counted in the plan).
    */
-  async plan(reqs: readonly DataRequest[]): Promise<StreamPlan> {
+  async plan(reqs: readonly DataRequest[], options: { totals?: boolean } = {}): Promise<StreamPlan> {
+    const totals: (number | ListingSource)[] | null = options.totals ? reqs.map(() => 0) : null;
     const groups = new Map<string, number[]>();
     reqs.forEach((req, i) => {
       const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
       groups.set(group, [...(groups.get(group) ?? []), i]);
     });
     const reads: PlannedRead[] = [];
-    for (const indices of groups.values()) {
+    for (const [g, indices] of [...groups.values()].entries()) {
       const group = indices.map((i) => reqs[i] as DataRequest);
       const first = group[0];
       if (!first) continue;
+      const order = upstreamOrder({ instant: LISTINGS.find((l) => l.path === first.type)?.instant ?? 'timestamp' }, first.params);
       const target = this.enabled && first.experimentId !== null ? liftTarget(group) : null;
       if (target !== null) {
         const listing: ListingKey = { type: first.type, params: first.params, scope: target };
@@ -410,53 +434,137 @@ export class Planner {
         const lifted = liftable(page, first.pageLimit, group.length);
         this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: page.total });
         if (lifted) {
-          const owners = new Map<string, number[]>();
+          // Whose each record is, by room and then participant: a lookup per record, no key built.
+          const owners = new Map<string, Map<string, number[]>>();
           indices.forEach((index, k) => {
-            const place = placeOfScope((group[k] as DataRequest).scope);
-            owners.set(place, [...(owners.get(place) ?? []), index]);
+            const scope = (group[k] as DataRequest).scope;
+            const [room, participant] = scope.kind === 'participant' ? [scope.roomId, scope.id] : [scope.id, ''];
+            const inRoom = owners.get(room) ?? new Map<string, number[]>();
+            owners.set(room, inRoom.set(participant, [...(inRoom.get(participant) ?? []), index]));
           });
           const kind = first.scope.kind;
+          const none: number[] = [];
+          const ownersOf = (r: Rec): number[] =>
+            kind === 'experiment' ? indices : (owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none);
           reads.push({
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
-            owners: (r) => (kind === 'experiment' ? indices : (owners.get(placeOf(r, kind)) ?? [])),
+            owners: ownersOf,
+            group: g,
+            order,
           });
+          // A wider listing whole in its first page tells each parent's total; otherwise each is counted.
+          if (totals && page.total <= page.records.length)
+            for (const r of page.records) for (const o of ownersOf(r)) totals[o] = (totals[o] as number) + 1;
+          else if (totals) for (const index of indices) totals[index] = ownSource(reqs[index] as DataRequest);
           continue;
         }
       }
       for (const index of indices) {
         const req = reqs[index] as DataRequest;
         const probe = this.#probe(req, req.pageLimit);
+        const total = (await probe).total;
+        if (totals) totals[index] = total;
         reads.push({
           source: dataSource(req.type, req.scope, req.params, req.pageLimit),
           first: probe,
-          total: (await probe).total,
+          total,
           owners: () => [index],
+          group: g,
+          order,
         });
       }
     }
     const pages = (read: PlannedRead): number => Math.max(0, Math.ceil(read.total / read.source.pageLimit) - 1);
+    const counts = (totals ?? []).filter((t): t is ListingSource => typeof t !== 'number');
     return {
       reads,
-      requests: reads.reduce((n, read) => n + pages(read), 0),
+      requests: reads.reduce((n, read) => n + pages(read), 0) + counts.length,
       rows: reads.reduce((n, read) => n + read.total, 0),
-      endpoints: reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+      endpoints: [
+        ...reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
+        ...counts.map((c) => ({ path: c.path, pages: 1 })),
+      ],
+      totals,
     };
+  }
+
+  /** Each request's own total of a plan made with totals: the listings still to count are asked now, `concurrency` at a time. */
+  async totals(plan: StreamPlan, concurrency: number): Promise<number[]> {
+    return mapBounded(plan.totals ?? [], concurrency, async (t) => (typeof t === 'number' ? t : this.listings.total(t)));
   }
 
   /**
    * The records of a plan's listings, page by page as the upstream sends them, each page's records
    * with the parents they belong to: what a table streams (src/tables/rows.ts). A wider listing's
-   * records come in its order; per-parent listings come parent after parent. At most `ahead` pages are
-   * read ahead of the one handed out, and none is kept once handed out: memory holds a few pages
-   * whatever the listing's size.
+   * records come in its order, `ahead` pages read ahead of the one handed out. Each parent's own
+   * listings (the cheaper plan when the parents are few in a wide scope) are merged in the upstream's
+   * order (`sort`, `order`), as the wider listing would have them: see `#merged`. None is kept once
+   * handed out, so memory holds a few pages whatever the listings' size.
    */
   async *stream(plan: StreamPlan, ahead: number): AsyncGenerator<StreamedPage> {
-    for (const read of plan.reads) {
-      for await (const { records } of this.listings.pages(read.source, ahead, read.first)) {
-        yield { records, owners: records.map(read.owners) };
+    for (let i = 0; i < plan.reads.length;) {
+      const group = (plan.reads[i] as PlannedRead).group;
+      let end = i + 1;
+      while (end < plan.reads.length && (plan.reads[end] as PlannedRead).group === group) end++;
+      const reads = plan.reads.slice(i, end);
+      i = end;
+      const read = reads[0];
+      if (read && reads.length === 1) {
+        for await (const { records } of this.listings.pages(read.source, ahead, read.first))
+          yield { records, owners: records.map(read.owners) };
+      } else yield* this.#merged(reads);
+    }
+  }
+
+  /**
+   * A k-way merge of each parent's listing by the upstream's order, in pages of the listings' page
+   * size: each listing holds its current page and reads its next one ahead, so memory is two pages a
+   * parent (their first pages are what planning read anyway). Records equal in the order keep the
+   * parents' order.
+   */
+  async *#merged(reads: readonly PlannedRead[]): AsyncGenerator<StreamedPage> {
+    const first = reads[0];
+    if (!first) return;
+    const heads = reads.map((read) => ({
+      read,
+      pages: this.listings.pages(read.source, 1, read.first),
+      records: [] as Rec[],
+      at: 0,
+      done: false,
+    }));
+    type Head = (typeof heads)[number];
+    const refill = async (head: Head): Promise<void> => {
+      while (!head.done && head.at >= head.records.length) {
+        const next = await head.pages.next();
+        if (next.done) head.done = true;
+        else [head.records, head.at] = [next.value.records, 0];
       }
+    };
+    try {
+      await Promise.all(heads.map(refill));
+      let records: Rec[] = [];
+      let owners: number[][] = [];
+      for (;;) {
+        let best: Head | null = null;
+        for (const head of heads) {
+          if (head.done) continue;
+          if (best === null || first.order(head.records[head.at] as Rec, best.records[best.at] as Rec) < 0) best = head;
+        }
+        if (best === null) break;
+        const record = best.records[best.at++] as Rec;
+        records.push(record);
+        owners.push(best.read.owners(record));
+        if (best.at >= best.records.length) await refill(best);
+        if (records.length >= first.source.pageLimit) {
+          yield { records, owners };
+          [records, owners] = [[], []];
+        }
+      }
+      if (records.length > 0) yield { records, owners };
+    } finally {
+      await Promise.all(heads.map((head) => head.pages.return(undefined)));
     }
   }
 
@@ -546,11 +654,80 @@ export function lookahead(
   const rootType = getNamedType(info.returnType);
   if (!isObjectType(rootType)) return;
   const below = listingsBelow(info);
-  const found = info.fieldNodes.flatMap((node) => below(node.selectionSet, rootType));
+  prefetchFound(
+    planner,
+    info.fieldNodes.flatMap((node) => below(node.selectionSet, rootType)),
+    rootType.name,
+    root,
+    defaultSize,
+  );
+}
+
+/**
+ * The lookahead of a Federation entity (`_entities`): what `lookahead` does for `experiment(id:)` and
+ * `room(id:)`, on the selections of the entity's own type (its fragments in `_entities`), so that the
+ * same nested selection costs the same requests and rounds through a supergraph as directly.
+ */
+export function entityLookahead(
+  planner: Planner,
+  info: GraphQLResolveInfo,
+  root: Scope & { kind: 'experiment' | 'room' },
+  defaultSize: number,
+): void {
+  if (!planner.enabled) return;
+  const typeName = root.kind === 'experiment' ? 'Experiment' : 'Room';
+  const type = info.schema.getType(typeName);
+  if (!isObjectType(type)) return;
+  const found = info.fieldNodes.flatMap((node) => {
+    let byType = planner.entityListings.get(node);
+    if (!byType) planner.entityListings.set(node, (byType = new Map()));
+    let listings = byType.get(typeName);
+    if (!listings) {
+      const below = listingsBelow(info);
+      byType.set(typeName, (listings = selectionsOf(node.selectionSet, typeName, info).flatMap((set) => below(set, type))));
+    }
+    return listings;
+  });
+  prefetchFound(planner, found, typeName, root, defaultSize);
+}
+
+/**
+ * The selection sets of an abstract field's selection that apply to one object type: its inline
+ * fragments and named fragments on that type, and those without a type condition or on an abstract
+ * type (`... on Node`) looked into.
+ */
+function selectionsOf(selection: SelectionSetNode | undefined, typeName: string, info: GraphQLResolveInfo): SelectionSetNode[] {
+  const sets: SelectionSetNode[] = [];
+  const visit = (set: SelectionSetNode | undefined, seen: Set<string>): void => {
+    for (const s of set?.selections ?? []) {
+      if (s.kind === Kind.INLINE_FRAGMENT) {
+        const condition = s.typeCondition?.name.value;
+        if (condition === typeName) sets.push(s.selectionSet);
+        else if (condition === undefined || !isObjectType(info.schema.getType(condition))) visit(s.selectionSet, seen);
+      } else if (s.kind === Kind.FRAGMENT_SPREAD && !seen.has(s.name.value)) {
+        const fragment = info.fragments[s.name.value];
+        if (fragment?.typeCondition.name.value === typeName) sets.push(fragment.selectionSet);
+        else if (fragment && !isObjectType(info.schema.getType(fragment.typeCondition.name.value)))
+          visit(fragment.selectionSet, new Set([...seen, s.name.value]));
+      }
+    }
+  };
+  visit(selection, new Set());
+  return sets;
+}
+
+/** Starts the first page of each listing found below a root of type `rootTypeName`, at the root's scope. */
+function prefetchFound(
+  planner: Planner,
+  found: readonly Found[],
+  rootTypeName: string,
+  root: Scope & { kind: 'experiment' | 'room' },
+  defaultSize: number,
+): void {
   for (const { parentType, spec, args, depth } of found) {
     if (!spec.scopes.includes(root.kind)) continue;
     const nested = depth > 0 && parentType !== 'Experiment';
-    const atRoot = depth === 0 && parentType === rootType.name && fitsFirstPage(args, defaultSize, spec.pageLimit);
+    const atRoot = depth === 0 && parentType === rootTypeName && fitsFirstPage(args, defaultSize, spec.pageLimit);
     if (!nested && !atRoot) continue;
     try {
       planner.prefetch({ type: spec.path, params: listingParams(spec, args), scope: root }, spec.pageLimit);

@@ -63,8 +63,17 @@ export function gatewayPlugins(
       : [
           useCors({
             origins: config.cors.origins,
-            allowedHeaders: ['content-type', 'x-api-key', 'authorization', 'x-request-id', 'x-organization-id', 'x-explain-plan'],
-            exposedHeaders: ['x-request-id'],
+            allowedHeaders: [
+              'content-type',
+              'x-api-key',
+              'authorization',
+              'x-request-id',
+              'x-organization-id',
+              'x-explain-plan',
+              'x-dry-run',
+            ],
+            // A table's client reads when a refused table would fit, and the file name the table comes under.
+            exposedHeaders: ['x-request-id', 'retry-after', 'content-disposition'],
           }),
         ]),
     useMetricsEndpoint({ registry: metrics.registry, render: renderMetrics }),

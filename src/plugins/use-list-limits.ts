@@ -159,6 +159,8 @@ export interface WideObject {
   at: string;
   type: string;
   fields: number;
+  /** The first key the type does not define (there is one: the value holds more keys than its fields). */
+  unknown: string;
 }
 
 /**
@@ -195,9 +197,11 @@ export function wideInputObject(
     const fields = type.getFields();
     const defined = Object.keys(fields).length;
     let keys = 0;
+    let unknown: string | null = null;
     for (const key in value) {
-      if (++keys > defined) return { at, type: type.name, fields: defined };
       const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
+      if (!field) unknown ??= key;
+      if (++keys > defined) return { at, type: type.name, fields: defined, unknown: unknown ?? key };
       const found = field ? walk((value as Record<string, unknown>)[key], field.type, `${at}.${key}`) : null;
       if (found) return found;
     }
@@ -254,7 +258,8 @@ export function useListLimits(limits: ListLimits): Plugin<GatewayContext> {
         errors.push(
           gatewayError(
             'BAD_USER_INPUT',
-            `Variable "$${wide.variable}" got invalid value at "${wide.at}"; "${wide.type}" defines ${wide.fields} fields, and the value holds more keys`,
+            `Variable "$${wide.variable}" got invalid value at "${wide.at}"; "${wide.type}" defines ${wide.fields} fields, and the value holds more keys; ` +
+              `Field "${wide.unknown}" is not defined by type "${wide.type}".`,
             { status: 400 },
           ),
         );

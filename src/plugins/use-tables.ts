@@ -57,6 +57,11 @@ export interface TablePlan {
   fitsNow: boolean;
   /** Seconds until it would fit the key's quota (0: now; null: never within an hour, or never within the budget). */
   retryAfter: number | null;
+  /**
+   * Why its rows are made from the whole answer in memory (at most TABLE_BUDGET requests' records)
+   * rather than streamed page by page; null when they are streamed (or there is no list).
+   */
+  inMemory: string | null;
 }
 
 /** A dry run's answer: the plan, instead of the rows. */
@@ -150,8 +155,8 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
         variables: args.variableValues ?? undefined,
         ctx,
         ahead: options.ahead,
-        onPlan: (plan) => {
-          const table = tablePlan(ctx, format, projection, plan, options);
+        onPlan: async (plan, inMemory) => {
+          const table = await tablePlan(ctx, format, projection, plan, inMemory, options);
           if (dryRun) throw new DryRun(table);
           refuseUnfit(table);
         },
@@ -316,7 +321,14 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
 }
 
 /** What a table will take, against the table budget and the key's hourly quota. */
-function tablePlan(ctx: GatewayContext, format: TableFormat, projection: Projection, plan: StreamPlan, options: TablesOptions): TablePlan {
+async function tablePlan(
+  ctx: GatewayContext,
+  format: TableFormat,
+  projection: Projection,
+  plan: StreamPlan,
+  inMemory: string | null,
+  options: TablesOptions,
+): Promise<TablePlan> {
   const spent = ctx.session.cost.requests;
   const remaining = plan.requests;
   const byEndpoint = ctx.session.endpoints;
@@ -325,7 +337,7 @@ function tablePlan(ctx: GatewayContext, format: TableFormat, projection: Project
     if (pages > 0) byEndpoint[endpoint] = (byEndpoint[endpoint] ?? 0) + pages;
   }
   const fitsBudget = spent + remaining <= options.budget;
-  const room = ctx.session.quotaRoom(remaining);
+  const room = await ctx.session.quotaRoom(remaining);
   const fitsQuota = !options.quotaGuard || room.fitsInSeconds === 0;
   return {
     format,
@@ -336,6 +348,7 @@ function tablePlan(ctx: GatewayContext, format: TableFormat, projection: Project
     quota: options.quotaGuard ? { left: room.left, limitPerHour: room.limitPerHour } : null,
     fitsNow: fitsBudget && fitsQuota,
     retryAfter: !fitsBudget ? null : fitsQuota ? 0 : room.fitsInSeconds,
+    inMemory,
   };
 }
 

@@ -55,6 +55,9 @@ export interface SchemaTypes {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
     EventCategory: { Input: string; Output: string };
+    ExperimentRoles: { Input: Record<string, unknown>; Output: unknown };
+    ComponentVisibility: { Input: Record<string, unknown>; Output: unknown };
+    RoleOverrides: { Input: Record<string, unknown>; Output: unknown };
   };
   // A connection's edges are records in hand: they cannot fail, so they are non-null (the connection field itself may fail).
   DefaultEdgesNullability: { list: false; items: false };

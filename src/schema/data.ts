@@ -140,7 +140,13 @@ function listingConnection<P>(t: FieldBuilder<P>, spec: ListingSpec, scopeOf: (p
       args: listingArgs(t, spec),
       resolve: (parent: P, args: object, ctx: GatewayContext, info: GraphQLResolveInfo) => {
         const { scope, experimentId } = scopeOf(parent);
-        const req = { type: spec.path, params: listingParams(spec, args as ListingArgs), scope, experimentId, pageLimit: spec.pageLimit };
+        const req = {
+          type: spec.path,
+          params: listingParams(spec, args as ListingArgs, (w) => ctx.warnings.add(w)),
+          scope,
+          experimentId,
+          pageLimit: spec.pageLimit,
+        };
         // A table's row list: its records are streamed as rows (src/tables/rows.ts), not resolved here.
         if (ctx.table?.defer(info, req, args, view)) return EMPTY_CONNECTION;
         return resolveDataConnection(ctx, req, args, view, info);

@@ -1,4 +1,6 @@
+import { isInputObjectType } from 'graphql';
 import { objectOf } from '../loaders/fetch.ts';
+import { entityLookahead } from '../loaders/planner.ts';
 import { routes } from '../upstream/routes.ts';
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
@@ -41,6 +43,17 @@ builder.node(Experiment, {
       description: 'What a share allows (shared listings).',
       resolve: (e) => strList(e.permissions),
     }),
+    dataPermissions: t.stringList({
+      nullable: true,
+      description: "What a share allows of the experiment's data: `view` (its nested data), `export` (shared listings).",
+      resolve: (e) => strList(e.dataPermissions),
+    }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a share ends; null while it has no end (shared listings).',
+      resolve: (e) => date(e.expiresAt),
+    }),
     sharedAt: t.field({
       type: 'DateTime',
       nullable: true,
@@ -60,6 +73,19 @@ builder.node(Experiment, {
     }),
     roles: t.field({ type: 'JSON', nullable: true, resolve: (e) => json(e.roles) }),
     raw: t.field({ type: 'JSON', nullable: false, description: 'The experiment exactly as the upstream sent it.', resolve: (e) => e }),
+    definition: t.field({
+      type: 'JSON',
+      nullable: false,
+      description:
+        'The experiment as the SDK’s schema describes it: the upstream’s fields that `ExperimentInput` takes, ' +
+        'ready to change and send back (`updateExperiment`, `createExperiment`).',
+      resolve: (e, _args, _ctx, info) => {
+        const input = info.schema.getType('ExperimentInput');
+        const fields = isInputObjectType(input) ? input.getFields() : {};
+        // In the upstream's order (the order they were written in).
+        return Object.fromEntries(Object.entries(e).filter(([name, value]) => Object.hasOwn(fields, name) && value !== undefined));
+      },
+    }),
     access: t.field({
       type: Access,
       nullable: true,
@@ -84,5 +110,11 @@ builder.node(Experiment, {
 // A Federation entity: other subgraphs refer to an experiment by its upstream id.
 builder.asEntity(Experiment, {
   key: builder.selection<{ experimentId: string }>('experimentId'),
-  resolveReference: async (ref, ctx) => ctx.loaders.experiment.load(requireKey(ref.experimentId, 'experimentId')),
+  // As `experiment(id:)`: its record goes upstream at once, and the lookahead starts what the selection below needs.
+  resolveReference: (ref, ctx, info) => {
+    const id = requireKey(ref.experimentId, 'experimentId');
+    const experiment = ctx.loaders.experiment.now(id);
+    entityLookahead(ctx.loaders.planner, info, { kind: 'experiment', id }, ctx.defaultPageSize);
+    return experiment;
+  },
 });

@@ -11,6 +11,7 @@ import './experiment.ts';
 import './room.ts';
 import './participant.ts';
 import './query.ts';
+import './experiment-input.ts';
 import './mutations.ts';
 import './agents.ts';
 import './variables.ts';
@@ -19,7 +20,10 @@ import './deployments.ts';
 import './personas.ts';
 import './subscriptions.ts';
 
-/** The public API: what clients use and schema.graphql prints (without the Federation fields). */
+/**
+ * The public API as built (without the Federation fields). schema.graphql is printed from what the
+ * gateway serves instead (scripts/served-schema.ts): this plus the plugins' directives (@defer, @stream).
+ */
 export const publicSchema = builder.toSchema({ sortSchema: false, directives: [...specifiedDirectives, TableDirective] });
 
 /**

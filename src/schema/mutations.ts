@@ -3,52 +3,55 @@ import { objectOf } from '../loaders/fetch.ts';
 import { UpstreamError } from '../upstream/errors.ts';
 import { routes } from '../upstream/routes.ts';
 import { upstreamId } from './ids.ts';
-import { builder, type Types } from './builder.ts';
-import { badInput, writeOutcome } from './errors.ts';
+import { builder } from './builder.ts';
+import { badInput, writeError, writeOutcome } from './errors.ts';
 import { Experiment } from './refs.ts';
 import { bool, int, obj, str, type Rec } from '../upstream/values.ts';
 import { given, write } from './writes.ts';
+import { categoryWarning } from '../spec/params.ts';
+import { checkExperiment, ExperimentInput, ExperimentPatch } from './experiment-input.ts';
 
 /** The upstream's batch size for POST /data/events/batch. */
 export const EVENT_BATCH_SIZE = 100;
 /** The most events one recordEvents call takes. */
 export const MAX_EVENTS = 10_000;
 
-/** The experiment fields both inputs share; only whether `name` is required differs. */
-const experimentFields = (t: PothosSchemaTypes.InputFieldBuilder<Types, 'InputObject'>) => ({
-  description: t.string(),
-  requiredParticipants: t.int(),
-  states: t.field({ type: 'JSON', description: 'A list of states, each with a string id and name.' }),
-  roles: t.field({ type: 'JSON', description: 'An object of roles.' }),
-  settings: t.field({ type: 'JSON' }),
-});
-
-const ExperimentInput = builder.inputType('ExperimentInput', {
-  fields: (t) => ({ name: t.string({ required: true }), ...experimentFields(t) }),
-});
-const ExperimentPatch = builder.inputType('ExperimentPatch', { fields: (t) => ({ name: t.string(), ...experimentFields(t) }) });
-
-/** Checks an experiment body before it goes upstream; returns the fields to send. */
-function experimentBody(input: Record<string, unknown>, argument: string, requireSomething: boolean): Rec {
+/** An experiment body as it goes upstream: the fields given, checked (an update must change something). */
+function experimentBody(input: object, argument: string, requireSomething: boolean): Rec {
   const body = given(input);
-  if (body.name !== undefined && (body.name === null || String(body.name).trim() === ''))
-    throw badInput("'name' must not be empty", `${argument}.name`);
-  if (body.requiredParticipants !== undefined && body.requiredParticipants !== null && Number(body.requiredParticipants) < 1) {
-    throw badInput("'requiredParticipants' must be at least 1", `${argument}.requiredParticipants`);
-  }
-  if (body.states !== undefined && body.states !== null && !Array.isArray(body.states))
-    throw badInput("'states' must be a list", `${argument}.states`);
-  if (body.roles !== undefined && body.roles !== null && obj(body.roles) === null)
-    throw badInput("'roles' must be an object", `${argument}.roles`);
-  if (body.settings !== undefined && body.settings !== null && obj(body.settings) === null)
-    throw badInput("'settings' must be an object", `${argument}.settings`);
+  checkExperiment(body, argument);
   if (requireSomething && Object.keys(body).length === 0) throw badInput('Give at least one field to change', argument);
   return body;
 }
 
+/**
+ * Where an upstream validation error points, as a path like `states[0].focusComponent.type`: its
+ * `field`, or a `path` (a string, or a list of keys and indices), or a JSON-schema `instancePath`
+ * (`/states/0/id`).
+ */
+export function issueField(issue: Rec): string | null {
+  const field = str(issue.field);
+  if (field !== null) return field;
+  const parts = Array.isArray(issue.path)
+    ? issue.path
+    : typeof issue.instancePath === 'string' && issue.instancePath !== ''
+      ? issue.instancePath.split('/').slice(1)
+      : null;
+  if (parts === null) return str(issue.path);
+  return parts.reduce<string>((at, part) => {
+    const key = String(part);
+    return /^\d+$/.test(key) ? `${at}[${key}]` : at === '' ? key : `${at}.${key}`;
+  }, '');
+}
+
 const ValidationIssue = builder.objectRef<Rec>('ValidationIssue').implement({
+  description: 'One problem the upstream found, and the field it is about.',
   fields: (t) => ({
-    field: t.string({ nullable: true, resolve: (i) => str(i.field) }),
+    field: t.string({
+      nullable: true,
+      description: 'The path of the field in the experiment, e.g. `states[1].focusComponent.type`; null for the whole experiment.',
+      resolve: (i) => issueField(i),
+    }),
     message: t.string({ resolve: (i) => str(i.message) ?? '' }),
   }),
 });
@@ -191,11 +194,20 @@ builder.mutationType({
     }),
     validateExperiment: t.field({
       type: ExperimentValidation,
-      description: 'Asks the upstream to validate an experiment without saving it.',
+      description:
+        'Asks the upstream to validate an experiment without saving it (a dry run of createExperiment): ' +
+        'every problem it finds, each with the path of its field.',
       args: { input: t.arg({ type: ExperimentPatch, required: true }) },
       resolve: async (_root, { input }, ctx) => {
-        const body = given(input);
-        return objectOf(await write(ctx, { method: 'POST', path: routes.validateExperiment(), body }, 'validation')) ?? { valid: false };
+        const req = { method: 'POST', path: routes.validateExperiment(), body: given(input) } as const;
+        try {
+          return objectOf(await ctx.session.send(req)) ?? { valid: false };
+        } catch (error) {
+          // An upstream that refuses an invalid experiment with 400 and its errors still answers the dry run.
+          if (error instanceof UpstreamError && error.code === 'BAD_USER_INPUT' && Array.isArray(error.details.errors))
+            return { valid: false, errors: error.details.errors };
+          throw error instanceof UpstreamError ? writeError(error, 'validation') : error;
+        }
       },
     }),
     deleteExperiment: t.field({
@@ -224,6 +236,8 @@ builder.mutationType({
           throw badInput(`'events' holds ${events.length} events; the most is ${MAX_EVENTS}`, 'events', { max: MAX_EVENTS });
         events.forEach((e, i) => {
           if (e.eventType.trim() === '') throw badInput(`events[${i}].eventType must not be empty`, `events[${i}].eventType`);
+          const warning = typeof e.category === 'string' ? categoryWarning(e.category) : null;
+          if (warning !== null) ctx.warnings.add(warning);
         });
         const result: RecordResult = { requested: events.length, recorded: 0, batches: 0, eventIds: [], failures: [] };
         let stopped: UpstreamError | null = null;

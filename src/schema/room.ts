@@ -1,3 +1,4 @@
+import { entityLookahead } from '../loaders/planner.ts';
 import { builder } from './builder.ts';
 import { listingConnections, type ParentScope } from './data.ts';
 import { requireId, requireKey } from './errors.ts';
@@ -35,8 +36,14 @@ builder.node(Room, {
   }),
 });
 
-// A Federation entity keyed by the upstream room id (one request per room, as for `room(id:)`).
+// A Federation entity keyed by the upstream room id, read as `room(id:)` reads it (one request per room,
+// and the lookahead of the selection below).
 builder.asEntity(Room, {
   key: builder.selection<{ roomId: string }>('roomId'),
-  resolveReference: async (ref, ctx) => ctx.loaders.room.load(requireKey(ref.roomId, 'roomId')),
+  resolveReference: (ref, ctx, info) => {
+    const id = requireKey(ref.roomId, 'roomId');
+    const room = ctx.loaders.room.now(id);
+    entityLookahead(ctx.loaders.planner, info, { kind: 'room', id }, ctx.defaultPageSize);
+    return room;
+  },
 });

@@ -26,7 +26,7 @@ function category(value: unknown, asName = false): string {
  * as the schema's earlier enum took them.
  */
 builder.scalarType('EventCategory', {
-  description: `An event category: a known one by name (${EVENT_CATEGORIES.map((c) => c.toUpperCase()).join(', ')}) or as the upstream writes it ("media"), or any other category as a string.`,
+  description: `An event category: a known one by name (${EVENT_CATEGORIES.map((c) => c.toUpperCase()).join(', ')}) or as the upstream writes it ("media"), or any other category as a string. An unknown one in capitals that looks like a slip of a known one (COMPONENTS) is refused, naming the known one; in lower case ("components") it is sent as given, with a warning in extensions.upstream.warnings.`,
   serialize: (value) => String(value),
   parseValue: (value) => category(value),
   parseLiteral: (node: ValueNode) => {

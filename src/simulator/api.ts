@@ -17,7 +17,10 @@ interface CompiledRoute {
   literals: number;
 }
 
-const ROUTES: CompiledRoute[] = [...DATA_ROUTES, ...EXPERIMENT_ROUTES, ...DEPLOYMENT_ROUTES, ...PERSONA_ROUTES].map((route) => {
+/** Every route the router serves (besides `/health` and `/openapi.yaml`, answered before it, without a key). */
+export const API_ROUTES: readonly Route[] = [...DATA_ROUTES, ...EXPERIMENT_ROUTES, ...DEPLOYMENT_ROUTES, ...PERSONA_ROUTES];
+
+const ROUTES: CompiledRoute[] = API_ROUTES.map((route) => {
   const segments = route.pattern.split('/').filter(Boolean);
   return { route, segments, literals: segments.filter((s) => !s.startsWith(':')).length };
 });

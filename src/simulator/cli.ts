@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { DEMO_KEYS } from './keys.ts';
 import { DEFAULT_LIVE, resolveLiveOptions, type LiveOptions } from './live.ts';
+import { MINUTE_MS } from './rate-limit.ts';
 import { DEFAULT_SIMULATOR, FAULT_MODES, startSimulator, type FaultMode, type SimulatorOptions } from './server.ts';
 
 /** The data, latency, fault, rate-limit and live flags, which `npm run demo` takes too. */
 export const SIMULATOR_FLAGS = `[--seed S] [--rooms R] [--participants-per-room P] [--events-per-participant E]
   [--latency-ms L] [--fault-rate F] [--fault-modes ${FAULT_MODES.join(',')}] [--stall-ms MS]
-  [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N]
+  [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N] [--rate-limit-minute-ms MS]
   [--live [--live-rate N] [--live-late-ms MS] [--live-room-every-ms MS] [--live-room-ms MS]]`;
 
 const USAGE = `npm run simulator -- --port N [--host H]
@@ -47,6 +48,7 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       'rate-limit': { type: 'string' },
       'rate-limit-hour': { type: 'string' },
       'rate-limit-minute': { type: 'string' },
+      'rate-limit-minute-ms': { type: 'string' },
       live: { type: 'boolean' },
       'live-rate': { type: 'string' },
       'live-late-ms': { type: 'string' },
@@ -93,12 +95,16 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       enabled: rateLimit === 'on',
       perHour: number('rate-limit-hour', values['rate-limit-hour'], d.rateLimit.perHour, 1, 1_000_000),
       perMinute: number('rate-limit-minute', values['rate-limit-minute'], d.rateLimit.perMinute, 1, 1_000_000),
+      minuteMs: number('rate-limit-minute-ms', values['rate-limit-minute-ms'], d.rateLimit.minuteMs ?? MINUTE_MS, 1_000, 3_600_000),
     },
     live,
   };
 }
 
 const seconds = (ms: number): string => `${ms / 1000} s`;
+
+/** The per-minute window as the banner names it: `minute`, or its length when a test shortened it. */
+const minuteOf = (ms = MINUTE_MS): string => (ms === MINUTE_MS ? 'minute' : seconds(ms));
 
 function describeLive(partial: Partial<LiveOptions> | null): string {
   if (partial === null) return 'off (--live appends events, chat and ratings and starts and ends rooms over time)';
@@ -115,11 +121,12 @@ export function describeSimulator(url: string, options: SimulatorOptions): strin
   const lines = [
     `HyperStudy API simulator on ${url}`,
     `  data: seed ${options.seed}, ${options.rooms} rooms x ${options.participantsPerRoom} participants x ${options.eventsPerParticipant} events (primary experiment exp_movie01)`,
-    `  rate limits: ${options.rateLimit.enabled ? `${options.rateLimit.perHour}/hour per key, ${options.rateLimit.perMinute}/minute per endpoint` : 'off'}` +
+    `  rate limits: ${options.rateLimit.enabled ? `${options.rateLimit.perHour}/hour per key, ${options.rateLimit.perMinute}/${minuteOf(options.rateLimit.minuteMs)} per endpoint` : 'off'}` +
       `; latency ${options.latencyMs} ms; fault rate ${options.faults.rate}`,
     `  live: ${describeLive(options.live)}`,
     '  also: AI agents in exp_joint02 (agent-only deployment dep_joint02_agents), personas psn_demo_partner and',
     '        psn_demo_confederate, exp_other01 shared with org_demo (GET /experiments/shared, X-Organization-Id: org_demo)',
+    `  OpenAPI 3.1 description: ${url}/openapi.yaml`,
     '  demo keys (X-API-Key):',
     ...DEMO_KEYS.map((k) => `    ${k.key.padEnd(24)} scopes ${k.scopes.join(' ')}${k.userId === 'user_other' ? ' (another user)' : ''}`),
   ];

@@ -86,10 +86,24 @@ function checkRoles(c: Checker, roles: Record<string, unknown>): void {
       continue;
     }
     c.string(`${at}.name`, role.name);
-    c.integer(`${at}.participantCount`, role.participantCount, 1);
+    c.integer(`${at}.participantCount`, role.participantCount, 0);
     c.oneOf(`${at}.mode`, role.mode, ROLE_MODES);
     c.check(`${at}.personaId`, role.personaId, (v) => typeof v === 'string' && v !== '', 'must be a non-empty string');
   }
+}
+
+const PROMPT_FIELDS = ['persona', 'objective', 'guidance', 'additionalInstructions'];
+
+/** A role's prompt override, as the SDK's PromptLayer writes it: appended to the bound persona's prompt. */
+function checkPromptLayer(c: Checker, at: string, layer: Value): void {
+  if (!isObject(layer)) return c.fail(at, `a prompt override must be an object with ${[...PROMPT_FIELDS, 'examples'].join(', ')}`);
+  for (const field of PROMPT_FIELDS) c.string(`${at}.${field}`, layer[field], true);
+  c.check(
+    `${at}.examples`,
+    layer.examples,
+    (v) => v === null || (Array.isArray(v) && v.every((e) => typeof e === 'string')),
+    'must be an array of strings',
+  );
 }
 
 /** Validates an experiment body; `partial` (an update) does not require `name`. Returns the fields to store. */
@@ -154,7 +168,7 @@ export function validateExperiment(body: unknown, partial: boolean): { errors: F
   if (c.object('agentConfig', b.agentConfig)) {
     const agent = b.agentConfig;
     if (c.object('agentConfig.roleOverrides', agent.roleOverrides)) {
-      for (const [role, prompt] of Object.entries(agent.roleOverrides)) c.string(`agentConfig.roleOverrides.${role}`, prompt);
+      for (const [role, layer] of Object.entries(agent.roleOverrides)) checkPromptLayer(c, `agentConfig.roleOverrides.${role}`, layer);
     }
     c.object('agentConfig.pacing', agent.pacing);
     c.integer('agentConfig.seed', agent.seed, 0);

@@ -5,7 +5,7 @@
  */
 import { agentRun, stateAt } from './agents.ts';
 import { DEMO_USER, EXPERIMENT_IDS, OTHER_USER } from './keys.ts';
-import type { JsonObject, Stored } from './model.ts';
+import { stateComponents, type JsonObject, type Stored } from './model.ts';
 import { newPersona } from './persona-model.ts';
 import { Random } from './random.ts';
 import type { DataStore, ParticipantInfo, RoomInfo } from './store.ts';
@@ -101,7 +101,7 @@ function seedEyetracking(
   const items: Stored[] = [];
   for (const room of rooms) {
     const movie = statesOf(store, room.experimentId).find((s) => s.id === 'state_movie');
-    const componentId = String((movie?.components as JsonObject[] | undefined)?.[0]?.id ?? 'cmp_movie_1');
+    const componentId = String((movie ? stateComponents(movie) : [])[0]?.id ?? 'cmp_movie_1');
     for (const p of people.get(room.id) ?? []) {
       let t = rng.int(120, 240) * 1000;
       let x = 0.5;
@@ -225,7 +225,9 @@ export function seedNewerData(store: DataStore, options: NewerOptions): void {
       experimentId: other.id,
       organizationId: DEMO_USER.organizationId,
       permissions: ['view'],
+      dataPermissions: ['view'],
       sharedAt: Date.UTC(2024, 9, 2, 8),
+      expiresAt: null,
     });
 
   const pilot = store.experiments.get(EXPERIMENT_IDS.secondary);

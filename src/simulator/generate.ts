@@ -1,6 +1,6 @@
 import { SEEDED_AGENT_PERSONA, seedNewerData } from './generate-newer.ts';
 import { DEMO_USER, EXPERIMENT_IDS, OTHER_USER, USERS } from './keys.ts';
-import { COMPONENT_TYPES, type Deployment, type JsonObject, type Stored, type StoredType, type User } from './model.ts';
+import { COMPONENT_TYPES, stateComponents, type Deployment, type JsonObject, type Stored, type StoredType, type User } from './model.ts';
 import { Random } from './random.ts';
 import { eventFields, sparseRatingFields } from './record-shapes.ts';
 import { COMPLETION_CODES } from './spec.ts';
@@ -70,18 +70,34 @@ interface ExperimentPlan {
 }
 
 function experimentStates(rng: Random): JsonObject[] {
-  const states: JsonObject[] = [];
   const names = ['Welcome', 'Consent', 'Instructions', 'Movie', 'Rating', 'Questionnaire', 'Debrief'];
-  names.forEach((name, i) => {
-    const components: JsonObject[] = [];
-    const count = rng.int(1, 2);
-    for (let c = 0; c < count; c++) {
-      components.push({ id: `cmp_${name.toLowerCase()}_${c + 1}`, type: COMPONENT_TYPES[(i + c) % COMPONENT_TYPES.length] ?? 'ShowVideo' });
-    }
-    states.push({ id: `state_${name.toLowerCase()}`, name, order: i, components });
+  return names.map((name, i) => {
+    // Drawn as when a state listed one or two components, so that the seeded records stay the same.
+    rng.int(1, 2);
+    const type = (COMPONENT_TYPES[i % COMPONENT_TYPES.length] ?? 'ShowVideo').toLowerCase();
+    const key = name.toLowerCase();
+    return {
+      id: `state_${key}`,
+      name,
+      order: i,
+      focusComponent: { id: `cmp_${key}_1`, type, config: FOCUS_CONFIGS[type] ?? {} },
+      ...(name === 'Movie' ? { transitionRules: { type: 'timed', durationMs: 600_000 } } : {}),
+    };
   });
-  return states;
 }
+
+/**
+ * The seeded states' focus component configs, as the SDK's factories write them. The video and the image
+ * name no media file (their stimuli are chosen per room), so the seeded exports list no media assets.
+ */
+const FOCUS_CONFIGS: Record<string, JsonObject> = {
+  showvideo: { autoplay: true, controls: false },
+  showimage: { caption: 'Please read the consent form' },
+  textinput: { prompt: 'Describe the film', outputVariable: 'description' },
+  vasrating: { prompt: 'How engaging was it?', outputVariable: 'engagement' },
+  likertscale: { prompt: 'I enjoyed the film', outputVariable: 'enjoyment', scalePoints: 7 },
+  multiplechoice: { prompt: 'Which film?', options: ['A', 'B'], outputVariable: 'film' },
+};
 
 /** Builds the seeded data set: three experiments, two users, rooms, participants and all their data. */
 export function generate(options: GenerateOptions): DataStore {
@@ -128,11 +144,17 @@ export function generate(options: GenerateOptions): DataStore {
 
   for (const plan of plans) {
     const states = experimentStates(rng);
-    const roles: JsonObject = { speaker: { label: 'Speaker', max: 1 }, listener: { label: 'Listener' } };
+    const roles: JsonObject = {
+      speaker: { name: 'Speaker', participantCount: 1 },
+      listener: { name: 'Listener', participantCount: options.participantsPerRoom - 1 },
+    };
     // The joint-attention pilot also runs with an AI partner: the SDK's runtime "v2" and an agent role.
     const agentFields: JsonObject =
       plan.id === EXPERIMENT_IDS.secondary
-        ? { runtime: 'v2', roles: { ...roles, partner: { label: 'AI partner', mode: 'agent', personaId: SEEDED_AGENT_PERSONA } } }
+        ? {
+            runtime: 'v2',
+            roles: { ...roles, partner: { name: 'AI partner', participantCount: 1, mode: 'agent', personaId: SEEDED_AGENT_PERSONA } },
+          }
         : {};
     const deployments = [
       { id: `dep_${plan.id.slice(4)}_a`, name: 'Lab pilot', type: 'lab', createdAt: plan.start - 7 * DAY, maxParticipants: 100 },
@@ -277,7 +299,7 @@ function generateParticipantData(ctx: ParticipantContext): void {
   const roomField = (): JsonObject => (rng.chance(0.15) ? { sessionId: roomId } : { roomId });
   const state = (): { id: string; name: string; components: JsonObject[] } => {
     const s = rng.pick(states);
-    return { id: String(s.id), name: String(s.name), components: (s.components as JsonObject[] | undefined) ?? [] };
+    return { id: String(s.id), name: String(s.name), components: stateComponents(s) };
   };
 
   for (let i = 0; i < E; i++) {
@@ -486,8 +508,7 @@ function generateParticipantData(ctx: ParticipantContext): void {
   const components = Math.max(2, Math.round(E / 8));
   for (let i = 0; i < components; i++) {
     const s = states[i % states.length];
-    const stateComponents = (s?.components as JsonObject[] | undefined) ?? [];
-    const component = stateComponents[0] ?? { id: 'cmp_unknown', type: 'ShowVideo' };
+    const component = (s ? stateComponents(s) : [])[0] ?? { id: 'cmp_unknown', type: 'ShowVideo' };
     const componentType = String(component.type);
     const onset = rng.int(0, sessionMs);
     const completed = rng.chance(0.8);

@@ -4,7 +4,7 @@
  */
 import { stateAt } from './agents.ts';
 import type { Joiner } from './lifecycle.ts';
-import type { JsonObject, Stored } from './model.ts';
+import { stateComponents, type JsonObject, type Stored } from './model.ts';
 import type { Random } from './random.ts';
 import { eventFields, sparseRatingFields } from './record-shapes.ts';
 import { participantKey, type DataStore, type RoomInfo } from './store.ts';
@@ -72,7 +72,7 @@ export interface LiveSlot {
 function stateOf(slot: LiveSlot): { id: string; name: string; components: JsonObject[] } {
   const states = (slot.store.experiments.get(slot.room.experimentId)?.record.states as JsonObject[] | undefined) ?? [];
   const s = stateAt(states, slot.room.startedAt, slot.room.endsAt, slot.time);
-  return { id: String(s.id), name: String(s.name ?? s.id), components: (s.components as JsonObject[] | undefined) ?? [] };
+  return { id: String(s.id), name: String(s.name ?? s.id), components: stateComponents(s) };
 }
 
 const base = (slot: LiveSlot): { participantId: string; experimentId: string; roomId: string } => ({

@@ -46,6 +46,17 @@ export const FOCUS_COMPONENT_TYPES = [
 ] as const;
 
 /**
+ * The component a state shows, as the data listings name it: the state's `focusComponent` (the SDK's
+ * lower-case type) with the type the records carry (`ShowVideo`, …). Empty for a state without one.
+ */
+export function stateComponents(state: JsonObject): JsonObject[] {
+  const focus = state.focusComponent;
+  if (focus === null || typeof focus !== 'object' || Array.isArray(focus)) return [];
+  const type = String(focus.type);
+  return [{ id: String(focus.id), type: COMPONENT_TYPES.find((t) => t.toLowerCase() === type) ?? type }];
+}
+
+/**
  * A stored record and where it belongs. `record` is exactly what the API serves; the other fields are
  * the simulator's index keys (older records carry `sessionId` instead of `roomId`, so the room is kept
  * here rather than read back from the record).
@@ -114,12 +125,20 @@ export interface Persona {
   record: JsonObject;
 }
 
-/** An experiment another organisation shared with an organisation. */
+/**
+ * An experiment another organisation shared with an organisation. Experiment and data permissions are
+ * granted apart (the docs: sharing an experiment does not share its data).
+ */
 export interface Share {
   experimentId: string;
   organizationId: string;
+  /** On the experiment: `view`, `edit`, `duplicate`. */
   permissions: string[];
+  /** On its data: `view`, `export`. */
+  dataPermissions: string[];
   sharedAt: number;
+  /** When the access ends (ms), or null. */
+  expiresAt: number | null;
 }
 
 /** One agent participant's run and its decisions (each with its detail fields). */

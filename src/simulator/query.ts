@@ -196,15 +196,18 @@ function aggregate(records: Stored[], windowMs: number): Stored[] {
 /** Filters, sorts and pages a scope's records; `total` counts the matches before paging. */
 export function runDataQuery(records: Stored[], query: DataQuery): { page: JsonObject[]; total: number } {
   const { startTime, endTime, filters, deploymentId } = query;
-  let matched = records.filter((s) => {
-    if (startTime !== null && s.time < startTime) return false;
-    if (endTime !== null && s.time > endTime) return false;
-    if (deploymentId !== null && s.deploymentId !== deploymentId) return false;
-    for (const [name, value] of Object.entries(filters)) {
-      if (name !== 'aggregationWindow' && s.record[name] !== value) return false;
-    }
-    return true;
-  });
+  // The field filters listed once per query, not once per record (a page of a large scope reads every record).
+  const fields = Object.entries(filters).filter(([name]) => name !== 'aggregationWindow');
+  let matched =
+    startTime === null && endTime === null && deploymentId === null && fields.length === 0
+      ? records
+      : records.filter((s) => {
+          if (startTime !== null && s.time < startTime) return false;
+          if (endTime !== null && s.time > endTime) return false;
+          if (deploymentId !== null && s.deploymentId !== deploymentId) return false;
+          for (const [name, value] of fields) if (s.record[name] !== value) return false;
+          return true;
+        });
   if (typeof filters.aggregationWindow === 'number') matched = aggregate(matched, filters.aggregationWindow);
   let ordered: Stored[];
   if (query.byTime) {

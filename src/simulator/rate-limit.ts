@@ -4,9 +4,16 @@ export interface RateLimitOptions {
   perHour: number;
   /** Requests a minute per endpoint per key (the upstream documents 100). */
   perMinute: number;
+  /**
+   * How long that "minute" is, in ms: 60,000 as the upstream's (the default); shorter only so that a
+   * test can fill and drain the window without waiting a real minute (`--rate-limit-minute-ms`).
+   */
+  minuteMs?: number;
 }
 
-export const DEFAULT_RATE_LIMIT: RateLimitOptions = { enabled: true, perHour: 1000, perMinute: 100 };
+export const MINUTE_MS = 60_000;
+
+export const DEFAULT_RATE_LIMIT: RateLimitOptions = { enabled: true, perHour: 1000, perMinute: 100, minuteMs: MINUTE_MS };
 
 interface Window {
   start: number;
@@ -30,13 +37,14 @@ export class RateLimiter {
   take(keyName: string, endpoint: string): RateDecision {
     const now = this.now();
     const hour = this.#window(this.#hour, keyName, now, 3_600_000);
-    const minute = this.#window(this.#minute, `${keyName} ${endpoint}`, now, 60_000);
+    const minuteMs = this.options.minuteMs ?? MINUTE_MS;
+    const minute = this.#window(this.#minute, `${keyName} ${endpoint}`, now, minuteMs);
     const { perHour, perMinute } = this.options;
     if (hour.count >= perHour) {
       return { ok: false, limit: perHour, window: 'hour', retryAfter: Math.max(1, Math.ceil((hour.start + 3_600_000 - now) / 1000)) };
     }
     if (minute.count >= perMinute) {
-      return { ok: false, limit: perMinute, window: 'minute', retryAfter: Math.max(1, Math.ceil((minute.start + 60_000 - now) / 1000)) };
+      return { ok: false, limit: perMinute, window: 'minute', retryAfter: Math.max(1, Math.ceil((minute.start + minuteMs - now) / 1000)) };
     }
     hour.count++;
     minute.count++;

@@ -5,6 +5,7 @@ import { ApiFailure } from './errors.ts';
 import { DEFAULT_GENERATE, generate, type GenerateOptions } from './generate.ts';
 import { DEMO_KEYS } from './keys.ts';
 import { LiveMode, type LiveOptions } from './live.ts';
+import { openApiYaml } from './openapi.ts';
 import type { ApiKey, JsonObject } from './model.ts';
 import { Random } from './random.ts';
 import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitOptions } from './rate-limit.ts';
@@ -79,7 +80,7 @@ function errorEnvelope(code: string, message: string, details: JsonObject = {}):
   return { status: 'error', error: { code, message, details } };
 }
 
-function readBody(req: IncomingMessage, max: number): () => Promise<unknown> {
+function readBody(req: IncomingMessage, max: number, seen: (body: unknown) => void): () => Promise<unknown> {
   let parsed: Promise<unknown> | null = null;
   return () => {
     parsed ??= new Promise((resolve, reject) => {
@@ -100,7 +101,9 @@ function readBody(req: IncomingMessage, max: number): () => Promise<unknown> {
         if (text.trim() === '')
           return reject(new ApiFailure(400, 'VALIDATION_ERROR', 'The request body is empty; a JSON object is required'));
         try {
-          resolve(JSON.parse(text));
+          const body: unknown = JSON.parse(text);
+          seen(body);
+          resolve(body);
         } catch {
           reject(new ApiFailure(400, 'VALIDATION_ERROR', 'The request body is not valid JSON'));
         }
@@ -133,6 +136,8 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
   let latencyMs = options.latencyMs;
   const faults: FaultOptions = { ...options.faults };
   const stalled = new Set<Socket>();
+  /** The OpenAPI description, generated on its first request. */
+  let openapi: string | null = null;
   const timers = new Set<NodeJS.Timeout>();
 
   const delay = (ms: number): Promise<void> =>
@@ -146,6 +151,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     res: ServerResponse,
     url: URL,
     record: (status: number, fault?: string) => void,
+    seen: (body: unknown) => void,
   ): Promise<void> {
     const segments = url.pathname.slice('/api/v3'.length).split('/').filter(Boolean);
     if (latencyMs > 0) await delay(latencyMs);
@@ -178,6 +184,12 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
 
     if (segments.length === 1 && segments[0] === 'health') {
       sendJson(res, 200, { status: 'healthy', version: '3.0.0', timestamp: new Date().toISOString() });
+      return record(200);
+    }
+    if (segments.length === 1 && segments[0] === 'openapi.yaml' && (req.method === 'GET' || req.method === 'HEAD')) {
+      openapi ??= openApiYaml();
+      res.writeHead(200, { 'content-type': 'application/yaml; charset=utf-8', 'content-length': Buffer.byteLength(openapi) });
+      res.end(req.method === 'HEAD' ? undefined : openapi);
       return record(200);
     }
 
@@ -223,7 +235,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
         method: req.method ?? 'GET',
         segments,
         params: url.searchParams,
-        body: readBody(req, options.maxBodyBytes),
+        body: readBody(req, options.maxBodyBytes, seen),
         key,
         organizationId: organizationOf(req),
       });
@@ -271,6 +283,7 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
     const requestId = req.headers['x-request-id'];
     stats.begin();
     let done = false;
+    let body: unknown = null;
     const record = (status: number, fault?: string): void => {
       if (done) return;
       done = true;
@@ -283,11 +296,12 @@ export async function startSimulator(overrides: Partial<SimulatorOptions> = {}):
         fault: fault ?? null,
         requestId: typeof requestId === 'string' ? requestId : null,
         organizationId: organizationOf(req),
+        body,
         startedAt,
         endedAt: stats.now(),
       });
     };
-    handleApi(req, res, url, record).catch(() => {
+    handleApi(req, res, url, record, (parsed) => (body = parsed)).catch(() => {
       if (!res.headersSent) sendJson(res, 500, errorEnvelope('INTERNAL_SERVER_ERROR', 'An unexpected error occurred'));
       record(500);
     });

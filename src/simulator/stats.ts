@@ -12,6 +12,8 @@ export interface RequestRecord {
   requestId: string | null;
   /** The `X-Organization-Id` header the request carried (null without one). */
   organizationId: string | null;
+  /** The JSON body the route read (writes), as parsed; null when it read none. */
+  body: unknown;
   /** Milliseconds since the simulator started (or stats were reset), when the request arrived and ended. */
   startedAt: number;
   endedAt: number;

@@ -9,6 +9,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'events',
     path: 'events',
+    instant: 'timestamp',
     description: 'Events (upstream `events`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:events',
@@ -46,6 +47,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'recordings',
     path: 'recordings',
+    instant: 'startTime',
     description: 'Recordings (upstream `recordings`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:recordings',
@@ -77,6 +79,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'videoChat',
     path: 'videochat',
+    instant: 'timestamp',
     description: 'Video-chat connection data (upstream `videochat`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:videochat',
@@ -100,6 +103,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'chatMessages',
     path: 'chat',
+    instant: 'timestamp',
     description: 'Text chat (upstream `chat`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:chat',
@@ -123,6 +127,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'continuousRatings',
     path: 'ratings/continuous',
+    instant: 'timestamp',
     description: 'Continuous ratings (upstream `ratings/continuous`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:ratings',
@@ -145,6 +150,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'sparseRatings',
     path: 'ratings/sparse',
+    instant: 'timestamp',
     description: 'Sparse ratings (upstream `ratings/sparse`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:ratings',
@@ -186,6 +192,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'syncMetrics',
     path: 'sync',
+    instant: 'timestamp',
     description: 'Sync metrics (upstream `sync`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:sync',
@@ -219,6 +226,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'components',
     path: 'components',
+    instant: 'timestamp',
     description: 'Component responses (upstream `components`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: 'read:components',
@@ -267,6 +275,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'eyetracking',
     path: 'eyetracking',
+    instant: 'timestamp',
     description: 'Eye-tracking samples (upstream `eyetracking`).',
     scopes: ['experiment', 'room', 'participant'],
     requiredScope: null,
@@ -292,6 +301,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'participants',
     path: 'participants',
+    instant: 'joinedAt',
     description: 'Participants (upstream `participants`).',
     scopes: ['experiment', 'room'],
     requiredScope: 'read:events',
@@ -315,6 +325,7 @@ export const LISTINGS: readonly ListingSpec[] = [
   {
     field: 'rooms',
     path: 'rooms',
+    instant: 'createdAt',
     description: 'Rooms (sessions), upstream `rooms`.',
     // At room scope the listing is the room itself: `room(id:)` reads it so.
     scopes: ['experiment', 'room'],

@@ -71,6 +71,11 @@ export interface ListingSpec {
   filters: readonly Filter[];
   /** The sort enum's name and its fields besides `timestamp` (the record's own instant). */
   sort: { enum: string; fields: readonly string[] };
+  /**
+   * The record field holding its own instant: what the upstream's default and `timestamp` sorts order
+   * by, and what orders records equal in any other sort.
+   */
+  instant: string;
   /** The largest page the upstream serves. */
   pageLimit: number;
 }

@@ -74,7 +74,12 @@ export const MINUTE_BUCKET_MS = 1_000;
 export interface QuotaLimits {
   perHour: number;
   perMinutePerEndpoint: number;
+  /** How long the per-minute window is (UPSTREAM_MINUTE_WINDOW_MS; MINUTE_MS, as the upstream documents, when not given). */
+  minuteMs?: number;
 }
+
+/** How long the per-minute window of these limits is. */
+export const minuteOf = (limits: QuotaLimits | null): number => limits?.minuteMs ?? MINUTE_MS;
 
 /** A count learnt at a time (local ms): e.g. what Redis last said the fleet spent. */
 export interface KnownCount {
@@ -173,7 +178,7 @@ export class QuotaTracker {
     entry.hour.add(now, this.weight);
     let minute = entry.endpoints.get(endpoint);
     if (!minute) {
-      minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
+      minute = new WindowCounter(MINUTE_BUCKET_MS, minuteOf(this.limits));
       entry.endpoints.set(endpoint, minute);
     }
     minute.add(now, this.weight);
@@ -190,7 +195,7 @@ export class QuotaTracker {
     if (hour) entry.hour.add(hour.at, hour.n);
     entry.endpoints = new Map();
     for (const [endpoint, known] of minutes) {
-      const minute = new WindowCounter(MINUTE_BUCKET_MS, MINUTE_MS);
+      const minute = new WindowCounter(MINUTE_BUCKET_MS, minuteOf(this.limits));
       minute.add(known.at, known.n);
       entry.endpoints.set(endpoint, minute);
     }

@@ -1,12 +1,12 @@
 /**
  * The Lua scripts the shared state runs in Redis, each one atomic: "count and decide" for the quota,
- * the cache's generation check on look-up and store, a Retry-After block that only ever lengthens, and
+ * when more requests would fit the hour, the cache's generation check on look-up and store, a Retry-After block that only ever lengthens, and
  * a process's catch-up after Redis was away (what it spent meanwhile, what it knew the fleet spent), and the live pollers' lease, stream, feeds and
  * spend. Times are Redis's own (`TIME`), so replicas'
  * clocks do not matter. ioredis sends them by SHA (EVALSHA), loading them once.
  */
 import type { Redis, Result } from 'ioredis';
-import { HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS, MINUTE_MS } from './quota.ts';
+import { HOUR_BUCKET_MS, HOUR_MS, MINUTE_BUCKET_MS } from './quota.ts';
 
 const NOW = `
 local t = redis.call('TIME')
@@ -16,7 +16,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 /**
  * KEYS: the key's hour window (hash: minute bucket → count), its endpoint-minute window (hash: second
  * bucket → count), its Retry-After block. ARGV: hourly limit, per-minute limit (0: none), 1 to count
- * the request when it may go. Buckets older than the window are deleted as they are read; a bucket counts
+ * the request when it may go, the per-minute window in ms. Buckets older than the window are deleted as they are read; a bucket counts
  * until all of it is older than the window, so the count never falls short of the true one.
  * Returns { verdict, wait ms, requests of the last hour, requests of the last minute to the endpoint
  * (-1: not counted, when the hour decided) }: 0 go (counted when asked), 1 blocked by a Retry-After,
@@ -43,13 +43,14 @@ local blocked = redis.call('PTTL', KEYS[3])
 if blocked > 0 then return {1, blocked, hour, -1} end
 local perHour, perMinute = tonumber(ARGV[1]), tonumber(ARGV[2])
 if perHour > 0 and hour >= perHour then return {2, hourWait, hour, -1} end
-local minute, minuteWait = window(KEYS[2], ${MINUTE_BUCKET_MS}, ${MINUTE_MS})
+local minuteMs = tonumber(ARGV[4])
+local minute, minuteWait = window(KEYS[2], ${MINUTE_BUCKET_MS}, minuteMs)
 if perMinute > 0 and minute >= perMinute then return {3, minuteWait, hour, minute} end
 if ARGV[3] == '1' then
   redis.call('HINCRBY', KEYS[1], string.format('%d', now - now % ${HOUR_BUCKET_MS}), 1)
   redis.call('PEXPIRE', KEYS[1], ${HOUR_MS + HOUR_BUCKET_MS})
   redis.call('HINCRBY', KEYS[2], string.format('%d', now - now % ${MINUTE_BUCKET_MS}), 1)
-  redis.call('PEXPIRE', KEYS[2], ${MINUTE_MS + MINUTE_BUCKET_MS})
+  redis.call('PEXPIRE', KEYS[2], minuteMs + ${MINUTE_BUCKET_MS})
   hour = hour + 1
   minute = minute + 1
 end
@@ -83,6 +84,34 @@ end
 add(now - tonumber(ARGV[4]), floor - total)
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], span + bucket) end
 return 1
+`;
+
+/**
+ * KEYS: the key's hour window (hash: minute bucket → count). ARGV: the hourly limit, requests wanted.
+ * Counts the window as the quota script does (a bucket until all of it is older than the hour) and
+ * returns in how many ms that many more requests would fit it: 0 now, else when enough of its oldest
+ * buckets have left the hour (-1: never, they are more than the limit). Reads only.
+ */
+const UNTIL_ROOM = `${NOW}
+local limit, wanted = tonumber(ARGV[1]), tonumber(ARGV[2])
+if wanted > limit then return -1 end
+local fields = redis.call('HGETALL', KEYS[1])
+local buckets, total = {}, 0
+for i = 1, #fields, 2 do
+  local start = tonumber(fields[i])
+  if start + ${HOUR_BUCKET_MS} + ${HOUR_MS} > now then
+    local n = tonumber(fields[i + 1])
+    table.insert(buckets, {start, n})
+    total = total + n
+  end
+end
+if total + wanted <= limit then return 0 end
+table.sort(buckets, function(a, b) return a[1] < b[1] end)
+for _, bucket in ipairs(buckets) do
+  total = total - bucket[2]
+  if total + wanted <= limit then return math.max(0, bucket[1] + ${HOUR_BUCKET_MS} + ${HOUR_MS} - now) end
+end
+return 0
 `;
 
 /** KEYS: the key's Retry-After block. ARGV: ms to wait. A block is only ever lengthened. */
@@ -208,6 +237,7 @@ declare module 'ioredis' {
       perHour: number,
       perMinute: number,
       charge: '0' | '1',
+      minuteMs: number,
     ): Result<[number, number, number, number], Context>;
     hsgqlCatchUp(
       windowKey: string,
@@ -218,6 +248,7 @@ declare module 'ioredis' {
       ...sentAgoMs: number[]
     ): Result<number, Context>;
     hsgqlBlock(blockKey: string, waitMs: number): Result<number, Context>;
+    hsgqlUntilRoom(hourKey: string, perHour: number, wanted: number): Result<number, Context>;
     hsgqlLookup(
       generationKey: string,
       entryPrefix: string,
@@ -272,6 +303,7 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('hsgqlQuota', { numberOfKeys: 3, lua: QUOTA });
   redis.defineCommand('hsgqlCatchUp', { numberOfKeys: 1, lua: CATCH_UP });
   redis.defineCommand('hsgqlBlock', { numberOfKeys: 1, lua: BLOCK });
+  redis.defineCommand('hsgqlUntilRoom', { numberOfKeys: 1, lua: UNTIL_ROOM });
   redis.defineCommand('hsgqlLookup', { numberOfKeys: 1, lua: LOOKUP });
   redis.defineCommand('hsgqlStore', { numberOfKeys: 1, lua: STORE });
   redis.defineCommand('hsgqlDropGeneration', { numberOfKeys: 1, lua: DROP_GENERATION });

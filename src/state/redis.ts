@@ -11,7 +11,7 @@ import {
   HOUR_BUCKET_MS,
   HOUR_MS,
   MINUTE_BUCKET_MS,
-  MINUTE_MS,
+  minuteOf,
   quotaRefusal,
   QuotaTracker,
   type KnownCount,
@@ -447,7 +447,7 @@ class RedisQuota implements QuotaStore {
     const done = await this.link.call('quota', (redis) =>
       Promise.all([
         redis.hsgqlCatchUp(`${space}q:h`, HOUR_BUCKET_MS, HOUR_MS, 0, 0, 0),
-        redis.hsgqlCatchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, MINUTE_MS, 0, 0, 0),
+        redis.hsgqlCatchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, minuteOf(this.limits), 0, 0, 0),
       ]),
     );
     if (done === FALLBACK) {
@@ -474,6 +474,7 @@ class RedisQuota implements QuotaStore {
         this.limits?.perHour ?? 0,
         this.limits?.perMinutePerEndpoint ?? 0,
         charge,
+        minuteOf(this.limits),
       ),
     );
     if (verdict === FALLBACK) return verdict;
@@ -535,6 +536,18 @@ class RedisQuota implements QuotaStore {
     const known = this.#fleet.peek(hash)?.hour;
     const used = known !== undefined && Date.now() - known.at < HOUR_MS ? known.n : 0;
     return { ...local, usedLastHour: this.link.up ? used : used + this.#sentMeanwhile(hash) };
+  }
+
+  /**
+   * Milliseconds until `n` more requests fit the key's hourly limit, from the fleet's hour window in
+   * Redis (exact to its minute buckets); while Redis is down, from the local tracker that decides then.
+   */
+  async untilRoom(hash: string, n: number): Promise<number | null> {
+    if (this.limits === null) return 0;
+    const perHour = this.limits.perHour;
+    const ms = await this.link.call('quota', (redis) => redis.hsgqlUntilRoom(`${this.keys.of(hash)}q:h`, perHour, n));
+    if (ms === FALLBACK) return this.local.untilRoom(hash, n);
+    return ms < 0 ? null : ms;
   }
 
   #sentMeanwhile(hash: string): number {
@@ -599,7 +612,7 @@ class RedisQuota implements QuotaStore {
       const space = this.keys.of(hash);
       catchUp(`${space}q:h`, HOUR_BUCKET_MS, HOUR_MS, view?.hour, [...sent.values()].flat());
       for (const endpoint of new Set([...(view?.minutes.keys() ?? []), ...sent.keys()]))
-        catchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, MINUTE_MS, view?.minutes.get(endpoint), sent.get(endpoint) ?? []);
+        catchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, minuteOf(this.limits), view?.minutes.get(endpoint), sent.get(endpoint) ?? []);
     }
     await Promise.all(calls);
   }

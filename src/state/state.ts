@@ -32,10 +32,10 @@ export interface QuotaStore {
   /** The key's spend as far as this process knows it (synchronous: it is reported with every answer). */
   state(hash: string): QuotaState;
   /**
-   * Milliseconds until `n` more requests fit the key's hourly limit (null: never, they are more than
-   * the limit), when this store can tell; a table's refusal says when it would fit.
+   * Milliseconds until `n` more requests fit the key's hourly limit (0: now; null: never, they are
+   * more than the limit): a table's refusal and dry run say when it would fit.
    */
-  untilRoom?(hash: string, n: number): number | null;
+  untilRoom(hash: string, n: number): number | null | Promise<number | null>;
   /** Keys whose state this process holds. */
   readonly size: number;
 }
@@ -112,7 +112,7 @@ export const shareOf = (limit: number, processes: number): number => Math.max(1,
 export function splitLimits(limits: QuotaLimits | null, processes: number): QuotaLimits | null {
   return limits === null
     ? null
-    : { perHour: shareOf(limits.perHour, processes), perMinutePerEndpoint: shareOf(limits.perMinutePerEndpoint, processes) };
+    : { ...limits, perHour: shareOf(limits.perHour, processes), perMinutePerEndpoint: shareOf(limits.perMinutePerEndpoint, processes) };
 }
 
 /** This process's state alone: what the gateway does without REDIS_URL. */

@@ -9,6 +9,7 @@ import {
   isCompositeType,
   isEnumType,
   isInterfaceType,
+  isLeafType,
   isListType,
   isNonNullType,
   isObjectType,
@@ -19,6 +20,7 @@ import {
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
   type GraphQLField,
+  type GraphQLLeafType,
   type GraphQLNamedType,
   type GraphQLSchema,
   type OperationDefinitionNode,
@@ -61,7 +63,40 @@ export interface Streamed {
   /** The record type and what the operation selects on it (executed on each page's records). */
   nodeType: GraphQLCompositeType;
   selections: readonly SelectionNode[];
+  /**
+   * The record's selected fields when each is a scalar or enum leaf its node reads as a property (no
+   * resolver, no arguments) or `__typename`: then a page's cells are read straight from its records,
+   * serialized as the executor would, instead of executing the page. Null when any is not.
+   */
+  leaves: readonly Leaf[] | null;
+  /** The response keys of the edge's `cursor`: each record's position in its parent's listing. */
+  cursorKeys: readonly string[];
+  /** The response keys of the edge's `__typename` (the edge type's name). */
+  typenameKeys: readonly string[];
+  /**
+   * What the connection selects besides its edges, by response key: `totalCount`, and `pageInfo` with
+   * its fields' keys. A streamed row list reads every record, so these follow from each parent's total.
+   */
+  header: readonly HeaderField[];
+  /** Whether the header needs each parent's total (totalCount, a start or end cursor). */
+  totals: boolean;
 }
+
+/** A leaf of a streamed record read as its node's property and serialized by its type. */
+export interface Leaf {
+  key: string;
+  /** The property read (`__typename`: the node type's name). */
+  name: string;
+  type: GraphQLLeafType;
+  nonNull: boolean;
+}
+
+/** A field of a streamed row list's connection besides its edges (see Streamed.header). */
+export type HeaderField =
+  { key: string; name: 'totalCount' } | { key: string; name: 'pageInfo'; fields: readonly { key: string; name: string }[] };
+
+/** What a streamed row list's connection may select besides its edges: its header follows from each parent's total. */
+const PAGE_INFO = new Set(['hasNextPage', 'hasPreviousPage', 'startCursor', 'endCursor', '__typename']);
 
 /** What the table of an operation is: its columns, how the answer fills them, and how its rows are read. */
 export interface Projection {
@@ -71,6 +106,8 @@ export interface Projection {
   path: ReadonlySet<FieldNode>;
   /** The row list's connection when its pages can be streamed; null when the rows come from the answer itself. */
   streamed: Streamed | null;
+  /** Why the rows of a list are made from the whole answer in memory rather than streamed (null: streamed, or no list). */
+  inMemory: string | null;
   /** The row list's name (its columns' prefix), for messages. */
   rowList: string;
 }
@@ -309,36 +346,88 @@ export function project(
   if (twice.length > 0) throw badTable(`Two columns would be named ${twice.map((n) => `'${n}'`).join(', ')}: give one of them an alias`);
 
   const connections = path.filter((s) => !isList(s) && isConnectionType(getNamedType(s.field.type)));
+  const streamed = chosen && rowList && rowList !== chosen ? streamedOf(chosen, rowList) : null;
+  const name = chosen ? nameOf(pathTo(chosen, parents)) || chosen.key : '';
   return {
     columns,
     root: level,
     path: new Set(connections.flatMap((s) => s.nodes)),
-    streamed: chosen && rowList && rowList !== chosen ? streamedOf(chosen, rowList) : null,
+    streamed,
+    inMemory: chosen && rowList && !streamed ? whyInMemory(chosen, rowList, name) : null,
     rowList: chosen ? nameOf(pathTo(chosen, parents)) : '',
   };
 }
 
+/** Why a row list is not streamed (see streamedOf), as the caller can act on it. */
+function whyInMemory(list: Selected, edges: Selected, name: string): string {
+  if (list === edges || !LISTING_BY_FIELD.has(list.name) || !['Experiment', 'Room', 'Participant'].includes(list.parent.name))
+    return `'${name}' is not a data listing of an experiment, room or participant`;
+  const besides = [
+    ...(list.children ?? []).filter((c) => c !== edges && !headerField(c)).map((c) => c.key),
+    ...(edges.children ?? []).filter((c) => !['node', 'cursor', '__typename'].includes(c.name)).map((c) => `edges.${c.key}`),
+  ];
+  if (besides.length > 0)
+    return `'${name}' selects ${besides.join(', ')}: only totalCount, pageInfo and edges { cursor node { ... } } let its records be streamed`;
+  return `'${name}' selects its records under an interface or several names`;
+}
+
+/** A field of a row list's connection whose value follows from the parent's total (or __typename). */
+function headerField(s: Selected): boolean {
+  if (s.name === '__typename' || s.name === 'totalCount') return true;
+  return s.name === 'pageInfo' && (s.children ?? []).every((c) => PAGE_INFO.has(c.name));
+}
+
 /**
  * Whether the row list can be read page by page: a data listing of an experiment, room or participant
- * whose connection selects only its edges' nodes (its totalCount, pageInfo and cursors are known only
- * once every record is read: with them the table is made from the whole answer).
+ * whose connection selects its edges' nodes and cursors, and besides them only its totalCount and
+ * pageInfo (every record is read, so they follow from the parent's total). Anything else the
+ * connection says (processing, warnings, runs) is known only from the whole listing as the planner
+ * reads it: with it the table is made from the whole answer.
  */
 function streamedOf(connection: Selected, edges: Selected): Streamed | null {
   if (!LISTING_BY_FIELD.has(connection.name) || !['Experiment', 'Room', 'Participant'].includes(connection.parent.name)) return null;
-  if ((connection.children ?? []).some((c) => c !== edges && c.name !== '__typename')) return null;
+  if ((connection.children ?? []).some((c) => c !== edges && !headerField(c))) return null;
   const nodes = (edges.children ?? []).filter((c) => c.name === 'node');
   const node = nodes[0];
-  if (!node || nodes.length > 1 || (edges.children ?? []).some((c) => c !== node && c.name !== '__typename')) return null;
+  if (!node || nodes.length > 1 || (edges.children ?? []).some((c) => c !== node && c.name !== 'cursor' && c.name !== '__typename'))
+    return null;
   const nodeType = getNamedType(node.field.type);
   const edgeType = getNamedType(edges.field.type);
   if (!isCompositeType(nodeType) || isAbstractType(nodeType)) return null;
+  const header: HeaderField[] = [];
+  for (const c of connection.children ?? []) {
+    if (c.name === 'totalCount') header.push({ key: c.key, name: 'totalCount' });
+    if (c.name === 'pageInfo')
+      header.push({ key: c.key, name: 'pageInfo', fields: (c.children ?? []).map((f) => ({ key: f.key, name: f.name })) });
+  }
   return {
     fields: new Set(connection.nodes),
     edgeType: edgeType.name,
     nodeKey: node.key,
     nodeType,
     selections: node.nodes.flatMap((n) => n.selectionSet?.selections ?? []),
+    leaves: leavesOf(node.children ?? [], nodeType),
+    cursorKeys: (edges.children ?? []).filter((c) => c.name === 'cursor').map((c) => c.key),
+    typenameKeys: (edges.children ?? []).filter((c) => c.name === '__typename').map((c) => c.key),
+    header,
+    totals: header.some((h) => h.name === 'totalCount' || h.fields.some((f) => f.name === 'startCursor' || f.name === 'endCursor')),
   };
+}
+
+/** The leaves of a streamed record's selection, when every selected field is one read as a property (see Streamed.leaves). */
+function leavesOf(children: readonly Selected[], nodeType: GraphQLCompositeType): Leaf[] | null {
+  const leaves: Leaf[] = [];
+  for (const c of children) {
+    const type = getNullableType(c.field.type);
+    if (c.parent !== nodeType) return null;
+    if (c.field === TypeNameMetaFieldDef) {
+      leaves.push({ key: c.key, name: '__typename', type: getNamedType(c.field.type) as GraphQLLeafType, nonNull: true });
+      continue;
+    }
+    if (!isLeafType(type) || c.field.resolve !== undefined || c.field.args.length > 0) return null;
+    leaves.push({ key: c.key, name: c.name, type, nonNull: isNonNullType(c.field.type) });
+  }
+  return leaves;
 }
 
 /** Fills a row's cells from an object of the answer (null: every cell of it is null). */

@@ -18,24 +18,54 @@ const encoder = new TextEncoder();
  * these few lines, and a library's per-field options cost CPU on every cell of a large table.
  */
 export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) || value === '' ? `"${value.replaceAll('"', '""')}"` : value;
+  return value === '' || CSV_QUOTED.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+const CSV_QUOTED = /[",\r\n]/;
+
+/**
+ * A chunk of text written line by line straight into bytes (UTF-8): cheaper than building the chunk
+ * as one string and encoding it, which copies it twice.
+ */
+class Lines {
+  #buffer = Buffer.allocUnsafe(1 << 16);
+  #at = 0;
+
+  push(line: string): void {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    if (this.#at + line.length * 3 > this.#buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#at + line.length * 3));
+      this.#buffer.copy(grown, 0, 0, this.#at);
+      this.#buffer = grown;
+    }
+    this.#at += this.#buffer.write(line, this.#at);
+  }
+
+  /** The chunk so far (none when empty); the next starts afresh. */
+  take(): Uint8Array[] {
+    if (this.#at === 0) return [];
+    const chunk = this.#buffer.subarray(0, this.#at);
+    this.#buffer = Buffer.allocUnsafe(this.#buffer.length);
+    this.#at = 0;
+    return [chunk];
+  }
 }
 
 function csvWriter(columns: readonly Column[]): TableWriter {
-  const line = (fields: string[]): string => `${fields.join(',')}\r\n`;
+  const lines = new Lines();
   return {
-    start: () => [encoder.encode(line(columns.map((c) => csvField(c.name))))],
+    start: () => [encoder.encode(`${columns.map((c) => csvField(c.name)).join(',')}\r\n`)],
     write: (rows) => {
-      let out = '';
       for (const row of rows) {
-        const fields = new Array<string>(columns.length);
+        let line = '';
         for (let i = 0; i < columns.length; i++) {
           const value = row[i];
-          fields[i] = value === null || value === undefined ? '' : csvField(textOf(value, columns[i] as Column));
+          if (i > 0) line += ',';
+          if (value !== null && value !== undefined) line += csvField(textOf(value, columns[i] as Column));
         }
-        out += line(fields);
+        lines.push(`${line}\r\n`);
       }
-      return out === '' ? [] : [encoder.encode(out)];
+      return lines.take();
     },
     end: () => [],
   };
@@ -47,22 +77,25 @@ function csvWriter(columns: readonly Column[]): TableWriter {
  * convention, as PostgreSQL's text COPY format writes them); null and the empty string are both an empty field.
  */
 export function tsvField(value: string): string {
-  return /[\t\n\r\\]/.test(value)
-    ? value.replace(/[\t\n\r\\]/g, (c) => (c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\'))
+  return TSV_ESCAPED.test(value)
+    ? value.replace(TSV_ESCAPES, (c) => (c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\'))
     : value;
 }
 
+const TSV_ESCAPED = /[\t\n\r\\]/;
+const TSV_ESCAPES = /[\t\n\r\\]/g;
+
 function tsvWriter(columns: readonly Column[]): TableWriter {
+  const lines = new Lines();
   return {
     start: () => [encoder.encode(`${columns.map((c) => tsvField(c.name)).join('\t')}\n`)],
     write: (rows) => {
-      let out = '';
       for (const row of rows) {
-        const fields = new Array<string>(columns.length);
-        for (let i = 0; i < columns.length; i++) fields[i] = tsvField(textOf(row[i], columns[i] as Column));
-        out += `${fields.join('\t')}\n`;
+        let line = '';
+        for (let i = 0; i < columns.length; i++) line += `${i === 0 ? '' : '\t'}${tsvField(textOf(row[i], columns[i] as Column))}`;
+        lines.push(`${line}\n`);
       }
-      return out === '' ? [] : [encoder.encode(out)];
+      return lines.take();
     },
     end: () => [],
   };
@@ -71,16 +104,16 @@ function tsvWriter(columns: readonly Column[]): TableWriter {
 /** NDJSON: one flat object per row, with every column's name as a key (in column order) and its value's JSON type; null stays null. */
 function ndjsonWriter(columns: readonly Column[]): TableWriter {
   const keys = columns.map((c) => `${JSON.stringify(c.name)}:`);
+  const lines = new Lines();
   return {
     start: () => [],
     write: (rows) => {
-      let out = '';
       for (const row of rows) {
         let line = '{';
         for (let i = 0; i < keys.length; i++) line += `${i === 0 ? '' : ','}${keys[i]}${JSON.stringify(row[i] ?? null)}`;
-        out += `${line}}\n`;
+        lines.push(`${line}}\n`);
       }
-      return out === '' ? [] : [encoder.encode(out)];
+      return lines.take();
     },
     end: () => [],
   };

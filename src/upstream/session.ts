@@ -148,16 +148,15 @@ export class UpstreamSession {
    * when it said one), the limit, and in how many seconds `n` more requests would fit (null: never
    * within an hour; 0: now).
    */
-  quotaRoom(n: number): { left: number; limitPerHour: number; fitsInSeconds: number | null } {
+  async quotaRoom(n: number): Promise<{ left: number; limitPerHour: number; fitsInSeconds: number | null }> {
     const hash = this.#hash;
     if (hash === null) return { left: 0, limitPerHour: 0, fitsInSeconds: null };
     const state = this.deps.quota.state(hash);
     const left = Math.max(0, Math.min(state.limitPerHour - state.usedLastHour, state.upstreamRemaining ?? Number.POSITIVE_INFINITY));
     if (n > state.limitPerHour) return { left, limitPerHour: state.limitPerHour, fitsInSeconds: null };
     if (n <= left) return { left, limitPerHour: state.limitPerHour, fitsInSeconds: 0 };
-    const ms = this.deps.quota.untilRoom?.(hash, n);
-    // A store that cannot tell: within the hour, at the latest.
-    return { left, limitPerHour: state.limitPerHour, fitsInSeconds: ms === null ? null : Math.ceil((ms ?? 3_600_000) / 1000) };
+    const ms = await this.deps.quota.untilRoom(hash, n);
+    return { left, limitPerHour: state.limitPerHour, fitsInSeconds: ms === null ? null : Math.ceil(ms / 1000) };
   }
 
   /** The operation's controller, made on first use; its deadline counts from the operation's start. */

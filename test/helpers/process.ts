@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { GATEWAY_BUNDLE } from './bundle.ts';
 import { delay } from './scripted.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -17,12 +18,12 @@ export interface GatewayProcess {
 }
 
 /**
- * The gateway as `npm start` runs it (`src/main.ts`), in a process of its own, on a free port of
+ * The gateway as `npm start` runs it (`src/main.ts`, bundled: test/helpers/bundle.ts), in a process of its own, on a free port of
  * 127.0.0.1, configured by `env`. Resolves once it logged the line `listening` (with WORKERS > 1: the
  * primary's line, once every worker listens).
  */
 export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const proc = spawn(process.execPath, [GATEWAY_BUNDLE], {
     cwd: ROOT,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,9 +5,9 @@ import { DECISION_DETAIL_FIELDS, SIMULATOR_DATA_TYPES, type Scope } from '../spe
 import {
   locateScope,
   notFound,
+  readableRoom,
   requireScope,
   success,
-  visibleRoom,
   type ApiContext,
   type ApiRequest,
   type ApiResult,
@@ -48,7 +48,7 @@ function agentDecisions(ctx: ApiContext, req: ApiRequest, scope: Scope, scopeId:
   const params = parseOwnParams(spec, req.params);
   const detail = params.detail === true;
   const cap = typeof params.limit === 'number' ? params.limit : 5000;
-  const experimentId = locateScope(ctx, req.key, scope, scopeId, null);
+  const experimentId = locateScope(ctx, req, scope, scopeId, null);
   const rows: Sortable[] = [];
   let truncated = false;
   for (const roomId of roomsOf(ctx, scope, scopeId, experimentId)) {
@@ -73,7 +73,7 @@ function agentDecisions(ctx: ApiContext, req: ApiRequest, scope: Scope, scopeId:
 function agentRuns(ctx: ApiContext, req: ApiRequest, scope: Scope, scopeId: string): ApiResult {
   const spec = SIMULATOR_DATA_TYPES['agent-runs'];
   checkParamNames(spec, scope, req.params);
-  const experimentId = locateScope(ctx, req.key, scope, scopeId, null);
+  const experimentId = locateScope(ctx, req, scope, scopeId, null);
   const runs = roomsOf(ctx, scope, scopeId, experimentId)
     .flatMap((roomId) => ctx.store.agentRuns.get(roomId) ?? [])
     .map((r) => r.run)
@@ -84,7 +84,7 @@ function agentRuns(ctx: ApiContext, req: ApiRequest, scope: Scope, scopeId: stri
 /** `GET /data/agent-decisions/room/{roomId}/decision/{decisionId}`: one decision with its detail fields. */
 function decisionDetail(ctx: ApiContext, req: ApiRequest, params: Record<string, string>): ApiResult {
   requireScope(req.key, SIMULATOR_DATA_TYPES['agent-decisions'].requiredScope);
-  const room = visibleRoom(ctx, req.key, params.roomId ?? '');
+  const room = readableRoom(ctx, req, params.roomId ?? '');
   const id = params.decisionId ?? '';
   const decision = (ctx.store.agentRuns.get(room.id) ?? []).flatMap((r) => r.decisions).find((d) => d.id === id);
   if (!decision) throw notFound('decision', id, { roomId: room.id });

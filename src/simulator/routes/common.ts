@@ -1,7 +1,7 @@
 /** What every route module shares: the request and result types, the envelope and the access checks. */
 import { ApiFailure, invalidParameter } from '../errors.ts';
 import { hasScope } from '../keys.ts';
-import type { ApiKey, Experiment, Json, JsonObject } from '../model.ts';
+import type { ApiKey, Experiment, Json, JsonObject, Share } from '../model.ts';
 import type { Random } from '../random.ts';
 import { participantKey, type DataStore, type RoomInfo } from '../store.ts';
 
@@ -55,7 +55,7 @@ export const notFound = (resource: string, id: string, extra: JsonObject = {}): 
 export const validationError = (message: string, details: JsonObject = {}): ApiFailure =>
   new ApiFailure(400, 'VALIDATION_ERROR', message, details);
 
-/** The experiment if the key's user may see it: 404 when absent or deleted, 403 when another user's. */
+/** The experiment if the key's user owns it: 404 when absent or deleted, 403 when another user's. */
 export function visibleExperiment(ctx: ApiContext, key: ApiKey, id: string): Experiment {
   const experiment = ctx.store.experiments.get(id);
   if (!experiment || experiment.deleted) throw notFound('experiment', id);
@@ -65,18 +65,77 @@ export function visibleExperiment(ctx: ApiContext, key: ApiKey, id: string): Exp
   return experiment;
 }
 
-/** The room if the key's user may see its experiment: 404 when absent, 403 when another user's. */
-export function visibleRoom(ctx: ApiContext, key: ApiKey, roomId: string): RoomInfo {
+/**
+ * What a read of an experiment needs of a share (the docs: experiment permissions — view, edit,
+ * duplicate — and data permissions — view, export — are granted apart): `design` the experiment's
+ * `view`, `copy` (the portable export) its `duplicate`, `data` the data's `view`.
+ */
+export type ReadNeed = 'design' | 'copy' | 'data';
+
+const SHARE_GRANTS: Record<ReadNeed, (share: Share) => boolean> = {
+  design: (share) => share.permissions.includes('view'),
+  copy: (share) => share.permissions.includes('duplicate'),
+  data: (share) => share.dataPermissions.includes('view'),
+};
+
+/** Whether a share is in force at `now` (an expired one grants nothing). */
+export const shareActive = (share: Share, now: number): boolean => share.expiresAt === null || share.expiresAt > now;
+
+/**
+ * The organization a request acts for: the one its `X-Organization-Id` names, when the key's user
+ * belongs to it; null without the header; 403 when the user is not a member.
+ */
+export function actingOrganization(ctx: ApiContext, req: ApiRequest): string | null {
+  const org = req.organizationId;
+  if (org === null || org.trim() === '') return null;
+  if (ctx.store.users.get(req.key.userId)?.organizationId !== org) {
+    throw new ApiFailure(403, 'FORBIDDEN', 'You are not a member of this organization', { resource: 'organization', id: org });
+  }
+  return org;
+}
+
+/** The share of an experiment in force for the organization a request acts for, if any. */
+export function shareFor(ctx: ApiContext, req: ApiRequest, experimentId: string): Share | null {
+  const org = actingOrganization(ctx, req);
+  if (org === null) return null;
+  return ctx.store.shares.find((s) => s.experimentId === experimentId && s.organizationId === org && shareActive(s, ctx.now())) ?? null;
+}
+
+/**
+ * The experiment if the request may read it as `need` says: its owner always; a member of an
+ * organization it is shared with (named by `X-Organization-Id`, as the docs' overview shows) when the
+ * share grants it. 404 when absent or deleted, 403 otherwise.
+ */
+export function readableExperiment(ctx: ApiContext, req: ApiRequest, id: string, need: ReadNeed): Experiment {
+  const experiment = ctx.store.experiments.get(id);
+  if (!experiment || experiment.deleted) throw notFound('experiment', id);
+  if (experiment.ownerId === req.key.userId) return experiment;
+  const share = shareFor(ctx, req, id);
+  if (share === null) throw new ApiFailure(403, 'FORBIDDEN', 'You do not have access to this experiment', { resource: 'experiment', id });
+  if (!SHARE_GRANTS[need](share)) {
+    const [message, permission] =
+      need === 'data'
+        ? ['Sharing this experiment does not share its data: ask its owner for data permissions', 'data:view']
+        : need === 'copy'
+          ? ['This share does not allow copying the experiment', 'duplicate']
+          : ['This share does not allow viewing the experiment', 'view'];
+    throw new ApiFailure(403, 'FORBIDDEN', message, { resource: 'experiment', id, permission });
+  }
+  return experiment;
+}
+
+/** The room if the request may read its experiment's data: 404 when absent, 403 when not. */
+export function readableRoom(ctx: ApiContext, req: ApiRequest, roomId: string): RoomInfo {
   const room = ctx.store.rooms.get(roomId);
   if (!room) throw notFound('room', roomId);
-  visibleExperiment(ctx, key, room.experimentId);
+  readableExperiment(ctx, req, room.experimentId, 'data');
   return room;
 }
 
-/** Checks that a data scope exists and that the key may see it; returns its experiment id. */
-export function locateScope(ctx: ApiContext, key: ApiKey, scope: string, scopeId: string, roomId: string | null): string {
-  if (scope === 'experiment') return visibleExperiment(ctx, key, scopeId).id;
-  const room = visibleRoom(ctx, key, scope === 'room' ? scopeId : (roomId ?? ''));
+/** Checks that a data scope exists and that the request may read its data; returns its experiment id. */
+export function locateScope(ctx: ApiContext, req: ApiRequest, scope: string, scopeId: string, roomId: string | null): string {
+  if (scope === 'experiment') return readableExperiment(ctx, req, scopeId, 'data').id;
+  const room = readableRoom(ctx, req, scope === 'room' ? scopeId : (roomId ?? ''));
   if (scope === 'participant' && !ctx.store.participants.has(participantKey(room.id, scopeId))) {
     throw new ApiFailure(404, 'NOT_FOUND', `Participant not found: ${scopeId} in room ${room.id}`, {
       resource: 'participant',

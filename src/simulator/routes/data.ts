@@ -20,9 +20,10 @@ import {
   locateScope,
   notFound,
   pagination,
+  readableRoom,
   requireScope,
+  shareFor,
   success,
-  visibleRoom,
   type ApiContext,
   type ApiRequest,
   type ApiResult,
@@ -42,7 +43,7 @@ const isListing = (type: DataTypePath): type is ListingType => SIMULATOR_DATA_TY
 function serveListing(ctx: ApiContext, req: ApiRequest, spec: DataTypeSpec, type: ListingType, scope: Scope, scopeId: string): ApiResult {
   const started = performance.now();
   const query = parseDataQuery(spec, scope, req.params);
-  const experimentId = locateScope(ctx, req.key, scope, scopeId, query.roomId);
+  const experimentId = locateScope(ctx, req, scope, scopeId, query.roomId);
   const { page, total } = runDataQuery(scopedRecords(ctx.store, type, scope, scopeId, query.roomId), query);
   const pages = pagination(total, page.length, query.limit, query.offset);
   if (query.format !== 'json') {
@@ -69,7 +70,10 @@ function serveListing(ctx: ApiContext, req: ApiRequest, spec: DataTypeSpec, type
     scopeId,
     query: query.echo,
     pagination: pages,
+    // The docs' overview (and their JavaScript example) read `experimentStartedAt`; platform v0.5.14 named it
+    // `firstStateStartedAt`. Both are served, with the same instant.
     processing: {
+      experimentStartedAt: startedAt === null ? null : iso(startedAt),
       firstStateStartedAt: startedAt === null ? null : iso(startedAt),
       processingTimeMs: Math.round(performance.now() - started),
       enriched: true,
@@ -95,12 +99,15 @@ function serveDataType(type: DataTypePath) {
   };
 }
 
+/** Whether the key may view and export an experiment's data: as its owner, or through a share's data permissions. */
 function checkAccess(ctx: ApiContext, req: ApiRequest, params: Record<string, string>): ApiResult {
   const id = params.id ?? '';
   const experiment = ctx.store.experiments.get(id);
   if (!experiment || experiment.deleted) throw notFound('experiment', id);
-  const canView = experiment.ownerId === req.key.userId;
-  const canExport = canView && hasScope(req.key.scopes, 'read:*');
+  const owner = experiment.ownerId === req.key.userId;
+  const share = owner ? null : shareFor(ctx, req, id);
+  const canView = owner || (share?.dataPermissions.includes('view') ?? false);
+  const canExport = (owner || (share?.dataPermissions.includes('export') ?? false)) && hasScope(req.key.scopes, 'read:*');
   return success(ctx, { canView, canExport }, { experimentId: experiment.id });
 }
 
@@ -109,7 +116,7 @@ function recordingDownload(ctx: ApiContext, req: ApiRequest, params: Record<stri
   requireScope(req.key, 'read:recordings');
   const roomId = params.roomId ?? '';
   const recordingId = params.recordingId ?? '';
-  const room = visibleRoom(ctx, req.key, roomId);
+  const room = readableRoom(ctx, req, roomId);
   const found = ctx.store
     .index('recordings')
     .byRoom.get(room.id)

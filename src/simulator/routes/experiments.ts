@@ -1,13 +1,16 @@
 /** `/experiments…`: list, get, config, export, create, update, validate, delete, and shared experiments. */
-import { ApiFailure, invalidParameter } from '../errors.ts';
+import { invalidParameter } from '../errors.ts';
 import { validateExperiment } from '../experiment-schema.ts';
-import type { Experiment } from '../model.ts';
+import type { Experiment, JsonObject } from '../model.ts';
 import {
+  actingOrganization,
   experimentView,
   iso,
   pageParams,
   pagination,
+  readableExperiment,
   requireScope,
+  shareActive,
   success,
   validationError,
   visibleExperiment,
@@ -86,13 +89,11 @@ function listShared(ctx: ApiContext, req: ApiRequest): ApiResult {
       expected: 'the id of an organization you belong to',
     });
   }
-  if (ctx.store.users.get(req.key.userId)?.organizationId !== org) {
-    throw new ApiFailure(403, 'FORBIDDEN', 'You are not a member of this organization', { resource: 'organization', id: org });
-  }
+  actingOrganization(ctx, req);
   const search = req.params.get('search')?.toLowerCase() ?? null;
   const { limit, offset } = pageParams(req, 50, 100);
   const rows = ctx.store.shares
-    .filter((s) => s.organizationId === org)
+    .filter((s) => s.organizationId === org && shareActive(s, ctx.now()))
     .map((share) => ({ share, experiment: ctx.store.experiments.get(share.experimentId) }))
     .filter((r): r is { share: (typeof r)['share']; experiment: Experiment } => r.experiment !== undefined && !r.experiment.deleted)
     .filter((r) => matchesSearch(r.experiment, search))
@@ -105,7 +106,9 @@ function listShared(ctx: ApiContext, req: ApiRequest): ApiResult {
     ownerOrganizationId: ctx.store.users.get(experiment.ownerId)?.organizationId ?? null,
     accessType: 'shared',
     permissions: share.permissions,
+    dataPermissions: share.dataPermissions,
     sharedAt: iso(share.sharedAt),
+    expiresAt: share.expiresAt === null ? null : iso(share.expiresAt),
     ...ctx.store.countsOf(experiment.id),
   }));
   return success(ctx, page, {
@@ -117,30 +120,81 @@ function listShared(ctx: ApiContext, req: ApiRequest): ApiResult {
   });
 }
 
-function experimentPart(ctx: ApiContext, req: ApiRequest, params: Record<string, string>, part: 'config' | 'export'): ApiResult {
+/** Fields the server sets on an experiment: not part of its portable export. */
+const SERVER_FIELDS = new Set(['id', 'ownerId', 'ownerEmail', 'createdAt', 'updatedAt', 'roomCount', 'participantCount']);
+const MEDIA_FILE = /\.(mp4|webm|mov|m4v|mp3|wav|ogg|m4a|png|jpe?g|gif|webp|svg)(\?.*)?$/i;
+
+/**
+ * The media an experiment's states and global components point to (every string value in a component's
+ * `config` naming a media file), once each, in order: an absolute URL as it is, a file name in the
+ * experiment's media folder.
+ */
+function mediaAssets(experimentId: string, record: JsonObject): { url: string }[] {
+  const found = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (typeof value === 'string') {
+      if (MEDIA_FILE.test(value))
+        found.add(/^https?:\/\//.test(value) ? value : `https://storage.hyperstudy.io/media/${experimentId}/${value}`);
+    } else if (Array.isArray(value)) value.forEach(visit);
+    else if (value !== null && typeof value === 'object') Object.values(value).forEach(visit);
+  };
+  const configOf = (component: unknown): unknown =>
+    component !== null && typeof component === 'object' ? (component as Record<string, unknown>).config : undefined;
+  for (const state of Array.isArray(record.states) ? record.states : []) {
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) continue;
+    visit(configOf(state.focusComponent));
+    for (const component of Array.isArray(state.components) ? state.components : []) visit(configOf(component));
+  }
+  const globals = record.globalComponents;
+  if (globals !== null && typeof globals === 'object' && !Array.isArray(globals)) Object.values(globals).forEach((g) => visit(configOf(g)));
+  return [...found].map((url) => ({ url }));
+}
+
+const fileName = (name: string): string =>
+  `${
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'experiment'
+  }.json`;
+
+function getConfig(ctx: ApiContext, req: ApiRequest, params: Record<string, string>): ApiResult {
   requireScope(req.key, 'read:experiments');
   const id = params.id ?? '';
-  const e = visibleExperiment(ctx, req.key, id).record;
-  const config = {
-    states: e.states ?? [],
-    roles: e.roles ?? {},
-    settings: e.settings ?? {},
-    requiredParticipants: e.requiredParticipants ?? null,
-  };
-  if (part === 'config') return success(ctx, [{ experimentId: id, ...config }]);
+  const e = readableExperiment(ctx, req, id, 'design').record;
   return success(ctx, [
     {
-      formatVersion: '1.0',
-      exportedAt: iso(ctx.now()),
-      source: { experimentId: id },
-      experiment: { name: e.name ?? null, description: e.description ?? null, ...config },
+      experimentId: id,
+      states: e.states ?? [],
+      roles: e.roles ?? {},
+      settings: e.settings ?? {},
+      requiredParticipants: e.requiredParticipants ?? null,
     },
   ]);
 }
 
+/**
+ * `GET /experiments/{id}/export`, in the SDK's layout: `data[0]` is `{ experiment, mediaAssets: [{ url }] }`
+ * (the experiment without the fields the server sets), and the metadata adds `filename` and `mediaAssetsCount`.
+ */
+function exportExperiment(ctx: ApiContext, req: ApiRequest, params: Record<string, string>): ApiResult {
+  requireScope(req.key, 'read:experiments');
+  const id = params.id ?? '';
+  const record = readableExperiment(ctx, req, id, 'copy').record;
+  const experiment = Object.fromEntries(Object.entries(record).filter(([field]) => !SERVER_FIELDS.has(field)));
+  const assets = mediaAssets(id, record);
+  return success(ctx, [{ experiment, mediaAssets: assets }], {
+    dataType: 'experiment',
+    scope: 'experiment',
+    scopeId: id,
+    filename: fileName(String(record.name ?? id)),
+    mediaAssetsCount: assets.length,
+  });
+}
+
 function getExperiment(ctx: ApiContext, req: ApiRequest, params: Record<string, string>): ApiResult {
   requireScope(req.key, 'read:experiments');
-  return success(ctx, [experimentView(ctx, visibleExperiment(ctx, req.key, params.id ?? ''))]);
+  return success(ctx, [experimentView(ctx, readableExperiment(ctx, req, params.id ?? '', 'design'))]);
 }
 
 async function updateExperiment(ctx: ApiContext, req: ApiRequest, params: Record<string, string>): Promise<ApiResult> {
@@ -171,6 +225,6 @@ export const EXPERIMENT_ROUTES: Route[] = [
   { pattern: '/experiments/validate', methods: { POST: validate } },
   { pattern: '/experiments/shared', methods: { GET: listShared } },
   { pattern: '/experiments/:id', methods: { GET: getExperiment, PUT: updateExperiment, DELETE: deleteExperiment } },
-  { pattern: '/experiments/:id/config', methods: { GET: (ctx, req, params) => experimentPart(ctx, req, params, 'config') } },
-  { pattern: '/experiments/:id/export', methods: { GET: (ctx, req, params) => experimentPart(ctx, req, params, 'export') } },
+  { pattern: '/experiments/:id/config', methods: { GET: getConfig } },
+  { pattern: '/experiments/:id/export', methods: { GET: exportExperiment } },
 ];

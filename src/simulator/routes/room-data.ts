@@ -11,7 +11,7 @@ import { locateScope, success, type ApiContext, type ApiRequest, type ApiResult 
  */
 function variables(ctx: ApiContext, req: ApiRequest, scope: Scope, scopeId: string): ApiResult {
   checkParamNames(SIMULATOR_DATA_TYPES.variables, scope, req.params);
-  const experimentId = locateScope(ctx, req.key, scope, scopeId, null);
+  const experimentId = locateScope(ctx, req, scope, scopeId, null);
   const log = ctx.store.variables.get(scopeId) ?? { writes: [], droppedWrites: [] };
   const names = [...new Set(log.writes.map((w) => String(w.variable)))];
   const states = (ctx.store.experiments.get(experimentId)?.record.states as JsonObject[] | undefined) ?? [];
@@ -36,7 +36,7 @@ function variables(ctx: ApiContext, req: ApiRequest, scope: Scope, scopeId: stri
 function counts(ctx: ApiContext, req: ApiRequest, scope: Scope, scopeId: string): ApiResult {
   checkParamNames(SIMULATOR_DATA_TYPES.counts, scope, req.params);
   const roomId = requireRoomId(scope, req.params) ?? '';
-  locateScope(ctx, req.key, scope, scopeId, roomId);
+  locateScope(ctx, req, scope, scopeId, roomId);
   const key = participantKey(roomId, scopeId);
   const tally: JsonObject = {};
   const hasData: JsonObject = {};
