@@ -1,7 +1,7 @@
 /**
- * `_entities` looks ahead as `experiment(id:)` and `room(id:)` do: the same nested selection costs the
- * same upstream requests, in the same sequential rounds, whether it arrives through a supergraph (as a
- * Federation entity) or directly.
+ * `_entities`, `node(id:)` and `nodes(ids:)` look ahead as `experiment(id:)` and `room(id:)` do: the
+ * same nested selection costs the same upstream requests, in the same sequential rounds, whether it
+ * arrives through a supergraph (as a Federation entity), by Relay node id, or directly.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sequentialRounds } from './helpers/dashboard.ts';
@@ -136,5 +136,46 @@ describe('_entities looks ahead like experiment(id:) and room(id:)', () => {
       { __typename: 'Experiment', ...(direct.reply.body.data?.e as object) },
       { __typename: 'Room', ...(direct.reply.body.data?.r as object) },
     ]);
+  });
+});
+
+/** A Relay node id as the gateway gives it out (base64 of `Type:id`). */
+const nodeId = (type: string, id: string): string => Buffer.from(`${type}:${id}`).toString('base64');
+
+describe('node(id:) and nodes(ids:) look ahead like experiment(id:) and room(id:)', () => {
+  it('an Experiment node with the dashboard below costs 7 requests in 2 rounds, as experiment(id:) does', async () => {
+    const direct = await costOf<{ experiment: unknown }>(`{ experiment(id: "${EXP}") { ${EXPERIMENT_SELECTION} } }`);
+    expect([direct.cost.total, direct.cost.rounds]).toEqual([7, 2]);
+    const node = await costOf<{ node: unknown }>(`query($id: ID!) { node(id: $id) { ... on Experiment { ${EXPERIMENT_SELECTION} } } }`, {
+      id: nodeId('Experiment', EXP),
+    });
+    expect(node.cost).toEqual(direct.cost);
+    expect(node.reply.body.data?.node).toEqual(direct.reply.body.data?.experiment);
+  });
+
+  it('a Room node costs what room(id:) costs, its selection in a named fragment', async () => {
+    const direct = await costOf<{ room: unknown }>(`{ room(id: "${ROOM}") { ${ROOM_SELECTION} } }`);
+    expect([direct.cost.total, direct.cost.rounds]).toEqual([4, 1]);
+    const node = await costOf<{ node: unknown }>(
+      `query($id: ID!) { node(id: $id) { ...RoomFields } } fragment RoomFields on Room { ${ROOM_SELECTION} }`,
+      {
+        id: nodeId('Room', ROOM),
+      },
+    );
+    expect(node.cost).toEqual(direct.cost);
+    expect(node.reply.body.data?.node).toEqual(direct.reply.body.data?.room);
+  });
+
+  it('an Experiment and a Room in one nodes(ids:) cost what the two root fields cost side by side', async () => {
+    const direct = await costOf<{ e: unknown; r: unknown }>(
+      `{ e: experiment(id: "${EXP}") { ${EXPERIMENT_SELECTION} } r: room(id: "${ROOM}") { ${ROOM_SELECTION} } }`,
+    );
+    const nodes = await costOf<{ nodes: unknown[] }>(
+      `query($ids: [ID!]!) { nodes(ids: $ids) { ... on Experiment { ${EXPERIMENT_SELECTION} } ... on Room { ${ROOM_SELECTION} } } }`,
+      { ids: [nodeId('Experiment', EXP), nodeId('Room', ROOM)] },
+    );
+    expect(nodes.cost).toEqual(direct.cost);
+    expect(direct.cost.rounds).toBe(2);
+    expect(nodes.reply.body.data?.nodes).toEqual([direct.reply.body.data?.e, direct.reply.body.data?.r]);
   });
 });

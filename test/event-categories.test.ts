@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { categoryWarning, eventCategory, nearCategory } from '../src/spec/params.ts';
+import { FULL } from './helpers/simulator.ts';
+import { FAST_LIVE, PAUSED_LIVE } from './helpers/live.ts';
+import { subscribeSse, type SseSubscription } from './helpers/sse.ts';
 import { stackPerTest, startStack, type Stack } from './helpers/stack.ts';
 
 const ROOM = 'room_movie01_003';
@@ -86,6 +89,56 @@ describe('a category that looks like a slip of a known one', () => {
     expect((res.body.extensions as Warnings | undefined)?.upstream?.warnings).toEqual([
       'UNKNOWN_CATEGORY: "sytem" is not a known event category (did you mean "system"?); it was sent as given and may match no events.',
     ]);
+  });
+
+  it('warns a subscription in every payload, as a query, and leaves a custom one alone', async () => {
+    const live = await ownStack({ live: PAUSED_LIVE }, FAST_LIVE);
+    const room = live.sim.live?.activeRooms()[0]?.roomId ?? '';
+    const participantId = String((await live.rest(`/data/participants/room/${room}?limit=1`)).data[0]?.id);
+    type Events = { roomEvents: { eventType: string } };
+    const follow = (category: string) =>
+      subscribeSse<Events>(
+        live.url,
+        'subscription($room: ID!, $c: EventCategory) { roomEvents(roomId: $room, category: $c) { eventType } }',
+        {
+          variables: { room, c: category },
+        },
+      );
+    const subs: SseSubscription<Events>[] = [await follow('sytem'), await follow('blink_detector')];
+    try {
+      // The first polls (each feed's baseline read) have gone upstream with the category as given.
+      const polled = () => live.sim.stats.requests.filter((r) => r.path === `/api/v3/data/events/room/${room}`);
+      for (let i = 0; i < 200 && new Set(polled().map((r) => new URLSearchParams(r.query).get('category'))).size < 2; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      const now = Date.now();
+      const events = ['sytem', 'sytem', 'blink_detector'].map((category, i) => ({
+        experimentId: 'exp_movie01',
+        roomId: room,
+        participantId,
+        eventType: `custom.${category}_${i}`,
+        category,
+        timestamp: new Date(now + i).toISOString(),
+      }));
+      const written = await fetch(`${live.sim.url}/data/events/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': FULL },
+        body: JSON.stringify({ events }),
+      });
+      expect(written.status).toBe(201);
+      await Promise.all([subs[0]?.waitFor(2), subs[1]?.waitFor(1)]);
+      const [typo, custom] = subs;
+      expect(typo?.payloads.map((p) => p.data?.roomEvents.eventType)).toEqual(['custom.sytem_0', 'custom.sytem_1']);
+      expect(typo?.payloads.map((p) => (p.extensions as Warnings | undefined)?.upstream?.warnings)).toEqual([
+        ['UNKNOWN_CATEGORY: "sytem" is not a known event category (did you mean "system"?); it was sent as given and may match no events.'],
+        ['UNKNOWN_CATEGORY: "sytem" is not a known event category (did you mean "system"?); it was sent as given and may match no events.'],
+      ]);
+      expect(typo?.payloads.every((p) => p.extensions?.live !== undefined)).toBe(true);
+      expect(custom?.payloads.map((p) => p.data?.roomEvents.eventType)).toEqual(['custom.blink_detector_2']);
+      expect(custom?.payloads.map((p) => p.extensions?.upstream)).toEqual([undefined]);
+      expect(new Set(polled().map((r) => new URLSearchParams(r.query).get('category')))).toEqual(new Set(['sytem', 'blink_detector']));
+    } finally {
+      for (const sub of subs) sub.close();
+    }
   });
 
   it('is a known category in another case or with other separators, or one or two edits away', () => {

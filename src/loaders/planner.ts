@@ -7,7 +7,8 @@
  * known at the root starts at once ("lookahead"). Its parts, all in this module:
  *
  *   - `ListingKey`: a listing is a data type with filters at a scope; maps of listings are keyed by it.
- *   - lookahead: `experiment(id:)` and `room(id:)` (and Experiment and Room entities in `_entities`)
+ *   - lookahead: `experiment(id:)` and `room(id:)` (and Experiment and Room entities in `_entities`,
+ *     and Experiment and Room nodes of `node(id:)` and `nodes(ids:)`)
  *     read the operation below them and start the first page of every listing the nested fields will
  *     need, at the root's own scope (`prefetch`).
  *   - probe reuse: a started first page serves any window inside it, and tells the listing's total.
@@ -50,6 +51,7 @@ import { LISTING_BY_FIELD, LISTINGS } from '../spec/data-types.ts';
 import { upstreamOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
+import { isPlainSegment } from '../upstream/routes.ts';
 import { roomOf, type Rec } from '../upstream/values.ts';
 import { dataSource, mapBounded, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
 
@@ -291,6 +293,14 @@ export class Planner {
   /** What the planner decided so far in this operation (the `extensions.plan` debug view). */
   explain(): readonly PlanDecision[] {
     return this.#decisions;
+  }
+
+  /**
+   * The lookahead of Relay `node(id:)` and `nodes(ids:)` (`nodeLookahead`): a method, so that the
+   * builder's node fields reach it through the context without importing the planner.
+   */
+  lookaheadNodes(info: GraphQLResolveInfo, ids: readonly NodeId[], defaultSize: number): void {
+    nodeLookahead(this, info, ids, defaultSize);
   }
 
   /** Starts a listing's first page (lookahead), unless one is started already. */
@@ -689,6 +699,26 @@ export function entityLookahead(
     return listings;
   });
   prefetchFound(planner, found, typeName, root, defaultSize);
+}
+
+/** A decoded Relay node id. */
+export interface NodeId {
+  typename: string;
+  id: string;
+}
+
+/**
+ * The lookahead of Relay `node(id:)` and `nodes(ids:)`: each Experiment and Room among the ids looks
+ * ahead as its entity does in `_entities` (the fragments on its type, at its own scope), so that the
+ * same nested selection costs the same requests and rounds as under `experiment(id:)` or `room(id:)`.
+ * An id the node's loader refuses (not a plain path segment) starts nothing.
+ */
+export function nodeLookahead(planner: Planner, info: GraphQLResolveInfo, ids: readonly NodeId[], defaultSize: number): void {
+  for (const { typename, id } of ids) {
+    if (!isPlainSegment(id)) continue;
+    if (typename === 'Experiment') entityLookahead(planner, info, { kind: 'experiment', id }, defaultSize);
+    else if (typename === 'Room') entityLookahead(planner, info, { kind: 'room', id }, defaultSize);
+  }
 }
 
 /**

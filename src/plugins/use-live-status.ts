@@ -4,7 +4,8 @@ import { mapErrors } from './use-upstream-result.ts';
 
 /**
  * Each payload of a live subscription says how its poller polls (`extensions.live`: the interval now,
- * the key's pollers sharing its live quota, whether it is backing off), and its errors keep their codes.
+ * the key's pollers sharing its live quota, whether it is backing off) and what the subscription was
+ * warned about (`extensions.upstream.warnings`, as a query's answer says it), and its errors keep their codes.
  */
 export function useLiveStatus(): Plugin<GatewayContext> {
   return {
@@ -19,10 +20,16 @@ export function useLiveStatus(): Plugin<GatewayContext> {
           return {
             onNext({ result, setResult }) {
               const status = args.contextValue.live.status?.();
+              const warnings = [...args.contextValue.warnings];
+              const extensions = {
+                ...result.extensions,
+                ...(status ? { live: status } : {}),
+                ...(warnings.length > 0 ? { upstream: { warnings } } : {}),
+              };
               setResult({
                 ...result,
                 ...(result.errors ? { errors: mapErrors(result.errors) } : {}),
-                ...(status ? { extensions: { ...result.extensions, live: status } } : {}),
+                ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
               });
             },
           };

@@ -77,6 +77,19 @@ export const builder = new SchemaBuilder<SchemaTypes>({
     cursorType: 'String',
     edgesFieldOptions: { nullable: { list: false, items: false } },
     nodeFieldOptions: { nullable: false },
+    // node(id:) and nodes(ids:) look ahead below an Experiment or a Room as experiment(id:) and room(id:) do.
+    nodeQueryOptions: {
+      resolve: (_root, args, ctx, info, resolveNode) => {
+        ctx.loaders.planner.lookaheadNodes(info, [args.id], ctx.defaultPageSize);
+        return resolveNode(args.id);
+      },
+    },
+    nodesQueryOptions: {
+      resolve: (_root, args, ctx, info, resolveNodes) => {
+        ctx.loaders.planner.lookaheadNodes(info, args.ids, ctx.defaultPageSize);
+        return resolveNodes(args.ids);
+      },
+    },
     // Node ids are base64 of `Type:id`; anything else is the caller's mistake, said as such.
     decodeGlobalID: (globalID: string) => {
       const text = Buffer.from(globalID, 'base64').toString('utf8');

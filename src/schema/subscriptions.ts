@@ -89,7 +89,8 @@ function roomFeedField(t: SubscriptionFieldBuilder, field: string, description: 
     args: { roomId: t.arg.id({ required: true, description: 'The room to follow.' }), ...args },
     subscribe: (_root, rawArgs, ctx) => {
       const { roomId, ...rest } = rawArgs as ListingArgs & { roomId: string | number };
-      const params = { ...listingParams(listing, rest), sort: undefined, order: undefined };
+      // A category that looks like a slip of a known one is warned about as in a query (every payload says it).
+      const params = { ...listingParams(listing, rest, (w) => ctx.warnings.add(w)), sort: undefined, order: undefined };
       return follow(
         ctx,
         new ListingFeed({
