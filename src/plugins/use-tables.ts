@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { getOperationAST, GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, processRegularResult, type Plugin } from 'graphql-yoga';
 import { Counter, type Registry } from 'prom-client';
@@ -183,8 +184,8 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
     ctx.tableRun = run;
     return (async function* payloads(): AsyncGenerator<TablePayload> {
       try {
-        if (!first.done) yield { hasNext: true, rows: first.value };
-        if (!first.done) for await (const chunk of source) yield { hasNext: true, rows: chunk };
+        if (!first.done) yield* slices(first.value);
+        if (!first.done) for await (const chunk of source) yield* slices(chunk);
         yield { hasNext: false };
       } catch (error) {
         const errors = error instanceof TableErrors ? [...error.errors] : [asGraphQLError(error)];
@@ -334,6 +335,20 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
     },
   };
 }
+
+/**
+ * A chunk's rows in slices of at most SLICE_ROWS, other requests let in between: a page whose records
+ * repeat for many parents (a back-link) makes many rows at once.
+ */
+async function* slices(rows: Cell[][]): AsyncGenerator<TablePayload> {
+  if (rows.length <= SLICE_ROWS) return yield { hasNext: true, rows };
+  for (let i = 0; i < rows.length; i += SLICE_ROWS) {
+    if (i > 0) await setImmediate();
+    yield { hasNext: true, rows: rows.slice(i, i + SLICE_ROWS) };
+  }
+}
+
+const SLICE_ROWS = 5_000;
 
 /** What a table will take, against the table budget and the key's hourly quota. */
 async function tablePlan(
