@@ -18,7 +18,6 @@ const EVENTS = `query($id: ID!) { experiment(id: $id) { experimentId events { ed
 const DATA = { rooms: 2, participantsPerRoom: 2, eventsPerParticipant: 300 };
 const HEADER = 'experiment.experimentId,experiment.events.id,experiment.events.eventType,experiment.events.timestamp\r\n';
 
-
 type Rec = Record<string, unknown>;
 const decoded = (watermark: string | null): { v: number; doc: string; at: number | null; prints: string[] } =>
   JSON.parse(Buffer.from(watermark ?? '', 'base64url').toString('utf8')) as never;
@@ -66,7 +65,12 @@ describe('an incremental pull', () => {
     expect(first).toMatchObject({ status: 'SUCCEEDED', rows: 1200 });
     const mark = decoded(first.watermark);
     const atLatest = all.filter((e) => Date.parse(String(e.timestamp)) === Date.parse(latest)).length;
-    expect(mark).toEqual({ v: 1, doc: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) as unknown, at: Date.parse(latest), prints: expect.any(Array) as unknown });
+    expect(mark).toEqual({
+      v: 1,
+      doc: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) as unknown,
+      at: Date.parse(latest),
+      prints: expect.any(Array) as unknown,
+    });
     expect(mark.prints).toHaveLength(atLatest);
     expect(new Set(mark.prints).size).toBe(atLatest);
   });
@@ -131,7 +135,12 @@ describe('an incremental pull', () => {
     const deployments = `query($id: ID!) { experiment(id: $id) { deployments { edges { node { deploymentId } } } } }`;
     const single = `query($id: ID!) { experiment(id: $id) { experimentId name } }`;
     cases.push(
-      [windowed, own(windowed), { id: EXP }, "'since' needs every record of 'experiment.events': leave out its window (first, last, after, before)"],
+      [
+        windowed,
+        own(windowed),
+        { id: EXP },
+        "'since' needs every record of 'experiment.events': leave out its window (first, last, after, before)",
+      ],
       [
         deployments,
         own(deployments),
