@@ -5,7 +5,6 @@ import {
   getVariableValues,
   GraphQLError,
   parse,
-  print,
   validate,
   type DocumentNode,
   type GraphQLSchema,
@@ -173,7 +172,7 @@ function checked(schema: GraphQLSchema, input: Pick<ExportStart, 'query' | 'vari
     });
   }
   const projection = project(schema, document, operation, coerced.coerced);
-  return { document, operation, projection };
+  return { document, operation, projection, variables: coerced.coerced };
 }
 
 /**
@@ -663,8 +662,11 @@ export class ExportService implements ExportJobs {
     const since = r.since === null ? NO_MARK : decode(r.since, documentOf(r.query, r.variables, r.operationName));
     if (!listing || since.at === null) return { ...plain, listing, since, keep: undefined };
     const field = listing.spec.instant;
-    const query = print(narrowed(plain.document, listing.fields, since.at, r.variables));
-    return { ...checked(this.deps.schema, { ...r, query }), listing, since, keep: (rec: Rec) => isNew(since, rec, field) };
+    // Not validated again: it only sets a DateTime literal on an argument the listing takes (a variable it replaces may go unused).
+    const document = narrowed(plain.document, listing.fields, since.at, r.variables);
+    const operation = getOperationAST(document, r.operationName ?? undefined) as OperationDefinitionNode;
+    const projection = project(this.deps.schema, document, operation, plain.variables);
+    return { document, operation, projection, listing, since, keep: (rec: Rec) => isNew(since, rec, field) };
   }
 
   /** Removes jobs over for EXPORT_TTL_MS (finished, or paused and never resumed) with their files. */
