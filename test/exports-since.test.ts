@@ -230,6 +230,31 @@ describe('an incremental pull of other listings', () => {
     });
   });
 
+  it('past the query’s own endTime, finds nothing new (its last instant read, and dropped)', async () => {
+    const query = `query($id: ID!, $to: DateTime) { experiment(id: $id) { experimentId events(endTime: $to) { edges { node { id eventType timestamp } } } } }`;
+    const events = await restAll((path) => stack.rest(path), `/data/events/experiment/${EXP}`);
+    const times = events.map((e) => Date.parse(String(e.timestamp))).sort((a, b) => a - b);
+    const [end, at] = [times[100] as number, times[1100] as number];
+    const variables = { id: EXP, to: new Date(end).toISOString() };
+    stack.sim.stats.reset();
+    const started = await startExport(
+      stack.url,
+      query,
+      'CSV',
+      variables,
+      undefined,
+      encode(documentOf(query, variables, null), { at, prints: [] }),
+    );
+    const { job } = await until(stack.url, started.id, over);
+    expect(job).toMatchObject({ status: 'SUCCEEDED', rows: 0, error: null });
+    expect(decoded(job.watermark).at).toBe(at);
+    const iso = encodeURIComponent(new Date(end).toISOString());
+    expect(stack.sim.stats.byPath(true)).toEqual({
+      [`/api/v3/experiments/${EXP}`]: 1,
+      [`/api/v3/data/events/experiment/${EXP}?endTime=${iso}&limit=1000&offset=0&startTime=${iso}`]: 1,
+    });
+  });
+
   it('reads a row list below rooms from the watermark, the rooms read in full as its context', async () => {
     const query = `query($id: ID!) { experiment(id: $id) { rooms { edges { node { roomId events { edges { node { id eventType } } } } } } } }`;
     const first = await finished(stack, undefined, query);

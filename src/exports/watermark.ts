@@ -160,16 +160,20 @@ function instantArg(value: ValueNode, variables: Record<string, unknown> | null)
 
 /**
  * The query with the row list's listing read from `at` on (its `startTime`, inclusive, or the
- * document's own when later): the upstream then serves only the pages of what is new, and the
+ * document's own when later; never past the document's `endTime`): the upstream then serves only the pages of what is new, and the
  * lookahead and the plan ask for the same listing.
  */
 export function narrowed(document: DocumentNode, fields: ReadonlySet<FieldNode>, at: number, variables: Record<string, unknown> | null) {
   return visit(document, {
     Field(node) {
       if (!fields.has(node)) return undefined;
-      const given = (node.arguments ?? []).find((a) => a.name.value === 'startTime');
-      const own = given ? instantArg(given.value, variables) : null;
-      const from = own !== null && own > at ? own : at;
+      const arg = (name: string): number | null => {
+        const given = (node.arguments ?? []).find((a) => a.name.value === name);
+        return given ? instantArg(given.value, variables) : null;
+      };
+      const [own, end] = [arg('startTime'), arg('endTime')];
+      // Past the document's own endTime nothing is new: its last instant is read (the upstream refuses a start after the end), and dropped.
+      const from = Math.min(own !== null && own > at ? own : at, end ?? Infinity);
       const startTime: ArgumentNode = {
         kind: Kind.ARGUMENT,
         name: { kind: Kind.NAME, value: 'startTime' },
