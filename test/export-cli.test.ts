@@ -89,13 +89,47 @@ describe('npm run export', () => {
     expect(readFileSync(join(dir, 'events.csv'), 'utf8')).toBe(csv);
   }, 60_000);
 
+  it('prints the watermark on stdout, and with --since pulls only the records newer than it', async () => {
+    const s = await stack(DATA, { EXPORT_DIR: exportDir() });
+    const dir = exportDir();
+    const first = await runScript(CLI, args(dir, s.url), { HYPERSTUDY_API_KEY: FULL });
+    expect(first.code).toBe(0);
+    expect(first.out).toMatch(/^[A-Za-z0-9_-]+\n$/);
+    const participant = (await restAll((path) => s.rest(path), `/data/participants/experiment/${EXP}`))[0] as Record<string, unknown>;
+    const recorded = await gql<{ recordEvents: { eventIds: string[] } }>(
+      s.url,
+      `mutation($e: [EventInput!]!) { recordEvents(events: $e) { eventIds } }`,
+      {
+        e: [
+          {
+            experimentId: EXP,
+            roomId: participant.roomId,
+            participantId: participant.id,
+            eventType: 'custom.new',
+            onset: 1,
+            timestamp: '2031-01-01T00:00:00.000Z',
+          },
+        ],
+      },
+    );
+    const [id] = recorded.data?.recordEvents.eventIds ?? [];
+    const next = await runScript(CLI, [...args(dir, s.url), '--since', first.out.trim()], { HYPERSTUDY_API_KEY: FULL });
+    expect(next.code).toBe(0);
+    expect(readFileSync(join(dir, 'events.csv'), 'utf8')).toBe(
+      `experiment.experimentId,experiment.events.id,experiment.events.eventType,experiment.events.onset\r\n${EXP},${String(id)},custom.new,1\r\n`,
+    );
+    expect(next.err.trim().split('\n').at(-1)).toBe(`wrote ${join(dir, 'events.csv')}: 1 rows, 2 upstream requests`);
+    expect(next.out).toMatch(/^[A-Za-z0-9_-]+\n$/);
+    expect(next.out).not.toBe(first.out);
+  }, 60_000);
+
   it('says what it needs without a key or arguments, exit code 1', async () => {
     const noKey = await runScript(CLI, args(exportDir(), 'http://127.0.0.1:9'), { HYPERSTUDY_API_KEY: '' });
     expect([noKey.code, noKey.err]).toEqual([1, 'HYPERSTUDY_API_KEY is not set: the export runs with that key\n']);
     const bare = await runScript(CLI, [], { HYPERSTUDY_API_KEY: FULL });
     expect([bare.code, bare.err]).toEqual([
       1,
-      'usage: npm run export -- --query FILE [--variables JSON] [--operation NAME] --format csv|tsv|ndjson|parquet|arrow --out FILE [--url URL]\n',
+      'usage: npm run export -- --query FILE [--variables JSON] [--operation NAME] --format csv|tsv|ndjson|parquet|arrow --out FILE [--since WATERMARK] [--url URL]\n',
     ]);
   });
 });

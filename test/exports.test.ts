@@ -55,7 +55,7 @@ describe('a job on a shared stack', () => {
       requestsDone: 4,
       eta: null,
       downloadUrl: `/exports/${job.id}/file`,
-      watermark: null,
+      watermark: expect.stringMatching(/^[A-Za-z0-9_-]+$/) as unknown,
       error: null,
     });
     expect(stack.sim.stats.byPath(true)).toEqual({

@@ -1,10 +1,11 @@
 /**
- * `npm run export -- --query FILE [--variables JSON] [--operation NAME] --format csv --out FILE [--url URL]`:
+ * `npm run export -- --query FILE [--variables JSON] [--operation NAME] --format csv --out FILE [--since WATERMARK] [--url URL]`:
  * a long pull through the gateway's export jobs. It starts a job (the key from HYPERSTUDY_API_KEY), shows
  * its progress on stderr (requests done of planned, rows, waits, ETA), then downloads the file to --out
  * (resuming a broken download with Range). Interrupted and run again with the same arguments, it follows
  * the job it started (remembered in `<out>.export.json`, which holds the job's id, never the key)
- * instead of starting another.
+ * instead of starting another. With --since (a finished job's watermark) it pulls only the records newer
+ * than it; it prints the finished job's watermark on stdout, for the next --since.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,8 +14,8 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 
 const USAGE =
-  'npm run export -- --query FILE [--variables JSON] [--operation NAME] --format csv|tsv|ndjson|parquet|arrow --out FILE [--url URL]';
-const FIELDS = 'id status rows requestsPlanned requestsDone eta downloadUrl error { code message }';
+  'npm run export -- --query FILE [--variables JSON] [--operation NAME] --format csv|tsv|ndjson|parquet|arrow --out FILE [--since WATERMARK] [--url URL]';
+const FIELDS = 'id status rows requestsPlanned requestsDone eta downloadUrl watermark error { code message }';
 
 interface Job {
   id: string;
@@ -24,6 +25,7 @@ interface Job {
   requestsDone: number;
   eta: string | null;
   downloadUrl: string | null;
+  watermark: string | null;
   error: { code: string; message: string } | null;
 }
 
@@ -39,6 +41,7 @@ function options() {
       operation: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
+      since: { type: 'string' },
       url: { type: 'string', default: 'http://localhost:4000' },
       'poll-ms': { type: 'string', default: '1000' },
     },
@@ -54,6 +57,7 @@ function options() {
     operationName: values.operation ?? null,
     format: format.toUpperCase(),
     out,
+    since: values.since ?? null,
     url: values.url.replace(/\/+$/, ''),
     key,
     pollMs: Number(values['poll-ms']),
@@ -108,7 +112,7 @@ async function download(o: Options, path: string): Promise<void> {
 async function main(): Promise<void> {
   const o = options();
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify([o.url, o.document, o.variables, o.operationName, o.format]))
+    .update(JSON.stringify([o.url, o.document, o.variables, o.operationName, o.format, o.since]))
     .digest('hex');
   const statePath = `${o.out}.export.json`;
   const followed = await known(o, statePath, fingerprint);
@@ -119,8 +123,8 @@ async function main(): Promise<void> {
   } else {
     const started = await gql<{ startExport: Job }>(
       o,
-      `mutation($q: String!, $v: JSON, $op: String, $f: ExportFormat!) { startExport(query: $q, variables: $v, operationName: $op, format: $f) { ${FIELDS} } }`,
-      { q: o.document, v: o.variables, op: o.operationName, f: o.format },
+      `mutation($q: String!, $v: JSON, $op: String, $f: ExportFormat!, $s: String) { startExport(query: $q, variables: $v, operationName: $op, format: $f, since: $s) { ${FIELDS} } }`,
+      { q: o.document, v: o.variables, op: o.operationName, f: o.format, s: o.since },
     );
     job = started.startExport;
     writeFileSync(statePath, JSON.stringify({ id: job.id, fingerprint }));
@@ -152,6 +156,8 @@ async function main(): Promise<void> {
   await download(o, job.downloadUrl);
   rmSync(statePath, { force: true });
   process.stderr.write(`wrote ${o.out}: ${job.rows} rows, ${job.requestsDone} upstream requests\n`);
+  // The watermark alone on stdout, for the next pull's --since.
+  if (job.watermark) process.stdout.write(`${job.watermark}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -8,11 +8,14 @@ import type { Page } from '../loaders/fetch.ts';
 import { TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
 import type { Cell, Column } from '../tables/projection.ts';
 import { createWriter } from '../tables/writers.ts';
+import type { Mark } from './watermark.ts';
 
 /** A page of a job's rows on disk: its rows (cells as JSON), and for a listing's first page the page itself (what planning reads). */
 export interface Checkpoint {
   rows: Cell[][];
   first?: { key: ListingKey; page: Page };
+  /** The latest instant of the page's row records and their prints (an export's watermark is made of every page's). */
+  mark?: Mark;
 }
 
 /** Where a page's checkpoint lies: `p-<read>-<offset>.json` (rows of the row list's pages), `a-<n>.json` (rows of the answer itself). */
@@ -99,9 +102,16 @@ export class ExportFiles {
 
   /**
    * Writes the job's file in its format from its pages, in the table's order, one page in memory at a
-   * time; returns its size and a strong ETag (its SHA-256). The pages go once the file is whole.
+   * time, each told to `onPage`; returns its size and a strong ETag (its SHA-256). The pages go once the file is whole.
    */
-  async assemble(id: string, format: TableFormat, columns: readonly Column[], names: readonly string[], rowGroupRows: number) {
+  async assemble(
+    id: string,
+    format: TableFormat,
+    columns: readonly Column[],
+    names: readonly string[],
+    rowGroupRows: number,
+    onPage: (checkpoint: Checkpoint) => void = () => undefined,
+  ) {
     const path = this.filePath(id, format);
     const temporary = `${path}.tmp`;
     const out = createWriteStream(temporary);
@@ -117,7 +127,11 @@ export class ExportFiles {
     };
     try {
       await put(writer.start());
-      for (const name of names) await put(writer.write((await this.readPage(id, name)).rows));
+      for (const name of names) {
+        const checkpoint = await this.readPage(id, name);
+        onPage(checkpoint);
+        await put(writer.write(checkpoint.rows));
+      }
       await put(writer.end());
       out.end();
       await once(out, 'finish');

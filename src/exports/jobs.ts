@@ -26,6 +26,20 @@ import { UpstreamError } from '../upstream/errors.ts';
 import { MISSING_KEY_MESSAGE, type UpstreamSession } from '../upstream/session.ts';
 import { answerName, ExportFiles, pageName, tableOrder, type Checkpoint } from './files.ts';
 import { KeyPacer } from './pacer.ts';
+import type { Rec } from '../upstream/values.ts';
+import {
+  advance,
+  decode,
+  documentOf,
+  encode,
+  isNew,
+  merge,
+  narrowed,
+  NO_MARK,
+  rowListingOf,
+  whyNotIncremental,
+  type Mark,
+} from './watermark.ts';
 import {
   ACTIVE,
   EXPORT_STATUSES,
@@ -160,7 +174,7 @@ function checked(schema: GraphQLSchema, input: Pick<ExportStart, 'query' | 'vari
     });
   }
   const projection = project(schema, document, operation, coerced.coerced);
-  return { document, operation, projection };
+  return { document, operation, projection, variables: coerced.coerced };
 }
 
 /**
@@ -240,12 +254,12 @@ export class ExportService implements ExportJobs {
   async start(session: UpstreamSession, input: ExportStart): Promise<ExportJobView> {
     const owner = await this.#caller(session);
     if (!Object.hasOwn(TABLE_FORMATS, input.format)) throw gatewayError('BAD_USER_INPUT', `Unknown format '${input.format}'`);
+    const { projection } = checked(this.deps.schema, input);
     if (input.since !== null) {
-      throw gatewayError('BAD_USER_INPUT', 'Incremental exports (since) are not built yet: leave since out', {
-        extensions: { argument: 'since' },
-      });
+      decode(input.since, documentOf(input.query, input.variables, input.operationName));
+      const why = whyNotIncremental(projection);
+      if (why) throw gatewayError('BAD_USER_INPUT', why, { extensions: { argument: 'since' } });
     }
-    checked(this.deps.schema, input);
     this.#admit(owner.hash);
     const now = new Date(this.#now()).toISOString();
     const record: JobRecord = {
@@ -537,7 +551,7 @@ export class ExportService implements ExportJobs {
     const spent = (): number => before + session.cost.requests;
     try {
       await this.#transition(job, 'RUNNING');
-      const { document, operation, projection } = checked(this.deps.schema, r);
+      const { document, operation, projection, listing, since, keep } = this.#incremental(r);
       const ctx = this.deps.contextFor(session, signal);
       const onDisk = await this.#files.pages(r.id);
       // The first pages on disk stand in for reading them again while planning.
@@ -563,6 +577,7 @@ export class ExportService implements ExportJobs {
             r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk);
           },
           skip: (read, offset) => onDisk.has(pageName(read, offset)),
+          keep,
         },
         projection,
       );
@@ -574,13 +589,17 @@ export class ExportService implements ExportJobs {
         if (chunk.page && read && chunk.page.offset === 0 && !chunk.page.merged) {
           checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
         }
+        if (chunk.page && listing) {
+          const field = listing.spec.instant;
+          checkpoint.mark = chunk.page.records.filter((rec) => !keep || keep(rec)).reduce((m, rec) => advance(m, rec, field), NO_MARK);
+        }
         await this.#write(job, name, checkpoint);
         const done = spent();
         this.#metrics.requests.inc(done - r.requestsDone);
         r.requestsDone = done;
         await this.#save(job);
       }
-      await this.#assemble(job, projection);
+      await this.#assemble(job, projection, listing ? since : null);
       const done = spent();
       this.#metrics.requests.inc(done - r.requestsDone);
       r.requestsDone = done;
@@ -622,12 +641,35 @@ export class ExportService implements ExportJobs {
     this.#metrics.rows.inc(checkpoint.rows.length);
   }
 
-  async #assemble(job: Job, projection: Projection): Promise<void> {
+  /** The file from the pages; and the watermark, from `since` (null: the rows are no data listing's) and every page's mark. */
+  async #assemble(job: Job, projection: Projection, since: Mark | null): Promise<void> {
     const r = job.record;
     const names = tableOrder((await this.#files.pages(r.id)).keys());
-    const file = await this.#files.assemble(r.id, r.format, projection.columns, names, this.deps.rowGroupRows);
+    let mark = since;
+    const file = await this.#files.assemble(r.id, r.format, projection.columns, names, this.deps.rowGroupRows, (checkpoint) => {
+      if (mark && checkpoint.mark) mark = merge(mark, checkpoint.mark);
+    });
     r.file = file;
     r.bytes = file.bytes;
+    r.watermark = mark ? encode(documentOf(r.query, r.variables, r.operationName), mark) : null;
+  }
+
+  /**
+   * The job's document as a pass runs it: with \`since\`, its row list read from the watermark's instant
+   * on (its records already delivered then dropped by \`keep\`); \`listing\`: the row list's, when it is a
+   * data listing (the job then ends with a watermark).
+   */
+  #incremental(r: JobRecord) {
+    const plain = checked(this.deps.schema, r);
+    const listing = rowListingOf(plain.projection);
+    const since = r.since === null ? NO_MARK : decode(r.since, documentOf(r.query, r.variables, r.operationName));
+    if (!listing || since.at === null) return { ...plain, listing, since, keep: undefined };
+    const field = listing.spec.instant;
+    // Not validated again: it only sets a DateTime literal on an argument the listing takes (a variable it replaces may go unused).
+    const document = narrowed(plain.document, listing.fields, since.at, r.variables);
+    const operation = getOperationAST(document, r.operationName ?? undefined) as OperationDefinitionNode;
+    const projection = project(this.deps.schema, document, operation, plain.variables);
+    return { document, operation, projection, listing, since, keep: (rec: Rec) => isNew(since, rec, field) };
   }
 
   /** Removes jobs over for EXPORT_TTL_MS (finished, or paused and never resumed) with their files. */

@@ -50,7 +50,12 @@ const ExportJob = builder.objectRef<ExportJobView>('ExportJob').implement({
       description: "Once SUCCEEDED: the file's path on this gateway, fetched with the same key (Range requests welcome).",
       resolve: (j) => j.downloadUrl,
     }),
-    watermark: t.string({ nullable: true, description: 'Not built yet: always null.', resolve: (j) => j.watermark }),
+    watermark: t.string({
+      nullable: true,
+      description:
+        "Once SUCCEEDED, when the rows are a data listing's records: where an incremental pull of the same query takes up (give it as startExport's since). Opaque.",
+      resolve: (j) => j.watermark,
+    }),
     error: t.field({ type: ExportError, nullable: true, resolve: (j) => j.error }),
     createdAt: t.field({ type: 'DateTime', resolve: (j) => j.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (j) => j.updatedAt }),
@@ -86,7 +91,10 @@ builder.mutationFields((t) => ({
       variables: t.arg({ type: 'JSON' }),
       operationName: t.arg.string(),
       format: t.arg({ type: ExportFormat, required: true }),
-      since: t.arg.string({ description: 'Not built yet: a value is BAD_USER_INPUT.' }),
+      since: t.arg.string({
+        description:
+          "The watermark of a SUCCEEDED job of the same query and variables: only the records newer than it (the pages of what is new). BAD_USER_INPUT for another export's watermark, or rows that are no data listing's records.",
+      }),
     },
     resolve: (_root, args, ctx) => {
       const variables = args.variables ?? null;

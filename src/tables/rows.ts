@@ -119,6 +119,8 @@ export interface TableArgs {
   maxRows?: number;
   /** Records the answer above the row list may read (TABLE_MAX_ANSWER_RECORDS), counted as it is read. */
   maxAnswerRecords?: number;
+  /** Records of the row list to make rows of (an incremental export's: those not delivered before); all when absent. */
+  keep?: (record: Rec) => boolean;
 }
 
 const REPEATED =
@@ -305,10 +307,11 @@ async function* streamRows(
   const direct = directRows(streamed, row);
   // Each parent's records come in its listing's order: the next one's position is its cursor.
   const offsets = streamed.cursorKeys.length > 0 ? new Array<number>(parents.length).fill(0) : null;
-  for await (const page of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
+  for await (const raw of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
     // Pages read ahead are in hand at once: let other requests in between them.
     await setImmediate();
-    const from = { read: page.read, offset: page.offset, merged: page.merged, records: page.records };
+    const from = { read: raw.read, offset: raw.offset, merged: raw.merged, records: raw.records };
+    const page = args.keep ? kept(raw, args.keep) : raw;
     const read = direct?.(page, parents);
     if (read) {
       // Even empty: an export job checkpoints every page.
@@ -349,6 +352,18 @@ async function* streamRows(
     });
     yield { rows, page: from };
   }
+}
+
+/** A page with only the records `keep` keeps (and their owners). */
+function kept(page: StreamedPage, keep: (record: Rec) => boolean): StreamedPage {
+  const records: Rec[] = [];
+  const owners: number[][] = [];
+  page.records.forEach((record, i) => {
+    if (!keep(record)) return;
+    records.push(record);
+    owners.push(page.owners[i] ?? []);
+  });
+  return records.length === page.records.length ? page : { ...page, records, owners };
 }
 
 /**

@@ -39,8 +39,8 @@ export async function gql<D>(url: string, query: string, variables: Record<strin
   return errors === undefined ? { data } : { data, errors };
 }
 
-const START = `mutation($query: String!, $variables: JSON, $format: ExportFormat!) {
-  startExport(query: $query, variables: $variables, format: $format) { ${JOB_FIELDS} }
+const START = `mutation($query: String!, $variables: JSON, $format: ExportFormat!, $since: String) {
+  startExport(query: $query, variables: $variables, format: $format, since: $since) { ${JOB_FIELDS} }
 }`;
 
 /** Starts an export job; throws with the errors when it is refused. */
@@ -50,8 +50,9 @@ export async function startExport(
   format: string,
   variables?: Record<string, unknown>,
   key = FULL,
+  since?: string,
 ): Promise<Job> {
-  const answer = await gql<{ startExport: Job }>(url, START, { query, format, variables }, key);
+  const answer = await gql<{ startExport: Job }>(url, START, { query, format, variables, since }, key);
   if (!answer.data?.startExport) throw new Error(JSON.stringify(answer.errors));
   return answer.data.startExport;
 }
