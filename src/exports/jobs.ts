@@ -19,7 +19,7 @@ import { scrapedGauge } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { HOUR_MS, MINUTE_MS, type QuotaLimits } from '../state/quota.ts';
 import type { QuotaStore } from '../state/state.ts';
-import { contentTypeOf, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
+import { contentTypeOf, TABLE_FORMATS } from '../tables/formats.ts';
 import { project, type Projection } from '../tables/projection.ts';
 import { RowSchemas, TableErrors, tableChunks } from '../tables/rows.ts';
 import { UpstreamError } from '../upstream/errors.ts';
