@@ -1,15 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  getOperationAST,
-  getVariableValues,
-  GraphQLError,
-  parse,
-  validate,
-  type DocumentNode,
-  type GraphQLSchema,
-  type OperationDefinitionNode,
-} from 'graphql';
+import type { GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { gatewayError } from '../errors.ts';
@@ -20,10 +11,10 @@ import type { GatewayContext } from '../schema/builder.ts';
 import { HOUR_MS, MINUTE_MS, type QuotaLimits } from '../state/quota.ts';
 import type { QuotaStore } from '../state/state.ts';
 import { contentTypeOf, TABLE_FORMATS } from '../tables/formats.ts';
-import { project, type Projection } from '../tables/projection.ts';
-import { RowSchemas, TableErrors, tableChunks } from '../tables/rows.ts';
-import { UpstreamError } from '../upstream/errors.ts';
+import type { Projection } from '../tables/projection.ts';
+import { RowSchemas, tableChunks } from '../tables/rows.ts';
 import { MISSING_KEY_MESSAGE, type UpstreamSession } from '../upstream/session.ts';
+import { checked, reasonOf } from './document.ts';
 import { answerName, ExportFiles, pageName, tableOrder, type Checkpoint } from './files.ts';
 import { KeyPacer } from './pacer.ts';
 import type { RedisJobTable } from './table.ts';
@@ -88,8 +79,8 @@ interface Job {
   waitingUntil: number | null;
   /** Told of each change (exportProgress). */
   listeners: Set<() => void>;
-  /** With a shared table: the renewal of this process's lease while the job runs here. */
-  lease: NodeJS.Timeout | null;
+  /** With a shared table: this process lost the job's lease while running it (another replica may run it now). */
+  lost: boolean;
 }
 
 /** The longest timer Node keeps (a job's session has no deadline but its abort). */
@@ -98,51 +89,6 @@ const NO_DEADLINE_MS = 2_147_483_647;
 const NO_BUDGET = 10_000_000;
 /** Codes a job does not try again after: the same request would fail the same way. */
 const PERMANENT = new Set(['BAD_USER_INPUT', 'FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'EXPORT_TOO_LARGE', 'GRAPHQL_VALIDATION_FAILED']);
-
-/** A failure's code, message and Retry-After, whatever shape it came in (an upstream error, a table's GraphQL errors). */
-function reasonOf(error: unknown): { code: string; message: string; retryAfter: number | null } {
-  const first = error instanceof TableErrors ? error.errors[0] : error;
-  const original = first instanceof GraphQLError ? (first.originalError ?? first) : first;
-  if (original instanceof UpstreamError) return { code: original.code, message: original.message, retryAfter: original.retryAfter ?? null };
-  if (original instanceof GraphQLError) {
-    const code = typeof original.extensions.code === 'string' ? original.extensions.code : 'INTERNAL_SERVER_ERROR';
-    const retryAfter = typeof original.extensions.retryAfter === 'number' ? original.extensions.retryAfter : null;
-    return { code, message: original.message, retryAfter };
-  }
-  return { code: 'INTERNAL_SERVER_ERROR', message: error instanceof Error ? error.message : String(error), retryAfter: null };
-}
-
-/** A document checked as startExport checks it: parsed, valid, one operation, its variables, a table. */
-function checked(schema: GraphQLSchema, input: Pick<ExportStart, 'query' | 'variables' | 'operationName'>) {
-  let document: DocumentNode;
-  try {
-    document = parse(input.query);
-  } catch (error) {
-    throw gatewayError('BAD_USER_INPUT', `The export's query does not parse: ${(error as Error).message}`, {
-      extensions: { argument: 'query' },
-    });
-  }
-  const invalid = validate(schema, document);
-  if (invalid.length > 0) {
-    throw gatewayError('BAD_USER_INPUT', `The export's query is not valid: ${invalid.map((e) => e.message).join('; ')}`, {
-      extensions: { argument: 'query' },
-    });
-  }
-  const operation = getOperationAST(document, input.operationName ?? undefined);
-  if (!operation) {
-    throw gatewayError('BAD_USER_INPUT', 'The export names no operation of its query (give operationName when it has several)', {
-      extensions: { argument: 'operationName' },
-    });
-  }
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], input.variables ?? {});
-  if (coerced.errors) {
-    throw gatewayError('BAD_USER_INPUT', `The export's variables: ${coerced.errors.map((e) => e.message).join('; ')}`, {
-      extensions: { argument: 'variables' },
-    });
-  }
-  const projection = project(schema, document, operation, coerced.coerced);
-  return { document, operation, projection };
-}
 
 /**
  * Export jobs: a table pulled page by page within a share of its key's quota, each page on disk before
@@ -219,7 +165,7 @@ export class ExportService implements ExportJobs {
         run: null,
         waitingUntil: null,
         listeners: new Set(),
-        lease: null,
+        lost: false,
       };
       this.#jobs.set(record.id, job);
       if (ACTIVE.has(record.status)) await this.#transition(job, 'PAUSED');
@@ -261,7 +207,7 @@ export class ExportService implements ExportJobs {
       run: null,
       waitingUntil: null,
       listeners: new Set(),
-      lease: null,
+      lost: false,
     };
     job.record = record;
     this.#jobs.set(id, job);
@@ -319,7 +265,7 @@ export class ExportService implements ExportJobs {
       run: null,
       waitingUntil: null,
       listeners: new Set(),
-      lease: null,
+      lost: false,
     };
     this.#jobs.set(record.id, job);
     await this.deps.table?.claim(record.id);
@@ -521,6 +467,8 @@ export class ExportService implements ExportJobs {
   async #save(job: Job): Promise<void> {
     job.record.updatedAt = new Date(this.#now()).toISOString();
     if (this.deps.table) {
+      // A run that lost its lease writes nothing more: the record is the new runner's.
+      if (job.lost) return;
       // The record is Redis's; the shared EXPORT_DIR holds only pages and files.
       await this.#files.prepare(job.record.id);
       await this.deps.table.save(job.record);
@@ -555,6 +503,7 @@ export class ExportService implements ExportJobs {
     job.controller = controller;
     job.keyed = keyed;
     job.stopAs = null;
+    job.lost = false;
     const lease = this.#hold(job, controller);
     const run = this.#run(job, controller.signal).finally(async () => {
       if (lease) {
@@ -587,6 +536,7 @@ export class ExportService implements ExportJobs {
       try {
         if ((await table.renew(id)) === false) {
           this.deps.logger.warn({ export: id }, 'export job: its lease was lost, stopped here');
+          job.lost = true;
           job.stopAs = 'PAUSED';
           controller.abort();
           return;
