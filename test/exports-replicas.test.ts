@@ -13,6 +13,7 @@ import { everythingIn } from './helpers/fleet.ts';
 import { startGatewayProcess, type GatewayProcess } from './helpers/process.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { FULL, OTHER, simulatorPerTest } from './helpers/simulator.ts';
+import { subscribeSse } from './helpers/sse.ts';
 import { restAll } from './helpers/tables.ts';
 
 const EXP = 'exp_movie01';
@@ -113,10 +114,24 @@ describe('two replicas on one Redis', () => {
       });
     }
 
+    // Followed from B (which does not run it): its changes as Redis has them, until it ends.
+    const progress = `subscription($id: ID!) { exportProgress(id: $id) { ${JOB_FIELDS} } }`;
+    const sub = await subscribeSse<{ exportProgress: Job }>(b.url, progress, { variables: { id: started.id } });
+    const refused = await subscribeSse(b.url, progress, { key: OTHER, variables: { id: started.id } });
+    await refused.waitFor(1);
+    expect(refused.payloads[0]?.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
+    refused.close();
+    await sub.waitFor(1);
     const cancelled = await gql<{ cancelExport: Job }>(b.url, `mutation($id: ID!) { cancelExport(id: $id) { ${JOB_FIELDS} } }`, {
       id: started.id,
     });
     expect(cancelled.data?.cancelExport.status).toBe('CANCELLED');
+    for (let i = 0; i < 100 && !sub.completed; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    sub.close();
+    expect(sub.completed).toBe(true);
+    const followed = sub.payloads.map((p) => p.data?.exportProgress);
+    expect([followed[0]?.id, followed.at(-1)?.status]).toEqual([started.id, 'CANCELLED']);
+    expect(followed.slice(0, -1).every((j) => ['QUEUED', 'RUNNING', 'WAITING'].includes(j?.status ?? ''))).toBe(true);
     // A stopped it and logged it; both replicas see it over, and it reads no page more.
     const log = a
       .lines()

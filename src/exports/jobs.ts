@@ -209,6 +209,7 @@ export class ExportService implements ExportJobs {
       listeners: new Set(),
       lost: false,
     };
+    const changed = job.record.updatedAt !== record.updatedAt || job.record.status !== record.status;
     job.record = record;
     this.#jobs.set(id, job);
     if (ACTIVE.has(record.status) && (await table.leased(id)) === false) {
@@ -217,7 +218,7 @@ export class ExportService implements ExportJobs {
       if (now && ACTIVE.has(now.status)) await this.#transition(job, 'PAUSED');
       else if (now) job.record = now;
     }
-    for (const listener of job.listeners) listener();
+    if (changed) for (const listener of job.listeners) listener();
     return job;
   }
 
@@ -376,11 +377,22 @@ export class ExportService implements ExportJobs {
       .map((j) => this.#view(j));
   }
 
-  progress(session: UpstreamSession, id: string, signal: AbortSignal): AsyncIterable<ExportJobView> | null {
+  async progress(session: UpstreamSession, id: string, signal: AbortSignal): Promise<AsyncIterable<ExportJobView> | null> {
     const owner = session.forLive();
-    const job = owner && this.#own(owner.hash, id);
+    if (owner === null) return null;
+    await this.#ready;
+    const job = await this.#mine(owner.hash, id);
     if (!job) return null;
     const view = (): ExportJobView => this.#view(job);
+    const table = this.deps.table;
+    // A job another replica runs changes in Redis: read every beat (#sync tells the listeners of a change).
+    const poll = (): Promise<unknown> | null =>
+      table && !job.controller
+        ? delay(table.beatMs, undefined, { signal }).then(
+            () => this.#sync(id),
+            () => null,
+          )
+        : null;
     return (async function* follow(): AsyncGenerator<ExportJobView> {
       let changed = false;
       let wake: (() => void) | null = null;
@@ -394,7 +406,11 @@ export class ExportService implements ExportJobs {
       try {
         yield view();
         while (!signal.aborted && !FINISHED.has(job.record.status) && job.record.status !== 'PAUSED') {
-          if (!changed) await new Promise<void>((resolve) => (wake = resolve));
+          if (!changed) {
+            const woken = new Promise<void>((resolve) => (wake = resolve));
+            const polled = poll();
+            await (polled ? Promise.race([woken, polled]) : woken);
+          }
           wake = null;
           if (!changed) continue;
           changed = false;

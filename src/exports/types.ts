@@ -80,7 +80,7 @@ export interface ExportJobs {
   get(session: UpstreamSession, id: string): Promise<ExportJobView | null>;
   list(session: UpstreamSession): Promise<ExportJobView[]>;
   /** The job as it changes, until it is over (the first item is the job as it is). */
-  progress(session: UpstreamSession, id: string, signal: AbortSignal): AsyncIterable<ExportJobView> | null;
+  progress(session: UpstreamSession, id: string, signal: AbortSignal): Promise<AsyncIterable<ExportJobView> | null>;
   /** A finished job's file for the owner of `hash` (the download's key). */
   file(hash: string, id: string): Promise<ExportFile | null>;
 }
