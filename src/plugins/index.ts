@@ -17,6 +17,7 @@ import type { Metrics } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { useAliasLimits } from './use-alias-limits.ts';
 import { useJit } from './use-jit.ts';
+import { useJsonAnswer } from './use-json-answer.ts';
 import { useLimitErrors } from './use-limit-errors.ts';
 import { useListLimits } from './use-list-limits.ts';
 import { useLiveStatus } from './use-live-status.ts';
@@ -80,6 +81,8 @@ export function gatewayPlugins(
             exposedHeaders: ['x-request-id', 'retry-after', 'content-disposition'],
           }),
         ]),
+    // After Yoga's own result processors, whose JSON answer it writes in pieces (same bytes).
+    useJsonAnswer(),
     useMetricsEndpoint({ registry: metrics.registry, render: renderMetrics }),
     useReadiness({ readiness }),
     useExportDownload(exports),

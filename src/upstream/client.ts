@@ -265,8 +265,7 @@ export class UpstreamClient {
       span?.end();
     };
     let response: Dispatcher.ResponseData;
-    let text: string;
-    let bytes: number;
+    let answer: Buffer;
     try {
       response = await this.#dispatcher.request({
         origin: this.#origin,
@@ -276,7 +275,7 @@ export class UpstreamClient {
         body,
         signal: req.signal,
       });
-      ({ text, bytes } = await this.#readBody(response));
+      answer = await this.#readBody(response);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         observe('body_too_large');
@@ -308,11 +307,11 @@ export class UpstreamClient {
       });
     }
     observe(String(response.statusCode));
-    return parseEnvelope(response.statusCode, response.headers, text, bytes, (note) => this.#options.onFailureNote?.(route, note));
+    return parseEnvelope(response.statusCode, response.headers, answer, (note) => this.#options.onFailureNote?.(route, note));
   }
 
   /** Reads a body up to the limit; past it (declared or streamed), stops reading and closes the connection. */
-  async #readBody(response: Dispatcher.ResponseData): Promise<{ text: string; bytes: number }> {
+  async #readBody(response: Dispatcher.ResponseData): Promise<Buffer> {
     const declared = Number(response.headers['content-length']);
     if (Number.isFinite(declared) && declared > this.#maxBodyBytes) {
       response.body.destroy();
@@ -328,7 +327,8 @@ export class UpstreamClient {
       }
       chunks.push(chunk);
     }
-    return { text: Buffer.concat(chunks, bytes).toString('utf8'), bytes };
+    // Kept as bytes: parseEnvelope decodes a large body in pieces (upstream/json.ts).
+    return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, bytes);
   }
 
   /** Closes the pool once its in-flight requests end; `force` aborts them. */

@@ -1,4 +1,5 @@
 import { codeForStatus, codeForUpstreamCode, UpstreamError } from './errors.ts';
+import { parseJsonBytes } from './json.ts';
 
 /** A parsed success envelope. `data` is the records (or a single object); `metadata` may be absent. */
 export interface Envelope {
@@ -120,13 +121,13 @@ export interface UpstreamFailureNote {
 export function parseEnvelope(
   status: number,
   headers: Record<string, string | string[] | undefined>,
-  text: string,
-  bytes: number,
+  body: Buffer,
   note?: (failure: UpstreamFailureNote) => void,
 ): Envelope {
+  const bytes = body.length;
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonBytes(body);
   } catch {
     json = undefined;
   }

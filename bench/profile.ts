@@ -1,0 +1,115 @@
+/**
+ * `npm run bench:profile -- [--dashboards N] [--out FILE] [CHECKOUT]`: a CPU profile of the gateway (of
+ * this checkout, or CHECKOUT) in its steady state under cold 20×4 dashboards sent one at a time (the
+ * `cpu` scenario's), taken through the inspector after 30 unprofiled dashboards, and the share of its
+ * main thread's busy samples by kind of work. The samples are wall-clock: on a loaded machine compare
+ * shares, not milliseconds (`npm run bench -- cpu` measures CPU time).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DASHBOARD } from '../test/helpers/dashboard.ts';
+import { Children, ROOT } from './lib/children.ts';
+import { graphqlRequest, send } from './lib/http.ts';
+import { startGateway, startSimulator } from './lib/stack.ts';
+import { DASHBOARD_SETTINGS } from './scenarios/dashboards.ts';
+import { dashboardCheck } from './scenarios/throughput.ts';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface Profile {
+  nodes: { id: number; callFrame: CallFrame }[];
+  samples: number[];
+}
+
+/** The kind of work a sample's own frame does. */
+const KINDS: [string, (f: CallFrame) => boolean][] = [
+  ['garbage collection', (f) => f.functionName === '(garbage collector)'],
+  [
+    'JSON.parse of upstream bodies',
+    (f) => /upstream\/(envelope|json)\.ts$/.test(f.url) && /^(parseEnvelope|parseJsonBytes)$/.test(f.functionName),
+  ],
+  ['scan of upstream bodies for cut points', (f) => /upstream\/json\.ts$/.test(f.url) && f.functionName === 'scan'],
+  ['upstream bodies: bytes to string', (f) => f.url === 'node:buffer' && f.functionName === 'toString'],
+  ['the answer: JSON serialization', (f) => /result-processor\/stringify\.js$|use-json-answer\.ts$/.test(f.url)],
+  [
+    'socket writes (encoding the answer)',
+    (f) => f.url === '' && /^(writeUtf8String|writeLatin1String|writeString|writev|writeBuffer)$/.test(f.functionName),
+  ],
+  ['graphql-jit: the compiled query', (f) => /graphql-jit/.test(f.url) || (f.url === '' && f.lineNumber > 0)],
+  ['planner, loaders, record views', (f) => /src\/(loaders|schema)\/|upstream\/values\.ts$/.test(f.url)],
+  ['HTTP: undici, node:http, streams', (f) => /undici|node:net|node:_http|stream|node:events|wasm/.test(f.url)],
+  ['Yoga, envelop, graphql', (f) => /graphql-yoga|@envelop|@whatwg-node|\/graphql\//.test(f.url)],
+];
+
+function breakdown(profile: Profile): string {
+  const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const counts = new Map<string, number>();
+  let busy = 0;
+  for (const id of profile.samples) {
+    const frame = frames.get(id);
+    if (!frame || frame.functionName === '(idle)') continue;
+    busy++;
+    const kind = KINDS.find(([, test]) => test(frame))?.[0] ?? 'other';
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  const rows = [...counts].sort((a, b) => b[1] - a[1]).map(([kind, n]) => `| ${kind} | ${((100 * n) / busy).toFixed(0)}% |`);
+  return ['| work (own time of the sampled frame) | share of busy samples |', '| --- | --- |', ...rows].join('\n');
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { dashboards: { type: 'string', default: '80' }, out: { type: 'string' } },
+});
+const checkout = resolve(positionals[0] ?? ROOT);
+const count = Number(values.dashboards);
+const children = new Children(mkdtempSync(join(tmpdir(), 'hsgql-profile-')));
+try {
+  const simulator = await startSimulator(children, { rooms: 20, participantsPerRoom: 4, eventsPerParticipant: 60, latencyMs: 0 });
+  const gateway = await startGateway(
+    children,
+    'gateway',
+    simulator.url,
+    { ...DASHBOARD_SETTINGS, NODE_OPTIONS: '--inspect=127.0.0.1:0' },
+    checkout,
+  );
+  const [, inspector = ''] = await gateway.child.waitForOutput(/Debugger listening on (ws:\/\/\S+)/);
+  const dashboard = async (): Promise<void> => {
+    const reply = await send(`${gateway.origin}/graphql`, graphqlRequest(DASHBOARD, { id: 'exp_movie01' }));
+    const problem = dashboardCheck(reply.status, reply.text);
+    if (problem) throw new Error(`profile: ${problem}`);
+  };
+  for (let i = 0; i < 30; i++) await dashboard();
+  const socket = new WebSocket(inspector);
+  await new Promise((ok, fail) => {
+    socket.addEventListener('open', ok);
+    socket.addEventListener('error', fail);
+  });
+  let next = 0;
+  const waiting = new Map<number, (result: unknown) => void>();
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) waiting.get(message.id)?.(message.result);
+  });
+  const call = (method: string, params: Record<string, unknown> = {}): Promise<unknown> =>
+    new Promise((ok) => {
+      const id = ++next;
+      waiting.set(id, ok);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 200 });
+  await call('Profiler.start');
+  for (let i = 0; i < count; i++) await dashboard();
+  const { profile } = (await call('Profiler.stop')) as { profile: Profile };
+  socket.close();
+  if (values.out) writeFileSync(values.out, JSON.stringify(profile));
+  console.log(`Steady-state profile of ${checkout}: ${count} dashboards one at a time after 30 unprofiled.\n`);
+  console.log(breakdown(profile));
+} finally {
+  await children.stopAll();
+}

@@ -1,0 +1,166 @@
+import { DASHBOARD } from '../../test/helpers/dashboard.ts';
+import { cpuSecondsOf, clockTicks } from '../lib/cpu.ts';
+import { code, markdownTable, median, ms, num, ratio, settingsText } from '../lib/format.ts';
+import { graphqlRequest, KEYS, send } from '../lib/http.ts';
+import { closedLoop } from '../lib/load.ts';
+import type { Report, Scenario } from '../lib/scenario.ts';
+import {
+  describeData,
+  startGateway,
+  startSimulator,
+  type GatewayProcess,
+  type SimulatorConfig,
+  type SimulatorProcess,
+} from '../lib/stack.ts';
+import { DASHBOARD_SETTINGS } from './dashboards.ts';
+import { dashboardCheck } from './throughput.ts';
+
+/**
+ * The gateway's CPU per cold dashboard against the floor of any gateway that answers it: parsing the
+ * upstream bodies it reads (`JSON.parse`) and writing its answer (`JSON.stringify`), measured in the same
+ * run on the same bytes.
+ */
+const DATA: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, eventsPerParticipant: 60, latencyMs: 0 };
+const CLIENTS = 10;
+const ROUNDS = 3;
+
+interface Variant {
+  label: string;
+  gateway: GatewayProcess;
+}
+
+/** The bodies the gateway read for one dashboard (fetched again from the simulator with the same key) and its answer. */
+async function floorBytes(
+  simulator: SimulatorProcess,
+  gateway: GatewayProcess,
+): Promise<{ bodies: string[]; answer: string; requests: number }> {
+  await simulator.reset();
+  const reply = await send(`${gateway.origin}/graphql`, graphqlRequest(DASHBOARD, { id: 'exp_movie01' }));
+  const problem = dashboardCheck(reply.status, reply.text);
+  if (problem) throw new Error(`cpu: the dashboard did not answer completely (${problem})`);
+  const { requests } = await simulator.stats();
+  const bodies: string[] = [];
+  for (const r of requests) {
+    const url = `${simulator.origin}${r.path}${r.query ? `?${r.query}` : ''}`;
+    const upstream = await send(url, { headers: { 'x-api-key': KEYS.full } });
+    if (upstream.status !== 200) throw new Error(`cpu: GET ${r.path} answered ${upstream.status}`);
+    bodies.push(upstream.text);
+  }
+  return { bodies, answer: reply.text, requests: requests.length };
+}
+
+/** CPU seconds this process takes to parse `bodies` and stringify the answer (best of 20). */
+function floorSeconds(bodies: readonly string[], answer: string): number {
+  const tree: unknown = JSON.parse(answer);
+  let best = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 20; round++) {
+    const before = process.cpuUsage();
+    for (const body of bodies) JSON.parse(body);
+    JSON.stringify(tree);
+    const used = process.cpuUsage(before);
+    best = Math.min(best, (used.user + used.system) / 1e6);
+  }
+  return best;
+}
+
+/** The gateway's CPU seconds per dashboard over `count` dashboards sent one after another. */
+async function sequentialCpu(variant: Variant, count: number, ticks: number): Promise<number> {
+  const pid = variant.gateway.child.pid;
+  const before = cpuSecondsOf(pid, ticks);
+  for (let i = 0; i < count; i++) {
+    const reply = await send(`${variant.gateway.origin}/graphql`, graphqlRequest(DASHBOARD, { id: 'exp_movie01' }));
+    const problem = dashboardCheck(reply.status, reply.text);
+    if (problem) throw new Error(`cpu: ${variant.label}: ${problem}`);
+  }
+  const after = cpuSecondsOf(pid, ticks);
+  if (before === null || after === null) return Number.NaN;
+  return (after - before) / count;
+}
+
+export const cpu: Scenario = {
+  name: 'cpu',
+  summary: `the gateway's CPU per cold 20×4 dashboard (60 events per participant), one at a time and at ${CLIENTS} clients, against the floor (JSON.parse of the same upstream bodies + JSON.stringify of the answer)`,
+  async run({ children, options, progress }): Promise<Report[]> {
+    const ticks = clockTicks();
+    progress('cpu: starting the simulator and the gateway');
+    const simulator = await startSimulator(children, DATA);
+    const started = [
+      startGateway(children, 'gateway', simulator.url, DASHBOARD_SETTINGS).then((gateway) => ({ label: 'this checkout', gateway })),
+    ];
+    const { baseline } = options;
+    if (baseline) {
+      started.push(
+        startGateway(children, 'gateway-baseline', simulator.url, DASHBOARD_SETTINGS, baseline.checkout).then((gateway) => ({
+          label: baseline.label,
+          gateway,
+        })),
+      );
+    }
+    const variants = await Promise.all(started);
+    const sequential = options.quick ? 10 : 40;
+    const seconds = options.quick ? 2 : options.seconds;
+    for (const v of variants) {
+      progress(`cpu: warming up ${v.label}`);
+      await sequentialCpu(v, options.quick ? 5 : 20, ticks);
+      await closedLoop({
+        origin: v.gateway.origin,
+        clients: CLIENTS,
+        durationMs: 1_000,
+        next: () => ({ path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) }),
+        check: dashboardCheck,
+      });
+    }
+    const first = variants[0];
+    if (!first) throw new Error('cpu: no gateway');
+    const bytes = await floorBytes(simulator, first.gateway);
+    const floors: number[] = [];
+    const seq = variants.map(() => [] as number[]);
+    const loaded = variants.map(() => [] as { cpu: number; rate: number }[]);
+    for (let round = 0; round < ROUNDS; round++) {
+      floors.push(floorSeconds(bytes.bodies, bytes.answer));
+      for (const [i, v] of variants.entries()) {
+        progress(`cpu: ${v.label}, round ${round + 1}/${ROUNDS}: ${sequential} dashboards one at a time`);
+        seq[i]?.push(await sequentialCpu(v, sequential, ticks));
+        progress(`cpu: ${v.label}, round ${round + 1}/${ROUNDS}: ${CLIENTS} clients for ${num(seconds / ROUNDS)} s`);
+        const result = await closedLoop({
+          origin: v.gateway.origin,
+          clients: CLIENTS,
+          durationMs: (seconds * 1000) / ROUNDS,
+          next: () => ({ path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) }),
+          check: dashboardCheck,
+          pids: [v.gateway.child.pid],
+        });
+        if (result.errorCount > 0) throw new Error(`cpu: ${v.label}: ${result.errorCount} incomplete answers at ${CLIENTS} clients`);
+        const share = result.serverCpu[0];
+        loaded[i]?.push({
+          cpu: share === null || share === undefined ? Number.NaN : ((share / 100) * result.seconds) / result.operations,
+          rate: result.rate,
+        });
+      }
+    }
+    const floor = median(floors);
+    const rows = variants.map((v, i) => {
+      const one = median(seq[i] ?? []);
+      const many = median((loaded[i] ?? []).map((r) => r.cpu));
+      const rate = median((loaded[i] ?? []).map((r) => r.rate));
+      return [v.label, ms(one * 1000), ratio(one / floor), ms(many * 1000), ratio(many / floor), num(rate)];
+    });
+    const kb = (text: string): string => `${num(Buffer.byteLength(text) / 1000)} kB`;
+    const upstreamBytes = bytes.bodies.reduce((sum, b) => sum + Buffer.byteLength(b), 0);
+    return [
+      {
+        title: 'CPU per dashboard against the floor',
+        setup: [
+          `The dashboard query (test/helpers/dashboard.ts) on ${code('exp_movie01')}; simulator (its own process): ${describeData(DATA)}; ${bytes.requests} upstream requests, ${num(upstreamBytes / 1e6)} MB of upstream JSON, a ${kb(bytes.answer)} answer.`,
+          `Gateway settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)}. CPU of the gateway process from /proc (user + system). ` +
+            `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced). Medians of ${ROUNDS} alternating rounds after a warm-up.`,
+          `The floor: this process ${code('JSON.parse')}s the same ${bytes.requests} upstream bodies (fetched again with the same key) and ${code('JSON.stringify')}s the answer, best of 20, ${ms(floor * 1000)} ms (median of the rounds).`,
+        ],
+        table: markdownTable(
+          ['gateway', 'CPU ms, one at a time', '÷ floor', `CPU ms, ${CLIENTS} clients`, '÷ floor', `dashboards/s, ${CLIENTS} clients`],
+          rows,
+        ),
+      },
+    ];
+  },
+};
