@@ -192,7 +192,7 @@ describe('two replicas on one Redis', () => {
     expect(everything).not.toContain(FULL);
   }, 90_000);
 
-  it('a process that starts pauses only the jobs whose lease has expired', async () => {
+  it("a process that starts pauses only the jobs whose lease has expired; the key's cap counts every replica's jobs", async () => {
     const sim = await slowSimulator();
     const dir = exportDir();
     const [a] = await replicas(sim, dir);
@@ -206,12 +206,19 @@ describe('two replicas on one Redis', () => {
       REDIS_KEY_PREFIX: prefix,
       EXPORT_DIR: dir,
       EXPORT_LEASE_MS: String(LEASE_MS),
+      EXPORT_MAX_JOBS_PER_KEY: '1',
+      REDIS_TIMEOUT_MS: '2000',
       CACHE_TTL_MS: '0',
     });
     gateways.push(c);
     const onC = (await jobOf(c.url, started.id)) as Job;
     expect(['QUEUED', 'RUNNING', 'WAITING']).toContain(onC.status);
     expect(c.lines().filter((l) => l.export === started.id && l.status === 'PAUSED')).toEqual([]);
+    // The key's cap counts its jobs on every replica: the one A runs fills it on C.
+    const refused = await gql(c.url, `mutation { startExport(query: "{ experiments { edges { node { id } } } }", format: CSV) { id } }`);
+    expect(refused.errors?.map((e) => [e.extensions?.code, e.extensions?.limit])).toEqual([
+      ['EXPORT_LIMIT_EXCEEDED', 'EXPORT_MAX_JOBS_PER_KEY'],
+    ]);
     const cancelled = await gql<{ cancelExport: { status: string } }>(a.url, `mutation($id: ID!) { cancelExport(id: $id) { status } }`, {
       id: started.id,
     });
