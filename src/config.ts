@@ -261,6 +261,18 @@ export const settings = {
       'Upstream requests one table (a query answered as CSV, TSV, NDJSON, Parquet or Arrow) may send; a table that needs more, or more than the key has left this hour, is refused before its first row',
       'Upstream requests one table (a query answered as CSV, TSV, NDJSON, Parquet or Arrow) may send; a table that needs more (`UPSTREAM_BUDGET_EXCEEDED`), or more than the key has left this hour (`RATE_LIMITED`), is refused before its first row',
     ),
+    maxRows: setting(
+      'TABLE_MAX_ROWS',
+      int(1_000, 100_000_000, 1_000_000),
+      'Rows one table may have (the records TABLE_BUDGET pages hold at 1,000 a page), counting the records its answer reads above the row list; records repeated through back-links (events → experiment → events) multiply them. A table past it is refused before its first row',
+      'Rows one table may have (the records TABLE_BUDGET pages hold at 1,000 a page), counting the records its answer reads above the row list; records repeated through back-links (events → experiment → events) multiply them. A table past it is refused before its first row (`OPERATION_LIMIT_EXCEEDED`, 400)',
+    ),
+    maxAnswerRecords: setting(
+      'TABLE_MAX_ANSWER_RECORDS',
+      int(100, 10_000_000, 20_000),
+      'Records a table may read in the answer above its row list (the row list’s parents and theirs: an experiment’s rooms and participants), counted as the answer is read',
+      'Records a table may read in the answer above its row list (the row list’s parents and theirs: an experiment’s rooms and participants), counted as the answer is read; past it the table is refused (`OPERATION_LIMIT_EXCEEDED`, 400). Each parent costs far more than a row',
+    ),
     deadlineMs: setting(
       'TABLE_DEADLINE_MS',
       ms(1_000, 86_400_000, 900_000),

@@ -64,7 +64,7 @@ export const ERRORS = {
     when:
       'The operation is deeper, or has more tokens, directives, aliases, lookups or list items than the gateway allows ' +
       '(`extensions.limit`, `max`, `found`); refused before any upstream call.',
-    then: 'Split the operation, or (running the gateway) raise the limit: `MAX_DEPTH`, `MAX_TOKENS`, `MAX_DIRECTIVES`, `MAX_ALIASES`, `MAX_ROOT_ALIASES`, `MAX_LOOKUPS`, `MAX_LIST_ITEMS`.',
+    then: 'Split the operation, or (running the gateway) raise the limit: `MAX_DEPTH`, `MAX_TOKENS`, `MAX_DIRECTIVES`, `MAX_ALIASES`, `MAX_ROOT_ALIASES`, `MAX_LOOKUPS`, `MAX_LIST_ITEMS`; for a table `TABLE_MAX_ROWS`, `TABLE_MAX_ANSWER_RECORDS`.',
   },
   UPSTREAM_BUDGET_EXCEEDED: {
     status: {

@@ -94,6 +94,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     limits: () => upstream.state.status().limits ?? config.quotaLimits,
     ahead: config.pageConcurrency,
     rowGroupRows: config.tables.rowGroupRows,
+    maxAnswerRecords: config.tables.maxAnswerRecords,
     logger,
     registry: metrics.registry,
     table: exportRedis && new RedisJobTable(exportRedis, { leaseMs: config.exports.leaseMs, ttlMs: config.exports.ttlMs }),

@@ -23,8 +23,9 @@ afterEach(async () => {
 const start = async (env: Record<string, string> = {}, sim: Record<string, unknown> = {}): Promise<Stack> =>
   (stack = await startStack({ live: PAUSED_LIVE, ...sim }, { ...FAST_LIVE, ...env }));
 const activeRoom = (s: Stack): string => s.sim.live?.activeRooms()[0]?.roomId ?? '';
+/** Waits for `until` (every 20 ms, up to 10 s: on a busy machine a poll or two may take seconds). */
 const settle = async (until: () => boolean): Promise<void> => {
-  for (let i = 0; i < 200 && !until(); i++) await new Promise((r) => setTimeout(r, 20));
+  for (const end = Date.now() + 10_000; Date.now() < end && !until();) await new Promise((r) => setTimeout(r, 20));
 };
 const wsClient = (s: Stack, params: Record<string, unknown> = { 'X-API-Key': FULL }) =>
   createClient({

@@ -60,6 +60,8 @@ export interface ExportsDeps {
   /** Pages read ahead of the one written (UPSTREAM_PAGE_CONCURRENCY). */
   ahead: number;
   rowGroupRows: number;
+  /** Records a job's answer above its row list may read (TABLE_MAX_ANSWER_RECORDS, as a table's). */
+  maxAnswerRecords: number;
   logger: Logger;
   registry: Registry;
   /** With REDIS_URL: the job table and leases every replica shares (null: this process's jobs, on disk). */
@@ -658,6 +660,7 @@ export class ExportService implements ExportJobs {
           variables: r.variables ?? undefined,
           ctx,
           ahead: this.deps.ahead,
+          maxAnswerRecords: this.deps.maxAnswerRecords,
           onPlan: (planned) => {
             plan = planned;
             r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk);

@@ -171,6 +171,13 @@ const liftable = (probe: Page, pageLimit: number, parents: number): boolean => M
 /** A record's participant, as the split reads it. */
 const participantOf = (r: Rec): string => (typeof r.participantId === 'string' ? r.participantId : String(r.participantId));
 
+/** The distinct places (a room, or a participant in a room) of a lifted listing's owners. */
+const placesOf = (owners: ReadonlyMap<string, ReadonlyMap<string, number[]>>): number => {
+  let places = 0;
+  for (const inRoom of owners.values()) places += inRoom.size;
+  return Math.max(1, places);
+};
+
 const ownSource = (req: DataRequest): ListingSource => dataSource(req.type, req.scope, req.params, req.pageLimit);
 
 /** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
@@ -195,6 +202,12 @@ export interface PlannedRead {
   first: Promise<Page>;
   total: number;
   owners: (record: Rec) => number[];
+  /**
+   * Rows each record makes: 1 for a parent's own listing; for a wider one, the parents that share each
+   * record's place (every parent of the experiment at experiment scope; a place reached twice, through a
+   * back-link, counts twice).
+   */
+  rowsPerRecord: number;
   /** The reads of one data type, filters and experiment share a group: several (each parent's own) are merged in the upstream's order. */
   group: number;
   order: (a: Rec, b: Rec) => number;
@@ -480,6 +493,7 @@ export class Planner {
             first: probe,
             total: page.total,
             owners: ownersOf,
+            rowsPerRecord: kind === 'experiment' ? indices.length : indices.length / placesOf(owners),
             group: g,
             order,
           });
@@ -501,6 +515,7 @@ export class Planner {
           first: probe,
           total,
           owners: () => [index],
+          rowsPerRecord: 1,
           group: g,
           order,
         });
@@ -511,7 +526,7 @@ export class Planner {
     return {
       reads,
       requests: reads.reduce((n, read) => n + pages(read), 0) + counts.length,
-      rows: reads.reduce((n, read) => n + read.total, 0),
+      rows: Math.round(reads.reduce((n, read) => n + read.total * read.rowsPerRecord, 0)),
       endpoints: [
         ...reads.map((read) => ({ path: read.source.path, pages: pages(read) })),
         ...counts.map((c) => ({ path: c.path, pages: 1 })),

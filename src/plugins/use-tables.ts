@@ -17,6 +17,10 @@ export interface TablesOptions {
   deadlineMs: number;
   /** Pages of the row list read ahead of the one being written (UPSTREAM_PAGE_CONCURRENCY). */
   ahead: number;
+  /** Rows one table may have (TABLE_MAX_ROWS). */
+  maxRows: number;
+  /** Records one table's answer above its row list may read (TABLE_MAX_ANSWER_RECORDS). */
+  maxAnswerRecords: number;
   /** Rows of a Parquet row group (TABLE_PARQUET_ROW_GROUP_ROWS). */
   rowGroupRows: number;
   /** Whether tables are planned against the key's hourly quota (UPSTREAM_QUOTA_GUARD); the budget always applies. */
@@ -155,6 +159,8 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
         variables: args.variableValues ?? undefined,
         ctx,
         ahead: options.ahead,
+        maxRows: options.maxRows,
+        maxAnswerRecords: options.maxAnswerRecords,
         onPlan: async (plan, inMemory) => {
           const table = await tablePlan(ctx, format, projection, plan, inMemory, options);
           if (dryRun) throw new DryRun(table);
@@ -278,6 +284,16 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
       if (url.pathname !== '/graphql') return;
       const negotiated = negotiate(url, request.headers.get('accept'));
       if (negotiated.kind === 'table') asked.set(request, negotiated.format);
+      else if (![null, '0'].includes(request.headers.get('x-dry-run')))
+        // A dry run plans a table; anything else would run for real (a mutation would write).
+        endResponse(
+          refusal(
+            400,
+            `X-Dry-Run plans a table: ask for one of ${Object.keys(TABLE_FORMATS).join(', ')} (Accept or ?format=) with it; without a table format the operation would run for real`,
+            { code: 'BAD_USER_INPUT' },
+            fetchAPI,
+          ),
+        );
       else if (negotiated.kind === 'unknown-format')
         endResponse(
           refusal(

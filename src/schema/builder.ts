@@ -50,6 +50,8 @@ export interface TableHooks {
    * the parent's request is recorded (by the field's response path) and the connection answers empty.
    */
   defer(info: GraphQLResolveInfo, req: DataRequest, args: object, view: (record: Rec) => unknown): boolean;
+  /** Counts the records a connection reading every record gave the answer; throws past the table's bound. */
+  records(count: number): void;
 }
 
 export interface SchemaTypes {

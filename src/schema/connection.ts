@@ -111,6 +111,8 @@ export async function connectionOver<N = Rec>(
     end = Math.max(start, await slicer.total());
     if (window.last !== null) start = Math.max(start, end - window.last);
   }
+  // A table's connection without a window: what it reads counts toward the table's rows (TABLE_MAX_ROWS).
+  if (window.end === null) ctx.table?.records(end - start);
   const page = await slicer.window(start, end - start);
   const edges = page.records.map((record, i) => new Edge(start + i, view(record)));
   for (const warning of page.meta.warnings) ctx.warnings.add(warning);

@@ -16,6 +16,8 @@ import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { DataRequest, StreamedPage, StreamPlan } from '../loaders/planner.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
 import type { Rec } from '../upstream/values.ts';
+import { gatewayError } from '../errors.ts';
+import { setImmediate } from 'node:timers/promises';
 import { encodeCursor } from '../schema/connection.ts';
 import { fill, type Cell, type Fill, type Leaf, type Level, type Projection, type Streamed } from './projection.ts';
 
@@ -113,6 +115,24 @@ export interface TableArgs {
   onPlan(plan: StreamPlan, inMemory: string | null): void | Promise<void>;
   /** Pages of the row list not to read nor hand out (an export job's, already on disk): by read and offset. */
   skip?: (read: number, offset: number) => boolean;
+  /** Rows the table may have (TABLE_MAX_ROWS): past it, the table is refused before its first row. */
+  maxRows?: number;
+  /** Records the answer above the row list may read (TABLE_MAX_ANSWER_RECORDS), counted as it is read. */
+  maxAnswerRecords?: number;
+}
+
+const REPEATED =
+  'records repeated through a back-link (events → experiment → events) multiply them; select less, or give the lists a window (first:)';
+
+/** A table past TABLE_MAX_ROWS (before its first row) or TABLE_MAX_ANSWER_RECORDS (while its answer is read). */
+export function tooMany(limit: 'TABLE_MAX_ROWS' | 'TABLE_MAX_ANSWER_RECORDS', found: number, max: number): GraphQLError {
+  const n = found.toLocaleString('en-US');
+  const what = limit === 'TABLE_MAX_ROWS' ? `${n} rows` : `${n} or more records in the answer above its row list`;
+  return gatewayError(
+    'OPERATION_LIMIT_EXCEEDED',
+    `This table has ${what}, past the ${max.toLocaleString('en-US')} one table may have (${limit}): ${REPEATED}`,
+    { extensions: { limit, max, found }, status: 400 },
+  );
 }
 
 /**
@@ -156,7 +176,13 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
   const streamed = projection.streamed;
   const deferred = new Map<string, { req: DataRequest; view: (record: Rec) => unknown }>();
   let windowed = false;
+  let answerRecords = 0;
   const hooks: TableHooks = {
+    records: (count) => {
+      answerRecords += count;
+      const max = args.maxAnswerRecords;
+      if (max !== undefined && answerRecords > max) throw tooMany('TABLE_MAX_ANSWER_RECORDS', answerRecords, max);
+    },
     all: (node: FieldNode) => projection.path.has(node),
     defer: (info, req, fieldArgs, view) => {
       const node = info.fieldNodes[0];
@@ -206,7 +232,9 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
   const inMemory =
     projection.inMemory ??
     (windowed ? `'${projection.rowList}' is given a window (first, last, after or before): its records are read in the answer` : null);
-  await args.onPlan({ ...plan, rows: plan.rows + inAnswer.length }, inMemory);
+  const rows = plan.rows + inAnswer.length;
+  if (args.maxRows !== undefined && rows > args.maxRows) throw tooMany('TABLE_MAX_ROWS', rows, args.maxRows);
+  await args.onPlan({ ...plan, rows }, inMemory);
   if (streamed && streamed.header.length > 0 && parents.length > 0) {
     const totals = streamed.totals ? await ctx.loaders.planner.totals(plan, args.ahead) : null;
     parents.forEach((p, i) => fill(headerOf(p.connection, streamed, totals?.[i] ?? 0), p.fills, p.cells));
@@ -278,6 +306,8 @@ async function* streamRows(
   // Each parent's records come in its listing's order: the next one's position is its cursor.
   const offsets = streamed.cursorKeys.length > 0 ? new Array<number>(parents.length).fill(0) : null;
   for await (const page of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
+    // Pages read ahead are in hand at once: let other requests in between them.
+    await setImmediate();
     const from = { read: page.read, offset: page.offset, merged: page.merged, records: page.records };
     const read = direct?.(page, parents);
     if (read) {
