@@ -321,6 +321,12 @@ export const settings = {
       'Export jobs one gateway process has going at once, over all keys; more are EXPORT_LIMIT_EXCEEDED',
       'Export jobs one gateway process has going at once, over all keys; more are `EXPORT_LIMIT_EXCEEDED`',
     ),
+    leaseMs: setting(
+      'EXPORT_LEASE_MS',
+      ms(300, 600_000, 30_000),
+      'With REDIS_URL: how long the lease of the replica running an export job lasts unless renewed, in ms; a job whose replica died is PAUSED once it expires',
+      'With `REDIS_URL`: how long the lease of the replica running an export job lasts unless renewed (every third of it), in ms; a job whose replica died is `PAUSED` once it expires, to be resumed by its key from any replica',
+    ),
     retries: setting(
       'EXPORT_RETRIES',
       int(0, 100, 5),

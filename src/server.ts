@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from './config.ts';
 import { createContext, jobContext } from './context.ts';
 import { ExportService } from './exports/jobs.ts';
+import { RedisJobTable } from './exports/table.ts';
 import { Readiness } from './http/readiness.ts';
 import { serveHttp } from './http/server.ts';
 import { createLive } from './live/index.ts';
@@ -84,6 +85,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   });
   // The jobs' context is made by a function the service is handed once it exists (they refer to each other).
   let contextFor: ((session: UpstreamSession, signal: AbortSignal) => GatewayContext) | null = null;
+  // With REDIS_URL the jobs' table is shared by every replica (one runs each job, under a lease).
+  const exportRedis = upstream.state.exportRedis();
   const exports = new ExportService(config.exports, {
     schema,
     contextFor: (session, signal) => (contextFor as NonNullable<typeof contextFor>)(session, signal),
@@ -94,6 +97,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     maxAnswerRecords: config.tables.maxAnswerRecords,
     logger,
     registry: metrics.registry,
+    table: exportRedis && new RedisJobTable(exportRedis, { leaseMs: config.exports.leaseMs, ttlMs: config.exports.ttlMs }),
   });
   contextFor = jobContext(config, live, exports);
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({

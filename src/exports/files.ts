@@ -49,6 +49,11 @@ export class ExportFiles {
     await rename(temporary, path);
   }
 
+  /** Makes the job's directory (for its pages) where its record is kept elsewhere (Redis). */
+  async prepare(id: string): Promise<void> {
+    await mkdir(join(this.dir(id), 'pages'), { recursive: true });
+  }
+
   async writeRecord(id: string, record: unknown): Promise<void> {
     await mkdir(join(this.dir(id), 'pages'), { recursive: true });
     await this.#atomic(join(this.dir(id), 'job.json'), JSON.stringify(record));

@@ -1,15 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  getOperationAST,
-  getVariableValues,
-  GraphQLError,
-  parse,
-  validate,
-  type DocumentNode,
-  type GraphQLSchema,
-  type OperationDefinitionNode,
-} from 'graphql';
+import { getOperationAST, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { gatewayError } from '../errors.ts';
@@ -19,11 +10,11 @@ import { scrapedGauge } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { HOUR_MS, MINUTE_MS, type QuotaLimits } from '../state/quota.ts';
 import type { QuotaStore } from '../state/state.ts';
-import { contentTypeOf, TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
+import { contentTypeOf, TABLE_FORMATS } from '../tables/formats.ts';
 import { project, type Projection } from '../tables/projection.ts';
-import { RowSchemas, TableErrors, tableChunks } from '../tables/rows.ts';
-import { UpstreamError } from '../upstream/errors.ts';
+import { RowSchemas, tableChunks } from '../tables/rows.ts';
 import { MISSING_KEY_MESSAGE, type UpstreamSession } from '../upstream/session.ts';
+import { checked, reasonOf } from './document.ts';
 import { answerName, ExportFiles, pageName, tableOrder, type Checkpoint } from './files.ts';
 import { KeyPacer } from './pacer.ts';
 import type { Rec } from '../upstream/values.ts';
@@ -40,6 +31,7 @@ import {
   whyNotIncremental,
   type Mark,
 } from './watermark.ts';
+import type { RedisJobTable } from './table.ts';
 import {
   ACTIVE,
   EXPORT_STATUSES,
@@ -49,6 +41,7 @@ import {
   type ExportJobView,
   type ExportStart,
   type ExportStatus,
+  type JobRecord,
 } from './types.ts';
 
 /** The export jobs' settings (EXPORT_*). */
@@ -65,6 +58,8 @@ export interface ExportsOptions {
   maxJobsPerKey: number;
   /** Jobs one process runs at once (EXPORT_MAX_JOBS). */
   maxJobs: number;
+  /** With REDIS_URL: how long the lease of the replica running a job lasts unless renewed, in ms (EXPORT_LEASE_MS). */
+  leaseMs: number;
   /** Times a job tries again after a failure before it ends FAILED (EXPORT_RETRIES). */
   retries: number;
 }
@@ -83,32 +78,9 @@ export interface ExportsDeps {
   maxAnswerRecords: number;
   logger: Logger;
   registry: Registry;
+  /** With REDIS_URL: the job table and leases every replica shares (null: this process's jobs, on disk). */
+  table?: RedisJobTable | null;
   now?: () => number;
-}
-
-/** A job as it is kept on disk (job.json): never its key, only the key's hash (its owner). */
-interface JobRecord {
-  id: string;
-  owner: string;
-  organizationId: string | null;
-  query: string;
-  variables: Record<string, unknown> | null;
-  operationName: string | null;
-  format: TableFormat;
-  since: string | null;
-  status: ExportStatus;
-  /** Rows of each page on disk (and, once assembled, of the file). */
-  pageRows: Record<string, number>;
-  requestsPlanned: number;
-  requestsDone: number;
-  watermark: string | null;
-  error: { code: string; message: string } | null;
-  createdAt: string;
-  updatedAt: string;
-  /** The assembled file. */
-  file: { bytes: number; etag: string } | null;
-  /** Bytes of the job's pages and file on disk. */
-  bytes: number;
 }
 
 /** A job in this process: its record, and while it runs its key (in a session factory), its abort and waits. */
@@ -123,6 +95,8 @@ interface Job {
   waitingUntil: number | null;
   /** Told of each change (exportProgress). */
   listeners: Set<() => void>;
+  /** With a shared table: this process lost the job's lease while running it (another replica may run it now). */
+  lost: boolean;
 }
 
 /** The longest timer Node keeps (a job's session has no deadline but its abort). */
@@ -132,55 +106,15 @@ const NO_BUDGET = 10_000_000;
 /** Codes a job does not try again after: the same request would fail the same way. */
 const PERMANENT = new Set(['BAD_USER_INPUT', 'FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'EXPORT_TOO_LARGE', 'GRAPHQL_VALIDATION_FAILED']);
 
-/** A failure's code, message and Retry-After, whatever shape it came in (an upstream error, a table's GraphQL errors). */
-function reasonOf(error: unknown): { code: string; message: string; retryAfter: number | null } {
-  const first = error instanceof TableErrors ? error.errors[0] : error;
-  const original = first instanceof GraphQLError ? (first.originalError ?? first) : first;
-  if (original instanceof UpstreamError) return { code: original.code, message: original.message, retryAfter: original.retryAfter ?? null };
-  if (original instanceof GraphQLError) {
-    const code = typeof original.extensions.code === 'string' ? original.extensions.code : 'INTERNAL_SERVER_ERROR';
-    const retryAfter = typeof original.extensions.retryAfter === 'number' ? original.extensions.retryAfter : null;
-    return { code, message: original.message, retryAfter };
-  }
-  return { code: 'INTERNAL_SERVER_ERROR', message: error instanceof Error ? error.message : String(error), retryAfter: null };
-}
-
-/** A document checked as startExport checks it: parsed, valid, one operation, its variables, a table. */
-function checked(schema: GraphQLSchema, input: Pick<ExportStart, 'query' | 'variables' | 'operationName'>) {
-  let document: DocumentNode;
-  try {
-    document = parse(input.query);
-  } catch (error) {
-    throw gatewayError('BAD_USER_INPUT', `The export's query does not parse: ${(error as Error).message}`, {
-      extensions: { argument: 'query' },
-    });
-  }
-  const invalid = validate(schema, document);
-  if (invalid.length > 0) {
-    throw gatewayError('BAD_USER_INPUT', `The export's query is not valid: ${invalid.map((e) => e.message).join('; ')}`, {
-      extensions: { argument: 'query' },
-    });
-  }
-  const operation = getOperationAST(document, input.operationName ?? undefined);
-  if (!operation) {
-    throw gatewayError('BAD_USER_INPUT', 'The export names no operation of its query (give operationName when it has several)', {
-      extensions: { argument: 'operationName' },
-    });
-  }
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], input.variables ?? {});
-  if (coerced.errors) {
-    throw gatewayError('BAD_USER_INPUT', `The export's variables: ${coerced.errors.map((e) => e.message).join('; ')}`, {
-      extensions: { argument: 'variables' },
-    });
-  }
-  const projection = project(schema, document, operation, coerced.coerced);
-  return { document, operation, projection, variables: coerced.coerced };
-}
-
 /**
  * Export jobs: a table pulled page by page within a share of its key's quota, each page on disk before
  * it counts, the file assembled at the end. Jobs belong to their key's hash; the key itself lives in
  * memory only while its job runs. A process that starts finds the jobs it did not finish PAUSED.
+ *
+ * With REDIS_URL the records are in Redis (src/exports/table.ts), so every replica lists and controls
+ * every job, and one replica runs each under a lease: a replica holds its jobs only as a view of the
+ * table, except those it runs. A job whose replica died (its lease expired) is PAUSED; a process that
+ * starts pauses only those.
  */
 export class ExportService implements ExportJobs {
   readonly #jobs = new Map<string, Job>();
@@ -230,10 +164,25 @@ export class ExportService implements ExportJobs {
 
   /** The jobs on disk: those that were going when their process stopped are PAUSED, to be resumed by their key. */
   async #load(): Promise<void> {
+    const table = this.deps.table;
+    if (table) {
+      // Only the jobs whose replica died: a live replica's jobs go on.
+      for (const id of (await table.ids()) ?? []) await this.#sync(id);
+      return;
+    }
     for (const raw of await this.#files.readRecords()) {
       const record = raw as JobRecord;
       if (typeof record.id !== 'string' || !EXPORT_STATUSES.includes(record.status)) continue;
-      const job: Job = { record, keyed: null, controller: null, stopAs: null, run: null, waitingUntil: null, listeners: new Set() };
+      const job: Job = {
+        record,
+        keyed: null,
+        controller: null,
+        stopAs: null,
+        run: null,
+        waitingUntil: null,
+        listeners: new Set(),
+        lost: false,
+      };
       this.#jobs.set(record.id, job);
       if (ACTIVE.has(record.status)) await this.#transition(job, 'PAUSED');
     }
@@ -251,6 +200,49 @@ export class ExportService implements ExportJobs {
     return job && job.record.owner === hash ? job : null;
   }
 
+  /**
+   * The job as the shared table has it (a job this process runs is its own): null once it is gone; one
+   * going without a lease has lost its replica and is PAUSED. Without a table, or while Redis does not
+   * answer, this process's view.
+   */
+  async #sync(id: string): Promise<Job | null> {
+    const table = this.deps.table;
+    const held = this.#jobs.get(id) ?? null;
+    if (!table || held?.controller) return held;
+    const record = await table.get(id);
+    if (record === undefined) return held;
+    if (record === null) {
+      this.#jobs.delete(id);
+      return null;
+    }
+    const job: Job = held ?? {
+      record,
+      keyed: null,
+      controller: null,
+      stopAs: null,
+      run: null,
+      waitingUntil: null,
+      listeners: new Set(),
+      lost: false,
+    };
+    const changed = job.record.updatedAt !== record.updatedAt || job.record.status !== record.status;
+    job.record = record;
+    this.#jobs.set(id, job);
+    if (ACTIVE.has(record.status) && (await table.leased(id)) === false) {
+      // Read again: the running replica may have ended it (and let its lease go) since.
+      const now = await table.get(id);
+      if (now && ACTIVE.has(now.status)) await this.#transition(job, 'PAUSED');
+      else if (now) job.record = now;
+    }
+    if (changed) for (const listener of job.listeners) listener();
+    return job;
+  }
+
+  async #mine(hash: string, id: string): Promise<Job | null> {
+    await this.#sync(id);
+    return this.#own(hash, id);
+  }
+
   async start(session: UpstreamSession, input: ExportStart): Promise<ExportJobView> {
     const owner = await this.#caller(session);
     if (!Object.hasOwn(TABLE_FORMATS, input.format)) throw gatewayError('BAD_USER_INPUT', `Unknown format '${input.format}'`);
@@ -260,7 +252,7 @@ export class ExportService implements ExportJobs {
       const why = whyNotIncremental(projection);
       if (why) throw gatewayError('BAD_USER_INPUT', why, { extensions: { argument: 'since' } });
     }
-    this.#admit(owner.hash);
+    await this.#admit(owner.hash);
     const now = new Date(this.#now()).toISOString();
     const record: JobRecord = {
       id: `exp_job_${randomBytes(12).toString('hex')}`,
@@ -282,8 +274,18 @@ export class ExportService implements ExportJobs {
       file: null,
       bytes: 0,
     };
-    const job: Job = { record, keyed: null, controller: null, stopAs: null, run: null, waitingUntil: null, listeners: new Set() };
+    const job: Job = {
+      record,
+      keyed: null,
+      controller: null,
+      stopAs: null,
+      run: null,
+      waitingUntil: null,
+      listeners: new Set(),
+      lost: false,
+    };
     this.#jobs.set(record.id, job);
+    await this.deps.table?.claim(record.id);
     await this.#transition(job, 'QUEUED');
     const queued = this.#view(job);
     this.#launch(job, owner.session);
@@ -291,9 +293,13 @@ export class ExportService implements ExportJobs {
   }
 
   /** Refuses a job past the caps: per key, and per process. */
-  #admit(hash: string): void {
+  async #admit(hash: string): Promise<void> {
+    const table = this.deps.table;
+    // With a shared table the key's jobs on every replica count; the process's cap counts its own runs.
+    if (table) for (const id of (await table.idsOf(hash)) ?? []) await this.#sync(id);
     const active = [...this.#jobs.values()].filter((j) => ACTIVE.has(j.record.status));
     const mine = active.filter((j) => j.record.owner === hash).length;
+    const running = table ? active.filter((j) => j.controller).length : active.length;
     if (mine >= this.options.maxJobsPerKey) {
       throw gatewayError(
         'EXPORT_LIMIT_EXCEEDED',
@@ -301,10 +307,10 @@ export class ExportService implements ExportJobs {
         { extensions: { limit: 'EXPORT_MAX_JOBS_PER_KEY', max: this.options.maxJobsPerKey } },
       );
     }
-    if (active.length >= this.options.maxJobs) {
+    if (running >= this.options.maxJobs) {
       throw gatewayError(
         'EXPORT_LIMIT_EXCEEDED',
-        `This gateway runs ${active.length} export jobs, the most it may (EXPORT_MAX_JOBS): try again later`,
+        `This gateway runs ${running} export jobs, the most it may (EXPORT_MAX_JOBS): try again later`,
         {
           extensions: { limit: 'EXPORT_MAX_JOBS', max: this.options.maxJobs },
         },
@@ -314,25 +320,53 @@ export class ExportService implements ExportJobs {
 
   async cancel(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
     const owner = await this.#caller(session);
-    const job = this.#own(owner.hash, id);
+    let job = await this.#mine(owner.hash, id);
     if (!job) return null;
     if (FINISHED.has(job.record.status)) return this.#view(job);
+    if (this.deps.table && !job.controller && ACTIVE.has(job.record.status)) {
+      // Another replica runs it: asked to, it stops it (or, had it died, the job is PAUSED, cancelled here).
+      job = await this.#askRunner(job, 'CANCELLED');
+      if (!job || FINISHED.has(job.record.status)) return job && this.#view(job);
+    }
+    await this.#cancelHere(job);
+    return this.#view(job);
+  }
+
+  /** Cancels a job this process runs (or one no process runs): its pages go, its record stays. */
+  async #cancelHere(job: Job): Promise<void> {
+    const id = job.record.id;
     await this.#stop(job, 'CANCELLED');
     await this.#files.removePages(id);
     job.record.pageRows = {};
     job.record.bytes = 0;
     await this.#save(job);
-    return this.#view(job);
+  }
+
+  /** Asks the replica running a job to stop it as `as`; the job once that replica has (or once its lease expired). */
+  async #askRunner(job: Job, as: ExportStatus): Promise<Job | null> {
+    const table = this.deps.table;
+    if (!table) return job;
+    const id = job.record.id;
+    await table.ask(id, as);
+    // The runner looks every beat; past two leases it is gone (its job PAUSED by #sync).
+    for (const end = this.#now() + 2 * 3 * table.beatMs + 1_000; this.#now() < end;) {
+      await delay(Math.min(100, table.beatMs));
+      const now = await this.#sync(id);
+      if (!now || !ACTIVE.has(now.record.status)) return now;
+    }
+    return this.#sync(id);
   }
 
   async resume(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
     const owner = await this.#caller(session);
-    const job = this.#own(owner.hash, id);
+    const job = await this.#mine(owner.hash, id);
     if (!job) return null;
     if (job.record.status !== 'PAUSED' && job.record.status !== 'FAILED') return this.#view(job);
     // A run that has just ended (its status is said before it has settled) settles first.
     await job.run;
-    this.#admit(owner.hash);
+    await this.#admit(owner.hash);
+    // With a shared table, the lease first: one replica resumes it (another's resume finds it QUEUED).
+    if (this.deps.table && !(await this.deps.table.claim(id))) return this.#view((await this.#sync(id)) ?? job);
     job.record.error = null;
     await this.#transition(job, 'QUEUED');
     const queued = this.#view(job);
@@ -342,23 +376,39 @@ export class ExportService implements ExportJobs {
 
   async get(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
     const owner = await this.#caller(session);
-    const job = this.#own(owner.hash, id);
+    const job = await this.#mine(owner.hash, id);
     return job ? this.#view(job) : null;
   }
 
   async list(session: UpstreamSession): Promise<ExportJobView[]> {
     const owner = await this.#caller(session);
+    const table = this.deps.table;
+    if (table) {
+      const ids = await table.idsOf(owner.hash);
+      for (const id of new Set([...(ids ?? []), ...this.#jobs.keys()])) await this.#sync(id);
+    }
     return [...this.#jobs.values()]
       .filter((j) => j.record.owner === owner.hash)
       .sort((a, b) => a.record.createdAt.localeCompare(b.record.createdAt) || a.record.id.localeCompare(b.record.id))
       .map((j) => this.#view(j));
   }
 
-  progress(session: UpstreamSession, id: string, signal: AbortSignal): AsyncIterable<ExportJobView> | null {
+  async progress(session: UpstreamSession, id: string, signal: AbortSignal): Promise<AsyncIterable<ExportJobView> | null> {
     const owner = session.forLive();
-    const job = owner && this.#own(owner.hash, id);
+    if (owner === null) return null;
+    await this.#ready;
+    const job = await this.#mine(owner.hash, id);
     if (!job) return null;
     const view = (): ExportJobView => this.#view(job);
+    const table = this.deps.table;
+    // A job another replica runs changes in Redis: read every beat (#sync tells the listeners of a change).
+    const poll = (): Promise<unknown> | null =>
+      table && !job.controller
+        ? delay(table.beatMs, undefined, { signal }).then(
+            () => this.#sync(id),
+            () => null,
+          )
+        : null;
     return (async function* follow(): AsyncGenerator<ExportJobView> {
       let changed = false;
       let wake: (() => void) | null = null;
@@ -372,7 +422,11 @@ export class ExportService implements ExportJobs {
       try {
         yield view();
         while (!signal.aborted && !FINISHED.has(job.record.status) && job.record.status !== 'PAUSED') {
-          if (!changed) await new Promise<void>((resolve) => (wake = resolve));
+          if (!changed) {
+            const woken = new Promise<void>((resolve) => (wake = resolve));
+            const polled = poll();
+            await (polled ? Promise.race([woken, polled]) : woken);
+          }
           wake = null;
           if (!changed) continue;
           changed = false;
@@ -385,8 +439,9 @@ export class ExportService implements ExportJobs {
     })();
   }
 
-  file(hash: string, id: string): ExportFile | null {
-    const job = this.#own(hash, id);
+  async file(hash: string, id: string): Promise<ExportFile | null> {
+    await this.#ready;
+    const job = await this.#mine(hash, id);
     const file = job?.record.file;
     if (!job || !file || job.record.status !== 'SUCCEEDED') return null;
     const { format } = job.record;
@@ -443,7 +498,13 @@ export class ExportService implements ExportJobs {
 
   async #save(job: Job): Promise<void> {
     job.record.updatedAt = new Date(this.#now()).toISOString();
-    await this.#files.writeRecord(job.record.id, job.record);
+    if (this.deps.table) {
+      // A run that lost its lease writes nothing more: the record is the new runner's.
+      if (job.lost) return;
+      // The record is Redis's; the shared EXPORT_DIR holds only pages and files.
+      await this.#files.prepare(job.record.id);
+      await this.deps.table.save(job.record);
+    } else await this.#files.writeRecord(job.record.id, job.record);
     for (const listener of job.listeners) listener();
   }
 
@@ -474,7 +535,14 @@ export class ExportService implements ExportJobs {
     job.controller = controller;
     job.keyed = keyed;
     job.stopAs = null;
-    const run = this.#run(job, controller.signal).finally(() => {
+    job.lost = false;
+    const lease = this.#hold(job, controller);
+    const run = this.#run(job, controller.signal).finally(async () => {
+      if (lease) {
+        clearInterval(lease);
+        // Its last status is saved: another replica that finds the lease gone reads it.
+        await this.deps.table?.release(job.record.id);
+      }
       // Unless the job was resumed meanwhile (its status said it was over before this run settled).
       if (job.controller !== controller) return;
       job.controller = null;
@@ -482,6 +550,41 @@ export class ExportService implements ExportJobs {
       job.run = null;
     });
     job.run = run;
+  }
+
+  /**
+   * With a shared table, while the job runs here: renews its lease every beat (a lease lost, taken by
+   * another replica after this one stalled, stops the run here, PAUSED) and stops it when another
+   * replica asks (cancelExport there).
+   */
+  #hold(job: Job, controller: AbortController): NodeJS.Timeout | null {
+    const table = this.deps.table;
+    if (!table) return null;
+    const id = job.record.id;
+    let beating = false;
+    const beat = async (): Promise<void> => {
+      if (beating || controller.signal.aborted) return;
+      beating = true;
+      try {
+        if ((await table.renew(id)) === false) {
+          this.deps.logger.warn({ export: id }, 'export job: its lease was lost, stopped here');
+          job.lost = true;
+          job.stopAs = 'PAUSED';
+          controller.abort();
+          return;
+        }
+        const asked = await table.asked(id);
+        if (asked === 'CANCELLED') await this.#cancelHere(job);
+        else if (asked) await this.#stop(job, asked);
+      } finally {
+        beating = false;
+      }
+    };
+    const timer = setInterval(() => {
+      beat().catch((error: unknown) => this.deps.logger.error({ err: error, export: id }, 'export job: its lease could not be renewed'));
+    }, table.beatMs);
+    timer.unref();
+    return timer;
   }
 
   /** Stops a running job; its status becomes `as` once its pass has ended. */
@@ -675,12 +778,25 @@ export class ExportService implements ExportJobs {
   /** Removes jobs over for EXPORT_TTL_MS (finished, or paused and never resumed) with their files. */
   async sweep(): Promise<void> {
     await this.#ready;
+    const table = this.deps.table;
+    if (table) {
+      // Redis expires a record EXPORT_TTL_MS after its last change: its pages and file go with it.
+      for (const id of (await table.ids()) ?? []) {
+        if ((await table.get(id)) !== null) continue;
+        const owner = this.#jobs.get(id)?.record.owner ?? null;
+        this.#jobs.delete(id);
+        await this.#files.remove(id);
+        await table.forget(id, owner);
+        this.deps.logger.info({ export: id }, 'export job removed (EXPORT_TTL_MS)');
+      }
+    }
     const now = this.#now();
     for (const job of [...this.#jobs.values()]) {
       const r = job.record;
       if (ACTIVE.has(r.status) || Date.parse(r.updatedAt) + this.options.ttlMs > now) continue;
       this.#jobs.delete(r.id);
       await this.#files.remove(r.id);
+      await table?.forget(r.id, r.owner);
       this.deps.logger.info({ export: r.id, status: r.status }, 'export job removed (EXPORT_TTL_MS)');
     }
   }

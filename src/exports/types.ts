@@ -9,6 +9,31 @@ export const ACTIVE: ReadonlySet<ExportStatus> = new Set(['QUEUED', 'RUNNING', '
 /** Statuses of a job that is over: its file (if any) is kept for EXPORT_TTL_MS. */
 export const FINISHED: ReadonlySet<ExportStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
+/** A job as it is kept on disk (job.json), or with REDIS_URL in Redis: never its key, only the key's hash (its owner). */
+export interface JobRecord {
+  id: string;
+  owner: string;
+  organizationId: string | null;
+  query: string;
+  variables: Record<string, unknown> | null;
+  operationName: string | null;
+  format: TableFormat;
+  since: string | null;
+  status: ExportStatus;
+  /** Rows of each page on disk (and, once assembled, of the file). */
+  pageRows: Record<string, number>;
+  requestsPlanned: number;
+  requestsDone: number;
+  watermark: string | null;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+  /** The assembled file. */
+  file: { bytes: number; etag: string } | null;
+  /** Bytes of the job's pages and file on disk. */
+  bytes: number;
+}
+
 /** A job as the API shows it (`ExportJob`). */
 export interface ExportJobView {
   id: string;
@@ -55,7 +80,7 @@ export interface ExportJobs {
   get(session: UpstreamSession, id: string): Promise<ExportJobView | null>;
   list(session: UpstreamSession): Promise<ExportJobView[]>;
   /** The job as it changes, until it is over (the first item is the job as it is). */
-  progress(session: UpstreamSession, id: string, signal: AbortSignal): AsyncIterable<ExportJobView> | null;
+  progress(session: UpstreamSession, id: string, signal: AbortSignal): Promise<AsyncIterable<ExportJobView> | null>;
   /** A finished job's file for the owner of `hash` (the download's key). */
-  file(hash: string, id: string): ExportFile | null;
+  file(hash: string, id: string): Promise<ExportFile | null>;
 }

@@ -48,7 +48,7 @@ export function useExportDownload(exports: ExportJobs): Plugin {
       }
       const key = apiKeyOf(request.headers);
       if (key === null) return endResponse(json(R, 401, 'UNAUTHENTICATED', 'An API key is required: send the key that started the export'));
-      const file = exports.file(keyHash(key), match[1] ?? '');
+      const file = await exports.file(keyHash(key), match[1] ?? '');
       // A file removed meanwhile (EXPORT_TTL_MS) is as if it never was.
       const present = file && (await stat(file.path).catch(() => null));
       if (!file || !present) return endResponse(json(R, 404, 'NOT_FOUND', 'No export file of this key at this path'));

@@ -131,8 +131,8 @@ builder.subscriptionFields((t) => ({
     type: ExportJob,
     description: "One of this key's export jobs as it changes, until it ends (or is PAUSED).",
     args: { id: t.arg.id({ required: true }) },
-    subscribe: (_root, { id }, ctx) => {
-      const changes = ctx.exports.progress(ctx.session, String(id), ctx.live.signal);
+    subscribe: async (_root, { id }, ctx) => {
+      const changes = await ctx.exports.progress(ctx.session, String(id), ctx.live.signal);
       if (!changes) throw gatewayError('NOT_FOUND', `No export job ${String(id)} of this key`, { extensions: { id: String(id) } });
       return changes;
     },

@@ -30,7 +30,7 @@ export function registerStateMetrics(registry: Registry, state: SharedState): vo
       registers: [registry],
     });
     for (const to of ['down', 'up']) transitions.inc({ to }, 0);
-    for (const part of ['cache', 'quota', 'scopes', 'live']) fallbacks.inc({ part }, 0);
+    for (const part of ['cache', 'quota', 'scopes', 'live', 'exports']) fallbacks.inc({ part }, 0);
     state.observe({ transition: (to) => transitions.inc({ to }), fallback: (part) => fallbacks.inc({ part }) });
   }
   new Gauge({

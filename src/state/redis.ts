@@ -36,7 +36,7 @@ import {
 const FALLBACK = Symbol('fallback');
 type Fallback = typeof FALLBACK;
 
-type Part = 'cache' | 'quota' | 'scopes' | 'live';
+type Part = 'cache' | 'quota' | 'scopes' | 'live' | 'exports';
 
 /**
  * The connection and whether the shared state is in Redis right now. Every call has `timeoutMs`; one
@@ -720,11 +720,16 @@ export class RedisSharedState implements SharedState {
 
   /** Live polling shared by the fleet: one poller per feed, through this state's link. */
   fleet(options: { leaseMs: number }): RedisFleet {
-    return new RedisFleet(this.#live(), options);
+    return new RedisFleet(this.#live('live'), options);
   }
 
-  /** Redis for the live pollers, through this state's link. */
-  #live(): LiveRedis {
+  /** Redis for the export jobs' table and leases, through this state's link. */
+  exportRedis(): LiveRedis {
+    return this.#live('exports');
+  }
+
+  /** Redis for the live pollers (or the export jobs), through this state's link. */
+  #live(part: 'live' | 'exports'): LiveRedis {
     const link = this.#link;
     return {
       prefix: this.settings.keyPrefix,
@@ -732,7 +737,7 @@ export class RedisSharedState implements SharedState {
         return link.up;
       },
       call: async (command) => {
-        const answer = await link.call('live', command);
+        const answer = await link.call(part, command);
         return answer === FALLBACK ? null : { value: answer };
       },
       duplicate: (name, commandTimeoutMs) => {

@@ -1,4 +1,4 @@
-import { LocalFleet, type LiveFleet } from '../live/fleet.ts';
+import { LocalFleet, type LiveFleet, type LiveRedis } from '../live/fleet.ts';
 import { MemoryCache, type ResponseCache } from './cache.ts';
 import type { UpstreamError } from '../upstream/errors.ts';
 import { QuotaTracker, type QuotaLimits, type QuotaState } from './quota.ts';
@@ -82,12 +82,14 @@ export interface SharedState {
    * Redis one process polls each feed for the whole fleet (`RedisFleet`, its lease `leaseMs`).
    */
   fleet(options: { leaseMs: number }): LiveFleet;
+  /** Redis for the export jobs' table and leases (null in memory: each process keeps its own jobs). */
+  exportRedis(): LiveRedis | null;
   close(): Promise<void>;
 }
 
 export interface SharedStateObserver {
   transition(to: 'up' | 'down'): void;
-  fallback(part: 'cache' | 'quota' | 'scopes' | 'live'): void;
+  fallback(part: 'cache' | 'quota' | 'scopes' | 'live' | 'exports'): void;
 }
 
 export interface SharedStateOptions {
@@ -140,6 +142,10 @@ export class MemorySharedState implements SharedState {
 
   fleet(): LiveFleet {
     return new LocalFleet();
+  }
+
+  exportRedis(): null {
+    return null;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,140 @@
+/**
+ * The export jobs' table in Redis (with REDIS_URL), so that every replica lists and controls every job,
+ * and the lease by which one replica runs each.
+ *
+ * Redis keys (REDIS_KEY_PREFIX + `exports:`…):
+ * - `job:<id>`: the job's record as JSON (never the key: its owner is the key's hash), expiring EXPORT_TTL_MS
+ *   after its last change (an hour more while it is going, as a waiting job may not change for a window);
+ * - `jobs`: every job's id; `owner:<digest of the key hash>`: the ids of one owner's jobs;
+ * - `lease:<id>`: the token of the process running the job (`SET NX PX`), renewed every leaseMs/3 by a
+ *   script that renews only the caller's own lease, released by a compare-and-delete when its run ends;
+ * - `stop:<id>`: a status another replica asks the running one to stop the job as (cancelExport there).
+ *
+ * A job going (QUEUED, RUNNING, WAITING) without a lease has lost its replica: it is PAUSED, to be resumed
+ * by its owner from any replica, which takes the lease and goes on from the pages on the shared EXPORT_DIR.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { LiveRedis } from '../live/fleet.ts';
+import { HOUR_MS } from '../state/quota.ts';
+import { EXPORT_STATUSES, ACTIVE, type ExportStatus, type JobRecord } from './types.ts';
+
+/** Renews a lease only while it is the caller's. */
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/** Gives a lease up only while it is the caller's. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+const digest = (text: string): string => createHash('sha256').update(`exports:${text}`).digest('hex').slice(0, 32);
+
+export interface RedisJobTableOptions {
+  /** How long a lease lasts unless renewed, in ms (EXPORT_LEASE_MS). */
+  leaseMs: number;
+  /** How long a job's record is kept after its last change, in ms (EXPORT_TTL_MS). */
+  ttlMs: number;
+}
+
+/** The export jobs' records and leases in Redis (see the header). Each call answers null when Redis does not. */
+export class RedisJobTable {
+  /** This process's lease token. */
+  readonly token = randomBytes(12).toString('hex');
+  readonly beatMs: number;
+
+  constructor(
+    private readonly redis: LiveRedis,
+    private readonly options: RedisJobTableOptions,
+  ) {
+    this.beatMs = Math.max(50, Math.floor(options.leaseMs / 3));
+  }
+
+  #key(...parts: string[]): string {
+    return `${this.redis.prefix}exports:${parts.join(':')}`;
+  }
+
+  #ttl(record: JobRecord): number {
+    return this.options.ttlMs + (ACTIVE.has(record.status) ? HOUR_MS : 0);
+  }
+
+  async save(record: JobRecord): Promise<boolean> {
+    const ttl = this.#ttl(record);
+    const done = await this.redis.call((r) =>
+      r
+        .multi()
+        .set(this.#key('job', record.id), JSON.stringify(record), 'PX', ttl)
+        .sadd(this.#key('jobs'), record.id)
+        .pexpire(this.#key('jobs'), this.options.ttlMs + HOUR_MS)
+        .sadd(this.#key('owner', digest(record.owner)), record.id)
+        .pexpire(this.#key('owner', digest(record.owner)), this.options.ttlMs + HOUR_MS)
+        .exec(),
+    );
+    return done !== null;
+  }
+
+  /** The job's record: null when there is none, undefined when Redis did not answer. */
+  async get(id: string): Promise<JobRecord | null | undefined> {
+    const answer = await this.redis.call((r) => r.get(this.#key('job', id)));
+    if (answer === null) return undefined;
+    return parse(answer.value);
+  }
+
+  /** The ids of one owner's jobs (undefined: Redis did not answer). */
+  async idsOf(owner: string): Promise<string[] | undefined> {
+    return (await this.redis.call((r) => r.smembers(this.#key('owner', digest(owner)))))?.value;
+  }
+
+  /** Every job's id (undefined: Redis did not answer). */
+  async ids(): Promise<string[] | undefined> {
+    return (await this.redis.call((r) => r.smembers(this.#key('jobs'))))?.value;
+  }
+
+  /** Forgets a job whose record has expired (or was removed). */
+  async forget(id: string, owner: string | null): Promise<void> {
+    await this.redis.call((r) => {
+      const m = r.multi().del(this.#key('job', id)).srem(this.#key('jobs'), id);
+      if (owner !== null) m.srem(this.#key('owner', digest(owner)), id);
+      return m.exec();
+    });
+  }
+
+  /** Takes the job's lease for this process: true when it is this process's now. */
+  async claim(id: string): Promise<boolean> {
+    const answer = await this.redis.call((r) => r.set(this.#key('lease', id), this.token, 'PX', this.options.leaseMs, 'NX'));
+    return answer?.value === 'OK';
+  }
+
+  /** Renews this process's lease: false when it is not this process's any more (null: Redis did not answer). */
+  async renew(id: string): Promise<boolean | null> {
+    const answer = await this.redis.call((r) => r.eval(RENEW, 1, this.#key('lease', id), this.token, this.options.leaseMs));
+    return answer === null ? null : answer.value === 1;
+  }
+
+  async release(id: string): Promise<void> {
+    await this.redis.call((r) => r.eval(RELEASE, 1, this.#key('lease', id), this.token));
+  }
+
+  /** Whether some process holds the job's lease (null: Redis did not answer). */
+  async leased(id: string): Promise<boolean | null> {
+    const answer = await this.redis.call((r) => r.exists(this.#key('lease', id)));
+    return answer === null ? null : answer.value === 1;
+  }
+
+  /** Asks the process running the job to stop it as `as`. */
+  async ask(id: string, as: ExportStatus): Promise<void> {
+    await this.redis.call((r) => r.set(this.#key('stop', id), as, 'PX', 3 * this.options.leaseMs));
+  }
+
+  /** What another replica asked of a job this process runs (taken: asked once). */
+  async asked(id: string): Promise<ExportStatus | null> {
+    const answer = await this.redis.call((r) => r.getdel(this.#key('stop', id)));
+    const as = answer?.value;
+    return as && (EXPORT_STATUSES as readonly string[]).includes(as) ? (as as ExportStatus) : null;
+  }
+}
+
+function parse(text: string | null): JobRecord | null {
+  if (text === null) return null;
+  try {
+    const record = JSON.parse(text) as JobRecord;
+    return typeof record.id === 'string' && EXPORT_STATUSES.includes(record.status) ? record : null;
+  } catch {
+    return null;
+  }
+}
