@@ -34,7 +34,8 @@ describe('read-your-writes across two processes sharing Redis', () => {
       if (slow) await delay(600);
       json(res, 200, success([{ id: 'e1', name: answer }]));
     });
-    const env = { HYPERSTUDY_API_URL: upstream.url, REDIS_URL: redis.url, CACHE_TTL_MS: '60000' };
+    // Generous REDIS_TIMEOUT_MS: on a busy machine a slow answer would turn a process's state local.
+    const env = { HYPERSTUDY_API_URL: upstream.url, REDIS_URL: redis.url, CACHE_TTL_MS: '60000', REDIS_TIMEOUT_MS: '2000' };
     [a, b] = await Promise.all([startGatewayProcess(env), startGatewayProcess(env)]);
   }, 60_000);
 
@@ -56,7 +57,10 @@ describe('read-your-writes across two processes sharing Redis', () => {
   it('after a write through one process, the other answers nothing older: not from its memory, Redis, or a read it had in flight', async () => {
     // Cached by B, found by A.
     expect((await gql(b, QUERY)).data.experiment?.name).toBe('old');
-    await delay(100);
+    // B stores the answer in Redis after answering: wait until it is there (a cache entry, `…}:c:…`).
+    for (const end = Date.now() + 5_000; Date.now() < end; await delay(25)) {
+      if ([...(await redis.keys()).keys()].some((k) => k.includes('}:c:'))) break;
+    }
     const cached = await gql(a, QUERY);
     expect([cached.data.experiment?.name, cached.extensions.upstream.requests, cached.extensions.upstream.cacheHits]).toEqual([
       'old',
