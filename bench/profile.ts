@@ -31,9 +31,9 @@ const KINDS: [string, (f: CallFrame) => boolean][] = [
   ['garbage collection', (f) => f.functionName === '(garbage collector)'],
   [
     'JSON.parse of upstream bodies',
-    (f) => /upstream\/(envelope|json)\.ts$/.test(f.url) && /^(parseEnvelope|parseJsonBytes)$/.test(f.functionName),
+    (f) => /upstream\/(envelope|json)\.ts$/.test(f.url) && /^(parseEnvelope|parseJsonBytes|inPieces)$/.test(f.functionName),
   ],
-  ['scan of upstream bodies for cut points', (f) => /upstream\/json\.ts$/.test(f.url) && f.functionName === 'scan'],
+  ['scan of upstream bodies for cut points', (f) => /upstream\/json\.ts$/.test(f.url) && /^(headOf|exactEnd|tailKeysUnique|elementMarker)$/.test(f.functionName)],
   ['upstream bodies: bytes to string', (f) => f.url === 'node:buffer' && f.functionName === 'toString'],
   ['the answer: JSON serialization', (f) => /result-processor\/stringify\.js$|use-json-answer\.ts$/.test(f.url)],
   [

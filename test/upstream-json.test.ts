@@ -33,6 +33,31 @@ describe('parseJsonBytes (a large upstream body parsed in pieces, the same value
     }
   });
 
+  it('cuts where a guess at the next element (`},{"id":`, the last `}]`) lands inside an element or past the array, as JSON.parse reads it', () => {
+    // Elements whose nested lists hold objects with the same first key, and metadata with a list of objects after the array.
+    const data = Array.from({ length: 1000 }, (_, i) => ({
+      id: `r${i}`,
+      items: [...Array.from({ length: 10 }, (_, k) => ({ id: k })), { id: `b${i}`, note: '},{"id":' }],
+      text: i % 2 === 0 ? 'Zoë' : '}]',
+    }));
+    const body = Buffer.from(JSON.stringify({ status: 'success', data, metadata: { notes: [{ id: 1 }, { id: 2 }] } }));
+    const expected: unknown = JSON.parse(body.toString('utf8'));
+    const parsed = parseJsonBytes(body);
+    expect(parsed).toStrictEqual(expected);
+    expect(JSON.stringify(parsed)).toBe(body.toString('utf8'));
+    const bounds = pieceBounds(body) ?? [];
+    expect(bounds.length).toBeGreaterThan(3);
+    // Every cut ends an element of the data list: the elements before it, bracketed, parse as they are.
+    const start = bounds[0] ?? 0;
+    for (const cut of bounds.slice(1)) {
+      const before = JSON.parse(`${body.toString('utf8', start, cut)}]`) as unknown[];
+      expect(before).toStrictEqual(data.slice(0, before.length));
+    }
+    expect(bounds.at(-1)).toBe(body.indexOf('],"metadata"'));
+    // The body is left as it was.
+    expect(body.toString('utf8')).toBe(JSON.stringify(expected));
+  });
+
   it('parses small bodies, arrays and scalars whole', () => {
     for (const text of ['{"status":"success","data":[1,2]}', '[1,"ü"]', '"x"', '7', 'null', ' {"a" : [ ] } ']) {
       expect(pieceBounds(Buffer.from(text))).toBeNull();
@@ -48,6 +73,8 @@ describe('parseJsonBytes (a large upstream body parsed in pieces, the same value
       `{"__proto__":${big},"status":"success"}`,
       `[${big}]`,
       `{"a":{"data":${big}}}`,
+      `{"status":"success","data":${big},"metadata":{"x":1},"data":[]}`,
+      `{"warnings":[],"data":${big}}`,
     ];
     for (const text of cases) {
       const parsed = parseJsonBytes(Buffer.from(text));
