@@ -31,7 +31,7 @@ const KINDS: [string, (f: CallFrame) => boolean][] = [
   ['garbage collection', (f) => f.functionName === '(garbage collector)'],
   [
     'JSON.parse of upstream bodies',
-    (f) => /upstream\/(envelope|json)\.ts$/.test(f.url) && /^(parseEnvelope|parseJsonBytes|inPieces)$/.test(f.functionName),
+    (f) => /upstream\/(envelope|json)\.ts$/.test(f.url) && /^(parseEnvelope|parseJsonBytes|inPieces|parseRun)$/.test(f.functionName),
   ],
   ['scan of upstream bodies for cut points', (f) => /upstream\/json\.ts$/.test(f.url) && /^(headOf|exactEnd|tailKeysUnique|elementMarker)$/.test(f.functionName)],
   ['upstream bodies: bytes to string', (f) => f.url === 'node:buffer' && f.functionName === 'toString'],

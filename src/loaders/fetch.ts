@@ -146,9 +146,10 @@ export class ListingFetcher {
       this.session.get(source.path, listingQuery(source, at, Math.min(source.pageLimit, offset + limit - at)), 'page'),
     );
     const first = envelopes[0];
+    const lists = envelopes.map(recordsOf);
     // One page (the usual case) is taken as it is; several are joined with one copy.
-    const records = envelopes.length === 1 && first ? recordsOf(first) : ([] as Rec[]).concat(...envelopes.map(recordsOf));
-    return { records, total: first ? totalOf(first, offset, recordsOf(first).length) : records.length, offset, meta: metaOf(envelopes) };
+    const records = lists.length === 1 && lists[0] ? lists[0] : ([] as Rec[]).concat(...lists);
+    return { records, total: first ? totalOf(first, offset, lists[0]?.length ?? 0) : records.length, offset, meta: metaOf(envelopes) };
   }
 
   /**

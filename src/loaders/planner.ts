@@ -118,33 +118,59 @@ class ListingMap<V> {
 
 const hasFilters = (params: Params): boolean => Object.values(params).some((v) => v !== undefined);
 
-/** A wider listing's records grouped once by room and by participant, so that each slice is a lookup. */
+/**
+ * A wider listing's records grouped by room or by participant, each grouping made once, when a slice
+ * first needs it, so that each slice is a lookup.
+ */
 class Split {
-  readonly #rooms = new Map<string, Rec[]>();
-  readonly #participants = new Map<string, Map<string, Rec[]>>();
+  #rooms: Map<string, Rec[]> | null = null;
+  #participants: Map<string, Map<string, Rec[]>> | null = null;
 
-  constructor(records: readonly Rec[]) {
-    for (const r of records) {
-      const room = roomOf(r) ?? '';
-      const participant = typeof r.participantId === 'string' ? r.participantId : String(r.participantId);
-      push(this.#rooms, room, r);
-      let people = this.#participants.get(room);
-      if (!people) this.#participants.set(room, (people = new Map()));
-      push(people, participant, r);
-    }
-  }
+  constructor(private readonly records: readonly Rec[]) {}
 
   slice(scope: Scope): Rec[] {
-    if (scope.kind === 'room') return this.#rooms.get(scope.id) ?? [];
-    if (scope.kind === 'participant') return this.#participants.get(scope.roomId)?.get(scope.id) ?? [];
+    if (scope.kind === 'room') return (this.#rooms ??= byRoom(this.records)).get(scope.id) ?? [];
+    if (scope.kind === 'participant') return (this.#participants ??= byParticipant(this.records)).get(scope.roomId)?.get(scope.id) ?? [];
     return [];
   }
 }
 
-function push(map: Map<string, Rec[]>, key: string, r: Rec): void {
-  const list = map.get(key);
-  if (list) list.push(r);
-  else map.set(key, [r]);
+function byRoom(records: readonly Rec[]): Map<string, Rec[]> {
+  const rooms = new Map<string, Rec[]>();
+  // A listing's records come in runs of one room (the upstream orders them in time): a lookup per run.
+  let room: string | null = null;
+  let list: Rec[] = [];
+  for (const r of records) {
+    const id = roomOf(r) ?? '';
+    if (id !== room) {
+      room = id;
+      const known = rooms.get(id);
+      if (known) list = known;
+      else rooms.set(id, (list = []));
+    }
+    list.push(r);
+  }
+  return rooms;
+}
+
+function byParticipant(records: readonly Rec[]): Map<string, Map<string, Rec[]>> {
+  const rooms = new Map<string, Map<string, Rec[]>>();
+  let room: string | null = null;
+  let people = new Map<string, Rec[]>();
+  for (const r of records) {
+    const id = roomOf(r) ?? '';
+    if (id !== room) {
+      room = id;
+      const known = rooms.get(id);
+      if (known) people = known;
+      else rooms.set(id, (people = new Map()));
+    }
+    const participant = typeof r.participantId === 'string' ? r.participantId : String(r.participantId);
+    const list = people.get(participant);
+    if (list) list.push(r);
+    else people.set(participant, [r]);
+  }
+  return rooms;
 }
 
 /** The scopes whose listings contain a scope's records, narrowest first. */
