@@ -33,7 +33,7 @@ const KINDS: [string, (f: CallFrame) => boolean][] = [
     'JSON.parse of upstream bodies',
     (f) => /upstream\/(envelope|json)\.ts$/.test(f.url) && /^(parseEnvelope|parseJsonBytes|inPieces|parseRun)$/.test(f.functionName),
   ],
-  ['scan of upstream bodies for cut points', (f) => /upstream\/json\.ts$/.test(f.url) && /^(headOf|exactEnd|tailKeysUnique|elementMarker)$/.test(f.functionName)],
+  ['scan of upstream bodies for cut points', (f) => /upstream\/json\.ts$/.test(f.url) && /^(scan|headOf|exactEnd|tailKeysUnique|elementMarker)$/.test(f.functionName)],
   ['upstream bodies: bytes to string', (f) => f.url === 'node:buffer' && f.functionName === 'toString'],
   ['the answer: JSON serialization', (f) => /result-processor\/stringify\.js$|use-json-answer\.ts$/.test(f.url)],
   [
