@@ -1,9 +1,11 @@
 /**
- * `npm run bench:profile -- [--dashboards N] [--out FILE] [CHECKOUT]`: a CPU profile of the gateway (of
+ * `npm run bench:profile -- [--dashboards N] [--out FILE] [--heap] [CHECKOUT]`: a CPU profile of the gateway (of
  * this checkout, or CHECKOUT) in its steady state under cold 20×4 dashboards sent one at a time (the
  * `cpu` scenario's), taken through the inspector after 30 unprofiled dashboards, and the share of its
  * main thread's busy samples by kind of work. The samples are wall-clock: on a loaded machine compare
- * shares, not milliseconds (`npm run bench -- cpu` measures CPU time).
+ * shares, not milliseconds (`npm run bench -- cpu` measures CPU time). With `--heap`, what the gateway
+ * allocates per dashboard instead (the inspector's sampling heap profiler, garbage included), by the
+ * function that allocated it: what makes the garbage collector work.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +35,10 @@ const KINDS: [string, (f: CallFrame) => boolean][] = [
     'JSON.parse of upstream bodies',
     (f) => /upstream\/(envelope|json)\.ts$/.test(f.url) && /^(parseEnvelope|parseJsonBytes|inPieces|parseRun)$/.test(f.functionName),
   ],
-  ['scan of upstream bodies for cut points', (f) => /upstream\/json\.ts$/.test(f.url) && /^(scan|headOf|exactEnd|tailKeysUnique|elementMarker)$/.test(f.functionName)],
+  [
+    'scan of upstream bodies for cut points',
+    (f) => /upstream\/json\.ts$/.test(f.url) && /^(scan|headOf|exactEnd|tailKeysUnique|elementMarker)$/.test(f.functionName),
+  ],
   ['upstream bodies: bytes to string', (f) => f.url === 'node:buffer' && f.functionName === 'toString'],
   ['the answer: JSON serialization', (f) => /result-processor\/stringify\.js$|use-json-answer\.ts$/.test(f.url)],
   [
@@ -45,6 +50,35 @@ const KINDS: [string, (f: CallFrame) => boolean][] = [
   ['HTTP: undici, node:http, streams', (f) => /undici|node:net|node:_http|stream|node:events|wasm/.test(f.url)],
   ['Yoga, envelop, graphql', (f) => /graphql-yoga|@envelop|@whatwg-node|\/graphql\//.test(f.url)],
 ];
+
+interface HeapNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Megabytes allocated per dashboard, in all and by the allocating function (the largest `top`). */
+function allocations(head: HeapNode, dashboards: number, top = 15): string {
+  const bytes = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode): void => {
+    const f = node.callFrame;
+    const where =
+      `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/\/.*?\/(src|bench|test)\//, '$1/')}`.trim();
+    total += node.selfSize;
+    bytes.set(where, (bytes.get(where) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(head);
+  const mb = (n: number): string => (n / dashboards / 1e6).toFixed(2);
+  const rows = [...bytes]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([where, n]) => `| ${where} | ${mb(n)} |`);
+  return [`Allocated per dashboard: ${mb(total)} MB.`, '', '| allocating function | MB per dashboard |', '| --- | --- |', ...rows].join(
+    '\n',
+  );
+}
 
 function breakdown(profile: Profile): string {
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
@@ -63,7 +97,7 @@ function breakdown(profile: Profile): string {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { dashboards: { type: 'string', default: '80' }, out: { type: 'string' } },
+  options: { dashboards: { type: 'string', default: '80' }, out: { type: 'string' }, heap: { type: 'boolean', default: false } },
 });
 const checkout = resolve(positionals[0] ?? ROOT);
 const count = Number(values.dashboards);
@@ -101,15 +135,27 @@ try {
       waiting.set(id, ok);
       socket.send(JSON.stringify({ id, method, params }));
     });
-  await call('Profiler.enable');
-  await call('Profiler.setSamplingInterval', { interval: 200 });
-  await call('Profiler.start');
-  for (let i = 0; i < count; i++) await dashboard();
-  const { profile } = (await call('Profiler.stop')) as { profile: Profile };
-  socket.close();
-  if (values.out) writeFileSync(values.out, JSON.stringify(profile));
-  console.log(`Steady-state profile of ${checkout}: ${count} dashboards one at a time after 30 unprofiled.\n`);
-  console.log(breakdown(profile));
+  if (values.heap) {
+    await call('HeapProfiler.enable');
+    const sampling = { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+    await call('HeapProfiler.startSampling', sampling);
+    for (let i = 0; i < count; i++) await dashboard();
+    const { profile } = (await call('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
+    socket.close();
+    if (values.out) writeFileSync(values.out, JSON.stringify(profile));
+    console.log(`Allocation profile of ${checkout}: ${count} dashboards one at a time after 30 unprofiled.\n`);
+    console.log(allocations(profile.head, count));
+  } else {
+    await call('Profiler.enable');
+    await call('Profiler.setSamplingInterval', { interval: 200 });
+    await call('Profiler.start');
+    for (let i = 0; i < count; i++) await dashboard();
+    const { profile } = (await call('Profiler.stop')) as { profile: Profile };
+    socket.close();
+    if (values.out) writeFileSync(values.out, JSON.stringify(profile));
+    console.log(`Steady-state profile of ${checkout}: ${count} dashboards one at a time after 30 unprofiled.\n`);
+    console.log(breakdown(profile));
+  }
 } finally {
   await children.stopAll();
 }
