@@ -4,7 +4,7 @@ import { isAsyncIterable, processRegularResult, type Plugin } from 'graphql-yoga
  * Serialized JSON is produced in strings of about this length: V8 keeps a string over 128 kB in its
  * large-object space, in memory of its own fresh from the system, and on Node 24 `JSON.stringify` of a
  * 688 kB answer (then encoded into a buffer for the socket) took 3–4× the CPU of the same answer in
- * pieces (docs/performance.md).
+ * pieces (docs/measured.md).
  */
 const PIECE_CHARS = 32 * 1024;
 
