@@ -325,7 +325,7 @@ export const settings = {
       'EXPORT_LEASE_MS',
       ms(300, 600_000, 30_000),
       'With REDIS_URL: how long the lease of the replica running an export job lasts unless renewed, in ms; a job whose replica died is PAUSED once it expires',
-      'With `REDIS_URL`: how long the lease of the replica running an export job lasts unless renewed (every third of it), in ms; a job whose replica died is `PAUSED` once it expires, to be resumed by its key from any replica',
+      'With `REDIS_URL`: how long the lease of the replica running an export job lasts unless renewed (every third of it), in ms; a job whose replica died is `PAUSED` once it expires, to be resumed by its key from any replica. A cancel from another replica reaches the runner at once (pub/sub), not at a renewal',
     ),
     retries: setting(
       'EXPORT_RETRIES',

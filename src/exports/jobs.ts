@@ -138,6 +138,10 @@ export class ExportService implements ExportJobs {
     this.#ready.catch((error: unknown) => deps.logger.error({ err: error }, 'export jobs: EXPORT_DIR could not be read'));
     this.#sweeper = setInterval(() => void this.sweep(), Math.min(options.ttlMs, 60_000));
     this.#sweeper.unref();
+    // Another replica's cancelExport reaches the runner at once (Redis pub/sub).
+    deps.table?.listen((id, as) => {
+      this.#asked(id, as).catch((error: unknown) => deps.logger.error({ err: error, export: id }, 'export job: it could not be stopped'));
+    });
     const registers = [deps.registry];
     this.#metrics = {
       transitions: new Counter({
@@ -342,19 +346,30 @@ export class ExportService implements ExportJobs {
     await this.#save(job);
   }
 
-  /** Asks the replica running a job to stop it as `as`; the job once that replica has (or once its lease expired). */
+  /**
+   * Asks the replica running a job to stop it as `as`; the job once that replica has (or once its lease
+   * expired). The runner hears it at once (pub/sub) and stops; one that missed the message reads it at
+   * its next renewal; past two leases it is gone (its job PAUSED by #sync).
+   */
   async #askRunner(job: Job, as: ExportStatus): Promise<Job | null> {
     const table = this.deps.table;
     if (!table) return job;
     const id = job.record.id;
     await table.ask(id, as);
-    // The runner looks every beat; past two leases it is gone (its job PAUSED by #sync).
     for (const end = this.#now() + 2 * 3 * table.beatMs + 1_000; this.#now() < end;) {
-      await delay(Math.min(100, table.beatMs));
+      await delay(Math.min(25, table.beatMs));
       const now = await this.#sync(id);
       if (!now || !ACTIVE.has(now.record.status)) return now;
     }
     return this.#sync(id);
+  }
+
+  /** A stop another replica asked (pub/sub) of a job this process runs. */
+  async #asked(id: string, as: ExportStatus): Promise<void> {
+    const job = this.#jobs.get(id);
+    if (!job?.controller || job.controller.signal.aborted) return;
+    if (as === 'CANCELLED') await this.#cancelHere(job);
+    else await this.#stop(job, as);
   }
 
   async resume(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
@@ -555,7 +570,7 @@ export class ExportService implements ExportJobs {
   /**
    * With a shared table, while the job runs here: renews its lease every beat (a lease lost, taken by
    * another replica after this one stalled, stops the run here, PAUSED) and stops it when another
-   * replica asks (cancelExport there).
+   * replica asked (cancelExport there) and this process missed the message.
    */
   #hold(job: Job, controller: AbortController): NodeJS.Timeout | null {
     const table = this.deps.table;
@@ -726,9 +741,11 @@ export class ExportService implements ExportJobs {
     return n;
   }
 
-  /** A page on disk, within EXPORT_MAX_BYTES; then it counts. */
+  /** A page on disk, within EXPORT_MAX_BYTES; then it counts. A run stopped (or that lost its lease) writes none. */
   async #write(job: Job, name: string, checkpoint: Checkpoint): Promise<void> {
     const r = job.record;
+    // Stopped (cancelled, paused, or its lease lost) while the page was read: it is not written.
+    job.controller?.signal.throwIfAborted();
     const size = Buffer.byteLength(JSON.stringify(checkpoint));
     const used = [...this.#jobs.values()].reduce((n, j) => n + j.record.bytes, 0);
     if (used + size > this.options.maxBytes) {
@@ -808,5 +825,6 @@ export class ExportService implements ExportJobs {
     clearInterval(this.#sweeper);
     await this.#ready.catch(() => undefined);
     await Promise.all([...this.#jobs.values()].filter((j) => j.controller).map((j) => this.#stop(j, 'PAUSED')));
+    this.deps.table?.close();
   }
 }

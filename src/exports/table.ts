@@ -8,12 +8,15 @@
  * - `jobs`: every job's id; `owner:<digest of the key hash>`: the ids of one owner's jobs;
  * - `lease:<id>`: the token of the process running the job (`SET NX PX`), renewed every leaseMs/3 by a
  *   script that renews only the caller's own lease, released by a compare-and-delete when its run ends;
- * - `stop:<id>`: a status another replica asks the running one to stop the job as (cancelExport there).
+ * - `stop:<id>`: a status another replica asks the running one to stop the job as (cancelExport there),
+ *   also published on the channel `stop` at once: the runner's subscriber acts on the message, the key is
+ *   for a runner whose subscriber missed it (it reads it at its next renewal).
  *
  * A job going (QUEUED, RUNNING, WAITING) without a lease has lost its replica: it is PAUSED, to be resumed
  * by its owner from any replica, which takes the lease and goes on from the pages on the shared EXPORT_DIR.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { LiveRedis } from '../live/fleet.ts';
 import { HOUR_MS } from '../state/quota.ts';
 import { EXPORT_STATUSES, ACTIVE, type ExportStatus, type JobRecord } from './types.ts';
@@ -37,6 +40,8 @@ export class RedisJobTable {
   /** This process's lease token. */
   readonly token = randomBytes(12).toString('hex');
   readonly beatMs: number;
+  /** The connection subscribed to the stop channel (a subscriber cannot send other commands). */
+  #subscriber: Redis | null = null;
 
   constructor(
     private readonly redis: LiveRedis,
@@ -116,9 +121,43 @@ export class RedisJobTable {
     return answer === null ? null : answer.value === 1;
   }
 
-  /** Asks the process running the job to stop it as `as`. */
+  /** Asks the process running the job to stop it as `as`: published (the runner stops at once) and kept for a runner that missed the message. */
   async ask(id: string, as: ExportStatus): Promise<void> {
-    await this.redis.call((r) => r.set(this.#key('stop', id), as, 'PX', 3 * this.options.leaseMs));
+    await this.redis.call((r) =>
+      r
+        .multi()
+        .set(this.#key('stop', id), as, 'PX', 3 * this.options.leaseMs)
+        .publish(this.#key('stop'), JSON.stringify({ id, as }))
+        .exec(),
+    );
+  }
+
+  /**
+   * Tells `onStop` of each stop another replica asks (the channel `stop`), on a connection of its own
+   * (the shared state's, duplicated, as the live fleet's reader); it subscribes again after a reconnection.
+   */
+  listen(onStop: (id: string, as: ExportStatus) => void): void {
+    if (this.#subscriber) return;
+    const subscriber = this.redis.duplicate('hyperstudy-graphql-exports', 5_000);
+    this.#subscriber = subscriber;
+    const channel = this.#key('stop');
+    subscriber.on('message', (from: string, message: string) => {
+      if (from !== channel) return;
+      try {
+        const { id, as } = JSON.parse(message) as { id?: unknown; as?: unknown };
+        if (typeof id === 'string' && typeof as === 'string' && (EXPORT_STATUSES as readonly string[]).includes(as))
+          onStop(id, as as ExportStatus);
+      } catch {
+        // not a message of this version of the gateway
+      }
+    });
+    // On each connection (a subscription made while Redis was down fails; a reconnection has none).
+    subscriber.on('ready', () => void subscriber.subscribe(channel).catch(() => undefined));
+  }
+
+  close(): void {
+    this.#subscriber?.disconnect();
+    this.#subscriber = null;
   }
 
   /** What another replica asked of a job this process runs (taken: asked once). */
