@@ -1,12 +1,13 @@
 /**
  * Export jobs across replicas, the fault paths (issue 21, item 7): gateway processes on one real Redis
- * and one shared EXPORT_DIR. A cancel from a replica that does not run the job stops it at once (pub/sub).
+ * and one shared EXPORT_DIR. A cancel from a replica that does not run the job stops it at once (pub/sub);
+ * a runner whose lease another replica took writes nothing more.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Simulator } from '../src/simulator/server.ts';
-import { EVENTS, EVENTS_PATH, EXP, pagesOnDisk, SLOW, useReplicas } from './helpers/export-replicas.ts';
-import { exportDirPerTest, gql, JOB_FIELDS, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
+import { byOffset, EVENTS, EVENTS_PATH, EXP, expectedCsv, pagesOnDisk, SLOW, useReplicas } from './helpers/export-replicas.ts';
+import { download, exportDirPerTest, gql, JOB_FIELDS, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
 import type { GatewayProcess } from './helpers/process.ts';
 
 const setup = useReplicas();
@@ -14,6 +15,7 @@ const exportDir = exportDirPerTest();
 
 const GOING = ['QUEUED', 'RUNNING', 'WAITING'];
 const CANCEL = `mutation($id: ID!) { cancelExport(id: $id) { ${JOB_FIELDS} } }`;
+const RESUME = `mutation($id: ID!) { resumeExport(id: $id) { status } }`;
 /** One page of the slow simulator at the jobs' pace (two requests a 3-second window): 1.5 s; two, to be sure. */
 const TWO_PAGES_MS = 3_000;
 
@@ -64,5 +66,61 @@ describe('export jobs across replicas: faults', () => {
     expect(eventsRequests(sim)).toBe(sent);
     expect((await jobOf(a.url, started.id))?.status).toBe('CANCELLED');
     expect((await jobOf(b.url, started.id))?.status).toBe('CANCELLED');
+  }, 120_000);
+
+  it('a runner whose lease another replica took stops and writes nothing more; resumed elsewhere, the file equals REST', async () => {
+    const sim = await setup.simulator(SLOW);
+    const csv = await expectedCsv(sim);
+    sim.stats.reset();
+    const dir = exportDir();
+    const started = await setup.replicas(sim, dir);
+    const [a, b] = pair(started);
+    const prefix = started.env.REDIS_KEY_PREFIX ?? '';
+    const job = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
+    await until(a.url, job.id, (j) => j.rows >= 1000 || over(j));
+
+    // As if another replica had taken the lease after A stalled past it (a long GC, a partition).
+    const redis = setup.redis().client;
+    const lease = `${prefix}exports:lease:${job.id}`;
+    const recordKey = `${prefix}exports:job:${job.id}`;
+    await redis.set(lease, 'another-replica', 'PX', 60_000);
+    await eventually(
+      () => linesOf(a, job.id).some((l) => l.msg === 'export job: its lease was lost, stopped here'),
+      'the lost lease in the runner’s log',
+    );
+    await eventually(() => linesOf(a, job.id).some((l) => l.status === 'PAUSED'), 'PAUSED in the runner’s log');
+    const pages = pagesOnDisk(dir, job.id);
+    const record = await redis.get(recordKey);
+    const sent = eventsRequests(sim);
+    await delay(TWO_PAGES_MS);
+    // Nothing more from A: no page, no request, no record (Redis still has the job going as A last wrote it while it held the lease).
+    expect(pagesOnDisk(dir, job.id)).toEqual(pages);
+    expect(eventsRequests(sim)).toBe(sent);
+    expect(await redis.get(recordKey)).toBe(record);
+    expect(GOING).toContain((JSON.parse(record ?? '{}') as { status?: string }).status);
+    expect(pages.length).toBeGreaterThanOrEqual(1);
+    expect(pages.length).toBeLessThan(5);
+
+    // The other holder lets it go: B finds the job PAUSED and its owner resumes it there, from the pages on disk.
+    await redis.del(lease);
+    // Its rows are those of the record A last wrote: a page A was writing as it lost the lease may be on
+    // disk beyond them, and is not read again.
+    const { job: paused } = await until(b.url, job.id, (j) => j.status === 'PAUSED');
+    const recorded = Object.values((JSON.parse(record ?? '{}') as { pageRows: Record<string, number> }).pageRows);
+    expect(paused.rows).toBe(recorded.reduce((n, rows) => n + rows, 0));
+    expect([pages.length - 1, pages.length]).toContain(recorded.length);
+    expect(await gql(b.url, RESUME, { id: job.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
+    const { job: done } = await until(b.url, job.id, over);
+    expect([done.status, done.rows]).toEqual(['SUCCEEDED', 5000]);
+    expect((await download(b.url, done.downloadUrl ?? '')).text).toBe(csv);
+    const after = byOffset(sim);
+    for (const offset of pages) expect([offset, after[offset]]).toEqual([offset, 1]);
+    expect(sim.stats.requests.filter((r) => r.status !== 200)).toEqual([]);
+    // A never ran it again.
+    expect(
+      linesOf(a, job.id)
+        .filter((l) => l.msg === 'export job')
+        .at(-1)?.status,
+    ).toBe('PAUSED');
   }, 120_000);
 });

@@ -383,10 +383,25 @@ export class ExportService implements ExportJobs {
     // With a shared table, the lease first: one replica resumes it (another's resume finds it QUEUED).
     if (this.deps.table && !(await this.deps.table.claim(id))) return this.#view((await this.#sync(id)) ?? job);
     job.record.error = null;
+    await this.#reconcile(job);
     await this.#transition(job, 'QUEUED');
     const queued = this.#view(job);
     this.#launch(job, owner.session);
     return queued;
+  }
+
+  /**
+   * Counts the pages on disk its record does not: one written as its run stopped before the record
+   * said so (the process died, or lost the lease, between the two). The resumed run does not read them
+   * again, so they count now.
+   */
+  async #reconcile(job: Job): Promise<void> {
+    const r = job.record;
+    for (const [name, bytes] of await this.#files.pages(r.id)) {
+      if (Object.hasOwn(r.pageRows, name)) continue;
+      r.pageRows[name] = (await this.#files.readPage(r.id, name)).rows.length;
+      r.bytes += bytes;
+    }
   }
 
   async get(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
@@ -518,9 +533,26 @@ export class ExportService implements ExportJobs {
       if (job.lost) return;
       // The record is Redis's; the shared EXPORT_DIR holds only pages and files.
       await this.#files.prepare(job.record.id);
-      await this.deps.table.save(job.record);
+      await this.#put(job);
     } else await this.#files.writeRecord(job.record.id, job.record);
     for (const listener of job.listeners) listener();
+  }
+
+  /** The record into Redis: the runner writes it only while the lease is its own. */
+  async #put(job: Job): Promise<void> {
+    const table = this.deps.table;
+    if (!table || job.lost) return;
+    // Another replica holds the lease now: this process's record of the job is stale, and its run stops.
+    if ((await table.save(job.record, job.controller ? 'hold' : 'any')) === 'lost' && job.controller) this.#lose(job);
+  }
+
+  /** This process runs a job whose lease another replica took: it stops, writing nothing more. */
+  #lose(job: Job): void {
+    if (job.lost || !job.controller) return;
+    this.deps.logger.warn({ export: job.record.id }, 'export job: its lease was lost, stopped here');
+    job.lost = true;
+    job.stopAs = 'PAUSED';
+    job.controller.abort();
   }
 
   /** A status change: saved, counted, and one log line. */
@@ -581,13 +613,8 @@ export class ExportService implements ExportJobs {
       if (beating || controller.signal.aborted) return;
       beating = true;
       try {
-        if ((await table.renew(id)) === false) {
-          this.deps.logger.warn({ export: id }, 'export job: its lease was lost, stopped here');
-          job.lost = true;
-          job.stopAs = 'PAUSED';
-          controller.abort();
-          return;
-        }
+        const lease = await table.renew(id);
+        if (lease === 'lost') return this.#lose(job);
         const asked = await table.asked(id);
         if (asked === 'CANCELLED') await this.#cancelHere(job);
         else if (asked) await this.#stop(job, asked);

@@ -14,6 +14,8 @@
  *
  * A job going (QUEUED, RUNNING, WAITING) without a lease has lost its replica: it is PAUSED, to be resumed
  * by its owner from any replica, which takes the lease and goes on from the pages on the shared EXPORT_DIR.
+ * The runner writes the record only while the lease is its own (a script checks it with the write): a
+ * runner whose lease another replica took writes nothing more.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -23,6 +25,17 @@ import { EXPORT_STATUSES, ACTIVE, type ExportStatus, type JobRecord } from './ty
 
 /** Renews a lease only while it is the caller's. */
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/**
+ * Writes a record (and its ids in the sets) unless the mode forbids it: 'any' writes; 'hold' only while
+ * the job's lease is the caller's. 0: it is not, nothing written.
+ */
+const SAVE = `if ARGV[5] == 'hold' and redis.call('GET', KEYS[4]) ~= ARGV[4] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+return 1`;
 /** Gives a lease up only while it is the caller's. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
@@ -34,6 +47,9 @@ export interface RedisJobTableOptions {
   /** How long a job's record is kept after its last change, in ms (EXPORT_TTL_MS). */
   ttlMs: number;
 }
+
+/** How a record is written: see SAVE. */
+export type SaveMode = 'any' | 'hold';
 
 /** The export jobs' records and leases in Redis (see the header). Each call answers null when Redis does not. */
 export class RedisJobTable {
@@ -58,19 +74,12 @@ export class RedisJobTable {
     return this.options.ttlMs + (ACTIVE.has(record.status) ? HOUR_MS : 0);
   }
 
-  async save(record: JobRecord): Promise<boolean> {
-    const ttl = this.#ttl(record);
-    const done = await this.redis.call((r) =>
-      r
-        .multi()
-        .set(this.#key('job', record.id), JSON.stringify(record), 'PX', ttl)
-        .sadd(this.#key('jobs'), record.id)
-        .pexpire(this.#key('jobs'), this.options.ttlMs + HOUR_MS)
-        .sadd(this.#key('owner', digest(record.owner)), record.id)
-        .pexpire(this.#key('owner', digest(record.owner)), this.options.ttlMs + HOUR_MS)
-        .exec(),
-    );
-    return done !== null;
+  /** Writes the record as `mode` allows: 'saved', 'lost' (another process holds the lease: nothing written), null (Redis did not answer). */
+  async save(record: JobRecord, mode: SaveMode = 'any'): Promise<'saved' | 'lost' | null> {
+    const keys = [this.#key('job', record.id), this.#key('jobs'), this.#key('owner', digest(record.owner)), this.#key('lease', record.id)];
+    const args = [JSON.stringify(record), this.#ttl(record), record.id, this.token, mode, this.options.ttlMs + HOUR_MS];
+    const answer = await this.redis.call((r) => r.eval(SAVE, keys.length, ...keys, ...args));
+    return answer === null ? null : answer.value === 1 ? 'saved' : 'lost';
   }
 
   /** The job's record: null when there is none, undefined when Redis did not answer. */
@@ -105,10 +114,11 @@ export class RedisJobTable {
     return answer?.value === 'OK';
   }
 
-  /** Renews this process's lease: false when it is not this process's any more (null: Redis did not answer). */
-  async renew(id: string): Promise<boolean | null> {
+  /** Renews this process's lease: 'held', or 'lost' when it is not this process's any more (null: Redis did not answer). */
+  async renew(id: string): Promise<'held' | 'lost' | null> {
     const answer = await this.redis.call((r) => r.eval(RENEW, 1, this.#key('lease', id), this.token, this.options.leaseMs));
-    return answer === null ? null : answer.value === 1;
+    if (answer === null) return null;
+    return answer.value === 1 ? 'held' : 'lost';
   }
 
   async release(id: string): Promise<void> {
