@@ -1,14 +1,16 @@
 /**
  * Export jobs across replicas, the fault paths (issue 21, item 7): gateway processes on one real Redis
  * and one shared EXPORT_DIR. A cancel from a replica that does not run the job stops it at once (pub/sub);
- * a runner whose lease another replica took writes nothing more.
+ * a runner whose lease another replica took writes nothing more; a job goes on while Redis is down and
+ * its record reaches Redis when it answers again.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Simulator } from '../src/simulator/server.ts';
-import { byOffset, EVENTS, EVENTS_PATH, EXP, expectedCsv, pagesOnDisk, SLOW, useReplicas } from './helpers/export-replicas.ts';
+import { byOffset, EVENTS, EVENTS_PATH, EXP, expectedCsv, pagesOnDisk, replicaEnv, SLOW, useReplicas } from './helpers/export-replicas.ts';
 import { download, exportDirPerTest, gql, JOB_FIELDS, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
 import type { GatewayProcess } from './helpers/process.ts';
+import { startRedis } from './helpers/redis.ts';
 
 const setup = useReplicas();
 const exportDir = exportDirPerTest();
@@ -122,5 +124,45 @@ describe('export jobs across replicas: faults', () => {
         .filter((l) => l.msg === 'export job')
         .at(-1)?.status,
     ).toBe('PAUSED');
+  }, 120_000);
+
+  it('Redis stopped mid-job: the job goes on, its record kept in memory; Redis restarted empty gets it back, read from the other replica', async () => {
+    const sim = await setup.simulator(SLOW);
+    const csv = await expectedCsv(sim);
+    sim.stats.reset();
+    const dir = exportDir();
+    // A redis-server of this test's own: it is killed and restarted (empty: no RDB, no AOF).
+    const redis = await startRedis();
+    try {
+      const env = replicaEnv(sim, redis, setup.prefix(), dir);
+      const [a, b] = await Promise.all([setup.start(env), setup.start(env)]);
+      const job = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
+      await until(a.url, job.id, (j) => j.rows >= 1000 || over(j));
+      await redis.kill();
+
+      // It goes on without Redis: pages on disk, its record as A keeps it.
+      const { job: mid } = await until(a.url, job.id, (j) => j.rows >= 3000 || over(j));
+      expect(GOING).toContain(mid.status);
+      await redis.start();
+      const { job: done } = await until(a.url, job.id, over);
+      expect([done.status, done.rows]).toEqual(['SUCCEEDED', 5000]);
+
+      // Its record is in Redis again: the other replica lists it, sees it done and serves its file.
+      let onB: Job | null = null;
+      await eventually(async () => (onB = await jobOf(b.url, job.id))?.status === 'SUCCEEDED', 'the job SUCCEEDED on the other replica');
+      expect(onB).toEqual({ ...done, eta: null });
+      expect((await gql(b.url, `{ exportJobs { id status } }`)).data).toEqual({ exportJobs: [{ id: job.id, status: 'SUCCEEDED' }] });
+      expect((await download(b.url, done.downloadUrl ?? '')).text).toBe(csv);
+      // No page read twice, no 429.
+      expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1, '2000': 1, '3000': 1, '4000': 1 });
+      expect(sim.stats.requests.filter((r) => r.status !== 200)).toEqual([]);
+      expect(
+        linesOf(a, job.id)
+          .filter((l) => l.msg === 'export job' && !GOING.includes(String(l.status)))
+          .map((l) => l.status),
+      ).toEqual(['SUCCEEDED']);
+    } finally {
+      await redis.stop();
+    }
   }, 120_000);
 });

@@ -125,6 +125,9 @@ export class ExportService implements ExportJobs {
   readonly #ready: Promise<void>;
   readonly #sweeper: NodeJS.Timeout;
   readonly #metrics: { transitions: Counter; rows: Counter; requests: Counter };
+  /** With a shared table: jobs whose last record Redis did not take (it was down), written when it answers again. */
+  readonly #unsaved = new Set<Job>();
+  #flusher: NodeJS.Timeout | null = null;
   #closed = false;
 
   constructor(
@@ -206,13 +209,14 @@ export class ExportService implements ExportJobs {
 
   /**
    * The job as the shared table has it (a job this process runs is its own): null once it is gone; one
-   * going without a lease has lost its replica and is PAUSED. Without a table, or while Redis does not
-   * answer, this process's view.
+   * going without a lease has lost its replica and is PAUSED. Without a table, while Redis does not
+   * answer, or until Redis has the record this process kept while it was down, this process's view.
    */
   async #sync(id: string): Promise<Job | null> {
     const table = this.deps.table;
     const held = this.#jobs.get(id) ?? null;
-    if (!table || held?.controller) return held;
+    // A job this process runs, or whose record Redis has yet to take (it was down), is as this process has it.
+    if (!table || held?.controller || (held && this.#unsaved.has(held))) return held;
     const record = await table.get(id);
     if (record === undefined) return held;
     if (record === null) {
@@ -538,12 +542,45 @@ export class ExportService implements ExportJobs {
     for (const listener of job.listeners) listener();
   }
 
-  /** The record into Redis: the runner writes it only while the lease is its own. */
-  async #put(job: Job): Promise<void> {
+  /**
+   * The record into Redis. The runner writes it only while the lease is its own (taking it again if
+   * Redis lost it); a record kept while Redis was down, only while no other replica holds the lease.
+   * While Redis does not answer the job goes on (its pages are on disk): its record waits in memory
+   * and is written when Redis answers again (#flush).
+   */
+  async #put(job: Job): Promise<'saved' | 'lost' | null> {
     const table = this.deps.table;
-    if (!table || job.lost) return;
-    // Another replica holds the lease now: this process's record of the job is stale, and its run stops.
-    if ((await table.save(job.record, job.controller ? 'hold' : 'any')) === 'lost' && job.controller) this.#lose(job);
+    if (!table || job.lost) return 'lost';
+    const mode = job.controller ? 'hold' : this.#unsaved.has(job) ? 'free' : 'any';
+    const saved = await table.save(job.record, mode);
+    if (saved === null) {
+      this.#unsaved.add(job);
+      this.#flusher ??= setInterval(() => void this.#flush(), table.beatMs);
+      this.#flusher.unref();
+      return null;
+    }
+    this.#unsaved.delete(job);
+    if (saved === 'lost') {
+      // Another replica runs it (or holds it) now: this process's record of it is stale.
+      if (job.controller) this.#lose(job);
+      else if (mode === 'free')
+        this.deps.logger.warn({ export: job.record.id }, 'export job: another replica holds it, its record here dropped');
+    }
+    return saved;
+  }
+
+  /** Writes the records Redis did not take while it was down (in turn, until none is left). */
+  async #flush(): Promise<void> {
+    for (const job of [...this.#unsaved]) {
+      const saved = await this.#put(job);
+      if (saved === null) return;
+      if (saved === 'saved')
+        this.deps.logger.info({ export: job.record.id, status: job.record.status }, 'export job: its record is in Redis again');
+    }
+    if (this.#unsaved.size === 0 && this.#flusher) {
+      clearInterval(this.#flusher);
+      this.#flusher = null;
+    }
   }
 
   /** This process runs a job whose lease another replica took: it stops, writing nothing more. */
@@ -601,8 +638,9 @@ export class ExportService implements ExportJobs {
 
   /**
    * With a shared table, while the job runs here: renews its lease every beat (a lease lost, taken by
-   * another replica after this one stalled, stops the run here, PAUSED) and stops it when another
-   * replica asked (cancelExport there) and this process missed the message.
+   * another replica after this one stalled, stops the run here, PAUSED; one no process holds, as after
+   * Redis restarted empty, is taken again) and stops it when another replica asked (cancelExport there)
+   * and this process missed the message.
    */
   #hold(job: Job, controller: AbortController): NodeJS.Timeout | null {
     const table = this.deps.table;
@@ -615,6 +653,8 @@ export class ExportService implements ExportJobs {
       try {
         const lease = await table.renew(id);
         if (lease === 'lost') return this.#lose(job);
+        // Taken again (Redis lost it), or Redis answers again: the record it missed goes in.
+        if (lease === 'taken' || (lease === 'held' && this.#unsaved.has(job))) await this.#put(job);
         const asked = await table.asked(id);
         if (asked === 'CANCELLED') await this.#cancelHere(job);
         else if (asked) await this.#stop(job, asked);
@@ -852,6 +892,10 @@ export class ExportService implements ExportJobs {
     clearInterval(this.#sweeper);
     await this.#ready.catch(() => undefined);
     await Promise.all([...this.#jobs.values()].filter((j) => j.controller).map((j) => this.#stop(j, 'PAUSED')));
+    // Their last records, if Redis answers (else each job's lease expires: another replica finds it PAUSED).
+    await this.#flush();
+    if (this.#flusher) clearInterval(this.#flusher);
+    this.#flusher = null;
     this.deps.table?.close();
   }
 }

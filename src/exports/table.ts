@@ -7,7 +7,9 @@
  *   after its last change (an hour more while it is going, as a waiting job may not change for a window);
  * - `jobs`: every job's id; `owner:<digest of the key hash>`: the ids of one owner's jobs;
  * - `lease:<id>`: the token of the process running the job (`SET NX PX`), renewed every leaseMs/3 by a
- *   script that renews only the caller's own lease, released by a compare-and-delete when its run ends;
+ *   script that renews only the caller's own lease (or takes it again when no process holds it: Redis
+ *   lost it, or it lapsed while the runner stalled and no replica took it), released by a
+ *   compare-and-delete when its run ends;
  * - `stop:<id>`: a status another replica asks the running one to stop the job as (cancelExport there),
  *   also published on the channel `stop` at once: the runner's subscriber acts on the message, the key is
  *   for a runner whose subscriber missed it (it reads it at its next renewal).
@@ -23,18 +25,24 @@ import type { LiveRedis } from '../live/fleet.ts';
 import { HOUR_MS } from '../state/quota.ts';
 import { EXPORT_STATUSES, ACTIVE, type ExportStatus, type JobRecord } from './types.ts';
 
-/** Renews a lease only while it is the caller's. */
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/** Renews a lease while it is the caller's (1), takes it again when no process holds it (2); 0: another process's. */
+const RENEW = `local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not held then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0`;
 /**
- * Writes a record (and its ids in the sets) unless the mode forbids it: 'any' writes; 'hold' only while
- * the job's lease is the caller's. 0: it is not, nothing written.
+ * Writes a record (and its ids in the sets) unless the mode forbids it: 'any' writes; 'free' only while no
+ * other process holds the job's lease; 'hold' likewise, and takes the lease when none holds it (the
+ * runner after Redis lost it). 0: another process holds the lease, nothing written.
  */
-const SAVE = `if ARGV[5] == 'hold' and redis.call('GET', KEYS[4]) ~= ARGV[4] then return 0 end
+const SAVE = `local held = redis.call('GET', KEYS[4])
+if ARGV[5] ~= 'any' and held and held ~= ARGV[4] then return 0 end
+if ARGV[5] == 'hold' and not held then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[6]) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[3])
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
 return 1`;
 /** Gives a lease up only while it is the caller's. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -49,7 +57,7 @@ export interface RedisJobTableOptions {
 }
 
 /** How a record is written: see SAVE. */
-export type SaveMode = 'any' | 'hold';
+export type SaveMode = 'any' | 'free' | 'hold';
 
 /** The export jobs' records and leases in Redis (see the header). Each call answers null when Redis does not. */
 export class RedisJobTable {
@@ -77,7 +85,15 @@ export class RedisJobTable {
   /** Writes the record as `mode` allows: 'saved', 'lost' (another process holds the lease: nothing written), null (Redis did not answer). */
   async save(record: JobRecord, mode: SaveMode = 'any'): Promise<'saved' | 'lost' | null> {
     const keys = [this.#key('job', record.id), this.#key('jobs'), this.#key('owner', digest(record.owner)), this.#key('lease', record.id)];
-    const args = [JSON.stringify(record), this.#ttl(record), record.id, this.token, mode, this.options.ttlMs + HOUR_MS];
+    const args = [
+      JSON.stringify(record),
+      this.#ttl(record),
+      record.id,
+      this.token,
+      mode,
+      this.options.leaseMs,
+      this.options.ttlMs + HOUR_MS,
+    ];
     const answer = await this.redis.call((r) => r.eval(SAVE, keys.length, ...keys, ...args));
     return answer === null ? null : answer.value === 1 ? 'saved' : 'lost';
   }
@@ -114,11 +130,14 @@ export class RedisJobTable {
     return answer?.value === 'OK';
   }
 
-  /** Renews this process's lease: 'held', or 'lost' when it is not this process's any more (null: Redis did not answer). */
-  async renew(id: string): Promise<'held' | 'lost' | null> {
+  /**
+   * Renews this process's lease: 'held'; 'taken' when no process held it (taken again); 'lost' when
+   * another process holds it now; null when Redis did not answer.
+   */
+  async renew(id: string): Promise<'held' | 'taken' | 'lost' | null> {
     const answer = await this.redis.call((r) => r.eval(RENEW, 1, this.#key('lease', id), this.token, this.options.leaseMs));
     if (answer === null) return null;
-    return answer.value === 1 ? 'held' : 'lost';
+    return answer.value === 1 ? 'held' : answer.value === 2 ? 'taken' : 'lost';
   }
 
   async release(id: string): Promise<void> {
