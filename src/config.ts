@@ -306,8 +306,8 @@ export const settings = {
     maxBytes: setting(
       'EXPORT_MAX_BYTES',
       int(1_024, Number.MAX_SAFE_INTEGER, 10_737_418_240),
-      "Bytes export jobs' pages and files may take in EXPORT_DIR in all; a job that would take more fails EXPORT_TOO_LARGE, keeping its pages",
-      "Bytes export jobs' pages and files may take in `EXPORT_DIR` in all; a job that would take more fails `EXPORT_TOO_LARGE`, keeping its pages (resumable)",
+      "Bytes export jobs' pages and files may take in EXPORT_DIR in all (with REDIS_URL: every replica's jobs); a job that would take more fails EXPORT_TOO_LARGE, keeping its pages",
+      "Bytes export jobs' pages and files may take in `EXPORT_DIR` in all (with `REDIS_URL`: every replica's jobs, as they share it); a job that would take more fails `EXPORT_TOO_LARGE`, keeping its pages (resumable)",
     ),
     maxJobsPerKey: setting(
       'EXPORT_MAX_JOBS_PER_KEY',

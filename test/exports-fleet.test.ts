@@ -2,7 +2,7 @@
  * Export jobs across replicas, the fault paths (issue 21, item 7): gateway processes on one real Redis
  * and one shared EXPORT_DIR. A cancel from a replica that does not run the job stops it at once (pub/sub);
  * a runner whose lease another replica took writes nothing more; a job goes on while Redis is down and
- * its record reaches Redis when it answers again.
+ * its record reaches Redis when it answers again; EXPORT_MAX_BYTES counts every replica's jobs.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { byOffset, EVENTS, EVENTS_PATH, EXP, expectedCsv, pagesOnDisk, replicaEn
 import { download, exportDirPerTest, gql, JOB_FIELDS, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
 import type { GatewayProcess } from './helpers/process.ts';
 import { startRedis } from './helpers/redis.ts';
+import { NO_RATE_LIMIT } from './helpers/simulator.ts';
 
 const setup = useReplicas();
 const exportDir = exportDirPerTest();
@@ -164,5 +165,28 @@ describe('export jobs across replicas: faults', () => {
     } finally {
       await redis.stop();
     }
+  }, 120_000);
+
+  it("EXPORT_MAX_BYTES counts every replica's jobs in the shared EXPORT_DIR", async () => {
+    const sim = await setup.simulator({ ...SLOW, rateLimit: NO_RATE_LIMIT });
+    const dir = exportDir();
+    const fast = { UPSTREAM_MINUTE_LIMIT: '100', UPSTREAM_MINUTE_WINDOW_MS: '60000' };
+    const started = await setup.replicas(sim, dir, fast, 1);
+    const [a] = started.gateways as [GatewayProcess];
+    const first = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
+    const { job: done } = await until(a.url, first.id, over);
+    expect(done.status).toBe('SUCCEEDED');
+    const fileBytes = (await download(a.url, done.downloadUrl ?? '')).bytes.byteLength;
+
+    // B, on the same Redis and EXPORT_DIR, may use exactly the bytes A's file takes: a page more is too much.
+    const small = `{ experiments { edges { node { experimentId name } } } }`;
+    const b = await setup.start({ ...started.env, EXPORT_MAX_BYTES: String(fileBytes) });
+    const refused = await startExport(b.url, small, 'CSV');
+    const { job: failed } = await until(b.url, refused.id, over);
+    expect([failed.status, failed.rows, failed.error?.code]).toEqual(['FAILED', 0, 'EXPORT_TOO_LARGE']);
+    // The same bound with no other job counted (a Redis prefix of its own) takes it.
+    const alone = await setup.start({ ...started.env, REDIS_KEY_PREFIX: setup.prefix(), EXPORT_MAX_BYTES: String(fileBytes) });
+    const taken = await startExport(alone.url, small, 'CSV');
+    expect((await until(alone.url, taken.id, over)).job.status).toBe('SUCCEEDED');
   }, 120_000);
 });

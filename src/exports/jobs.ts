@@ -814,7 +814,7 @@ export class ExportService implements ExportJobs {
     // Stopped (cancelled, paused, or its lease lost) while the page was read: it is not written.
     job.controller?.signal.throwIfAborted();
     const size = Buffer.byteLength(JSON.stringify(checkpoint));
-    const used = [...this.#jobs.values()].reduce((n, j) => n + j.record.bytes, 0);
+    const used = await this.#used();
     if (used + size > this.options.maxBytes) {
       throw gatewayError(
         'EXPORT_TOO_LARGE',
@@ -826,6 +826,16 @@ export class ExportService implements ExportJobs {
     r.bytes += written;
     r.pageRows[name] = checkpoint.rows.length;
     this.#metrics.rows.inc(checkpoint.rows.length);
+  }
+
+  /**
+   * Bytes export jobs take in EXPORT_DIR: with a shared table every replica's jobs (each record's bytes;
+   * this process's own runs as it knows them), else this process's (and while Redis does not answer).
+   */
+  async #used(): Promise<number> {
+    const used = new Map([...this.#jobs].map(([id, j]) => [id, j.record.bytes]));
+    for (const [id, bytes] of (await this.deps.table?.bytes()) ?? []) if (!this.#jobs.get(id)?.controller) used.set(id, bytes);
+    return [...used.values()].reduce((n, bytes) => n + bytes, 0);
   }
 
   /** The file from the pages; and the watermark, from `since` (null: the rows are no data listing's) and every page's mark. */

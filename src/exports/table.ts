@@ -5,7 +5,8 @@
  * Redis keys (REDIS_KEY_PREFIX + `exports:`…):
  * - `job:<id>`: the job's record as JSON (never the key: its owner is the key's hash), expiring EXPORT_TTL_MS
  *   after its last change (an hour more while it is going, as a waiting job may not change for a window);
- * - `jobs`: every job's id; `owner:<digest of the key hash>`: the ids of one owner's jobs;
+ * - `jobs`: every job's id; `owner:<digest of the key hash>`: the ids of one owner's jobs; `bytes`: each
+ *   job's bytes in EXPORT_DIR (EXPORT_MAX_BYTES counts every replica's jobs), until it is forgotten;
  * - `lease:<id>`: the token of the process running the job (`SET NX PX`), renewed every leaseMs/3 by a
  *   script that renews only the caller's own lease (or takes it again when no process holds it: Redis
  *   lost it, or it lapsed while the runner stalled and no replica took it), released by a
@@ -43,6 +44,8 @@ redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
+redis.call('HSET', KEYS[5], ARGV[3], ARGV[8])
+redis.call('PEXPIRE', KEYS[5], ARGV[7])
 return 1`;
 /** Gives a lease up only while it is the caller's. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -84,7 +87,13 @@ export class RedisJobTable {
 
   /** Writes the record as `mode` allows: 'saved', 'lost' (another process holds the lease: nothing written), null (Redis did not answer). */
   async save(record: JobRecord, mode: SaveMode = 'any'): Promise<'saved' | 'lost' | null> {
-    const keys = [this.#key('job', record.id), this.#key('jobs'), this.#key('owner', digest(record.owner)), this.#key('lease', record.id)];
+    const keys = [
+      this.#key('job', record.id),
+      this.#key('jobs'),
+      this.#key('owner', digest(record.owner)),
+      this.#key('lease', record.id),
+      this.#key('bytes'),
+    ];
     const args = [
       JSON.stringify(record),
       this.#ttl(record),
@@ -93,9 +102,20 @@ export class RedisJobTable {
       mode,
       this.options.leaseMs,
       this.options.ttlMs + HOUR_MS,
+      record.bytes,
     ];
     const answer = await this.redis.call((r) => r.eval(SAVE, keys.length, ...keys, ...args));
     return answer === null ? null : answer.value === 1 ? 'saved' : 'lost';
+  }
+
+  /**
+   * The bytes each job's pages and file take in EXPORT_DIR, as its record last said (EXPORT_MAX_BYTES
+   * counts every replica's): a job's count goes when it is forgotten, with its files (undefined: Redis did not answer).
+   */
+  async bytes(): Promise<Map<string, number> | undefined> {
+    const answer = await this.redis.call((r) => r.hgetall(this.#key('bytes')));
+    if (answer === null) return undefined;
+    return new Map(Object.entries(answer.value).map(([id, bytes]) => [id, Number(bytes) || 0]));
   }
 
   /** The job's record: null when there is none, undefined when Redis did not answer. */
@@ -118,7 +138,7 @@ export class RedisJobTable {
   /** Forgets a job whose record has expired (or was removed). */
   async forget(id: string, owner: string | null): Promise<void> {
     await this.redis.call((r) => {
-      const m = r.multi().del(this.#key('job', id)).srem(this.#key('jobs'), id);
+      const m = r.multi().del(this.#key('job', id)).srem(this.#key('jobs'), id).hdel(this.#key('bytes'), id);
       if (owner !== null) m.srem(this.#key('owner', digest(owner)), id);
       return m.exec();
     });
