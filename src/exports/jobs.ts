@@ -128,6 +128,7 @@ export class ExportService implements ExportJobs {
   /** With a shared table: jobs whose last record Redis did not take (it was down), written when it answers again. */
   readonly #unsaved = new Set<Job>();
   #flusher: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> | null = null;
   #closed = false;
 
   constructor(
@@ -569,8 +570,13 @@ export class ExportService implements ExportJobs {
     return saved;
   }
 
-  /** Writes the records Redis did not take while it was down (in turn, until none is left). */
-  async #flush(): Promise<void> {
+  /** Writes the records Redis did not take while it was down (in turn, until none is left; one flush at a time). */
+  #flush(): Promise<void> {
+    this.#flushing ??= this.#flushOnce().finally(() => (this.#flushing = null));
+    return this.#flushing;
+  }
+
+  async #flushOnce(): Promise<void> {
     for (const job of [...this.#unsaved]) {
       const saved = await this.#put(job);
       if (saved === null) return;
