@@ -185,7 +185,14 @@ describe('rows', () => {
     ]);
     const participants = await restAll(stack.rest, `/data/participants/experiment/${EXP}`);
     expect(table.rows).toHaveLength(participants.length * 2);
-    expect(table.rows.map((r) => r[0])).toEqual(participants.flatMap((p) => [p.id, p.id]));
+    // Each participant's first 2 events, all of them in the listing's order (timestamp) across the table.
+    const taken = new Map<unknown, number>();
+    const firstTwo = (await restAll(stack.rest, `/data/events/experiment/${EXP}`)).filter((e) => {
+      const n = taken.get(e.participantId) ?? 0;
+      taken.set(e.participantId, n + 1);
+      return n < 2;
+    });
+    expect(table.rows.map((r) => [r[0], r[1]])).toEqual(firstTwo.map((e) => [e.participantId, e.eventType]));
   });
 
   it('makes one row of an operation without a list', async () => {

@@ -47,8 +47,8 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { selectionWalk, type SelectionWalk } from '../document.ts';
-import { LISTING_BY_FIELD, LISTINGS } from '../spec/data-types.ts';
-import { upstreamOrder } from '../spec/order.ts';
+import { LISTING_BY_FIELD } from '../spec/data-types.ts';
+import { listingOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
 import { isPlainSegment } from '../upstream/routes.ts';
@@ -87,6 +87,12 @@ function dataText(type: string, params: Params): string {
   for (const k of given.length > 1 ? given.sort() : given) filters += `&${k}=${params[k]}`;
   return `${type}\u0000${filters}`;
 }
+
+/**
+ * The group of a request among a turn's or a table's: listings of one data type, filters and
+ * experiment, read at one wider scope when that is cheaper (and a table's merged in their order).
+ */
+export const groupOf = (req: DataRequest): string => `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
 
 const scopeText = (scope: Scope): string => `${scope.kind}\u0000${scope.id}\u0000${scope.kind === 'participant' ? scope.roomId : ''}`;
 
@@ -411,7 +417,7 @@ export class Planner {
   async #decide(reqs: readonly DataRequest[]): Promise<(Listing | null | Error)[]> {
     const groups = new Map<string, DataRequest[]>();
     for (const req of reqs) {
-      const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
+      const group = groupOf(req);
       groups.set(group, [...(groups.get(group) ?? []), req]);
     }
     const answers = new Map<DataRequest, Listing | null | Error>();
@@ -458,7 +464,7 @@ export class Planner {
     const totals: (number | ListingSource)[] | null = options.totals ? reqs.map(() => 0) : null;
     const groups = new Map<string, number[]>();
     reqs.forEach((req, i) => {
-      const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
+      const group = groupOf(req);
       groups.set(group, [...(groups.get(group) ?? []), i]);
     });
     const reads: PlannedRead[] = [];
@@ -466,7 +472,7 @@ export class Planner {
       const group = indices.map((i) => reqs[i] as DataRequest);
       const first = group[0];
       if (!first) continue;
-      const order = upstreamOrder({ instant: LISTINGS.find((l) => l.path === first.type)?.instant ?? 'timestamp' }, first.params);
+      const order = listingOrder(first.type, first.params);
       const target = this.enabled && first.experimentId !== null ? liftTarget(group) : null;
       if (target !== null) {
         const listing: ListingKey = { type: first.type, params: first.params, scope: target };
