@@ -482,24 +482,35 @@ export class Planner {
         this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: page.total });
         if (lifted) {
           // Whose each record is, by room and then participant: a lookup per record, no key built.
+          // (An experiment's own request has every record: it is in none of them.)
           const owners = new Map<string, Map<string, number[]>>();
+          const everywhere: number[] = [];
           indices.forEach((index, k) => {
             const scope = (group[k] as DataRequest).scope;
+            if (scope.kind === 'experiment') return void everywhere.push(index);
             const [room, participant] = scope.kind === 'participant' ? [scope.roomId, scope.id] : [scope.id, ''];
             const inRoom = owners.get(room) ?? new Map<string, number[]>();
             owners.set(room, inRoom.set(participant, [...(inRoom.get(participant) ?? []), index]));
           });
-          const kind = first.scope.kind;
+          const kind = group.every((req) => req.scope.kind === first.scope.kind) ? first.scope.kind : null;
           const none: number[] = [];
-          const ownersOf = (r: Rec): number[] =>
-            kind === 'experiment' ? indices : (owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none);
+          const ownersOf =
+            kind === 'experiment'
+              ? () => indices
+              : kind !== null
+                ? (r: Rec): number[] => owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none
+                : // Parents of several kinds (entities or nodes of an experiment, a room, a participant): each the records of its scope, in the parents' order.
+                  (r: Rec): number[] => {
+                    const inRoom = owners.get(roomOf(r) ?? '');
+                    return [...everywhere, ...(inRoom?.get('') ?? none), ...(inRoom?.get(participantOf(r)) ?? none)].sort((a, b) => a - b);
+                  };
           reads.push({
             key: listing,
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
             owners: ownersOf,
-            rowsPerRecord: kind === 'experiment' ? indices.length : indices.length / placesOf(owners),
+            rowsPerRecord: everywhere.length + (indices.length - everywhere.length) / placesOf(owners),
             group: g,
             order,
           });

@@ -319,6 +319,21 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
       if (!request || !format) return;
       setExecuteFn(((executeArgs: ExecutionArgs) => runTable(executeArgs, request, format)) as never);
     },
+    onSubscribe({ args, setSubscribeFn }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      const format = request ? asked.get(request) : undefined;
+      if (!format) return;
+      // Answered as JSON (onResultProcess) with the catalogue's status for it, rather than Yoga's empty 406.
+      setSubscribeFn((() => ({
+        errors: [
+          gatewayError(
+            'BAD_USER_INPUT',
+            `A table (${format}) is read from a query; this operation is a subscription, whose events stream as JSON over SSE (Accept: text/event-stream) or WebSocket`,
+            { extensions: { format }, status: 406 },
+          ),
+        ],
+      })) as never);
+    },
     onResultProcess({ request, result, setResultProcessor, serverContext }) {
       const format = asked.get(request);
       if (!format) return;

@@ -344,6 +344,7 @@ export function project(
     return { fills, next };
   };
   const level = levelOf(top, [], path);
+  if (columns.length === 0) throw nothingToTable(operation, chosen ? nameOf(pathTo(chosen, parents)) || chosen.key : null);
 
   const names = new Map<string, number>();
   for (const c of columns) names.set(c.name, (names.get(c.name) ?? 0) + 1);
@@ -362,6 +363,25 @@ export function project(
     listing: chosen && rowList && rowList !== chosen && isDataListing(chosen) ? new Set(chosen.nodes) : null,
     rowList: chosen ? nameOf(pathTo(chosen, parents)) : '',
   };
+}
+
+/**
+ * A table of nothing (no column: a query of introspection only, or whose fields are all skipped) is
+ * refused rather than answered with an empty body, which a reader takes for an empty table.
+ */
+function nothingToTable(operation: OperationDefinitionNode, rowList: string | null): GraphQLError {
+  if (rowList !== null)
+    return badTable(
+      `This operation selects no field to make a column of: select the scalar fields of '${rowList}' (and of the objects above it)`,
+    );
+  const introspection = operation.selectionSet.selections.some(
+    (s) => s.kind === Kind.FIELD && (s.name.value === '__schema' || s.name.value === '__type'),
+  );
+  return badTable(
+    'This operation has no list to make rows of: a table’s rows are the records of a list or connection (the one marked @table, ' +
+      'or the only innermost one) and its columns the scalar fields selected on them and above them' +
+      (introspection ? '; introspection (__schema, __type) is answered as JSON only' : ''),
+  );
 }
 
 /** Whether a connection is a data listing of an experiment, room or participant (the upstream's listings, in their order). */
