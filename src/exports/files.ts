@@ -16,6 +16,18 @@ export interface Checkpoint {
   first?: { key: ListingKey; page: Page };
   /** The latest instant of the page's row records and their prints (an export's watermark is made of every page's). */
   mark?: Mark;
+  /** On a merge's first page: the first page of each listing merged (what planning reads). */
+  firsts?: { key: ListingKey; page: Page }[];
+  /** On a merge's page: how many records of each listing merged it had taken (where a resume goes on). */
+  taken?: readonly number[];
+  /** When the rows select cursors: each parent's next cursor position after the page (where a resume goes on). */
+  cursors?: readonly number[];
+}
+
+/** A page's name as read and offset (null: the answer's rows). */
+export function pagePlace(name: string): { read: number; offset: number } | null {
+  const match = /^p-(\d+)-(\d+)$/.exec(name);
+  return match ? { read: Number(match[1]), offset: Number(match[2]) } : null;
 }
 
 /** Where a page's checkpoint lies: `p-<read>-<offset>.json` (rows of the row list's pages), `a-<n>.json` (rows of the answer itself). */
@@ -148,6 +160,10 @@ export class ExportFiles {
     await rename(temporary, path);
     await rm(join(this.dir(id), 'pages'), { recursive: true, force: true });
     return { bytes, etag: `"${hash.digest('hex').slice(0, 32)}"` };
+  }
+
+  async removePage(id: string, name: string): Promise<void> {
+    await rm(join(this.dir(id), 'pages', `${name}.json`), { force: true });
   }
 
   async removePages(id: string): Promise<void> {
