@@ -3,7 +3,7 @@
  * the job PAUSED and resumes it without reading a page on disk again; a page that keeps failing, which
  * ends the job FAILED keeping what it read, resumed once the upstream is well.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { download, exportDirPerTest, gql, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
@@ -101,6 +101,8 @@ describe('a gateway killed mid-job', () => {
       expect(after[offset]).toBeGreaterThanOrEqual(1);
       expect((after[offset] ?? 0) - (before[offset] ?? 0)).toBeLessThanOrEqual(1);
     }
+    // The answer above the rows was read once: the resume read it from the job's directory.
+    expect(sim.stats.requests.filter((r) => r.path === `/api/v3/experiments/${EXP}`)).toHaveLength(1);
     // Paced throughout: the upstream never answered 429.
     expect(sim.stats.requests.filter((r) => r.status !== 200)).toEqual([]);
   }, 60_000);
@@ -233,8 +235,9 @@ describe('a table merged from each parent’s listing, resumed', () => {
     const { job } = await until(url, started.id, over);
     expect([job.status, job.rows]).toEqual(['SUCCEEDED', 12_000]);
     const resumed = upstream.seen.slice(before);
-    // The answer above the rows is read again (the experiment, its rooms and participants, the lookahead's first page)…
-    expect(resumed.filter((s) => !s.path.includes('/data/events/participant/'))).toHaveLength(4);
+    // The answer above the rows (the experiment, its rooms and participants, the lookahead's first page) is not read again…
+    expect(resumed.filter((s) => !s.path.includes('/data/events/participant/'))).toEqual([]);
+    expect(readdirSync(join(dir, started.id))).not.toContain('answers.json');
     // …and of each participant's listing only the pages from the one holding its next record: never its first (on disk).
     const participants = [...new Set(resumed.filter((s) => s.path.includes('/data/events/participant/')).map((s) => s.path))];
     const read = (path: string) =>
@@ -259,7 +262,7 @@ describe('a table merged from each parent’s listing, resumed', () => {
 });
 
 describe('a resumed job whose row list is read from other listings than its pages', () => {
-  it('reads the row list again from its start (a participant joined since): the file is the new table, no page of the old one in it', async () => {
+  it('reads the row list again from its start when its answer above the rows is read anew and a participant joined since: the file is the new table, no page of the old one in it', async () => {
     const sim = await simulator({ rooms: 5, participantsPerRoom: 2, eventsPerParticipant: 2000 });
     let before = true;
     const base = sim.url.replace(/\/api\/v3$/, '');
@@ -303,6 +306,10 @@ describe('a resumed job whose row list is read from other listings than its page
     const first = JSON.parse(readFileSync(join(dir, started.id, 'pages', names[0] as string), 'utf8')) as { taken: number[] };
     expect(first.taken).toHaveLength(3);
 
+    // A resume reads the answer above the rows from the job's directory (the parents of the pages on disk);
+    // without it (the process died before it was written), from the upstream as it is now.
+    expect(readdirSync(join(dir, started.id)).sort()).toEqual(['answers.json', 'job.json', 'pages']);
+    rmSync(join(dir, started.id, 'answers.json'));
     before = false;
     expect(await gql(url, RESUME, { id: started.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
     const { job } = await until(url, started.id, over);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { ListingKey } from '../loaders/planner.ts';
 import type { Page } from '../loaders/fetch.ts';
+import type { Envelope } from '../upstream/envelope.ts';
 import { TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
 import type { Cell, Column } from '../tables/projection.ts';
 import { createWriter } from '../tables/writers.ts';
@@ -93,6 +94,22 @@ export class ExportFiles {
     return Buffer.byteLength(text);
   }
 
+  /** The upstream's answers above a job's rows (what a resume reads instead of the upstream); returns its size in bytes. */
+  async writeAnswers(id: string, answers: readonly (readonly [string, Envelope])[]): Promise<number> {
+    const text = JSON.stringify(answers);
+    await this.#atomic(join(this.dir(id), 'answers.json'), text);
+    return Buffer.byteLength(text);
+  }
+
+  /** The answers writeAnswers kept (none: the job never got so far, or they are gone). */
+  async readAnswers(id: string): Promise<[string, Envelope][]> {
+    try {
+      return JSON.parse(await readFile(join(this.dir(id), 'answers.json'), 'utf8')) as [string, Envelope][];
+    } catch {
+      return [];
+    }
+  }
+
   async readPage(id: string, name: string): Promise<Checkpoint> {
     return JSON.parse(await readFile(join(this.dir(id), 'pages', `${name}.json`), 'utf8')) as Checkpoint;
   }
@@ -159,6 +176,7 @@ export class ExportFiles {
     }
     await rename(temporary, path);
     await rm(join(this.dir(id), 'pages'), { recursive: true, force: true });
+    await rm(join(this.dir(id), 'answers.json'), { force: true });
     return { bytes, etag: `"${hash.digest('hex').slice(0, 32)}"` };
   }
 
@@ -168,6 +186,7 @@ export class ExportFiles {
 
   async removePages(id: string): Promise<void> {
     await rm(join(this.dir(id), 'pages'), { recursive: true, force: true });
+    await rm(join(this.dir(id), 'answers.json'), { force: true });
   }
 
   async remove(id: string): Promise<void> {

@@ -657,6 +657,10 @@ export class ExportService implements ExportJobs {
       const { document, operation, projection, listing, since, keep } = this.#incremental(r);
       const ctx = this.deps.contextFor(session, signal);
       const onDisk = await this.#files.pages(r.id);
+      // The answer above the rows as the first pass read it: a resume reads none of it again (and its
+      // parents are those of the pages on disk).
+      const answered = await this.#files.readAnswers(r.id);
+      session.replay(answered);
       // The first pages on disk stand in for reading them again while planning.
       for (const name of onDisk.keys()) {
         if (pagePlace(name)?.offset !== 0) continue;
@@ -679,6 +683,7 @@ export class ExportService implements ExportJobs {
           maxAnswerRecords: this.deps.maxAnswerRecords,
           onPlan: async (planned) => {
             plan = planned;
+            if (answered.length === 0) r.bytes += await this.#files.writeAnswers(r.id, await session.answered());
             await this.#resumeFrom(job, planned, onDisk, resume);
             r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk, resume.from);
           },
