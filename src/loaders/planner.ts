@@ -198,6 +198,11 @@ export interface StreamedPage {
   read: number;
   offset: number;
   merged: boolean;
+  /**
+   * For a merged page, how many records of each of the group's listings the merge has taken once the
+   * page is handed out: where a resumed merge starts (stream's `from`).
+   */
+  taken?: readonly number[];
 }
 
 /** One listing a table's plan reads: its first page (read while planning), its total, and whose each record is. */
@@ -565,9 +570,15 @@ export class Planner {
    * order (`sort`, `order`), as the wider listing would have them: see `#merged`. None is kept once
    * handed out, so memory holds a few pages whatever the listings' size. Pages `skip` names (by read
    * and offset: an export job's, on disk) are not handed out, nor read when they are a listing's own
-   * (but a first page, read while planning); a merge reads its listings whole again.
+   * (but a first page, read while planning). A merge that `from` gives a place (by its first read: the
+   * `taken` of the last merged page on disk) starts there, reading each listing from the page it stands in.
    */
-  async *stream(plan: StreamPlan, ahead: number, skip?: (read: number, offset: number) => boolean): AsyncGenerator<StreamedPage> {
+  async *stream(
+    plan: StreamPlan,
+    ahead: number,
+    skip?: (read: number, offset: number) => boolean,
+    from?: (read: number) => readonly number[] | undefined,
+  ): AsyncGenerator<StreamedPage> {
     for (let i = 0; i < plan.reads.length;) {
       const index = i;
       const group = (plan.reads[i] as PlannedRead).group;
@@ -580,7 +591,7 @@ export class Planner {
       if (read && reads.length === 1) {
         for await (const { records, offset } of this.listings.pages(read.source, ahead, read.first, skipped))
           yield { records, owners: records.map(read.owners), read: index, offset, merged: false };
-      } else yield* this.#merged(reads, index, skipped);
+      } else yield* this.#merged(reads, index, skipped, from?.(index));
     }
   }
 
@@ -588,24 +599,39 @@ export class Planner {
    * A k-way merge of each parent's listing by the upstream's order, in pages of the listings' page
    * size: each listing holds its current page and reads its next one ahead, so memory is two pages a
    * parent (their first pages are what planning read anyway). Records equal in the order keep the
-   * parents' order.
+   * parents' order. Given `from` (how many records of each listing were taken), the merge goes on from
+   * there as it would have: each listing is read from the page holding its next record.
    */
-  async *#merged(reads: readonly PlannedRead[], index: number, skip?: (offset: number) => boolean): AsyncGenerator<StreamedPage> {
+  async *#merged(
+    reads: readonly PlannedRead[],
+    index: number,
+    skip?: (offset: number) => boolean,
+    from?: readonly number[],
+  ): AsyncGenerator<StreamedPage> {
     const first = reads[0];
     if (!first) return;
-    const heads = reads.map((read) => ({
-      read,
-      pages: this.listings.pages(read.source, 1, read.first),
-      records: [] as Rec[],
-      at: 0,
-      done: false,
-    }));
+    const start = from?.length === reads.length ? from : null;
+    const heads = reads.map((read, i) => {
+      const taken = start?.[i] ?? 0;
+      // The page holding the next record, and that record's place in it.
+      const page = taken - (taken % read.source.pageLimit);
+      const before = page > 0 ? (offset: number) => offset < page : undefined;
+      return {
+        read,
+        pages: this.listings.pages(read.source, 1, read.first, before),
+        records: [] as Rec[],
+        at: 0,
+        into: taken - page,
+        taken,
+        done: false,
+      };
+    });
     type Head = (typeof heads)[number];
     const refill = async (head: Head): Promise<void> => {
       while (!head.done && head.at >= head.records.length) {
         const next = await head.pages.next();
         if (next.done) head.done = true;
-        else [head.records, head.at] = [next.value.records, 0];
+        else [head.records, head.at, head.into] = [next.value.records, head.into, 0];
       }
     };
     try {
@@ -613,7 +639,7 @@ export class Planner {
       let records: Rec[] = [];
       let owners: number[][] = [];
       // Where the merged page starts in the merge.
-      let at = 0;
+      let at = heads.reduce((n, head) => n + head.taken, 0);
       for (;;) {
         let best: Head | null = null;
         for (const head of heads) {
@@ -622,16 +648,18 @@ export class Planner {
         }
         if (best === null) break;
         const record = best.records[best.at++] as Rec;
+        best.taken++;
         records.push(record);
         owners.push(best.read.owners(record));
         if (best.at >= best.records.length) await refill(best);
         if (records.length >= first.source.pageLimit) {
-          if (!skip?.(at)) yield { records, owners, read: index, offset: at, merged: true };
+          if (!skip?.(at)) yield { records, owners, read: index, offset: at, merged: true, taken: heads.map((h) => h.taken) };
           at += records.length;
           [records, owners] = [[], []];
         }
       }
-      if (records.length > 0 && !skip?.(at)) yield { records, owners, read: index, offset: at, merged: true };
+      if (records.length > 0 && !skip?.(at))
+        yield { records, owners, read: index, offset: at, merged: true, taken: heads.map((h) => h.taken) };
     } finally {
       await Promise.all(heads.map((head) => head.pages.return(undefined)));
     }

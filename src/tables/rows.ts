@@ -122,6 +122,11 @@ export interface TableArgs {
   maxAnswerRecords?: number;
   /** Records of the row list to make rows of (an incremental export's: those not delivered before); all when absent. */
   keep?: (record: Rec) => boolean;
+  /**
+   * Where a resumed export job goes on (the last of its pages on disk): each merge's place by its first
+   * read (RowChunk.page.taken), and each parent's next cursor position (RowChunk.cursors).
+   */
+  resume?: { from?: (read: number) => readonly number[] | undefined; cursors?: readonly number[] };
 }
 
 const REPEATED =
@@ -144,7 +149,9 @@ export function tooMany(limit: 'TABLE_MAX_ROWS' | 'TABLE_MAX_ANSWER_RECORDS', fo
  */
 export interface RowChunk {
   rows: Cell[][];
-  page: { read: number; offset: number; merged: boolean; records: readonly Rec[] } | null;
+  page: { read: number; offset: number; merged: boolean; records: readonly Rec[]; taken?: readonly number[] } | null;
+  /** When the rows select cursors: each parent's next cursor position once these rows are written. */
+  cursors?: readonly number[];
 }
 
 const hasWindow = (args: object): boolean => {
@@ -348,11 +355,13 @@ async function* streamRows(
   // Read straight from the records when the row is leaves only (never with cursors: see directRows).
   const direct = directRows(streamed, row);
   // Each parent's records come in its listing's order: the next one's position is its cursor.
-  const offsets = streamed.cursorKeys.length > 0 ? new Array<number>(parents.length).fill(0) : null;
-  for await (const raw of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
+  const resumed = args.resume?.cursors;
+  const offsets =
+    streamed.cursorKeys.length > 0 ? (resumed?.length === parents.length ? [...resumed] : new Array<number>(parents.length).fill(0)) : null;
+  for await (const raw of ctx.loaders.planner.stream(plan, args.ahead, args.skip, args.resume?.from)) {
     // Pages read ahead are in hand at once: let other requests in between them.
     await setImmediate();
-    const from = { read: raw.read, offset: raw.offset, merged: raw.merged, records: raw.records };
+    const from = { read: raw.read, offset: raw.offset, merged: raw.merged, records: raw.records, taken: raw.taken };
     const page = args.keep ? kept(raw, args.keep) : raw;
     const read = direct?.(page, parents);
     if (read) {
@@ -370,7 +379,7 @@ async function* streamRows(
       records.push((parents[first] as Parent).view(record));
     });
     if (records.length === 0) {
-      yield { rows: [], page: from };
+      yield { rows: [], page: from, ...(offsets && { cursors: [...offsets] }) };
       continue;
     }
     const result = (await run(records, ctx, args.variables)) as ExecutionResult<{ rows: unknown[] }>;
@@ -392,7 +401,7 @@ async function* streamRows(
         rows.push(cells);
       }
     });
-    yield { rows, page: from };
+    yield { rows, page: from, ...(offsets && { cursors: [...offsets] }) };
   }
 }
 
