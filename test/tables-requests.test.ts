@@ -67,6 +67,15 @@ describe('content negotiation on /graphql', () => {
     const xml = await fetchTable(stack.url, EVENTS, { accept: 'application/xml' });
     expect(xml.status).toBe(406);
     expect(xml.headers.get('accept')).toContain('text/csv');
+    const acceptable = xml.headers.get('accept')?.split(', ');
+    expect(JSON.parse(xml.text)).toEqual({
+      errors: [
+        {
+          message: `None of the types Accept lists can be served: ask for one of ${acceptable?.join(', ')} (or ?format=csv|tsv|ndjson|parquet|arrow)`,
+          extensions: { code: 'BAD_USER_INPUT', acceptable },
+        },
+      ],
+    });
     const unknown = await fetchTable(stack.url, EVENTS, { format: 'xlsx' });
     expect(unknown.status).toBe(400);
     expect(JSON.parse(unknown.text)).toEqual({
