@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { getOperationAST, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { gatewayError } from '../errors.ts';
 import { NO_META } from '../loaders/fetch.ts';
-import type { StreamPlan } from '../loaders/planner.ts';
+import type { PlannedRead, StreamPlan } from '../loaders/planner.ts';
 import { scrapedGauge } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { HOUR_MS, MINUTE_MS, type QuotaLimits } from '../state/quota.ts';
@@ -15,7 +15,7 @@ import { project, type Projection } from '../tables/projection.ts';
 import { RowSchemas, tableChunks } from '../tables/rows.ts';
 import { MISSING_KEY_MESSAGE, type UpstreamSession } from '../upstream/session.ts';
 import { checked, reasonOf } from './document.ts';
-import { answerName, ExportFiles, pageName, tableOrder, type Checkpoint } from './files.ts';
+import { answerName, ExportFiles, pageName, pagePlace, tableOrder, type Checkpoint } from './files.ts';
 import { KeyPacer } from './pacer.ts';
 import type { Rec } from '../upstream/values.ts';
 import {
@@ -745,14 +745,20 @@ export class ExportService implements ExportJobs {
       const { document, operation, projection, listing, since, keep } = this.#incremental(r);
       const ctx = this.deps.contextFor(session, signal);
       const onDisk = await this.#files.pages(r.id);
+      // The answer above the rows as the first pass read it: a resume reads none of it again (and its
+      // parents are those of the pages on disk).
+      const answered = await this.#files.readAnswers(r.id);
+      session.replay(answered);
       // The first pages on disk stand in for reading them again while planning.
       for (const name of onDisk.keys()) {
-        if (!/^p-\d+-0$/.test(name)) continue;
-        const first = (await this.#files.readPage(r.id, name)).first;
-        if (first) ctx.loaders.planner.seed(first.key, first.page);
+        if (pagePlace(name)?.offset !== 0) continue;
+        const { first, firsts = [] } = await this.#files.readPage(r.id, name);
+        for (const known of first ? [first, ...firsts] : firsts) ctx.loaders.planner.seed(known.key, known.page);
       }
       let plan: StreamPlan | null = null;
       let answers = 0;
+      // Where the pages on disk leave the row list (filled once the plan is known).
+      const resume: { from?: (read: number) => readonly number[] | undefined; cursors?: readonly number[] } = {};
       const chunks = tableChunks(
         {
           schema: this.deps.schema,
@@ -763,23 +769,36 @@ export class ExportService implements ExportJobs {
           ctx,
           ahead: this.deps.ahead,
           maxAnswerRecords: this.deps.maxAnswerRecords,
-          onPlan: (planned) => {
+          onPlan: async (planned) => {
             plan = planned;
-            r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk);
+            if (answered.length === 0) r.bytes += await this.#files.writeAnswers(r.id, await session.answered());
+            await this.#resumeFrom(job, planned, onDisk, resume);
+            r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk, resume.from);
           },
           skip: (read, offset) => onDisk.has(pageName(read, offset)),
           keep,
+          resume,
         },
         projection,
       );
       for await (const chunk of chunks) {
         const name = chunk.page ? pageName(chunk.page.read, chunk.page.offset) : answerName(answers++);
         const checkpoint: Checkpoint = { rows: chunk.rows };
-        const read = chunk.page && (plan as StreamPlan | null)?.reads[chunk.page.read];
-        // A listing's own first page is kept to plan with on resume (a merged page is no listing's own).
-        if (chunk.page && read && chunk.page.offset === 0 && !chunk.page.merged) {
-          checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
+        const reads = (plan as StreamPlan | null)?.reads;
+        const read = chunk.page && reads?.[chunk.page.read];
+        // A listing's own first page is kept to plan with on resume; a merge's first page keeps every merged listing's.
+        if (chunk.page && read && chunk.page.offset === 0) {
+          if (!chunk.page.merged)
+            checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
+          else
+            checkpoint.firsts = await Promise.all(
+              (reads ?? [])
+                .filter((other) => other.group === read.group)
+                .map(async (other) => ({ key: other.key, page: await other.first })),
+            );
         }
+        if (chunk.page?.taken) checkpoint.taken = chunk.page.taken;
+        if (chunk.cursors) checkpoint.cursors = chunk.cursors;
         if (chunk.page && listing) {
           const field = listing.spec.instant;
           checkpoint.mark = chunk.page.records.filter((rec) => !keep || keep(rec)).reduce((m, rec) => advance(m, rec, field), NO_MARK);
@@ -805,12 +824,70 @@ export class ExportService implements ExportJobs {
     }
   }
 
+  /**
+   * Where the pages on disk leave a resumed job's row list: each merge's place (the `taken` of its last
+   * page on disk) and each parent's next cursor (the last page's). Pages of a plan that reads other
+   * listings than the one they came from (the experiment gained a room since) are removed first: the
+   * row list is read again from its start.
+   */
+  async #resumeFrom(
+    job: Job,
+    plan: StreamPlan,
+    onDisk: Map<string, number>,
+    resume: { from?: (read: number) => readonly number[] | undefined; cursors?: readonly number[] },
+  ): Promise<void> {
+    const r = job.record;
+    const digest = createHash('sha256')
+      .update(JSON.stringify(plan.reads.map((read) => [read.key, read.group])))
+      .digest('hex')
+      .slice(0, 32);
+    const pages = [...onDisk.keys()].filter((name) => pagePlace(name) !== null);
+    if (r.plan !== undefined && r.plan !== digest && pages.length > 0) {
+      this.deps.logger.warn(
+        { export: r.id, pages: pages.length },
+        'export job: its row list is read from other listings than its pages on disk; reading it again',
+      );
+      for (const name of pages) {
+        await this.#files.removePage(r.id, name);
+        r.bytes = Math.max(0, r.bytes - (onDisk.get(name) ?? 0));
+        onDisk.delete(name);
+        delete r.pageRows[name];
+      }
+      pages.length = 0;
+    }
+    r.plan = digest;
+    // The last page on disk of each read (a merge's pages are named by its first read).
+    const last = new Map<number, number>();
+    for (const name of pages) {
+      const { read, offset } = pagePlace(name) as { read: number; offset: number };
+      last.set(read, Math.max(offset, last.get(read) ?? -1));
+    }
+    const taken = new Map<number, readonly number[]>();
+    for (const [read, offset] of last) {
+      const merged = plan.reads.filter((other) => other.group === plan.reads[read]?.group).length > 1;
+      if (!merged) continue;
+      const checkpoint = await this.#files.readPage(r.id, pageName(read, offset));
+      if (checkpoint.taken) taken.set(read, checkpoint.taken);
+    }
+    resume.from = (read) => taken.get(read);
+    const lastName = tableOrder(pages).at(-1);
+    if (lastName !== undefined) resume.cursors = (await this.#files.readPage(r.id, lastName)).cursors;
+  }
+
   /** Requests of the plan for pages already on disk (a resumed job does not read them again). */
-  #skipped(plan: StreamPlan, onDisk: ReadonlyMap<string, number>): number {
+  #skipped(plan: StreamPlan, onDisk: ReadonlyMap<string, number>, from?: (read: number) => readonly number[] | undefined): number {
     let n = 0;
-    plan.reads.forEach((read, i) => {
-      for (let at = read.source.pageLimit; at < read.total; at += read.source.pageLimit) if (onDisk.has(pageName(i, at))) n++;
-    });
+    for (let i = 0; i < plan.reads.length;) {
+      const read = plan.reads[i] as PlannedRead;
+      let end = i + 1;
+      while (end < plan.reads.length && (plan.reads[end] as PlannedRead).group === read.group) end++;
+      if (end - i > 1) {
+        // A merge going on from its place reads each listing from the page holding its next record.
+        const taken = from?.(i) ?? [];
+        plan.reads.slice(i, end).forEach((merged, j) => (n += Math.max(0, Math.floor((taken[j] ?? 0) / merged.source.pageLimit) - 1)));
+      } else for (let at = read.source.pageLimit; at < read.total; at += read.source.pageLimit) if (onDisk.has(pageName(i, at))) n++;
+      i = end;
+    }
     return n;
   }
 
