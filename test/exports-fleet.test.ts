@@ -9,8 +9,23 @@ import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Simulator } from '../src/simulator/server.ts';
-import { byOffset, EVENTS, EVENTS_PATH, EXP, expectedCsv, pagesOnDisk, replicaEnv, SLOW, useReplicas } from './helpers/export-replicas.ts';
-import { download, exportDirPerTest, gql, JOB_FIELDS, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
+import { pagesOnDisk, replicaEnv, SLOW, useReplicas } from './helpers/export-replicas.ts';
+import {
+  byOffset,
+  download,
+  EVENTS,
+  EVENTS_PATH,
+  EXP,
+  expectedCsv,
+  exportDirPerTest,
+  gql,
+  type Job,
+  JOB_FIELDS,
+  jobOf,
+  over,
+  startExport,
+  until,
+} from './helpers/exports.ts';
 import type { GatewayProcess } from './helpers/process.ts';
 import { startRedis } from './helpers/redis.ts';
 import { FULL, NO_RATE_LIMIT } from './helpers/simulator.ts';

@@ -6,8 +6,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Simulator } from '../src/simulator/server.ts';
-import { byOffset, EVENTS, EXP, expectedCsv, LEASE_MS, pagesOnDisk, SLOW, useReplicas } from './helpers/export-replicas.ts';
-import { download, exportDirPerTest, gql, JOB_FIELDS, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
+import { LEASE_MS, pagesOnDisk, SLOW, useReplicas } from './helpers/export-replicas.ts';
+import {
+  byOffset,
+  download,
+  EVENTS,
+  EXP,
+  expectedCsv,
+  exportDirPerTest,
+  gql,
+  type Job,
+  JOB_FIELDS,
+  jobOf,
+  over,
+  startExport,
+  until,
+} from './helpers/exports.ts';
 import { everythingIn } from './helpers/fleet.ts';
 import type { GatewayProcess } from './helpers/process.ts';
 import { FULL, OTHER } from './helpers/simulator.ts';

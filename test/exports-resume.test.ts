@@ -6,18 +6,26 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { download, exportDirPerTest, gql, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
+import {
+  byOffset,
+  download,
+  EVENTS,
+  EXP,
+  expectedCsv,
+  exportDirPerTest,
+  gql,
+  type Job,
+  jobOf,
+  over,
+  startExport,
+  until,
+} from './helpers/exports.ts';
 import { startGatewayProcess } from './helpers/process.ts';
-import { json, failure, startScripted, type Scripted } from './helpers/scripted.ts';
+import { failure, forwarded, json, passOn, type Scripted, startScripted } from './helpers/scripted.ts';
 import { simulatorPerTest } from './helpers/simulator.ts';
 import { startGateway } from './helpers/stack.ts';
-import { restAll } from './helpers/tables.ts';
-import type { Simulator } from '../src/simulator/server.ts';
 import { afterEach } from 'vitest';
 
-const EXP = 'exp_movie01';
-const EVENTS = `query($id: ID!) { experiment(id: $id) { experimentId events { edges { node { id eventType onset } } } } }`;
-const EVENTS_PATH = `/api/v3/data/events/experiment/${EXP}`;
 const RESUME = `mutation($id: ID!) { resumeExport(id: $id) { status } }`;
 
 const simulator = simulatorPerTest();
@@ -26,31 +34,6 @@ const closing: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   await Promise.all(closing.splice(0).map((close) => close()));
 });
-
-/** The CSV the job should write, from the simulator's REST listing (read past its rate limit, which is then as new). */
-async function expectedCsv(sim: Simulator): Promise<string> {
-  const limited = sim.rateLimiter.options.enabled;
-  sim.rateLimiter.options.enabled = false;
-  const events = await restAll(async (path) => {
-    const res = await fetch(`${sim.url}${path}`, { headers: { 'x-api-key': 'hst_test_demo_full' } });
-    return (await res.json()) as { data: Record<string, unknown>[] };
-  }, `/data/events/experiment/${EXP}`);
-  sim.rateLimiter.options.enabled = limited;
-  sim.rateLimiter.reset();
-  const lines = events.map((e) => `${EXP},${String(e.id)},${String(e.eventType)},${String(e.onset)}\r\n`);
-  return `experiment.experimentId,experiment.events.id,experiment.events.eventType,experiment.events.onset\r\n${lines.join('')}`;
-}
-
-/** Requests of the experiment's events listing, by offset. */
-const byOffset = (sim: Simulator): Record<string, number> => {
-  const out: Record<string, number> = {};
-  for (const r of sim.stats.requests) {
-    if (r.path !== EVENTS_PATH) continue;
-    const offset = new URLSearchParams(r.query).get('offset') ?? '';
-    out[offset] = (out[offset] ?? 0) + 1;
-  }
-  return out;
-};
 
 describe('a gateway killed mid-job', () => {
   it('leaves the job PAUSED; resumeExport goes on from its pages on disk, reading none of them again', async () => {
@@ -117,9 +100,7 @@ describe('a page that keeps failing', () => {
     const base = sim.url.replace(/\/api\/v3$/, '');
     const upstream: Scripted = await startScripted(async (req, res) => {
       if (failing && req.url?.includes('offset=2000')) return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
-      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(Buffer.from(await answer.arrayBuffer()));
+      await passOn(base, req, res);
     });
     closing.push(() => upstream.close());
     const { gateway, url } = await startGateway({
@@ -163,9 +144,7 @@ describe('a 429 that comes anyway', () => {
       if (req.url?.includes('offset=1000') && limited++ === 0) {
         return json(res, 429, failure('RATE_LIMIT_EXCEEDED', 'Too many requests'), { 'retry-after': '2' });
       }
-      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(Buffer.from(await answer.arrayBuffer()));
+      await passOn(base, req, res);
     });
     closing.push(() => upstream.close());
     const { gateway, url } = await startGateway({
@@ -200,9 +179,7 @@ describe('a table merged from each parent’s listing, resumed', () => {
       if (failing && req.url?.includes('/data/events/participant/') && req.url.includes('offset=2000')) {
         return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
       }
-      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(Buffer.from(await answer.arrayBuffer()));
+      await passOn(base, req, res);
     });
     closing.push(() => upstream.close());
     const dir = exportDir();
@@ -270,8 +247,8 @@ describe('a resumed job whose row list is read from other listings than its page
       if (before && req.url?.includes('/data/events/participant/') && req.url.includes('offset=1000')) {
         return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
       }
-      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
-      const body = Buffer.from(await answer.arrayBuffer());
+      const answer = await forwarded(base, req);
+      const body = answer.body;
       if (before && req.url?.includes('/data/participants/experiment/')) {
         // Before: the experiment's first participant had not joined yet.
         const envelope = JSON.parse(body.toString('utf8')) as {

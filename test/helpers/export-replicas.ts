@@ -5,12 +5,8 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Simulator } from '../../src/simulator/server.ts';
 import { startGatewayProcess, type GatewayProcess } from './process.ts';
 import { startRedis, type RedisServer } from './redis.ts';
-import { FULL, simulatorPerTest } from './simulator.ts';
-import { restAll } from './tables.ts';
+import { simulatorPerTest } from './simulator.ts';
 
-export const EXP = 'exp_movie01';
-export const EVENTS = `query($id: ID!) { experiment(id: $id) { experimentId events { edges { node { id eventType onset } } } } }`;
-export const EVENTS_PATH = `/api/v3/data/events/experiment/${EXP}`;
 export const LEASE_MS = 1_500;
 
 /** 5,000 events (five pages), read two a 3-second window at EXPORT_QUOTA_SHARE 0.5: a job is mid-way for several seconds. */
@@ -79,31 +75,6 @@ export function useReplicas() {
       return { gateways: started, env };
     },
   };
-}
-
-/** The CSV the events job should write, from the simulator's REST listing (read past its rate limit, which is then as new). */
-export async function expectedCsv(sim: Simulator): Promise<string> {
-  const limited = sim.rateLimiter.options.enabled;
-  sim.rateLimiter.options.enabled = false;
-  const events = await restAll(async (path) => {
-    const res = await fetch(`${sim.url}${path}`, { headers: { 'x-api-key': FULL } });
-    return (await res.json()) as { data: Record<string, unknown>[] };
-  }, `/data/events/experiment/${EXP}`);
-  sim.rateLimiter.options.enabled = limited;
-  sim.rateLimiter.reset();
-  const lines = events.map((e) => `${EXP},${String(e.id)},${String(e.eventType)},${String(e.onset)}\r\n`);
-  return `experiment.experimentId,experiment.events.id,experiment.events.eventType,experiment.events.onset\r\n${lines.join('')}`;
-}
-
-/** Requests of the experiment's events listing, by offset. */
-export function byOffset(sim: Simulator): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of sim.stats.requests) {
-    if (r.path !== EVENTS_PATH) continue;
-    const offset = new URLSearchParams(r.query).get('offset') ?? '';
-    out[offset] = (out[offset] ?? 0) + 1;
-  }
-  return out;
 }
 
 /** The offsets of the events listing's pages a job has on disk (none once its pages are gone). */
