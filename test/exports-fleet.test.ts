@@ -3,9 +3,11 @@
  * and one shared EXPORT_DIR. A cancel from a replica that does not run the job stops it at once (pub/sub);
  * a runner whose lease another replica took writes nothing more; a job goes on while Redis is down and
  * its record reaches Redis when it answers again; EXPORT_MAX_BYTES counts every replica's jobs; one
- * gateway of two workers serves a job through whichever worker answers.
+ * gateway of two workers serves a job through whichever worker answers; a directory no record names is swept.
  */
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Simulator } from '../src/simulator/server.ts';
@@ -294,4 +296,26 @@ describe('WORKERS=2 with REDIS_URL', () => {
     expect(followed.at(-1)).toEqual({ id, status: 'SUCCEEDED', rows: 5000 });
     expect(followed.slice(0, -1).every((j) => GOING.includes(j?.status ?? ''))).toBe(true);
   }, 120_000);
+});
+
+describe('export jobs across replicas: what no record names', () => {
+  it('a directory in EXPORT_DIR no record in Redis names (Redis restarted empty) is removed once untouched for EXPORT_TTL_MS; a job’s is not', async () => {
+    const sim = await setup.simulator(SLOW);
+    const dir = exportDir();
+    // A stray job's directory, as Redis's restart left it: pages and a file, untouched for a minute.
+    const stray = join(dir, 'stray-job');
+    mkdirSync(join(stray, 'pages'), { recursive: true });
+    writeFileSync(join(stray, 'pages', 'p-0-0.json'), '{"rows":[]}');
+    writeFileSync(join(stray, 'export.csv'), 'a\r\n');
+    const old = new Date(Date.now() - 60_000);
+    for (const path of [join(stray, 'pages', 'p-0-0.json'), join(stray, 'export.csv'), join(stray, 'pages'), stray])
+      utimesSync(path, old, old);
+    const [a] = pair(await setup.replicas(sim, dir, { EXPORT_TTL_MS: '5000' }));
+    const job = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
+    // The sweep runs every EXPORT_TTL_MS.
+    await eventually(() => !existsSync(stray), 'the stray directory removed');
+    expect(linesOf(a, 'stray-job').map((l) => l.msg)).toEqual(['export job directory removed: no record names it (EXPORT_TTL_MS)']);
+    expect(existsSync(join(dir, job.id))).toBe(true);
+    expect(GOING.concat('SUCCEEDED')).toContain((await jobOf(a.url, job.id))?.status);
+  }, 60_000);
 });

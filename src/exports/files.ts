@@ -87,6 +87,32 @@ export class ExportFiles {
     return out;
   }
 
+  /** Every job's directory under EXPORT_DIR, with when anything in it (or in its pages) last changed. */
+  async dirs(): Promise<{ id: string; changedMs: number }[]> {
+    const out: { id: string; changedMs: number }[] = [];
+    let entries;
+    try {
+      entries = await readdir(this.root, { withFileTypes: true });
+    } catch {
+      return out;
+    }
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const dir = this.dir(entry.name);
+      let changedMs = 0;
+      for (const place of [dir, join(dir, 'pages')]) {
+        try {
+          changedMs = Math.max(changedMs, (await stat(place)).mtimeMs);
+          for (const name of await readdir(place)) changedMs = Math.max(changedMs, (await stat(join(place, name))).mtimeMs);
+        } catch {
+          // gone meanwhile, or no pages
+        }
+      }
+      out.push({ id: entry.name, changedMs });
+    }
+    return out;
+  }
+
   /** Writes a page's checkpoint; resolves once it is on disk under its name. Returns its size in bytes. */
   async writePage(id: string, name: string, checkpoint: Checkpoint): Promise<number> {
     const text = JSON.stringify(checkpoint);

@@ -724,6 +724,21 @@ export class ExportService implements ExportJobs {
         await table.forget(id, owner);
         this.deps.logger.info({ export: id }, 'export job removed (EXPORT_TTL_MS)');
       }
+      // Directories no record names any more (Redis restarted empty, or lost them) and untouched for
+      // EXPORT_TTL_MS: no replica will list, resume or serve them again.
+      const known = await table.ids();
+      if (known !== undefined) {
+        const listed = new Set(known);
+        const now = this.#now();
+        for (const { id, changedMs } of await this.#files.dirs()) {
+          const held = this.#jobs.get(id);
+          if (listed.has(id) || held?.controller || (held && this.#unsaved.has(held)) || changedMs + this.options.ttlMs > now) continue;
+          if ((await table.get(id)) !== null) continue;
+          this.#jobs.delete(id);
+          await this.#files.remove(id);
+          this.deps.logger.info({ export: id }, 'export job directory removed: no record names it (EXPORT_TTL_MS)');
+        }
+      }
     }
     const now = this.#now();
     for (const job of [...this.#jobs.values()]) {
