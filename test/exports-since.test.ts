@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { documentOf, encode, printOf } from '../src/exports/watermark.ts';
-import { json, failure, startScripted, type Scripted } from './helpers/scripted.ts';
+import { failure, json, passOn, type Scripted, startScripted } from './helpers/scripted.ts';
 import { simulatorPerTest } from './helpers/simulator.ts';
 import { startGateway, startStack, type Stack } from './helpers/stack.ts';
 import { restAll } from './helpers/tables.ts';
@@ -304,9 +304,7 @@ describe('an incremental job that fails mid-way', () => {
     const base = sim.url.replace(/\/api\/v3$/, '');
     const upstream: Scripted = await startScripted(async (req, res) => {
       if (failing && req.url?.includes('offset=2000')) return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
-      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(Buffer.from(await answer.arrayBuffer()));
+      await passOn(base, req, res);
     });
     closing.push(() => upstream.close());
     const { gateway, url } = await startGateway({

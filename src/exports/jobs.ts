@@ -1,37 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { getOperationAST, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { gatewayError } from '../errors.ts';
-import { NO_META } from '../loaders/fetch.ts';
-import type { StreamPlan } from '../loaders/planner.ts';
 import { scrapedGauge } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { HOUR_MS, MINUTE_MS, type QuotaLimits } from '../state/quota.ts';
 import type { QuotaStore } from '../state/state.ts';
 import { contentTypeOf, TABLE_FORMATS } from '../tables/formats.ts';
-import { project, type Projection } from '../tables/projection.ts';
-import { RowSchemas, tableChunks } from '../tables/rows.ts';
+import { RowSchemas } from '../tables/rows.ts';
 import { MISSING_KEY_MESSAGE, type UpstreamSession } from '../upstream/session.ts';
 import { checked, reasonOf } from './document.ts';
-import { answerName, ExportFiles, pageName, tableOrder, type Checkpoint } from './files.ts';
+import { ExportFiles } from './files.ts';
 import { KeyPacer } from './pacer.ts';
-import type { Rec } from '../upstream/values.ts';
-import {
-  advance,
-  decode,
-  documentOf,
-  encode,
-  isNew,
-  merge,
-  narrowed,
-  NO_MARK,
-  rowListingOf,
-  whyNotIncremental,
-  type Mark,
-} from './watermark.ts';
+import { decode, documentOf, whyNotIncremental } from './watermark.ts';
 import type { RedisJobTable } from './table.ts';
+import { runPass, type Job, type PassHost } from './pass.ts';
 import {
   ACTIVE,
   EXPORT_STATUSES,
@@ -83,26 +68,6 @@ export interface ExportsDeps {
   now?: () => number;
 }
 
-/** A job in this process: its record, and while it runs its key (in a session factory), its abort and waits. */
-interface Job {
-  record: JobRecord;
-  /** New sessions with the owner's key: held while the job runs, never written anywhere. */
-  keyed: (() => UpstreamSession) | null;
-  controller: AbortController | null;
-  /** What the abort means for the job's status. */
-  stopAs: ExportStatus | null;
-  run: Promise<void> | null;
-  waitingUntil: number | null;
-  /** Told of each change (exportProgress). */
-  listeners: Set<() => void>;
-  /** With a shared table: this process lost the job's lease while running it (another replica may run it now). */
-  lost: boolean;
-}
-
-/** The longest timer Node keeps (a job's session has no deadline but its abort). */
-const NO_DEADLINE_MS = 2_147_483_647;
-/** Requests one pass of a job may send (its session's budget): in effect none. */
-const NO_BUDGET = 10_000_000;
 /** Codes a job does not try again after: the same request would fail the same way. */
 const PERMANENT = new Set(['BAD_USER_INPUT', 'FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'EXPORT_TOO_LARGE', 'GRAPHQL_VALIDATION_FAILED']);
 
@@ -125,6 +90,12 @@ export class ExportService implements ExportJobs {
   readonly #ready: Promise<void>;
   readonly #sweeper: NodeJS.Timeout;
   readonly #metrics: { transitions: Counter; rows: Counter; requests: Counter };
+  /** What a job's pass takes from this service (src/exports/pass.ts). */
+  readonly #host: PassHost;
+  /** With a shared table: jobs whose last record Redis did not take (it was down), written when it answers again. */
+  readonly #unsaved = new Set<Job>();
+  #flusher: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> | null = null;
   #closed = false;
 
   constructor(
@@ -138,6 +109,10 @@ export class ExportService implements ExportJobs {
     this.#ready.catch((error: unknown) => deps.logger.error({ err: error }, 'export jobs: EXPORT_DIR could not be read'));
     this.#sweeper = setInterval(() => void this.sweep(), Math.min(options.ttlMs, 60_000));
     this.#sweeper.unref();
+    // Another replica's cancelExport reaches the runner at once (Redis pub/sub).
+    deps.table?.listen((id, as) => {
+      this.#asked(id, as).catch((error: unknown) => deps.logger.error({ err: error, export: id }, 'export job: it could not be stopped'));
+    });
     const registers = [deps.registry];
     this.#metrics = {
       transitions: new Counter({
@@ -160,6 +135,17 @@ export class ExportService implements ExportJobs {
       },
       'status',
     );
+    this.#host = {
+      deps,
+      files: this.#files,
+      rowSchemas: this.#rowSchemas,
+      metrics: this.#metrics,
+      maxBytes: options.maxBytes,
+      used: () => this.#used(),
+      pacer: (hash) => this.#pacer(hash),
+      transition: (job, status) => this.#transition(job, status),
+      save: (job) => this.#save(job),
+    };
   }
 
   /** The jobs on disk: those that were going when their process stopped are PAUSED, to be resumed by their key. */
@@ -202,13 +188,14 @@ export class ExportService implements ExportJobs {
 
   /**
    * The job as the shared table has it (a job this process runs is its own): null once it is gone; one
-   * going without a lease has lost its replica and is PAUSED. Without a table, or while Redis does not
-   * answer, this process's view.
+   * going without a lease has lost its replica and is PAUSED. Without a table, while Redis does not
+   * answer, or until Redis has the record this process kept while it was down, this process's view.
    */
   async #sync(id: string): Promise<Job | null> {
     const table = this.deps.table;
     const held = this.#jobs.get(id) ?? null;
-    if (!table || held?.controller) return held;
+    // A job this process runs, or whose record Redis has yet to take (it was down), is as this process has it.
+    if (!table || held?.controller || (held && this.#unsaved.has(held))) return held;
     const record = await table.get(id);
     if (record === undefined) return held;
     if (record === null) {
@@ -342,19 +329,30 @@ export class ExportService implements ExportJobs {
     await this.#save(job);
   }
 
-  /** Asks the replica running a job to stop it as `as`; the job once that replica has (or once its lease expired). */
+  /**
+   * Asks the replica running a job to stop it as `as`; the job once that replica has (or once its lease
+   * expired). The runner hears it at once (pub/sub) and stops; one that missed the message reads it at
+   * its next renewal; past two leases it is gone (its job PAUSED by #sync).
+   */
   async #askRunner(job: Job, as: ExportStatus): Promise<Job | null> {
     const table = this.deps.table;
     if (!table) return job;
     const id = job.record.id;
     await table.ask(id, as);
-    // The runner looks every beat; past two leases it is gone (its job PAUSED by #sync).
     for (const end = this.#now() + 2 * 3 * table.beatMs + 1_000; this.#now() < end;) {
-      await delay(Math.min(100, table.beatMs));
+      await delay(Math.min(25, table.beatMs));
       const now = await this.#sync(id);
       if (!now || !ACTIVE.has(now.record.status)) return now;
     }
     return this.#sync(id);
+  }
+
+  /** A stop another replica asked (pub/sub) of a job this process runs. */
+  async #asked(id: string, as: ExportStatus): Promise<void> {
+    const job = this.#jobs.get(id);
+    if (!job?.controller || job.controller.signal.aborted) return;
+    if (as === 'CANCELLED') await this.#cancelHere(job);
+    else await this.#stop(job, as);
   }
 
   async resume(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
@@ -368,10 +366,25 @@ export class ExportService implements ExportJobs {
     // With a shared table, the lease first: one replica resumes it (another's resume finds it QUEUED).
     if (this.deps.table && !(await this.deps.table.claim(id))) return this.#view((await this.#sync(id)) ?? job);
     job.record.error = null;
+    await this.#reconcile(job);
     await this.#transition(job, 'QUEUED');
     const queued = this.#view(job);
     this.#launch(job, owner.session);
     return queued;
+  }
+
+  /**
+   * Counts the pages on disk its record does not: one written as its run stopped before the record
+   * said so (the process died, or lost the lease, between the two). The resumed run does not read them
+   * again, so they count now.
+   */
+  async #reconcile(job: Job): Promise<void> {
+    const r = job.record;
+    for (const [name, bytes] of await this.#files.pages(r.id)) {
+      if (Object.hasOwn(r.pageRows, name)) continue;
+      r.pageRows[name] = (await this.#files.readPage(r.id, name)).rows.length;
+      r.bytes += bytes;
+    }
   }
 
   async get(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
@@ -503,9 +516,64 @@ export class ExportService implements ExportJobs {
       if (job.lost) return;
       // The record is Redis's; the shared EXPORT_DIR holds only pages and files.
       await this.#files.prepare(job.record.id);
-      await this.deps.table.save(job.record);
+      await this.#put(job);
     } else await this.#files.writeRecord(job.record.id, job.record);
     for (const listener of job.listeners) listener();
+  }
+
+  /**
+   * The record into Redis. The runner writes it only while the lease is its own (taking it again if
+   * Redis lost it); a record kept while Redis was down, only while no other replica holds the lease.
+   * While Redis does not answer the job goes on (its pages are on disk): its record waits in memory
+   * and is written when Redis answers again (#flush).
+   */
+  async #put(job: Job): Promise<'saved' | 'lost' | null> {
+    const table = this.deps.table;
+    if (!table || job.lost) return 'lost';
+    const mode = job.controller ? 'hold' : this.#unsaved.has(job) ? 'free' : 'any';
+    const saved = await table.save(job.record, mode);
+    if (saved === null) {
+      this.#unsaved.add(job);
+      this.#flusher ??= setInterval(() => void this.#flush(), table.beatMs);
+      this.#flusher.unref();
+      return null;
+    }
+    this.#unsaved.delete(job);
+    if (saved === 'lost') {
+      // Another replica runs it (or holds it) now: this process's record of it is stale.
+      if (job.controller) this.#lose(job);
+      else if (mode === 'free')
+        this.deps.logger.warn({ export: job.record.id }, 'export job: another replica holds it, its record here dropped');
+    }
+    return saved;
+  }
+
+  /** Writes the records Redis did not take while it was down (in turn, until none is left; one flush at a time). */
+  #flush(): Promise<void> {
+    this.#flushing ??= this.#flushOnce().finally(() => (this.#flushing = null));
+    return this.#flushing;
+  }
+
+  async #flushOnce(): Promise<void> {
+    for (const job of [...this.#unsaved]) {
+      const saved = await this.#put(job);
+      if (saved === null) return;
+      if (saved === 'saved')
+        this.deps.logger.info({ export: job.record.id, status: job.record.status }, 'export job: its record is in Redis again');
+    }
+    if (this.#unsaved.size === 0 && this.#flusher) {
+      clearInterval(this.#flusher);
+      this.#flusher = null;
+    }
+  }
+
+  /** This process runs a job whose lease another replica took: it stops, writing nothing more. */
+  #lose(job: Job): void {
+    if (job.lost || !job.controller) return;
+    this.deps.logger.warn({ export: job.record.id }, 'export job: its lease was lost, stopped here');
+    job.lost = true;
+    job.stopAs = 'PAUSED';
+    job.controller.abort();
   }
 
   /** A status change: saved, counted, and one log line. */
@@ -554,8 +622,9 @@ export class ExportService implements ExportJobs {
 
   /**
    * With a shared table, while the job runs here: renews its lease every beat (a lease lost, taken by
-   * another replica after this one stalled, stops the run here, PAUSED) and stops it when another
-   * replica asks (cancelExport there).
+   * another replica after this one stalled, stops the run here, PAUSED; one no process holds, as after
+   * Redis restarted empty, is taken again) and stops it when another replica asked (cancelExport there)
+   * and this process missed the message.
    */
   #hold(job: Job, controller: AbortController): NodeJS.Timeout | null {
     const table = this.deps.table;
@@ -566,13 +635,10 @@ export class ExportService implements ExportJobs {
       if (beating || controller.signal.aborted) return;
       beating = true;
       try {
-        if ((await table.renew(id)) === false) {
-          this.deps.logger.warn({ export: id }, 'export job: its lease was lost, stopped here');
-          job.lost = true;
-          job.stopAs = 'PAUSED';
-          controller.abort();
-          return;
-        }
+        const lease = await table.renew(id);
+        if (lease === 'lost') return this.#lose(job);
+        // Taken again (Redis lost it), or Redis answers again: the record it missed goes in.
+        if (lease === 'taken' || (lease === 'held' && this.#unsaved.has(job))) await this.#put(job);
         const asked = await table.asked(id);
         if (asked === 'CANCELLED') await this.#cancelHere(job);
         else if (asked) await this.#stop(job, asked);
@@ -605,7 +671,7 @@ export class ExportService implements ExportJobs {
     let failures = 0;
     for (;;) {
       try {
-        await this.#pass(job, signal);
+        await runPass(this.#host, job, signal);
         return;
       } catch (error) {
         if (signal.aborted) {
@@ -634,145 +700,14 @@ export class ExportService implements ExportJobs {
     }
   }
 
-  /** One pass: the answer above the rows, then every page not on disk yet, each written before it counts; then the file. */
-  async #pass(job: Job, signal: AbortSignal): Promise<void> {
-    const r = job.record;
-    const keyed = job.keyed;
-    if (!keyed) throw gatewayError('UNAUTHENTICATED', MISSING_KEY_MESSAGE);
-    const session = keyed();
-    const pacer = this.#pacer(r.owner).forJob((until) => {
-      if (until === job.waitingUntil) return;
-      job.waitingUntil = until;
-      this.#transition(job, until === null ? 'RUNNING' : 'WAITING').catch((error: unknown) =>
-        this.deps.logger.error({ err: error, export: r.id }, 'export job: its record could not be written'),
-      );
-    });
-    session.widen({ budget: NO_BUDGET, deadlineMs: NO_DEADLINE_MS, pace: true, pacer });
-    const end = (): void => session.end();
-    signal.addEventListener('abort', end, { once: true });
-    const before = r.requestsDone;
-    const spent = (): number => before + session.cost.requests;
-    try {
-      await this.#transition(job, 'RUNNING');
-      const { document, operation, projection, listing, since, keep } = this.#incremental(r);
-      const ctx = this.deps.contextFor(session, signal);
-      const onDisk = await this.#files.pages(r.id);
-      // The first pages on disk stand in for reading them again while planning.
-      for (const name of onDisk.keys()) {
-        if (!/^p-\d+-0$/.test(name)) continue;
-        const first = (await this.#files.readPage(r.id, name)).first;
-        if (first) ctx.loaders.planner.seed(first.key, first.page);
-      }
-      let plan: StreamPlan | null = null;
-      let answers = 0;
-      const chunks = tableChunks(
-        {
-          schema: this.deps.schema,
-          rowSchemas: this.#rowSchemas,
-          document,
-          operation: operation as OperationDefinitionNode,
-          variables: r.variables ?? undefined,
-          ctx,
-          ahead: this.deps.ahead,
-          maxAnswerRecords: this.deps.maxAnswerRecords,
-          onPlan: (planned) => {
-            plan = planned;
-            r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk);
-          },
-          skip: (read, offset) => onDisk.has(pageName(read, offset)),
-          keep,
-        },
-        projection,
-      );
-      for await (const chunk of chunks) {
-        const name = chunk.page ? pageName(chunk.page.read, chunk.page.offset) : answerName(answers++);
-        const checkpoint: Checkpoint = { rows: chunk.rows };
-        const read = chunk.page && (plan as StreamPlan | null)?.reads[chunk.page.read];
-        // A listing's own first page is kept to plan with on resume (a merged page is no listing's own).
-        if (chunk.page && read && chunk.page.offset === 0 && !chunk.page.merged) {
-          checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
-        }
-        if (chunk.page && listing) {
-          const field = listing.spec.instant;
-          checkpoint.mark = chunk.page.records.filter((rec) => !keep || keep(rec)).reduce((m, rec) => advance(m, rec, field), NO_MARK);
-        }
-        await this.#write(job, name, checkpoint);
-        const done = spent();
-        this.#metrics.requests.inc(done - r.requestsDone);
-        r.requestsDone = done;
-        await this.#save(job);
-      }
-      await this.#assemble(job, projection, listing ? since : null);
-      const done = spent();
-      this.#metrics.requests.inc(done - r.requestsDone);
-      r.requestsDone = done;
-      await this.#transition(job, 'SUCCEEDED');
-    } finally {
-      signal.removeEventListener('abort', end);
-      session.end();
-      if (r.requestsDone < spent()) {
-        this.#metrics.requests.inc(spent() - r.requestsDone);
-        r.requestsDone = spent();
-      }
-    }
-  }
-
-  /** Requests of the plan for pages already on disk (a resumed job does not read them again). */
-  #skipped(plan: StreamPlan, onDisk: ReadonlyMap<string, number>): number {
-    let n = 0;
-    plan.reads.forEach((read, i) => {
-      for (let at = read.source.pageLimit; at < read.total; at += read.source.pageLimit) if (onDisk.has(pageName(i, at))) n++;
-    });
-    return n;
-  }
-
-  /** A page on disk, within EXPORT_MAX_BYTES; then it counts. */
-  async #write(job: Job, name: string, checkpoint: Checkpoint): Promise<void> {
-    const r = job.record;
-    const size = Buffer.byteLength(JSON.stringify(checkpoint));
-    const used = [...this.#jobs.values()].reduce((n, j) => n + j.record.bytes, 0);
-    if (used + size > this.options.maxBytes) {
-      throw gatewayError(
-        'EXPORT_TOO_LARGE',
-        `Export jobs would take more than EXPORT_MAX_BYTES (${this.options.maxBytes} bytes) in EXPORT_DIR: resume this job once other jobs' files have expired or been removed`,
-        { extensions: { maxBytes: this.options.maxBytes } },
-      );
-    }
-    const written = await this.#files.writePage(r.id, name, checkpoint);
-    r.bytes += written;
-    r.pageRows[name] = checkpoint.rows.length;
-    this.#metrics.rows.inc(checkpoint.rows.length);
-  }
-
-  /** The file from the pages; and the watermark, from `since` (null: the rows are no data listing's) and every page's mark. */
-  async #assemble(job: Job, projection: Projection, since: Mark | null): Promise<void> {
-    const r = job.record;
-    const names = tableOrder((await this.#files.pages(r.id)).keys());
-    let mark = since;
-    const file = await this.#files.assemble(r.id, r.format, projection.columns, names, this.deps.rowGroupRows, (checkpoint) => {
-      if (mark && checkpoint.mark) mark = merge(mark, checkpoint.mark);
-    });
-    r.file = file;
-    r.bytes = file.bytes;
-    r.watermark = mark ? encode(documentOf(r.query, r.variables, r.operationName), mark) : null;
-  }
-
   /**
-   * The job's document as a pass runs it: with \`since\`, its row list read from the watermark's instant
-   * on (its records already delivered then dropped by \`keep\`); \`listing\`: the row list's, when it is a
-   * data listing (the job then ends with a watermark).
+   * Bytes export jobs take in EXPORT_DIR: with a shared table every replica's jobs (each record's bytes;
+   * this process's own runs as it knows them), else this process's (and while Redis does not answer).
    */
-  #incremental(r: JobRecord) {
-    const plain = checked(this.deps.schema, r);
-    const listing = rowListingOf(plain.projection);
-    const since = r.since === null ? NO_MARK : decode(r.since, documentOf(r.query, r.variables, r.operationName));
-    if (!listing || since.at === null) return { ...plain, listing, since, keep: undefined };
-    const field = listing.spec.instant;
-    // Not validated again: it only sets a DateTime literal on an argument the listing takes (a variable it replaces may go unused).
-    const document = narrowed(plain.document, listing.fields, since.at, r.variables);
-    const operation = getOperationAST(document, r.operationName ?? undefined) as OperationDefinitionNode;
-    const projection = project(this.deps.schema, document, operation, plain.variables);
-    return { document, operation, projection, listing, since, keep: (rec: Rec) => isNew(since, rec, field) };
+  async #used(): Promise<number> {
+    const used = new Map([...this.#jobs].map(([id, j]) => [id, j.record.bytes]));
+    for (const [id, bytes] of (await this.deps.table?.bytes()) ?? []) if (!this.#jobs.get(id)?.controller) used.set(id, bytes);
+    return [...used.values()].reduce((n, bytes) => n + bytes, 0);
   }
 
   /** Removes jobs over for EXPORT_TTL_MS (finished, or paused and never resumed) with their files. */
@@ -788,6 +723,21 @@ export class ExportService implements ExportJobs {
         await this.#files.remove(id);
         await table.forget(id, owner);
         this.deps.logger.info({ export: id }, 'export job removed (EXPORT_TTL_MS)');
+      }
+      // Directories no record names any more (Redis restarted empty, or lost them) and untouched for
+      // EXPORT_TTL_MS: no replica will list, resume or serve them again.
+      const known = await table.ids();
+      if (known !== undefined) {
+        const listed = new Set(known);
+        const now = this.#now();
+        for (const { id, changedMs } of await this.#files.dirs()) {
+          const held = this.#jobs.get(id);
+          if (listed.has(id) || held?.controller || (held && this.#unsaved.has(held)) || changedMs + this.options.ttlMs > now) continue;
+          if ((await table.get(id)) !== null) continue;
+          this.#jobs.delete(id);
+          await this.#files.remove(id);
+          this.deps.logger.info({ export: id }, 'export job directory removed: no record names it (EXPORT_TTL_MS)');
+        }
       }
     }
     const now = this.#now();
@@ -808,5 +758,10 @@ export class ExportService implements ExportJobs {
     clearInterval(this.#sweeper);
     await this.#ready.catch(() => undefined);
     await Promise.all([...this.#jobs.values()].filter((j) => j.controller).map((j) => this.#stop(j, 'PAUSED')));
+    // Their last records, if Redis answers (else each job's lease expires: another replica finds it PAUSED).
+    await this.#flush();
+    if (this.#flusher) clearInterval(this.#flusher);
+    this.#flusher = null;
+    this.deps.table?.close();
   }
 }

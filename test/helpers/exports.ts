@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
+import type { Simulator } from '../../src/simulator/server.ts';
 import { FULL } from './simulator.ts';
+import { restAll } from './tables.ts';
 
 export const JOB_FIELDS =
   'id status format rows requestsPlanned requestsDone eta downloadUrl watermark error { code message } createdAt updatedAt';
@@ -94,4 +96,33 @@ export async function download(url: string, path: string, key: string | null = F
   const res = await fetch(`${url}${path}`, { headers: { ...(key === null ? {} : { 'x-api-key': key }), ...headers } });
   const bytes = new Uint8Array(await res.arrayBuffer());
   return { status: res.status, headers: res.headers, bytes, text: new TextDecoder().decode(bytes) };
+}
+
+export const EXP = 'exp_movie01';
+export const EVENTS = `query($id: ID!) { experiment(id: $id) { experimentId events { edges { node { id eventType onset } } } } }`;
+export const EVENTS_PATH = `/api/v3/data/events/experiment/${EXP}`;
+
+/** The CSV the events job should write, from the simulator's REST listing (read past its rate limit, which is then as new). */
+export async function expectedCsv(sim: Simulator): Promise<string> {
+  const limited = sim.rateLimiter.options.enabled;
+  sim.rateLimiter.options.enabled = false;
+  const events = await restAll(async (path) => {
+    const res = await fetch(`${sim.url}${path}`, { headers: { 'x-api-key': FULL } });
+    return (await res.json()) as { data: Record<string, unknown>[] };
+  }, `/data/events/experiment/${EXP}`);
+  sim.rateLimiter.options.enabled = limited;
+  sim.rateLimiter.reset();
+  const lines = events.map((e) => `${EXP},${String(e.id)},${String(e.eventType)},${String(e.onset)}\r\n`);
+  return `experiment.experimentId,experiment.events.id,experiment.events.eventType,experiment.events.onset\r\n${lines.join('')}`;
+}
+
+/** Requests of the experiment's events listing, by offset. */
+export function byOffset(sim: Simulator): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of sim.stats.requests) {
+    if (r.path !== EVENTS_PATH) continue;
+    const offset = new URLSearchParams(r.query).get('offset') ?? '';
+    out[offset] = (out[offset] ?? 0) + 1;
+  }
+  return out;
 }

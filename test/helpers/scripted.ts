@@ -91,3 +91,16 @@ export const failure = (code: string, message: string, details: Record<string, u
 });
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A request forwarded to the upstream at `base` (a simulator's origin, without `/api/v3`) with its key: the answer's status and body. */
+export async function forwarded(base: string, req: IncomingMessage): Promise<{ status: number; body: Buffer }> {
+  const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
+  return { status: answer.status, body: Buffer.from(await answer.arrayBuffer()) };
+}
+
+/** Answers a request as the upstream at `base` does (see `forwarded`). */
+export async function passOn(base: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { status, body } = await forwarded(base, req);
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(body);
+}
