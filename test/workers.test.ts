@@ -72,6 +72,8 @@ describe('WORKERS=2', () => {
     expect(new Set(pids).size).toBe(2);
     expect(pids).not.toContain(gateway.proc.pid);
     expect((await once(`${gateway.url}/ready`)).status).toBe(200);
+    // The primary hands out connections itself (node:cluster's round robin), and says so.
+    expect(gateway.lines().find((l) => l.msg === 'primary: every worker listening')).toMatchObject({ workers: 2, schedulingPolicy: 'rr' });
   }, 60_000);
 
   it("never exceeds a key's limits without Redis: each worker takes half of each, and /metrics says so per worker", async () => {
