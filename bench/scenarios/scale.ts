@@ -264,8 +264,8 @@ async function workersReport(children: Children, options: BenchOptions, progress
       upstream: runs.reduce((s, r) => s + r.upstream, 0),
     };
   });
-  const first = summaries[0];
-  if (!first) throw new Error('scale: no rounds');
+  const [first, perProcess] = summaries;
+  if (!first || !perProcess) throw new Error('scale: no rounds');
   const pairedCpu = (a: readonly number[], b: readonly number[]) => {
     const ratios = a.map((x, i) => x / (b[i] ?? Number.NaN)).filter((x) => Number.isFinite(x));
     return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
@@ -288,6 +288,7 @@ async function workersReport(children: Children, options: BenchOptions, progress
         ),
     ms(median(cpuMs)),
     i === 0 ? 'reference' : ratioRange(pairedCpu(cpuMs, first.cpuMs)),
+    i === 1 ? 'reference' : i === 0 ? '–' : ratioRange(pairedCpu(cpuMs, perProcess.cpuMs)),
     num(upstream / merged.operations),
     ms(p(merged, 50)),
     ms(p(merged, 99)),
@@ -356,6 +357,7 @@ async function workersReport(children: Children, options: BenchOptions, progress
           `vs WORKERS=1, ${DASHBOARD_CLIENTS} clients`,
           'gateway CPU ms per dashboard',
           `vs WORKERS=1, ${DASHBOARD_CLIENTS} clients`,
+          `vs WORKERS=1, ${half} clients`,
           'upstream requests per dashboard',
           'p50 ms',
           'p99 ms',
@@ -368,7 +370,8 @@ async function workersReport(children: Children, options: BenchOptions, progress
         rows,
       ),
       notes: [
-        'Vs: the median of the ratios of each round’s figure to the first row’s in the same round, with the lowest and highest. ' +
+        'Vs: the median of the ratios of each round’s figure to that row’s in the same round, with the lowest and highest; ' +
+          `against \`WORKERS=1\` at ${half} clients, each process of the row sees the same concurrency (so as many identical reads in flight to coalesce) as the single process. ` +
           'Gateway CPU: the primary and its workers together, from /proc (100% = one core); per dashboard: that over the dashboards answered, round by round (median). ' +
           'Upstream requests: the simulator’s count (identical reads in flight are coalesced within a process, not across processes).',
       ],
