@@ -306,8 +306,8 @@ export const settings = {
     maxBytes: setting(
       'EXPORT_MAX_BYTES',
       int(1_024, Number.MAX_SAFE_INTEGER, 10_737_418_240),
-      "Bytes export jobs' pages and files may take in EXPORT_DIR in all; a job that would take more fails EXPORT_TOO_LARGE, keeping its pages",
-      "Bytes export jobs' pages and files may take in `EXPORT_DIR` in all; a job that would take more fails `EXPORT_TOO_LARGE`, keeping its pages (resumable)",
+      "Bytes export jobs' pages and files may take in EXPORT_DIR in all (with REDIS_URL: every replica's jobs); a job that would take more fails EXPORT_TOO_LARGE, keeping its pages",
+      "Bytes export jobs' pages and files may take in `EXPORT_DIR` in all (with `REDIS_URL`: every replica's jobs, as they share it); a job that would take more fails `EXPORT_TOO_LARGE`, keeping its pages (resumable)",
     ),
     maxJobsPerKey: setting(
       'EXPORT_MAX_JOBS_PER_KEY',
@@ -325,7 +325,7 @@ export const settings = {
       'EXPORT_LEASE_MS',
       ms(300, 600_000, 30_000),
       'With REDIS_URL: how long the lease of the replica running an export job lasts unless renewed, in ms; a job whose replica died is PAUSED once it expires',
-      'With `REDIS_URL`: how long the lease of the replica running an export job lasts unless renewed (every third of it), in ms; a job whose replica died is `PAUSED` once it expires, to be resumed by its key from any replica',
+      'With `REDIS_URL`: how long the lease of the replica running an export job lasts unless renewed (every third of it), in ms; a job whose replica died is `PAUSED` once it expires, to be resumed by its key from any replica. A cancel from another replica reaches the runner at once (pub/sub), not at a renewal',
     ),
     retries: setting(
       'EXPORT_RETRIES',

@@ -52,7 +52,8 @@ export const ERRORS = {
       200: "for a field's argument, refused before any upstream call, or input the upstream refused (400, 422): the field is null",
       400:
         'for a variable that does not coerce, an input object in the variables wider than its type, or an `X-Organization-Id` that is not an organization id: the operation is refused before it runs; ' +
-        'for a table the operation cannot be made of (several candidate lists and no `@table`, `@table` on a field that is not a list, two columns of one name, a mutation) or an unknown `format=`',
+        'for a table the operation cannot be made of (several candidate lists and no `@table`, `@table` on a field that is not a list, two columns of one name, no list and no column, a mutation) or an unknown `format=`',
+      406: 'for an `Accept` of no type the gateway serves (the `accept` header lists those it does), or a subscription asked for as a table (subscriptions stream over SSE or WebSocket)',
     },
     when:
       "The caller's input is wrong: an argument (`extensions.argument` names it) or a variable the gateway refuses before any upstream " +

@@ -4,92 +4,23 @@
  * its job running until its lease expires, then PAUSED, resumed from the other with the same key, which
  * goes on from the pages on disk; another key sees nothing on either; Redis never holds the key.
  */
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Simulator } from '../src/simulator/server.ts';
+import { byOffset, EVENTS, EXP, expectedCsv, LEASE_MS, pagesOnDisk, SLOW, useReplicas } from './helpers/export-replicas.ts';
 import { download, exportDirPerTest, gql, JOB_FIELDS, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
 import { everythingIn } from './helpers/fleet.ts';
-import { startGatewayProcess, type GatewayProcess } from './helpers/process.ts';
-import { startRedis, type RedisServer } from './helpers/redis.ts';
-import { FULL, OTHER, simulatorPerTest } from './helpers/simulator.ts';
+import type { GatewayProcess } from './helpers/process.ts';
+import { FULL, OTHER } from './helpers/simulator.ts';
 import { subscribeSse } from './helpers/sse.ts';
-import { restAll } from './helpers/tables.ts';
 
-const EXP = 'exp_movie01';
-const EVENTS = `query($id: ID!) { experiment(id: $id) { experimentId events { edges { node { id eventType onset } } } } }`;
-const EVENTS_PATH = `/api/v3/data/events/experiment/${EXP}`;
-const LEASE_MS = 1_500;
-
-const simulator = simulatorPerTest();
+const setup = useReplicas();
 const exportDir = exportDirPerTest();
-let redis: RedisServer;
-let prefixes = 0;
-const gateways: GatewayProcess[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-}, 30_000);
-afterEach(async () => {
-  await Promise.all(gateways.splice(0).map((g) => g.stop(2_000)));
-});
-afterAll(async () => {
-  await redis.stop();
-});
-
-/** 5,000 events (five pages), read two a 3-second window: a job is mid-way for several seconds. */
-async function slowSimulator(): Promise<Simulator> {
-  return simulator({
-    rooms: 5,
-    participantsPerRoom: 4,
-    eventsPerParticipant: 250,
-    rateLimit: { enabled: true, perHour: 1000, perMinute: 4, minuteMs: 3_000 },
-  });
-}
-
-/** Two gateway processes on one Redis (a key prefix of the test's own) and one EXPORT_DIR. */
-async function replicas(sim: Simulator, dir: string): Promise<[GatewayProcess, GatewayProcess]> {
-  const env = {
-    HYPERSTUDY_API_URL: sim.url,
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `exports${++prefixes}:`,
-    REDIS_TIMEOUT_MS: '2000',
-    REPLICAS: '2',
-    EXPORT_DIR: dir,
-    EXPORT_LEASE_MS: String(LEASE_MS),
-    CACHE_TTL_MS: '0',
-    UPSTREAM_MINUTE_LIMIT: '4',
-    UPSTREAM_MINUTE_WINDOW_MS: '3000',
-    EXPORT_QUOTA_SHARE: '0.5',
-  };
-  const pair = await Promise.all([startGatewayProcess(env), startGatewayProcess(env)]);
-  gateways.push(...pair);
-  return pair;
-}
-
-/** The CSV the job should write, from the simulator's REST listing (read past its rate limit, which is then as new). */
-async function expectedCsv(sim: Simulator): Promise<string> {
-  sim.rateLimiter.options.enabled = false;
-  const events = await restAll(async (path) => {
-    const res = await fetch(`${sim.url}${path}`, { headers: { 'x-api-key': FULL } });
-    return (await res.json()) as { data: Record<string, unknown>[] };
-  }, `/data/events/experiment/${EXP}`);
-  sim.rateLimiter.options.enabled = true;
-  sim.rateLimiter.reset();
-  const lines = events.map((e) => `${EXP},${String(e.id)},${String(e.eventType)},${String(e.onset)}\r\n`);
-  return `experiment.experimentId,experiment.events.id,experiment.events.eventType,experiment.events.onset\r\n${lines.join('')}`;
-}
-
-/** Requests of the experiment's events listing, by offset. */
-function byOffset(sim: Simulator): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of sim.stats.requests) {
-    if (r.path !== EVENTS_PATH) continue;
-    const offset = new URLSearchParams(r.query).get('offset') ?? '';
-    out[offset] = (out[offset] ?? 0) + 1;
-  }
-  return out;
-}
+const slowSimulator = (): Promise<Simulator> => setup.simulator(SLOW);
+const replicas = async (sim: Simulator, dir: string, extra: Record<string, string> = {}): Promise<[GatewayProcess, GatewayProcess]> => {
+  const [a, b] = (await setup.replicas(sim, dir, extra)).gateways;
+  if (!a || !b) throw new Error('two replicas expected');
+  return [a, b];
+};
 
 const jobsOf = async (url: string, key: string): Promise<unknown> =>
   (await gql<{ exportJobs: Job[] }>(url, `{ exportJobs { id status } }`, {}, key)).data?.exportJobs;
@@ -143,22 +74,21 @@ describe('two replicas on one Redis', () => {
     expect((await jobOf(b.url, started.id))?.status).toBe('CANCELLED');
     await new Promise((resolve) => setTimeout(resolve, 2 * LEASE_MS));
     expect(sim.stats.requests.length).toBe(sent);
-    expect(await everythingIn(redis)).not.toContain(FULL);
-  }, 60_000);
+    expect(await everythingIn(setup.redis())).not.toContain(FULL);
+  }, 120_000);
 
   it('a replica killed mid-job: its job is PAUSED once the lease expires, resumed from the other with no page read twice', async () => {
     const sim = await slowSimulator();
     const csv = await expectedCsv(sim);
     sim.stats.reset();
     const dir = exportDir();
-    const [a, b] = await replicas(sim, dir);
+    // A lease of 5 s: B reads the job at least once before it expires, however busy the machine.
+    const [a, b] = await replicas(sim, dir, { EXPORT_LEASE_MS: '5000' });
     const started = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
     await until(a.url, started.id, (j) => j.rows >= 2000 || over(j));
     a.proc.kill('SIGKILL');
     await a.exited;
-    const offsetsOnDisk = readdirSync(join(dir, started.id, 'pages'))
-      .filter((n) => n.endsWith('.json'))
-      .map((n) => n.replace(/^p-0-(\d+)\.json$/, '$1'));
+    const offsetsOnDisk = pagesOnDisk(dir, started.id);
     expect(offsetsOnDisk.length).toBeGreaterThanOrEqual(2);
     expect(offsetsOnDisk.length).toBeLessThan(5);
     const before = byOffset(sim);
@@ -187,30 +117,30 @@ describe('two replicas on one Redis', () => {
     }
     expect(sim.stats.requests.filter((r) => r.status !== 200)).toEqual([]);
     // The table is in Redis (a record naming the job), never the key.
-    const everything = await everythingIn(redis);
+    const everything = await everythingIn(setup.redis());
     expect(everything).toContain(started.id);
     expect(everything).not.toContain(FULL);
-  }, 90_000);
+  }, 120_000);
 
   it("a process that starts pauses only the jobs whose lease has expired; the key's cap counts every replica's jobs", async () => {
-    const sim = await slowSimulator();
+    // Twenty pages (some 30 s): the job is still going once the third process listens, however busy the machine.
+    const sim = await setup.simulator({ ...SLOW, eventsPerParticipant: 1_000 });
     const dir = exportDir();
-    const [a] = await replicas(sim, dir);
+    const { gateways, env } = await setup.replicas(sim, dir, {}, 1);
+    const [a] = gateways as [GatewayProcess];
     const started = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
     await until(a.url, started.id, (j) => j.rows >= 1000 || over(j));
     // A third process on the same Redis and EXPORT_DIR starts while A runs the job.
-    const prefix = `exports${prefixes}:`;
-    const c = await startGatewayProcess({
+    const c = await setup.start({
       HYPERSTUDY_API_URL: sim.url,
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: prefix,
+      REDIS_URL: setup.redis().url,
+      REDIS_KEY_PREFIX: env.REDIS_KEY_PREFIX ?? '',
       EXPORT_DIR: dir,
       EXPORT_LEASE_MS: String(LEASE_MS),
       EXPORT_MAX_JOBS_PER_KEY: '1',
       REDIS_TIMEOUT_MS: '2000',
       CACHE_TTL_MS: '0',
     });
-    gateways.push(c);
     const onC = (await jobOf(c.url, started.id)) as Job;
     expect(['QUEUED', 'RUNNING', 'WAITING']).toContain(onC.status);
     expect(c.lines().filter((l) => l.export === started.id && l.status === 'PAUSED')).toEqual([]);
@@ -223,5 +153,5 @@ describe('two replicas on one Redis', () => {
       id: started.id,
     });
     expect(cancelled).toEqual({ data: { cancelExport: { status: 'CANCELLED' } } });
-  }, 60_000);
+  }, 120_000);
 });

@@ -3,7 +3,7 @@
  * the job PAUSED and resumes it without reading a page on disk again; a page that keeps failing, which
  * ends the job FAILED keeping what it read, resumed once the upstream is well.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { download, exportDirPerTest, gql, jobOf, over, startExport, until, type Job } from './helpers/exports.ts';
@@ -101,6 +101,8 @@ describe('a gateway killed mid-job', () => {
       expect(after[offset]).toBeGreaterThanOrEqual(1);
       expect((after[offset] ?? 0) - (before[offset] ?? 0)).toBeLessThanOrEqual(1);
     }
+    // The answer above the rows was read once: the resume read it from the job's directory.
+    expect(sim.stats.requests.filter((r) => r.path === `/api/v3/experiments/${EXP}`)).toHaveLength(1);
     // Paced throughout: the upstream never answered 429.
     expect(sim.stats.requests.filter((r) => r.status !== 200)).toEqual([]);
   }, 60_000);
@@ -184,4 +186,139 @@ describe('a 429 that comes anyway', () => {
     expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1, '2000': 1 });
     expect((await download(url, job.downloadUrl ?? '')).text).toBe(csv);
   });
+});
+
+describe('a table merged from each parent’s listing, resumed', () => {
+  it('goes on from the merge’s place on disk: each listing read from the page it stood in, its first page not at all, the cursors as an uninterrupted table’s', async () => {
+    // 2 rooms' 4 participants × 3,000 events: each participant's own listing (3 pages) is cheaper than the
+    // experiment's (30 pages), and the table merges the four by onset.
+    const sim = await simulator({ rooms: 5, participantsPerRoom: 2, eventsPerParticipant: 3000 });
+    let failing = true;
+    const base = sim.url.replace(/\/api\/v3$/, '');
+    const upstream: Scripted = await startScripted(async (req, res) => {
+      // Every participant's third page fails while `failing`: the merge stops once a listing needs it.
+      if (failing && req.url?.includes('/data/events/participant/') && req.url.includes('offset=2000')) {
+        return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
+      }
+      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    });
+    closing.push(() => upstream.close());
+    const dir = exportDir();
+    const { gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: upstream.url,
+      EXPORT_DIR: dir,
+      CACHE_TTL_MS: '0',
+      UPSTREAM_RETRIES: '0',
+      EXPORT_RETRIES: '0',
+    });
+    closing.push(() => gateway.close());
+    const query = `{ experiment(id: "${EXP}") { rooms(first: 2) { edges { node { roomId participants { edges { node { participantId events(sort: ONSET) { edges { cursor node { id onset timestamp } } } } } } } } } } }`;
+    const started = await startExport(url, query, 'CSV');
+    const { job: failed } = await until(url, started.id, over);
+    expect(failed.status).toBe('FAILED');
+    // The merge's pages on disk (named by its first read), the last one saying how far each listing was taken.
+    const names = readdirSync(join(dir, started.id, 'pages')).filter((n) => n.endsWith('.json'));
+    const offsetOf = (name: string): number => Number(/^p-\d+-(\d+)\.json$/.exec(name)?.[1]);
+    names.sort((a, b) => offsetOf(a) - offsetOf(b));
+    expect(names.length).toBeGreaterThanOrEqual(2);
+    expect(names.map(offsetOf)).toEqual(names.map((_, i) => i * 1000));
+    expect(failed.rows).toBe(names.length * 1000);
+    const last = JSON.parse(readFileSync(join(dir, started.id, 'pages', names.at(-1) as string), 'utf8')) as { taken: number[] };
+    expect(last.taken).toHaveLength(4);
+    expect(last.taken.reduce((a, b) => a + b, 0)).toBe(names.length * 1000);
+
+    const before = upstream.seen.length;
+    failing = false;
+    expect(await gql(url, RESUME, { id: started.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
+    const { job } = await until(url, started.id, over);
+    expect([job.status, job.rows]).toEqual(['SUCCEEDED', 12_000]);
+    const resumed = upstream.seen.slice(before);
+    // The answer above the rows (the experiment, its rooms and participants, the lookahead's first page) is not read again…
+    expect(resumed.filter((s) => !s.path.includes('/data/events/participant/'))).toEqual([]);
+    expect(readdirSync(join(dir, started.id))).not.toContain('answers.json');
+    // …and of each participant's listing only the pages from the one holding its next record: never its first (on disk).
+    const participants = [...new Set(resumed.filter((s) => s.path.includes('/data/events/participant/')).map((s) => s.path))];
+    const read = (path: string) =>
+      resumed
+        .filter((s) => s.path === path)
+        .map((s) => Number(s.query.get('offset')))
+        .sort((a, b) => a - b);
+    const expected = last.taken.map((taken) => [0, 1000, 2000].filter((offset) => offset > 0 && offset >= taken - (taken % 1000)));
+    expect(participants.map(read).sort()).toEqual(expected.filter((offsets) => offsets.length > 0).sort());
+
+    // The file is the table /graphql streams uninterrupted, cursors and all.
+    const whole = await fetch(`${url}/graphql?format=csv`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      body: JSON.stringify({ query }),
+    });
+    expect(whole.status).toBe(200);
+    const text = await whole.text();
+    expect(text.split('\r\n')[0]).toContain('experiment.rooms.participants.events.cursor');
+    expect((await download(url, job.downloadUrl ?? '')).text).toBe(text);
+  }, 60_000);
+});
+
+describe('a resumed job whose row list is read from other listings than its pages', () => {
+  it('reads the row list again from its start when its answer above the rows is read anew and a participant joined since: the file is the new table, no page of the old one in it', async () => {
+    const sim = await simulator({ rooms: 5, participantsPerRoom: 2, eventsPerParticipant: 2000 });
+    let before = true;
+    const base = sim.url.replace(/\/api\/v3$/, '');
+    const upstream: Scripted = await startScripted(async (req, res) => {
+      if (before && req.url?.includes('/data/events/participant/') && req.url.includes('offset=1000')) {
+        return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
+      }
+      const answer = await fetch(`${base}${req.url ?? '/'}`, { headers: { 'x-api-key': String(req.headers['x-api-key']) } });
+      const body = Buffer.from(await answer.arrayBuffer());
+      if (before && req.url?.includes('/data/participants/experiment/')) {
+        // Before: the experiment's first participant had not joined yet.
+        const envelope = JSON.parse(body.toString('utf8')) as {
+          data: unknown[];
+          metadata: { pagination: { total: number; returned: number } };
+        };
+        envelope.data.shift();
+        envelope.metadata.pagination.total--;
+        envelope.metadata.pagination.returned--;
+        return json(res, answer.status, envelope);
+      }
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    closing.push(() => upstream.close());
+    const dir = exportDir();
+    const { gateway, url } = await startGateway({
+      HYPERSTUDY_API_URL: upstream.url,
+      EXPORT_DIR: dir,
+      CACHE_TTL_MS: '0',
+      UPSTREAM_RETRIES: '0',
+      EXPORT_RETRIES: '0',
+    });
+    closing.push(() => gateway.close());
+    const query = `{ experiment(id: "${EXP}") { rooms(first: 2) { edges { node { roomId participants { edges { node { participantId events(sort: ONSET) { edges { node { id onset } } } } } } } } } } }`;
+    const started = await startExport(url, query, 'CSV');
+    const { job: failed } = await until(url, started.id, over);
+    expect(failed.status).toBe('FAILED');
+    const names = readdirSync(join(dir, started.id, 'pages')).filter((n) => n.endsWith('.json'));
+    expect(names.length).toBeGreaterThanOrEqual(1);
+    // Three participants' listings were merged then.
+    const first = JSON.parse(readFileSync(join(dir, started.id, 'pages', names[0] as string), 'utf8')) as { taken: number[] };
+    expect(first.taken).toHaveLength(3);
+
+    // A resume reads the answer above the rows from the job's directory (the parents of the pages on disk);
+    // without it (the process died before it was written), from the upstream as it is now.
+    expect(readdirSync(join(dir, started.id)).sort()).toEqual(['answers.json', 'job.json', 'pages']);
+    rmSync(join(dir, started.id, 'answers.json'));
+    before = false;
+    expect(await gql(url, RESUME, { id: started.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
+    const { job } = await until(url, started.id, over);
+    expect([job.status, job.rows]).toEqual(['SUCCEEDED', 8000]);
+    const whole = await fetch(`${url}/graphql?format=csv`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'hst_test_demo_full' },
+      body: JSON.stringify({ query }),
+    });
+    expect((await download(url, job.downloadUrl ?? '')).text).toBe(await whole.text());
+  }, 60_000);
 });

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { UpstreamClient } from '../src/upstream/client.ts';
 import { UpstreamError } from '../src/upstream/errors.ts';
-import { QuotaTracker, WindowCounter } from '../src/state/quota.ts';
+import { MINUTE_BUCKET_MS, QuotaTracker, WindowCounter } from '../src/state/quota.ts';
+import { RateLimiter } from '../src/simulator/rate-limit.ts';
 import { KeyGate } from '../src/upstream/key-gate.ts';
 import { UpstreamSession } from '../src/upstream/session.ts';
 import { ScopeMirror, SharedReads } from '../src/state/shared-reads.ts';
@@ -51,16 +52,54 @@ describe('QuotaTracker under many distinct keys', () => {
     expect(quota.state('late').usedLastHour).toBe(2);
   });
 
-  it('counts the per-minute limit over the window it is given (UPSTREAM_MINUTE_WINDOW_MS)', () => {
+  it('counts the per-minute limit over the window it is given (UPSTREAM_MINUTE_WINDOW_MS) and one bucket more', () => {
     let now = 1_000_000;
     const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 2, minuteMs: 3_000 }, 0, () => now);
     quota.take('k', 'GET /a');
     quota.take('k', 'GET /a');
-    expect(refusal(() => quota.take('k', 'GET /a'))).toMatchObject({ code: 'RATE_LIMITED', retryAfter: 4 });
-    // The second's bucket of the first requests has left the 3-second window.
-    now += 4_000;
+    expect(refusal(() => quota.take('k', 'GET /a'))).toMatchObject({ code: 'RATE_LIMITED', retryAfter: 5 });
+    // The second's bucket of the first requests is still in the 3-second window and the bucket after it…
+    now += 4_999;
+    expect(refusal(() => quota.take('k', 'GET /a'))).toMatchObject({ code: 'RATE_LIMITED', retryAfter: 1 });
+    // …and has left them.
+    now += 1;
     expect(refusal(() => quota.take('k', 'GET /a'))).toBeNull();
     expect(quota.state('k').usedLastHour).toBe(3);
+  });
+
+  /**
+   * Requests sent as soon as the tracker admits them (a paced table's pages), against the simulator's
+   * limiter, whose fixed window starts at a request's arrival: 3 a window of 3 s per endpoint. The first
+   * three leave late in their second (at 999 ms) and take 400 ms to arrive; the rest take 50 ms.
+   */
+  function paced(counter: (now: number) => boolean): { sent: number[]; refused: number } {
+    const upstreamNow = { at: 0 };
+    const upstream = new RateLimiter({ enabled: true, perHour: 1000, perMinute: 3, minuteMs: 3_000 }, () => upstreamNow.at);
+    const sent: number[] = [];
+    for (let now = 999; now <= 10_000; now++) while (sent.length < 9 && counter(now)) sent.push(now);
+    const arrivals = sent.map((at) => at + (at < 1_000 ? 400 : 50)).sort((a, b) => a - b);
+    let refused = 0;
+    for (const at of arrivals) {
+      upstreamNow.at = at;
+      if (!upstream.take('key', 'GET /a').ok) refused++;
+    }
+    return { sent, refused };
+  }
+
+  it('admits the next requests a bucket after the upstream’s window of the first could end: no 429 when latencies differ', () => {
+    let clock = 0;
+    const quota = new QuotaTracker({ perHour: 1000, perMinutePerEndpoint: 3, minuteMs: 3_000 }, 0, () => clock);
+    const admitted = (now: number): boolean => {
+      clock = now;
+      return refusal(() => quota.take('k', 'GET /a')) === null;
+    };
+    // The first bucket [0, 1000) leaves the count at 0 + 1000 + 3000 + 1000; the upstream's window of the
+    // first three is [1399, 4399): the next three arrive at 5050, in a window of their own.
+    expect(paced(admitted)).toEqual({ sent: [999, 999, 999, 5000, 5000, 5000, 10_000, 10_000, 10_000], refused: 0 });
+    // Counted over the upstream's 3 s alone, the next three would leave at 4000 and arrive at 4050: 429s.
+    const minuteOnly = new WindowCounter(MINUTE_BUCKET_MS, 3_000);
+    const unwidened = (now: number): boolean => minuteOnly.count(now) < 3 && (minuteOnly.add(now), true);
+    expect(paced(unwidened)).toEqual({ sent: [999, 999, 999, 4000, 4000, 4000, 8000, 8000, 8000], refused: 3 });
   });
 
   it('holds at most maxKeys keys, dropping the least recently active, never the one in use', () => {

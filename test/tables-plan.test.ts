@@ -96,7 +96,14 @@ describe('planned against the fleet’s quota in Redis', () => {
     const redis = await startRedis();
     const stack = await startStack(
       { rooms: 4, participantsPerRoom: 5, eventsPerParticipant: 200 },
-      { UPSTREAM_QUOTA_GUARD: 'on', UPSTREAM_HOURLY_LIMIT: '20', REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'tables:' },
+      // Generous REDIS_TIMEOUT_MS: on a busy machine a slow answer would turn the quota local (16 left, not 2).
+      {
+        UPSTREAM_QUOTA_GUARD: 'on',
+        UPSTREAM_HOURLY_LIMIT: '20',
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: 'tables:',
+        REDIS_TIMEOUT_MS: '2000',
+      },
     );
     try {
       const key = 'hst_test_demo_readonly';

@@ -67,6 +67,15 @@ describe('content negotiation on /graphql', () => {
     const xml = await fetchTable(stack.url, EVENTS, { accept: 'application/xml' });
     expect(xml.status).toBe(406);
     expect(xml.headers.get('accept')).toContain('text/csv');
+    const acceptable = xml.headers.get('accept')?.split(', ');
+    expect(JSON.parse(xml.text)).toEqual({
+      errors: [
+        {
+          message: `None of the types Accept lists can be served: ask for one of ${acceptable?.join(', ')} (or ?format=csv|tsv|ndjson|parquet|arrow)`,
+          extensions: { code: 'BAD_USER_INPUT', acceptable },
+        },
+      ],
+    });
     const unknown = await fetchTable(stack.url, EVENTS, { format: 'xlsx' });
     expect(unknown.status).toBe(400);
     expect(JSON.parse(unknown.text)).toEqual({
@@ -77,6 +86,26 @@ describe('content negotiation on /graphql', () => {
         },
       ],
     });
+    expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('answers a subscription asked for as a table 406 with a JSON error saying tables are for queries, before any upstream request', async () => {
+    stack.sim.stats.reset();
+    const subscription = `subscription { experimentActivity(experimentId: "${EXP}") { __typename } }`;
+    for (const options of [{ format: 'csv' }, { format: 'parquet', method: 'GET' as const }, { accept: 'text/tab-separated-values' }]) {
+      const reply = await fetchTable(stack.url, subscription, options);
+      const format = options.format ?? 'tsv';
+      expect(reply.status, format).toBe(406);
+      expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(reply.text)).toEqual({
+        errors: [
+          {
+            message: `A table (${format}) is read from a query; this operation is a subscription, whose events stream as JSON over SSE (Accept: text/event-stream) or WebSocket`,
+            extensions: { code: 'BAD_USER_INPUT', format },
+          },
+        ],
+      });
+    }
     expect(stack.sim.stats.total).toBe(0);
   });
 
@@ -129,6 +158,63 @@ describe('rows', () => {
       expect(reply.status, query).toBe(400);
       expect(JSON.parse(reply.text).errors[0].message).toBe(message);
     }
+  });
+
+  it('refuses a table with no list and no column (introspection, a skipped row list, skipped leaves): 400, not an empty body', async () => {
+    const NO_LIST =
+      'This operation has no list to make rows of: a table’s rows are the records of a list or connection (the one marked @table, ' +
+      'or the only innermost one) and its columns the scalar fields selected on them and above them';
+    const cases: [string, string][] = [
+      ['{ __schema { types { name } } }', `${NO_LIST}; introspection (__schema, __type) is answered as JSON only`],
+      [`{ experiment(id: "${EXP}") { events @skip(if: true) { edges { node { id } } } } }`, NO_LIST],
+      [
+        `query($all: Boolean!) { experiment(id: "${EXP}") { events { edges { node { id @include(if: $all) } } } } }`,
+        "This operation selects no field to make a column of: select the scalar fields of 'experiment.events' (and of the objects above it)",
+      ],
+    ];
+    stack.sim.stats.reset();
+    for (const [query, message] of cases) {
+      const reply = await fetchTable(stack.url, query, { format: 'csv', variables: { all: false } });
+      expect(reply.status, query).toBe(400);
+      expect(JSON.parse(reply.text).errors).toEqual([{ message, extensions: { code: 'BAD_USER_INPUT' } }]);
+    }
+    expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('makes the rows of entities of several types (_entities): a room’s and the experiment’s events, in the listing’s order', async () => {
+    const room = (await stack.rest(`/data/rooms/experiment/${EXP}`)).data[0]?.id;
+    const variables = {
+      r: [
+        { __typename: 'Room', roomId: room },
+        { __typename: 'Experiment', experimentId: EXP },
+      ],
+    };
+    const query =
+      'query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Room { roomId events { edges { node { id timestamp } } } } ' +
+      '... on Experiment { experimentId events { edges { node { id timestamp } } } } } }';
+    expect(
+      JSON.parse((await fetchTable(stack.url, query, { format: 'csv', variables, headers: { 'x-dry-run': '1' } })).text).extensions.table
+        .inMemory,
+    ).toBeNull();
+    const reply = await fetchTable(stack.url, query, { format: 'csv', variables });
+    const table = csv(reply.text);
+    expect(table.header).toEqual([
+      '_entities.__typename',
+      '_entities.roomId',
+      '_entities.events.id',
+      '_entities.events.timestamp',
+      '_entities.experimentId',
+    ]);
+    // Every event of the experiment once for the experiment, and each of the room's once more for the room (just before it; older records name their room `sessionId`).
+    const events = await restAll(stack.rest, `/data/events/experiment/${EXP}`);
+    expect(events).toHaveLength(120);
+    expect(table.rows).toEqual(
+      events.flatMap((e) => [
+        ...((e.roomId ?? e.sessionId) === room ? [['Room', room, e.id, e.timestamp, '']] : []),
+        ['Experiment', '', e.id, e.timestamp, EXP],
+      ]),
+    );
+    expect(table.rows.filter((r) => r[0] === 'Room')).toHaveLength(40);
   });
 
   it('takes the marked list as the rows, its parents as context, and the lists beside and below it as JSON cells', async () => {
@@ -185,7 +271,14 @@ describe('rows', () => {
     ]);
     const participants = await restAll(stack.rest, `/data/participants/experiment/${EXP}`);
     expect(table.rows).toHaveLength(participants.length * 2);
-    expect(table.rows.map((r) => r[0])).toEqual(participants.flatMap((p) => [p.id, p.id]));
+    // Each participant's first 2 events, all of them in the listing's order (timestamp) across the table.
+    const taken = new Map<unknown, number>();
+    const firstTwo = (await restAll(stack.rest, `/data/events/experiment/${EXP}`)).filter((e) => {
+      const n = taken.get(e.participantId) ?? 0;
+      taken.set(e.participantId, n + 1);
+      return n < 2;
+    });
+    expect(table.rows.map((r) => [r[0], r[1]])).toEqual(firstTwo.map((e) => [e.participantId, e.eventType]));
   });
 
   it('makes one row of an operation without a list', async () => {

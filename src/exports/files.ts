@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { ListingKey } from '../loaders/planner.ts';
 import type { Page } from '../loaders/fetch.ts';
+import type { Envelope } from '../upstream/envelope.ts';
 import { TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';
 import type { Cell, Column } from '../tables/projection.ts';
 import { createWriter } from '../tables/writers.ts';
@@ -16,6 +17,18 @@ export interface Checkpoint {
   first?: { key: ListingKey; page: Page };
   /** The latest instant of the page's row records and their prints (an export's watermark is made of every page's). */
   mark?: Mark;
+  /** On a merge's first page: the first page of each listing merged (what planning reads). */
+  firsts?: { key: ListingKey; page: Page }[];
+  /** On a merge's page: how many records of each listing merged it had taken (where a resume goes on). */
+  taken?: readonly number[];
+  /** When the rows select cursors: each parent's next cursor position after the page (where a resume goes on). */
+  cursors?: readonly number[];
+}
+
+/** A page's name as read and offset (null: the answer's rows). */
+export function pagePlace(name: string): { read: number; offset: number } | null {
+  const match = /^p-(\d+)-(\d+)$/.exec(name);
+  return match ? { read: Number(match[1]), offset: Number(match[2]) } : null;
 }
 
 /** Where a page's checkpoint lies: `p-<read>-<offset>.json` (rows of the row list's pages), `a-<n>.json` (rows of the answer itself). */
@@ -79,6 +92,22 @@ export class ExportFiles {
     const text = JSON.stringify(checkpoint);
     await this.#atomic(join(this.dir(id), 'pages', `${name}.json`), text);
     return Buffer.byteLength(text);
+  }
+
+  /** The upstream's answers above a job's rows (what a resume reads instead of the upstream); returns its size in bytes. */
+  async writeAnswers(id: string, answers: readonly (readonly [string, Envelope])[]): Promise<number> {
+    const text = JSON.stringify(answers);
+    await this.#atomic(join(this.dir(id), 'answers.json'), text);
+    return Buffer.byteLength(text);
+  }
+
+  /** The answers writeAnswers kept (none: the job never got so far, or they are gone). */
+  async readAnswers(id: string): Promise<[string, Envelope][]> {
+    try {
+      return JSON.parse(await readFile(join(this.dir(id), 'answers.json'), 'utf8')) as [string, Envelope][];
+    } catch {
+      return [];
+    }
   }
 
   async readPage(id: string, name: string): Promise<Checkpoint> {
@@ -147,11 +176,17 @@ export class ExportFiles {
     }
     await rename(temporary, path);
     await rm(join(this.dir(id), 'pages'), { recursive: true, force: true });
+    await rm(join(this.dir(id), 'answers.json'), { force: true });
     return { bytes, etag: `"${hash.digest('hex').slice(0, 32)}"` };
+  }
+
+  async removePage(id: string, name: string): Promise<void> {
+    await rm(join(this.dir(id), 'pages', `${name}.json`), { force: true });
   }
 
   async removePages(id: string): Promise<void> {
     await rm(join(this.dir(id), 'pages'), { recursive: true, force: true });
+    await rm(join(this.dir(id), 'answers.json'), { force: true });
   }
 
   async remove(id: string): Promise<void> {

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { getOperationAST, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { gatewayError } from '../errors.ts';
 import { NO_META } from '../loaders/fetch.ts';
-import type { StreamPlan } from '../loaders/planner.ts';
+import type { PlannedRead, StreamPlan } from '../loaders/planner.ts';
 import { scrapedGauge } from '../observability.ts';
 import type { GatewayContext } from '../schema/builder.ts';
 import { HOUR_MS, MINUTE_MS, type QuotaLimits } from '../state/quota.ts';
@@ -15,7 +15,7 @@ import { project, type Projection } from '../tables/projection.ts';
 import { RowSchemas, tableChunks } from '../tables/rows.ts';
 import { MISSING_KEY_MESSAGE, type UpstreamSession } from '../upstream/session.ts';
 import { checked, reasonOf } from './document.ts';
-import { answerName, ExportFiles, pageName, tableOrder, type Checkpoint } from './files.ts';
+import { answerName, ExportFiles, pageName, pagePlace, tableOrder, type Checkpoint } from './files.ts';
 import { KeyPacer } from './pacer.ts';
 import type { Rec } from '../upstream/values.ts';
 import {
@@ -125,6 +125,10 @@ export class ExportService implements ExportJobs {
   readonly #ready: Promise<void>;
   readonly #sweeper: NodeJS.Timeout;
   readonly #metrics: { transitions: Counter; rows: Counter; requests: Counter };
+  /** With a shared table: jobs whose last record Redis did not take (it was down), written when it answers again. */
+  readonly #unsaved = new Set<Job>();
+  #flusher: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> | null = null;
   #closed = false;
 
   constructor(
@@ -138,6 +142,10 @@ export class ExportService implements ExportJobs {
     this.#ready.catch((error: unknown) => deps.logger.error({ err: error }, 'export jobs: EXPORT_DIR could not be read'));
     this.#sweeper = setInterval(() => void this.sweep(), Math.min(options.ttlMs, 60_000));
     this.#sweeper.unref();
+    // Another replica's cancelExport reaches the runner at once (Redis pub/sub).
+    deps.table?.listen((id, as) => {
+      this.#asked(id, as).catch((error: unknown) => deps.logger.error({ err: error, export: id }, 'export job: it could not be stopped'));
+    });
     const registers = [deps.registry];
     this.#metrics = {
       transitions: new Counter({
@@ -202,13 +210,14 @@ export class ExportService implements ExportJobs {
 
   /**
    * The job as the shared table has it (a job this process runs is its own): null once it is gone; one
-   * going without a lease has lost its replica and is PAUSED. Without a table, or while Redis does not
-   * answer, this process's view.
+   * going without a lease has lost its replica and is PAUSED. Without a table, while Redis does not
+   * answer, or until Redis has the record this process kept while it was down, this process's view.
    */
   async #sync(id: string): Promise<Job | null> {
     const table = this.deps.table;
     const held = this.#jobs.get(id) ?? null;
-    if (!table || held?.controller) return held;
+    // A job this process runs, or whose record Redis has yet to take (it was down), is as this process has it.
+    if (!table || held?.controller || (held && this.#unsaved.has(held))) return held;
     const record = await table.get(id);
     if (record === undefined) return held;
     if (record === null) {
@@ -342,19 +351,30 @@ export class ExportService implements ExportJobs {
     await this.#save(job);
   }
 
-  /** Asks the replica running a job to stop it as `as`; the job once that replica has (or once its lease expired). */
+  /**
+   * Asks the replica running a job to stop it as `as`; the job once that replica has (or once its lease
+   * expired). The runner hears it at once (pub/sub) and stops; one that missed the message reads it at
+   * its next renewal; past two leases it is gone (its job PAUSED by #sync).
+   */
   async #askRunner(job: Job, as: ExportStatus): Promise<Job | null> {
     const table = this.deps.table;
     if (!table) return job;
     const id = job.record.id;
     await table.ask(id, as);
-    // The runner looks every beat; past two leases it is gone (its job PAUSED by #sync).
     for (const end = this.#now() + 2 * 3 * table.beatMs + 1_000; this.#now() < end;) {
-      await delay(Math.min(100, table.beatMs));
+      await delay(Math.min(25, table.beatMs));
       const now = await this.#sync(id);
       if (!now || !ACTIVE.has(now.record.status)) return now;
     }
     return this.#sync(id);
+  }
+
+  /** A stop another replica asked (pub/sub) of a job this process runs. */
+  async #asked(id: string, as: ExportStatus): Promise<void> {
+    const job = this.#jobs.get(id);
+    if (!job?.controller || job.controller.signal.aborted) return;
+    if (as === 'CANCELLED') await this.#cancelHere(job);
+    else await this.#stop(job, as);
   }
 
   async resume(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
@@ -368,10 +388,25 @@ export class ExportService implements ExportJobs {
     // With a shared table, the lease first: one replica resumes it (another's resume finds it QUEUED).
     if (this.deps.table && !(await this.deps.table.claim(id))) return this.#view((await this.#sync(id)) ?? job);
     job.record.error = null;
+    await this.#reconcile(job);
     await this.#transition(job, 'QUEUED');
     const queued = this.#view(job);
     this.#launch(job, owner.session);
     return queued;
+  }
+
+  /**
+   * Counts the pages on disk its record does not: one written as its run stopped before the record
+   * said so (the process died, or lost the lease, between the two). The resumed run does not read them
+   * again, so they count now.
+   */
+  async #reconcile(job: Job): Promise<void> {
+    const r = job.record;
+    for (const [name, bytes] of await this.#files.pages(r.id)) {
+      if (Object.hasOwn(r.pageRows, name)) continue;
+      r.pageRows[name] = (await this.#files.readPage(r.id, name)).rows.length;
+      r.bytes += bytes;
+    }
   }
 
   async get(session: UpstreamSession, id: string): Promise<ExportJobView | null> {
@@ -503,9 +538,64 @@ export class ExportService implements ExportJobs {
       if (job.lost) return;
       // The record is Redis's; the shared EXPORT_DIR holds only pages and files.
       await this.#files.prepare(job.record.id);
-      await this.deps.table.save(job.record);
+      await this.#put(job);
     } else await this.#files.writeRecord(job.record.id, job.record);
     for (const listener of job.listeners) listener();
+  }
+
+  /**
+   * The record into Redis. The runner writes it only while the lease is its own (taking it again if
+   * Redis lost it); a record kept while Redis was down, only while no other replica holds the lease.
+   * While Redis does not answer the job goes on (its pages are on disk): its record waits in memory
+   * and is written when Redis answers again (#flush).
+   */
+  async #put(job: Job): Promise<'saved' | 'lost' | null> {
+    const table = this.deps.table;
+    if (!table || job.lost) return 'lost';
+    const mode = job.controller ? 'hold' : this.#unsaved.has(job) ? 'free' : 'any';
+    const saved = await table.save(job.record, mode);
+    if (saved === null) {
+      this.#unsaved.add(job);
+      this.#flusher ??= setInterval(() => void this.#flush(), table.beatMs);
+      this.#flusher.unref();
+      return null;
+    }
+    this.#unsaved.delete(job);
+    if (saved === 'lost') {
+      // Another replica runs it (or holds it) now: this process's record of it is stale.
+      if (job.controller) this.#lose(job);
+      else if (mode === 'free')
+        this.deps.logger.warn({ export: job.record.id }, 'export job: another replica holds it, its record here dropped');
+    }
+    return saved;
+  }
+
+  /** Writes the records Redis did not take while it was down (in turn, until none is left; one flush at a time). */
+  #flush(): Promise<void> {
+    this.#flushing ??= this.#flushOnce().finally(() => (this.#flushing = null));
+    return this.#flushing;
+  }
+
+  async #flushOnce(): Promise<void> {
+    for (const job of [...this.#unsaved]) {
+      const saved = await this.#put(job);
+      if (saved === null) return;
+      if (saved === 'saved')
+        this.deps.logger.info({ export: job.record.id, status: job.record.status }, 'export job: its record is in Redis again');
+    }
+    if (this.#unsaved.size === 0 && this.#flusher) {
+      clearInterval(this.#flusher);
+      this.#flusher = null;
+    }
+  }
+
+  /** This process runs a job whose lease another replica took: it stops, writing nothing more. */
+  #lose(job: Job): void {
+    if (job.lost || !job.controller) return;
+    this.deps.logger.warn({ export: job.record.id }, 'export job: its lease was lost, stopped here');
+    job.lost = true;
+    job.stopAs = 'PAUSED';
+    job.controller.abort();
   }
 
   /** A status change: saved, counted, and one log line. */
@@ -554,8 +644,9 @@ export class ExportService implements ExportJobs {
 
   /**
    * With a shared table, while the job runs here: renews its lease every beat (a lease lost, taken by
-   * another replica after this one stalled, stops the run here, PAUSED) and stops it when another
-   * replica asks (cancelExport there).
+   * another replica after this one stalled, stops the run here, PAUSED; one no process holds, as after
+   * Redis restarted empty, is taken again) and stops it when another replica asked (cancelExport there)
+   * and this process missed the message.
    */
   #hold(job: Job, controller: AbortController): NodeJS.Timeout | null {
     const table = this.deps.table;
@@ -566,13 +657,10 @@ export class ExportService implements ExportJobs {
       if (beating || controller.signal.aborted) return;
       beating = true;
       try {
-        if ((await table.renew(id)) === false) {
-          this.deps.logger.warn({ export: id }, 'export job: its lease was lost, stopped here');
-          job.lost = true;
-          job.stopAs = 'PAUSED';
-          controller.abort();
-          return;
-        }
+        const lease = await table.renew(id);
+        if (lease === 'lost') return this.#lose(job);
+        // Taken again (Redis lost it), or Redis answers again: the record it missed goes in.
+        if (lease === 'taken' || (lease === 'held' && this.#unsaved.has(job))) await this.#put(job);
         const asked = await table.asked(id);
         if (asked === 'CANCELLED') await this.#cancelHere(job);
         else if (asked) await this.#stop(job, asked);
@@ -657,14 +745,20 @@ export class ExportService implements ExportJobs {
       const { document, operation, projection, listing, since, keep } = this.#incremental(r);
       const ctx = this.deps.contextFor(session, signal);
       const onDisk = await this.#files.pages(r.id);
+      // The answer above the rows as the first pass read it: a resume reads none of it again (and its
+      // parents are those of the pages on disk).
+      const answered = await this.#files.readAnswers(r.id);
+      session.replay(answered);
       // The first pages on disk stand in for reading them again while planning.
       for (const name of onDisk.keys()) {
-        if (!/^p-\d+-0$/.test(name)) continue;
-        const first = (await this.#files.readPage(r.id, name)).first;
-        if (first) ctx.loaders.planner.seed(first.key, first.page);
+        if (pagePlace(name)?.offset !== 0) continue;
+        const { first, firsts = [] } = await this.#files.readPage(r.id, name);
+        for (const known of first ? [first, ...firsts] : firsts) ctx.loaders.planner.seed(known.key, known.page);
       }
       let plan: StreamPlan | null = null;
       let answers = 0;
+      // Where the pages on disk leave the row list (filled once the plan is known).
+      const resume: { from?: (read: number) => readonly number[] | undefined; cursors?: readonly number[] } = {};
       const chunks = tableChunks(
         {
           schema: this.deps.schema,
@@ -675,23 +769,36 @@ export class ExportService implements ExportJobs {
           ctx,
           ahead: this.deps.ahead,
           maxAnswerRecords: this.deps.maxAnswerRecords,
-          onPlan: (planned) => {
+          onPlan: async (planned) => {
             plan = planned;
-            r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk);
+            if (answered.length === 0) r.bytes += await this.#files.writeAnswers(r.id, await session.answered());
+            await this.#resumeFrom(job, planned, onDisk, resume);
+            r.requestsPlanned = spent() + planned.requests - this.#skipped(planned, onDisk, resume.from);
           },
           skip: (read, offset) => onDisk.has(pageName(read, offset)),
           keep,
+          resume,
         },
         projection,
       );
       for await (const chunk of chunks) {
         const name = chunk.page ? pageName(chunk.page.read, chunk.page.offset) : answerName(answers++);
         const checkpoint: Checkpoint = { rows: chunk.rows };
-        const read = chunk.page && (plan as StreamPlan | null)?.reads[chunk.page.read];
-        // A listing's own first page is kept to plan with on resume (a merged page is no listing's own).
-        if (chunk.page && read && chunk.page.offset === 0 && !chunk.page.merged) {
-          checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
+        const reads = (plan as StreamPlan | null)?.reads;
+        const read = chunk.page && reads?.[chunk.page.read];
+        // A listing's own first page is kept to plan with on resume; a merge's first page keeps every merged listing's.
+        if (chunk.page && read && chunk.page.offset === 0) {
+          if (!chunk.page.merged)
+            checkpoint.first = { key: read.key, page: { records: [...chunk.page.records], total: read.total, offset: 0, meta: NO_META } };
+          else
+            checkpoint.firsts = await Promise.all(
+              (reads ?? [])
+                .filter((other) => other.group === read.group)
+                .map(async (other) => ({ key: other.key, page: await other.first })),
+            );
         }
+        if (chunk.page?.taken) checkpoint.taken = chunk.page.taken;
+        if (chunk.cursors) checkpoint.cursors = chunk.cursors;
         if (chunk.page && listing) {
           const field = listing.spec.instant;
           checkpoint.mark = chunk.page.records.filter((rec) => !keep || keep(rec)).reduce((m, rec) => advance(m, rec, field), NO_MARK);
@@ -717,20 +824,80 @@ export class ExportService implements ExportJobs {
     }
   }
 
+  /**
+   * Where the pages on disk leave a resumed job's row list: each merge's place (the `taken` of its last
+   * page on disk) and each parent's next cursor (the last page's). Pages of a plan that reads other
+   * listings than the one they came from (the experiment gained a room since) are removed first: the
+   * row list is read again from its start.
+   */
+  async #resumeFrom(
+    job: Job,
+    plan: StreamPlan,
+    onDisk: Map<string, number>,
+    resume: { from?: (read: number) => readonly number[] | undefined; cursors?: readonly number[] },
+  ): Promise<void> {
+    const r = job.record;
+    const digest = createHash('sha256')
+      .update(JSON.stringify(plan.reads.map((read) => [read.key, read.group])))
+      .digest('hex')
+      .slice(0, 32);
+    const pages = [...onDisk.keys()].filter((name) => pagePlace(name) !== null);
+    if (r.plan !== undefined && r.plan !== digest && pages.length > 0) {
+      this.deps.logger.warn(
+        { export: r.id, pages: pages.length },
+        'export job: its row list is read from other listings than its pages on disk; reading it again',
+      );
+      for (const name of pages) {
+        await this.#files.removePage(r.id, name);
+        r.bytes = Math.max(0, r.bytes - (onDisk.get(name) ?? 0));
+        onDisk.delete(name);
+        delete r.pageRows[name];
+      }
+      pages.length = 0;
+    }
+    r.plan = digest;
+    // The last page on disk of each read (a merge's pages are named by its first read).
+    const last = new Map<number, number>();
+    for (const name of pages) {
+      const { read, offset } = pagePlace(name) as { read: number; offset: number };
+      last.set(read, Math.max(offset, last.get(read) ?? -1));
+    }
+    const taken = new Map<number, readonly number[]>();
+    for (const [read, offset] of last) {
+      const merged = plan.reads.filter((other) => other.group === plan.reads[read]?.group).length > 1;
+      if (!merged) continue;
+      const checkpoint = await this.#files.readPage(r.id, pageName(read, offset));
+      if (checkpoint.taken) taken.set(read, checkpoint.taken);
+    }
+    resume.from = (read) => taken.get(read);
+    const lastName = tableOrder(pages).at(-1);
+    if (lastName !== undefined) resume.cursors = (await this.#files.readPage(r.id, lastName)).cursors;
+  }
+
   /** Requests of the plan for pages already on disk (a resumed job does not read them again). */
-  #skipped(plan: StreamPlan, onDisk: ReadonlyMap<string, number>): number {
+  #skipped(plan: StreamPlan, onDisk: ReadonlyMap<string, number>, from?: (read: number) => readonly number[] | undefined): number {
     let n = 0;
-    plan.reads.forEach((read, i) => {
-      for (let at = read.source.pageLimit; at < read.total; at += read.source.pageLimit) if (onDisk.has(pageName(i, at))) n++;
-    });
+    for (let i = 0; i < plan.reads.length;) {
+      const read = plan.reads[i] as PlannedRead;
+      let end = i + 1;
+      while (end < plan.reads.length && (plan.reads[end] as PlannedRead).group === read.group) end++;
+      if (end - i > 1) {
+        // A merge going on from its place reads each listing from the page holding its next record.
+        const taken = from?.(i) ?? [];
+        plan.reads.slice(i, end).forEach((merged, j) => (n += Math.max(0, Math.floor((taken[j] ?? 0) / merged.source.pageLimit) - 1)));
+      } else for (let at = read.source.pageLimit; at < read.total; at += read.source.pageLimit) if (onDisk.has(pageName(i, at))) n++;
+      i = end;
+    }
     return n;
   }
 
-  /** A page on disk, within EXPORT_MAX_BYTES; then it counts. */
+  /** A page on disk, within EXPORT_MAX_BYTES; then it counts. A run stopped (or that lost its lease) writes none. */
   async #write(job: Job, name: string, checkpoint: Checkpoint): Promise<void> {
     const r = job.record;
+    // Stopped (cancelled, paused, or its lease lost) while the page was read: it is not written.
+    job.controller?.signal.throwIfAborted();
     const size = Buffer.byteLength(JSON.stringify(checkpoint));
-    const used = [...this.#jobs.values()].reduce((n, j) => n + j.record.bytes, 0);
+    const used = await this.#used();
     if (used + size > this.options.maxBytes) {
       throw gatewayError(
         'EXPORT_TOO_LARGE',
@@ -742,6 +909,16 @@ export class ExportService implements ExportJobs {
     r.bytes += written;
     r.pageRows[name] = checkpoint.rows.length;
     this.#metrics.rows.inc(checkpoint.rows.length);
+  }
+
+  /**
+   * Bytes export jobs take in EXPORT_DIR: with a shared table every replica's jobs (each record's bytes;
+   * this process's own runs as it knows them), else this process's (and while Redis does not answer).
+   */
+  async #used(): Promise<number> {
+    const used = new Map([...this.#jobs].map(([id, j]) => [id, j.record.bytes]));
+    for (const [id, bytes] of (await this.deps.table?.bytes()) ?? []) if (!this.#jobs.get(id)?.controller) used.set(id, bytes);
+    return [...used.values()].reduce((n, bytes) => n + bytes, 0);
   }
 
   /** The file from the pages; and the watermark, from `since` (null: the rows are no data listing's) and every page's mark. */
@@ -808,5 +985,10 @@ export class ExportService implements ExportJobs {
     clearInterval(this.#sweeper);
     await this.#ready.catch(() => undefined);
     await Promise.all([...this.#jobs.values()].filter((j) => j.controller).map((j) => this.#stop(j, 'PAUSED')));
+    // Their last records, if Redis answers (else each job's lease expires: another replica finds it PAUSED).
+    await this.#flush();
+    if (this.#flusher) clearInterval(this.#flusher);
+    this.#flusher = null;
+    this.deps.table?.close();
   }
 }

@@ -32,6 +32,11 @@ export interface JobRecord {
   file: { bytes: number; etag: string } | null;
   /** Bytes of the job's pages and file on disk. */
   bytes: number;
+  /**
+   * A digest of the listings its row list is read from (the plan's reads, in order): a resume whose plan
+   * reads others (the experiment gained a room, say) cannot go on from the pages on disk.
+   */
+  plan?: string;
 }
 
 /** A job as the API shows it (`ExportJob`). */

@@ -47,8 +47,8 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { selectionWalk, type SelectionWalk } from '../document.ts';
-import { LISTING_BY_FIELD, LISTINGS } from '../spec/data-types.ts';
-import { upstreamOrder } from '../spec/order.ts';
+import { LISTING_BY_FIELD } from '../spec/data-types.ts';
+import { listingOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
 import { isPlainSegment } from '../upstream/routes.ts';
@@ -87,6 +87,12 @@ function dataText(type: string, params: Params): string {
   for (const k of given.length > 1 ? given.sort() : given) filters += `&${k}=${params[k]}`;
   return `${type}\u0000${filters}`;
 }
+
+/**
+ * The group of a request among a turn's or a table's: listings of one data type, filters and
+ * experiment, read at one wider scope when that is cheaper (and a table's merged in their order).
+ */
+export const groupOf = (req: DataRequest): string => `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
 
 const scopeText = (scope: Scope): string => `${scope.kind}\u0000${scope.id}\u0000${scope.kind === 'participant' ? scope.roomId : ''}`;
 
@@ -192,6 +198,11 @@ export interface StreamedPage {
   read: number;
   offset: number;
   merged: boolean;
+  /**
+   * For a merged page, how many records of each of the group's listings the merge has taken once the
+   * page is handed out: where a resumed merge starts (stream's `from`).
+   */
+  taken?: readonly number[];
 }
 
 /** One listing a table's plan reads: its first page (read while planning), its total, and whose each record is. */
@@ -411,7 +422,7 @@ export class Planner {
   async #decide(reqs: readonly DataRequest[]): Promise<(Listing | null | Error)[]> {
     const groups = new Map<string, DataRequest[]>();
     for (const req of reqs) {
-      const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
+      const group = groupOf(req);
       groups.set(group, [...(groups.get(group) ?? []), req]);
     }
     const answers = new Map<DataRequest, Listing | null | Error>();
@@ -458,7 +469,7 @@ export class Planner {
     const totals: (number | ListingSource)[] | null = options.totals ? reqs.map(() => 0) : null;
     const groups = new Map<string, number[]>();
     reqs.forEach((req, i) => {
-      const group = `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
+      const group = groupOf(req);
       groups.set(group, [...(groups.get(group) ?? []), i]);
     });
     const reads: PlannedRead[] = [];
@@ -466,7 +477,7 @@ export class Planner {
       const group = indices.map((i) => reqs[i] as DataRequest);
       const first = group[0];
       if (!first) continue;
-      const order = upstreamOrder({ instant: LISTINGS.find((l) => l.path === first.type)?.instant ?? 'timestamp' }, first.params);
+      const order = listingOrder(first.type, first.params);
       const target = this.enabled && first.experimentId !== null ? liftTarget(group) : null;
       if (target !== null) {
         const listing: ListingKey = { type: first.type, params: first.params, scope: target };
@@ -476,24 +487,35 @@ export class Planner {
         this.#decisions.push({ listing, decision: lifted ? 'lifted' : 'per-parent', parents: group.length, total: page.total });
         if (lifted) {
           // Whose each record is, by room and then participant: a lookup per record, no key built.
+          // (An experiment's own request has every record: it is in none of them.)
           const owners = new Map<string, Map<string, number[]>>();
+          const everywhere: number[] = [];
           indices.forEach((index, k) => {
             const scope = (group[k] as DataRequest).scope;
+            if (scope.kind === 'experiment') return void everywhere.push(index);
             const [room, participant] = scope.kind === 'participant' ? [scope.roomId, scope.id] : [scope.id, ''];
             const inRoom = owners.get(room) ?? new Map<string, number[]>();
             owners.set(room, inRoom.set(participant, [...(inRoom.get(participant) ?? []), index]));
           });
-          const kind = first.scope.kind;
+          const kind = group.every((req) => req.scope.kind === first.scope.kind) ? first.scope.kind : null;
           const none: number[] = [];
-          const ownersOf = (r: Rec): number[] =>
-            kind === 'experiment' ? indices : (owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none);
+          const ownersOf =
+            kind === 'experiment'
+              ? () => indices
+              : kind !== null
+                ? (r: Rec): number[] => owners.get(roomOf(r) ?? '')?.get(kind === 'room' ? '' : participantOf(r)) ?? none
+                : // Parents of several kinds (entities or nodes of an experiment, a room, a participant): each the records of its scope, in the parents' order.
+                  (r: Rec): number[] => {
+                    const inRoom = owners.get(roomOf(r) ?? '');
+                    return [...everywhere, ...(inRoom?.get('') ?? none), ...(inRoom?.get(participantOf(r)) ?? none)].sort((a, b) => a - b);
+                  };
           reads.push({
             key: listing,
             source: dataSource(listing.type, target, listing.params, first.pageLimit),
             first: probe,
             total: page.total,
             owners: ownersOf,
-            rowsPerRecord: kind === 'experiment' ? indices.length : indices.length / placesOf(owners),
+            rowsPerRecord: everywhere.length + (indices.length - everywhere.length) / placesOf(owners),
             group: g,
             order,
           });
@@ -548,9 +570,15 @@ export class Planner {
    * order (`sort`, `order`), as the wider listing would have them: see `#merged`. None is kept once
    * handed out, so memory holds a few pages whatever the listings' size. Pages `skip` names (by read
    * and offset: an export job's, on disk) are not handed out, nor read when they are a listing's own
-   * (but a first page, read while planning); a merge reads its listings whole again.
+   * (but a first page, read while planning). A merge that `from` gives a place (by its first read: the
+   * `taken` of the last merged page on disk) starts there, reading each listing from the page it stands in.
    */
-  async *stream(plan: StreamPlan, ahead: number, skip?: (read: number, offset: number) => boolean): AsyncGenerator<StreamedPage> {
+  async *stream(
+    plan: StreamPlan,
+    ahead: number,
+    skip?: (read: number, offset: number) => boolean,
+    from?: (read: number) => readonly number[] | undefined,
+  ): AsyncGenerator<StreamedPage> {
     for (let i = 0; i < plan.reads.length;) {
       const index = i;
       const group = (plan.reads[i] as PlannedRead).group;
@@ -563,7 +591,7 @@ export class Planner {
       if (read && reads.length === 1) {
         for await (const { records, offset } of this.listings.pages(read.source, ahead, read.first, skipped))
           yield { records, owners: records.map(read.owners), read: index, offset, merged: false };
-      } else yield* this.#merged(reads, index, skipped);
+      } else yield* this.#merged(reads, index, skipped, from?.(index));
     }
   }
 
@@ -571,24 +599,39 @@ export class Planner {
    * A k-way merge of each parent's listing by the upstream's order, in pages of the listings' page
    * size: each listing holds its current page and reads its next one ahead, so memory is two pages a
    * parent (their first pages are what planning read anyway). Records equal in the order keep the
-   * parents' order.
+   * parents' order. Given `from` (how many records of each listing were taken), the merge goes on from
+   * there as it would have: each listing is read from the page holding its next record.
    */
-  async *#merged(reads: readonly PlannedRead[], index: number, skip?: (offset: number) => boolean): AsyncGenerator<StreamedPage> {
+  async *#merged(
+    reads: readonly PlannedRead[],
+    index: number,
+    skip?: (offset: number) => boolean,
+    from?: readonly number[],
+  ): AsyncGenerator<StreamedPage> {
     const first = reads[0];
     if (!first) return;
-    const heads = reads.map((read) => ({
-      read,
-      pages: this.listings.pages(read.source, 1, read.first),
-      records: [] as Rec[],
-      at: 0,
-      done: false,
-    }));
+    const start = from?.length === reads.length ? from : null;
+    const heads = reads.map((read, i) => {
+      const taken = start?.[i] ?? 0;
+      // The page holding the next record, and that record's place in it.
+      const page = taken - (taken % read.source.pageLimit);
+      const before = page > 0 ? (offset: number) => offset < page : undefined;
+      return {
+        read,
+        pages: this.listings.pages(read.source, 1, read.first, before),
+        records: [] as Rec[],
+        at: 0,
+        into: taken - page,
+        taken,
+        done: false,
+      };
+    });
     type Head = (typeof heads)[number];
     const refill = async (head: Head): Promise<void> => {
       while (!head.done && head.at >= head.records.length) {
         const next = await head.pages.next();
         if (next.done) head.done = true;
-        else [head.records, head.at] = [next.value.records, 0];
+        else [head.records, head.at, head.into] = [next.value.records, head.into, 0];
       }
     };
     try {
@@ -596,7 +639,7 @@ export class Planner {
       let records: Rec[] = [];
       let owners: number[][] = [];
       // Where the merged page starts in the merge.
-      let at = 0;
+      let at = heads.reduce((n, head) => n + head.taken, 0);
       for (;;) {
         let best: Head | null = null;
         for (const head of heads) {
@@ -605,16 +648,18 @@ export class Planner {
         }
         if (best === null) break;
         const record = best.records[best.at++] as Rec;
+        best.taken++;
         records.push(record);
         owners.push(best.read.owners(record));
         if (best.at >= best.records.length) await refill(best);
         if (records.length >= first.source.pageLimit) {
-          if (!skip?.(at)) yield { records, owners, read: index, offset: at, merged: true };
+          if (!skip?.(at)) yield { records, owners, read: index, offset: at, merged: true, taken: heads.map((h) => h.taken) };
           at += records.length;
           [records, owners] = [[], []];
         }
       }
-      if (records.length > 0 && !skip?.(at)) yield { records, owners, read: index, offset: at, merged: true };
+      if (records.length > 0 && !skip?.(at))
+        yield { records, owners, read: index, offset: at, merged: true, taken: heads.map((h) => h.taken) };
     } finally {
       await Promise.all(heads.map((head) => head.pages.return(undefined)));
     }

@@ -94,10 +94,16 @@ function jsonAnswer(result: unknown, fetchAPI: Parameters<typeof processRegularR
   return new fetchAPI.Response(response.body, { status, headers: response.headers });
 }
 
-const refusal = (status: number, message: string, extensions: Record<string, unknown>, fetchAPI: { Response: typeof Response }) =>
+const refusal = (
+  status: number,
+  message: string,
+  extensions: Record<string, unknown>,
+  fetchAPI: { Response: typeof Response },
+  headers: Record<string, string> = {},
+) =>
   new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions }] }), {
     status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
   });
 
 /**
@@ -305,12 +311,15 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
           ),
         );
       else if (negotiated.kind === 'not-acceptable')
+        // What it can serve, in the header and in words (JSON: what a client that asked for something else can still read).
         endResponse(
-          new fetchAPI.Response(null, {
-            status: 406,
-            statusText: 'Not Acceptable',
-            headers: { accept: negotiated.acceptable.join(', ') },
-          }),
+          refusal(
+            406,
+            `None of the types Accept lists can be served: ask for one of ${negotiated.acceptable.join(', ')} (or ?format=${Object.keys(TABLE_FORMATS).join('|')})`,
+            { code: 'BAD_USER_INPUT', acceptable: negotiated.acceptable },
+            fetchAPI,
+            { accept: negotiated.acceptable.join(', ') },
+          ),
         );
     },
     onExecute({ args, setExecuteFn }) {
@@ -318,6 +327,21 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
       const format = request ? asked.get(request) : undefined;
       if (!request || !format) return;
       setExecuteFn(((executeArgs: ExecutionArgs) => runTable(executeArgs, request, format)) as never);
+    },
+    onSubscribe({ args, setSubscribeFn }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      const format = request ? asked.get(request) : undefined;
+      if (!format) return;
+      // Answered as JSON (onResultProcess) with the catalogue's status for it, rather than Yoga's empty 406.
+      setSubscribeFn((() => ({
+        errors: [
+          gatewayError(
+            'BAD_USER_INPUT',
+            `A table (${format}) is read from a query; this operation is a subscription, whose events stream as JSON over SSE (Accept: text/event-stream) or WebSocket`,
+            { extensions: { format }, status: 406 },
+          ),
+        ],
+      })) as never);
     },
     onResultProcess({ request, result, setResultProcessor, serverContext }) {
       const format = asked.get(request);

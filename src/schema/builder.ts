@@ -50,6 +50,11 @@ export interface TableHooks {
    * the parent's request is recorded (by the field's response path) and the connection answers empty.
    */
   defer(info: GraphQLResolveInfo, req: DataRequest, args: object, view: (record: Rec) => unknown): boolean;
+  /**
+   * For a row list made in the answer (not deferred): what keeps each record the connection answers, in
+   * its edges' order, so that the table's rows can be ordered by them; null for any other listing.
+   */
+  listing(info: GraphQLResolveInfo, req: DataRequest): ((record: Rec) => void) | null;
   /** Counts the records a connection reading every record gave the answer; throws past the table's bound. */
   records(count: number): void;
 }

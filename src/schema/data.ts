@@ -149,7 +149,10 @@ function listingConnection<P>(t: FieldBuilder<P>, spec: ListingSpec, scopeOf: (p
         };
         // A table's row list: its records are streamed as rows (src/tables/rows.ts), not resolved here.
         if (ctx.table?.defer(info, req, args, view)) return EMPTY_CONNECTION;
-        return resolveDataConnection(ctx, req, args, view, info);
+        // A table's row list made in the answer: its raw records are kept beside its rows, which are ordered by them.
+        const keep = ctx.table?.listing(info, req);
+        const viewed = keep ? (record: Rec) => (keep(record), view(record)) : view;
+        return resolveDataConnection(ctx, req, args, viewed, info);
       },
     },
     connectionOf(node, typeof spec.node === 'string' ? spec.node : spec.node.name),

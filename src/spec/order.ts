@@ -1,4 +1,5 @@
 import type { Rec } from '../upstream/values.ts';
+import { LISTING_BY_PATH } from './data-types.ts';
 import type { ListingSpec, Params } from './spec.ts';
 
 /** Two values of a sort field as the upstream orders them: numbers by value, anything else as text; nulls last. */
@@ -32,3 +33,7 @@ export function upstreamOrder(spec: Pick<ListingSpec, 'instant'>, params: Params
     return (a, b) => sign * (instantOf(a, instant) - instantOf(b, instant));
   return (a, b) => sign * (compareValues(a[sort], b[sort]) || instantOf(a, instant) - instantOf(b, instant));
 }
+
+/** The upstream's order of a listing's records, by its data type's path (`events`) and parameters. */
+export const listingOrder = (type: string, params: Params): ((a: Rec, b: Rec) => number) =>
+  upstreamOrder({ instant: LISTING_BY_PATH.get(type)?.instant ?? 'timestamp' }, params);

@@ -81,6 +81,17 @@ export interface QuotaLimits {
 /** How long the per-minute window of these limits is. */
 export const minuteOf = (limits: QuotaLimits | null): number => limits?.minuteMs ?? MINUTE_MS;
 
+/**
+ * How long the gateway counts a request against the per-minute limit: the upstream's minute and one
+ * bucket more. The upstream's window starts at a request's arrival, the gateway's buckets at its
+ * sending: counted over the minute alone, a request sent late in its bucket (up to a bucket after the
+ * bucket's start) that took longer to arrive than the one sent when it left the count could still be
+ * in the upstream's window when that one arrives — a 429. One bucket more makes the next request
+ * leave at least a bucket after the first one's upstream window could end, so none lands in a window
+ * the upstream still counts as full while two requests' latencies differ by less than a bucket (1 s).
+ */
+export const countedMinuteOf = (limits: QuotaLimits | null): number => minuteOf(limits) + MINUTE_BUCKET_MS;
+
 /** A count learnt at a time (local ms): e.g. what Redis last said the fleet spent. */
 export interface KnownCount {
   n: number;
@@ -178,7 +189,7 @@ export class QuotaTracker {
     entry.hour.add(now, this.weight);
     let minute = entry.endpoints.get(endpoint);
     if (!minute) {
-      minute = new WindowCounter(MINUTE_BUCKET_MS, minuteOf(this.limits));
+      minute = new WindowCounter(MINUTE_BUCKET_MS, countedMinuteOf(this.limits));
       entry.endpoints.set(endpoint, minute);
     }
     minute.add(now, this.weight);
@@ -195,7 +206,7 @@ export class QuotaTracker {
     if (hour) entry.hour.add(hour.at, hour.n);
     entry.endpoints = new Map();
     for (const [endpoint, known] of minutes) {
-      const minute = new WindowCounter(MINUTE_BUCKET_MS, minuteOf(this.limits));
+      const minute = new WindowCounter(MINUTE_BUCKET_MS, countedMinuteOf(this.limits));
       minute.add(known.at, known.n);
       entry.endpoints.set(endpoint, minute);
     }

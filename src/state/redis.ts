@@ -11,7 +11,7 @@ import {
   HOUR_BUCKET_MS,
   HOUR_MS,
   MINUTE_BUCKET_MS,
-  minuteOf,
+  countedMinuteOf,
   quotaRefusal,
   QuotaTracker,
   type KnownCount,
@@ -447,7 +447,7 @@ class RedisQuota implements QuotaStore {
     const done = await this.link.call('quota', (redis) =>
       Promise.all([
         redis.hsgqlCatchUp(`${space}q:h`, HOUR_BUCKET_MS, HOUR_MS, 0, 0, 0),
-        redis.hsgqlCatchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, minuteOf(this.limits), 0, 0, 0),
+        redis.hsgqlCatchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, countedMinuteOf(this.limits), 0, 0, 0),
       ]),
     );
     if (done === FALLBACK) {
@@ -474,7 +474,7 @@ class RedisQuota implements QuotaStore {
         this.limits?.perHour ?? 0,
         this.limits?.perMinutePerEndpoint ?? 0,
         charge,
-        minuteOf(this.limits),
+        countedMinuteOf(this.limits),
       ),
     );
     if (verdict === FALLBACK) return verdict;
@@ -612,7 +612,13 @@ class RedisQuota implements QuotaStore {
       const space = this.keys.of(hash);
       catchUp(`${space}q:h`, HOUR_BUCKET_MS, HOUR_MS, view?.hour, [...sent.values()].flat());
       for (const endpoint of new Set([...(view?.minutes.keys() ?? []), ...sent.keys()]))
-        catchUp(`${space}q:m:${endpoint}`, MINUTE_BUCKET_MS, minuteOf(this.limits), view?.minutes.get(endpoint), sent.get(endpoint) ?? []);
+        catchUp(
+          `${space}q:m:${endpoint}`,
+          MINUTE_BUCKET_MS,
+          countedMinuteOf(this.limits),
+          view?.minutes.get(endpoint),
+          sent.get(endpoint) ?? [],
+        );
     }
     await Promise.all(calls);
   }

@@ -108,6 +108,11 @@ export interface Projection {
   streamed: Streamed | null;
   /** Why the rows of a list are made from the whole answer in memory rather than streamed (null: streamed, or no list). */
   inMemory: string | null;
+  /**
+   * The row list's field nodes when it is a data listing of an experiment, room or participant: made
+   * in memory, its rows are ordered by their records in the listing's order across the whole table.
+   */
+  listing: ReadonlySet<FieldNode> | null;
   /** The row list's name (its columns' prefix), for messages. */
   rowList: string;
 }
@@ -339,6 +344,7 @@ export function project(
     return { fills, next };
   };
   const level = levelOf(top, [], path);
+  if (columns.length === 0) throw nothingToTable(operation, chosen ? nameOf(pathTo(chosen, parents)) || chosen.key : null);
 
   const names = new Map<string, number>();
   for (const c of columns) names.set(c.name, (names.get(c.name) ?? 0) + 1);
@@ -354,14 +360,37 @@ export function project(
     path: new Set(connections.flatMap((s) => s.nodes)),
     streamed,
     inMemory: chosen && rowList && !streamed ? whyInMemory(chosen, rowList, name) : null,
+    listing: chosen && rowList && rowList !== chosen && isDataListing(chosen) ? new Set(chosen.nodes) : null,
     rowList: chosen ? nameOf(pathTo(chosen, parents)) : '',
   };
 }
 
+/**
+ * A table of nothing (no column: a query of introspection only, or whose fields are all skipped) is
+ * refused rather than answered with an empty body, which a reader takes for an empty table.
+ */
+function nothingToTable(operation: OperationDefinitionNode, rowList: string | null): GraphQLError {
+  if (rowList !== null)
+    return badTable(
+      `This operation selects no field to make a column of: select the scalar fields of '${rowList}' (and of the objects above it)`,
+    );
+  const introspection = operation.selectionSet.selections.some(
+    (s) => s.kind === Kind.FIELD && (s.name.value === '__schema' || s.name.value === '__type'),
+  );
+  return badTable(
+    'This operation has no list to make rows of: a table’s rows are the records of a list or connection (the one marked @table, ' +
+      'or the only innermost one) and its columns the scalar fields selected on them and above them' +
+      (introspection ? '; introspection (__schema, __type) is answered as JSON only' : ''),
+  );
+}
+
+/** Whether a connection is a data listing of an experiment, room or participant (the upstream's listings, in their order). */
+const isDataListing = (s: Selected): boolean =>
+  LISTING_BY_FIELD.has(s.name) && ['Experiment', 'Room', 'Participant'].includes(s.parent.name);
+
 /** Why a row list is not streamed (see streamedOf), as the caller can act on it. */
 function whyInMemory(list: Selected, edges: Selected, name: string): string {
-  if (list === edges || !LISTING_BY_FIELD.has(list.name) || !['Experiment', 'Room', 'Participant'].includes(list.parent.name))
-    return `'${name}' is not a data listing of an experiment, room or participant`;
+  if (list === edges || !isDataListing(list)) return `'${name}' is not a data listing of an experiment, room or participant`;
   const besides = [
     ...(list.children ?? []).filter((c) => c !== edges && !headerField(c)).map((c) => c.key),
     ...(edges.children ?? []).filter((c) => !['node', 'cursor', '__typename'].includes(c.name)).map((c) => `edges.${c.key}`),
@@ -385,7 +414,7 @@ function headerField(s: Selected): boolean {
  * reads it: with it the table is made from the whole answer.
  */
 function streamedOf(connection: Selected, edges: Selected): Streamed | null {
-  if (!LISTING_BY_FIELD.has(connection.name) || !['Experiment', 'Room', 'Participant'].includes(connection.parent.name)) return null;
+  if (!isDataListing(connection)) return null;
   if ((connection.children ?? []).some((c) => c !== edges && !headerField(c))) return null;
   const nodes = (edges.children ?? []).filter((c) => c.name === 'node');
   const node = nodes[0];

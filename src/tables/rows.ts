@@ -13,7 +13,8 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import type { DataRequest, StreamedPage, StreamPlan } from '../loaders/planner.ts';
+import { groupOf, type DataRequest, type StreamedPage, type StreamPlan } from '../loaders/planner.ts';
+import { listingOrder } from '../spec/order.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
 import type { Rec } from '../upstream/values.ts';
 import { gatewayError } from '../errors.ts';
@@ -121,6 +122,11 @@ export interface TableArgs {
   maxAnswerRecords?: number;
   /** Records of the row list to make rows of (an incremental export's: those not delivered before); all when absent. */
   keep?: (record: Rec) => boolean;
+  /**
+   * Where a resumed export job goes on (the last of its pages on disk): each merge's place by its first
+   * read (RowChunk.page.taken), and each parent's next cursor position (RowChunk.cursors).
+   */
+  resume?: { from?: (read: number) => readonly number[] | undefined; cursors?: readonly number[] };
 }
 
 const REPEATED =
@@ -143,7 +149,9 @@ export function tooMany(limit: 'TABLE_MAX_ROWS' | 'TABLE_MAX_ANSWER_RECORDS', fo
  */
 export interface RowChunk {
   rows: Cell[][];
-  page: { read: number; offset: number; merged: boolean; records: readonly Rec[] } | null;
+  page: { read: number; offset: number; merged: boolean; records: readonly Rec[]; taken?: readonly number[] } | null;
+  /** When the rows select cursors: each parent's next cursor position once these rows are written. */
+  cursors?: readonly number[];
 }
 
 const hasWindow = (args: object): boolean => {
@@ -177,6 +185,8 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
   const { ctx, schema, document, operation } = args;
   const streamed = projection.streamed;
   const deferred = new Map<string, { req: DataRequest; view: (record: Rec) => unknown }>();
+  // A row list made in the answer: each parent's request and records (in its edges' order), by the connection's path.
+  const listed = new Map<string, Listed>();
   let windowed = false;
   let answerRecords = 0;
   const hooks: TableHooks = {
@@ -193,6 +203,13 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
       deferred.set(pathKey(responsePath(info.path)), { req, view });
       return true;
     },
+    listing: (info, req) => {
+      const node = info.fieldNodes[0];
+      if (!node || !projection.listing?.has(node)) return null;
+      const records: Rec[] = [];
+      listed.set(pathKey(responsePath(info.path)), { req, records });
+      return (record) => void records.push(record);
+    },
   };
   ctx.table = hooks;
   const answer = await execute({
@@ -207,22 +224,30 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
   const parents: Parent[] = [];
   // The rows in the answer itself (all of them, unless the row list is streamed): known before the first byte.
   const inAnswer: Cell[][] = [];
+  // Beside each row of a data listing made in the answer: its record and its parent's listing.
+  const sources: { record: Rec; from: Listed }[] = [];
   const cells: Cell[] = new Array<Cell>(projection.columns.length).fill(null);
-  const walk = (value: unknown, level: Level, path: (string | number)[]): void => {
+  const walk = (value: unknown, level: Level, path: (string | number)[], from: Listed | null, at: number): void => {
     fill(value, level.fills, cells);
     const next = level.next;
-    if (next === null) return void inAnswer.push(cells.slice());
-    // The connection of a streamed row list: its parent's request was recorded at this path.
+    if (next === null) {
+      if (from) sources.push({ record: from.records[at] as Rec, from });
+      return void inAnswer.push(cells.slice());
+    }
+    let listing: Listed | null = null;
     if (next.level.next === null) {
+      // The connection of a streamed row list: its parent's request was recorded at this path.
       const known = deferred.get(pathKey(path));
       if (known) return void parents.push({ cells: cells.slice(), ...known, connection: value, fills: level.fills });
+      listing = listed.get(pathKey(path)) ?? null;
     }
     const child = (value as Record<string, unknown> | null)?.[next.key];
     if (child === null || child === undefined) return;
-    if (!next.list) return walk(child, next.level, [...path, next.key]);
-    if (Array.isArray(child)) child.forEach((item, i) => walk(item, next.level, [...path, next.key, i]));
+    if (!next.list) return walk(child, next.level, [...path, next.key], null, 0);
+    if (Array.isArray(child)) child.forEach((item, i) => walk(item, next.level, [...path, next.key, i], listing, i));
   };
-  walk(answer.data, projection.root, []);
+  walk(answer.data, projection.root, [], null, 0);
+  if (sources.length > 0 && sources.length === inAnswer.length) inOrder(inAnswer, sources);
 
   const plan =
     parents.length === 0 || !streamed
@@ -243,6 +268,30 @@ export async function* tableChunks(args: TableArgs, projection: Projection): Asy
   }
   for (let i = 0; i < inAnswer.length; i += CHUNK_ROWS) yield { rows: inAnswer.slice(i, i + CHUNK_ROWS), page: null };
   if (streamed && plan.reads.length > 0) yield* streamRows(args, streamed, parents, rowLevel(projection.root), plan);
+}
+
+/** A parent's listing of a row list made in the answer: its request, and the records its edges hold. */
+interface Listed {
+  req: DataRequest;
+  records: Rec[];
+}
+
+/**
+ * Orders the rows of a data listing made in the answer as a streamed table's are (the planner's
+ * stream): listings of one data type, filters and experiment together, in the order they first come,
+ * and within them by the listing's sort and order across every parent (src/spec/order.ts, the merge's
+ * comparator). Stable: rows equal in it keep the answer's order (the parents' order).
+ */
+function inOrder(rows: Cell[][], sources: readonly { record: Rec; from: Listed }[]): void {
+  const groups = new Map<string, { index: number; order: (a: Rec, b: Rec) => number }>();
+  const keyed = sources.map(({ record, from }, i) => {
+    const key = groupOf(from.req);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { index: groups.size, order: listingOrder(from.req.type, from.req.params) }));
+    return { cells: rows[i] as Cell[], record, group };
+  });
+  keyed.sort((a, b) => a.group.index - b.group.index || a.group.order(a.record, b.record));
+  keyed.forEach((row, i) => (rows[i] = row.cells));
 }
 
 /**
@@ -306,11 +355,13 @@ async function* streamRows(
   // Read straight from the records when the row is leaves only (never with cursors: see directRows).
   const direct = directRows(streamed, row);
   // Each parent's records come in its listing's order: the next one's position is its cursor.
-  const offsets = streamed.cursorKeys.length > 0 ? new Array<number>(parents.length).fill(0) : null;
-  for await (const raw of ctx.loaders.planner.stream(plan, args.ahead, args.skip)) {
+  const resumed = args.resume?.cursors;
+  const offsets =
+    streamed.cursorKeys.length > 0 ? (resumed?.length === parents.length ? [...resumed] : new Array<number>(parents.length).fill(0)) : null;
+  for await (const raw of ctx.loaders.planner.stream(plan, args.ahead, args.skip, args.resume?.from)) {
     // Pages read ahead are in hand at once: let other requests in between them.
     await setImmediate();
-    const from = { read: raw.read, offset: raw.offset, merged: raw.merged, records: raw.records };
+    const from = { read: raw.read, offset: raw.offset, merged: raw.merged, records: raw.records, taken: raw.taken };
     const page = args.keep ? kept(raw, args.keep) : raw;
     const read = direct?.(page, parents);
     if (read) {
@@ -328,7 +379,7 @@ async function* streamRows(
       records.push((parents[first] as Parent).view(record));
     });
     if (records.length === 0) {
-      yield { rows: [], page: from };
+      yield { rows: [], page: from, ...(offsets && { cursors: [...offsets] }) };
       continue;
     }
     const result = (await run(records, ctx, args.variables)) as ExecutionResult<{ rows: unknown[] }>;
@@ -350,7 +401,7 @@ async function* streamRows(
         rows.push(cells);
       }
     });
-    yield { rows, page: from };
+    yield { rows, page: from, ...(offsets && { cursors: [...offsets] }) };
   }
 }
 

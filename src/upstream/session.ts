@@ -294,6 +294,24 @@ export class UpstreamSession {
   }
 
   /**
+   * The GETs this operation remembers, as far as they were answered (an export job keeps those of the
+   * answer above its rows, so that a resume reads none of them again).
+   */
+  async answered(): Promise<[string, Envelope][]> {
+    const entries = [...this.#memo.entries()];
+    const settled = await Promise.allSettled(entries.map(([, pending]) => pending));
+    return entries.flatMap(([url], i) => {
+      const answer = settled[i];
+      return answer?.status === 'fulfilled' ? [[url, answer.value] as [string, Envelope]] : [];
+    });
+  }
+
+  /** Answers known already (an export job's, from its checkpoint): this operation does not send these GETs. */
+  replay(answers: Iterable<readonly [string, Envelope]>): void {
+    for (const [url, envelope] of answers) if (!this.#memo.has(url)) this.#memo.set(url, Promise.resolve(envelope));
+  }
+
+  /**
    * What a live poller needs to act for this caller after the operation is over: the key's hash (to
    * share pollers and quota), the organization, and new sessions with the same key and organization
    * (the key itself stays inside sessions).
