@@ -191,10 +191,11 @@ export async function startGateway(
         await child.waitForOutput(/primary: every worker listening/);
         await child.waitForOutput(new RegExp(`("msg":"listening"[^]*){${workers}}`));
         const log = readFileSync(child.logPath, 'utf8');
-        for (const match of log.matchAll(/"worker":"(\w+)".*"pid":(\d+),"msg":"listening"/g)) {
+        for (const match of log.matchAll(/"worker":"(\w+)".*"pid":(\d+),"msg":"listening"/g))
           found.push({ id: match[1] ?? '', pid: Number(match[2]) });
-          pids.push(Number(match[2]));
-        }
+        // In the order of their ids, whichever listened first.
+        found.sort((a, b) => Number(a.id) - Number(b.id));
+        pids.push(...found.map((w) => w.pid));
         if (pids.length !== workers + 1) throw new Error(`${name}: expected ${workers} worker pids in its log, found ${pids.length - 1}`);
       }
       return { child, pids, workers: found, origin, settings, metrics: () => scrapeMetrics(`${origin}/metrics`) };
