@@ -65,7 +65,15 @@ export function runPrimary(config: GatewayConfig, logger: Logger): void {
       const host = address.address === null || address.address === '0.0.0.0' || address.address === '' ? '127.0.0.1' : address.address;
       const shown = host.includes(':') ? `[${host}]` : host;
       logger.info(
-        { url: `http://${shown}:${address.port}/graphql`, workers: config.workers, pid: process.pid, redis: config.redis !== null },
+        {
+          url: `http://${shown}:${address.port}/graphql`,
+          workers: config.workers,
+          pid: process.pid,
+          redis: config.redis !== null,
+          // 'rr': this process hands each new connection to the next free worker (Node's default but on
+          // Windows); 'none' (NODE_CLUSTER_SCHED_POLICY=none): the kernel picks, often unevenly.
+          schedulingPolicy: cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none',
+        },
         'primary: every worker listening',
       );
     });

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -170,6 +171,22 @@ export function createMetrics(names: OperationNameOptions = DEFAULT_OPERATION_NA
     help: 'Payloads delivered by subscriptions that ended, by name',
     labelNames: ['operation'],
     registers: [registry],
+  });
+  // The event loop's busy and idle time since the process started (performance.eventLoopUtilization),
+  // so that active ÷ (active + idle) over any interval is its utilisation then, per worker. A loop that
+  // is busy but gets no core (a shared machine) counts as busy: compare with the process's CPU.
+  let reported = { active: 0, idle: 0 };
+  new Counter({
+    name: 'hsgql_event_loop_seconds_total',
+    help: 'Time this process\'s event loop spent running callbacks (state="active") and waiting for events (state="idle")',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const { active, idle } = performance.eventLoopUtilization();
+      this.inc({ state: 'active' }, (active - reported.active) / 1000);
+      this.inc({ state: 'idle' }, (idle - reported.idle) / 1000);
+      reported = { active, idle };
+    },
   });
   const labels = new OperationNames(names, (dropped) => {
     for (const outcome of OUTCOMES) {

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { get } from 'node:http';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -151,5 +154,38 @@ describe('metrics', () => {
     expect(text).toMatch(/hsgql_upstream_circuit_open 0/);
     expect(text).toContain('hsgql_budget_refusals_total');
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it("counts the connections it accepted and has open, and its event loop's busy and idle time", async () => {
+    const { port } = new URL(url);
+    // A connection held open, then each request on a connection of its own (closed after it).
+    const held = connect(Number(port), '127.0.0.1');
+    await once(held, 'connect');
+    try {
+      const getOnce = (path: string): Promise<{ status: number; text: string }> =>
+        new Promise((resolve, reject) => {
+          get(`${url}${path}`, { agent: false }, (res) => {
+            let text = '';
+            res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          }).on('error', reject);
+        });
+      const scrape = async (): Promise<string> => (await getOnce('/metrics')).text;
+      const value = (text: string, series: string): number =>
+        Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+      const first = await scrape();
+      expect(value(first, 'hsgql_http_connections_total')).toBe(2);
+      expect(value(first, 'hsgql_http_connections')).toBe(2);
+      for (let i = 0; i < 3; i++) expect((await getOnce('/health')).status).toBe(200);
+      const second = await scrape();
+      expect(value(second, 'hsgql_http_connections_total')).toBe(6);
+      for (const state of ['active', 'idle']) {
+        const before = value(first, `hsgql_event_loop_seconds_total{state="${state}"}`);
+        expect(before).toBeGreaterThan(0);
+        expect(value(second, `hsgql_event_loop_seconds_total{state="${state}"}`)).toBeGreaterThanOrEqual(before);
+      }
+    } finally {
+      held.destroy();
+    }
   });
 });

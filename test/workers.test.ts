@@ -72,6 +72,8 @@ describe('WORKERS=2', () => {
     expect(new Set(pids).size).toBe(2);
     expect(pids).not.toContain(gateway.proc.pid);
     expect((await once(`${gateway.url}/ready`)).status).toBe(200);
+    // The primary hands out connections itself (node:cluster's round robin), and says so.
+    expect(gateway.lines().find((l) => l.msg === 'primary: every worker listening')).toMatchObject({ workers: 2, schedulingPolicy: 'rr' });
   }, 60_000);
 
   it("never exceeds a key's limits without Redis: each worker takes half of each, and /metrics says so per worker", async () => {
@@ -95,6 +97,29 @@ describe('WORKERS=2', () => {
       expect(metrics).toContain(`hsgql_operations_total{operation="anonymous",outcome="ok",worker="${worker}"} 2\n`);
       expect(metrics).toContain(`hsgql_operations_total{operation="anonymous",outcome="partial",worker="${worker}"} 2\n`);
     }
+  }, 60_000);
+
+  it("hands new connections to the workers in turn, and /metrics counts each worker's connections and event loop", async () => {
+    const gateway = await shared();
+    const counts = (text: string, series: string): Record<string, number> =>
+      Object.fromEntries(
+        [...text.matchAll(new RegExp(`^${series}\\{(?:state="active",)?worker="(\\d+)"\\} (\\S+)$`, 'gm'))].map((m) => [
+          m[1],
+          Number(m[2]),
+        ]),
+      );
+    const before = await once(`${gateway.url}/metrics`);
+    for (let i = 0; i < 6; i++) expect((await once(`${gateway.url}/health`)).status).toBe(200);
+    const after = await once(`${gateway.url}/metrics`);
+    const [was, is] = [counts(before.text, 'hsgql_http_connections_total'), counts(after.text, 'hsgql_http_connections_total')];
+    // Each request came on a connection of its own: three to each worker, and the second scrape's to the one after the last.
+    expect(Object.keys(is).sort()).toEqual(['1', '2']);
+    const added = Object.fromEntries(Object.entries(is).map(([worker, n]) => [worker, n - (was[worker] ?? 0)]));
+    expect(added).toEqual(before.worker === '1' ? { '1': 3, '2': 4 } : { '1': 4, '2': 3 });
+    expect(after.worker).not.toBe(before.worker);
+    const busy = counts(after.text, 'hsgql_event_loop_seconds_total');
+    expect(Object.keys(busy).sort()).toEqual(['1', '2']);
+    for (const seconds of Object.values(busy)) expect(seconds).toBeGreaterThan(0);
   }, 60_000);
 
   it('stops the primary and every worker on SIGTERM', async () => {

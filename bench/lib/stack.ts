@@ -144,6 +144,8 @@ export interface GatewayProcess {
   child: Child;
   /** Its processes: the gateway's, or with WORKERS > 1 the primary's and then each worker's. */
   pids: number[];
+  /** With WORKERS > 1, each worker's id (its `worker` label in /metrics, its `X-Worker`) and pid, in the order of `pids`; else empty. */
+  workers: { id: string; pid: number }[];
   /** `http://127.0.0.1:PORT`; GraphQL at `${origin}/graphql`. */
   origin: string;
   /** The variables set besides `HYPERSTUDY_API_URL`, `HOST` and `PORT` (what tables call "changed from the defaults"). */
@@ -182,14 +184,21 @@ export async function startGateway(
       await waitForHealth(child, `${origin}/health`);
       const workers = Number(settings.WORKERS ?? '1');
       const pids = [child.pid];
+      const found: { id: string; pid: number }[] = [];
       if (workers > 1) {
-        // Every worker listens before the primary says so; each logged its pid.
+        // Every worker listens before the primary says so; each logged its id and pid (its own log
+        // lines are written asynchronously, so they may come after the primary's).
         await child.waitForOutput(/primary: every worker listening/);
+        await child.waitForOutput(new RegExp(`("msg":"listening"[^]*){${workers}}`));
         const log = readFileSync(child.logPath, 'utf8');
-        for (const match of log.matchAll(/"pid":(\d+),"msg":"listening"/g)) pids.push(Number(match[1]));
+        for (const match of log.matchAll(/"worker":"(\w+)".*"pid":(\d+),"msg":"listening"/g))
+          found.push({ id: match[1] ?? '', pid: Number(match[2]) });
+        // In the order of their ids, whichever listened first.
+        found.sort((a, b) => Number(a.id) - Number(b.id));
+        pids.push(...found.map((w) => w.pid));
         if (pids.length !== workers + 1) throw new Error(`${name}: expected ${workers} worker pids in its log, found ${pids.length - 1}`);
       }
-      return { child, pids, origin, settings, metrics: () => scrapeMetrics(`${origin}/metrics`) };
+      return { child, pids, workers: found, origin, settings, metrics: () => scrapeMetrics(`${origin}/metrics`) };
     } catch (error) {
       // Another process took the port between freePort() and the gateway's listen: try another.
       if (attempt < 3 && child.tail().includes('EADDRINUSE')) continue;
@@ -199,7 +208,7 @@ export async function startGateway(
   }
 }
 
-async function waitForHealth(child: Child, url: string, timeoutMs = 30_000): Promise<void> {
+async function waitForHealth(child: Child, url: string, timeoutMs = 90_000): Promise<void> {
   const until = performance.now() + timeoutMs;
   for (;;) {
     if (!child.running) throw new Error(`${child.name} exited while starting:\n${child.tail()}`);

@@ -1,8 +1,10 @@
 import { cpus } from 'node:os';
+import { Client, request } from 'undici';
 import { DASHBOARD } from '../../test/helpers/dashboard.ts';
-import { code, markdownTable, ms, num, pct, ratioRange, settingsText } from '../lib/format.ts';
-import { graphqlRequest, send } from '../lib/http.ts';
-import { alternate, closedLoop, errorsText, mergeLoad, p, pairedRatio, rateSpread } from '../lib/load.ts';
+import { code, markdownTable, median, ms, num, pct, ratioRange, settingsText } from '../lib/format.ts';
+import { graphqlRequest, KEYS, send } from '../lib/http.ts';
+import { alternate, closedLoop, errorsText, mergeLoad, p, pairedRatio, rateSpread, type LoadResult } from '../lib/load.ts';
+import { parseMetrics } from '../lib/metrics.ts';
 import type { Report, Scenario } from '../lib/scenario.ts';
 import {
   describeData,
@@ -21,6 +23,8 @@ import { dashboardCheck } from './throughput.ts';
 const DASHBOARD_CLIENTS = 8;
 const SMALL_CLIENTS = 8;
 const ROUNDS = 4;
+/** Dashboards each gateway process answers before the measured rounds (a process is warm after 150–300). */
+const WARM_UP_DASHBOARDS = 300;
 const SMALL_ROUNDS = 10;
 const TINY = '{ experiment(id: "exp_movie01") { name } }';
 const CACHED_SETTINGS = { CACHE_TTL_MS: '3600000' };
@@ -83,84 +87,319 @@ async function warmUp(
   for (const v of variants) await closedLoop({ origin: v.gateway.origin, clients, durationMs: ms, next: () => request, check: plainCheck });
 }
 
-async function workersReport(children: Children, options: BenchOptions, progress: (m: string) => void): Promise<Report> {
+/** What one process of a gateway counted in /metrics (its `worker` label; '' with WORKERS=1). */
+interface ProcessCounts {
+  /** Event-loop seconds busy and idle (`hsgql_event_loop_seconds_total`). */
+  active: number;
+  idle: number;
+  /** TCP connections it accepted. */
+  connections: number;
+  /** Operations answered without errors. */
+  answered: number;
+  /** Upstream requests it sent. */
+  upstream: number;
+}
+
+const zero = (): ProcessCounts => ({ active: 0, idle: 0, connections: 0, answered: 0, upstream: 0 });
+
+/**
+ * The gateway's /metrics over a connection of its own, closed after: each process's counts, and which
+ * worker answered (with WORKERS > 1 every worker's series are there, labelled; that worker accepted
+ * this scrape's connection).
+ */
+async function processCounts(origin: string): Promise<{ counts: Map<string, ProcessCounts>; answeredBy: string }> {
+  const client = new Client(origin);
+  try {
+    const res = await request(`${origin}/metrics`, { dispatcher: client });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET ${origin}/metrics: HTTP ${res.statusCode}`);
+    const counts = new Map<string, ProcessCounts>();
+    for (const [series, value] of parseMetrics(text)) {
+      const worker = /worker="([^"]*)"/.exec(series)?.[1] ?? '';
+      const c = counts.get(worker) ?? zero();
+      counts.set(worker, c);
+      if (series.startsWith('hsgql_event_loop_seconds_total{')) {
+        if (series.includes('state="active"')) c.active += value;
+        else c.idle += value;
+      } else if (series === 'hsgql_http_connections_total' || series.startsWith('hsgql_http_connections_total{')) c.connections += value;
+      else if (series.startsWith('hsgql_operations_total{') && series.includes('outcome="ok"')) c.answered += value;
+      else if (series.startsWith('hsgql_upstream_requests_total{')) c.upstream += value;
+    }
+    const header = res.headers['x-worker'];
+    return { counts, answeredBy: typeof header === 'string' ? header : '' };
+  } finally {
+    await client.close();
+  }
+}
+
+/** `after` − `before` per process, without the connection the scrape of `after` itself opened. */
+function countsBetween(
+  before: Map<string, ProcessCounts>,
+  after: { counts: Map<string, ProcessCounts>; answeredBy: string },
+): Map<string, ProcessCounts> {
+  const out = new Map<string, ProcessCounts>();
+  for (const [worker, a] of after.counts) {
+    const b = before.get(worker) ?? zero();
+    out.set(worker, {
+      active: a.active - b.active,
+      idle: a.idle - b.idle,
+      connections: a.connections - b.connections - (worker === after.answeredBy ? 1 : 0),
+      answered: a.answered - b.answered,
+      upstream: a.upstream - b.upstream,
+    });
+  }
+  return out;
+}
+
+/** One row of the workers table: one gateway, or several side by side sharing the clients evenly. */
+interface ScaleVariant {
+  label: string;
+  clients: number;
+  gateways: GatewayProcess[];
+}
+
+interface ScaleRound {
+  result: LoadResult;
+  /** Requests the simulator served. */
+  upstream: number;
+  /** Per gateway, per process (worker id, '' for a single process). */
+  counts: Map<string, ProcessCounts>[];
+}
+
+const pidsOf = (v: ScaleVariant): number[] => v.gateways.flatMap((g) => g.pids);
+
+/** Runs that ran at the same time as one: operations and rates add up; CPU was measured by the first (every pid). */
+function together(results: readonly LoadResult[]): LoadResult {
+  const [first] = results;
+  if (!first) throw new Error('scale: no results');
+  const operations = results.reduce((s, r) => s + r.operations, 0);
+  const errors = new Map<string, number>();
+  for (const r of results) for (const [k, n] of r.errors) errors.set(k, (errors.get(k) ?? 0) + n);
+  return {
+    ...first,
+    operations,
+    rate: results.reduce((s, r) => s + r.rate, 0),
+    errors,
+    errorCount: results.reduce((s, r) => s + r.errorCount, 0),
+    latencies: results.flatMap((r) => r.latencies).sort((a, b) => a - b),
+  };
+}
+
+async function workersReport(children: Children, options: BenchOptions, progress: (m: string) => void): Promise<Report[]> {
   const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0 };
   const simulator = await startSimulator(children, config);
   const redis = await startRedisServer(children);
-  // One after another: seven Node processes compiling at once on a shared machine start slowly.
-  const variants: Variant[] = [];
-  for (const [label, name, settings] of [
-    ['`WORKERS=1`', 'gateway-workers-1', DASHBOARD_SETTINGS],
-    ['`WORKERS=2`', 'gateway-workers-2', { ...DASHBOARD_SETTINGS, WORKERS: '2' }],
-    ['`WORKERS=2`, `REDIS_URL` set', 'gateway-workers-2-redis', { ...DASHBOARD_SETTINGS, WORKERS: '2', REDIS_URL: redis.url }],
-  ] as const) {
+  // One after another: eight Node processes compiling at once on a shared machine start slowly.
+  const start = (name: string, settings: Record<string, string>): Promise<GatewayProcess> => {
     progress(`scale: starting ${name}`);
-    variants.push({ label, gateway: await startGateway(children, name, simulator.url, settings) });
-  }
-  const request = { path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) };
-  const warmUpMs = options.quick ? 500 : 2_000;
-  progress(`scale: warming up the dashboards for ${warmUpMs} ms each`);
-  await warmUp(variants, request, warmUpMs, DASHBOARD_CLIENTS);
-  const measured = await measure(
-    variants,
-    { rounds: ROUNDS, clients: DASHBOARD_CLIENTS, seconds: options.seconds, request },
-    dashboardCheck,
-    simulator,
-    progress,
-    'scale (dashboards)',
-    [redis.child.pid],
-  );
-  const reference = measured[0]?.rounds ?? [];
-  const rows = variants.map((v, i) => {
-    const m = measured[i];
-    if (m === undefined) return [];
-    return [
-      v.label,
-      String(v.gateway.pids.length === 1 ? 1 : `1 + ${v.gateway.pids.length - 1}`),
-      num(m.result.rate),
-      m.spread,
-      i === 0 ? 'reference' : ratioRange(pairedRatio(m.rounds, reference)),
-      num(m.upstream / m.result.operations),
-      ms(p(m.result, 50)),
-      ms(p(m.result, 99)),
-      errorsText(m.result),
-      pct(m.gatewayCpu),
-      pct(m.simulatorCpu),
-      i === 2 ? pct(m.extraCpu[0] ?? null) : '–',
-      pct(m.result.clientCpu),
-    ];
-  });
-  return {
-    title: 'Scale: 20×4 dashboards per second with WORKERS=2, cache off',
-    setup: [
-      `The dashboard query of the throughput table on \`exp_movie01\`; simulator (its own process): ${describeData(config)}.`,
-      `Gateways: \`npm start\` processes with ${settingsText(DASHBOARD_SETTINGS)}; \`WORKERS=2\` is a primary and two workers on one port; the third also shares its state through a redis-server of its own (with the cache off and the quota guard off, that is the Retry-After check of every upstream request). ` +
-        `${DASHBOARD_CLIENTS} closed-loop clients over keep-alive connections, from the bench process, ${options.seconds} s per variant in ${ROUNDS} alternating rounds, after ${warmUpMs / 1000} s of warm-up each.`,
-      `The machine has ${cpus().length} cores: the gateway's processes, the simulator, Redis and the clients all share them.`,
-    ],
-    table: markdownTable(
-      [
-        'gateway',
-        'processes',
-        'dashboards/s',
-        'per round',
-        'vs WORKERS=1',
-        'upstream requests per dashboard',
-        'p50 ms',
-        'p99 ms',
-        'errors',
-        'gateway CPU',
-        'simulator CPU',
-        'Redis CPU',
-        'clients CPU',
-      ],
-      rows,
-    ),
-    notes: [
-      'Vs: the median of the ratios of each round’s rate to `WORKERS=1`’s in the same round, with the lowest and highest. ' +
-        'Gateway CPU: the primary and its workers together (100% = one core). Upstream requests: the simulator’s count (coalescing is per process, so two workers may each send what one would have sent once).',
-    ],
+    return startGateway(children, name, simulator.url, settings);
   };
+  const one = await start('gateway-workers-1', DASHBOARD_SETTINGS);
+  const two = await start('gateway-workers-2', { ...DASHBOARD_SETTINGS, WORKERS: '2' });
+  const twoRedis = await start('gateway-workers-2-redis', { ...DASHBOARD_SETTINGS, WORKERS: '2', REDIS_URL: redis.url });
+  const another = await start('gateway-workers-1-another', DASHBOARD_SETTINGS);
+  const half = DASHBOARD_CLIENTS / 2;
+  const variants: ScaleVariant[] = [
+    { label: '`WORKERS=1`', clients: DASHBOARD_CLIENTS, gateways: [one] },
+    // The concurrency each of two workers sees when the connections are split evenly.
+    { label: '`WORKERS=1`', clients: half, gateways: [one] },
+    // Two busy processes without node:cluster: what the machine charges for the second.
+    { label: 'two `WORKERS=1` gateways at once', clients: DASHBOARD_CLIENTS, gateways: [one, another] },
+    { label: '`WORKERS=2`', clients: DASHBOARD_CLIENTS, gateways: [two] },
+    { label: '`WORKERS=2`, `REDIS_URL` set', clients: DASHBOARD_CLIENTS, gateways: [twoRedis] },
+  ];
+  const request = { path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) };
+  // Each process compiles and tunes its own code: a worker that has answered half as many dashboards
+  // spends more CPU on each for a while, so every process answers as many before measuring starts.
+  const warmUpEach = options.quick ? 20 : WARM_UP_DASHBOARDS;
+  for (const gateway of [one, another, two, twoRedis]) {
+    progress(`scale: warming up ${gateway.child.name} until each of its processes answered ${warmUpEach} dashboards`);
+    const until = performance.now() + 120_000;
+    for (;;) {
+      const answered = [...(await processCounts(gateway.origin)).counts.values()].map((c) => c.answered);
+      if (Math.min(...answered) >= warmUpEach || performance.now() > until) break;
+      await closedLoop({ origin: gateway.origin, clients: DASHBOARD_CLIENTS, durationMs: 1_000, next: () => request, check: plainCheck });
+    }
+  }
+  const rounds = await alternate(variants, ROUNDS, async (v, round): Promise<ScaleRound> => {
+    progress(`scale (dashboards): ${v.label} at ${v.clients} clients, round ${round + 1}/${ROUNDS}`);
+    await simulator.reset();
+    const before = await Promise.all(v.gateways.map((g) => processCounts(g.origin)));
+    const clients = v.clients / v.gateways.length;
+    const results = await Promise.all(
+      v.gateways.map((g, i) =>
+        closedLoop({
+          origin: g.origin,
+          clients,
+          durationMs: (options.seconds * 1000) / ROUNDS,
+          next: () => request,
+          check: dashboardCheck,
+          // The first run measures every process's CPU over the same interval.
+          pids: i === 0 ? [...pidsOf(v), simulator.child.pid, redis.child.pid] : [],
+        }),
+      ),
+    );
+    const after = await Promise.all(v.gateways.map((g) => processCounts(g.origin)));
+    const counts = v.gateways.map((_, i) =>
+      countsBetween(before[i]?.counts ?? new Map(), after[i] ?? { counts: new Map(), answeredBy: '' }),
+    );
+    return { result: together(results), upstream: (await simulator.stats()).total, counts };
+  });
+  /** Gateway CPU ms per dashboard in one round: its processes' CPU share (100% = one core) over the round's rate. */
+  const cpuPerDashboard = (r: LoadResult, processes: number): number => {
+    const share = sum(r.serverCpu.slice(0, processes));
+    return share === null ? Number.NaN : (10 * share) / r.rate;
+  };
+  const summaries = variants.map((v, i) => {
+    const runs = rounds[i] ?? [];
+    const merged = mergeLoad(runs.map((r) => r.result));
+    const processes = pidsOf(v).length;
+    return {
+      v,
+      runs,
+      merged,
+      processes,
+      cpuMs: runs.map((r) => cpuPerDashboard(r.result, processes)),
+      gatewayCpu: sum(merged.serverCpu.slice(0, processes)),
+      upstream: runs.reduce((s, r) => s + r.upstream, 0),
+    };
+  });
+  const [first, perProcess] = summaries;
+  if (!first || !perProcess) throw new Error('scale: no rounds');
+  const pairedCpu = (a: readonly number[], b: readonly number[]) => {
+    const ratios = a.map((x, i) => x / (b[i] ?? Number.NaN)).filter((x) => Number.isFinite(x));
+    return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+  };
+  const processesText = (v: ScaleVariant): string =>
+    v.gateways.map((g) => (g.pids.length === 1 ? '1' : `1 + ${g.pids.length - 1}`)).join(' and ');
+  const rows = summaries.map(({ v, runs, merged, processes, cpuMs, gatewayCpu, upstream }, i) => [
+    v.label,
+    v.gateways.length === 1 ? String(v.clients) : v.gateways.map(() => String(v.clients / v.gateways.length)).join(' + '),
+    processesText(v),
+    num(merged.rate),
+    rateSpread(runs.map((r) => r.result)),
+    i === 0
+      ? 'reference'
+      : ratioRange(
+          pairedRatio(
+            runs.map((r) => r.result),
+            first.runs.map((r) => r.result),
+          ),
+        ),
+    ms(median(cpuMs)),
+    i === 0 ? 'reference' : ratioRange(pairedCpu(cpuMs, first.cpuMs)),
+    i === 1 ? 'reference' : i === 0 ? '–' : ratioRange(pairedCpu(cpuMs, perProcess.cpuMs)),
+    num(upstream / merged.operations),
+    ms(p(merged, 50)),
+    ms(p(merged, 99)),
+    errorsText(merged),
+    pct(gatewayCpu),
+    pct(merged.serverCpu[processes] ?? null),
+    v.gateways.some((g) => g.settings.REDIS_URL !== undefined) ? pct(merged.serverCpu[processes + 1] ?? null) : '–',
+    pct(merged.clientCpu),
+  ]);
+  // Per process: a primary (CPU only: it serves no request), and each worker or single process.
+  const processRows: string[][] = [];
+  for (const { v, runs, merged } of summaries) {
+    let label = `${v.label}, ${v.clients} clients`;
+    const row = (cells: string[]): void => {
+      processRows.push([label, ...cells]);
+      label = '';
+    };
+    let column = 0;
+    for (const [g, gateway] of v.gateways.entries()) {
+      const name = v.gateways.length === 1 ? '' : `gateway ${g + 1}, `;
+      if (gateway.workers.length > 0) row([`${name}primary`, pct(merged.serverCpu[column++] ?? null), '–', '–', '–', '–', '–']);
+      const members = gateway.workers.length > 0 ? gateway.workers : [{ id: '', pid: gateway.pids[0] ?? 0 }];
+      for (const member of members) {
+        const share = merged.serverCpu[column++] ?? null;
+        const counts = runs.map((r) => r.counts[g]?.get(member.id) ?? zero());
+        const total = counts.reduce(
+          (a, c) => ({
+            active: a.active + c.active,
+            idle: a.idle + c.idle,
+            connections: a.connections + c.connections,
+            answered: a.answered + c.answered,
+            upstream: a.upstream + c.upstream,
+          }),
+          zero(),
+        );
+        row([
+          member.id === '' ? (name === '' ? 'the gateway' : name.slice(0, -2)) : `${name}worker ${member.id}`,
+          pct(share),
+          pct((100 * total.active) / (total.active + total.idle)),
+          counts.map((c) => String(c.connections)).join(', '),
+          `${num(total.answered)} (${pct((100 * total.answered) / merged.operations)})`,
+          share === null ? 'n/a' : ms((10 * share * merged.seconds) / total.answered),
+          num(total.upstream / total.answered),
+        ]);
+      }
+    }
+  }
+  const setup = [
+    `The dashboard query of the throughput table on \`exp_movie01\`; simulator (its own process): ${describeData(config)}.`,
+    `Gateways: \`npm start\` processes with ${settingsText(DASHBOARD_SETTINGS)}; \`WORKERS=2\` is a primary and two workers on one port; the third also shares its state through a redis-server of its own (with the cache off and the quota guard off, that is the Retry-After check of every upstream request). ` +
+      `Closed-loop clients over keep-alive connections (one each), from the bench process, ${options.seconds} s per variant in ${ROUNDS} alternating rounds, once each process of each gateway has answered ${warmUpEach} dashboards. ` +
+      `\`WORKERS=1\` also at ${DASHBOARD_CLIENTS / 2} clients, the concurrency each of two workers sees when the connections are split evenly, and as two gateways of one process each (ports of their own), ${DASHBOARD_CLIENTS / 2} clients on each at the same time: two busy processes without node:cluster.`,
+    `The machine has ${cpus().length} cores: the gateway's processes, the simulator, Redis and the clients all share them.`,
+  ];
+  return [
+    {
+      title: 'Scale: 20×4 dashboards per second with WORKERS=2, cache off',
+      setup,
+      table: markdownTable(
+        [
+          'gateway',
+          'clients',
+          'processes',
+          'dashboards/s',
+          'per round',
+          `vs WORKERS=1, ${DASHBOARD_CLIENTS} clients`,
+          'gateway CPU ms per dashboard',
+          `vs WORKERS=1, ${DASHBOARD_CLIENTS} clients`,
+          `vs WORKERS=1, ${half} clients`,
+          'upstream requests per dashboard',
+          'p50 ms',
+          'p99 ms',
+          'errors',
+          'gateway CPU',
+          'simulator CPU',
+          'Redis CPU',
+          'clients CPU',
+        ],
+        rows,
+      ),
+      notes: [
+        'Vs: the median of the ratios of each round’s figure to that row’s in the same round, with the lowest and highest; ' +
+          `against \`WORKERS=1\` at ${half} clients, each process of the row sees the same concurrency (so as many identical reads in flight to coalesce) as the single process. ` +
+          'Gateway CPU: the primary and its workers together, from /proc (100% = one core); per dashboard: that over the dashboards answered, round by round (median). ' +
+          'Upstream requests: the simulator’s count (identical reads in flight are coalesced within a process, not across processes).',
+      ],
+    },
+    {
+      title: 'Scale: each process of the gateway under the same load',
+      setup: [
+        'The rounds of the table above, per process: CPU from /proc/<pid>/stat; the rest from the gateway’s /metrics, read before and after each round over a connection of its own (left out of the counts).',
+      ],
+      table: markdownTable(
+        [
+          'gateway',
+          'process',
+          'CPU',
+          'event loop busy',
+          'connections per round',
+          'dashboards (share)',
+          'CPU ms per dashboard',
+          'upstream requests per dashboard',
+        ],
+        processRows,
+      ),
+      notes: [
+        'Event loop busy: `hsgql_event_loop_seconds_total{state="active"}` over active + idle (`performance.eventLoopUtilization()`): time the loop spent running callbacks, whether or not it had a core meanwhile, so busy above CPU is time spent waiting for a core. ' +
+          'Connections per round: `hsgql_http_connections_total`, how many of the clients’ connections the process accepted in each round (the primary hands each new one to a worker).',
+      ],
+    },
+  ];
 }
 
 async function redisCostReport(children: Children, options: BenchOptions, progress: (m: string) => void): Promise<Report> {
@@ -243,11 +482,75 @@ async function redisCostReport(children: Children, options: BenchOptions, progre
   };
 }
 
+/**
+ * What a second busy process costs on this machine, with no gateway: the parse floor of one dashboard
+ * (`JSON.parse` of the upstream bodies it reads) in one process alone, and in two processes at once.
+ */
+async function machineReport(children: Children, options: BenchOptions, progress: (m: string) => void): Promise<Report> {
+  const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0 };
+  const simulator = await startSimulator(children, config);
+  const gateway = await startGateway(children, 'gateway-probe', simulator.url, DASHBOARD_SETTINGS);
+  await simulator.reset();
+  const reply = await send(`${gateway.origin}/graphql`, graphqlRequest(DASHBOARD, { id: 'exp_movie01' }));
+  const problem = dashboardCheck(reply.status, reply.text);
+  if (problem) throw new Error(`scale: the dashboard did not answer completely (${problem})`);
+  const urls = (await simulator.stats()).requests.map((r) => `${simulator.origin}${r.path}${r.query ? `?${r.query}` : ''}`);
+  await gateway.child.stop();
+  const windowMs = options.quick ? 1_000 : 2_500;
+  const pairs = options.quick ? 1 : 3;
+  // Two processes start up (slowly on a loaded machine); then windows alternate: the first alone, both.
+  const t0 = Date.now() + 20_000;
+  const windows = Array.from({ length: 2 * pairs }, (_, i): [number, number] => [
+    t0 + i * (windowMs + 500),
+    t0 + i * (windowMs + 500) + windowMs,
+  ]);
+  progress(
+    `scale: the parse floor of one dashboard (${urls.length} bodies), alone and two processes at once, ${pairs} × ${windowMs / 1000} s each`,
+  );
+  const probe = async (name: string, own: [number, number][]) => {
+    const child = children.spawnNode(name, ['--import', 'tsx', 'bench/servers/parse-loop.ts', KEYS.full, JSON.stringify(own), ...urls]);
+    const [, json = '[]'] = await child.waitForOutput(/parse-loop (\[.*\])/, 20_000 + 2 * pairs * (windowMs + 500) + 30_000);
+    return JSON.parse(json) as { rounds: number; cpuMs: number; lateMs: number }[];
+  };
+  const [a, b] = await Promise.all([
+    probe('parse-loop-a', windows),
+    probe(
+      'parse-loop-b',
+      windows.filter((_, i) => i % 2 === 1),
+    ),
+  ]);
+  const late = Math.max(...[...a, ...b].map((w) => w.lateMs));
+  const alone = a.filter((_, i) => i % 2 === 0).map((w) => w.cpuMs);
+  const both = a.filter((_, i) => i % 2 === 1).map((w, i) => (w.cpuMs + (b[i]?.cpuMs ?? Number.NaN)) / 2);
+  const ratios = both.map((x, i) => x / (alone[i] ?? Number.NaN));
+  const range = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+  return {
+    title: 'Scale: what a second busy process costs on this machine',
+    setup: [
+      `The parse floor of one dashboard: \`JSON.parse\` of the ${urls.length} upstream bodies the dashboard of the table above reads (fetched from the simulator with the same key), over and over in a process of its own, ` +
+        `${windowMs / 1000} s alone, then ${windowMs / 1000} s with a second such process doing the same, ${pairs} times. No gateway, no simulator or clients at work meanwhile.`,
+    ],
+    table: markdownTable(
+      ['process', 'CPU ms per dashboard’s bodies parsed', 'per window', 'vs alone'],
+      [
+        ['alone', ms(median(alone)), alone.map(ms).join(', '), 'reference'],
+        ['two at once', ms(median(both)), both.map(ms).join(', '), ratioRange(range)],
+      ],
+    ),
+    notes: [
+      'CPU of each process (`process.cpuUsage()`, user + system) over the rounds it completed in a window; two at once: the mean of the two processes. Vs alone: window by window (neighbours in time), the median with the lowest and highest. ' +
+        `Above 1×, the same work costs each process more CPU when another busy process shares the machine (caches, memory bandwidth, or virtual cores sharing a physical one): the gateway’s workers pay it too.${late > 0 ? ` (A probe started up to ${ms(late)} ms late into its first window.)` : ''}`,
+    ],
+  };
+}
+
 export const scale: Scenario = {
   name: 'scale',
   summary: 'WORKERS=2 against WORKERS=1 (20×4 dashboards/s, cache off), and a small cached query with REDIS_URL against in memory',
   async run({ children, options, progress }) {
-    const reports: Report[] = [await workersReport(children, options, progress)];
+    const reports: Report[] = await workersReport(children, options, progress);
+    await children.stopAll();
+    reports.push(await machineReport(children, options, progress));
     await children.stopAll();
     reports.push(await redisCostReport(children, options, progress));
     return reports;

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { Counter } from 'prom-client';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.ts';
@@ -71,6 +72,19 @@ export function serveHttp<C extends object>(
     mapError: limitError,
     ...config.websocket,
   });
+  // Which worker got how many of the clients' connections (WORKERS > 1: the primary hands them out).
+  const accepted = new Counter({
+    name: 'hsgql_http_connections_total',
+    help: 'TCP connections this process accepted (HTTP and WebSocket)',
+    registers: [metrics.registry],
+  });
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    accepted.inc();
+    open++;
+    socket.once('close', () => open--);
+  });
+  scrapedGauge(metrics.registry, 'hsgql_http_connections', 'TCP connections open to this process now', () => open);
   scrapedGauge(
     metrics.registry,
     'hsgql_websocket_connections',
