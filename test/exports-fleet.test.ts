@@ -310,7 +310,9 @@ describe('export jobs across replicas: what no record names', () => {
     const old = new Date(Date.now() - 60_000);
     for (const path of [join(stray, 'pages', 'p-0-0.json'), join(stray, 'export.csv'), join(stray, 'pages'), stray])
       utimesSync(path, old, old);
-    const [a] = pair(await setup.replicas(sim, dir, { EXPORT_TTL_MS: '5000' }));
+    // One replica, so that the sweep seen is its own.
+    const [a] = (await setup.replicas(sim, dir, { EXPORT_TTL_MS: '5000' }, 1)).gateways;
+    if (!a) throw new Error('a replica expected');
     const job = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
     // The sweep runs every EXPORT_TTL_MS.
     await eventually(() => !existsSync(stray), 'the stray directory removed');
