@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import type { ListingKey } from '../loaders/planner.ts';
+import type { ListingKey } from '../loaders/listings.ts';
 import type { Page } from '../loaders/fetch.ts';
 import type { Envelope } from '../upstream/envelope.ts';
 import { TABLE_FORMATS, type TableFormat } from '../tables/formats.ts';

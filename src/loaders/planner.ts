@@ -4,7 +4,8 @@
  * REST has no batch-by-id endpoints, but every record carries its experimentId, roomId (or the older
  * sessionId) and participantId. So the same data wanted under many participants of a room, or many
  * rooms of an experiment, is read once at the wider scope and split by id ("scope lifting"), and work
- * known at the root starts at once ("lookahead"). Its parts, all in this module:
+ * known at the root starts at once ("lookahead"). Its parts (listings' keys, groups and splits in
+ * src/loaders/listings.ts):
  *
  *   - `ListingKey`: a listing is a data type with filters at a scope; maps of listings are keyed by it.
  *   - lookahead: `experiment(id:)` and `room(id:)` (and Experiment and Room entities in `_entities`,
@@ -50,167 +51,27 @@ import { selectionWalk, type SelectionWalk } from '../document.ts';
 import { LISTING_BY_FIELD } from '../spec/data-types.ts';
 import { listingOrder } from '../spec/order.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
-import type { ListingSpec, Params, Scope } from '../spec/spec.ts';
+import type { ListingSpec, Scope } from '../spec/spec.ts';
 import { isPlainSegment } from '../upstream/routes.ts';
 import { roomOf, type Rec } from '../upstream/values.ts';
 import { dataSource, mapBounded, type Listing, type ListingFetcher, type ListingSource, type Page } from './fetch.ts';
-
-/** A listing: a data type (its upstream path) with filters, at a scope. */
-export interface ListingKey {
-  type: string;
-  /** Upstream filter parameters (never limit or offset). */
-  params: Params;
-  scope: Scope;
-}
-
-/** One connection's need: a listing, and the experiment its scope lies in (from the parent record). */
-export interface DataRequest extends ListingKey {
-  experimentId: string | null;
-  /** The upstream's largest page for this type. */
-  pageLimit: number;
-}
-
-/** A planning decision, for `explain()`. */
-export interface PlanDecision {
-  listing: ListingKey;
-  decision: 'lifted' | 'per-parent';
-  parents: number;
-  total: number;
-}
-
-/** The canonical text of a listing's data (type and filters), the part of its key that widening the scope keeps. */
-function dataText(type: string, params: Params): string {
-  let given: string[] | null = null;
-  for (const k in params) if (params[k] !== undefined) (given ??= []).push(k);
-  if (given === null) return `${type}\u0000`;
-  let filters = '';
-  for (const k of given.length > 1 ? given.sort() : given) filters += `&${k}=${params[k]}`;
-  return `${type}\u0000${filters}`;
-}
-
-/**
- * The group of a request among a turn's or a table's: listings of one data type, filters and
- * experiment, read at one wider scope when that is cheaper (and a table's merged in their order).
- */
-export const groupOf = (req: DataRequest): string => `${dataText(req.type, req.params)}\u0000${req.experimentId ?? ''}`;
-
-const scopeText = (scope: Scope): string => `${scope.kind}\u0000${scope.id}\u0000${scope.kind === 'participant' ? scope.roomId : ''}`;
-
-/** The canonical text of a key: maps compare keys by identity, so each key is interned by it once. */
-const keyText = (key: ListingKey): string => `${dataText(key.type, key.params)}\u0000${scopeText(key.scope)}`;
-
-/** A map keyed by listings. */
-class ListingMap<V> {
-  readonly #entries = new Map<string, { key: ListingKey; value: V }>();
-
-  get(key: ListingKey): V | undefined {
-    return this.#entries.get(keyText(key))?.value;
-  }
-
-  /** The value of a key given by its data text and scope (`keyText` without recomputing the data part). */
-  at(data: string, scope: Scope): V | undefined {
-    return this.#entries.get(`${data}\u0000${scopeText(scope)}`)?.value;
-  }
-
-  set(key: ListingKey, value: V): V {
-    this.#entries.set(keyText(key), { key, value });
-    return value;
-  }
-
-  entries(): IterableIterator<{ key: ListingKey; value: V }> {
-    return this.#entries.values();
-  }
-}
-
-const hasFilters = (params: Params): boolean => Object.values(params).some((v) => v !== undefined);
-
-/**
- * A wider listing's records grouped by room or by participant, each grouping made once, when a slice
- * first needs it, so that each slice is a lookup.
- */
-class Split {
-  #rooms: Map<string, Rec[]> | null = null;
-  #participants: Map<string, Map<string, Rec[]>> | null = null;
-
-  constructor(private readonly records: readonly Rec[]) {}
-
-  slice(scope: Scope): Rec[] {
-    if (scope.kind === 'room') return (this.#rooms ??= byRoom(this.records)).get(scope.id) ?? [];
-    if (scope.kind === 'participant') return (this.#participants ??= byParticipant(this.records)).get(scope.roomId)?.get(scope.id) ?? [];
-    return [];
-  }
-}
-
-function byRoom(records: readonly Rec[]): Map<string, Rec[]> {
-  const rooms = new Map<string, Rec[]>();
-  // A listing's records come in runs of one room (the upstream orders them in time): a lookup per run.
-  let room: string | null = null;
-  let list: Rec[] = [];
-  for (const r of records) {
-    const id = roomOf(r) ?? '';
-    if (id !== room) {
-      room = id;
-      const known = rooms.get(id);
-      if (known) list = known;
-      else rooms.set(id, (list = []));
-    }
-    list.push(r);
-  }
-  return rooms;
-}
-
-function byParticipant(records: readonly Rec[]): Map<string, Map<string, Rec[]>> {
-  const rooms = new Map<string, Map<string, Rec[]>>();
-  let room: string | null = null;
-  let people = new Map<string, Rec[]>();
-  for (const r of records) {
-    const id = roomOf(r) ?? '';
-    if (id !== room) {
-      room = id;
-      const known = rooms.get(id);
-      if (known) people = known;
-      else rooms.set(id, (people = new Map()));
-    }
-    const participant = typeof r.participantId === 'string' ? r.participantId : String(r.participantId);
-    const list = people.get(participant);
-    if (list) list.push(r);
-    else people.set(participant, [r]);
-  }
-  return rooms;
-}
-
-/** The scopes whose listings contain a scope's records, narrowest first. */
-function widerScopes(req: DataRequest): Scope[] {
-  const out: Scope[] = [];
-  if (req.scope.kind === 'participant') out.push({ kind: 'room', id: req.scope.roomId });
-  if (req.scope.kind !== 'experiment' && req.experimentId !== null) out.push({ kind: 'experiment', id: req.experimentId });
-  return out;
-}
-
-/** The one listing that holds a group's records (same data, one experiment): a room's or the experiment's; null when the parents' own are it. */
-function liftTarget(group: readonly DataRequest[]): Scope | null {
-  const first = group[0];
-  if (!first) return null;
-  const rooms = new Set(group.map((r) => (r.scope.kind === 'participant' ? r.scope.roomId : r.scope.id)));
-  if (first.experimentId !== null && rooms.size > 1) return { kind: 'experiment', id: first.experimentId };
-  if (group.length > 1 && first.scope.kind === 'participant') return { kind: 'room', id: first.scope.roomId };
-  return null;
-}
-
-/** The cheaper plan: the wider listing, when its pages are no more requests than one per parent. */
-const liftable = (probe: Page, pageLimit: number, parents: number): boolean => Math.max(1, Math.ceil(probe.total / pageLimit)) <= parents;
-
-/** A record's participant, as the split reads it. */
-const participantOf = (r: Rec): string => (typeof r.participantId === 'string' ? r.participantId : String(r.participantId));
-
-/** The distinct places (a room, or a participant in a room) of a lifted listing's owners. */
-const placesOf = (owners: ReadonlyMap<string, ReadonlyMap<string, number[]>>): number => {
-  let places = 0;
-  for (const inRoom of owners.values()) places += inRoom.size;
-  return Math.max(1, places);
-};
-
-const ownSource = (req: DataRequest): ListingSource => dataSource(req.type, req.scope, req.params, req.pageLimit);
+import {
+  type DataRequest,
+  dataText,
+  hasFilters,
+  liftable,
+  liftTarget,
+  type ListingKey,
+  ListingMap,
+  ownSource,
+  participantOf,
+  placesOf,
+  type PlanDecision,
+  scopeText,
+  Split,
+  widerScopes,
+  groupOf,
+} from './listings.ts';
 
 /** One page of a streamed listing: its records in the upstream's order, and for each the requests (by index) it answers. */
 export interface StreamedPage {

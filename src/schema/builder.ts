@@ -7,7 +7,7 @@ import type { ExportJobs } from '../exports/types.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { LiveStatus } from '../live/poller.ts';
 import type { Loaders } from '../loaders/index.ts';
-import type { DataRequest } from '../loaders/planner.ts';
+import type { DataRequest } from '../loaders/listings.ts';
 import type { Rec } from '../upstream/values.ts';
 import { badInput } from './errors.ts';
 import type { UpstreamSession } from '../upstream/session.ts';

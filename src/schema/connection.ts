@@ -2,7 +2,8 @@ import type { GraphQLResolveInfo } from 'graphql';
 import type { GatewayContext } from './builder.ts';
 import { badInput } from './errors.ts';
 import type { ListingMeta, ListingSource } from '../loaders/fetch.ts';
-import type { DataRequest, Slicer } from '../loaders/planner.ts';
+import type { DataRequest } from '../loaders/listings.ts';
+import type { Slicer } from '../loaders/planner.ts';
 import type { Rec } from '../upstream/values.ts';
 
 export const MAX_FIRST = 1000;

@@ -13,7 +13,8 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import { groupOf, type DataRequest, type StreamedPage, type StreamPlan } from '../loaders/planner.ts';
+import { groupOf, type DataRequest } from '../loaders/listings.ts';
+import type { StreamedPage, StreamPlan } from '../loaders/planner.ts';
 import { listingOrder } from '../spec/order.ts';
 import type { GatewayContext, TableHooks } from '../schema/builder.ts';
 import type { Rec } from '../upstream/values.ts';
