@@ -1,11 +1,13 @@
 /** Export jobs across gateway processes on one real Redis and one shared EXPORT_DIR (the replica tests). */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Simulator } from '../../src/simulator/server.ts';
 import { startGatewayProcess, type GatewayProcess } from './process.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 import { simulatorPerTest } from './simulator.ts';
+import { EVENTS_PATH } from './exports.ts';
 
 export const LEASE_MS = 1_500;
 
@@ -88,3 +90,27 @@ export function pagesOnDisk(dir: string, id: string): string[] {
     return [];
   }
 }
+
+/** A job's statuses while it goes. */
+export const GOING = ['QUEUED', 'RUNNING', 'WAITING'];
+/** One page of the slow simulator at the jobs' pace (two requests a 3-second window): 1.5 s; two, to be sure. */
+export const TWO_PAGES_MS = 3_000;
+
+export const pair = (started: { gateways: GatewayProcess[] }): [GatewayProcess, GatewayProcess] => {
+  const [a, b] = started.gateways;
+  if (!a || !b) throw new Error('two replicas expected');
+  return [a, b];
+};
+
+/** Waits for `check` (up to 30 s). */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (await check()) return;
+    await delay(50);
+  }
+  throw new Error(`not seen: ${what}`);
+}
+
+/** A process's log lines about one job. */
+export const linesOf = (g: GatewayProcess, id: string) => g.lines().filter((l) => l.export === id);
+export const eventsRequests = (sim: Simulator): number => sim.stats.requests.filter((r) => r.path === EVENTS_PATH).length;
