@@ -14,7 +14,16 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * commands. Its folder is named after the checkout: worktrees that share one node_modules (a symlink)
  * each have their own.
  */
-export const GATEWAY_BUNDLE = `${ROOT}node_modules/.cache/hyperstudy-graphql-tests/${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}/main.mjs`;
+const BUNDLE_DIR = `${ROOT}node_modules/.cache/hyperstudy-graphql-tests/${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`;
+export const GATEWAY_BUNDLE = `${BUNDLE_DIR}/main.mjs`;
+
+/**
+ * Where the gateway processes keep V8's compiled code of the bundle (NODE_COMPILE_CACHE): the first
+ * process compiles the 18 MB bundle, the others load its code, about 0.4 s less CPU each (2.0 s to
+ * listening, 1.6 s with the cache, on the quiet 2-core machine). Node checks each entry against the
+ * file's contents, so a rebuilt bundle is compiled again.
+ */
+export const GATEWAY_COMPILE_CACHE = `${BUNDLE_DIR}/compile-cache`;
 
 /** Builds GATEWAY_BUNDLE (test/global-setup.ts, once before any test file). */
 export async function buildGatewayBundle(): Promise<void> {
