@@ -17,7 +17,8 @@ export default defineConfig({
     pool: 'forks',
     // Four files at once on two cores: most tests wait on timers, sockets, leases and child processes
     // rather than compute (vitest's default there is one, availableParallelism - 1). On this project's
-    // 2-core machine, quiet, the suite (809 tests) took 157 s with 2, 126 s with 3 and 108 s with 4.
+    // 2-core machine, quiet, the suite (809 tests) took 157 s with 2, 126 s with 3 and 108 s with 4; with
+    // 829 tests, 118–125 s with 4 and 145 s with 6 (it is CPU-bound there: 1.7 of the 2 cores busy).
     maxWorkers: 4,
     // Each worker imports the gateway once for all its files instead of once per file (some 2 s each, 68
     // files: the suite ran 196 s, now about 110 s). Files share no state: none is kept at module level,
