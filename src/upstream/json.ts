@@ -159,11 +159,7 @@ function headOf(body: Buffer): Head | null {
     const c = body[i];
     if (c === QUOTE) {
       const start = i;
-      for (i++; i < n; i++) {
-        const s = body[i];
-        if (s === BACKSLASH) i++;
-        else if (s === QUOTE) break;
-      }
+      i = stringEnd(body, i);
       if (depth === 1) {
         lastStringStart = start;
         lastStringEnd = i;
@@ -207,6 +203,18 @@ function exactEnd(body: Buffer, start: number): number {
   return -1;
 }
 
+/** Where the string starting at `at` (its opening quote) ends: its closing quote, or the body's end. */
+function stringEnd(body: Buffer, at: number): number {
+  const n = body.length;
+  let i = at + 1;
+  for (; i < n; i++) {
+    const s = body[i];
+    if (s === BACKSLASH) i++;
+    else if (s === QUOTE) break;
+  }
+  return i;
+}
+
 /** Whether the members of the top-level object after the array (from `from`, just past its `]`) repeat none of `keys`. */
 function tailKeysUnique(body: Buffer, from: number, keys: Set<string>): boolean {
   const n = body.length;
@@ -217,11 +225,7 @@ function tailKeysUnique(body: Buffer, from: number, keys: Set<string>): boolean 
     const c = body[i];
     if (c === QUOTE) {
       const start = i;
-      for (i++; i < n; i++) {
-        const s = body[i];
-        if (s === BACKSLASH) i++;
-        else if (s === QUOTE) break;
-      }
+      i = stringEnd(body, i);
       if (depth === 1) {
         lastStringStart = start;
         lastStringEnd = i;
