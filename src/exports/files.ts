@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import type { ListingKey } from '../loaders/listings.ts';
 import type { Page } from '../loaders/fetch.ts';
 import type { Envelope } from '../upstream/envelope.ts';
@@ -173,13 +174,17 @@ export class ExportFiles {
     onPage: (checkpoint: Checkpoint) => void = () => undefined,
   ) {
     const path = this.filePath(id, format);
-    const temporary = `${path}.tmp`;
+    const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
     const out = createWriteStream(temporary);
+    // A write that fails (the directory removed under it: the job cancelled) fails the assembly, not the process.
+    let failure: Error | null = null;
+    out.on('error', (error) => (failure ??= error));
     const hash = createHash('sha256');
     let bytes = 0;
     const writer = createWriter(format, columns, { rowGroupRows });
     const put = async (chunks: Uint8Array[]): Promise<void> => {
       for (const chunk of chunks) {
+        if (failure) throw failure;
         hash.update(chunk);
         bytes += chunk.byteLength;
         if (!out.write(chunk)) await once(out, 'drain');
@@ -194,7 +199,7 @@ export class ExportFiles {
       }
       await put(writer.end());
       out.end();
-      await once(out, 'finish');
+      await finished(out);
     } catch (error) {
       out.destroy();
       await rm(temporary, { force: true });

@@ -94,6 +94,8 @@ export class ExportService implements ExportJobs {
   readonly #host: PassHost;
   /** With a shared table: jobs whose last record Redis did not take (it was down), written when it answers again. */
   readonly #unsaved = new Set<Job>();
+  /** Jobs a resumeExport is under way for (between its checks and the job's launch). */
+  readonly #resuming = new Set<string>();
   #flusher: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
   #closed = false;
@@ -359,18 +361,30 @@ export class ExportService implements ExportJobs {
     const owner = await this.#caller(session);
     const job = await this.#mine(owner.hash, id);
     if (!job) return null;
-    if (job.record.status !== 'PAUSED' && job.record.status !== 'FAILED') return this.#view(job);
-    // A run that has just ended (its status is said before it has settled) settles first.
-    await job.run;
-    await this.#admit(owner.hash);
-    // With a shared table, the lease first: one replica resumes it (another's resume finds it QUEUED).
-    if (this.deps.table && !(await this.deps.table.claim(id))) return this.#view((await this.#sync(id)) ?? job);
-    job.record.error = null;
-    await this.#reconcile(job);
-    await this.#transition(job, 'QUEUED');
-    const queued = this.#view(job);
-    this.#launch(job, owner.session);
-    return queued;
+    const resumable = (): boolean => job.record.status === 'PAUSED' || job.record.status === 'FAILED';
+    // One resume at a time: a second one while the first is under way answers the job as it is.
+    if (!resumable() || this.#resuming.has(id)) return this.#view(job);
+    this.#resuming.add(id);
+    try {
+      // A run that has just ended (its status is said before it has settled) settles first.
+      await job.run;
+      await this.#admit(owner.hash);
+      // With a shared table, the lease first: one replica resumes it (another's resume finds it QUEUED).
+      if (this.deps.table && !(await this.deps.table.claim(id))) return this.#view((await this.#sync(id)) ?? job);
+      // Cancelled (or resumed) meanwhile: left as it is.
+      if (!resumable() || job.controller) {
+        if (this.deps.table && !job.controller) await this.deps.table.release(id);
+        return this.#view(job);
+      }
+      job.record.error = null;
+      await this.#reconcile(job);
+      await this.#transition(job, 'QUEUED');
+      const queued = this.#view(job);
+      this.#launch(job, owner.session);
+      return queued;
+    } finally {
+      this.#resuming.delete(id);
+    }
   }
 
   /**
