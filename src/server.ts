@@ -95,6 +95,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     ahead: config.pageConcurrency,
     rowGroupRows: config.tables.rowGroupRows,
     maxAnswerRecords: config.tables.maxAnswerRecords,
+    documentLimits: config.limits,
     logger,
     registry: metrics.registry,
     table: exportRedis && new RedisJobTable(exportRedis, { leaseMs: config.exports.leaseMs, ttlMs: config.exports.ttlMs }),

@@ -3,7 +3,7 @@
  * documents refused before any request, jobs belonging to their key, the download with its headers and
  * ranges, pacing within the key's share under a small per-minute limit, cancelling and the caps.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,8 @@ describe('a job on a shared stack', () => {
       error: null,
     });
     expect(stack.sim.stats.byPath(true)).toEqual({
+      // The key's check: the first thing this gateway asks the upstream with it.
+      '/api/v3/experiments?limit=1': 1,
       [`/api/v3/experiments/${EXP}`]: 1,
       [EVENTS_PAGE(0)]: 1,
       [EVENTS_PAGE(1000)]: 1,
@@ -165,6 +167,53 @@ describe('a job on a shared stack', () => {
     expect(stack.sim.stats.total).toBe(0);
   });
 
+  it('refuses queries past /graphql’s operation limits and oversized queries or variables, before any upstream request', async () => {
+    stack.sim.stats.reset();
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `a${i}: name`).join(' ');
+    let deep = 'id';
+    for (let i = 0; i < 5; i++) deep = `experiment { events { edges { node { ${deep} } } } }`;
+    const cases: [string, Record<string, unknown> | undefined, string, Record<string, unknown>][] = [
+      [
+        `{ experiment(id: "${EXP}") { ${names(16)} } }`,
+        undefined,
+        "The export's query exceeds the aliases limit of 15 (found 16) under one root field",
+        { code: 'OPERATION_LIMIT_EXCEEDED', argument: 'query', limit: 'aliases', max: 15, found: 16 },
+      ],
+      [
+        `{ experiments { edges { node { ${'experimentId '.repeat(5_000)} } } } }`,
+        undefined,
+        "The export's query has more than 5000 tokens (MAX_TOKENS)",
+        { code: 'OPERATION_LIMIT_EXCEEDED', argument: 'query', limit: 'tokens', max: 5000 },
+      ],
+      [
+        `{ experiment(id: "${EXP}") { events { edges { node { ${deep} } } } } }`,
+        undefined,
+        "The export's query is 25 levels deep, past the 16 an operation may be (MAX_DEPTH)",
+        { code: 'OPERATION_LIMIT_EXCEEDED', argument: 'query', limit: 'depth', max: 16, found: 25 },
+      ],
+      [
+        `{ experiments { edges { node { experimentId } } } }${' '.repeat(100_000)}`,
+        undefined,
+        "The export's query is too large: at most 100,000 characters",
+        { code: 'BAD_USER_INPUT', argument: 'query', max: 100_000 },
+      ],
+      [
+        EVENTS,
+        { id: EXP, padding: 'x'.repeat(70_000) },
+        "The export's variables are too large: at most 65,536 bytes as JSON",
+        { code: 'BAD_USER_INPUT', argument: 'variables', max: 65_536 },
+      ],
+    ];
+    for (const [query, variables, message, extensions] of cases) {
+      const answer = await gql(stack.url, `mutation($q: String!, $v: JSON) { startExport(query: $q, variables: $v, format: CSV) { id } }`, {
+        q: query,
+        v: variables,
+      });
+      expect(answer.errors?.map((e) => [e.message, e.extensions])).toEqual([[message, extensions]]);
+    }
+    expect(stack.sim.stats.total).toBe(0);
+  });
+
   it('writes the other formats from the same pages: Parquet read by DuckDB', async () => {
     const started = await startExport(stack.url, EVENTS, 'PARQUET', { id: EXP });
     const { job: parquet } = await until(stack.url, started.id, over);
@@ -182,6 +231,25 @@ describe('a job on a shared stack', () => {
     } finally {
       duck.close();
     }
+  });
+});
+
+describe('a key the upstream refuses', () => {
+  const stack = stackPerTest();
+
+  it('keeps no job: startExport is UNAUTHENTICATED after one upstream request, and EXPORT_DIR stays empty', async () => {
+    const dir = exportDir();
+    const s = await stack(DATA, { EXPORT_DIR: dir });
+    s.sim.stats.reset();
+    const answer = await gql(
+      s.url,
+      `mutation($q: String!) { startExport(query: $q, format: CSV) { id } }`,
+      { q: `{ experiments { edges { node { experimentId } } } }` },
+      'hst_made_up_key',
+    );
+    expect(answer.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+    expect(s.sim.stats.byPath(true)).toEqual({ '/api/v3/experiments?limit=1': 1 });
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
 
@@ -210,8 +278,8 @@ describe('pacing within the key’s share', () => {
     expect([job.status, job.rows, job.requestsDone]).toEqual(['SUCCEEDED', 5000, 6]);
     const statuses = s.sim.stats.requests.map((r) => r.status);
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
-    // Five pages of events and the experiment, twice (the job's and the query's).
-    expect(s.sim.stats.total).toBe(7);
+    // The key's check, five pages of events and the experiment, twice (the job's and the query's).
+    expect(s.sim.stats.total).toBe(8);
   });
 
   it('follows a job with exportProgress until it ends', async () => {

@@ -293,6 +293,11 @@ export class UpstreamSession {
     return pending;
   }
 
+  /** Whether the upstream has accepted this caller's key (in this process or, with Redis, the fleet). */
+  keyConfirmed(): boolean {
+    return this.#hash !== null && this.deps.keys.confirmed(this.#hash);
+  }
+
   /**
    * The GETs this operation remembers, as far as they were answered (an export job keeps those of the
    * answer above its rows, so that a resume reads none of them again).
