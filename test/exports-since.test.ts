@@ -119,6 +119,21 @@ describe('an incremental pull', () => {
     const cases: [string, string, Record<string, unknown>, string][] = [
       [EVENTS, 'not a watermark!', { id: EXP }, notOurs],
       [EVENTS, Buffer.from('{"at":1}').toString('base64url'), { id: EXP }, notOurs],
+      // Forged, with this export's document: an instant no date holds, a fraction of a millisecond, a print too long.
+      ...[1e20, -1e20, 1.5].map((at): [string, string, Record<string, unknown>, string] => [
+        EVENTS,
+        Buffer.from(JSON.stringify({ v: 1, doc: documentOf(EVENTS, { id: EXP }, null), at, prints: [] })).toString('base64url'),
+        { id: EXP },
+        notOurs,
+      ]),
+      [
+        EVENTS,
+        Buffer.from(JSON.stringify({ v: 1, doc: documentOf(EVENTS, { id: EXP }, null), at: 0, prints: ['x'.repeat(65)] })).toString(
+          'base64url',
+        ),
+        { id: EXP },
+        notOurs,
+      ],
       [
         `query($id: ID!) { experiment(id: $id) { events { edges { node { id } } } } }`,
         first.watermark ?? '',

@@ -90,4 +90,29 @@ describe('X-Dry-Run', () => {
     });
     expect(stack.sim.stats.total).toBe(0);
   });
+
+  it('takes 1, true or yes as a dry run, and refuses a value it does not know before anything runs', async () => {
+    stack.sim.stats.reset();
+    const EVENTS = `{ experiment(id: "${EXP}") { events { edges { node { id } } } } }`;
+    for (const value of ['1', 'true', 'Yes']) {
+      const reply = await fetchTable(stack.url, EVENTS, { format: 'csv', headers: { 'x-dry-run': value } });
+      expect([value, reply.status, reply.headers.get('content-type')]).toEqual([value, 200, 'application/json; charset=utf-8']);
+      expect(JSON.parse(reply.text).extensions.table.rows).toBe(1);
+    }
+    const planned = stack.sim.stats.total;
+    const unknown = await fetchTable(stack.url, EVENTS, { format: 'csv', headers: { 'x-dry-run': 'maybe' } });
+    expect(unknown.status).toBe(400);
+    expect(JSON.parse(unknown.text)).toEqual({
+      errors: [
+        {
+          message: 'X-Dry-Run takes 1 (or true, yes) to plan a table without reading its rows, 0 (or false, no) to read them',
+          extensions: { code: 'BAD_USER_INPUT' },
+        },
+      ],
+    });
+    expect(stack.sim.stats.total).toBe(planned);
+    // 0, false and no read the table.
+    const read = await fetchTable(stack.url, EVENTS, { format: 'csv', headers: { 'x-dry-run': 'false' } });
+    expect([read.status, read.text.split('\r\n')[0]]).toEqual([200, 'experiment.events.id']);
+  });
 });

@@ -95,6 +95,12 @@ export function encode(document: string, mark: Mark): string {
 
 const badSince = (message: string) => gatewayError('BAD_USER_INPUT', message, { extensions: { argument: 'since' } });
 
+/** The latest instant a JavaScript date holds, in ms either side of 1970. */
+const MAX_INSTANT = 8.64e15;
+/** Records a watermark may print (those at its instant; a batch of recordEvents at one instant is 10,000). */
+const MAX_PRINTS = 100_000;
+const MAX_PRINT_CHARS = 64;
+
 /** The mark of a watermark given as `since` for `document`; BAD_USER_INPUT when it is not one, or another export's. */
 export function decode(since: string, document: string): Mark {
   let value: unknown;
@@ -110,9 +116,11 @@ export function decode(since: string, document: string): Mark {
     typeof v === 'object' &&
     v.v === VERSION &&
     typeof v.doc === 'string' &&
-    (v.at === null || (typeof v.at === 'number' && Number.isFinite(v.at))) &&
+    // An instant a date holds (±8.64e15 ms), in whole milliseconds, as a watermark has it.
+    (v.at === null || (typeof v.at === 'number' && Number.isInteger(v.at) && Math.abs(v.at) <= MAX_INSTANT)) &&
     Array.isArray(v.prints) &&
-    v.prints.every((p) => typeof p === 'string');
+    v.prints.length <= MAX_PRINTS &&
+    v.prints.every((p) => typeof p === 'string' && p.length <= MAX_PRINT_CHARS);
   if (!wellFormed) throw badSince("'since' is not an export's watermark: give the watermark of a SUCCEEDED job as it is");
   if (v.doc !== document) {
     throw badSince(

@@ -94,6 +94,15 @@ function jsonAnswer(result: unknown, fetchAPI: Parameters<typeof processRegularR
   return new fetchAPI.Response(response.body, { status, headers: response.headers });
 }
 
+/** An X-Dry-Run header's meaning: absent or 0/false/no, 1/true/yes (any case), or null for anything else. */
+function dryRunOf(header: string | null): boolean | null {
+  if (header === null) return false;
+  const value = header.trim().toLowerCase();
+  if (['1', 'true', 'yes'].includes(value)) return true;
+  if (['0', 'false', 'no', ''].includes(value)) return false;
+  return null;
+}
+
 const refusal = (
   status: number,
   message: string,
@@ -154,7 +163,7 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
       throw error;
     }
     ctx.session.widen({ budget: options.budget, deadlineMs: options.deadlineMs, pace: true });
-    const dryRun = request.headers.get('x-dry-run') === '1';
+    const dryRun = dryRunOf(request.headers.get('x-dry-run')) === true;
     let schemas = rowSchemas.get(args.schema);
     if (!schemas) rowSchemas.set(args.schema, (schemas = new RowSchemas(args.schema)));
     const source = tableRows(
@@ -290,8 +299,18 @@ export function useTables(options: TablesOptions): Plugin<GatewayContext> {
     onRequest({ request, url, endResponse, fetchAPI }) {
       if (url.pathname !== '/graphql') return;
       const negotiated = negotiate(url, request.headers.get('accept'));
-      if (negotiated.kind === 'table') asked.set(request, negotiated.format);
-      else if (![null, '0'].includes(request.headers.get('x-dry-run')))
+      const dryRun = dryRunOf(request.headers.get('x-dry-run'));
+      if (dryRun === null)
+        endResponse(
+          refusal(
+            400,
+            'X-Dry-Run takes 1 (or true, yes) to plan a table without reading its rows, 0 (or false, no) to read them',
+            { code: 'BAD_USER_INPUT' },
+            fetchAPI,
+          ),
+        );
+      else if (negotiated.kind === 'table') asked.set(request, negotiated.format);
+      else if (dryRun)
         // A dry run plans a table; anything else would run for real (a mutation would write).
         endResponse(
           refusal(
