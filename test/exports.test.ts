@@ -89,7 +89,7 @@ describe('a job on a shared stack', () => {
     expect(Number(line('hsgql_export_requests_total')?.split(' ')[1]) % 4).toBe(0);
   });
 
-  it('answers byte ranges (206), refuses one past the end (416), and honours If-None-Match and If-Range', async () => {
+  it('answers byte ranges (206), refuses one past the end (416), and honours If-None-Match, If-Match and If-Range', async () => {
     const path = job.downloadUrl ?? '';
     const whole = new TextEncoder().encode(csv);
     const size = whole.byteLength;
@@ -114,6 +114,19 @@ describe('a job on a shared stack', () => {
     expect([stale.status, stale.bytes.byteLength]).toEqual([200, size]);
     const matching = await download(stack.url, path, FULL, { range: 'bytes=0-9', 'if-range': etag });
     expect(matching.status).toBe(206);
+    // If-None-Match compares weakly, in a list or as *; If-Match strongly (412 when it names another version).
+    for (const tags of [`W/${etag}`, `"x", ${etag}`, '*'])
+      expect([tags, (await download(stack.url, path, FULL, { 'if-none-match': tags })).status]).toEqual([tags, 304]);
+    expect((await download(stack.url, path, FULL, { 'if-none-match': '"x"' })).status).toBe(200);
+    const precondition = await download(stack.url, path, FULL, { 'if-match': '"x"' });
+    expect([precondition.status, JSON.parse(precondition.text)]).toEqual([
+      412,
+      { errors: [{ message: 'If-Match names no ETag this file has (it was written again)', extensions: { code: 'BAD_REQUEST' } }] },
+    ]);
+    expect((await download(stack.url, path, FULL, { 'if-match': etag })).status).toBe(200);
+    // The range unit's name in any case.
+    const upper = await download(stack.url, path, FULL, { range: 'BYTES=0-5' });
+    expect([upper.status, upper.bytes]).toEqual([206, whole.subarray(0, 6)]);
   });
 
   it('belongs to its key: another key cannot see, list, download, cancel or resume it', async () => {

@@ -5,13 +5,15 @@ import type { Plugin } from 'graphql-yoga';
 import type { ExportJobs } from '../exports/types.ts';
 import { keyHash } from '../state/shared-reads.ts';
 import { apiKeyOf } from './caller.ts';
+import { notModified, preconditionFailed } from './conditional.ts';
 
 const PATH = /^\/exports\/([A-Za-z0-9_]+)\/file$/;
 
 /** A `Range: bytes=…` header's one range within `size` bytes: inclusive start and end; null when unsatisfiable; undefined when absent or not one plain range. */
 export function byteRange(header: string | null, size: number): { start: number; end: number } | null | undefined {
   if (header === null) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // The unit's name is case-insensitive (RFC 9110 §14.1).
+  const match = /^bytes=(\d*)-(\d*)$/i.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return undefined;
   const [, from = '', to = ''] = match;
   if (from === '') {
@@ -61,7 +63,10 @@ export function useExportDownload(exports: ExportJobs): Plugin {
         'cache-control': 'private, no-store',
         'x-content-type-options': 'nosniff',
       };
-      if (request.headers.get('if-none-match') === file.etag) return endResponse(new R(null, { status: 304, headers }));
+      if (preconditionFailed(request.headers.get('if-match'), file.etag)) {
+        return endResponse(json(R, 412, 'BAD_REQUEST', 'If-Match names no ETag this file has (it was written again)'));
+      }
+      if (notModified(request.headers.get('if-none-match'), file.etag)) return endResponse(new R(null, { status: 304, headers }));
       const ifRange = request.headers.get('if-range');
       const range = ifRange === null || ifRange === file.etag ? byteRange(request.headers.get('range'), file.bytes) : undefined;
       if (range === null) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
 import type { Plugin } from 'graphql-yoga';
+import { notModified } from './conditional.ts';
 
 export interface GraphiqlPageOptions {
   /** Where browsers open GraphiQL: the GraphQL endpoint. */
@@ -31,15 +32,6 @@ export function chooseEncoding(acceptEncoding: string | null): PageEncoding {
   if (accepts('br')) return 'br';
   if (accepts('gzip')) return 'gzip';
   return 'identity';
-}
-
-/** Whether `If-None-Match` names the ETag (weak comparison, as RFC 9110 has it for GET). */
-function notModified(ifNoneMatch: string | null, etag: string): boolean {
-  if (ifNoneMatch === null) return false;
-  return ifNoneMatch.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || t.replace(/^W\//, '') === etag;
-  });
 }
 
 /**
