@@ -177,6 +177,16 @@ describe('a job on a shared stack', () => {
       );
       expect(answer.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([[message, 'BAD_USER_INPUT']]);
     }
+    // An argument's error, as every field's: HTTP 200 with the error, whatever was wrong with the document.
+    for (const q of ['{ experiment(id: ', '{ __schema { types { name } } }', 'subscription { roomEvents(roomId: "r") { id } }']) {
+      const reply = await fetch(`${stack.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': FULL },
+        body: JSON.stringify({ query: 'mutation($q: String!) { startExport(query: $q, format: CSV) { id } }', variables: { q } }),
+      });
+      const body = (await reply.json()) as { errors?: { extensions?: { code?: string } }[] };
+      expect([q, reply.status, body.errors?.map((e) => e.extensions?.code)]).toEqual([q, 200, ['BAD_USER_INPUT']]);
+    }
     expect(stack.sim.stats.total).toBe(0);
   });
 

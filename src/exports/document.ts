@@ -59,7 +59,6 @@ const tooBig = (argument: string, what: string, max: number) =>
 const overLimit = (limit: string, max: number, found: number | null, message: string) =>
   gatewayError('OPERATION_LIMIT_EXCEEDED', `The export's query ${message}`, {
     extensions: { argument: 'query', limit, max, ...(found === null ? {} : { found }) },
-    status: 400,
   });
 
 /** The deepest field of an operation's selection (a root field is at depth 1), fragments in place. */
@@ -122,6 +121,14 @@ export function checked(schema: GraphQLSchema, input: Pick<ExportStart, 'query' 
       extensions: { argument: 'variables' },
     });
   }
-  const projection = project(schema, document, operation, coerced.coerced);
+  let projection;
+  try {
+    projection = project(schema, document, operation, coerced.coerced);
+  } catch (error) {
+    // An argument's error, like the others here (a table's own are 400 on /graphql: not for a mutation's field).
+    if (!(error instanceof GraphQLError)) throw error;
+    const { http: _http, ...extensions } = error.extensions;
+    throw new GraphQLError(error.message, { extensions: { ...extensions, argument: 'query' } });
+  }
   return { document, operation, projection, variables: coerced.coerced };
 }
