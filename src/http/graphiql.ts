@@ -7,8 +7,8 @@ import { notModified } from './conditional.ts';
 export interface GraphiqlPageOptions {
   /** Where browsers open GraphiQL: the GraphQL endpoint. */
   endpoint: string;
-  /** Renders the page; called once, on the first visit. */
-  render: () => string;
+  /** Renders the page; called once, on the first visit (it may load the renderer then). */
+  render: () => string | Promise<string>;
 }
 
 export type PageEncoding = 'br' | 'gzip' | 'identity';
@@ -46,12 +46,22 @@ export function useGraphiqlPage(options: GraphiqlPageOptions): Plugin {
   const encoded = new Map<PageEncoding, Promise<Buffer>>();
   const etagOf = (hash: string, encoding: PageEncoding): string => `"${hash}${encoding === 'identity' ? '' : `-${encoding}`}"`;
 
-  const pageNow = () => {
-    if (page) return page;
-    const body = Buffer.from(options.render(), 'utf8');
-    const hash = createHash('sha256').update(body).digest('base64url').slice(0, 27);
-    page = { body, hash };
-    return page;
+  let rendering: Promise<{ body: Buffer; hash: string }> | null = null;
+  const pageNow = (): Promise<{ body: Buffer; hash: string }> => {
+    if (page) return Promise.resolve(page);
+    rendering ??= Promise.resolve(options.render()).then(
+      (html) => {
+        const body = Buffer.from(html, 'utf8');
+        page = { body, hash: createHash('sha256').update(body).digest('base64url').slice(0, 27) };
+        return page;
+      },
+      (error: unknown) => {
+        // A failed render is not remembered: the next visit tries again.
+        rendering = null;
+        throw error;
+      },
+    );
+    return rendering;
   };
 
   const bodyIn = (encoding: PageEncoding, body: Buffer): Promise<Buffer> => {
@@ -76,27 +86,36 @@ export function useGraphiqlPage(options: GraphiqlPageOptions): Plugin {
     onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' || !request.headers.get('accept')?.includes('text/html')) return;
       if (url.pathname !== options.endpoint && url.pathname !== `${options.endpoint}/`) return;
-      const { body, hash } = pageNow();
-      const encoding = chooseEncoding(request.headers.get('accept-encoding'));
-      const etag = etagOf(hash, encoding);
-      const headers: Record<string, string> = {
-        'content-type': 'text/html; charset=utf-8',
-        etag,
-        'cache-control': 'no-cache',
-        vary: 'Accept-Encoding',
-      };
-      // Only the representation this request would get: another encoding's ETag is another page.
-      if (notModified(request.headers.get('if-none-match'), etag)) {
-        endResponse(new fetchAPI.Response(null, { status: 304, headers }));
-        return;
-      }
-      return bodyIn(encoding, body).then((sent) => {
-        if (encoding !== 'identity') headers['content-encoding'] = encoding;
-        headers['content-length'] = String(sent.length);
-        // A view of the same bytes: the body is sent without a copy.
-        const bytes = new Uint8Array(sent.buffer as ArrayBuffer, sent.byteOffset, sent.byteLength);
-        endResponse(new fetchAPI.Response(bytes, { status: 200, headers }));
-      });
+      return pageNow().then(({ body, hash }) => answer(request, fetchAPI, endResponse, body, hash));
     },
   };
+
+  function answer(
+    request: Request,
+    fetchAPI: { Response: typeof Response },
+    endResponse: (response: Response) => void,
+    body: Buffer,
+    hash: string,
+  ): Promise<void> | undefined {
+    const encoding = chooseEncoding(request.headers.get('accept-encoding'));
+    const etag = etagOf(hash, encoding);
+    const headers: Record<string, string> = {
+      'content-type': 'text/html; charset=utf-8',
+      etag,
+      'cache-control': 'no-cache',
+      vary: 'Accept-Encoding',
+    };
+    // Only the representation this request would get: another encoding's ETag is another page.
+    if (notModified(request.headers.get('if-none-match'), etag)) {
+      endResponse(new fetchAPI.Response(null, { status: 304, headers }));
+      return;
+    }
+    return bodyIn(encoding, body).then((sent) => {
+      if (encoding !== 'identity') headers['content-encoding'] = encoding;
+      headers['content-length'] = String(sent.length);
+      // A view of the same bytes: the body is sent without a copy.
+      const bytes = new Uint8Array(sent.buffer as ArrayBuffer, sent.byteOffset, sent.byteLength);
+      endResponse(new fetchAPI.Response(bytes, { status: 200, headers }));
+    });
+  }
 }

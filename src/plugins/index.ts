@@ -1,6 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { Tracer } from '@opentelemetry/api';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -54,8 +53,9 @@ export function gatewayPlugins(
           useGraphiqlPage({
             endpoint: '/graphql',
             // GraphiQL with its assets inlined: it works without reaching a CDN (firewalls, strict CSP).
-            render: () =>
-              renderGraphiQL({
+            // Its renderer (9 MB of assets) loads on the first visit, not with every process.
+            render: async () =>
+              (await import('@graphql-yoga/render-graphiql')).renderGraphiQL({
                 title: 'HyperStudy GraphQL',
                 defaultQuery: EXAMPLE_QUERY,
                 headers: JSON.stringify({ 'X-API-Key': config.graphiqlExampleKey ?? 'paste your HyperStudy API key here' }, null, 2),
