@@ -145,7 +145,9 @@ describe('export jobs across replicas: what no record names', () => {
     if (!a) throw new Error('a replica expected');
     const job = await startExport(a.url, EVENTS, 'CSV', { id: EXP });
     // The sweep runs every EXPORT_TTL_MS.
-    await eventually(() => !existsSync(stray), 'the stray directory removed');
+    // (Its log line comes after the removal, through the process's stdout: wait for the line.)
+    await eventually(() => linesOf(a, 'stray-job').length > 0, 'the stray directory removed');
+    expect(existsSync(stray)).toBe(false);
     expect(linesOf(a, 'stray-job').map((l) => l.msg)).toEqual(['export job directory removed: no record names it (EXPORT_TTL_MS)']);
     expect(existsSync(join(dir, job.id))).toBe(true);
     expect(GOING.concat('SUCCEEDED')).toContain((await jobOf(a.url, job.id))?.status);
