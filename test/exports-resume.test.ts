@@ -91,36 +91,43 @@ describe('a gateway killed mid-job', () => {
   }, 60_000);
 });
 
+/**
+ * A job FAILED at its third page (5,000 events: offset 2000 answers 503 until `heal`), with the first two on
+ * disk: two passes (the first try and one more), each reading the experiment and failing there.
+ */
+async function failedJob() {
+  const sim = await simulator({ rooms: 5, participantsPerRoom: 4, eventsPerParticipant: 250 });
+  const csv = await expectedCsv(sim);
+  sim.stats.reset();
+  let failing = true;
+  const base = sim.url.replace(/\/api\/v3$/, '');
+  const upstream: Scripted = await startScripted(async (req, res) => {
+    if (failing && req.url?.includes('offset=2000')) return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
+    await passOn(base, req, res);
+  });
+  closing.push(() => upstream.close());
+  const { gateway, url } = await startGateway({
+    HYPERSTUDY_API_URL: upstream.url,
+    EXPORT_DIR: exportDir(),
+    CACHE_TTL_MS: '0',
+    UPSTREAM_RETRIES: '0',
+    UPSTREAM_PAGE_CONCURRENCY: '1',
+    EXPORT_RETRIES: '1',
+  });
+  closing.push(() => gateway.close());
+  const started = await startExport(url, EVENTS, 'CSV', { id: EXP });
+  const { job: failed } = await until(url, started.id, over);
+  expect(failed).toMatchObject({ status: 'FAILED', rows: 2000, downloadUrl: null });
+  expect(failed.error?.code).toBe('UPSTREAM_ERROR');
+  expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1 });
+  expect(upstream.seen.filter((s) => s.query.get('offset') === '2000')).toHaveLength(2);
+  return { sim, csv, url, started, heal: () => (failing = false) };
+}
+
 describe('a page that keeps failing', () => {
   it('ends the job FAILED with the reason, keeping its pages; resumed, it reads only the pages it lacks', async () => {
-    const sim = await simulator({ rooms: 5, participantsPerRoom: 4, eventsPerParticipant: 250 });
-    const csv = await expectedCsv(sim);
-    sim.stats.reset();
-    let failing = true;
-    const base = sim.url.replace(/\/api\/v3$/, '');
-    const upstream: Scripted = await startScripted(async (req, res) => {
-      if (failing && req.url?.includes('offset=2000')) return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
-      await passOn(base, req, res);
-    });
-    closing.push(() => upstream.close());
-    const { gateway, url } = await startGateway({
-      HYPERSTUDY_API_URL: upstream.url,
-      EXPORT_DIR: exportDir(),
-      CACHE_TTL_MS: '0',
-      UPSTREAM_RETRIES: '0',
-      UPSTREAM_PAGE_CONCURRENCY: '1',
-      EXPORT_RETRIES: '1',
-    });
-    closing.push(() => gateway.close());
-    const started = await startExport(url, EVENTS, 'CSV', { id: EXP });
-    const { job: failed } = await until(url, started.id, over);
-    expect(failed).toMatchObject({ status: 'FAILED', rows: 2000, downloadUrl: null });
-    expect(failed.error?.code).toBe('UPSTREAM_ERROR');
-    // Two passes (the first try and one more), each reading the experiment and failing at offset 2000.
-    expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1 });
-    expect(upstream.seen.filter((s) => s.query.get('offset') === '2000')).toHaveLength(2);
-
-    failing = false;
+    const { sim, csv, url, started, heal } = await failedJob();
+    heal();
     expect(await gql(url, RESUME, { id: started.id })).toEqual({ data: { resumeExport: { status: 'QUEUED' } } });
     const { job, seen: resumed } = await until(url, started.id, over);
     expect([job.status, job.rows, job.error], JSON.stringify(resumed.map((j) => [j.status, j.rows, j.error]))).toEqual([
@@ -135,34 +142,8 @@ describe('a page that keeps failing', () => {
 
 describe('two resumes of one job at once', () => {
   it('run it once: one answers QUEUED, the other the job as it is; every page read once, the file whole', async () => {
-    const sim = await simulator({ rooms: 5, participantsPerRoom: 4, eventsPerParticipant: 250 });
-    const csv = await expectedCsv(sim);
-    sim.stats.reset();
-    let failing = true;
-    const base = sim.url.replace(/\/api\/v3$/, '');
-    const upstream: Scripted = await startScripted(async (req, res) => {
-      if (failing && req.url?.includes('offset=2000')) return json(res, 503, failure('SERVICE_UNAVAILABLE', 'down for a moment'));
-      await passOn(base, req, res);
-    });
-    closing.push(() => upstream.close());
-    const { gateway, url } = await startGateway({
-      HYPERSTUDY_API_URL: upstream.url,
-      EXPORT_DIR: exportDir(),
-      CACHE_TTL_MS: '0',
-      UPSTREAM_RETRIES: '0',
-      UPSTREAM_PAGE_CONCURRENCY: '1',
-      EXPORT_RETRIES: '1',
-    });
-    closing.push(() => gateway.close());
-    const started = await startExport(url, EVENTS, 'CSV', { id: EXP });
-    const { job: failed } = await until(url, started.id, over);
-    expect(failed).toMatchObject({ status: 'FAILED', rows: 2000, downloadUrl: null });
-    expect(failed.error?.code).toBe('UPSTREAM_ERROR');
-    // Two passes (the first try and one more), each reading the experiment and failing at offset 2000.
-    expect(byOffset(sim)).toEqual({ '0': 1, '1000': 1 });
-    expect(upstream.seen.filter((s) => s.query.get('offset') === '2000')).toHaveLength(2);
-
-    failing = false;
+    const { sim, csv, url, started, heal } = await failedJob();
+    heal();
     const answers = await Promise.all([gql(url, RESUME, { id: started.id }), gql(url, RESUME, { id: started.id })]);
     const statuses = answers.map((a) => (a.data as { resumeExport: { status: string } }).resumeExport.status);
     expect(statuses).toContain('QUEUED');
