@@ -71,6 +71,18 @@ export interface ExportsDeps {
   now?: () => number;
 }
 
+/** A job this process holds but does not run. */
+const idle = (record: JobRecord): Job => ({
+  record,
+  keyed: null,
+  controller: null,
+  stopAs: null,
+  run: null,
+  waitingUntil: null,
+  listeners: new Set(),
+  lost: false,
+});
+
 /** Codes a job does not try again after: the same request would fail the same way. */
 const PERMANENT = new Set(['BAD_USER_INPUT', 'FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'EXPORT_TOO_LARGE', 'GRAPHQL_VALIDATION_FAILED']);
 
@@ -164,16 +176,7 @@ export class ExportService implements ExportJobs {
     for (const raw of await this.#files.readRecords()) {
       const record = raw as JobRecord;
       if (typeof record.id !== 'string' || !EXPORT_STATUSES.includes(record.status)) continue;
-      const job: Job = {
-        record,
-        keyed: null,
-        controller: null,
-        stopAs: null,
-        run: null,
-        waitingUntil: null,
-        listeners: new Set(),
-        lost: false,
-      };
+      const job: Job = idle(record);
       this.#jobs.set(record.id, job);
       if (ACTIVE.has(record.status)) await this.#transition(job, 'PAUSED');
     }
@@ -207,16 +210,7 @@ export class ExportService implements ExportJobs {
       this.#jobs.delete(id);
       return null;
     }
-    const job: Job = held ?? {
-      record,
-      keyed: null,
-      controller: null,
-      stopAs: null,
-      run: null,
-      waitingUntil: null,
-      listeners: new Set(),
-      lost: false,
-    };
+    const job: Job = held ?? idle(record);
     const changed = job.record.updatedAt !== record.updatedAt || job.record.status !== record.status;
     job.record = record;
     this.#jobs.set(id, job);
@@ -269,16 +263,7 @@ export class ExportService implements ExportJobs {
       file: null,
       bytes: 0,
     };
-    const job: Job = {
-      record,
-      keyed: null,
-      controller: null,
-      stopAs: null,
-      run: null,
-      waitingUntil: null,
-      listeners: new Set(),
-      lost: false,
-    };
+    const job: Job = idle(record);
     this.#jobs.set(record.id, job);
     await this.deps.table?.claim(record.id);
     await this.#transition(job, 'QUEUED');
