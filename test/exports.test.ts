@@ -274,6 +274,25 @@ describe('a key the upstream refuses', () => {
     expect(s.sim.stats.byPath(true)).toEqual({ '/api/v3/experiments?limit=1': 1 });
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  it('lets a key the check’s listing is out of scope for (403) start its job, which meets its scopes in its run', async () => {
+    const EVENTS_SCOPE = 'hst_test_events_scope';
+    const s = await stack(
+      { ...DATA, extraKeys: [{ key: EVENTS_SCOPE, name: 'events_scope', userId: 'user_demo', scopes: ['read:events'] }] },
+      { EXPORT_DIR: exportDir() },
+    );
+    s.sim.stats.reset();
+    const started = await startExport(
+      s.url,
+      `{ experiment(id: "${EXP}") { events { edges { node { id } } } } }`,
+      'CSV',
+      undefined,
+      EVENTS_SCOPE,
+    );
+    const { job } = await until(s.url, started.id, over, EVENTS_SCOPE);
+    expect([job.status, job.error?.code]).toEqual(['FAILED', 'FORBIDDEN']);
+    expect(s.sim.stats.requests.map((r) => [r.path, r.status])[0]).toEqual(['/api/v3/experiments', 403]);
+  });
 });
 
 describe('pacing within the key’s share', () => {

@@ -241,7 +241,15 @@ export class ExportService implements ExportJobs {
     await this.#admit(owner.hash);
     // A key the upstream has not accepted yet is asked about first (its smallest listing): a key it
     // refuses keeps no job, nor a slot of the caps.
-    if (!session.keyConfirmed()) await session.get(routes.experiments(), new URLSearchParams({ limit: '1' }));
+    // Only a refused key stops it here: a scope the listing needs (403), the upstream down or busy, the
+    // job meets in its run as any job does.
+    if (!session.keyConfirmed()) {
+      try {
+        await session.get(routes.experiments(), new URLSearchParams({ limit: '1' }));
+      } catch (error) {
+        if (reasonOf(error).code === 'UNAUTHENTICATED') throw error;
+      }
+    }
     const now = new Date(this.#now()).toISOString();
     const record: JobRecord = {
       id: `exp_job_${randomBytes(12).toString('hex')}`,
