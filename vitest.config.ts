@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
+import SlowestFirst from './test/sequencer.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -25,5 +26,7 @@ export default defineConfig({
     // and the suite passes shuffled, its files and the tests in each (--sequence.shuffle), as each test
     // does alone (-t).
     isolate: false,
+    // The slowest files first (test/sequencer.ts), so that no long file starts near the end.
+    sequence: { sequencer: SlowestFirst },
   },
 });
