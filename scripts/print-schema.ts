@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { subgraphSdl } from '../src/schema/index.ts';
+import { printSubgraphSdl } from '../src/schema/index.ts';
 import { servedSchemaSdl } from './served-schema.ts';
 
 const SCHEMA_FILE = fileURLToPath(new URL('../schema.graphql', import.meta.url));
@@ -25,7 +25,7 @@ export async function staleSchemaFiles(schemaFile = SCHEMA_FILE, subgraphFile = 
   const served = await servedSchemaSdl();
   return [
     { file: schemaFile, printed: served },
-    { file: subgraphFile, printed: `${subgraphSdl}\n` },
+    { file: subgraphFile, printed: `${printSubgraphSdl()}\n` },
   ]
     .filter(({ file, printed }) => read(file) !== printed)
     .map(({ file }) => file);
@@ -39,7 +39,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.log('schema.graphql and subgraph.graphql are what the gateway serves.');
   } else {
     writeFileSync(SCHEMA_FILE, await servedSchemaSdl());
-    writeFileSync(SUBGRAPH_FILE, `${subgraphSdl}\n`);
+    writeFileSync(SUBGRAPH_FILE, `${printSubgraphSdl()}\n`);
     console.log(`wrote ${SCHEMA_FILE} and ${SUBGRAPH_FILE}`);
   }
 }

@@ -3,7 +3,7 @@ import { isEnumType, isObjectType, parse, printSchema, subscribe, validate } fro
 import { describe, expect, it } from 'vitest';
 import type { SchemaTypes } from '../src/schema/builder.ts';
 import { filterArgs } from '../src/schema/data.ts';
-import { publicSchema } from '../src/schema/index.ts';
+import { buildPublicSchema } from '../src/schema/index.ts';
 import { LISTING_BY_FIELD } from '../src/spec/data-types.ts';
 import { listingParams } from '../src/spec/params.ts';
 
@@ -55,6 +55,7 @@ describe('filter arguments (one builder for connections and subscriptions)', () 
   });
 
   it("gives each room subscription its listing's filter arguments, typed as on Room's connection (the time window aside)", () => {
+    const publicSchema = buildPublicSchema();
     const subscription = publicSchema.getSubscriptionType();
     const room = publicSchema.getType('Room');
     if (!subscription || !isObjectType(room)) throw new Error('no Subscription or Room');

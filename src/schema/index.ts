@@ -1,5 +1,5 @@
 import { printSubgraphSchema } from '@apollo/subgraph';
-import { specifiedDirectives } from 'graphql';
+import { specifiedDirectives, type GraphQLSchema } from 'graphql';
 import { TableDirective } from '../tables/directive.ts';
 import { builder } from './builder.ts';
 import { settleListItems } from '../plugins/use-jit.ts';
@@ -22,10 +22,14 @@ import './subscriptions.ts';
 import './exports.ts';
 
 /**
- * The public API as built (without the Federation fields). schema.graphql is printed from what the
- * gateway serves instead (scripts/served-schema.ts): this plus the plugins' directives (@defer, @stream).
+ * The public API as built (without the Federation fields), built on each call: nothing the gateway runs
+ * needs it, and building it at start cost every process some 0.1 s of CPU. schema.graphql is printed
+ * from what the gateway serves instead (scripts/served-schema.ts): this plus the plugins' directives
+ * (@defer, @stream).
  */
-export const publicSchema = builder.toSchema({ sortSchema: false, directives: [...specifiedDirectives, TableDirective] });
+export function buildPublicSchema(): GraphQLSchema {
+  return builder.toSchema({ sortSchema: false, directives: [...specifiedDirectives, TableDirective] });
+}
 
 /**
  * What the gateway serves: the public API as a Federation v2 subgraph, always on — plus `_service { sdl }`
@@ -34,5 +38,7 @@ export const publicSchema = builder.toSchema({ sortSchema: false, directives: [.
  */
 export const schema = settleListItems(boundJsonOutputs(builder.toSubGraphSchema({ directives: [...specifiedDirectives, TableDirective] })));
 
-/** The subgraph SDL that `_service { sdl }` answers and subgraph.graphql prints (with @link and @key). */
-export const subgraphSdl = printSubgraphSchema(schema);
+/** The subgraph SDL that `_service { sdl }` answers and subgraph.graphql prints (with @link and @key), printed on each call. */
+export function printSubgraphSdl(): string {
+  return printSubgraphSchema(schema);
+}
