@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildSubgraphSchema } from '@apollo/subgraph';
+import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
 import { createGatewayRuntime, type GatewayRuntime } from '@graphql-hive/gateway-runtime';
 import { composeServices } from '@theguild/federation-composition';
-import { parse } from 'graphql';
+import { parse, specifiedDirectives } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { builder } from '../src/schema/builder.ts';
+import { FEDERATION_DIRECTIVES, printSubgraphSdl } from '../src/schema/index.ts';
+import { TableDirective } from '../src/tables/directive.ts';
 import { firstParticipants, startStack, startGateway, type Person, type Stack } from './helpers/stack.ts';
 import { FULL, READONLY } from './helpers/simulator.ts';
 
@@ -38,6 +41,16 @@ describe('the Federation subgraph', () => {
     ])
       expect(SUBGRAPH_SDL).toContain(key);
     expect(stack.sim.stats.total).toBe(0);
+  });
+
+  it('imports in @link the Federation directives the types use (FEDERATION_DIRECTIVES), as Pothos finds them when not given', () => {
+    const found = builder.toSubGraphSchema({ directives: [...specifiedDirectives, TableDirective] });
+    const link = (sdl: string): string | undefined => sdl.split('\n\n')[0];
+    expect(link(printSubgraphSchema(found))).toBe(
+      'extend schema\n  @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])',
+    );
+    expect(link(printSubgraphSdl())).toBe(link(printSubgraphSchema(found)));
+    expect(FEDERATION_DIRECTIVES).toEqual(['@key']);
   });
 
   it('refuses _entities without a key (401, before any upstream call), and _service with introspection off', async () => {
