@@ -2,7 +2,7 @@ import { printSubgraphSchema } from '@apollo/subgraph';
 import { specifiedDirectives } from 'graphql';
 import { TableDirective } from '../tables/directive.ts';
 import { builder } from './builder.ts';
-import { settleListItems } from '../plugins/use-jit.ts';
+import { canonicalOutputs, settleListItems } from '../plugins/use-jit.ts';
 import { boundJsonOutputs } from './json.ts';
 import './scalars.ts';
 import './records.ts';
@@ -32,7 +32,9 @@ export const publicSchema = builder.toSchema({ sortSchema: false, directives: [.
  * (answered without a key) and `_entities` (Experiment, Room, Participant, Deployment and Persona,
  * keyed by their upstream ids; see `asEntity` in each type's file).
  */
-export const schema = settleListItems(boundJsonOutputs(builder.toSubGraphSchema({ directives: [...specifiedDirectives, TableDirective] })));
+export const schema = settleListItems(
+  canonicalOutputs(boundJsonOutputs(builder.toSubGraphSchema({ directives: [...specifiedDirectives, TableDirective] }))),
+);
 
 /** The subgraph SDL that `_service { sdl }` answers and subgraph.graphql prints (with @link and @key). */
 export const subgraphSdl = printSubgraphSchema(schema);
