@@ -1,10 +1,12 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, parse } from 'graphql';
 import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settleListItems, useJit } from '../src/plugins/use-jit.ts';
+import { canonicalLeaves, canonicalOutputs, settleListItems, useJit } from '../src/plugins/use-jit.ts';
+import { schema as gatewaySchema } from '../src/schema/index.ts';
 import { type Gateway } from '../src/server.ts';
 import { DASHBOARD } from './helpers/dashboard.ts';
+import { forwarded, json, startScripted, type Scripted } from './helpers/scripted.ts';
 import { startStack, startGateway, type Stack } from './helpers/stack.ts';
 import { EVENTS_ONLY, FULL } from './helpers/simulator.ts';
 
@@ -58,7 +60,7 @@ interface Seen {
 }
 
 /** A Yoga over the test schema; with `jit`, graphql-jit executes; `seen` records compilations and the errors later plugins see. */
-function server(jit: boolean) {
+function server(jit: boolean, schema = testSchema) {
   const seen: Seen = { compiled: 0, errors: [] };
   const inspect: Plugin = {
     onExecute: () => ({
@@ -68,7 +70,7 @@ function server(jit: boolean) {
     }),
   };
   const yoga = createYoga({
-    schema: testSchema(),
+    schema: schema(),
     maskedErrors: false,
     logging: false,
     plugins: [useDeferStream(), ...(jit ? [useJit({ onCompile: () => void seen.compiled++ })] : []), inspect],
@@ -162,6 +164,158 @@ describe('graphql-jit execution (useJit)', () => {
   });
 });
 
+/**
+ * Leaves of every kind, with values their types must serialize or refuse. `canonical` wraps the
+ * resolvers as the gateway's schema is wrapped (canonicalOutputs); the reference runs them unwrapped.
+ */
+const leafSchema = (canonical: boolean) => () => {
+  const schema = createSchema({
+    typeDefs: `
+      enum Kind { A B }
+      enum Mapped { ONE TWO }
+      type View { s: String n: Int }
+      type Query {
+        big: Int
+        word: String
+        obj: String
+        flag: Boolean
+        yes: Boolean
+        ratio: Float
+        half: Float
+        id: ID
+        kind: Kind
+        kinds: [Kind]
+        ints: [Int!]
+        nested: [[Int]]
+        later: Int
+        laterWord: String
+        mapped: Mapped
+        view: View
+      }
+    `,
+    resolvers: {
+      Mapped: { ONE: 1, TWO: 2 },
+      Query: {
+        big: () => 2 ** 40,
+        word: () => 42,
+        obj: () => ({ a: 1 }),
+        flag: () => 'yes',
+        yes: () => true,
+        ratio: () => 'x',
+        half: () => '0.5',
+        id: () => 7,
+        kind: () => 'NOPE',
+        kinds: () => ['A', 'NOPE', Promise.resolve('B'), Promise.reject(new Boom('no kind'))],
+        ints: () => [1, 2 ** 40],
+        nested: () => [[1, 2.5], null, [3]],
+        later: () => Promise.resolve(2.5),
+        laterWord: () => Promise.resolve(false),
+        mapped: () => 2,
+        view: () => ({ s: 5, n: 2 ** 40 }),
+      },
+    },
+  });
+  return settleListItems(canonical ? canonicalOutputs(schema) : schema);
+};
+
+interface Dashboard {
+  name: string | null;
+  rooms: {
+    edges: {
+      node: {
+        status: string | null;
+        participants: {
+          edges: {
+            node: {
+              completionCode: string | null;
+              events: { edges: { node: { onset: number | null; eventType: string | null } }[] };
+              sparseRatings: { edges: { node: { ratingId: string | null; value: number | null } }[] };
+            };
+          }[];
+        };
+      };
+    }[];
+  };
+}
+
+const LEAVES = '{ big word obj flag yes ratio half id kind kinds ints nested later laterWord }';
+
+describe('canonical leaves (graphql-jit without leaf serialization)', () => {
+  it('answers as graphql-js does over the unwrapped resolvers: each value serialized, each refusal its error', async () => {
+    const jit = server(true, leafSchema(true));
+    const reference = server(false, leafSchema(false));
+    const answer = parsed(await jit.post(LEAVES));
+    expect(answer).toEqual(parsed(await reference.post(LEAVES)));
+    expect(answer.data).toEqual({
+      big: null,
+      word: '42',
+      obj: null,
+      flag: null,
+      yes: true,
+      ratio: null,
+      half: 0.5,
+      id: '7',
+      kind: null,
+      kinds: ['A', null, 'B', null],
+      ints: null,
+      nested: [[1, null], null, [3]],
+      later: null,
+      laterWord: 'false',
+    });
+    expect(answer.errors?.map((e) => [JSON.stringify((e as { path?: unknown }).path), (e as { message?: string }).message])).toEqual([
+      ['["big"]', 'Int cannot represent non 32-bit signed integer value: 1099511627776'],
+      ['["flag"]', 'Boolean cannot represent a non boolean value: "yes"'],
+      ['["ints",1]', 'Int cannot represent non 32-bit signed integer value: 1099511627776'],
+      ['["kind"]', 'Enum "Kind" cannot represent value: "NOPE"'],
+      ['["kinds",1]', 'Enum "Kind" cannot represent value: "NOPE"'],
+      ['["kinds",3]', 'no kind'],
+      ['["later"]', 'Int cannot represent non-integer value: 2.5'],
+      ['["nested",0,1]', 'Int cannot represent non-integer value: 2.5'],
+      ['["obj"]', 'String cannot represent value: { a: 1 }'],
+      ['["ratio"]', 'Float cannot represent non numeric value: "x"'],
+    ]);
+  });
+
+  it("leaves to graphql-jit's serialization the operations selecting a leaf it cannot vouch for", async () => {
+    const schema = leafSchema(true)();
+    expect(canonicalLeaves(schema, parse(LEAVES))).toBe(true);
+    expect(canonicalLeaves(schema, parse('{ __typename big }'))).toBe(true);
+    // An enum whose values are not their names; fields read as properties; introspection.
+    expect(canonicalLeaves(schema, parse('{ big mapped }'))).toBe(false);
+    expect(canonicalLeaves(schema, parse('{ view { s } }'))).toBe(false);
+    expect(canonicalLeaves(schema, parse('{ __schema { queryType { name } } }'))).toBe(false);
+    expect(canonicalLeaves(schema, parse('{ unknown }'))).toBe(false);
+    const jit = server(true, leafSchema(true));
+    const reference = server(false, leafSchema(false));
+    for (const query of ['{ big mapped }', '{ view { s n } }'])
+      expect(parsed(await jit.post(query))).toEqual(parsed(await reference.post(query)));
+    expect(JSON.parse((await jit.post('{ mapped view { s n } }')).body).data).toEqual({ mapped: 'TWO', view: { s: '5', n: null } });
+  });
+
+  it('serializes idempotently where graphql-js serializes again (@defer)', async () => {
+    const jit = server(true, leafSchema(true));
+    const reference = server(false, leafSchema(false));
+    const query = '{ word ... @defer { id kind kinds half laterWord } }';
+    const [a, b] = [await jit.post(query, undefined, 'multipart/mixed'), await reference.post(query, undefined, 'multipart/mixed')];
+    expect(a.body.replace(/-{3,}[^\r\n]*/g, '')).toEqual(b.body.replace(/-{3,}[^\r\n]*/g, ''));
+    expect(a.body).toContain('"data":{"id":"7","kind":null,"kinds":["A",null,"B",null],"half":0.5,"laterWord":"false"}');
+  });
+
+  it("vouches for the gateway's dashboard and not for fields it cannot", () => {
+    expect(canonicalLeaves(gatewaySchema, parse(DASHBOARD))).toBe(true);
+    // A record's Int (32-bit in GraphQL, not in the upstream's records); a field read as a property that vouches for nothing.
+    expect(canonicalLeaves(gatewaySchema, parse('{ experiment(id: "e") { syncMetrics { edges { node { aggregationWindow } } } } }'))).toBe(
+      false,
+    );
+    expect(
+      canonicalLeaves(gatewaySchema, parse('{ room(id: "r") { participants { edges { node { counts { types { dataType } } } } } } }')),
+    ).toBe(false);
+    expect(
+      canonicalLeaves(gatewaySchema, parse('{ experiment(id: "e") { name rooms { totalCount pageInfo { hasNextPage endCursor } } } }')),
+    ).toBe(true);
+  });
+});
+
 describe('the gateway with GRAPHQL_JIT on and off', () => {
   let stack: Stack;
   let off: Gateway;
@@ -206,6 +360,62 @@ describe('the gateway with GRAPHQL_JIT on and off', () => {
   ])('answers %s identically', async (_what, query, key, variables) => {
     const [jit, reference] = [await ask(stack.url, query, key, variables), await ask(offUrl, query, key, variables)];
     expect(jit).toEqual(reference);
+  });
+
+  /**
+   * The upstream's records with values of the wrong JSON types (as a careless upstream may send them):
+   * the gateway's readers make them what the schema says or null, the same with graphql-jit's leaves
+   * handed out as they are (the dashboard vouches for all its leaves) as with graphql-js serializing them.
+   */
+  const garbled = (record: Record<string, unknown>, i: number): Record<string, unknown> => {
+    const r = { ...record };
+    if ('name' in r) r.name = 42;
+    if ('status' in r) r.status = false;
+    if ('completionCode' in r) r.completionCode = ['x'];
+    if ('onset' in r) r.onset = [String(r.onset), 'abc', r.onset, null][i % 4];
+    if ('eventType' in r) r.eventType = [7, true, { a: 1 }, r.eventType][i % 4];
+    if ('value' in r) r.value = i % 2 ? String(r.value) : 'high';
+    if ('ratingId' in r) r.ratingId = i;
+    return r;
+  };
+
+  it('answers the dashboard over records of the wrong types identically', async () => {
+    const base = stack.sim.url.replace(/\/api\/v3$/, '');
+    const upstream: Scripted = await startScripted(async (req, res) => {
+      const { status, body } = await forwarded(base, req);
+      const envelope = JSON.parse(body.toString()) as { data?: unknown };
+      if (Array.isArray(envelope.data)) envelope.data = envelope.data.map((r: Record<string, unknown>, i) => garbled(r, i));
+      else if (envelope.data && typeof envelope.data === 'object') envelope.data = garbled(envelope.data as Record<string, unknown>, 0);
+      json(res, status, envelope);
+    });
+    const env = { HYPERSTUDY_API_URL: upstream.url, CACHE_TTL_MS: '0', UPSTREAM_QUOTA_GUARD: 'off' };
+    const withJit = await startGateway(env);
+    const without = await startGateway({ ...env, GRAPHQL_JIT: 'off' });
+    try {
+      const variables = { id: 'exp_movie01' };
+      const [jit, reference] = [await ask(withJit.url, DASHBOARD, FULL, variables), await ask(without.url, DASHBOARD, FULL, variables)];
+      expect(jit).toEqual(reference);
+      const experiment = (jit.data as { experiment: Dashboard }).experiment;
+      expect(experiment.name).toBe('42');
+      const rooms = experiment.rooms.edges.map((e) => e.node);
+      expect(rooms.map((r) => r.status)).toEqual(rooms.map(() => 'false'));
+      const people = rooms.flatMap((r) => r.participants.edges.map((e) => e.node));
+      expect(people.map((p) => p.completionCode)).toEqual(people.map(() => null));
+      const events = people.flatMap((p) => p.events.edges.map((e) => e.node));
+      expect(events.length).toBe(18 * 30);
+      expect(new Set(events.map((e) => typeof e.onset))).toEqual(new Set(['number', 'object']));
+      expect(new Set(events.map((e) => e.eventType).filter((t) => t === '7' || t === 'true' || t === null))).toEqual(
+        new Set(['7', 'true', null]),
+      );
+      const ratings = people.flatMap((p) => p.sparseRatings.edges.map((e) => e.node));
+      expect(ratings.length).toBeGreaterThan(0);
+      expect(ratings.every((r) => typeof r.ratingId === 'string' && (r.value === null || typeof r.value === 'number'))).toBe(true);
+      expect(jit.errors).toBeUndefined();
+    } finally {
+      await withJit.gateway.close();
+      await without.gateway.close();
+      await upstream.close();
+    }
   });
 
   it('compiles each document once', async () => {

@@ -2,16 +2,28 @@ import {
   BREAK,
   defaultFieldResolver,
   getLocation,
+  getNamedType,
   getNullableType,
+  isEnumType,
   isListType,
+  isNonNullType,
   isObjectType,
+  isSpecifiedScalarType,
   getOperationAST,
   GraphQLError,
+  TypeInfo,
+  TypeNameMetaFieldDef,
   visit,
+  visitWithTypeInfo,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   type FieldNode,
+  type GraphQLEnumType,
+  type GraphQLField,
+  type GraphQLNamedType,
+  type GraphQLOutputType,
+  type GraphQLScalarType,
   type GraphQLSchema,
 } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
@@ -92,6 +104,94 @@ export function settleListItems(schema: GraphQLSchema): GraphQLSchema {
 }
 
 /**
+ * A field's extensions saying that its values come out as its type serializes them (or null, or an
+ * Error): for a field of a built-in scalar or an enum, serializing again would change nothing. Declared by
+ * the fields the executor reads as properties (record views' plain fields, edges' cursors, page info);
+ * fields with resolvers get it from `canonicalOutputs`.
+ */
+export const CANONICAL_OUTPUT = { canonicalOutput: true } as const;
+
+const isCanonical = (field: GraphQLField<unknown, unknown>): boolean => field.extensions.canonicalOutput === true;
+
+/** A leaf type graphql-jit's `disableLeafSerialization` leaves unserialized: a built-in scalar or an enum. */
+const isBuiltInLeaf = (type: GraphQLNamedType): type is GraphQLScalarType | GraphQLEnumType =>
+  isSpecifiedScalarType(type) || isEnumType(type);
+
+/** An enum whose values are their names: serializing a value gives it back (or fails), so serializing is idempotent. */
+const namesItself = (type: GraphQLEnumType): boolean => type.getValues().every((v) => v.value === v.name);
+
+/**
+ * What makes a resolver's value of `type` canonical: each leaf serialized by its type (which throws the
+ * GraphQLError the executor would have made of it), a list's items one by one (a failing item becomes
+ * its Error, which both executors complete in place, at the item's path).
+ */
+function canonicalizer(type: GraphQLOutputType, leaf: GraphQLScalarType | GraphQLEnumType): (value: unknown) => unknown {
+  const inner = isNonNullType(type) ? type.ofType : type;
+  if (!isListType(inner))
+    return (value) => (value === null || value === undefined || value instanceof Error ? value : leaf.serialize(value));
+  const item = canonicalizer(inner.ofType, leaf);
+  const settled = (value: unknown): unknown => {
+    try {
+      return item(value);
+    } catch (error) {
+      return error instanceof Error ? error : new GraphQLError(String(error));
+    }
+  };
+  return (value) =>
+    Array.isArray(value) ? value.map((v: unknown) => (isThenable(v) ? Promise.resolve(v).then(settled) : settled(v))) : value;
+}
+
+/**
+ * Makes the value of every field of a built-in scalar or an enum canonical where its resolver can be
+ * wrapped: the wrapped resolver serializes what the resolver gave (idempotent, so an executor that
+ * serializes again — graphql-js for subscriptions and @defer — gives the same), and the field is marked
+ * CANONICAL_OUTPUT. Not wrapped: fields the executor reads as properties (canonical only where declared),
+ * enums whose values are not their names (serializing maps them), introspection. Changes the schema's
+ * fields in place.
+ */
+export function canonicalOutputs(schema: GraphQLSchema): GraphQLSchema {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      const leaf = getNamedType(field.type);
+      const { resolve } = field;
+      if (!isBuiltInLeaf(leaf) || isCanonical(field) || !resolve || (isEnumType(leaf) && !namesItself(leaf))) continue;
+      const canonical = canonicalizer(field.type, leaf);
+      field.resolve = (source, args, context, info) => {
+        const value: unknown = resolve(source, args, context, info);
+        return isThenable(value) ? Promise.resolve(value).then(canonical) : canonical(value);
+      };
+      field.extensions = { ...field.extensions, ...CANONICAL_OUTPUT };
+    }
+  }
+  return schema;
+}
+
+/**
+ * Whether every leaf a document selects of a built-in scalar or an enum is canonical (`__typename`
+ * always is): then graphql-jit may hand those leaves out as they are (`disableLeafSerialization`),
+ * which spares it, per leaf of every list item, the arrays of locations and path it builds for an error
+ * that a canonical value cannot have. Fields it does not know make the answer no.
+ */
+export function canonicalLeaves(schema: GraphQLSchema, document: DocumentNode): boolean {
+  const typeInfo = new TypeInfo(schema);
+  let canonical = true;
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field() {
+        const field = typeInfo.getFieldDef();
+        if (field === TypeNameMetaFieldDef) return undefined;
+        if (field && (!isBuiltInLeaf(getNamedType(field.type)) || isCanonical(field))) return undefined;
+        canonical = false;
+        return BREAK;
+      },
+    }),
+  );
+  return canonical;
+}
+
+/**
  * graphql-jit's errors are look-alikes of graphql-js's: `extensions` undefined unless the original
  * error had some, no `nodes`, `source` or `positions`. Everything after execution (error mapping,
  * Yoga's masking, the report) expects graphql-js errors, so each becomes one: the same message, path,
@@ -133,7 +233,10 @@ export function useJit(options: JitOptions = {}): Plugin {
     const started = performance.now();
     let compiled: CompiledQuery | null = null;
     try {
-      const result = compileQuery(args.schema, args.document, args.operationName ?? undefined, { disablingCapturingStackErrors: true });
+      const result = compileQuery(args.schema, args.document, args.operationName ?? undefined, {
+        disablingCapturingStackErrors: true,
+        disableLeafSerialization: canonicalLeaves(args.schema, args.document),
+      });
       if (isCompiledQuery(result)) compiled = result;
     } catch {
       // not compilable: the usual executor serves it

@@ -3,6 +3,7 @@ import DirectivesPlugin from '@pothos/plugin-directives';
 import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { FieldNode, GraphQLResolveInfo } from 'graphql';
+import { CANONICAL_OUTPUT } from '../plugins/use-jit.ts';
 import type { ExportJobs } from '../exports/types.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { LiveStatus } from '../live/poller.ts';
@@ -85,6 +86,12 @@ export const builder = new SchemaBuilder<SchemaTypes>({
     // Node loaders brand their records themselves, at once (see branded() in values.ts).
     brandLoadedObjects: false,
     cursorType: 'String',
+    // Cursors and page info are made as strings and booleans (connection.ts): canonical, read as properties.
+    cursorFieldOptions: { extensions: CANONICAL_OUTPUT },
+    hasNextPageFieldOptions: { extensions: CANONICAL_OUTPUT },
+    hasPreviousPageFieldOptions: { extensions: CANONICAL_OUTPUT },
+    startCursorFieldOptions: { extensions: CANONICAL_OUTPUT },
+    endCursorFieldOptions: { extensions: CANONICAL_OUTPUT },
     edgesFieldOptions: { nullable: { list: false, items: false } },
     nodeFieldOptions: { nullable: false },
     // node(id:) and nodes(ids:) look ahead below an Experiment or a Room as experiment(id:) and room(id:) do.

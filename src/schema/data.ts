@@ -1,6 +1,7 @@
 import type { ArgBuilder, ObjectRef } from '@pothos/core';
 import type { GraphQLResolveInfo } from 'graphql';
 import { NO_META } from '../loaders/fetch.ts';
+import { CANONICAL_OUTPUT } from '../plugins/use-jit.ts';
 import { LISTINGS } from '../spec/data-types.ts';
 import { listingParams, type ListingArgs } from '../spec/params.ts';
 import { filtersOf, type Filter, type ListingSpec, type Scope, type ScopeKind } from '../spec/spec.ts';
@@ -66,7 +67,8 @@ function makeConnection<N>(node: ObjectRef<Types, N>, name: string) {
   const edge = builder.objectRef<Edge<object>>(`${name}Edge`).implement({
     fields: (t) => ({
       node: t.expose('node', { type: node as ObjectRef<Types, object>, nullable: false }),
-      cursor: t.exposeString('cursor', { nullable: false }),
+      // Encoded as a string by its getter (connection.ts): canonical.
+      cursor: t.exposeString('cursor', { nullable: false, extensions: CANONICAL_OUTPUT }),
     }),
   });
   return builder.connectionObject(

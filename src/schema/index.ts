@@ -2,7 +2,7 @@ import { printSubgraphSchema } from '@apollo/subgraph';
 import { specifiedDirectives, type GraphQLSchema } from 'graphql';
 import { TableDirective } from '../tables/directive.ts';
 import { builder } from './builder.ts';
-import { settleListItems } from '../plugins/use-jit.ts';
+import { canonicalOutputs, settleListItems } from '../plugins/use-jit.ts';
 import { boundJsonOutputs } from './json.ts';
 import './scalars.ts';
 import './records.ts';
@@ -44,8 +44,10 @@ export const FEDERATION_DIRECTIVES = ['@key'];
  * keyed by their upstream ids; see `asEntity` in each type's file).
  */
 export const schema = settleListItems(
-  boundJsonOutputs(
-    builder.toSubGraphSchema({ federationDirectives: FEDERATION_DIRECTIVES, directives: [...specifiedDirectives, TableDirective] }),
+  canonicalOutputs(
+    boundJsonOutputs(
+      builder.toSubGraphSchema({ federationDirectives: FEDERATION_DIRECTIVES, directives: [...specifiedDirectives, TableDirective] }),
+    ),
   ),
 );
 

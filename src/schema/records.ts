@@ -1,6 +1,7 @@
 import type { ObjectRef } from '@pothos/core';
 import { LISTINGS } from '../spec/data-types.ts';
 import type { FieldKind, RecordField, RecordTypeSpec } from '../spec/spec.ts';
+import { CANONICAL_OUTPUT } from '../plugins/use-jit.ts';
 import { builder, type FieldBuilder, type Types } from './builder.ts';
 import { experimentLink, roomLink } from './links.ts';
 import { Participant } from './refs.ts';
@@ -77,25 +78,30 @@ function viewClass(spec: RecordTypeSpec): new (raw: Rec) => RecordView {
   return View;
 }
 
-/** A field read by its view's getter: no resolver. */
+/**
+ * A field read by its view's getter: no resolver. The readers of strings, floats, booleans and string
+ * lists give what GraphQL's scalars serialize them to (CANONICAL_OUTPUT); `int` does not bound its
+ * integers to 32 bits, which GraphQL's Int does.
+ */
 function viewField(t: FieldBuilder<RecordView>, [name, kind, description]: RecordField) {
   // The getters are declared at run time from the spec: to the type checker, a view is a map of field values.
   const over = <V>() => t as unknown as FieldBuilder<Record<string, V>>;
+  const extensions = CANONICAL_OUTPUT;
   switch (kind) {
     case 'String':
-      return over<string | null>().exposeString(name, { nullable: true, description });
+      return over<string | null>().exposeString(name, { nullable: true, description, extensions });
     case 'Int':
       return over<number | null>().exposeInt(name, { nullable: true, description });
     case 'Float':
-      return over<number | null>().exposeFloat(name, { nullable: true, description });
+      return over<number | null>().exposeFloat(name, { nullable: true, description, extensions });
     case 'Boolean':
-      return over<boolean | null>().exposeBoolean(name, { nullable: true, description });
+      return over<boolean | null>().exposeBoolean(name, { nullable: true, description, extensions });
     case 'DateTime':
       return over<Date | null>().expose(name, { type: 'DateTime', nullable: true, description });
     case 'JSON':
       return over<unknown>().expose(name, { type: 'JSON', nullable: true, description });
     case 'StringList':
-      return over<string[] | null>().exposeStringList(name, { nullable: true, description });
+      return over<string[] | null>().exposeStringList(name, { nullable: true, description, extensions });
   }
 }
 
