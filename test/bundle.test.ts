@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildGatewayBundle, inputsUnchanged, recordInputs } from './helpers/bundle.ts';
+import { buildGatewayBundle, GATEWAY_BUNDLE, inputsUnchanged, recordInputs } from './helpers/bundle.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -24,6 +24,12 @@ function inputs(): { root: string; record: string } {
 describe("the gateway processes' bundle (test/helpers/bundle.ts)", () => {
   it('is kept from the run before when its inputs are as they were (global setup built it)', async () => {
     expect(await buildGatewayBundle()).toBe(false);
+  });
+
+  it('is ASCII, so that V8 keeps its source one byte a character', () => {
+    const bytes = readFileSync(GATEWAY_BUNDLE);
+    expect(bytes.length).toBeGreaterThan(1_000_000);
+    expect(bytes.findIndex((byte) => byte > 0x7f)).toBe(-1);
   });
 
   it('is built again when an input changed, went missing, or another esbuild or Node built it', async () => {

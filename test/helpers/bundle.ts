@@ -21,7 +21,7 @@ export const GATEWAY_BUNDLE = `${BUNDLE_DIR}/main.mjs`;
 
 /**
  * Where the gateway processes keep V8's compiled code of the bundle (NODE_COMPILE_CACHE): the first
- * process compiles the 18 MB bundle, the others load its code, about 0.4 s less CPU each (2.0 s to
+ * process compiles the bundle, the others load its code, about 0.4 s less CPU each (2.0 s to
  * listening, 1.6 s with the cache, on the quiet 2-core machine). Node checks each entry against the
  * file's contents, so a rebuilt bundle is compiled again.
  */
@@ -92,6 +92,11 @@ export async function buildGatewayBundle(): Promise<boolean> {
     outfile: partial,
     bundle: true,
     metafile: true,
+    // Without comments (and whitespace) the bundle is ASCII: V8 keeps its source as one byte a character
+    // instead of two (some packages' comments hold an em dash or an accented letter), reads it in a third
+    // of the time, and a process takes some 10% less CPU to listening (8.8 MB -> 6.1 MB). Names stay.
+    minifyWhitespace: true,
+    legalComments: 'none',
     // CommonJS packages inside an ES module bundle call require(): give them node's.
     banner: {
       js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);",
