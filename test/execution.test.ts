@@ -60,7 +60,7 @@ interface Seen {
 }
 
 /** A Yoga over the test schema; with `jit`, graphql-jit executes; `seen` records compilations and the errors later plugins see. */
-function server(jit: boolean, schema = testSchema) {
+function server(jit: boolean, schema = testSchema, maskedErrors = false) {
   const seen: Seen = { compiled: 0, errors: [] };
   const inspect: Plugin = {
     onExecute: () => ({
@@ -71,7 +71,7 @@ function server(jit: boolean, schema = testSchema) {
   };
   const yoga = createYoga({
     schema: schema(),
-    maskedErrors: false,
+    maskedErrors,
     logging: false,
     plugins: [useDeferStream(), ...(jit ? [useJit({ onCompile: () => void seen.compiled++ })] : []), inspect],
   });
@@ -290,6 +290,34 @@ describe('canonical leaves (graphql-jit without leaf serialization)', () => {
     for (const query of ['{ big mapped }', '{ view { s n } }'])
       expect(parsed(await jit.post(query))).toEqual(parsed(await reference.post(query)));
     expect(JSON.parse((await jit.post('{ mapped view { s n } }')).body).data).toEqual({ mapped: 'TWO', view: { s: '5', n: null } });
+  });
+
+  it("answers a wrapped resolver's refusals as each executor answered its own, masked or not", async () => {
+    const query = '{ big flag kinds ints later yes }';
+    const answers: Record<string, unknown> = {};
+    for (const jit of [true, false])
+      for (const masked of [true, false]) {
+        const wrapped = parsed(await server(jit, leafSchema(true), masked).post(query));
+        expect(wrapped).toEqual(parsed(await server(jit, leafSchema(false), masked).post(query)));
+        answers[`${jit ? 'jit' : 'executor'}${masked ? ', masked' : ''}`] = wrapped.errors?.map((e) => (e as { message: string }).message);
+      }
+    const refusals = [
+      'Int cannot represent non 32-bit signed integer value: 1099511627776',
+      'Boolean cannot represent a non boolean value: "yes"',
+      'Int cannot represent non 32-bit signed integer value: 1099511627776',
+      'Enum "Kind" cannot represent value: "NOPE"',
+      'no kind',
+      'Int cannot represent non-integer value: 2.5',
+    ];
+    // graphql-jit reports its refusals as they are; the usual executor throws them as plain Errors, which
+    // Yoga masks (as it masks the resolver's own error, 'no kind').
+    const masked = (m: string): string => (m === 'no kind' ? 'Unexpected error.' : m);
+    expect(answers).toEqual({
+      jit: refusals,
+      'jit, masked': refusals.map(masked),
+      executor: refusals,
+      'executor, masked': refusals.map(() => 'Unexpected error.'),
+    });
   });
 
   it('serializes idempotently where graphql-js serializes again (@defer)', async () => {

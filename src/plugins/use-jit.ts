@@ -121,20 +121,36 @@ const isBuiltInLeaf = (type: GraphQLNamedType): type is GraphQLScalarType | Grap
 const namesItself = (type: GraphQLEnumType): boolean => type.getValues().every((v) => v.value === v.name);
 
 /**
- * What makes a resolver's value of `type` canonical: each leaf serialized by its type (which throws the
- * GraphQLError the executor would have made of it), a list's items one by one (a failing item becomes
- * its Error, which both executors complete in place, at the item's path).
+ * A leaf's value its type refused, as a wrapped resolver throws it: for the usual executor
+ * (@graphql-tools/executor) a plain Error with the serializer's message, as it throws its own refusals
+ * (which Yoga masks); graphql-jit's errors drop it as their original error (toGraphQLJsError), so that
+ * they read as graphql-jit's own refusals do. Either executor answers as it did without the wrapper.
+ */
+class LeafRefusal extends Error {}
+
+function serialized(leaf: GraphQLScalarType | GraphQLEnumType, value: unknown): unknown {
+  try {
+    return leaf.serialize(value);
+  } catch (error) {
+    throw error instanceof GraphQLError ? new LeafRefusal(error.message) : error;
+  }
+}
+
+/**
+ * What makes a resolver's value of `type` canonical: each leaf serialized by its type (a refusal thrown
+ * as a LeafRefusal), a list's items one by one (a failing item becomes its Error, which both executors
+ * complete in place, at the item's path).
  */
 function canonicalizer(type: GraphQLOutputType, leaf: GraphQLScalarType | GraphQLEnumType): (value: unknown) => unknown {
   const inner = isNonNullType(type) ? type.ofType : type;
   if (!isListType(inner))
-    return (value) => (value === null || value === undefined || value instanceof Error ? value : leaf.serialize(value));
+    return (value) => (value === null || value === undefined || value instanceof Error ? value : serialized(leaf, value));
   const item = canonicalizer(inner.ofType, leaf);
   const settled = (value: unknown): unknown => {
     try {
       return item(value);
     } catch (error) {
-      return error instanceof Error ? error : new GraphQLError(String(error));
+      return error instanceof Error ? error : new Error(String(error));
     }
   };
   return (value) =>
@@ -196,6 +212,7 @@ export function canonicalLeaves(schema: GraphQLSchema, document: DocumentNode): 
  * error had some, no `nodes`, `source` or `positions`. Everything after execution (error mapping,
  * Yoga's masking, the report) expects graphql-js errors, so each becomes one: the same message, path,
  * original error and extensions, and the field nodes its locations name (so the locations are the same).
+ * A wrapped resolver's refusal (LeafRefusal) reads as graphql-jit's own refusals do: without an original error.
  */
 function toGraphQLJsError(error: GraphQLError, plan: DocumentPlan, document: DocumentNode): GraphQLError {
   plan.fields ??= fieldsByLocation(document);
@@ -205,7 +222,8 @@ function toGraphQLJsError(error: GraphQLError, plan: DocumentPlan, document: Doc
   return new GraphQLError(error.message, {
     nodes: found,
     path: error.path,
-    originalError: error.originalError ?? undefined,
+    // A wrapped resolver's refusal reads as graphql-jit's own: no original error.
+    originalError: error.originalError instanceof LeafRefusal ? undefined : (error.originalError ?? undefined),
     extensions: error.extensions ?? undefined,
   });
 }
