@@ -320,7 +320,14 @@ describe('canonical leaves (graphql-jit without leaf serialization)', () => {
     });
   });
 
-  it('serializes idempotently where graphql-js serializes again (@defer)', async () => {
+  it('leaves the values of wrapped resolvers as they were to every other execution (@defer, tables, the usual executor)', async () => {
+    const fields = leafSchema(true)().getQueryType()?.getFields();
+    const call = (name: string): unknown => fields?.[name]?.resolve?.({}, {}, {}, {} as never);
+    expect([call('big'), call('word'), call('id'), call('kind')]).toEqual([2 ** 40, 42, 7, 'NOPE']);
+    expect(fields?.big?.extensions).toEqual({ canonicalOutput: true });
+  });
+
+  it('answers @defer as the usual executor does', async () => {
     const jit = server(true, leafSchema(true));
     const reference = server(false, leafSchema(false));
     const query = '{ word ... @defer { id kind kinds half laterWord } }';

@@ -158,12 +158,20 @@ function canonicalizer(type: GraphQLOutputType, leaf: GraphQLScalarType | GraphQ
 }
 
 /**
+ * The contexts of the operations graphql-jit runs without leaf serialization (their compiled queries
+ * are in `UNSERIALIZED`): only for those do wrapped resolvers serialize what they return. Every other
+ * execution (the usual executor, tables' rows, operations compiled with leaf serialization) sees the
+ * resolvers' values as it did without the wrapper, and serializes them itself.
+ */
+const SERIALIZING = new WeakSet<object>();
+const UNSERIALIZED = new WeakSet<CompiledQuery>();
+
+/**
  * Makes the value of every field of a built-in scalar or an enum canonical where its resolver can be
- * wrapped: the wrapped resolver serializes what the resolver gave (idempotent, so an executor that
- * serializes again — graphql-js for subscriptions and @defer — gives the same), and the field is marked
- * CANONICAL_OUTPUT. Not wrapped: fields the executor reads as properties (canonical only where declared),
- * enums whose values are not their names (serializing maps them), introspection. Changes the schema's
- * fields in place.
+ * wrapped: in an operation graphql-jit runs without leaf serialization (SERIALIZING), the wrapped
+ * resolver serializes what the resolver gave; the field is marked CANONICAL_OUTPUT. Not wrapped: fields
+ * the executor reads as properties (canonical only where declared), enums whose values are not their
+ * names (serializing maps them), introspection. Changes the schema's fields in place.
  */
 export function canonicalOutputs(schema: GraphQLSchema): GraphQLSchema {
   for (const type of Object.values(schema.getTypeMap())) {
@@ -175,6 +183,7 @@ export function canonicalOutputs(schema: GraphQLSchema): GraphQLSchema {
       const canonical = canonicalizer(field.type, leaf);
       field.resolve = (source, args, context, info) => {
         const value: unknown = resolve(source, args, context, info);
+        if (!SERIALIZING.has(context as object)) return value;
         return isThenable(value) ? Promise.resolve(value).then(canonical) : canonical(value);
       };
       field.extensions = { ...field.extensions, ...CANONICAL_OUTPUT };
@@ -251,11 +260,13 @@ export function useJit(options: JitOptions = {}): Plugin {
     const started = performance.now();
     let compiled: CompiledQuery | null = null;
     try {
+      const unserialized = canonicalLeaves(args.schema, args.document);
       const result = compileQuery(args.schema, args.document, args.operationName ?? undefined, {
         disablingCapturingStackErrors: true,
-        disableLeafSerialization: canonicalLeaves(args.schema, args.document),
+        disableLeafSerialization: unserialized,
       });
       if (isCompiledQuery(result)) compiled = result;
+      if (compiled && unserialized) UNSERIALIZED.add(compiled);
     } catch {
       // not compilable: the usual executor serves it
     }
@@ -271,7 +282,9 @@ export function useJit(options: JitOptions = {}): Plugin {
         if (!result.errors) return { data: result.data };
         return { data: result.data, errors: result.errors.map((e) => toGraphQLJsError(e, plan, args.document)) };
       };
-      const result = compiled.query(args.rootValue, args.contextValue, args.variableValues);
+      const context: unknown = args.contextValue;
+      if (UNSERIALIZED.has(compiled) && typeof context === 'object' && context !== null) SERIALIZING.add(context);
+      const result = compiled.query(args.rootValue, context, args.variableValues);
       return isThenable(result) ? Promise.resolve(result).then(finish) : finish(result);
     };
   };
