@@ -126,3 +126,29 @@ describe('the end of an operation', () => {
     expect(session.cost).toMatchObject({ requests: 0, failed: 0 });
   });
 });
+
+describe('a read shared by operations of one key', () => {
+  it('resumes the operation that sent it first, then each that joined it a macrotask later, in the order they joined', async () => {
+    const { deps: d, pool } = deps(0);
+    pool.intercept({ path: '/api/v3/experiments/e1', method: 'GET' }).reply(200, ok).delay(50);
+    const sessions = ['r1', 'r2', 'r3'].map((id) => new UpstreamSession(d, 'hst_test_k', id));
+    const order: string[] = [];
+    const answers = sessions.map((session, i) =>
+      session.get('/experiments/e1').then((answer) => {
+        order.push(`r${i + 1}`);
+        return answer;
+      }),
+    );
+    await answers[0];
+    // Only microtasks later: the operations that joined are still waiting for their turn.
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    expect(order).toEqual(['r1']);
+    expect((await Promise.all(answers)).map((a) => a.data)).toEqual([[{ id: 'e1' }], [{ id: 'e1' }], [{ id: 'e1' }]]);
+    expect(order).toEqual(['r1', 'r2', 'r3']);
+    expect(sessions.map((s) => [s.cost.requests, s.cost.coalesced])).toEqual([
+      [1, 0],
+      [0, 1],
+      [0, 1],
+    ]);
+  });
+});

@@ -271,6 +271,7 @@ export class UpstreamSession {
     } else if (this.#over()) {
       pending = Promise.reject(abortError(this.signal));
     } else {
+      let joined = false;
       const shared = this.deps.shared.get(
         this.#hash,
         url,
@@ -278,16 +279,23 @@ export class UpstreamSession {
         // The signal is made only if the read is not answered from the cache.
         () => this.signal,
         (how) => {
+          joined = how === 'coalesced';
           if (how === 'coalesced') this.#cost.coalesced++;
           if (how === 'cached') this.#cost.cacheHits++;
           if (how !== 'sent') this.deps.observer?.shared(how);
         },
         this.deps.keys.confirmed(this.#hash),
       );
-      pending = shared.envelope.catch((error: unknown) => {
-        const signal = this.#controller?.signal;
-        throw signal?.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
-      });
+      // An operation that joined another's read resumes a macrotask after it, each in the order it
+      // joined: otherwise every operation sharing the read resumes in the same microtasks, their
+      // executions interleave and all end together, and none of their clients asks again until the
+      // last has its answer — the next reads then wait with the gateway idle (docs/measured.md).
+      pending = shared.envelope
+        .then((envelope) => (joined ? new Promise<Envelope>((resolve) => setImmediate(resolve, envelope)) : envelope))
+        .catch((error: unknown) => {
+          const signal = this.#controller?.signal;
+          throw signal?.aborted && !(error instanceof UpstreamError) ? abortError(signal, error) : error;
+        });
     }
     if (remember) this.#memo.set(url, pending);
     return pending;
