@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
 import { createGatewayRuntime, type GatewayRuntime } from '@graphql-hive/gateway-runtime';
 import { composeServices } from '@theguild/federation-composition';
-import { parse, specifiedDirectives } from 'graphql';
+import { graphql, parse, printSchema, specifiedDirectives } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { builder } from '../src/schema/builder.ts';
-import { FEDERATION_DIRECTIVES, printSubgraphSdl } from '../src/schema/index.ts';
+import { buildSubgraphSchema as buildServedSubgraph, FEDERATION_DIRECTIVES, printSubgraphSdl } from '../src/schema/index.ts';
 import { TableDirective } from '../src/tables/directive.ts';
 import { firstParticipants, startStack, startGateway, type Person, type Stack } from './helpers/stack.ts';
 import { FULL, READONLY } from './helpers/simulator.ts';
@@ -51,6 +51,22 @@ describe('the Federation subgraph', () => {
     );
     expect(link(printSubgraphSdl())).toBe(link(printSubgraphSchema(found)));
     expect(FEDERATION_DIRECTIVES).toEqual(['@key']);
+  });
+
+  it('is the schema Pothos builds (toSubGraphSchema), its _service { sdl } printed on the first request for it', async () => {
+    const pothos = builder.toSubGraphSchema({
+      federationDirectives: FEDERATION_DIRECTIVES,
+      directives: [...specifiedDirectives, TableDirective],
+    });
+    const served = buildServedSubgraph();
+    expect(printSchema(served)).toBe(printSchema(pothos));
+    expect(printSubgraphSchema(served)).toBe(printSubgraphSchema(pothos));
+    expect(Object.keys(served.getTypeMap())).toEqual(Object.keys(pothos.getTypeMap()));
+    const sdlOf = async (schema: typeof served): Promise<unknown> => (await graphql({ schema, source: '{ _service { sdl } }' })).data;
+    const answered = await sdlOf(pothos);
+    expect(answered).toEqual({ _service: { sdl: SUBGRAPH_SDL } });
+    expect(await sdlOf(served)).toEqual(answered);
+    expect(await sdlOf(served)).toEqual(answered);
   });
 
   it('refuses _entities without a key (401, before any upstream call), and _service with introspection off', async () => {
