@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GATEWAY_BUNDLE, GATEWAY_COMPILE_CACHE } from './bundle.ts';
-import { delay } from './scripted.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -30,39 +29,64 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
   });
   let out = '';
   let err = '';
-  proc.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  // Its log lines parsed as they come (a test may read them every 50 ms, while the process logs on).
+  const parsed: Record<string, unknown>[] = [];
+  let partial = '';
+  let unparsed: string | null = null;
+  const ready = (env.WORKERS ?? '1') === '1' ? 'listening' : 'primary: every worker listening';
+  let listening: (url: string) => void = () => undefined;
+  const listened = new Promise<string>((resolve) => (listening = resolve));
+  proc.stdout?.setEncoding('utf8');
+  proc.stdout?.on('data', (text: string) => {
+    out += text;
+    const split = (partial + text).split('\n');
+    partial = split.pop() ?? '';
+    for (const line of split) {
+      if (!line.startsWith('{') || unparsed !== null) continue;
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        unparsed = line;
+        continue;
+      }
+      parsed.push(entry);
+      if (entry.msg === ready && typeof entry.url === 'string') listening(entry.url.replace(/\/graphql$/, ''));
+    }
+  });
   proc.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const lines = (): Record<string, unknown>[] =>
-    out
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  const ready = (env.WORKERS ?? '1') === '1' ? 'listening' : 'primary: every worker listening';
+  const lines = (): Record<string, unknown>[] => {
+    if (unparsed !== null) throw new Error(`a log line that is not JSON: ${unparsed}`);
+    return [...parsed];
+  };
   let running = true;
   void exited.then(() => (running = false));
-  for (let i = 0; i < 600; i++) {
-    const line = lines().find((l) => l.msg === ready);
-    if (typeof line?.url === 'string') {
-      const url = line.url.replace(/\/graphql$/, '');
-      return {
-        url,
-        proc,
-        lines,
-        exited,
-        async stop(graceMs = 10_000) {
-          if (!running) return exited;
-          proc.kill('SIGTERM');
-          const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-          const code = await exited;
-          clearTimeout(timer);
-          return code;
-        },
-      };
-    }
-    if (!running) throw new Error(`the gateway exited before listening:\n${out}\n${err}`);
-    await delay(50);
+  // Resolves once it logged the line (or null once it exited first, or after 30 s).
+  let timer: NodeJS.Timeout | undefined;
+  const url = await Promise.race([
+    listened,
+    exited.then(() => null),
+    new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 30_000))),
+  ]);
+  clearTimeout(timer);
+  if (url !== null) {
+    return {
+      url,
+      proc,
+      lines,
+      exited,
+      async stop(graceMs = 10_000) {
+        if (!running) return exited;
+        proc.kill('SIGTERM');
+        const kill = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+        const code = await exited;
+        clearTimeout(kill);
+        return code;
+      },
+    };
   }
+  if (!running) throw new Error(`the gateway exited before listening:\n${out}\n${err}`);
   proc.kill('SIGKILL');
   throw new Error(`the gateway did not listen within 30 s:\n${out}\n${err}`);
 }
