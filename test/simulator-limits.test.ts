@@ -173,9 +173,28 @@ describe('command line', () => {
     [['--fault-rate', '2'], "--fault-rate must be a number from 0 to 1, got '2'"],
     [['--fault-modes', 'meteor'], "--fault-modes takes http500, http502, http503, html502, drop, stall; got 'meteor'"],
     [['--rate-limit', 'sometimes'], "--rate-limit takes on or off, got 'sometimes'"],
+    [['--extra-keys', 'all'], "--extra-keys must be an integer from 0 to 10000, got 'all'"],
     [['--colour', 'blue'], "Unknown option '--colour'"],
   ])('rejects %j', (argv, message) => {
     expect(() => parseSimulatorArgs(argv)).toThrow(message);
+  });
+});
+
+describe('extra keys', () => {
+  it('gives a load test N more keys of the demo user with every scope (--extra-keys)', async () => {
+    const options = parseSimulatorArgs(['--extra-keys', '3']);
+    expect(options.extraKeys.map((k) => [k.key, k.userId, k.scopes])).toEqual([
+      ['hst_test_extra_1', 'user_demo', ['*']],
+      ['hst_test_extra_2', 'user_demo', ['*']],
+      ['hst_test_extra_3', 'user_demo', ['*']],
+    ]);
+    expect(parseSimulatorArgs([]).extraKeys).toEqual([]);
+    expect(describeSimulator('http://x/api/v3', options)).toContain('    hst_test_extra_1 to hst_test_extra_3 scopes * (--extra-keys)');
+    sim = await startSimulator({ extraKeys: options.extraKeys, rateLimit: NO_RATE_LIMIT });
+    const statuses = [];
+    for (const key of ['hst_test_extra_1', 'hst_test_extra_3', 'hst_test_extra_4'])
+      statuses.push((await call(`${sim.url}/data/events/room/${ROOM}?limit=1`, { key })).status);
+    expect(statuses).toEqual([200, 200, 401]);
   });
 });
 

@@ -28,6 +28,8 @@ export interface SimulatorConfig {
   faultRate?: number;
   faultModes?: readonly string[];
   stallMs?: number;
+  /** Keys `hst_test_extra_1`… of the demo user with every scope (the simulator's `--extra-keys`). */
+  extraKeys?: number;
   seed?: number;
 }
 
@@ -87,6 +89,7 @@ export async function startSimulator(children: Children, config: SimulatorConfig
   if (config.faultRate !== undefined) args.push('--fault-rate', String(config.faultRate));
   if (config.faultModes !== undefined) args.push('--fault-modes', config.faultModes.join(','));
   if (config.stallMs !== undefined) args.push('--stall-ms', String(config.stallMs));
+  if (config.extraKeys !== undefined) args.push('--extra-keys', String(config.extraKeys));
   const child = children.spawnNode('simulator', ['--import', 'tsx', 'src/simulator/cli.ts', ...args]);
   const [, url = ''] = await child.waitForOutput(/HyperStudy API simulator on (http:\/\/\S+)/);
   const origin = url.replace(/\/api\/v3$/, '');

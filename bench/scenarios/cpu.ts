@@ -20,8 +20,8 @@ import { dashboardCheck } from './throughput.ts';
  * upstream bodies it reads (`JSON.parse`) and writing its answer (`JSON.stringify`), measured in the same
  * run on the same bytes.
  */
-const DATA: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, eventsPerParticipant: 60, latencyMs: 0 };
 const CLIENTS = 10;
+const DATA: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, eventsPerParticipant: 60, latencyMs: 0, extraKeys: CLIENTS };
 const ROUNDS = 3;
 
 interface Variant {
@@ -83,6 +83,35 @@ async function transportFloorSeconds(urls: readonly string[], answer: string): P
   return best;
 }
 
+const DASHBOARD_REQUEST = { path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) };
+/** Client `n`'s request when each has a key of its own. */
+const OWN_KEY_REQUESTS = Array.from({ length: CLIENTS }, (_, n) => ({
+  path: '/graphql',
+  ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }, `hst_test_extra_${n + 1}`),
+}));
+
+/** The gateway's CPU seconds per dashboard and its dashboards/s under CLIENTS closed-loop clients for `seconds`. */
+async function loadedCpu(
+  variant: Variant,
+  seconds: number,
+  next: (client: number) => typeof DASHBOARD_REQUEST,
+): Promise<{ cpu: number; rate: number }> {
+  const result = await closedLoop({
+    origin: variant.gateway.origin,
+    clients: CLIENTS,
+    durationMs: seconds * 1000,
+    next,
+    check: dashboardCheck,
+    pids: [variant.gateway.child.pid],
+  });
+  if (result.errorCount > 0) throw new Error(`cpu: ${variant.label}: ${result.errorCount} incomplete answers at ${CLIENTS} clients`);
+  const share = result.serverCpu[0];
+  return {
+    cpu: share === null || share === undefined ? Number.NaN : ((share / 100) * result.seconds) / result.operations,
+    rate: result.rate,
+  };
+}
+
 /** The gateway's CPU seconds per dashboard over `count` dashboards sent one after another. */
 async function sequentialCpu(variant: Variant, count: number, ticks: number): Promise<number> {
   const pid = variant.gateway.child.pid;
@@ -122,13 +151,8 @@ export const cpu: Scenario = {
     for (const v of variants) {
       progress(`cpu: warming up ${v.label}`);
       await sequentialCpu(v, options.quick ? 5 : 20, ticks);
-      await closedLoop({
-        origin: v.gateway.origin,
-        clients: CLIENTS,
-        durationMs: 1_000,
-        next: () => ({ path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) }),
-        check: dashboardCheck,
-      });
+      await loadedCpu(v, 1, () => DASHBOARD_REQUEST);
+      await loadedCpu(v, 1, (client) => OWN_KEY_REQUESTS[client] ?? DASHBOARD_REQUEST);
     }
     const first = variants[0];
     if (!first) throw new Error('cpu: no gateway');
@@ -137,6 +161,7 @@ export const cpu: Scenario = {
     const transportFloors: number[] = [];
     const seq = variants.map(() => [] as number[]);
     const loaded = variants.map(() => [] as { cpu: number; rate: number }[]);
+    const ownKeys = variants.map(() => [] as { cpu: number; rate: number }[]);
     for (let round = 0; round < ROUNDS; round++) {
       floors.push(floorSeconds(bytes.bodies, bytes.answer));
       transportFloors.push(await transportFloorSeconds(bytes.urls, bytes.answer));
@@ -144,20 +169,9 @@ export const cpu: Scenario = {
         progress(`cpu: ${v.label}, round ${round + 1}/${ROUNDS}: ${sequential} dashboards one at a time`);
         seq[i]?.push(await sequentialCpu(v, sequential, ticks));
         progress(`cpu: ${v.label}, round ${round + 1}/${ROUNDS}: ${CLIENTS} clients for ${num(seconds / ROUNDS)} s`);
-        const result = await closedLoop({
-          origin: v.gateway.origin,
-          clients: CLIENTS,
-          durationMs: (seconds * 1000) / ROUNDS,
-          next: () => ({ path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) }),
-          check: dashboardCheck,
-          pids: [v.gateway.child.pid],
-        });
-        if (result.errorCount > 0) throw new Error(`cpu: ${v.label}: ${result.errorCount} incomplete answers at ${CLIENTS} clients`);
-        const share = result.serverCpu[0];
-        loaded[i]?.push({
-          cpu: share === null || share === undefined ? Number.NaN : ((share / 100) * result.seconds) / result.operations,
-          rate: result.rate,
-        });
+        loaded[i]?.push(await loadedCpu(v, seconds / ROUNDS, () => DASHBOARD_REQUEST));
+        progress(`cpu: ${v.label}, round ${round + 1}/${ROUNDS}: ${CLIENTS} clients, a key each, for ${num(seconds / ROUNDS)} s`);
+        ownKeys[i]?.push(await loadedCpu(v, seconds / ROUNDS, (client) => OWN_KEY_REQUESTS[client] ?? DASHBOARD_REQUEST));
       }
     }
     const floor = median(floors);
@@ -166,7 +180,21 @@ export const cpu: Scenario = {
       const one = median(seq[i] ?? []);
       const many = median((loaded[i] ?? []).map((r) => r.cpu));
       const rate = median((loaded[i] ?? []).map((r) => r.rate));
-      return [v.label, ms(one * 1000), ratio(one / floor), ratio(one / transportFloor), ms(many * 1000), ratio(many / floor), num(rate)];
+      const own = median((ownKeys[i] ?? []).map((r) => r.cpu));
+      const ownRate = median((ownKeys[i] ?? []).map((r) => r.rate));
+      return [
+        v.label,
+        ms(one * 1000),
+        ratio(one / floor),
+        ratio(one / transportFloor),
+        ms(many * 1000),
+        ratio(many / floor),
+        num(rate),
+        ms(own * 1000),
+        ratio(own / floor),
+        ratio(own / transportFloor),
+        num(ownRate),
+      ];
     });
     const kb = (text: string): string => `${num(Buffer.byteLength(text) / 1000)} kB`;
     const upstreamBytes = bytes.bodies.reduce((sum, b) => sum + Buffer.byteLength(b), 0);
@@ -176,7 +204,7 @@ export const cpu: Scenario = {
         setup: [
           `The dashboard query (test/helpers/dashboard.ts) on ${code('exp_movie01')}; simulator (its own process): ${describeData(DATA)}; ${bytes.requests} upstream requests, ${num(upstreamBytes / 1e6)} MB of upstream JSON, a ${kb(bytes.answer)} answer.`,
           `Gateway settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)}. CPU of the gateway process from /proc (user + system). ` +
-            `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced). Medians of ${ROUNDS} alternating rounds after a warm-up.`,
+            `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced); at ${CLIENTS} clients, a key each: the same, each client with a key of its own (the simulator's ${code(`--extra-keys ${CLIENTS}`)}), so that no reads are shared and each dashboard costs its own. Medians of ${ROUNDS} alternating rounds after a warm-up.`,
           `The floor: this process ${code('JSON.parse')}s the same ${bytes.requests} upstream bodies (fetched again with the same key) and ${code('JSON.stringify')}s the answer, best of 20, ${ms(floor * 1000)} ms (median of the rounds). ` +
             `With their transport: it also reads the ${bytes.requests} answers from the simulator over HTTP (undici, keep-alive, at once, each body as text) first, best of 20, ${ms(transportFloor * 1000)} ms.`,
         ],
@@ -189,6 +217,10 @@ export const cpu: Scenario = {
             `CPU ms, ${CLIENTS} clients`,
             '÷ floor',
             `dashboards/s, ${CLIENTS} clients`,
+            `CPU ms, ${CLIENTS} clients, a key each`,
+            '÷ floor',
+            '÷ floor with transport',
+            `dashboards/s, ${CLIENTS} clients, a key each`,
           ],
           rows,
         ),

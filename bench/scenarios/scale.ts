@@ -156,6 +156,8 @@ interface ScaleVariant {
   label: string;
   clients: number;
   gateways: GatewayProcess[];
+  /** Every client with the same key (identical reads in flight are shared), or each with a key of its own (none are). */
+  keys: 'shared' | 'own';
 }
 
 interface ScaleRound {
@@ -186,7 +188,7 @@ function together(results: readonly LoadResult[]): LoadResult {
 }
 
 async function workersReport(children: Children, options: BenchOptions, progress: (m: string) => void): Promise<Report[]> {
-  const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0 };
+  const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0, extraKeys: DASHBOARD_CLIENTS };
   const simulator = await startSimulator(children, config);
   const redis = await startRedisServer(children);
   // One after another: eight Node processes compiling at once on a shared machine start slowly.
@@ -200,15 +202,24 @@ async function workersReport(children: Children, options: BenchOptions, progress
   const another = await start('gateway-workers-1-another', DASHBOARD_SETTINGS);
   const half = DASHBOARD_CLIENTS / 2;
   const variants: ScaleVariant[] = [
-    { label: '`WORKERS=1`', clients: DASHBOARD_CLIENTS, gateways: [one] },
+    { label: '`WORKERS=1`', clients: DASHBOARD_CLIENTS, gateways: [one], keys: 'shared' },
     // The concurrency each of two workers sees when the connections are split evenly.
-    { label: '`WORKERS=1`', clients: half, gateways: [one] },
+    { label: '`WORKERS=1`', clients: half, gateways: [one], keys: 'shared' },
     // Two busy processes without node:cluster: what the machine charges for the second.
-    { label: 'two `WORKERS=1` gateways at once', clients: DASHBOARD_CLIENTS, gateways: [one, another] },
-    { label: '`WORKERS=2`', clients: DASHBOARD_CLIENTS, gateways: [two] },
-    { label: '`WORKERS=2`, `REDIS_URL` set', clients: DASHBOARD_CLIENTS, gateways: [twoRedis] },
+    { label: 'two `WORKERS=1` gateways at once', clients: DASHBOARD_CLIENTS, gateways: [one, another], keys: 'shared' },
+    { label: '`WORKERS=2`', clients: DASHBOARD_CLIENTS, gateways: [two], keys: 'shared' },
+    { label: '`WORKERS=2`, `REDIS_URL` set', clients: DASHBOARD_CLIENTS, gateways: [twoRedis], keys: 'shared' },
+    // The same without shared reads: what a process costs apart from how many reads its clients share.
+    { label: '`WORKERS=1`', clients: DASHBOARD_CLIENTS, gateways: [one], keys: 'own' },
+    { label: 'two `WORKERS=1` gateways at once', clients: DASHBOARD_CLIENTS, gateways: [one, another], keys: 'own' },
+    { label: '`WORKERS=2`', clients: DASHBOARD_CLIENTS, gateways: [two], keys: 'own' },
   ];
   const request = { path: '/graphql', ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }) };
+  /** Client `n`'s key in a workload of a key per client (the simulator's `--extra-keys`), numbered across gateways. */
+  const ownKeyRequests = Array.from({ length: DASHBOARD_CLIENTS }, (_, n) => ({
+    path: '/graphql',
+    ...graphqlRequest(DASHBOARD, { id: 'exp_movie01' }, `hst_test_extra_${n + 1}`),
+  }));
   // Each process compiles and tunes its own code: a worker that has answered half as many dashboards
   // spends more CPU on each for a while, so every process answers as many before measuring starts.
   const warmUpEach = options.quick ? 20 : WARM_UP_DASHBOARDS;
@@ -232,7 +243,7 @@ async function workersReport(children: Children, options: BenchOptions, progress
           origin: g.origin,
           clients,
           durationMs: (options.seconds * 1000) / ROUNDS,
-          next: () => request,
+          next: v.keys === 'own' ? (client) => ownKeyRequests[i * clients + client] ?? request : () => request,
           check: dashboardCheck,
           // The first run measures every process's CPU over the same interval.
           pids: i === 0 ? [...pidsOf(v), simulator.child.pid, redis.child.pid] : [],
@@ -264,44 +275,56 @@ async function workersReport(children: Children, options: BenchOptions, progress
       upstream: runs.reduce((s, r) => s + r.upstream, 0),
     };
   });
-  const [first, perProcess] = summaries;
-  if (!first || !perProcess) throw new Error('scale: no rounds');
+  const shared = summaries.filter((x) => x.v.keys === 'shared');
+  const own = summaries.filter((x) => x.v.keys === 'own');
+  const [first, perProcess] = shared;
+  const [ownFirst] = own;
+  if (!first || !perProcess || !ownFirst) throw new Error('scale: no rounds');
   const pairedCpu = (a: readonly number[], b: readonly number[]) => {
     const ratios = a.map((x, i) => x / (b[i] ?? Number.NaN)).filter((x) => Number.isFinite(x));
     return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
   };
   const processesText = (v: ScaleVariant): string =>
     v.gateways.map((g) => (g.pids.length === 1 ? '1' : `1 + ${g.pids.length - 1}`)).join(' and ');
-  const rows = summaries.map(({ v, runs, merged, processes, cpuMs, gatewayCpu, upstream }, i) => [
-    v.label,
-    v.gateways.length === 1 ? String(v.clients) : v.gateways.map(() => String(v.clients / v.gateways.length)).join(' + '),
-    processesText(v),
-    num(merged.rate),
-    rateSpread(runs.map((r) => r.result)),
-    i === 0
+  type Summary = (typeof summaries)[number];
+  /** The cells every row has up to its rate against `reference`, then its CPU per dashboard against it. */
+  const leading = (x: Summary, reference: Summary): string[] => [
+    x.v.label,
+    x.v.gateways.length === 1 ? String(x.v.clients) : x.v.gateways.map(() => String(x.v.clients / x.v.gateways.length)).join(' + '),
+    processesText(x.v),
+    num(x.merged.rate),
+    rateSpread(x.runs.map((r) => r.result)),
+    x === reference
       ? 'reference'
       : ratioRange(
           pairedRatio(
-            runs.map((r) => r.result),
-            first.runs.map((r) => r.result),
+            x.runs.map((r) => r.result),
+            reference.runs.map((r) => r.result),
           ),
         ),
-    ms(median(cpuMs)),
-    i === 0 ? 'reference' : ratioRange(pairedCpu(cpuMs, first.cpuMs)),
-    i === 1 ? 'reference' : i === 0 ? '–' : ratioRange(pairedCpu(cpuMs, perProcess.cpuMs)),
-    num(upstream / merged.operations),
-    ms(p(merged, 50)),
-    ms(p(merged, 99)),
-    errorsText(merged),
-    pct(gatewayCpu),
-    pct(merged.serverCpu[processes] ?? null),
-    v.gateways.some((g) => g.settings.REDIS_URL !== undefined) ? pct(merged.serverCpu[processes + 1] ?? null) : '–',
-    pct(merged.clientCpu),
+    ms(median(x.cpuMs)),
+    x === reference ? 'reference' : ratioRange(pairedCpu(x.cpuMs, reference.cpuMs)),
+  ];
+  const trailing = (x: Summary): string[] => [
+    num(x.upstream / x.merged.operations),
+    ms(p(x.merged, 50)),
+    ms(p(x.merged, 99)),
+    errorsText(x.merged),
+    pct(x.gatewayCpu),
+    pct(x.merged.serverCpu[x.processes] ?? null),
+  ];
+  const rows = shared.map((x, i) => [
+    ...leading(x, first),
+    i === 1 ? 'reference' : i === 0 ? '–' : ratioRange(pairedCpu(x.cpuMs, perProcess.cpuMs)),
+    ...trailing(x),
+    x.v.gateways.some((g) => g.settings.REDIS_URL !== undefined) ? pct(x.merged.serverCpu[x.processes + 1] ?? null) : '–',
+    pct(x.merged.clientCpu),
   ]);
+  const ownRows = own.map((x) => [...leading(x, ownFirst), ...trailing(x), pct(x.merged.clientCpu)]);
   // Per process: a primary (CPU only: it serves no request), and each worker or single process.
   const processRows: string[][] = [];
   for (const { v, runs, merged } of summaries) {
-    let label = `${v.label}, ${v.clients} clients`;
+    let label = `${v.label}, ${v.clients} clients${v.keys === 'own' ? ', a key each' : ''}`;
     const row = (cells: string[]): void => {
       processRows.push([label, ...cells]);
       label = '';
@@ -374,6 +397,36 @@ async function workersReport(children: Children, options: BenchOptions, progress
           `against \`WORKERS=1\` at ${half} clients, each process of the row sees the same concurrency (so as many identical reads in flight to coalesce) as the single process. ` +
           'Gateway CPU: the primary and its workers together, from /proc (100% = one core); per dashboard: that over the dashboards answered, round by round (median). ' +
           'Upstream requests: the simulator’s count (identical reads in flight are coalesced within a process, not across processes).',
+      ],
+    },
+    {
+      title: 'Scale: the same with a key per client (no reads shared)',
+      setup: [
+        `The dashboards of the table above, measured in the same alternating rounds, but each client sends its own key (the simulator's \`--extra-keys ${DASHBOARD_CLIENTS}\`): the gateway shares upstream reads only between operations of one key, so none are shared here, with one process or two. ` +
+          `What a process costs per dashboard apart from how many reads its clients share: the figure that predicts what more cores give to many researchers at once.`,
+      ],
+      table: markdownTable(
+        [
+          'gateway',
+          'clients',
+          'processes',
+          'dashboards/s',
+          'per round',
+          `vs WORKERS=1, ${DASHBOARD_CLIENTS} clients`,
+          'gateway CPU ms per dashboard',
+          `vs WORKERS=1, ${DASHBOARD_CLIENTS} clients`,
+          'upstream requests per dashboard',
+          'p50 ms',
+          'p99 ms',
+          'errors',
+          'gateway CPU',
+          'simulator CPU',
+          'clients CPU',
+        ],
+        ownRows,
+      ),
+      notes: [
+        'Vs, CPU and upstream requests as in the table above (reference: `WORKERS=1` with a key per client). No two clients share a read: each dashboard’s upstream requests are its own, with one process or two.',
       ],
     },
     {
@@ -487,7 +540,7 @@ async function redisCostReport(children: Children, options: BenchOptions, progre
  * (`JSON.parse` of the upstream bodies it reads) in one process alone, and in two processes at once.
  */
 async function machineReport(children: Children, options: BenchOptions, progress: (m: string) => void): Promise<Report> {
-  const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0 };
+  const config: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, latencyMs: 0, extraKeys: DASHBOARD_CLIENTS };
   const simulator = await startSimulator(children, config);
   const gateway = await startGateway(children, 'gateway-probe', simulator.url, DASHBOARD_SETTINGS);
   await simulator.reset();

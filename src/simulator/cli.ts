@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { DEMO_KEYS } from './keys.ts';
+import { DEMO_KEYS, DEMO_USER } from './keys.ts';
+import type { ApiKey } from './model.ts';
 import { DEFAULT_LIVE, resolveLiveOptions, type LiveOptions } from './live.ts';
 import { MINUTE_MS } from './rate-limit.ts';
 import { DEFAULT_SIMULATOR, FAULT_MODES, startSimulator, type FaultMode, type SimulatorOptions } from './server.ts';
@@ -8,7 +9,7 @@ import { DEFAULT_SIMULATOR, FAULT_MODES, startSimulator, type FaultMode, type Si
 export const SIMULATOR_FLAGS = `[--seed S] [--rooms R] [--participants-per-room P] [--events-per-participant E]
   [--latency-ms L] [--fault-rate F] [--fault-modes ${FAULT_MODES.join(',')}] [--stall-ms MS]
   [--rate-limit on|off] [--rate-limit-hour N] [--rate-limit-minute N] [--rate-limit-minute-ms MS]
-  [--live [--live-rate N] [--live-late-ms MS] [--live-room-every-ms MS] [--live-room-ms MS]]`;
+  [--extra-keys N] [--live [--live-rate N] [--live-late-ms MS] [--live-room-every-ms MS] [--live-room-ms MS]]`;
 
 const USAGE = `npm run simulator -- --port N [--host H]
   ${SIMULATOR_FLAGS}`;
@@ -49,6 +50,7 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       'rate-limit-hour': { type: 'string' },
       'rate-limit-minute': { type: 'string' },
       'rate-limit-minute-ms': { type: 'string' },
+      'extra-keys': { type: 'string' },
       live: { type: 'boolean' },
       'live-rate': { type: 'string' },
       'live-late-ms': { type: 'string' },
@@ -97,8 +99,22 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
       perMinute: number('rate-limit-minute', values['rate-limit-minute'], d.rateLimit.perMinute, 1, 1_000_000),
       minuteMs: number('rate-limit-minute-ms', values['rate-limit-minute-ms'], d.rateLimit.minuteMs ?? MINUTE_MS, 1_000, 3_600_000),
     },
+    extraKeys: extraKeys(number('extra-keys', values['extra-keys'], 0, 0, 10_000)),
     live,
   };
+}
+
+/**
+ * `--extra-keys N`: N more keys of the demo user with every scope, `hst_test_extra_1` to `hst_test_extra_N`,
+ * so that a load test can give each client a key of its own (the gateway shares nothing between keys).
+ */
+export function extraKeys(count: number): ApiKey[] {
+  return Array.from({ length: count }, (_, i) => ({
+    key: `hst_test_extra_${i + 1}`,
+    name: `extra_${i + 1}`,
+    userId: DEMO_USER.id,
+    scopes: ['*'],
+  }));
 }
 
 const seconds = (ms: number): string => `${ms / 1000} s`;
@@ -130,6 +146,8 @@ export function describeSimulator(url: string, options: SimulatorOptions): strin
     '  demo keys (X-API-Key):',
     ...DEMO_KEYS.map((k) => `    ${k.key.padEnd(24)} scopes ${k.scopes.join(' ')}${k.userId === 'user_other' ? ' (another user)' : ''}`),
   ];
+  const extra = options.extraKeys.length;
+  if (extra > 0) lines.push(`    hst_test_extra_1${extra > 1 ? ` to hst_test_extra_${extra}` : ''} scopes * (--extra-keys)`);
   return lines.join('\n');
 }
 
