@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]]`: the benchmarks, each
+ * `npm run bench [-- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR [--baseline-node NODE]] [scenario …]]`: the benchmarks, each
  * server in its own process (see `lib/stack.ts`), the load from this one, variants alternating so that
  * noise on a shared machine hits them alike. Prints Markdown tables (stdout) ready for docs/measured.md, each
  * with the command that reproduces it; progress goes to stderr.
@@ -11,17 +11,19 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Children, ROOT } from './lib/children.ts';
 import type { BenchOptions, Report } from './lib/scenario.ts';
-import { nodeEnvText, startCommandOf } from './lib/stack.ts';
+import { nodeEnvText, runCheckoutOn, startCommandOf } from './lib/stack.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
-const USAGE = `npm run bench -- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR] [scenario …]
+const USAGE = `npm run bench -- [--quick] [--seconds N] [--load-seconds N] [--baseline DIR [--baseline-node NODE]] [scenario …]
   scenarios (default: all, in this order):
 ${SCENARIOS.map((s) => `    ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
   --quick            a smoke test: fewer runs, shorter durations (figures not for docs/measured.md)
   --seconds N        seconds per variant in throughput comparisons (default 10; quick 2)
   --load-seconds N   seconds of the load scenario (default 30; quick 5)
   --baseline DIR     also measure the gateway of another checkout (e.g. a worktree of main after npm ci)
-                     beside this one, in throughput, small and tables`;
+                     beside this one, in throughput, small and tables
+  --baseline-node NODE  run the baseline's gateways on this Node binary (e.g. /usr/bin/node: another Node
+                     version on the same code), not the bench's own`;
 
 function parse(argv: string[]): { options: BenchOptions; names: string[]; flags: string[] } | 'help' {
   const { values, positionals } = parseArgs({
@@ -32,6 +34,7 @@ function parse(argv: string[]): { options: BenchOptions; names: string[]; flags:
       seconds: { type: 'string' },
       'load-seconds': { type: 'string' },
       baseline: { type: 'string' },
+      'baseline-node': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -46,8 +49,10 @@ function parse(argv: string[]): { options: BenchOptions; names: string[]; flags:
     quick: values.quick,
     seconds: seconds('seconds', values.seconds, values.quick ? 2 : 10),
     loadSeconds: seconds('load-seconds', values['load-seconds'], values.quick ? 5 : 30),
-    baseline: values.baseline === undefined ? null : baseline(values.baseline),
+    baseline: values.baseline === undefined ? null : baseline(values.baseline, values['baseline-node']),
   };
+  if (values['baseline-node'] !== undefined && values.baseline === undefined)
+    throw new Error(`--baseline-node needs --baseline\n\n${USAGE}`);
   for (const name of positionals) {
     if (!SCENARIOS.some((s) => s.name === name)) throw new Error(`no scenario '${name}'\n\n${USAGE}`);
   }
@@ -56,6 +61,7 @@ function parse(argv: string[]): { options: BenchOptions; names: string[]; flags:
     ...(values.seconds === undefined ? [] : ['--seconds', values.seconds]),
     ...(values['load-seconds'] === undefined ? [] : ['--load-seconds', values['load-seconds']]),
     ...(values.baseline === undefined ? [] : ['--baseline', values.baseline]),
+    ...(values['baseline-node'] === undefined ? [] : ['--baseline-node', values['baseline-node']]),
   ];
   return { options, names: positionals, flags };
 }
@@ -75,13 +81,21 @@ function commitOf(checkout: string): string {
   return git(checkout, ['status', '--porcelain', '--untracked-files=no']) === '' ? commit : `${commit} with uncommitted changes`;
 }
 
-function baseline(dir: string): { checkout: string; label: string } {
+function baseline(dir: string, node: string | undefined): { checkout: string; label: string } {
   const checkout = resolve(dir);
   for (const needed of ['src/main.ts', 'node_modules/tsx/package.json']) {
     if (!existsSync(join(checkout, needed)))
       throw new Error(`--baseline ${dir}: no ${needed} there (a checkout of this repository after npm ci)`);
   }
-  return { checkout, label: `baseline ${commitOf(checkout)}` };
+  if (node === undefined) return { checkout, label: `baseline ${commitOf(checkout)}` };
+  let version: string;
+  try {
+    version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error(`--baseline-node ${node}: not a Node binary that runs here`);
+  }
+  runCheckoutOn(checkout, node);
+  return { checkout, label: `baseline ${commitOf(checkout)} on Node ${version}` };
 }
 
 function environment(options: BenchOptions): string {

@@ -98,9 +98,12 @@ export class Children {
 
   constructor(readonly logDir: string) {}
 
-  /** Starts `node [nodeArgs]` in `cwd` (the repository root) with `env` added to this process's environment. */
-  spawnNode(name: string, nodeArgs: string[], env: Record<string, string> = {}, cwd = ROOT): Child {
-    return this.spawn(name, process.execPath, nodeArgs, env, cwd);
+  /**
+   * Starts `node [nodeArgs]` in `cwd` (the repository root) with `env` added to this process's environment;
+   * `node` is this process's Node unless another binary is given.
+   */
+  spawnNode(name: string, nodeArgs: string[], env: Record<string, string> = {}, cwd = ROOT, node = process.execPath): Child {
+    return this.spawn(name, node, nodeArgs, env, cwd);
   }
 
   /** Starts any `command` (e.g. `redis-server`) the same way. */

@@ -119,6 +119,14 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** The Node binary each checkout's gateways run on, when not the bench's own (`--baseline-node`). */
+const nodeOfCheckout = new Map<string, string>();
+
+/** Runs `checkout`'s gateways on the Node binary `node` instead of the bench's own. */
+export function runCheckoutOn(checkout: string, node: string): void {
+  nodeOfCheckout.set(checkout, node);
+}
+
 /** How a checkout's `npm start` runs its gateway: the entry tsx runs, and the NODE_ENV the script sets by default. */
 export interface StartCommand {
   entry: string;
@@ -181,7 +189,7 @@ export async function startGateway(
       HOST: '127.0.0.1',
       PORT: String(port),
     };
-    const child = children.spawnNode(name, ['--import', 'tsx', command.entry], env, checkout);
+    const child = children.spawnNode(name, ['--import', 'tsx', command.entry], env, checkout, nodeOfCheckout.get(checkout));
     const origin = `http://127.0.0.1:${port}`;
     try {
       await waitForHealth(child, `${origin}/health`);
