@@ -41,9 +41,11 @@ describe('export jobs across replicas: Redis and the shared disk', () => {
       await until(a.url, job.id, (j) => j.rows >= 1000 || over(j));
       await redis.kill();
 
-      // It goes on without Redis: pages on disk, its record as A keeps it.
+      // It goes on without Redis: pages on disk, its record as A keeps it. (On a loaded machine the poll
+      // may come only after its last page: it may be done by then, never failed.)
       const { job: mid } = await until(a.url, job.id, (j) => j.rows >= 3000 || over(j));
-      expect(GOING).toContain(mid.status);
+      expect([...GOING, 'SUCCEEDED']).toContain(mid.status);
+      expect(mid.rows).toBeGreaterThanOrEqual(3000);
       await redis.start();
       const { job: done } = await until(a.url, job.id, over);
       expect([done.status, done.rows]).toEqual(['SUCCEEDED', 5000]);
