@@ -21,13 +21,22 @@ export const DASHBOARD = `query Dashboard($id: ID!) {
 /**
  * Sequential rounds of upstream requests: with the simulator adding `latencyMs` to every answer, the
  * requests of one round start within a few milliseconds of each other, and a request that had to wait
- * for another starts a whole latency later. Rounds are the clusters of start times separated by at
- * least half the latency (CPU work shared by the in-process simulator and gateway does not make an
- * independent request look dependent, as comparing start and end times would).
+ * for another starts a whole latency later, after that one ended. A request starts a new round when it
+ * starts at least half the latency after the one before it and after a request of the current round
+ * ended (as one that waited for another must): CPU work shared by the in-process simulator and gateway
+ * then makes an independent request look dependent only if it delays its start past a whole latency
+ * (start times alone: half of one; end times alone: any delay of the end).
  */
 export function sequentialRounds(requests: readonly RequestRecord[], latencyMs: number): number {
-  const starts = requests.map((r) => r.startedAt).sort((a, b) => a - b);
-  let rounds = starts.length > 0 ? 1 : 0;
-  for (let i = 1; i < starts.length; i++) if ((starts[i] ?? 0) - (starts[i - 1] ?? 0) >= latencyMs / 2) rounds++;
+  const sorted = [...requests].sort((a, b) => a.startedAt - b.startedAt);
+  let rounds = sorted.length > 0 ? 1 : 0;
+  let firstEnd = sorted[0]?.endedAt ?? 0;
+  for (let i = 1; i < sorted.length; i++) {
+    const { startedAt, endedAt } = sorted[i] as RequestRecord;
+    if (startedAt - (sorted[i - 1]?.startedAt ?? 0) >= latencyMs / 2 && startedAt >= firstEnd) {
+      rounds++;
+      firstEnd = endedAt;
+    } else firstEnd = Math.min(firstEnd, endedAt);
+  }
   return rounds;
 }
