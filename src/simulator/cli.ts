@@ -106,7 +106,7 @@ export function parseSimulatorArgs(argv: string[]): SimulatorOptions {
 
 /**
  * `--extra-keys N`: N more keys of the demo user with every scope, `hst_test_extra_1` to `hst_test_extra_N`,
- * so that a load test can give each client a key of its own (the gateway shares nothing between keys).
+ * so that a load test can give each client a key of its own (the gateway shares no reads between keys).
  */
 export function extraKeys(count: number): ApiKey[] {
   return Array.from({ length: count }, (_, i) => ({
