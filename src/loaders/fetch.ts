@@ -2,7 +2,7 @@ import type { Envelope } from '../upstream/client.ts';
 import type { Params } from '../spec/spec.ts';
 import { dataQuery, routes, type Scope } from '../upstream/routes.ts';
 import type { UpstreamSession } from '../upstream/session.ts';
-import type { Rec } from '../upstream/values.ts';
+import { joined, type Rec } from '../upstream/values.ts';
 
 /** What the upstream said about a listing besides its records: its metadata and any warnings. */
 export interface ListingMeta {
@@ -53,7 +53,10 @@ const isRecord = (r: unknown): r is Rec => r !== null && typeof r === 'object' &
 /** The records of an envelope: its own list when that holds records only (shared, as the envelope may be: never change it). */
 export function recordsOf(envelope: Envelope): Rec[] {
   const { data } = envelope;
-  if (Array.isArray(data)) return data.every(isRecord) ? (data as Rec[]) : data.filter(isRecord);
+  if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) if (!isRecord(data[i])) return data.filter(isRecord);
+    return data as Rec[];
+  }
   return isRecord(data) ? [data] : [];
 }
 
@@ -148,7 +151,7 @@ export class ListingFetcher {
     const first = envelopes[0];
     const lists = envelopes.map(recordsOf);
     // One page (the usual case) is taken as it is; several are joined with one copy.
-    const records = lists.length === 1 && lists[0] ? lists[0] : ([] as Rec[]).concat(...lists);
+    const records = lists.length === 1 && lists[0] ? lists[0] : joined(lists);
     return { records, total: first ? totalOf(first, offset, lists[0]?.length ?? 0) : records.length, offset, meta: metaOf(envelopes) };
   }
 
@@ -186,6 +189,6 @@ export class ListingFetcher {
     const first = await firstPage;
     if (first.total <= first.records.length) return { records: first.records, meta: first.meta };
     const rest = await this.window(source, first.records.length, first.total - first.records.length);
-    return { records: [...first.records, ...rest.records], meta: joinMeta(first.meta, rest.meta) };
+    return { records: joined([first.records, rest.records]), meta: joinMeta(first.meta, rest.meta) };
   }
 }

@@ -1,3 +1,5 @@
+import { joined } from './values.ts';
+
 /**
  * Bodies up to this size are decoded and parsed whole; a larger one is parsed in pieces of about this
  * size. V8 keeps a string over 128 kB in its large-object space, each in memory of its own fresh
@@ -111,7 +113,7 @@ function inPieces(body: Buffer): { value: unknown; bounds: number[] } | null {
   const record = outer as Record<string, unknown>;
   // Defensive: the head scan and JSON.parse agree unless the body is not what was scanned.
   if (outer === null || typeof outer !== 'object' || !Array.isArray(record[head.key])) return null;
-  record[head.key] = ([] as unknown[]).concat(...pieces);
+  record[head.key] = joined(pieces);
   return { value: outer, bounds };
 }
 

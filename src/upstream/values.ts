@@ -8,6 +8,21 @@ import { isPlainSegment } from './routes.ts';
 /** An upstream record (or any JSON object the upstream sent). */
 export type Rec = Record<string, unknown>;
 
+/**
+ * The lists' elements in one new array, in order, as `[].concat(...lists)` gives them (arrays among
+ * them stay elements) but copied by index: in the gateway, joining a listing's pages with `concat`
+ * and spreads cost ~20× the copy (`npm run bench:profile`: the planner, loaders and record views went
+ * from 21% to 11% of a one-at-a-time dashboard's busy samples with this and recordsOf's plain loop).
+ */
+export function joined<T>(lists: readonly (readonly T[])[]): T[] {
+  let length = 0;
+  for (const list of lists) length += list.length;
+  const out = new Array<T>(length);
+  let at = 0;
+  for (const list of lists) for (let i = 0; i < list.length; i++) out[at++] = list[i] as T;
+  return out;
+}
+
 export const str = (v: unknown): string | null =>
   typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
 
