@@ -24,4 +24,18 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          // apache-arrow defines Symbol.isConcatSpreadable on its classes, which turns off V8's fast
+          // path of Array.prototype.concat in every process that loads it (docs/measured.md).
+          selector: "CallExpression[callee.property.name='concat']:not([callee.object.name='Buffer'])",
+          message: 'Array.prototype.concat is slow wherever apache-arrow is loaded: use joined() (src/upstream/values.ts).',
+        },
+      ],
+    },
+  },
 );
