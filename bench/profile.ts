@@ -1,11 +1,15 @@
 /**
- * `npm run bench:profile -- [--dashboards N] [--out FILE] [--heap] [CHECKOUT]`: a CPU profile of the gateway (of
+ * `npm run bench:profile -- [--dashboards N] [--out FILE] [--heap | --retained] [CHECKOUT]`: a CPU profile of the gateway (of
  * this checkout, or CHECKOUT) in its steady state under cold 20×4 dashboards sent one at a time (the
  * `cpu` scenario's), taken through the inspector after 30 unprofiled dashboards, and the share of its
  * main thread's busy samples by kind of work. The samples are wall-clock: on a loaded machine compare
  * shares, not milliseconds (`npm run bench -- cpu` measures CPU time). With `--heap`, what the gateway
  * allocates per dashboard instead (the inspector's sampling heap profiler, garbage included), by the
- * function that allocated it: what makes the garbage collector work.
+ * function that allocated it: what makes the garbage collector work. With `--retained`, what V8's young
+ * collector keeps of each dashboard: after each one, with no request in flight, the gateway (started with
+ * `--expose-gc`) runs two minor collections; the first copies what it finds alive, the second promotes
+ * what is still alive to the old generation. A heap snapshot taken then (after a full collection) holds
+ * none of the dashboard's records: what is kept is kept by the scavenger only (docs/measured.md).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DASHBOARD } from '../test/helpers/dashboard.ts';
 import { Children, ROOT } from './lib/children.ts';
+import { median } from './lib/format.ts';
 import { graphqlRequest, send } from './lib/http.ts';
 import { startGateway, startSimulator } from './lib/stack.ts';
 import { DASHBOARD_SETTINGS } from './scenarios/dashboards.ts';
@@ -95,9 +100,50 @@ function breakdown(profile: Profile): string {
   return ['| work (own time of the sampled frame) | share of busy samples |', '| --- | --- |', ...rows].join('\n');
 }
 
+/** Young-generation bytes: allocated by a dashboard, alive at the first minor collection after it, promoted by a second. */
+interface Retention {
+  allocated: number;
+  kept: number;
+  promoted: number;
+  pauseMs: number;
+}
+
+/** Evaluated in the gateway between dashboards (it runs with `--expose-gc`). */
+const RETENTION = `(() => {
+  const v8 = process.getBuiltinModule('node:v8');
+  const space = (name) => v8.getHeapSpaceStatistics().find((s) => s.space_name === name).space_used_size;
+  const young = () => space('new_space') + space('new_large_object_space');
+  const old = () => space('old_space') + space('large_object_space');
+  const allocated = young();
+  const started = performance.now();
+  gc({ type: 'minor' });
+  const pauseMs = performance.now() - started;
+  const kept = young();
+  const before = old();
+  gc({ type: 'minor' });
+  return { allocated, kept, pauseMs, promoted: Math.max(0, old() - before) };
+})()`;
+
+function retention(rows: readonly Retention[]): string {
+  const mb = (pick: (r: Retention) => number): string => (median(rows.map(pick)) / 1e6).toFixed(2);
+  return [
+    '| per dashboard (median) | |',
+    '| --- | --- |',
+    `| young generation in use when it ended | ${mb((r) => r.allocated)} MB |`,
+    `| alive at a minor collection after it | ${mb((r) => r.kept)} MB |`,
+    `| promoted by a second one | ${mb((r) => r.promoted)} MB |`,
+    `| the first collection's pause | ${median(rows.map((r) => r.pauseMs)).toFixed(1)} ms |`,
+  ].join('\n');
+}
+
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { dashboards: { type: 'string', default: '80' }, out: { type: 'string' }, heap: { type: 'boolean', default: false } },
+  options: {
+    dashboards: { type: 'string', default: '80' },
+    out: { type: 'string' },
+    heap: { type: 'boolean', default: false },
+    retained: { type: 'boolean', default: false },
+  },
 });
 const checkout = resolve(positionals[0] ?? ROOT);
 const count = Number(values.dashboards);
@@ -108,7 +154,7 @@ try {
     children,
     'gateway',
     simulator.url,
-    { ...DASHBOARD_SETTINGS, NODE_OPTIONS: '--inspect=127.0.0.1:0' },
+    { ...DASHBOARD_SETTINGS, NODE_OPTIONS: values.retained ? '--inspect=127.0.0.1:0 --expose-gc' : '--inspect=127.0.0.1:0' },
     checkout,
   );
   const [, inspector = ''] = await gateway.child.waitForOutput(/Debugger listening on (ws:\/\/\S+)/);
@@ -135,7 +181,23 @@ try {
       waiting.set(id, ok);
       socket.send(JSON.stringify({ id, method, params }));
     });
-  if (values.heap) {
+  if (values.retained) {
+    const kept: Retention[] = [];
+    await call('Runtime.evaluate', { expression: RETENTION, returnByValue: true });
+    for (let i = 0; i < count; i++) {
+      await dashboard();
+      const { result } = (await call('Runtime.evaluate', { expression: RETENTION, returnByValue: true })) as {
+        result: { value: Retention };
+      };
+      kept.push(result.value);
+    }
+    socket.close();
+    if (values.out) writeFileSync(values.out, JSON.stringify(kept));
+    console.log(
+      `What the young collector keeps of ${checkout}'s dashboards: ${count} one at a time after 30, each followed by two minor collections.\n`,
+    );
+    console.log(retention(kept));
+  } else if (values.heap) {
     await call('HeapProfiler.enable');
     const sampling = { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
     await call('HeapProfiler.startSampling', sampling);
