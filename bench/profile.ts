@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DASHBOARD } from '../test/helpers/dashboard.ts';
+import { connectInspector, retention, type Retention } from '../test/helpers/inspector.ts';
 import { Children, ROOT } from './lib/children.ts';
 import { median } from './lib/format.ts';
 import { graphqlRequest, send } from './lib/http.ts';
@@ -100,31 +101,7 @@ function breakdown(profile: Profile): string {
   return ['| work (own time of the sampled frame) | share of busy samples |', '| --- | --- |', ...rows].join('\n');
 }
 
-/** Young-generation bytes: allocated by a dashboard, alive at the first minor collection after it, promoted by a second. */
-interface Retention {
-  allocated: number;
-  kept: number;
-  promoted: number;
-  pauseMs: number;
-}
-
-/** Evaluated in the gateway between dashboards (it runs with `--expose-gc`). */
-const RETENTION = `(() => {
-  const v8 = process.getBuiltinModule('node:v8');
-  const space = (name) => v8.getHeapSpaceStatistics().find((s) => s.space_name === name).space_used_size;
-  const young = () => space('new_space') + space('new_large_object_space');
-  const old = () => space('old_space') + space('large_object_space');
-  const allocated = young();
-  const started = performance.now();
-  gc({ type: 'minor' });
-  const pauseMs = performance.now() - started;
-  const kept = young();
-  const before = old();
-  gc({ type: 'minor' });
-  return { allocated, kept, pauseMs, promoted: Math.max(0, old() - before) };
-})()`;
-
-function retention(rows: readonly Retention[]): string {
+function retentionTable(rows: readonly Retention[]): string {
   const mb = (pick: (r: Retention) => number): string => (median(rows.map(pick)) / 1e6).toFixed(2);
   return [
     '| per dashboard (median) | |',
@@ -164,46 +141,28 @@ try {
     if (problem) throw new Error(`profile: ${problem}`);
   };
   for (let i = 0; i < 30; i++) await dashboard();
-  const socket = new WebSocket(inspector);
-  await new Promise((ok, fail) => {
-    socket.addEventListener('open', ok);
-    socket.addEventListener('error', fail);
-  });
-  let next = 0;
-  const waiting = new Map<number, (result: unknown) => void>();
-  socket.addEventListener('message', (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
-    if (message.id !== undefined) waiting.get(message.id)?.(message.result);
-  });
-  const call = (method: string, params: Record<string, unknown> = {}): Promise<unknown> =>
-    new Promise((ok) => {
-      const id = ++next;
-      waiting.set(id, ok);
-      socket.send(JSON.stringify({ id, method, params }));
-    });
+  const inspected = await connectInspector(inspector);
+  const call = inspected.call;
   if (values.retained) {
     const kept: Retention[] = [];
-    await call('Runtime.evaluate', { expression: RETENTION, returnByValue: true });
+    await retention(inspected);
     for (let i = 0; i < count; i++) {
       await dashboard();
-      const { result } = (await call('Runtime.evaluate', { expression: RETENTION, returnByValue: true })) as {
-        result: { value: Retention };
-      };
-      kept.push(result.value);
+      kept.push(await retention(inspected));
     }
-    socket.close();
+    inspected.close();
     if (values.out) writeFileSync(values.out, JSON.stringify(kept));
     console.log(
       `What the young collector keeps of ${checkout}'s dashboards: ${count} one at a time after 30, each followed by two minor collections.\n`,
     );
-    console.log(retention(kept));
+    console.log(retentionTable(kept));
   } else if (values.heap) {
     await call('HeapProfiler.enable');
     const sampling = { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
     await call('HeapProfiler.startSampling', sampling);
     for (let i = 0; i < count; i++) await dashboard();
     const { profile } = (await call('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
-    socket.close();
+    inspected.close();
     if (values.out) writeFileSync(values.out, JSON.stringify(profile));
     console.log(`Allocation profile of ${checkout}: ${count} dashboards one at a time after 30 unprofiled.\n`);
     console.log(allocations(profile.head, count));
@@ -213,7 +172,7 @@ try {
     await call('Profiler.start');
     for (let i = 0; i < count; i++) await dashboard();
     const { profile } = (await call('Profiler.stop')) as { profile: Profile };
-    socket.close();
+    inspected.close();
     if (values.out) writeFileSync(values.out, JSON.stringify(profile));
     console.log(`Steady-state profile of ${checkout}: ${count} dashboards one at a time after 30 unprofiled.\n`);
     console.log(breakdown(profile));

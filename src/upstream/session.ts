@@ -111,10 +111,12 @@ interface CallerListener {
 }
 
 /**
- * Ends `session` when its caller's signal aborts; once released, the listener holds nothing. V8's
- * scavenges keep whatever a removed listener referred to alive until the next full collection (measured:
- * an ended dashboard's 2.5 MB of upstream records, promoted to the old generation by every scavenge),
- * so the listener refers to the session through a holder that end() empties.
+ * Ends `session` when its caller's signal aborts; once released, the listener holds nothing. With the
+ * listener and the deadline timer's callback closures over the session (made in one method, they share
+ * what they capture), V8's young-generation collector kept an ended operation's session, and every
+ * answer it remembered, alive until a full collection (`npm run bench:profile -- --retained`; either
+ * change alone frees it): the listener refers to the session through a holder end() empties, and the
+ * timer's callback (abortAfter) to the controller only.
  */
 function endOnAbort(session: UpstreamSession): CallerListener {
   let held: UpstreamSession | null = session;

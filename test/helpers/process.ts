@@ -10,6 +10,8 @@ export interface GatewayProcess {
   proc: ChildProcess;
   /** Its JSON log lines so far (stdout), parsed. */
   lines(): Record<string, unknown>[];
+  /** What it wrote to stderr so far (Node's own messages, e.g. the inspector's address). */
+  stderr(): string;
   /** Resolves with the exit code once it has exited. */
   exited: Promise<number | null>;
   /** SIGTERM (then SIGKILL after `graceMs` if it has not exited); resolves with the exit code. */
@@ -75,6 +77,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
       url,
       proc,
       lines,
+      stderr: () => err,
       exited,
       async stop(graceMs = 10_000) {
         if (!running) return exited;
