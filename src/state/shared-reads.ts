@@ -190,8 +190,9 @@ export class SharedReads {
    * Set's superseded tables, entries and all, linked to the new one for its iterators, and its
    * young-generation collector keeps alive whatever such a table in the old generation refers to, until
    * a full collection: through the long-lived index, every flight since the last one, and every answer
-   * they read, survived the scavenges to the old generation (`npm run bench:profile -- --retained`: 2.9
-   * MB of a 20×4 dashboard's 11 MB, then 0.1; test/shared-reads-retention.test.ts).
+   * they read, survived the scavenges to the old generation (with the session's own fix,
+   * `npm run bench:profile -- --retained` finds 0.06 MB of a 20×4 dashboard's 11 MB alive after it, not
+   * 2.9; test/shared-reads.test.ts, test/retention.test.ts).
    */
   #land(flight: Flight): void {
     if (this.#inFlight.get(flight.id) === flight) this.#inFlight.delete(flight.id);
