@@ -4,6 +4,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { Breakers, type CircuitState, type Refusal, type Ticket, type Verdict } from './breaker.ts';
 import { parseEnvelope, type Envelope, type UpstreamFailureNote } from './envelope.ts';
 import { abortError, UpstreamError } from './errors.ts';
+import { BodyTooLarge, exchange, type Exchange } from './exchange.ts';
 import { endpointOf } from './routes.ts';
 import { FairQueue } from './scheduler.ts';
 import { keyHash } from '../state/shared-reads.ts';
@@ -79,12 +80,6 @@ export interface UpstreamClientOptions {
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-class BodyTooLarge extends Error {
-  constructor(readonly status: number) {
-    super('body too large');
-  }
-}
 
 /**
  * The REST client: one keep-alive undici pool for every upstream call behind a fair queue, envelope
@@ -264,18 +259,14 @@ export class UpstreamClient {
       if (!/^2/.test(status)) span?.setStatus({ code: SpanStatusCode.ERROR, message: status });
       span?.end();
     };
-    let response: Dispatcher.ResponseData;
-    let answer: Buffer;
+    let response: Exchange;
     try {
-      response = await this.#dispatcher.request({
-        origin: this.#origin,
-        path: `${this.#basePath}${req.path}${query}`,
-        method: req.method,
-        headers,
-        body,
-        signal: req.signal,
-      });
-      answer = await this.#readBody(response);
+      response = await exchange(
+        this.#dispatcher,
+        { origin: this.#origin, path: `${this.#basePath}${req.path}${query}`, method: req.method, headers, body },
+        this.#maxBodyBytes,
+        req.signal,
+      );
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         observe('body_too_large');
@@ -307,28 +298,7 @@ export class UpstreamClient {
       });
     }
     observe(String(response.statusCode));
-    return parseEnvelope(response.statusCode, response.headers, answer, (note) => this.#options.onFailureNote?.(route, note));
-  }
-
-  /** Reads a body up to the limit; past it (declared or streamed), stops reading and closes the connection. */
-  async #readBody(response: Dispatcher.ResponseData): Promise<Buffer> {
-    const declared = Number(response.headers['content-length']);
-    if (Number.isFinite(declared) && declared > this.#maxBodyBytes) {
-      response.body.destroy();
-      throw new BodyTooLarge(response.statusCode);
-    }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > this.#maxBodyBytes) {
-        response.body.destroy();
-        throw new BodyTooLarge(response.statusCode);
-      }
-      chunks.push(chunk);
-    }
-    // Kept as bytes: parseEnvelope decodes a large body in pieces (upstream/json.ts).
-    return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, bytes);
+    return parseEnvelope(response.statusCode, response.headers, response.body, (note) => this.#options.onFailureNote?.(route, note));
   }
 
   /** Closes the pool once its in-flight requests end; `force` aborts them. */

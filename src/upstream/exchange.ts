@@ -1,0 +1,91 @@
+import { errors, type Dispatcher } from 'undici';
+
+/** What one upstream exchange answered: its status, headers (lower-case names) and whole body. */
+export interface Exchange {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A body over the limit, declared or streamed: the exchange is aborted (its connection closed) unread. */
+export class BodyTooLarge extends Error {
+  constructor(readonly status: number) {
+    super('body too large');
+  }
+}
+
+/**
+ * One HTTP exchange through `dispatcher`, its body read whole (at most `maxBytes`), over undici's
+ * handler API rather than `request()`: `request()` hands the body over as a stream, and V8's young
+ * collector keeps each response's last chunk from it until a full collection — an upstream page's 64 kB
+ * of memory outside the heap per request, which makes V8 run a full collection for the external
+ * memory every ~100 dashboards (docs/measured.md, sixth round). Here each chunk is only in the list
+ * that becomes the body. Rejects as `request()` does: with the signal's reason (or undici's
+ * RequestAbortedError) when `signal` aborts, with undici's errors, with BodyTooLarge past the limit.
+ */
+export function exchange(
+  dispatcher: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<Exchange> {
+  return new Promise<Exchange>((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | null = null;
+    let statusCode = 0;
+    let headers: Exchange['headers'] = {};
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let settled = false;
+    const settle = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (error !== null) reject(error);
+      else resolve({ statusCode, headers, body: chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, bytes) });
+      chunks.length = 0;
+    };
+    const stop = (reason: unknown): void => {
+      // Rejects first: the handler's onResponseError then finds the exchange settled.
+      settle(reason);
+      controller?.abort(reason instanceof Error ? reason : new errors.RequestAbortedError());
+    };
+    function onAbort(): void {
+      stop(signal?.reason ?? new errors.RequestAbortedError());
+    }
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(started) {
+        controller = started;
+        if (settled) started.abort(new errors.RequestAbortedError());
+      },
+      onResponseStart(_controller, status, responseHeaders) {
+        if (status < 200) return; // an informational answer: the final one follows
+        statusCode = status;
+        headers = responseHeaders as Exchange['headers'];
+        const declared = Number(responseHeaders['content-length']);
+        if (Number.isFinite(declared) && declared > maxBytes) stop(new BodyTooLarge(status));
+      },
+      onResponseData(_controller, chunk) {
+        if (settled) return;
+        bytes += chunk.length;
+        if (bytes > maxBytes) stop(new BodyTooLarge(statusCode));
+        else chunks.push(chunk);
+      },
+      onResponseEnd() {
+        settle(null);
+      },
+      onResponseError(_controller, error) {
+        settle(error);
+      },
+    };
+    try {
+      dispatcher.dispatch(options, handler);
+    } catch (error) {
+      settle(error);
+    }
+  });
+}
