@@ -25,6 +25,15 @@ export async function send(
   return { status: res.statusCode, text: await res.body.text() };
 }
 
+/** `send`, the body read whole as bytes (one buffer, not decoded). */
+export async function sendForBytes(
+  url: string,
+  init: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {},
+): Promise<{ status: number; bytes: Buffer }> {
+  const res = await request(url, { method: 'GET', headers: init.headers, dispatcher: init.dispatcher });
+  return { status: res.statusCode, bytes: Buffer.from(await res.body.arrayBuffer()) };
+}
+
 export async function getJson<T>(url: string): Promise<T> {
   const reply = await send(url);
   if (reply.status !== 200) throw new Error(`GET ${url}: HTTP ${reply.status} ${reply.text.slice(0, 200)}`);

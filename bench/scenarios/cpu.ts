@@ -1,7 +1,8 @@
 import { DASHBOARD } from '../../test/helpers/dashboard.ts';
 import { cpuSecondsOf, clockTicks } from '../lib/cpu.ts';
 import { code, markdownTable, median, ms, num, ratio, settingsText } from '../lib/format.ts';
-import { graphqlRequest, KEYS, send } from '../lib/http.ts';
+import { parseJsonBytes } from '../../src/upstream/json.ts';
+import { graphqlRequest, KEYS, send, sendForBytes } from '../lib/http.ts';
 import { closedLoop } from '../lib/load.ts';
 import type { Report, Scenario } from '../lib/scenario.ts';
 import {
@@ -65,17 +66,25 @@ function floorSeconds(bodies: readonly string[], answer: string): number {
 
 /**
  * The floor with the bodies' transport: this process reads the same upstream answers from the simulator
- * over HTTP (undici, keep-alive, all at once), each body as text, then parses them and stringifies the
- * answer, as the simplest gateway in Node would; CPU seconds, best of 20. What a gateway cannot avoid
- * besides the plain floor: receiving 2.5 MB over a socket and decoding it.
+ * over HTTP (undici, keep-alive, all at once), then parses them and stringifies the answer, as the
+ * simplest gateway in Node would; CPU seconds, best of 20. What a gateway cannot avoid besides the plain
+ * floor: receiving 2.5 MB over a socket and decoding it. Read as `bytes`, each body is decoded in pieces
+ * by the gateway's own `parseJsonBytes` (src/upstream/json.ts, the value of `JSON.parse` of its text);
+ * read as `text`, each is decoded into one string first, which for a body over 128 kB V8 allocates in
+ * its large-object space, in memory of its own fresh from the system (docs/measured.md, sixth round).
  */
-async function transportFloorSeconds(urls: readonly string[], answer: string): Promise<number> {
+async function transportFloorSeconds(urls: readonly string[], answer: string, read: 'bytes' | 'text'): Promise<number> {
   const tree: unknown = JSON.parse(answer);
   let best = Number.POSITIVE_INFINITY;
   for (let round = 0; round < 20; round++) {
     const before = process.cpuUsage();
-    const replies = await Promise.all(urls.map((url) => send(url, { headers: { 'x-api-key': KEYS.full } })));
-    for (const reply of replies) JSON.parse(reply.text);
+    if (read === 'text') {
+      const replies = await Promise.all(urls.map((url) => send(url, { headers: { 'x-api-key': KEYS.full } })));
+      for (const reply of replies) JSON.parse(reply.text);
+    } else {
+      const replies = await Promise.all(urls.map((url) => sendForBytes(url, { headers: { 'x-api-key': KEYS.full } })));
+      for (const reply of replies) parseJsonBytes(reply.bytes);
+    }
     JSON.stringify(tree);
     const used = process.cpuUsage(before);
     best = Math.min(best, (used.user + used.system) / 1e6);
@@ -159,12 +168,14 @@ export const cpu: Scenario = {
     const bytes = await floorBytes(simulator, first.gateway);
     const floors: number[] = [];
     const transportFloors: number[] = [];
+    const textFloors: number[] = [];
     const seq = variants.map(() => [] as number[]);
     const loaded = variants.map(() => [] as { cpu: number; rate: number }[]);
     const ownKeys = variants.map(() => [] as { cpu: number; rate: number }[]);
     for (let round = 0; round < ROUNDS; round++) {
       floors.push(floorSeconds(bytes.bodies, bytes.answer));
-      transportFloors.push(await transportFloorSeconds(bytes.urls, bytes.answer));
+      transportFloors.push(await transportFloorSeconds(bytes.urls, bytes.answer, 'bytes'));
+      textFloors.push(await transportFloorSeconds(bytes.urls, bytes.answer, 'text'));
       for (const [i, v] of variants.entries()) {
         progress(`cpu: ${v.label}, round ${round + 1}/${ROUNDS}: ${sequential} dashboards one at a time`);
         seq[i]?.push(await sequentialCpu(v, sequential, ticks));
@@ -176,6 +187,7 @@ export const cpu: Scenario = {
     }
     const floor = median(floors);
     const transportFloor = median(transportFloors);
+    const textFloor = median(textFloors);
     const rows = variants.map((v, i) => {
       const one = median(seq[i] ?? []);
       const many = median((loaded[i] ?? []).map((r) => r.cpu));
@@ -206,7 +218,7 @@ export const cpu: Scenario = {
           `Gateway settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)}. CPU of the gateway process from /proc (user + system). ` +
             `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced); at ${CLIENTS} clients, a key each: the same, each client with a key of its own (the simulator's ${code(`--extra-keys ${CLIENTS}`)}), so that no reads are shared and each dashboard costs its own. Medians of ${ROUNDS} alternating rounds after a warm-up.`,
           `The floor: this process ${code('JSON.parse')}s the same ${bytes.requests} upstream bodies (fetched again with the same key) and ${code('JSON.stringify')}s the answer, best of 20, ${ms(floor * 1000)} ms (median of the rounds). ` +
-            `With their transport: it also reads the ${bytes.requests} answers from the simulator over HTTP (undici, keep-alive, at once, each body as text) first, best of 20, ${ms(transportFloor * 1000)} ms.`,
+            `With their transport: it also reads the ${bytes.requests} answers from the simulator over HTTP (undici, keep-alive, at once) first, each body as bytes decoded in pieces as the gateway does (${code('parseJsonBytes')}), best of 20, ${ms(transportFloor * 1000)} ms; each body decoded into one string instead (undici's ${code('body.text()')}), ${ms(textFloor * 1000)} ms.`,
         ],
         table: markdownTable(
           [
