@@ -21,6 +21,17 @@ export function cpuSecondsOf(pid: number, ticks: number): number | null {
   }
 }
 
+/** CPU seconds (user + system) of a process's main thread (the thread whose id is the process's), from /proc; null elsewhere. */
+export function mainThreadCpuSecondsOf(pid: number, ticks: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticks;
+  } catch {
+    return null;
+  }
+}
+
 /** Measures the CPU share (100% = one core) of processes, and of this one, over an interval. */
 export class CpuMeter {
   readonly #ticks = clockTicks();

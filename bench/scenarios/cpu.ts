@@ -1,5 +1,5 @@
 import { DASHBOARD } from '../../test/helpers/dashboard.ts';
-import { cpuSecondsOf, clockTicks } from '../lib/cpu.ts';
+import { cpuSecondsOf, clockTicks, mainThreadCpuSecondsOf } from '../lib/cpu.ts';
 import { code, markdownTable, median, ms, num, ratio, settingsText } from '../lib/format.ts';
 import { parseJsonBytes } from '../../src/upstream/json.ts';
 import { graphqlRequest, KEYS, send, sendForBytes } from '../lib/http.ts';
@@ -121,18 +121,34 @@ async function loadedCpu(
   };
 }
 
-/** The gateway's CPU seconds per dashboard over `count` dashboards sent one after another. */
-async function sequentialCpu(variant: Variant, count: number, ticks: number): Promise<number> {
+interface Sequential {
+  /** CPU seconds per dashboard, the whole process. */
+  cpu: number;
+  /** Of it, the threads besides the main one: V8's helpers (concurrent marking, parallel scavenges), libuv's. */
+  helpers: number;
+  /** Full (mark-compact) collections per 100 dashboards, from the gateway's `nodejs_gc_duration_seconds_count{kind="major"}`. */
+  fullCollections: number;
+}
+
+const MAJOR_GCS = 'nodejs_gc_duration_seconds_count{kind="major"}';
+
+/** The gateway's CPU per dashboard over `count` dashboards sent one after another. */
+async function sequentialCpu(variant: Variant, count: number, ticks: number): Promise<Sequential> {
   const pid = variant.gateway.child.pid;
+  const majorsBefore = (await variant.gateway.metrics()).get(MAJOR_GCS) ?? 0;
   const before = cpuSecondsOf(pid, ticks);
+  const mainBefore = mainThreadCpuSecondsOf(pid, ticks);
   for (let i = 0; i < count; i++) {
     const reply = await send(`${variant.gateway.origin}/graphql`, graphqlRequest(DASHBOARD, { id: 'exp_movie01' }));
     const problem = dashboardCheck(reply.status, reply.text);
     if (problem) throw new Error(`cpu: ${variant.label}: ${problem}`);
   }
   const after = cpuSecondsOf(pid, ticks);
-  if (before === null || after === null) return Number.NaN;
-  return (after - before) / count;
+  const mainAfter = mainThreadCpuSecondsOf(pid, ticks);
+  const majorsAfter = (await variant.gateway.metrics()).get(MAJOR_GCS) ?? 0;
+  const per = (a: number | null, b: number | null): number => (a === null || b === null ? Number.NaN : (b - a) / count);
+  const cpu = per(before, after);
+  return { cpu, helpers: cpu - per(mainBefore, mainAfter), fullCollections: (100 * (majorsAfter - majorsBefore)) / count };
 }
 
 export const cpu: Scenario = {
@@ -170,7 +186,7 @@ export const cpu: Scenario = {
     const floors: number[] = [];
     const transportFloors: number[] = [];
     const textFloors: number[] = [];
-    const seq = variants.map(() => [] as number[]);
+    const seq = variants.map(() => [] as Sequential[]);
     const loaded = variants.map(() => [] as { cpu: number; rate: number }[]);
     const ownKeys = variants.map(() => [] as { cpu: number; rate: number }[]);
     for (let round = 0; round < ROUNDS; round++) {
@@ -190,7 +206,9 @@ export const cpu: Scenario = {
     const transportFloor = median(transportFloors);
     const textFloor = median(textFloors);
     const rows = variants.map((v, i) => {
-      const one = median(seq[i] ?? []);
+      const one = median((seq[i] ?? []).map((r) => r.cpu));
+      const helpers = median((seq[i] ?? []).map((r) => r.helpers));
+      const full = median((seq[i] ?? []).map((r) => r.fullCollections));
       const many = median((loaded[i] ?? []).map((r) => r.cpu));
       const rate = median((loaded[i] ?? []).map((r) => r.rate));
       const own = median((ownKeys[i] ?? []).map((r) => r.cpu));
@@ -200,6 +218,8 @@ export const cpu: Scenario = {
         ms(one * 1000),
         ratio(one / floor),
         ratio(one / transportFloor),
+        ms(helpers * 1000),
+        num(full),
         ms(many * 1000),
         ratio(many / floor),
         num(rate),
@@ -217,7 +237,7 @@ export const cpu: Scenario = {
         setup: [
           `The dashboard query (test/helpers/dashboard.ts) on ${code('exp_movie01')}; simulator (its own process): ${describeData(DATA)}; ${bytes.requests} upstream requests, ${num(upstreamBytes / 1e6)} MB of upstream JSON, a ${kb(bytes.answer)} answer.`,
           `Gateway settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)}. CPU of the gateway process from /proc (user + system). ` +
-            `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced); at ${CLIENTS} clients, a key each: the same, each client with a key of its own (the simulator's ${code(`--extra-keys ${CLIENTS}`)}), so that no reads are shared and each dashboard costs its own. Medians of ${ROUNDS} alternating rounds after a warm-up.`,
+            `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced); at ${CLIENTS} clients, a key each: the same, each client with a key of its own (the simulator's ${code(`--extra-keys ${CLIENTS}`)}), so that no reads are shared and each dashboard costs its own. Medians of ${ROUNDS} alternating rounds after a warm-up. One at a time, also the CPU of the gateway's threads besides its main one (${code('/proc/<pid>/task')}: V8's helpers, which mark concurrently for full collections and help with scavenges, and libuv's) and its full collections (${code('nodejs_gc_duration_seconds_count{kind="major"}')} from its ${code('/metrics')}) per 100 dashboards.`,
           `The floor: this process ${code('JSON.parse')}s the same ${bytes.requests} upstream bodies (fetched again with the same key) and ${code('JSON.stringify')}s the answer, best of 20, ${ms(floor * 1000)} ms (median of the rounds). ` +
             `With their transport: it also reads the ${bytes.requests} answers from the simulator over HTTP (undici, keep-alive, at once) first, each body as bytes decoded in pieces as the gateway does (${code('parseJsonBytes')}), best of 20, ${ms(transportFloor * 1000)} ms; each body decoded into one string instead (undici's ${code('body.text()')}), ${ms(textFloor * 1000)} ms.`,
         ],
@@ -227,6 +247,8 @@ export const cpu: Scenario = {
             'CPU ms, one at a time',
             '÷ floor',
             '÷ floor with transport',
+            'of it, threads besides the main one, ms',
+            'full collections per 100',
             `CPU ms, ${CLIENTS} clients`,
             '÷ floor',
             `dashboards/s, ${CLIENTS} clients`,
