@@ -37,6 +37,7 @@ export const SECONDS: Record<string, number> = {
   'test/http-graphiql.test.ts': 4.1,
   'test/isolation.test.ts': 4.0,
   'test/shared-reads.test.ts': 3.9,
+  'test/upstream-exchange.test.ts': 3.9,
   'test/redis-state.test.ts': 3.9,
   'test/key-refusal.test.ts': 3.6,
   'test/simulator-live.test.ts': 3.5,
