@@ -16,11 +16,10 @@ export class BodyTooLarge extends Error {
 
 /**
  * One HTTP exchange through `dispatcher`, its body read whole (at most `maxBytes`), over undici's
- * handler API rather than `request()`: `request()` hands the body over as a stream, and V8's young
- * collector keeps each response's last chunk from it until a full collection — an upstream page's 64 kB
- * of memory outside the heap per request, which makes V8 run a full collection for the external
- * memory every ~100 dashboards (docs/measured.md, sixth round). Here each chunk is only in the list
- * that becomes the body. Rejects as `request()` does: with the signal's reason (or undici's
+ * handler API rather than `request()`: through `request()` (which hands the body over as a stream),
+ * V8's young collector keeps about one 64 kB chunk of each answer until a full collection — memory
+ * outside the heap that made V8 run a full collection every ~100 dashboards (docs/measured.md, sixth
+ * round; which object holds it was not found). Here each chunk is only in the list that becomes the body. Rejects as `request()` does: with the signal's reason (or undici's
  * RequestAbortedError) when `signal` aborts, with undici's errors, with BodyTooLarge past the limit.
  */
 export function exchange(
