@@ -27,6 +27,9 @@ describe('jsonBytes (a JSON answer written in pieces: the bytes of JSON.stringif
       },
       { data: { sparse, bare, empty: [], emptyObject: {}, n: null, t: true, f: -0.5 } },
       Array.from({ length: 4000 }, (_, i) => (i % 2 ? { i } : [i, `${i}`])),
+      // ASCII but for one character: at the very end (its piece is cut short), or at the start (it fits).
+      { data: { events: Array.from({ length: 3000 }, (_, i) => ({ id: `evt_${i}` })), last: 'café' } },
+      { first: '€', data: { events: Array.from({ length: 3000 }, (_, i) => ({ id: `evt_${i}` })) } },
       'text',
       7,
       null,

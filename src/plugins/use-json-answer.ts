@@ -69,6 +69,22 @@ function write(value: unknown, out: string[]): void {
 export function jsonBytes(value: unknown): Buffer {
   const pieces: string[] = [];
   write(value, pieces);
+  // Most answers are ASCII, whose UTF-8 is as long as the text: written at that length first. A piece
+  // with any other character writes more bytes than it has characters (or is cut short at the end),
+  // and the answer is written again at its exact UTF-8 length.
+  let chars = 0;
+  for (const piece of pieces) chars += piece.length;
+  const ascii = Buffer.allocUnsafe(chars);
+  let at = 0;
+  for (const piece of pieces) {
+    const written = ascii.write(piece, at);
+    if (written !== piece.length) return utf8Bytes(pieces);
+    at += written;
+  }
+  return ascii;
+}
+
+function utf8Bytes(pieces: readonly string[]): Buffer {
   let length = 0;
   for (const piece of pieces) length += Buffer.byteLength(piece);
   const bytes = Buffer.allocUnsafe(length);
