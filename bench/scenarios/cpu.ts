@@ -1,7 +1,11 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DASHBOARD } from '../../test/helpers/dashboard.ts';
 import { cpuSecondsOf, clockTicks, mainThreadCpuSecondsOf } from '../lib/cpu.ts';
 import { code, markdownTable, median, ms, num, ratio, settingsText } from '../lib/format.ts';
 import { parseJsonBytes } from '../../src/upstream/json.ts';
+import type { Children } from '../lib/children.ts';
+import { floorCpu, type FloorBytes } from '../lib/floor.ts';
 import { graphqlRequest, KEYS, send, sendForBytes } from '../lib/http.ts';
 import { closedLoop } from '../lib/load.ts';
 import type { Report, Scenario } from '../lib/scenario.ts';
@@ -24,6 +28,14 @@ import { dashboardCheck } from './throughput.ts';
 const CLIENTS = 10;
 const DATA: SimulatorConfig = { rooms: 20, participantsPerRoom: 4, eventsPerParticipant: 60, latencyMs: 0, extraKeys: CLIENTS };
 const ROUNDS = 3;
+/**
+ * Dashboards a gateway answers before it is measured. V8 goes on compiling the gateway's functions for
+ * its first ~1,000 dashboards (`--trace-opt`: 1,300 compilations in the first 100, still 15–80 per 100
+ * between 600 and 1,100, a few after 1,200), on its helper threads: measured among them, a dashboard
+ * one at a time carried ~1 ms of compiling (docs/measured.md, seventh round). A long-running gateway has
+ * paid that once.
+ */
+const WARM_DASHBOARDS = 1500;
 
 interface Variant {
   label: string;
@@ -51,23 +63,19 @@ async function floorBytes(
 }
 
 /**
- * CPU seconds this process takes to parse `bodies` and stringify the answer: the best of 20 passes, and
- * their mean (the CPU of all 20 over 20, the collections their garbage causes included, as the gateway's
- * CPU per dashboard is a mean over many).
+ * The floor's mean in a process of its own (bench/servers/floor-loop.ts), measured as the gateway's CPU
+ * is: the whole process's CPU over many passes after a warm-up, the collections their garbage causes
+ * included. The bench's own process holds the load generator's and the reports' garbage, which made the
+ * mean of passes measured in it swing between 9.3 and 13 ms from run to run (docs/measured.md).
  */
-function floorSeconds(bodies: readonly string[], answer: string): { best: number; mean: number } {
-  const tree: unknown = JSON.parse(answer);
-  let best = Number.POSITIVE_INFINITY;
-  const start = process.cpuUsage();
-  for (let round = 0; round < 20; round++) {
-    const before = process.cpuUsage();
-    for (const body of bodies) JSON.parse(body);
-    JSON.stringify(tree);
-    const used = process.cpuUsage(before);
-    best = Math.min(best, (used.user + used.system) / 1e6);
+async function ownProcessFloorSeconds(children: Children, file: string, passes: number): Promise<number> {
+  const child = children.spawnNode('floor-loop', ['--import', 'tsx', 'bench/servers/floor-loop.ts', file, String(passes), '50']);
+  try {
+    const [, json = '{}'] = await child.waitForOutput(/floor-loop (\{.*\})/, 120_000);
+    return (JSON.parse(json) as { mean: number }).mean;
+  } finally {
+    await child.stop();
   }
-  const all = process.cpuUsage(start);
-  return { best, mean: (all.user + all.system) / 1e6 / 20 };
 }
 
 /**
@@ -110,7 +118,7 @@ async function loadedCpu(
   variant: Variant,
   seconds: number,
   next: (client: number) => typeof DASHBOARD_REQUEST,
-): Promise<{ cpu: number; rate: number }> {
+): Promise<{ cpu: number; rate: number; operations: number }> {
   const result = await closedLoop({
     origin: variant.gateway.origin,
     clients: CLIENTS,
@@ -124,6 +132,7 @@ async function loadedCpu(
   return {
     cpu: share === null || share === undefined ? Number.NaN : ((share / 100) * result.seconds) / result.operations,
     rate: result.rate,
+    operations: result.operations,
   };
 }
 
@@ -180,15 +189,18 @@ export const cpu: Scenario = {
     // Long enough that the full collections V8 runs every ~100 dashboards or more are counted in their share.
     const sequential = options.quick ? 10 : 150;
     const seconds = options.quick ? 2 : options.seconds;
+    const warm = options.quick ? 50 : WARM_DASHBOARDS;
     for (const v of variants) {
-      progress(`cpu: warming up ${v.label}`);
+      progress(`cpu: warming up ${v.label} (${warm} dashboards)`);
       await sequentialCpu(v, options.quick ? 5 : 20, ticks);
-      await loadedCpu(v, 1, () => DASHBOARD_REQUEST);
       await loadedCpu(v, 1, (client) => OWN_KEY_REQUESTS[client] ?? DASHBOARD_REQUEST);
+      for (let answered = 0; answered < warm;) answered += (await loadedCpu(v, 1, () => DASHBOARD_REQUEST)).operations;
     }
     const first = variants[0];
     if (!first) throw new Error('cpu: no gateway');
     const bytes = await floorBytes(simulator, first.gateway);
+    const floorFile = join(children.logDir, 'floor-bytes.json');
+    writeFileSync(floorFile, JSON.stringify({ bodies: bytes.bodies, answer: bytes.answer } satisfies FloorBytes));
     const floors: number[] = [];
     const meanFloors: number[] = [];
     const transportFloors: number[] = [];
@@ -197,9 +209,8 @@ export const cpu: Scenario = {
     const loaded = variants.map(() => [] as { cpu: number; rate: number }[]);
     const ownKeys = variants.map(() => [] as { cpu: number; rate: number }[]);
     for (let round = 0; round < ROUNDS; round++) {
-      const plain = floorSeconds(bytes.bodies, bytes.answer);
-      floors.push(plain.best);
-      meanFloors.push(plain.mean);
+      floors.push(floorCpu(bytes, 20).best);
+      meanFloors.push(await ownProcessFloorSeconds(children, floorFile, sequential));
       transportFloors.push(await transportFloorSeconds(bytes.urls, bytes.answer, 'bytes'));
       textFloors.push(await transportFloorSeconds(bytes.urls, bytes.answer, 'text'));
       for (const [i, v] of variants.entries()) {
@@ -248,8 +259,8 @@ export const cpu: Scenario = {
         setup: [
           `The dashboard query (test/helpers/dashboard.ts) on ${code('exp_movie01')}; simulator (its own process): ${describeData(DATA)}; ${bytes.requests} upstream requests, ${num(upstreamBytes / 1e6)} MB of upstream JSON, a ${kb(bytes.answer)} answer.`,
           `Gateway settings changed from the defaults: ${settingsText(DASHBOARD_SETTINGS)}. CPU of the gateway process from /proc (user + system). ` +
-            `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced); at ${CLIENTS} clients, a key each: the same, each client with a key of its own (the simulator's ${code(`--extra-keys ${CLIENTS}`)}), so that no reads are shared and each dashboard costs its own. Medians of ${ROUNDS} alternating rounds after a warm-up. One at a time, also the CPU of the gateway's threads besides its main one (${code('/proc/<pid>/task')}: V8's helpers, which mark concurrently for full collections and help with scavenges, and libuv's) and its full collections (${code('nodejs_gc_duration_seconds_count{kind="major"}')} from its ${code('/metrics')}) per 100 dashboards.`,
-          `The floor: this process ${code('JSON.parse')}s the same ${bytes.requests} upstream bodies (fetched again with the same key) and ${code('JSON.stringify')}s the answer, best of 20, ${ms(floor * 1000)} ms (median of the rounds); the mean of the same 20 passes (the collections their garbage causes included, as in the gateway's figures, which are means over many dashboards) ${ms(meanFloor * 1000)} ms. ` +
+            `One at a time: ${sequential} dashboards sent one after another; at ${CLIENTS} clients: closed loop for ${num(seconds / ROUNDS)} s (identical reads in flight are coalesced); at ${CLIENTS} clients, a key each: the same, each client with a key of its own (the simulator's ${code(`--extra-keys ${CLIENTS}`)}), so that no reads are shared and each dashboard costs its own. Medians of ${ROUNDS} alternating rounds after a warm-up of ${warm} dashboards (V8 compiles the gateway's functions through its first ~1,000, on its helper threads). One at a time, also the CPU of the gateway's threads besides its main one (${code('/proc/<pid>/task')}: V8's helpers, which mark concurrently for full collections and help with scavenges, and libuv's) and its full collections (${code('nodejs_gc_duration_seconds_count{kind="major"}')} from its ${code('/metrics')}) per 100 dashboards.`,
+          `The floor: this process ${code('JSON.parse')}s the same ${bytes.requests} upstream bodies (fetched again with the same key) and ${code('JSON.stringify')}s the answer, best of 20, ${ms(floor * 1000)} ms (median of the rounds). Its mean, measured as the gateway's figures are — a process of its own (${code('bench/servers/floor-loop.ts')}), the CPU of all its threads over ${sequential} passes after 50, the collections their garbage causes included — ${ms(meanFloor * 1000)} ms. ` +
             `With their transport: it also reads the ${bytes.requests} answers from the simulator over HTTP (undici, keep-alive, at once) first, each body as bytes decoded in pieces as the gateway does (${code('parseJsonBytes')}), best of 20, ${ms(transportFloor * 1000)} ms; each body decoded into one string instead (undici's ${code('body.text()')}), ${ms(textFloor * 1000)} ms.`,
         ],
         table: markdownTable(
@@ -257,7 +268,7 @@ export const cpu: Scenario = {
             'gateway',
             'CPU ms, one at a time',
             '÷ floor',
-            "÷ the floor's mean",
+            "÷ the floor's mean, a process of its own",
             '÷ floor with transport',
             'of it, threads besides the main one, ms',
             'full collections per 100',
