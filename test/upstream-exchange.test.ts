@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BodyTooLarge, exchange } from '../src/upstream/exchange.ts';
+import { BodyTooLarge, exchange, SCRATCH_MAX_BYTES, withBody, type Exchange } from '../src/upstream/exchange.ts';
 
 /** An upstream page of 1,000 records: 410 kB, read in several socket chunks. */
 const PAGE = Buffer.from(JSON.stringify({ data: Array.from({ length: 1000 }, (_, i) => ({ id: `evt_${i}`, payload: 'x'.repeat(380) })) }));
@@ -37,8 +37,38 @@ describe('one upstream exchange', () => {
     expect(answer.statusCode).toBe(200);
     expect(answer.headers['content-type']).toBe('application/json');
     expect(answer.headers['x-trace']).toBe('a');
-    expect(answer.body.length).toBe(PAGE.length);
-    expect(answer.body.equals(PAGE)).toBe(true);
+    expect(answer.bytes).toBe(PAGE.length);
+    expect(answer.chunks.length).toBeGreaterThan(1);
+    expect(withBody(answer, (body) => body.equals(PAGE))).toBe(true);
+  });
+
+  it('lends one scratch buffer to the bodies read one after another, and a buffer of its own to one read inside another', () => {
+    const answer = (text: string): Exchange => {
+      const bytes = Buffer.from(text);
+      return { statusCode: 200, headers: {}, chunks: [bytes.subarray(0, 3), bytes.subarray(3)], bytes: bytes.length };
+    };
+    const seen: { text: string; buffer: ArrayBufferLike }[] = [];
+    const read = (text: string): void => withBody(answer(text), (body) => void seen.push({ text: body.toString(), buffer: body.buffer }));
+    read('{"data":[1,2,3]}');
+    read('{"data":[4]}');
+    withBody(answer('{"outer":true}'), (outer) => {
+      read('{"inner":true}');
+      seen.push({ text: outer.toString(), buffer: outer.buffer });
+    });
+    expect(seen.map((s) => s.text)).toEqual(['{"data":[1,2,3]}', '{"data":[4]}', '{"inner":true}', '{"outer":true}']);
+    // The first two and the outer one in the same memory; the one read inside another in its own.
+    expect(seen[1]?.buffer).toBe(seen[0]?.buffer);
+    expect(seen[3]?.buffer).toBe(seen[0]?.buffer);
+    expect(seen[2]?.buffer).not.toBe(seen[0]?.buffer);
+    // A body over the limit is joined into a buffer of its own, of exactly its length.
+    const big = Buffer.alloc(SCRATCH_MAX_BYTES + 1, 0x20);
+    const whole = withBody(
+      { statusCode: 200, headers: {}, chunks: [big.subarray(0, 10), big.subarray(10)], bytes: big.length },
+      (body) => body,
+    );
+    expect(whole.length).toBe(SCRATCH_MAX_BYTES + 1);
+    expect(whole.buffer).not.toBe(seen[0]?.buffer);
+    expect(whole.equals(big)).toBe(true);
   });
 
   it('fails with BodyTooLarge past the limit, declared or streamed, and closes the connection', async () => {
@@ -88,7 +118,7 @@ describe('one upstream exchange', () => {
     try {
       for (let i = 0; i < 3000 && levels.length < 25; i++) {
         const answer = await exchange(pool, { path: '/page', method: 'GET' }, 1_000_000);
-        expect(answer.body.length).toBe(PAGE.length);
+        expect(answer.bytes).toBe(PAGE.length);
         // What a dashboard's records do: fill the young generation, so that minor collections come.
         const records: { i: number }[] = [];
         for (let j = 0; j < 150_000; j++) records.push({ i: j });

@@ -4,7 +4,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { Breakers, type CircuitState, type Refusal, type Ticket, type Verdict } from './breaker.ts';
 import { parseEnvelope, type Envelope, type UpstreamFailureNote } from './envelope.ts';
 import { abortError, UpstreamError } from './errors.ts';
-import { BodyTooLarge, exchange, type Exchange } from './exchange.ts';
+import { BodyTooLarge, exchange, withBody, type Exchange } from './exchange.ts';
 import { endpointOf } from './routes.ts';
 import { FairQueue } from './scheduler.ts';
 import { keyHash } from '../state/shared-reads.ts';
@@ -298,7 +298,8 @@ export class UpstreamClient {
       });
     }
     observe(String(response.statusCode));
-    return parseEnvelope(response.statusCode, response.headers, response.body, (note) => this.#options.onFailureNote?.(route, note));
+    const { statusCode, headers: answered } = response;
+    return withBody(response, (body) => parseEnvelope(statusCode, answered, body, (note) => this.#options.onFailureNote?.(route, note)));
   }
 
   /** Closes the pool once its in-flight requests end; `force` aborts them. */
