@@ -75,10 +75,7 @@ function viewClass(spec: RecordTypeSpec): new (raw: Rec) => RecordView {
   const View = class implements RecordView {
     constructor(readonly raw: Rec) {}
   };
-  // roomOf, for this class's records alone.
-  const getters: PropertyDescriptorMap = {
-    roomId: { get: compiledGetter('str(r.roomId) ?? str(r.sessionId)', { str }) },
-  };
+  const getters: PropertyDescriptorMap = { roomId: { get: compiledGetter('roomOf(r)', { roomOf }) } };
   for (const [name, kind] of [...spec.fields, ...OWNERSHIP_FIELDS]) {
     if (name === 'raw' || name in getters) throw new Error(`${spec.name}.${name}: a record field may not be named so`);
     getters[name] = { get: compiledGetter(`read(r[${quoted(name)}])`, { read: READERS[kind] }) };
