@@ -16,6 +16,8 @@ describe('jsonBytes (a JSON answer written in pieces: the bytes of JSON.stringif
     const values: unknown[] = [
       { data: { experiment: { name: 'x', rooms: { totalCount: 20, edges: rooms } } }, extensions: { upstream: { requests: 9 } } },
       { data: { huge: [{ big: Array.from({ length: 5000 }, (_, i) => `item ${i}`) }, 'tail', { small: 1 }] } },
+      // A first element longer than a piece, then elements JSON writes as null.
+      [Array.from({ length: 5000 }, (_, i) => `item ${i}`), undefined, () => 1, { after: [1, 2] }],
       {
         data: {
           list: [undefined, () => 1, Symbol('s'), 2],

@@ -20,8 +20,9 @@ function walkable(value: object): boolean {
 
 /**
  * Appends the JSON text of `value` to `out` in pieces: an object member by member; an array's elements
- * in runs sized from the first element's length (each run one native `JSON.stringify`), or one by one
- * when an element alone is longer than a piece. Concatenated, the pieces are `JSON.stringify(value)`.
+ * in runs sized from the first element's length (each run one native `JSON.stringify`), or, when the
+ * first alone is longer than a piece, the first as it was measured and the others one by one.
+ * Concatenated, the pieces are `JSON.stringify(value)`.
  */
 function write(value: unknown, out: string[]): void {
   if (value === null || typeof value !== 'object' || !walkable(value)) {
@@ -36,9 +37,10 @@ function write(value: unknown, out: string[]): void {
     }
     const first = JSON.stringify(omitted(items[0]) ? null : items[0]);
     if (first.length > PIECE_CHARS) {
-      out.push('[');
-      for (let i = 0; i < items.length; i++) {
-        if (i > 0) out.push(',');
+      // The first element's text is made already: it is a piece (a longer one than most); the rest are written in pieces.
+      out.push('[', first);
+      for (let i = 1; i < items.length; i++) {
+        out.push(',');
         const item = items[i];
         if (omitted(item)) out.push('null');
         else write(item, out);
