@@ -50,24 +50,48 @@ export const groupOf = (req: DataRequest): string => `${dataText(req.type, req.p
 export const scopeText = (scope: Scope): string =>
   `${scope.kind}\u0000${scope.id}\u0000${scope.kind === 'participant' ? scope.roomId : ''}`;
 
-/** The canonical text of a key: maps compare keys by identity, so each key is interned by it once. */
-const keyText = (key: ListingKey): string => `${dataText(key.type, key.params)}\u0000${scopeText(key.scope)}`;
+interface Entry<V> {
+  key: ListingKey;
+  value: V;
+}
 
-/** A map keyed by listings. */
+const sameScope = (a: Scope, b: Scope): boolean =>
+  a.kind === b.kind && a.id === b.id && (a.kind !== 'participant' || b.kind !== 'participant' || a.roomId === b.roomId);
+
+/**
+ * A map keyed by listings: by data text, then by scope id (the few scopes of one id told apart by kind
+ * and room). A lookup builds no key text: with one text of data and scope per lookup, a dashboard built
+ * ~1,000 such strings (0.4 MB) and hashed each once (docs/measured.md, seventh round).
+ */
 export class ListingMap<V> {
-  readonly #entries = new Map<string, { key: ListingKey; value: V }>();
+  readonly #byData = new Map<string, Map<string, Entry<V>[]>>();
+  /** Every entry, in the order it was first set. */
+  readonly #entries: Entry<V>[] = [];
 
   get(key: ListingKey): V | undefined {
-    return this.#entries.get(keyText(key))?.value;
+    return this.at(dataText(key.type, key.params), key.scope);
   }
 
-  /** The value of a key given by its data text and scope (`keyText` without recomputing the data part). */
+  /** The value of a key given by its data text (`dataText`) and scope. */
   at(data: string, scope: Scope): V | undefined {
-    return this.#entries.get(`${data}\u0000${scopeText(scope)}`)?.value;
+    const same = this.#byData.get(data)?.get(scope.id);
+    if (same) for (const entry of same) if (sameScope(entry.key.scope, scope)) return entry.value;
+    return undefined;
   }
 
   set(key: ListingKey, value: V): V {
-    this.#entries.set(keyText(key), { key, value });
+    const data = dataText(key.type, key.params);
+    let byId = this.#byData.get(data);
+    if (!byId) this.#byData.set(data, (byId = new Map()));
+    let same = byId.get(key.scope.id);
+    if (!same) byId.set(key.scope.id, (same = []));
+    const known = same.find((entry) => sameScope(entry.key.scope, key.scope));
+    if (known) Object.assign(known, { key, value });
+    else {
+      const entry = { key, value };
+      same.push(entry);
+      this.#entries.push(entry);
+    }
     return value;
   }
 
