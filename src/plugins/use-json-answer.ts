@@ -37,7 +37,7 @@ function write(value: unknown, out: string[]): void {
     }
     const first = JSON.stringify(omitted(items[0]) ? null : items[0]);
     if (first.length > PIECE_CHARS) {
-      // The first element's text is made already: it is a piece (a longer one than most); the rest are written in pieces.
+      // The first element's text is made already: a piece of its own, longer than most.
       out.push('[', first);
       for (let i = 1; i < items.length; i++) {
         out.push(',');
