@@ -51,7 +51,7 @@ describe('what an operation leaves for the young collector', () => {
     // Each dashboard read 2,400 events, their ratings, rooms and participants: MBs in the young generation.
     expect(median(rounds.map((r) => r.allocated))).toBeGreaterThan(3_000_000);
     // Before, ~1.5 MB of it (every record the dashboard read) was alive at both collections, and
-    // promoted, after nearly every dashboard; now ~0.3 MB. Some dashboards still leave ~1.6 MB behind,
+    // promoted, after nearly every dashboard; now 35–100 kB. Some dashboards still leave ~1.6 MB behind,
     // through a path not found yet (docs/measured.md): the third smallest of seven rounds is asserted.
     const third = (pick: (r: Retention) => number): number => rounds.map(pick).sort((a, b) => a - b)[2] ?? Number.NaN;
     expect(third((r) => r.kept)).toBeLessThan(600_000);

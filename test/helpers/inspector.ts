@@ -60,9 +60,17 @@ export const RETENTION = `(() => {
   return { allocated, kept, pauseMs, promoted: Math.max(0, old() - before) };
 })()`;
 
-/** Runs RETENTION in the inspected process. */
+/**
+ * Runs RETENTION in the inspected process 50 ms after it is asked: an answer reaches its client before
+ * the gateway is done with it (the rest of its bytes to the socket, its log line), and on a busy machine
+ * (CI: four test files at once on two cores) a probe run at once found it alive.
+ */
 export async function retention(inspector: Inspector): Promise<Retention> {
-  const { result } = (await inspector.call('Runtime.evaluate', { expression: RETENTION, returnByValue: true })) as {
+  const { result } = (await inspector.call('Runtime.evaluate', {
+    expression: `new Promise((ok) => setTimeout(() => ok(${RETENTION}), 50))`,
+    awaitPromise: true,
+    returnByValue: true,
+  })) as {
     result: { value: Retention };
   };
   return result.value;
